@@ -1,0 +1,540 @@
+// Package config reads dropsync's YAML configuration.
+//
+// Parsing is strict: an unknown key is an error that names its line. ${VAR}
+// expands from the environment in every value, every secret has a *_file
+// form, sizes take units (10MiB, 50MB) and durations Go syntax (2s, 1h).
+// Load applies defaults and validates everything that does not depend on a
+// target adapter; adapter-specific blocks (Target.Extra, Watch.Destination)
+// are decoded and validated by the adapter.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/bmatcuk/doublestar/v4"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	StateDir  string             `yaml:"state_dir"`
+	Log       Log                `yaml:"log"`
+	Metrics   Metrics            `yaml:"metrics"`
+	Workers   int                `yaml:"workers"`
+	Reconcile Duration           `yaml:"reconcile_interval"`
+	Shutdown  Duration           `yaml:"shutdown_timeout"`
+	Retry     Retry              `yaml:"retry"`
+	Targets   map[string]*Target `yaml:"targets"`
+	Watches   []*Watch           `yaml:"watches"`
+
+	// Path is the file the configuration was read from, if any.
+	Path string `yaml:"-"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // text | json
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	Listen string `yaml:"listen"` // e.g. 127.0.0.1:9464; empty: off
+}
+
+// Retry configures the backoff of retryable failures.
+type Retry struct {
+	Initial     Duration `yaml:"initial"`      // first delay, doubled per attempt (default 2s)
+	Max         Duration `yaml:"max"`          // cap (default 10m)
+	MaxAttempts int      `yaml:"max_attempts"` // 0: retry until delivered
+}
+
+// Target is one remote system. Keys other than the common ones below are
+// kept in Extra for the adapter.
+type Target struct {
+	Type           string   `yaml:"type"`
+	URL            string   `yaml:"url"`
+	Auth           Auth     `yaml:"auth"`
+	ChunkThreshold Size     `yaml:"chunk_threshold"`
+	ChunkSize      Size     `yaml:"chunk_size"`
+	MaxFileSize    Size     `yaml:"max_file_size"`
+	Timeout        Duration `yaml:"timeout"`
+	TLS            TLS      `yaml:"tls"`
+
+	Name  string `yaml:"-"` // the key under targets
+	Line  int    `yaml:"-"`
+	Extra Raw    `yaml:"-"` // adapter-specific keys
+}
+
+func (*Target) keepsExtraKeys() {}
+
+// UnmarshalYAML decodes the common keys and keeps the others in Extra.
+func (t *Target) UnmarshalYAML(n *yaml.Node) error {
+	type plain Target
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*t = Target(p)
+	t.Line = n.Line
+	common := map[string]bool{}
+	for _, k := range yamlKeys(reflectTypeOf(t)) {
+		common[k] = true
+	}
+	extra := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if !common[n.Content[i].Value] {
+			extra.Content = append(extra.Content, n.Content[i], n.Content[i+1])
+		}
+	}
+	t.Extra = Raw{node: extra}
+	return nil
+}
+
+// Auth holds the credentials of every auth type; which keys apply depends on
+// Type. Secrets may be given directly, as ${ENV}, or as a *_file path.
+type Auth struct {
+	Type             string `yaml:"type"` // none | basic | bearer | apikey | oauth2 | sso
+	Username         string `yaml:"username"`
+	Password         Secret `yaml:"password"`
+	PasswordFile     string `yaml:"password_file"`
+	Token            Secret `yaml:"token"`
+	TokenFile        string `yaml:"token_file"`
+	Key              Secret `yaml:"key"`
+	KeyFile          string `yaml:"key_file"`
+	TokenURL         string `yaml:"token_url"`
+	ClientID         string `yaml:"client_id"`
+	ClientSecret     Secret `yaml:"client_secret"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+	Scope            string `yaml:"scope"`
+	TokenServiceURL  string `yaml:"token_service_url"`
+}
+
+// TLS configures certificate checking.
+type TLS struct {
+	CAFile             string `yaml:"ca_file"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// Watch is one watched folder tree.
+type Watch struct {
+	Path        string   `yaml:"path"`
+	Target      string   `yaml:"target"`
+	Destination Raw      `yaml:"destination"`
+	Recursive   *bool    `yaml:"recursive"`
+	Include     []string `yaml:"include"`
+	Exclude     []string `yaml:"exclude"`
+	Ignore      []string `yaml:"ignore"`
+	Settle      Duration `yaml:"settle"`
+	OnConflict  string   `yaml:"on_conflict"`
+	AfterUpload string   `yaml:"after_upload"`
+	MoveTo      string   `yaml:"move_to"`
+	FailedTo    string   `yaml:"failed_to"`
+	Deletes     string   `yaml:"deletes"`
+	FollowLinks bool     `yaml:"follow_symlinks"`
+
+	Line int `yaml:"-"`
+}
+
+// IsRecursive reports whether sub-folders are watched (default true).
+func (w *Watch) IsRecursive() bool { return w.Recursive == nil || *w.Recursive }
+
+// Conflict policies.
+const (
+	OnConflictVersion   = "version"
+	OnConflictOverwrite = "overwrite"
+	OnConflictRename    = "rename"
+	OnConflictSkip      = "skip"
+)
+
+// DefaultIgnore is the built-in list of temporary-file names that are never
+// uploaded; a watch's ignore key replaces it.
+var DefaultIgnore = []string{"*.tmp", "*.part", "*.crdownload", "~$*", ".~lock.*#", ".*.swp", ".DS_Store", "Thumbs.db"}
+
+// Load reads and validates the file at path.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	c, err := Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	c.Path = path
+	return c, nil
+}
+
+// Parse reads a configuration, applies defaults, resolves secrets and
+// validates it.
+func Parse(r io.Reader) (*Config, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("the configuration is empty")
+		}
+		return nil, cleanYAMLError(err)
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if err := expandEnv(root); err != nil {
+		return nil, err
+	}
+	if err := checkKnown(root, reflectTypeOf(&Config{}), "configuration", nil); err != nil {
+		return nil, err
+	}
+	c := &Config{}
+	if err := root.Decode(c); err != nil {
+		return nil, cleanYAMLError(err)
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "watches" {
+			for j, w := range root.Content[i+1].Content {
+				if j < len(c.Watches) && c.Watches[j] != nil {
+					c.Watches[j].Line = w.Line
+					c.Watches[j].Destination.what = fmt.Sprintf("watches[%d].destination", j)
+				}
+			}
+		}
+	}
+	for name, t := range c.Targets {
+		if t == nil {
+			return nil, fmt.Errorf("targets.%s: empty target", name)
+		}
+		t.Name = name
+		t.Extra.what = "targets." + name
+	}
+	c.applyDefaults()
+	if err := c.resolveSecrets(); err != nil {
+		return nil, err
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.StateDir == "" {
+		c.StateDir = "/var/lib/dropsync"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.Workers == 0 {
+		c.Workers = 4
+	}
+	if c.Reconcile == 0 {
+		c.Reconcile = Duration(3600e9)
+	}
+	if c.Shutdown == 0 {
+		c.Shutdown = Duration(30e9)
+	}
+	if c.Retry.Initial == 0 {
+		c.Retry.Initial = Duration(2e9)
+	}
+	if c.Retry.Max == 0 {
+		c.Retry.Max = Duration(600e9)
+	}
+	for _, t := range c.Targets {
+		if t.Auth.Type == "" {
+			t.Auth.Type = "none"
+		}
+		if t.ChunkThreshold == 0 {
+			t.ChunkThreshold = 10 << 20
+		}
+		if t.ChunkSize == 0 {
+			t.ChunkSize = 10 << 20
+		}
+		if t.Timeout == 0 {
+			t.Timeout = Duration(60e9)
+		}
+	}
+	for _, w := range c.Watches {
+		if w == nil {
+			continue
+		}
+		if len(w.Include) == 0 {
+			w.Include = []string{"**"}
+		}
+		if w.Ignore == nil {
+			w.Ignore = DefaultIgnore
+		}
+		if w.Settle == 0 {
+			w.Settle = Duration(2e9)
+		}
+		if w.OnConflict == "" {
+			w.OnConflict = OnConflictVersion
+		}
+		if w.AfterUpload == "" {
+			w.AfterUpload = "keep"
+		}
+		if w.Deletes == "" {
+			w.Deletes = "ignore"
+		}
+	}
+}
+
+// resolveSecrets reads every *_file secret.
+func (c *Config) resolveSecrets() error {
+	for name, t := range c.Targets {
+		a := &t.Auth
+		pairs := []struct {
+			key  string
+			val  *Secret
+			file string
+		}{
+			{"password", &a.Password, a.PasswordFile},
+			{"token", &a.Token, a.TokenFile},
+			{"key", &a.Key, a.KeyFile},
+			{"client_secret", &a.ClientSecret, a.ClientSecretFile},
+		}
+		for _, p := range pairs {
+			if p.file == "" {
+				continue
+			}
+			field := fmt.Sprintf("targets.%s.auth.%s_file", name, p.key)
+			if *p.val != "" {
+				return fmt.Errorf("%s: give either %s or %s_file, not both", field, p.key, p.key)
+			}
+			b, err := os.ReadFile(p.file)
+			if err != nil {
+				return fmt.Errorf("%s: cannot read secret: %w", field, unwrapPathError(err))
+			}
+			*p.val = Secret(strings.TrimRight(string(b), "\r\n"))
+			if *p.val == "" {
+				return fmt.Errorf("%s: secret file %s is empty", field, p.file)
+			}
+		}
+	}
+	return nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+	}
+	return err
+}
+
+func oneOf(field, v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: %q is not one of %s", field, v, strings.Join(allowed, ", "))
+}
+
+func (c *Config) validate() error {
+	if err := oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error"); err != nil {
+		return err
+	}
+	if err := oneOf("log.format", c.Log.Format, "text", "json"); err != nil {
+		return err
+	}
+	if c.Workers < 1 {
+		return fmt.Errorf("workers: must be at least 1, got %d", c.Workers)
+	}
+	if c.Retry.Max < c.Retry.Initial {
+		return fmt.Errorf("retry.max (%s) must not be below retry.initial (%s)", c.Retry.Max.D(), c.Retry.Initial.D())
+	}
+	if len(c.Targets) == 0 {
+		return errors.New("targets: at least one target is required")
+	}
+	for name, t := range c.Targets {
+		if err := t.validate(); err != nil {
+			return fmt.Errorf("targets.%s.%w", name, err)
+		}
+	}
+	if len(c.Watches) == 0 {
+		return errors.New("watches: at least one watch is required")
+	}
+	for i, w := range c.Watches {
+		if w == nil {
+			return fmt.Errorf("watches[%d]: empty watch", i)
+		}
+		if err := c.validateWatch(w); err != nil {
+			return fmt.Errorf("watches[%d].%w", i, err)
+		}
+	}
+	for i, a := range c.Watches {
+		for j, b := range c.Watches {
+			if i != j && within(b.Path, a.Path) {
+				return fmt.Errorf("watches[%d].path: %s lies inside watches[%d].path %s: watches must not overlap", j, b.Path, i, a.Path)
+			}
+		}
+	}
+	for i, w := range c.Watches {
+		for j, o := range c.Watches {
+			if w.MoveTo != "" && within(w.MoveTo, o.Path) {
+				return fmt.Errorf("watches[%d].move_to: %s lies inside the watched tree %s (watches[%d]); it would be uploaded again", i, w.MoveTo, o.Path, j)
+			}
+			if w.FailedTo != "" && within(w.FailedTo, o.Path) {
+				return fmt.Errorf("watches[%d].failed_to: %s lies inside the watched tree %s (watches[%d]); it would be uploaded again", i, w.FailedTo, o.Path, j)
+			}
+		}
+		if within(c.StateDir, w.Path) {
+			return fmt.Errorf("state_dir: %s lies inside the watched tree %s (watches[%d])", c.StateDir, w.Path, i)
+		}
+	}
+	return nil
+}
+
+func (t *Target) validate() error {
+	if t.Type == "" {
+		return errors.New("type: missing (sensenet, oracle-documents, sbm, blueworks or connections-activities)")
+	}
+	u, err := url.Parse(t.URL)
+	if t.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("url: %q is not an http(s) URL", t.URL)
+	}
+	if t.ChunkSize < 1 {
+		return errors.New("chunk_size: must be positive")
+	}
+	if t.MaxFileSize < 0 {
+		return errors.New("max_file_size: must not be negative")
+	}
+	if t.TLS.CAFile != "" {
+		if _, err := os.Stat(t.TLS.CAFile); err != nil {
+			return fmt.Errorf("tls.ca_file: %w", unwrapPathError(err))
+		}
+	}
+	a := t.Auth
+	need := func(key string, ok bool) error {
+		if !ok {
+			return fmt.Errorf("auth.%s: required for auth type %s", key, a.Type)
+		}
+		return nil
+	}
+	switch a.Type {
+	case "none":
+		return nil
+	case "basic":
+		if err := need("username", a.Username != ""); err != nil {
+			return err
+		}
+		return need("password", a.Password != "")
+	case "bearer":
+		return need("token", a.Token != "")
+	case "apikey":
+		return need("key", a.Key != "")
+	case "oauth2":
+		if err := need("client_id", a.ClientID != ""); err != nil {
+			return err
+		}
+		if err := need("client_secret", a.ClientSecret != ""); err != nil {
+			return err
+		}
+		if a.TokenURL != "" {
+			if u, err := url.Parse(a.TokenURL); err != nil || u.Host == "" {
+				return fmt.Errorf("auth.token_url: %q is not a URL", a.TokenURL)
+			}
+		}
+		return nil
+	case "sso":
+		if err := need("token_service_url", a.TokenServiceURL != ""); err != nil {
+			return err
+		}
+		if err := need("username", a.Username != ""); err != nil {
+			return err
+		}
+		return need("password", a.Password != "")
+	}
+	return oneOf("auth.type", a.Type, "none", "basic", "bearer", "apikey", "oauth2", "sso")
+}
+
+func (c *Config) validateWatch(w *Watch) error {
+	if w.Path == "" {
+		return errors.New("path: missing")
+	}
+	abs, err := filepath.Abs(w.Path)
+	if err != nil {
+		return fmt.Errorf("path: %w", err)
+	}
+	w.Path = filepath.Clean(abs)
+	st, err := os.Stat(w.Path)
+	if err != nil {
+		return fmt.Errorf("path: %w", unwrapPathError(err))
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("path: %s is not a directory", w.Path)
+	}
+	if w.Target == "" {
+		return errors.New("target: missing")
+	}
+	if _, ok := c.Targets[w.Target]; !ok {
+		names := make([]string, 0, len(c.Targets))
+		for n := range c.Targets {
+			names = append(names, n)
+		}
+		return fmt.Errorf("target: %q is not defined under targets (defined: %s)", w.Target, strings.Join(sortStrings(names), ", "))
+	}
+	for _, list := range []struct {
+		key  string
+		pats []string
+	}{{"include", w.Include}, {"exclude", w.Exclude}, {"ignore", w.Ignore}} {
+		for _, p := range list.pats {
+			if !doublestar.ValidatePattern(p) {
+				return fmt.Errorf("%s: bad glob %q", list.key, p)
+			}
+		}
+	}
+	if err := oneOf("on_conflict", w.OnConflict, OnConflictVersion, OnConflictOverwrite, OnConflictRename, OnConflictSkip); err != nil {
+		return err
+	}
+	if err := oneOf("after_upload", w.AfterUpload, "keep", "delete", "move"); err != nil {
+		return err
+	}
+	if err := oneOf("deletes", w.Deletes, "ignore", "propagate"); err != nil {
+		return err
+	}
+	if w.AfterUpload == "move" && w.MoveTo == "" {
+		return errors.New("move_to: required with after_upload: move")
+	}
+	if w.AfterUpload != "move" && w.MoveTo != "" {
+		return errors.New("move_to: only used with after_upload: move")
+	}
+	for _, d := range []struct {
+		key string
+		p   *string
+	}{{"move_to", &w.MoveTo}, {"failed_to", &w.FailedTo}} {
+		if *d.p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*d.p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", d.key, err)
+		}
+		*d.p = abs
+	}
+	return nil
+}
+
+// within reports whether path p is root or lies below it.
+func within(p, root string) bool {
+	p, root = filepath.Clean(p), filepath.Clean(root)
+	if p == root {
+		return true
+	}
+	rel, err := filepath.Rel(root, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}

@@ -1,0 +1,149 @@
+package targets
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/dropsync/dropsync/config"
+)
+
+// AuthOptions tunes NewAuth to an API.
+type AuthOptions struct {
+	// Allowed lists the auth types the API accepts; others are refused.
+	Allowed []string
+	// APIKeyHeader is the header that carries an apikey credential.
+	APIKeyHeader string
+	// DefaultTokenURL is used for oauth2 when auth.token_url is empty.
+	DefaultTokenURL string
+	// ClientAuthInBody sends the oauth2 client id and secret as form fields
+	// instead of HTTP Basic.
+	ClientAuthInBody bool
+	// HTTP is the client for token requests.
+	HTTP *http.Client
+}
+
+// NewAuth builds the standard credentials: none, basic, bearer, apikey, or
+// oauth2 client credentials (token cached until it expires and fetched again
+// after a 401).
+func NewAuth(a config.Auth, o AuthOptions) (Authorizer, error) {
+	if len(o.Allowed) > 0 && !contains(o.Allowed, a.Type) {
+		return nil, fmt.Errorf("auth.type: %q is not supported here (use %s)", a.Type, strings.Join(o.Allowed, " or "))
+	}
+	switch a.Type {
+	case "none":
+		return headerAuth{}, nil
+	case "basic":
+		return headerAuth{set: func(r *http.Request) { r.SetBasicAuth(a.Username, a.Password.Reveal()) }}, nil
+	case "bearer":
+		return headerAuth{set: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+a.Token.Reveal()) }}, nil
+	case "apikey":
+		h := o.APIKeyHeader
+		if h == "" {
+			h = "apikey"
+		}
+		return headerAuth{set: func(r *http.Request) { r.Header.Set(h, a.Key.Reveal()) }}, nil
+	case "oauth2":
+		tokenURL := a.TokenURL
+		if tokenURL == "" {
+			tokenURL = o.DefaultTokenURL
+		}
+		if tokenURL == "" {
+			return nil, fmt.Errorf("auth.token_url: required for auth type oauth2")
+		}
+		cc := &clientcredentials.Config{ClientID: a.ClientID, ClientSecret: a.ClientSecret.Reveal(), TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInHeader}
+		if o.ClientAuthInBody {
+			cc.AuthStyle = oauth2.AuthStyleInParams
+		}
+		if a.Scope != "" {
+			cc.Scopes = strings.Fields(a.Scope)
+		}
+		return &OAuth2{cfg: cc, http: o.HTTP}, nil
+	}
+	return nil, fmt.Errorf("auth.type: %q is not supported here", a.Type)
+}
+
+type headerAuth struct{ set func(*http.Request) }
+
+func (h headerAuth) Authorize(_ context.Context, r *http.Request) error {
+	if h.set != nil {
+		h.set(r)
+	}
+	return nil
+}
+
+func (headerAuth) Refresh() bool { return false }
+
+// OAuth2 is the client-credentials flow: a token fetched from the token
+// URL, cached until shortly before it expires, and dropped after a 401.
+type OAuth2 struct {
+	cfg  *clientcredentials.Config
+	http *http.Client
+
+	mu  sync.Mutex
+	src oauth2.TokenSource
+}
+
+// Authorize implements Authorizer.
+func (o *OAuth2) Authorize(ctx context.Context, r *http.Request) error {
+	o.mu.Lock()
+	if o.src == nil {
+		tctx := ctx
+		if o.http != nil {
+			tctx = context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, o.http)
+		}
+		o.src = o.cfg.TokenSource(tctx)
+	}
+	src := o.src
+	o.mu.Unlock()
+	tok, err := src.Token()
+	if err != nil {
+		return &Error{Kind: tokenErrorKind(err), Op: "get oauth2 token", Msg: tokenErrorMsg(err), Err: err}
+	}
+	r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	return nil
+}
+
+// Refresh implements Authorizer.
+func (o *OAuth2) Refresh() bool {
+	o.mu.Lock()
+	o.src = nil
+	o.mu.Unlock()
+	return true
+}
+
+func tokenErrorKind(err error) Kind {
+	if re, ok := err.(*oauth2.RetrieveError); ok && re.Response != nil {
+		return KindOfStatus(re.Response.StatusCode)
+	}
+	return Retryable
+}
+
+func tokenErrorMsg(err error) string {
+	if re, ok := err.(*oauth2.RetrieveError); ok {
+		if re.ErrorDescription != "" {
+			return re.ErrorCode + ": " + re.ErrorDescription
+		}
+		if re.ErrorCode != "" {
+			return re.ErrorCode
+		}
+		if re.Response != nil {
+			return fmt.Sprintf("token endpoint answered %s: %s", re.Response.Status, strings.TrimSpace(string(re.Body)))
+		}
+	}
+	return err.Error()
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

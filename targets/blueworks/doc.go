@@ -1,0 +1,2 @@
+// Package blueworks is the dropsync target adapter for type "blueworks".
+package blueworks

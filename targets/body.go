@@ -1,0 +1,76 @@
+package targets
+
+import (
+	"crypto/sha256"
+	"encoding"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+)
+
+// Body streams a section of a file into a request. It hashes the bytes as
+// they are read and reports progress, so a file is read from disk once, while
+// it is sent, and memory does not grow with its size.
+type Body struct {
+	f          *os.File
+	start, n   int64
+	sec        *io.SectionReader
+	h          hash.Hash
+	startState []byte
+	read       int64
+	progress   Progress
+}
+
+// newBody returns a Body over bytes [start, start+n) of f that feeds h,
+// whose state must correspond to bytes [0, start).
+func newBody(f *os.File, start, n int64, h hash.Hash, progress Progress) (*Body, error) {
+	st, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("save hash state: %w", err)
+	}
+	return &Body{f: f, start: start, n: n, sec: io.NewSectionReader(f, start, n), h: h, startState: st, progress: progress}, nil
+}
+
+// NewBodyForTest returns a Body over the whole of f, for adapter tests that
+// call Put directly.
+func NewBodyForTest(f *os.File, size int64) *Body {
+	b, _ := newBody(f, 0, size, sha256.New(), nil)
+	return b
+}
+
+// Read implements io.Reader.
+func (b *Body) Read(p []byte) (int, error) {
+	n, err := b.sec.Read(p)
+	if n > 0 {
+		b.h.Write(p[:n])
+		b.read += int64(n)
+		if b.progress != nil {
+			b.progress(b.start + b.read)
+		}
+	}
+	if err == io.EOF && b.read < b.n {
+		return n, fmt.Errorf("file shrank while being sent: read %d of %d bytes: %w", b.read, b.n, io.ErrUnexpectedEOF)
+	}
+	return n, err
+}
+
+// Len is the number of bytes the body yields.
+func (b *Body) Len() int64 { return b.n }
+
+// Rewind makes the body yield its bytes again from the start, undoing what
+// was hashed. Call it before re-sending the same body.
+func (b *Body) Rewind() error {
+	if b.read == 0 {
+		return nil
+	}
+	if err := b.h.(encoding.BinaryUnmarshaler).UnmarshalBinary(b.startState); err != nil {
+		return fmt.Errorf("restore hash state: %w", err)
+	}
+	b.sec = io.NewSectionReader(b.f, b.start, b.n)
+	b.read = 0
+	return nil
+}
+
+// complete reports whether every byte was read.
+func (b *Body) complete() bool { return b.read == b.n }

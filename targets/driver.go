@@ -1,0 +1,191 @@
+package targets
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"os"
+
+	"github.com/dropsync/dropsync/config"
+)
+
+// Result is what a delivery achieved.
+type Result struct {
+	Remote  Remote
+	SHA256  string // hex SHA-256 of the bytes sent; empty when skipped
+	Skipped bool   // on_conflict skip left the remote alone
+	Chunked bool
+	Resumed bool // a recorded session was continued
+}
+
+// Deliver sends file f to target t: in one streamed request, or, when t is
+// a Chunker and the file is at or above chunk_threshold, in chunks of
+// chunk_size, recording the session and every confirmed chunk in sessions so
+// that a restart resumes at the next chunk. A file over max_file_size (or
+// the API's documented limit) fails before any byte is sent. The file is
+// read once, while it is sent, and hashed on the way.
+func Deliver(ctx context.Context, t Target, cfg *config.Target, f *File, sessions SessionStore, progress Progress) (*Result, error) {
+	if err := checkLimit(t, cfg, f); err != nil {
+		return nil, err
+	}
+	fh, err := os.Open(f.Path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", f.Rel, err)
+	}
+	defer fh.Close()
+
+	ch, canChunk := t.(Chunker)
+	var sess *Session
+	if canChunk && sessions != nil {
+		if sess, err = sessions.Load(ctx); err != nil {
+			return nil, fmt.Errorf("load upload session: %w", err)
+		}
+		if sess != nil && (sess.Size != f.Size || sess.ModTime != f.ModTime.UnixNano()) {
+			// The file changed since the session began: its chunks are stale.
+			if err := sessions.Delete(ctx); err != nil {
+				return nil, fmt.Errorf("drop stale upload session: %w", err)
+			}
+			sess = nil
+		}
+	}
+	for try := 0; ; try++ {
+		res := &Result{Resumed: sess != nil}
+		if sess == nil {
+			plan, err := t.Prepare(ctx, f)
+			if err != nil {
+				return nil, err
+			}
+			if plan.Skip {
+				res.Skipped = true
+				switch {
+				case plan.Remote != nil:
+					res.Remote = *plan.Remote
+				case plan.Existing != nil:
+					res.Remote = *plan.Existing
+				}
+				return res, nil
+			}
+			if !canChunk || sessions == nil || f.Size == 0 || f.Size < int64(cfg.ChunkThreshold) {
+				return putWhole(ctx, t, f, plan, fh, progress)
+			}
+			if sess, err = startSession(ctx, ch, cfg, f, plan, sessions); err != nil {
+				return nil, err
+			}
+		}
+		res.Chunked = true
+		err := sendChunks(ctx, ch, f, sess, fh, sessions, progress, res)
+		if errors.Is(err, ErrSessionInvalid) && try == 0 {
+			if derr := sessions.Delete(ctx); derr != nil {
+				return nil, fmt.Errorf("drop invalid upload session: %w", derr)
+			}
+			sess = nil
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
+}
+
+func checkLimit(t Target, cfg *config.Target, f *File) error {
+	limit, what := int64(cfg.MaxFileSize), fmt.Sprintf("max_file_size of %s", cfg.MaxFileSize)
+	if l, ok := t.(Limiter); ok && limit == 0 {
+		limit, what = l.MaxFileSize()
+	}
+	if limit > 0 && f.Size > limit {
+		return &Error{Kind: Permanent, Op: cfg.Type + ": check size",
+			Msg: fmt.Sprintf("%s is %s (%d bytes), over %s; nothing was sent (targets.%s.max_file_size sets the limit)", f.Rel, config.FormatBytes(f.Size), f.Size, what, cfg.Name)}
+	}
+	return nil
+}
+
+func putWhole(ctx context.Context, t Target, f *File, plan *Plan, fh *os.File, progress Progress) (*Result, error) {
+	h := sha256.New()
+	body, err := newBody(fh, 0, f.Size, h, progress)
+	if err != nil {
+		return nil, err
+	}
+	r, err := t.Put(ctx, f, plan, body)
+	if err != nil {
+		return nil, err
+	}
+	if !body.complete() {
+		return nil, fmt.Errorf("%s: the adapter did not send the whole file (%d of %d bytes)", f.Rel, body.read, body.n)
+	}
+	return &Result{Remote: r, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+func startSession(ctx context.Context, ch Chunker, cfg *config.Target, f *File, plan *Plan, sessions SessionStore) (*Session, error) {
+	token, err := ch.StartSession(ctx, f, plan)
+	if err != nil {
+		return nil, err
+	}
+	size := plan.ChunkSize
+	if size <= 0 {
+		size = int64(cfg.ChunkSize)
+	}
+	st, err := marshalHash(sha256.New())
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{Token: token, Plan: *plan, ChunkSize: size, HashState: st, Size: f.Size, ModTime: f.ModTime.UnixNano()}
+	if err := sessions.Save(ctx, s); err != nil {
+		return nil, fmt.Errorf("record upload session: %w", err)
+	}
+	return s, nil
+}
+
+// sendChunks sends the chunks from s.Offset on, recording each confirmed
+// one, and fills res with the final remote and hash.
+func sendChunks(ctx context.Context, ch Chunker, f *File, s *Session, fh *os.File, sessions SessionStore, progress Progress, res *Result) error {
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(s.HashState); err != nil {
+		return fmt.Errorf("restore hash state: %w", err)
+	}
+	if progress != nil {
+		progress(s.Offset)
+	}
+	for off := s.Offset; off < f.Size; {
+		n := min(s.ChunkSize, f.Size-off)
+		body, err := newBody(fh, off, n, h, progress)
+		if err != nil {
+			return err
+		}
+		r, err := ch.PutChunk(ctx, f, &s.Plan, s.Token, Chunk{Offset: off, Len: n, Total: f.Size, Body: body})
+		if err != nil {
+			return err
+		}
+		if !body.complete() {
+			return fmt.Errorf("%s: the adapter did not send the whole chunk at %d", f.Rel, off)
+		}
+		off += n
+		if r != nil {
+			if off != f.Size {
+				return fmt.Errorf("%s: the server reported completion at %d of %d bytes", f.Rel, off, f.Size)
+			}
+			res.Remote, res.SHA256 = *r, hex.EncodeToString(h.Sum(nil))
+			return nil
+		}
+		s.Offset = off
+		if s.HashState, err = marshalHash(h); err != nil {
+			return err
+		}
+		if err := sessions.Save(ctx, s); err != nil {
+			return fmt.Errorf("record chunk: %w", err)
+		}
+	}
+	return fmt.Errorf("%s: all %d bytes sent but the server never confirmed completion", f.Rel, f.Size)
+}
+
+func marshalHash(h hash.Hash) ([]byte, error) {
+	b, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("save hash state: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,164 @@
+package targets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Kind is how a failure is handled.
+type Kind int
+
+// Kinds of failure. Classify maps every error to one of them; it is the
+// only place that decides.
+const (
+	// Retryable failures (network, timeouts, 408, 5xx) are retried with
+	// exponential backoff.
+	Retryable Kind = iota
+	// Throttled failures (429, 503 with Retry-After) pause the whole target
+	// until the server's time has passed.
+	Throttled
+	// Auth failures (401, 403) go to the failed list with the server's words.
+	Auth
+	// Permanent failures (not found, too large, unsupported, rejected
+	// content) go to the failed list at once with the server's words.
+	Permanent
+	// Canceled means dropsync itself stopped the work (shutdown).
+	Canceled
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Retryable:
+		return "retryable"
+	case Throttled:
+		return "throttled"
+	case Auth:
+		return "auth"
+	case Permanent:
+		return "permanent"
+	case Canceled:
+		return "canceled"
+	}
+	return "unknown"
+}
+
+// ErrSessionInvalid marks an upload session the server no longer accepts
+// (an expired or unknown token). The driver starts a new session once.
+var ErrSessionInvalid = errors.New("upload session no longer valid")
+
+// Error is a classified failure from a target.
+type Error struct {
+	Kind       Kind
+	Op         string        // what was being done, e.g. "sensenet: create upload"
+	Status     int           // HTTP status, if any
+	Msg        string        // the server's own words, or ours
+	RetryAfter time.Duration // with Throttled or Retryable: the server's wait
+	// MaxAttempts, if set, caps how often a Retryable failure is retried
+	// before it becomes permanent (e.g. Blueworks status FAILED).
+	MaxAttempts int
+	Err         error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Op)
+	b.WriteString(": ")
+	if e.Msg != "" {
+		b.WriteString(e.Msg)
+	} else if e.Err != nil {
+		b.WriteString(e.Err.Error())
+	}
+	if e.Status != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an Error of kind k for operation op.
+func Errorf(k Kind, op, format string, args ...any) *Error {
+	return &Error{Kind: k, Op: op, Msg: fmt.Sprintf(format, args...)}
+}
+
+// KindOfStatus is the standard classification of an HTTP status.
+func KindOfStatus(status int) Kind {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return Throttled
+	case status == http.StatusUnauthorized, status == http.StatusForbidden:
+		return Auth
+	case status == http.StatusRequestTimeout, status == http.StatusTooEarly, status >= 500:
+		return Retryable
+	case status >= 400:
+		return Permanent
+	}
+	return Retryable
+}
+
+// StatusError classifies a failed response: kind from the status (see
+// KindOfStatus), msg from the server's body as the adapter parsed it, and
+// Retry-After read from the headers. A 503 with Retry-After is Throttled.
+func StatusError(op string, resp *http.Response, msg string) *Error {
+	e := &Error{Kind: KindOfStatus(resp.StatusCode), Op: op, Status: resp.StatusCode, Msg: msg}
+	if e.Msg == "" {
+		e.Msg = http.StatusText(resp.StatusCode)
+	}
+	if ra, ok := RetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+		e.RetryAfter = ra
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			e.Kind = Throttled
+		}
+	}
+	return e
+}
+
+// RetryAfter parses a Retry-After header: seconds, or an HTTP date.
+func RetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		d := t.Sub(now)
+		if d < 0 {
+			d = 0
+		}
+		return d, true
+	}
+	return 0, false
+}
+
+// Classify tells how err must be handled and, for Throttled and some
+// Retryable errors, how long the server asked to wait. Errors that are not
+// *Error are classified by what they are: context cancellation, local file
+// errors (permanent: the file is unreadable), network errors (retryable).
+// Anything unknown is retryable, so that no file is lost to a surprise.
+func Classify(err error) (Kind, time.Duration) {
+	if err == nil {
+		return Retryable, 0
+	}
+	var te *Error
+	if errors.As(err, &te) {
+		return te.Kind, te.RetryAfter
+	}
+	if errors.Is(err, context.Canceled) {
+		return Canceled, 0
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) && (errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EISDIR)) {
+		return Permanent, 0
+	}
+	return Retryable, 0
+}

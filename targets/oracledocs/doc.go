@@ -1,0 +1,2 @@
+// Package oracledocs is the dropsync target adapter for type "oracle-documents".
+package oracledocs

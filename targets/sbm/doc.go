@@ -1,0 +1,2 @@
+// Package sbm is the dropsync target adapter for type "sbm".
+package sbm

@@ -1,0 +1,2 @@
+// Package sensenet is the dropsync target adapter for type "sensenet".
+package sensenet
