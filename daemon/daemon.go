@@ -1,0 +1,616 @@
+// Package daemon wires dropsync together: one watcher per watch feeds the
+// queue, and a pool of workers claims jobs and delivers files through the
+// targets, retrying with backoff, pausing throttled targets, and moving
+// permanent failures to the failed list.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/internal/fsid"
+	"github.com/dropsync/dropsync/queue"
+	"github.com/dropsync/dropsync/targets"
+	"github.com/dropsync/dropsync/watcher"
+)
+
+// Options are the daemon's collaborators besides the configuration.
+type Options struct {
+	Log      *slog.Logger
+	Observer Observer // may be nil
+}
+
+// Daemon is a running dropsync.
+type Daemon struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	obs     Observer
+	q       *queue.Queue
+	set     *targets.Set
+	watches map[string]int // watch root → index in cfg.Watches
+	release func()
+
+	watchers []*watcher.Watcher
+	wake     *signal
+
+	mu       sync.Mutex
+	inflight map[int64]*flight
+	ownMoves map[string]time.Time // watch+"\x00"+rel the daemon removed itself
+}
+
+type flight struct {
+	job    *queue.Job
+	target string
+	total  int64
+	sent   atomic.Int64
+}
+
+// New checks the configuration against the targets and the inotify limit,
+// takes the state directory's lock and opens the queue.
+func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Observer == nil {
+		o.Observer = Observers(nil)
+	}
+	set, err := targets.Build(cfg, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	dirs := 0
+	for _, w := range cfg.Watches {
+		n, err := watcher.CountDirs(w.Path, w.IsRecursive(), w.Exclude)
+		if err != nil {
+			set.Close()
+			return nil, fmt.Errorf("count folders under %s: %w", w.Path, err)
+		}
+		dirs += n
+	}
+	if err := watcher.Preflight(dirs); err != nil {
+		set.Close()
+		return nil, err
+	}
+	release, err := lockStateDir(cfg.StateDir)
+	if err != nil {
+		set.Close()
+		return nil, err
+	}
+	q, err := queue.Open(ctx, cfg.StateDir)
+	if err != nil {
+		release()
+		set.Close()
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: o.Log, obs: o.Observer, q: q, set: set, release: release, watches: map[string]int{},
+		wake: newSignal(), inflight: map[int64]*flight{}, ownMoves: map[string]time.Time{}}
+	for i, w := range cfg.Watches {
+		d.watches[w.Path] = i
+	}
+	return d, nil
+}
+
+// Queue is the daemon's queue.
+func (d *Daemon) Queue() *queue.Queue { return d.q }
+
+// Health returns nil when the database answers and every watch works.
+func (d *Daemon) Health(ctx context.Context) error {
+	if err := d.q.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	d.mu.Lock()
+	ws := d.watchers
+	d.mu.Unlock()
+	for _, w := range ws {
+		if err := w.Health(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run runs until ctx ends, then stops claiming work, gives uploads in flight
+// the configured shutdown_timeout to finish (chunked ones keep their
+// recorded progress if cut), returns unfinished jobs to pending, and closes
+// the queue. It returns nil after a clean stop.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.release()
+	defer d.set.Close()
+	defer d.q.Close()
+
+	// Uploads run under workCtx, which outlives ctx by the drain deadline.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopDrain := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(d.cfg.Shutdown.D())
+		defer t.Stop()
+		select {
+		case <-t.C:
+			d.log.Warn("shutdown deadline reached; interrupting uploads in flight", "timeout", d.cfg.Shutdown.D())
+			cancelWork()
+		case <-workCtx.Done():
+		}
+	})
+	defer stopDrain()
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(d.cfg.Watches)+1)
+	for i, wc := range d.cfg.Watches {
+		w, err := watcher.New(watcher.Options{
+			Root: wc.Path, Recursive: wc.IsRecursive(), Include: wc.Include, Exclude: wc.Exclude, Ignore: wc.Ignore,
+			Settle: wc.Settle.D(), FollowSymlinks: wc.FollowLinks, EmitDeletes: wc.Deletes == "propagate",
+			Reconcile: d.cfg.Reconcile.D(), Log: d.log, OnOverflow: d.obs.Overflow, OnEvent: d.obs.WatchEvent,
+		})
+		if err != nil {
+			return err
+		}
+		d.mu.Lock()
+		d.watchers = append(d.watchers, w)
+		d.mu.Unlock()
+		events := make(chan []watcher.Event, 4)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := w.Run(watchCtx, events); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("watch %s: %w", wc.Path, err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			d.enqueueLoop(watchCtx, i, events)
+		}()
+	}
+	d.log.Info("dropsync started", "watches", len(d.cfg.Watches), "targets", len(d.cfg.Targets), "workers", d.cfg.Workers, "state_dir", d.cfg.StateDir)
+
+	var workers sync.WaitGroup
+	for range d.cfg.Workers {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			d.workLoop(ctx, workCtx)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.housekeeping(ctx)
+	}()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		d.log.Error("stopping", "err", runErr)
+		stopWatch()
+	}
+	stopWatch()
+	wg.Wait()
+	if runErr != nil {
+		cancelWork() // a fatal error: do not wait for the drain
+	}
+	workers.Wait()
+	d.log.Info("dropsync stopped")
+	return runErr
+}
+
+// enqueueLoop turns the watcher's batches into queue items, one
+// transaction per batch.
+func (d *Daemon) enqueueLoop(ctx context.Context, idx int, events <-chan []watcher.Event) {
+	wc := d.cfg.Watches[idx]
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case batch := <-events:
+			items := make([]queue.Item, 0, len(batch))
+			for _, ev := range batch {
+				if ev.Gone && d.tookOwnMove(wc.Path, ev.Rel) {
+					continue
+				}
+				items = append(items, queue.Item{Watch: wc.Path, Rel: ev.Rel, Target: wc.Target, FP: ev.FP, Gone: ev.Gone})
+			}
+			n, err := d.q.Enqueue(ctx, items)
+			if err != nil {
+				if ctx.Err() == nil {
+					d.log.Error("enqueue failed; the next scan finds these files again", "err", err, "files", len(items))
+				}
+				continue
+			}
+			if n > 0 {
+				d.log.Debug("queued", "watch", wc.Path, "files", n)
+				d.wake.notify()
+			}
+		}
+	}
+}
+
+// noteOwnMove records that the daemon itself removes a file (after_upload,
+// failed_to), so the deletion event is not taken for the user's.
+func (d *Daemon) noteOwnMove(watch, rel string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := time.Now()
+	for k, t := range d.ownMoves {
+		if now.Sub(t) > time.Hour {
+			delete(d.ownMoves, k)
+		}
+	}
+	d.ownMoves[watch+"\x00"+rel] = now
+}
+
+func (d *Daemon) tookOwnMove(watch, rel string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	k := watch + "\x00" + rel
+	_, ok := d.ownMoves[k]
+	delete(d.ownMoves, k)
+	return ok
+}
+
+// workLoop claims and runs jobs until ctx ends. Between jobs it sleeps until
+// new work is queued or the next retry is due; it never polls in a loop.
+func (d *Daemon) workLoop(ctx, workCtx context.Context) {
+	for ctx.Err() == nil {
+		wakeCh := d.wake.wait()
+		j, err := d.q.Claim(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.log.Error("claim failed", "err", err)
+				if !sleepCtx(ctx, time.Second) {
+					return
+				}
+			}
+			continue
+		}
+		if j != nil {
+			d.process(workCtx, j)
+			continue
+		}
+		wait := time.Minute
+		if t, ok, err := d.q.NextReady(ctx); err == nil && ok {
+			wait = min(max(time.Until(t), time.Millisecond), time.Minute)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-wakeCh:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// housekeeping persists upload progress for `dropsync status` and prunes
+// old done jobs.
+func (d *Daemon) housekeeping(ctx context.Context) {
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	progress := time.NewTicker(time.Second)
+	defer progress.Stop()
+	if _, err := d.q.PruneDone(ctx, time.Now().Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
+		d.log.Warn("prune failed", "err", err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-prune.C:
+			if _, err := d.q.PruneDone(ctx, time.Now().Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
+				d.log.Warn("prune failed", "err", err)
+			}
+		case <-progress.C:
+			d.mu.Lock()
+			fl := make([]*flight, 0, len(d.inflight))
+			for _, f := range d.inflight {
+				fl = append(fl, f)
+			}
+			d.mu.Unlock()
+			for _, f := range fl {
+				sent := f.sent.Load()
+				d.obs.Progress(f.target, f.job.Rel, sent, f.total)
+				if err := d.q.SetProgress(ctx, f.job.ID, sent); err != nil && ctx.Err() == nil {
+					d.log.Debug("record progress", "err", err)
+				}
+			}
+		}
+	}
+}
+
+// process runs one leased job to an outcome: delivered, deleted, retried,
+// or failed.
+func (d *Daemon) process(ctx context.Context, j *queue.Job) {
+	idx, ok := d.watches[j.Watch]
+	if !ok {
+		d.finishFail(ctx, j, nil, "", fmt.Errorf("the watch %s is no longer configured", j.Watch), targets.Permanent)
+		return
+	}
+	wc := d.cfg.Watches[idx]
+	tgt := d.set.Targets[wc.Target]
+	log := d.log.With("target", wc.Target, "path", j.Rel)
+	path := filepath.Join(wc.Path, filepath.FromSlash(j.Rel))
+	prev, err := d.q.FileState(ctx, j.Watch, j.Rel)
+	if err != nil {
+		d.retry(ctx, j, wc, err, log)
+		return
+	}
+	if prev != nil && prev.Target != wc.Target {
+		prev = nil // delivered to another target before; this one has no record
+	}
+	start := time.Now()
+	fp, fi, err := fsid.StatFollow(path, wc.FollowLinks)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular()) {
+		d.gone(ctx, j, wc, tgt, prev, start, log)
+		return
+	}
+	if err != nil {
+		d.finishFail(ctx, j, wc, path, err, targets.Permanent)
+		return
+	}
+	if prev != nil && prev.FP == fp {
+		d.complete(ctx, j, queue.Outcome{}, log) // unchanged since delivery
+		return
+	}
+	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: path, Size: fi.Size(), ModTime: fi.ModTime(), OnConflict: wc.OnConflict, Dest: d.set.Dests[idx]}
+	if prev != nil {
+		r := prev.Remote
+		f.Previous = &r
+	}
+	fl := &flight{job: j, target: wc.Target, total: f.Size}
+	d.mu.Lock()
+	d.inflight[j.ID] = fl
+	d.mu.Unlock()
+	res, err := targets.Deliver(ctx, tgt, d.cfg.Targets[wc.Target], f, d.q.Sessions(j.Watch, j.Rel, wc.Target), func(n int64) { fl.sent.Store(n) })
+	d.mu.Lock()
+	delete(d.inflight, j.ID)
+	d.mu.Unlock()
+	if err != nil {
+		d.handleErr(ctx, j, wc, path, err, log)
+		return
+	}
+	after, _, err := fsid.StatFollow(path, wc.FollowLinks)
+	if err != nil || after != fp {
+		// The file changed while it was sent: do not mark it delivered.
+		msg := "the file changed while it was being sent; sending it again once it settles"
+		log.Info(msg)
+		if err := d.q.Retry(context.WithoutCancel(ctx), j, time.Now().Add(wc.Settle.D()), msg, true); err != nil {
+			log.Error("requeue failed", "err", err)
+		}
+		d.wake.notify()
+		return
+	}
+	state := &queue.FileState{FP: fp, SHA256: res.SHA256, Remote: res.Remote}
+	if !d.complete(ctx, j, queue.Outcome{Delivered: state}, log) {
+		return
+	}
+	dl := Delivery{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Bytes: f.Size, Duration: time.Since(start), Attempt: j.Attempts,
+		Remote: res.Remote, SHA256: res.SHA256, Skipped: res.Skipped, Chunked: res.Chunked, Resumed: res.Resumed}
+	if res.Skipped {
+		log.Info("skipped: already on the server (on_conflict: skip)", "remote_id", res.Remote.ID)
+	} else {
+		log.Info("delivered", "bytes", f.Size, "duration", dl.Duration.Round(time.Millisecond), "attempt", j.Attempts,
+			"remote_id", res.Remote.ID, "version", res.Remote.Version, "remote_name", res.Remote.Name)
+	}
+	d.obs.Delivered(dl)
+	d.afterUpload(wc, path, j.Rel, log)
+}
+
+// gone handles a job whose file no longer exists: with deletes: propagate
+// the recorded remote object is deleted; otherwise there is nothing to do.
+func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt targets.Target, prev *queue.FileState, start time.Time, log *slog.Logger) {
+	del, canDelete := tgt.(targets.Deleter)
+	if wc.Deletes != "propagate" || prev == nil || !canDelete {
+		d.complete(ctx, j, queue.Outcome{}, log)
+		return
+	}
+	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: filepath.Join(wc.Path, filepath.FromSlash(j.Rel)), OnConflict: wc.OnConflict, Dest: d.set.Dests[d.watches[wc.Path]], Previous: &prev.Remote}
+	if err := del.Delete(ctx, f, prev.Remote); err != nil {
+		d.handleErr(ctx, j, wc, "", err, log)
+		return
+	}
+	if d.complete(ctx, j, queue.Outcome{Forget: true}, log) {
+		log.Info("deleted on the server", "remote_id", prev.Remote.ID)
+		d.obs.Delivered(Delivery{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Duration: time.Since(start), Attempt: j.Attempts, Remote: prev.Remote, Deleted: true})
+	}
+}
+
+// complete records success; it reports whether that worked.
+func (d *Daemon) complete(ctx context.Context, j *queue.Job, o queue.Outcome, log *slog.Logger) bool {
+	requeued, err := d.q.Complete(context.WithoutCancel(ctx), j, o)
+	if err != nil {
+		log.Error("cannot record the outcome; the job runs again", "err", err)
+		return false
+	}
+	if requeued {
+		d.wake.notify()
+	}
+	return true
+}
+
+// afterUpload applies after_upload: keep, delete or move.
+func (d *Daemon) afterUpload(wc *config.Watch, path, rel string, log *slog.Logger) {
+	switch wc.AfterUpload {
+	case "delete":
+		d.noteOwnMove(wc.Path, rel)
+		if err := os.Remove(path); err != nil {
+			log.Error("after_upload delete failed", "err", err)
+		}
+	case "move":
+		d.noteOwnMove(wc.Path, rel)
+		if err := moveFile(path, filepath.Join(wc.MoveTo, filepath.FromSlash(rel))); err != nil {
+			log.Error("after_upload move failed", "err", err)
+		}
+	}
+}
+
+// handleErr classifies a failed attempt and retries, pauses or fails it.
+func (d *Daemon) handleErr(ctx context.Context, j *queue.Job, wc *config.Watch, path string, err error, log *slog.Logger) {
+	kind, retryAfter := targets.Classify(err)
+	switch kind {
+	case targets.Canceled:
+		log.Info("upload interrupted by shutdown; it resumes at the next start")
+		if err := d.q.Retry(context.WithoutCancel(ctx), j, time.Now(), "interrupted by shutdown", true); err != nil {
+			log.Error("requeue failed", "err", err)
+		}
+	case targets.Throttled:
+		until := time.Now().Add(max(retryAfter, d.backoff(j.Attempts)))
+		log.Warn("target throttled; pausing it", "until", until.Format(time.RFC3339), "err", err)
+		bg := context.WithoutCancel(ctx)
+		if perr := d.q.PauseTarget(bg, wc.Target, until, err.Error()); perr != nil {
+			log.Error("cannot record pause", "err", perr)
+		}
+		if rerr := d.q.Retry(bg, j, until, err.Error(), true); rerr != nil {
+			log.Error("requeue failed", "err", rerr)
+		}
+		d.obs.Failed(Failure{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Kind: kind, Msg: err.Error(), Attempt: j.Attempts, RetryAt: until})
+	case targets.Retryable:
+		limit := d.cfg.Retry.MaxAttempts
+		var te *targets.Error
+		if errors.As(err, &te) && te.MaxAttempts > 0 && (limit == 0 || te.MaxAttempts < limit) {
+			limit = te.MaxAttempts
+		}
+		if limit > 0 && j.Attempts >= limit {
+			d.finishFail(ctx, j, wc, path, fmt.Errorf("gave up after %d attempts: %w", j.Attempts, err), kind)
+			return
+		}
+		d.retry(ctx, j, wc, err, log, retryAfter)
+	default:
+		d.finishFail(ctx, j, wc, path, err, kind)
+	}
+}
+
+func (d *Daemon) retry(ctx context.Context, j *queue.Job, wc *config.Watch, err error, log *slog.Logger, retryAfter ...time.Duration) {
+	wait := d.backoff(j.Attempts)
+	for _, ra := range retryAfter {
+		wait = max(wait, ra)
+	}
+	at := time.Now().Add(wait)
+	log.Warn("upload failed; will retry", "attempt", j.Attempts, "retry_in", wait.Round(time.Millisecond), "err", err)
+	if rerr := d.q.Retry(context.WithoutCancel(ctx), j, at, err.Error(), false); rerr != nil {
+		log.Error("requeue failed", "err", rerr)
+	}
+	d.obs.Failed(Failure{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Kind: targets.Retryable, Msg: err.Error(), Attempt: j.Attempts, RetryAt: at})
+}
+
+// backoff is the wait before attempt n+1: retry.initial doubled per
+// attempt, capped at retry.max, with jitter over its upper half.
+func (d *Daemon) backoff(attempt int) time.Duration {
+	base, ceiling := d.cfg.Retry.Initial.D(), d.cfg.Retry.Max.D()
+	w := base
+	for i := 1; i < attempt && w < ceiling; i++ {
+		w *= 2
+	}
+	w = min(w, ceiling)
+	return w/2 + rand.N(w/2+1)
+}
+
+// finishFail puts a job on the failed list and applies failed_to.
+func (d *Daemon) finishFail(ctx context.Context, j *queue.Job, wc *config.Watch, path string, err error, kind targets.Kind) {
+	msg := err.Error()
+	target := j.Target
+	if wc != nil {
+		target = wc.Target
+	}
+	log := d.log.With("target", target, "path", j.Rel)
+	requeued, ferr := d.q.Fail(context.WithoutCancel(ctx), j, msg)
+	if ferr != nil {
+		log.Error("cannot record failure", "err", ferr)
+		return
+	}
+	if requeued {
+		log.Warn("upload failed, but the file changed meanwhile; trying the new content", "err", msg)
+		d.wake.notify()
+		return
+	}
+	log.Error("upload failed permanently", "kind", kind.String(), "attempt", j.Attempts, "err", msg)
+	d.obs.Failed(Failure{Target: target, Watch: j.Watch, Rel: j.Rel, Kind: kind, Msg: msg, Attempt: j.Attempts, Final: true})
+	if wc != nil && wc.FailedTo != "" && path != "" {
+		dst := filepath.Join(wc.FailedTo, filepath.FromSlash(j.Rel))
+		d.noteOwnMove(wc.Path, j.Rel)
+		if err := moveFile(path, dst); err != nil {
+			log.Error("failed_to move failed", "err", err)
+			return
+		}
+		note := fmt.Sprintf("file: %s\ntarget: %s\ntime: %s\nattempts: %d\nerror: %s\n", j.Rel, target, time.Now().Format(time.RFC3339), j.Attempts, msg)
+		if err := os.WriteFile(dst+".error.txt", []byte(note), 0o600); err != nil {
+			log.Error("cannot write error note", "err", err)
+		}
+	}
+}
+
+// moveFile renames src to dst, creating dst's folders (0700), falling back
+// to copy and remove across file systems.
+func moveFile(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
+	if err := os.Rename(src, dst); err == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := out.ReadFrom(in); err != nil {
+		out.Close()
+		os.Remove(dst)
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Remove(src)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// signal wakes every waiting worker at once.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newSignal() *signal { return &signal{ch: make(chan struct{})} }
+
+// wait returns a channel closed by the next notify.
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ch
+}
+
+func (s *signal) notify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.ch)
+	s.ch = make(chan struct{})
+}
+
+// Wake makes idle workers look for work now, e.g. after `queue retry`
+// changed the queue from outside the daemon's own paths.
+func (d *Daemon) Wake() { d.wake.notify() }

@@ -1,0 +1,28 @@
+//go:build !windows
+
+package daemon
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// lockStateDir takes an exclusive lock on the state directory so that two
+// daemons never share one queue. The lock dies with the process.
+func lockStateDir(dir string) (release func(), err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state dir: %w", err)
+	}
+	p := filepath.Join(dir, "dropsync.lock")
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock state dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("state dir %s is in use by another dropsync process (lock %s): %w", dir, p, err)
+	}
+	return func() { f.Close() }, nil
+}

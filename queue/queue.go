@@ -1,0 +1,643 @@
+// Package queue is dropsync's durable work list, in SQLite: jobs with
+// explicit states, the per-file delivery state, upload sessions for
+// resumable uploads, and per-target throttle pauses.
+//
+// A job is one path that needs attention. Jobs move pending → leased →
+// done | failed; events for a path coalesce into its one pending job, and a
+// path is never leased twice (a partial unique index enforces both). Leases
+// held when the process died return to pending at the next Open. The queue
+// stores references and fingerprints, never file bytes.
+//
+// The database runs in WAL mode with a busy timeout and immediate
+// transactions; a daemon holds a single connection.
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // the SQLite driver
+
+	"github.com/dropsync/dropsync/internal/fsid"
+	"github.com/dropsync/dropsync/targets"
+)
+
+// Job states.
+const (
+	Pending = "pending"
+	Leased  = "leased"
+	Done    = "done"
+	Failed  = "failed"
+)
+
+// FileName is the database's name inside the state directory.
+const FileName = "dropsync.db"
+
+// Queue is the SQLite-backed queue. It is safe for concurrent use.
+type Queue struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+// Open opens (creating if needed, mode 0600 in a 0700 directory) the
+// database in stateDir, migrates it to the current schema, and returns
+// leases left by a previous process to pending.
+func Open(ctx context.Context, stateDir string) (*Queue, error) {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("queue: create state dir: %w", err)
+	}
+	path := filepath.Join(stateDir, FileName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	f.Close()
+	q, err := open(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := q.migrate(ctx); err != nil {
+		q.Close()
+		return nil, err
+	}
+	if _, err := q.db.ExecContext(ctx, `UPDATE jobs SET state = 'pending', bytes_done = 0 WHERE state = 'leased'`); err != nil {
+		q.Close()
+		return nil, fmt.Errorf("queue: recover leases: %w", err)
+	}
+	return q, nil
+}
+
+// OpenExisting opens the database in stateDir for inspection and steering
+// (status, queue commands) without creating it and without recovering
+// leases, which belong to the running daemon.
+func OpenExisting(ctx context.Context, stateDir string) (*Queue, error) {
+	path := filepath.Join(stateDir, FileName)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no state database at %s (has dropsync run with this state_dir?): %w", path, errors.Unwrap(err))
+	}
+	q, err := open(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := q.migrate(ctx); err != nil {
+		q.Close()
+		return nil, err
+	}
+	return q, nil
+}
+
+func open(path string) (*Queue, error) {
+	dsn := "file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_synchronous=NORMAL"
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("queue: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	return &Queue{db: db, now: time.Now}, nil
+}
+
+// SetClock replaces the queue's clock, for tests.
+func (q *Queue) SetClock(now func() time.Time) { q.now = now }
+
+// Close closes the database.
+func (q *Queue) Close() error { return q.db.Close() }
+
+// Ping checks that the database answers.
+func (q *Queue) Ping(ctx context.Context) error {
+	var n int
+	return q.db.QueryRowContext(ctx, `SELECT 1`).Scan(&n)
+}
+
+func (q *Queue) migrate(ctx context.Context) error {
+	return q.inTx(ctx, func(tx *sql.Tx) error {
+		var v int
+		if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+			return err
+		}
+		if v > len(migrations) {
+			return fmt.Errorf("queue: database schema %d is newer than this dropsync (%d): upgrade dropsync", v, len(migrations))
+		}
+		for i := v; i < len(migrations); i++ {
+			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+				return fmt.Errorf("queue: migration %d: %w", i+1, err)
+			}
+		}
+		_, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, len(migrations)))
+		return err
+	})
+}
+
+// inTx runs fn in an immediate transaction, rolling back on error or panic.
+// Cancellation of ctx does not interrupt a transaction half-way: it is
+// checked before starting.
+func (q *Queue) inTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tx, err := q.db.BeginTx(context.WithoutCancel(ctx), nil)
+	if err != nil {
+		return fmt.Errorf("queue: begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("queue: commit: %w", err)
+	}
+	return nil
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// Item is one path to look at, as the watcher saw it.
+type Item struct {
+	Watch  string
+	Rel    string
+	Target string
+	FP     fsid.Fingerprint
+	Gone   bool // the file was deleted (only sent when deletes propagate)
+}
+
+// Enqueue records a burst of items in one transaction and returns how many
+// became (or updated) a pending job. An item is dropped when nothing needs
+// doing: its fingerprint equals what was last delivered, it equals the
+// fingerprint of a failed job for the same path (a failure is reported once,
+// not retried in a loop; a changed file gets a new attempt), or it is a
+// deletion of a path never delivered. An item for a path with an active job
+// coalesces into it; if that job is in flight it is marked to run again.
+func (q *Queue) Enqueue(ctx context.Context, items []Item) (int, error) {
+	if len(items) == 0 {
+		return 0, nil
+	}
+	n := 0
+	now := ms(q.now())
+	err := q.inTx(ctx, func(tx *sql.Tx) error {
+		n = 0
+		for _, it := range items {
+			changed, err := enqueueOne(ctx, tx, it, now)
+			if err != nil {
+				return fmt.Errorf("queue: enqueue %s: %w", it.Rel, err)
+			}
+			if changed {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+func enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) (bool, error) {
+	var id int64
+	var state string
+	err := tx.QueryRowContext(ctx, `SELECT id, state FROM jobs WHERE watch = ? AND rel = ? AND state IN ('pending', 'leased')`, it.Watch, it.Rel).Scan(&id, &state)
+	switch {
+	case err == nil:
+		dirty := 0
+		if state == Leased {
+			dirty = 1
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE jobs SET gone = ?, size = ?, mtime = ?, inode = ?, target = ?, dirty = MAX(dirty, ?), updated_at = ? WHERE id = ?`,
+			b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Target, dirty, now, id)
+		return err == nil, err
+	case !errors.Is(err, sql.ErrNoRows):
+		return false, err
+	}
+	var fp fsid.Fingerprint
+	var inode int64
+	err = tx.QueryRowContext(ctx, `SELECT size, mtime, inode FROM file_state WHERE watch = ? AND rel = ?`, it.Watch, it.Rel).Scan(&fp.Size, &fp.ModTime, &inode)
+	delivered := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, err
+	}
+	fp.Inode = uint64(inode)
+	if it.Gone && !delivered {
+		return false, nil // nothing remote to delete
+	}
+	if !it.Gone && delivered && fp == it.FP {
+		return false, nil // unchanged since delivery
+	}
+	var failed int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed' AND gone = ? AND size = ? AND mtime = ? AND inode = ?`,
+		it.Watch, it.Rel, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode)).Scan(&failed); err != nil {
+		return false, err
+	}
+	if failed > 0 {
+		return false, nil // this very state already failed; reported once
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`, it.Watch, it.Rel); err != nil {
+		return false, err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)`,
+		it.Watch, it.Rel, it.Target, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), now, now)
+	return err == nil, err
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Job is one row of the jobs table.
+type Job struct {
+	ID        int64            `json:"id"`
+	Watch     string           `json:"watch"`
+	Rel       string           `json:"path"`
+	Target    string           `json:"target"`
+	State     string           `json:"state"`
+	Gone      bool             `json:"deleted,omitempty"`
+	FP        fsid.Fingerprint `json:"-"`
+	Attempts  int              `json:"attempts"`
+	NotBefore time.Time        `json:"not_before,omitzero"`
+	LastError string           `json:"last_error,omitempty"`
+	BytesDone int64            `json:"bytes_done,omitempty"`
+	StartedAt time.Time        `json:"started_at,omitzero"`
+	UpdatedAt time.Time        `json:"updated_at"`
+}
+
+const jobCols = `id, watch, rel, target, state, gone, size, mtime, inode, attempts, not_before, last_error, bytes_done, started_at, updated_at`
+
+type scanner interface{ Scan(...any) error }
+
+func scanJob(s scanner) (*Job, error) {
+	var j Job
+	var gone int
+	var inode, nb, started, updated int64
+	if err := s.Scan(&j.ID, &j.Watch, &j.Rel, &j.Target, &j.State, &gone, &j.FP.Size, &j.FP.ModTime, &inode, &j.Attempts, &nb, &j.LastError, &j.BytesDone, &started, &updated); err != nil {
+		return nil, err
+	}
+	j.Gone, j.FP.Inode = gone != 0, uint64(inode)
+	if nb > 0 {
+		j.NotBefore = time.UnixMilli(nb)
+	}
+	if started > 0 {
+		j.StartedAt = time.UnixMilli(started)
+	}
+	j.UpdatedAt = time.UnixMilli(updated)
+	return &j, nil
+}
+
+// Claim leases the next ready job: pending, due, and not for a paused
+// target. It returns nil when none is ready.
+func (q *Queue) Claim(ctx context.Context) (*Job, error) {
+	now := ms(q.now())
+	var j *Job
+	err := q.inTx(ctx, func(tx *sql.Tx) error {
+		row := tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'leased', attempts = attempts + 1, started_at = ?, bytes_done = 0, updated_at = ?
+			WHERE id = (SELECT id FROM jobs WHERE state = 'pending' AND not_before <= ?
+				AND target NOT IN (SELECT target FROM target_pauses WHERE until > ?)
+				ORDER BY not_before, id LIMIT 1)
+			RETURNING `+jobCols, now, now, now, now)
+		var err error
+		j, err = scanJob(row)
+		if errors.Is(err, sql.ErrNoRows) {
+			j, err = nil, nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("queue: claim: %w", err)
+	}
+	return j, nil
+}
+
+// NextReady returns when the earliest pending job becomes claimable, taking
+// target pauses into account; ok is false when nothing is pending.
+func (q *Queue) NextReady(ctx context.Context) (t time.Time, ok bool, err error) {
+	var v sql.NullInt64
+	err = q.db.QueryRowContext(ctx, `SELECT MIN(MAX(j.not_before, COALESCE(p.until, 0))) FROM jobs j
+		LEFT JOIN target_pauses p ON p.target = j.target WHERE j.state = 'pending'`).Scan(&v)
+	if err != nil || !v.Valid {
+		return time.Time{}, false, err
+	}
+	return time.UnixMilli(v.Int64), true, nil
+}
+
+// FileState is what a path was last delivered as.
+type FileState struct {
+	Watch       string           `json:"watch"`
+	Rel         string           `json:"path"`
+	Target      string           `json:"target"`
+	FP          fsid.Fingerprint `json:"-"`
+	SHA256      string           `json:"sha256"`
+	Remote      targets.Remote   `json:"remote"`
+	DeliveredAt time.Time        `json:"delivered_at"`
+}
+
+// Outcome is how a leased job ended.
+type Outcome struct {
+	// Delivered, if set, is recorded as the path's file state.
+	Delivered *FileState
+	// Forget removes the path's file state (the remote was deleted, or the
+	// local file was moved away after upload).
+	Forget bool
+}
+
+// Complete ends a leased job successfully, in one transaction with its file
+// state and the removal of its upload session. If an event arrived while
+// it was in flight, the job returns to pending instead of done, and
+// requeued is true.
+func (q *Queue) Complete(ctx context.Context, j *Job, o Outcome) (requeued bool, err error) {
+	now := ms(q.now())
+	err = q.inTx(ctx, func(tx *sql.Tx) error {
+		if d := o.Delivered; d != nil {
+			extra := ""
+			if len(d.Remote.Extra) > 0 {
+				b, _ := json.Marshal(d.Remote.Extra)
+				extra = string(b)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO file_state (watch, rel, target, size, mtime, inode, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (watch, rel) DO UPDATE SET target = excluded.target, size = excluded.size, mtime = excluded.mtime, inode = excluded.inode,
+				sha256 = excluded.sha256, remote_id = excluded.remote_id, remote_version = excluded.remote_version, remote_name = excluded.remote_name,
+				remote_extra = excluded.remote_extra, delivered_at = excluded.delivered_at`,
+				j.Watch, j.Rel, j.Target, d.FP.Size, d.FP.ModTime, int64(d.FP.Inode), d.SHA256, d.Remote.ID, d.Remote.Version, d.Remote.Name, extra, now); err != nil {
+				return err
+			}
+		}
+		if o.Forget {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM file_state WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM upload_sessions WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
+			return err
+		}
+		return q.finish(ctx, tx, j.ID, Done, "", now, &requeued)
+	})
+	if err != nil {
+		return false, fmt.Errorf("queue: complete job %d: %w", j.ID, err)
+	}
+	return requeued, nil
+}
+
+// finish moves a leased job to state; a dirty job goes back to pending.
+func (q *Queue) finish(ctx context.Context, tx *sql.Tx, id int64, state, msg string, now int64, requeued *bool) error {
+	var dirty int
+	if err := tx.QueryRowContext(ctx, `SELECT dirty FROM jobs WHERE id = ? AND state = 'leased'`, id).Scan(&dirty); err != nil {
+		return fmt.Errorf("job %d is no longer leased: %w", id, err)
+	}
+	if dirty != 0 {
+		*requeued = true
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'pending', dirty = 0, attempts = 0, not_before = 0, last_error = ?, updated_at = ? WHERE id = ?`, msg, now, id)
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, last_error = ?, updated_at = ? WHERE id = ?`, state, msg, now, id)
+	return err
+}
+
+// Retry returns a leased job to pending until notBefore, recording msg.
+// With uncounted, the attempt does not count (the file changed while it
+// was sent; shutdown interrupted it).
+func (q *Queue) Retry(ctx context.Context, j *Job, notBefore time.Time, msg string, uncounted bool) error {
+	now := ms(q.now())
+	dec := 0
+	if uncounted {
+		dec = 1
+	}
+	err := q.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'pending', dirty = 0, not_before = ?, last_error = ?, attempts = MAX(attempts - ?, 0), bytes_done = 0, updated_at = ? WHERE id = ? AND state = 'leased'`,
+			ms(notBefore), msg, dec, now, j.ID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("queue: retry job %d: %w", j.ID, err)
+	}
+	return nil
+}
+
+// Fail moves a leased job to the failed list with msg, the server's words.
+// If the file changed while it was in flight, the job returns to pending
+// instead: the new content gets its own attempt.
+func (q *Queue) Fail(ctx context.Context, j *Job, msg string) (requeued bool, err error) {
+	now := ms(q.now())
+	err = q.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM upload_sessions WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
+			return err
+		}
+		return q.finish(ctx, tx, j.ID, Failed, msg, now, &requeued)
+	})
+	if err != nil {
+		return false, fmt.Errorf("queue: fail job %d: %w", j.ID, err)
+	}
+	return requeued, nil
+}
+
+// SetProgress records how many bytes of a leased job have been sent, for
+// `dropsync status` in another process.
+func (q *Queue) SetProgress(ctx context.Context, id, bytes int64) error {
+	_, err := q.db.ExecContext(ctx, `UPDATE jobs SET bytes_done = ? WHERE id = ? AND state = 'leased'`, bytes, id)
+	return err
+}
+
+// PauseTarget records that target must not be contacted before until; the
+// pause survives restarts. An earlier pause is only ever extended.
+func (q *Queue) PauseTarget(ctx context.Context, target string, until time.Time, reason string) error {
+	return q.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO target_pauses (target, until, reason) VALUES (?, ?, ?)
+			ON CONFLICT (target) DO UPDATE SET until = MAX(until, excluded.until), reason = excluded.reason`, target, ms(until), reason)
+		return err
+	})
+}
+
+// Pause is a throttled target.
+type Pause struct {
+	Target string    `json:"target"`
+	Until  time.Time `json:"until"`
+	Reason string    `json:"reason"`
+}
+
+// Pauses lists the targets paused now.
+func (q *Queue) Pauses(ctx context.Context) ([]Pause, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT target, until, reason FROM target_pauses WHERE until > ? ORDER BY target`, ms(q.now()))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Pause
+	for rows.Next() {
+		var p Pause
+		var until int64
+		if err := rows.Scan(&p.Target, &until, &p.Reason); err != nil {
+			return nil, err
+		}
+		p.Until = time.UnixMilli(until)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// FileState returns what watch/rel was last delivered as, or nil.
+func (q *Queue) FileState(ctx context.Context, watch, rel string) (*FileState, error) {
+	var s FileState
+	var inode, delivered int64
+	var extra string
+	err := q.db.QueryRowContext(ctx, `SELECT watch, rel, target, size, mtime, inode, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at
+		FROM file_state WHERE watch = ? AND rel = ?`, watch, rel).Scan(&s.Watch, &s.Rel, &s.Target, &s.FP.Size, &s.FP.ModTime, &inode, &s.SHA256,
+		&s.Remote.ID, &s.Remote.Version, &s.Remote.Name, &extra, &delivered)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue: file state: %w", err)
+	}
+	s.FP.Inode = uint64(inode)
+	s.DeliveredAt = time.UnixMilli(delivered)
+	if extra != "" {
+		if err := json.Unmarshal([]byte(extra), &s.Remote.Extra); err != nil {
+			return nil, fmt.Errorf("queue: file state extra: %w", err)
+		}
+	}
+	return &s, nil
+}
+
+// Jobs lists jobs, newest first; state "" lists all. For a path, give rel.
+func (q *Queue) Jobs(ctx context.Context, state, rel string, limit int) ([]*Job, error) {
+	var where []string
+	var args []any
+	if state != "" {
+		where, args = append(where, "state = ?"), append(args, state)
+	}
+	if rel != "" {
+		where, args = append(where, "rel = ?"), append(args, rel)
+	}
+	query := `SELECT ` + jobCols + ` FROM jobs`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY updated_at DESC, id DESC"
+	if limit > 0 {
+		query += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	rows, err := q.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("queue: list: %w", err)
+	}
+	defer rows.Close()
+	var out []*Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// Counts returns the number of jobs per state.
+func (q *Queue) Counts(ctx context.Context) (map[string]int, error) {
+	out := map[string]int{Pending: 0, Leased: 0, Done: 0, Failed: 0}
+	rows, err := q.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM jobs GROUP BY state`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		out[s] = n
+	}
+	return out, rows.Err()
+}
+
+// OldestPending returns the enqueue time of the oldest pending job.
+func (q *Queue) OldestPending(ctx context.Context) (time.Time, bool, error) {
+	var v sql.NullInt64
+	if err := q.db.QueryRowContext(ctx, `SELECT MIN(created_at) FROM jobs WHERE state = 'pending'`).Scan(&v); err != nil || !v.Valid {
+		return time.Time{}, false, err
+	}
+	return time.UnixMilli(v.Int64), true, nil
+}
+
+// RetryFailed returns failed jobs to pending with a fresh attempt count:
+// the given ids, or every failed job when ids is empty. A failed job whose
+// path already has an active job is dropped instead. It returns how many
+// were re-queued.
+func (q *Queue) RetryFailed(ctx context.Context, ids ...int64) (int, error) {
+	n := 0
+	now := ms(q.now())
+	err := q.inTx(ctx, func(tx *sql.Tx) error {
+		sel, args := idFilter(`state = 'failed'`, ids)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE `+sel+` AND EXISTS (SELECT 1 FROM jobs a WHERE a.watch = jobs.watch AND a.rel = jobs.rel AND a.state IN ('pending', 'leased'))`, args...); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'pending', attempts = 0, not_before = 0, updated_at = ? WHERE `+sel, append([]any{now}, args...)...)
+		if err != nil {
+			return err
+		}
+		c, _ := res.RowsAffected()
+		n = int(c)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("queue: retry: %w", err)
+	}
+	return n, nil
+}
+
+// Forget deletes jobs that are not in flight. It returns how many went.
+func (q *Queue) Forget(ctx context.Context, ids ...int64) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	n := 0
+	err := q.inTx(ctx, func(tx *sql.Tx) error {
+		sel, args := idFilter(`state != 'leased'`, ids)
+		res, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE `+sel, args...)
+		if err != nil {
+			return err
+		}
+		c, _ := res.RowsAffected()
+		n = int(c)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("queue: forget: %w", err)
+	}
+	return n, nil
+}
+
+func idFilter(base string, ids []int64) (string, []any) {
+	if len(ids) == 0 {
+		return base, nil
+	}
+	args := make([]any, len(ids))
+	marks := make([]string, len(ids))
+	for i, id := range ids {
+		args[i], marks[i] = id, "?"
+	}
+	return base + " AND id IN (" + strings.Join(marks, ", ") + ")", args
+}
+
+// PruneDone deletes done jobs last updated before cutoff.
+func (q *Queue) PruneDone(ctx context.Context, cutoff time.Time) (int64, error) {
+	res, err := q.db.ExecContext(ctx, `DELETE FROM jobs WHERE state = 'done' AND updated_at < ?`, ms(cutoff))
+	if err != nil {
+		return 0, fmt.Errorf("queue: prune: %w", err)
+	}
+	return res.RowsAffected()
+}

@@ -1,0 +1,69 @@
+package queue
+
+// migrations are applied in order; PRAGMA user_version records how many
+// have run. Never edit a released migration: append a new one.
+var migrations = []string{
+	// 1: the first schema.
+	`
+CREATE TABLE jobs (
+	id          INTEGER PRIMARY KEY,
+	watch       TEXT    NOT NULL,            -- the watch's root folder
+	rel         TEXT    NOT NULL,            -- slash-separated path below it
+	target      TEXT    NOT NULL,            -- target name, for throttle pauses
+	state       TEXT    NOT NULL CHECK (state IN ('pending', 'leased', 'done', 'failed')),
+	gone        INTEGER NOT NULL DEFAULT 0,  -- the event said the file was deleted
+	size        INTEGER NOT NULL DEFAULT 0,  -- fingerprint when enqueued
+	mtime       INTEGER NOT NULL DEFAULT 0,
+	inode       INTEGER NOT NULL DEFAULT 0,
+	attempts    INTEGER NOT NULL DEFAULT 0,
+	not_before  INTEGER NOT NULL DEFAULT 0,  -- unix ms; retry time
+	dirty       INTEGER NOT NULL DEFAULT 0,  -- an event arrived while leased
+	last_error  TEXT    NOT NULL DEFAULT '',
+	bytes_done  INTEGER NOT NULL DEFAULT 0,  -- progress of the upload in flight
+	started_at  INTEGER NOT NULL DEFAULT 0,  -- unix ms the current attempt began
+	created_at  INTEGER NOT NULL,
+	updated_at  INTEGER NOT NULL
+) STRICT;
+-- One active job per path: events coalesce, and a path is never in flight twice.
+CREATE UNIQUE INDEX jobs_active ON jobs (watch, rel) WHERE state IN ('pending', 'leased');
+CREATE INDEX jobs_ready ON jobs (state, not_before, id);
+CREATE INDEX jobs_path ON jobs (watch, rel);
+
+CREATE TABLE file_state (
+	watch          TEXT    NOT NULL,
+	rel            TEXT    NOT NULL,
+	target         TEXT    NOT NULL,
+	size           INTEGER NOT NULL,
+	mtime          INTEGER NOT NULL,
+	inode          INTEGER NOT NULL,
+	sha256         TEXT    NOT NULL,
+	remote_id      TEXT    NOT NULL DEFAULT '',
+	remote_version TEXT    NOT NULL DEFAULT '',
+	remote_name    TEXT    NOT NULL DEFAULT '',
+	remote_extra   TEXT    NOT NULL DEFAULT '',  -- JSON object
+	delivered_at   INTEGER NOT NULL,
+	PRIMARY KEY (watch, rel)
+) STRICT;
+
+CREATE TABLE upload_sessions (
+	watch      TEXT    NOT NULL,
+	rel        TEXT    NOT NULL,
+	target     TEXT    NOT NULL,
+	token      TEXT    NOT NULL,
+	plan       TEXT    NOT NULL,  -- JSON targets.Plan
+	offset     INTEGER NOT NULL,
+	chunk_size INTEGER NOT NULL,
+	hash_state BLOB    NOT NULL,
+	size       INTEGER NOT NULL,
+	mtime      INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL,
+	PRIMARY KEY (watch, rel)
+) STRICT;
+
+CREATE TABLE target_pauses (
+	target TEXT    PRIMARY KEY,
+	until  INTEGER NOT NULL,  -- unix ms
+	reason TEXT    NOT NULL
+) STRICT;
+`,
+}
