@@ -94,7 +94,7 @@ func (t *Target) UnmarshalYAML(n *yaml.Node) error {
 			extra.Content = append(extra.Content, n.Content[i], n.Content[i+1])
 		}
 	}
-	t.Extra = Raw{node: extra}
+	t.Extra = Raw{node: extra, also: yamlKeys(reflectTypeOf(t))}
 	return nil
 }
 
@@ -194,7 +194,7 @@ func Parse(r io.Reader) (*Config, error) {
 	if err := expandEnv(root); err != nil {
 		return nil, err
 	}
-	if err := checkKnown(root, reflectTypeOf(&Config{}), "configuration", nil); err != nil {
+	if err := checkKnown(root, reflectTypeOf(&Config{}), "", nil); err != nil {
 		return nil, err
 	}
 	c := &Config{}

@@ -14,9 +14,14 @@ import (
 // adapter-specific options, or a watch's destination. The adapter decodes
 // it strictly with Decode.
 type Raw struct {
-	node *yaml.Node
-	what string // e.g. "targets.docs" or "watches[0].destination", for messages
+	node    *yaml.Node
+	what    string   // e.g. "targets.docs" or "watches[0].destination", for messages
+	also    []string // keys accepted beside the adapter's, for messages
+	checked bool
 }
+
+// Checked reports whether Decode has run.
+func (r *Raw) Checked() bool { return r.checked }
 
 // IsZero reports whether the block is absent or empty.
 func (r Raw) IsZero() bool { return r.node == nil || len(r.node.Content) == 0 }
@@ -32,11 +37,15 @@ func (r Raw) Line() int {
 // Decode decodes the block into the structs dst, strictly: every key must
 // belong to one of them, else the error names the key, its line and the keys
 // that are accepted.
-func (r Raw) Decode(dst ...any) error {
+func (r *Raw) Decode(dst ...any) error {
+	r.checked = true
 	if r.IsZero() {
 		return nil
 	}
 	known := map[string]bool{}
+	for _, k := range r.also {
+		known[k] = true
+	}
 	for _, d := range dst {
 		t := reflect.TypeOf(d).Elem()
 		for _, k := range yamlKeys(t) {
@@ -70,6 +79,9 @@ func (r *Raw) UnmarshalYAML(n *yaml.Node) error {
 }
 
 func unknownKey(k *yaml.Node, where string, known map[string]bool) error {
+	if where == "" {
+		where = "the configuration's top level"
+	}
 	names := make([]string, 0, len(known))
 	for n := range known {
 		names = append(names, n)

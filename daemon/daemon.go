@@ -292,8 +292,8 @@ func (d *Daemon) workLoop(ctx, workCtx context.Context) {
 	}
 }
 
-// housekeeping persists upload progress for `dropsync status` and prunes
-// old done jobs.
+// housekeeping persists upload progress for `dropsync status`, notices
+// jobs changed by other processes, and prunes old done jobs.
 func (d *Daemon) housekeeping(ctx context.Context) {
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
@@ -302,6 +302,7 @@ func (d *Daemon) housekeeping(ctx context.Context) {
 	if _, err := d.q.PruneDone(ctx, time.Now().Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
 		d.log.Warn("prune failed", "err", err)
 	}
+	lastVersion, _ := d.q.DataVersion(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -311,6 +312,11 @@ func (d *Daemon) housekeeping(ctx context.Context) {
 				d.log.Warn("prune failed", "err", err)
 			}
 		case <-progress.C:
+			// Work queued by another process (queue retry) wakes the workers.
+			if v, err := d.q.DataVersion(ctx); err == nil && v != lastVersion {
+				lastVersion = v
+				d.wake.notify()
+			}
 			d.mu.Lock()
 			fl := make([]*flight, 0, len(d.inflight))
 			for _, f := range d.inflight {

@@ -641,3 +641,12 @@ func (q *Queue) PruneDone(ctx context.Context, cutoff time.Time) (int64, error) 
 	}
 	return res.RowsAffected()
 }
+
+// DataVersion changes whenever another connection (another process, such
+// as `dropsync queue retry`) commits to the database; the daemon polls it
+// to notice work queued from outside.
+func (q *Queue) DataVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := q.db.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v)
+	return v, err
+}

@@ -64,6 +64,9 @@ func New(t *config.Target, log *slog.Logger) (Target, error) {
 		log = slog.Default()
 	}
 	tg, err := f(&Base{Name: t.Name, Config: t, URL: u, HTTP: hc, Log: log.With("target", t.Name)})
+	if err == nil && !t.Extra.Checked() {
+		err = t.Extra.Decode() // the adapter has no keys of its own: any is unknown
+	}
 	if err != nil {
 		return nil, prefixField("targets."+t.Name, err)
 	}
@@ -95,6 +98,9 @@ func Build(c *config.Config, log *slog.Logger) (*Set, error) {
 	}
 	for i, w := range c.Watches {
 		d, err := s.Targets[w.Target].Watch(w)
+		if err == nil && !w.Destination.Checked() {
+			err = w.Destination.Decode()
+		}
 		if err != nil {
 			s.Close()
 			return nil, prefixField(fmt.Sprintf("watches[%d]", i), err)

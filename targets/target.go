@@ -171,3 +171,10 @@ func dir(rel string) string {
 }
 
 var _ io.Reader = (*Body)(nil)
+
+// Checker is implemented by targets that can verify their credentials and
+// reachability without uploading, for `dropsync validate --online`.
+type Checker interface {
+	// Check returns nil when the server answers and accepts the credentials.
+	Check(ctx context.Context) error
+}

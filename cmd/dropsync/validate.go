@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/targets"
+	"github.com/dropsync/dropsync/watcher"
+)
+
+func init() {
+	register("validate", "check the configuration (--online: and the targets)", cmdValidate)
+}
+
+func cmdValidate(ctx context.Context, args []string, w io.Writer) error {
+	fs := newFlags("validate", "[-c FILE] [--online]")
+	cfgPath := fs.String("c", defaultConfigPath, "configuration file")
+	online := fs.Bool("online", false, "also check each target's reachability and credentials")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	set, err := targets.Build(c, newLogger(c.Log, io.Discard))
+	if err != nil {
+		return fmt.Errorf("%s: %w", *cfgPath, err)
+	}
+	defer set.Close()
+	dirs := 0
+	for _, wc := range c.Watches {
+		n, err := watcher.CountDirs(wc.Path, wc.IsRecursive(), wc.Exclude)
+		if err != nil {
+			return fmt.Errorf("watch %s: %w", wc.Path, err)
+		}
+		dirs += n
+	}
+	if err := watcher.Preflight(dirs); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s: OK: %d target(s), %d watch(es), %d folder(s) to watch\n", *cfgPath, len(c.Targets), len(c.Watches), dirs)
+	if !*online {
+		return nil
+	}
+	names := make([]string, 0, len(set.Targets))
+	for n := range set.Targets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var failed error
+	for _, n := range names {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := checkTarget(cctx, set.Targets[n], c.Targets[n])
+		cancel()
+		if err != nil {
+			fmt.Fprintf(w, "target %s: FAILED: %v\n", n, err)
+			failed = errors.Join(failed, fmt.Errorf("target %s: %w", n, err))
+			continue
+		}
+		fmt.Fprintf(w, "target %s: OK\n", n)
+	}
+	return failed
+}
+
+// checkTarget uses the adapter's own check when it has one, and otherwise
+// checks that the server answers HTTP at all.
+func checkTarget(ctx context.Context, t targets.Target, tc *config.Target) error {
+	if c, ok := t.(targets.Checker); ok {
+		return c.Check(ctx)
+	}
+	hc, err := targets.NewHTTPClient(tc)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, tc.URL, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("unreachable: %w", err)
+	}
+	resp.Body.Close()
+	return nil
+}

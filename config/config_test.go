@@ -1,0 +1,156 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dropsync/dropsync/config"
+)
+
+// base returns a valid configuration for a fresh watch folder.
+func base(t *testing.T) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	if err := os.Mkdir(in, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir, `state_dir: ` + filepath.Join(dir, "state") + `
+targets:
+  docs:
+    type: sensenet
+    url: https://example.com
+    auth: {type: bearer, token: abc}
+    chunk_threshold: 10MiB
+watches:
+  - path: ` + in + `
+    target: docs
+    destination: {path: /Root/Content/Documents}
+`
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	b, err := os.ReadFile("../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := t.TempDir()
+	text := strings.ReplaceAll(string(b), "/var/spool/dropsync/inbox", in)
+	c, err := config.Parse(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("config.example.yaml: %v", err)
+	}
+	docs := c.Targets["docs"]
+	if docs.Type != "sensenet" || docs.ChunkThreshold != 10<<20 || docs.Timeout.D().Seconds() != 60 || c.Workers != 4 {
+		t.Fatalf("unexpected values: %+v", docs)
+	}
+	w := c.Watches[0]
+	if w.Settle.D().Seconds() != 2 || w.OnConflict != "version" || len(w.Ignore) != len(config.DefaultIgnore) || !w.IsRecursive() {
+		t.Fatalf("unexpected watch: %+v", w)
+	}
+}
+
+func TestDefaultsAndUnits(t *testing.T) {
+	_, y := base(t)
+	c, err := config.Parse(strings.NewReader(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Workers != 4 || c.Log.Level != "info" || c.Reconcile.D().Hours() != 1 || c.Watches[0].AfterUpload != "keep" {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	for in, want := range map[string]int64{"10MiB": 10 << 20, "50MB": 50_000_000, "512": 512, "1.5 KiB": 1536, "2GiB": 2 << 30} {
+		got, err := config.ParseSize(in)
+		if err != nil || int64(got) != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+}
+
+func TestEnvAndSecretFiles(t *testing.T) {
+	dir, y := base(t)
+	secret := filepath.Join(dir, "pw")
+	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DS_URL", "https://env.example.com")
+	y = strings.Replace(y, "url: https://example.com", "url: ${DS_URL}", 1)
+	y = strings.Replace(y, "auth: {type: bearer, token: abc}", "auth: {type: basic, username: u, password_file: "+secret+"}", 1)
+	c, err := config.Parse(strings.NewReader(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Targets["docs"].Auth
+	if c.Targets["docs"].URL != "https://env.example.com" || a.Password.Reveal() != "s3cret" {
+		t.Fatalf("got url %q password %q", c.Targets["docs"].URL, a.Password.Reveal())
+	}
+	if a.Password.String() == "s3cret" {
+		t.Fatal("Secret.String reveals the secret")
+	}
+}
+
+// Each bad configuration gives its own one-line error naming the line or field.
+func TestBadConfigsGiveClearErrors(t *testing.T) {
+	dir, y := base(t)
+	cases := []struct {
+		name, old, new, want string
+	}{
+		{"unknown key", "state_dir:", "state_dri:", `line 1: unknown key "state_dri" in the configuration's top level (accepted: log, metrics,`},
+		{"unknown nested key", "auth: {type: bearer, token: abc}", "auth: {type: bearer, tokn: abc}", `line 6: unknown key "tokn" in targets.docs.auth`},
+		{"bad size", "chunk_threshold: 10MiB", "chunk_threshold: 10 parsecs", `line 7: bad size "10 parsecs"`},
+		{"bad duration", "chunk_threshold: 10MiB", "timeout: 5 minutes", `bad duration "5 minutes"`},
+		{"missing target", "    target: docs", "    target: doc", `watches[0].target: "doc" is not defined under targets (defined: docs)`},
+		{"unreadable secret", "token: abc}", "token_file: " + filepath.Join(dir, "nope") + "}", "targets.docs.auth.token_file: cannot read secret: " + filepath.Join(dir, "nope") + ": no such file or directory"},
+		{"unset env", "url: https://example.com", "url: ${DS_NOT_SET_ANYWHERE}", "line 5: environment variable DS_NOT_SET_ANYWHERE is not set"},
+		{"missing watch path", "  - path: " + filepath.Join(dir, "in"), "  - path: " + filepath.Join(dir, "missing"), "watches[0].path: " + filepath.Join(dir, "missing") + ": no such file or directory"},
+		{"bad on_conflict", "    target: docs", "    target: docs\n    on_conflict: replace", `watches[0].on_conflict: "replace" is not one of version, overwrite, rename, skip`},
+		{"move_to inside", "    target: docs", "    target: docs\n    after_upload: move\n    move_to: " + filepath.Join(dir, "in", "done"), "watches[0].move_to: " + filepath.Join(dir, "in", "done") + " lies inside the watched tree"},
+		{"no type", "    type: sensenet\n", "", "targets.docs.type: missing"},
+		{"bad auth type", "auth: {type: bearer, token: abc}", "auth: {type: kerberos}", `targets.docs.auth.type: "kerberos" is not one of`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			text := strings.Replace(y, tc.old, tc.new, 1)
+			if text == y {
+				t.Fatalf("case does not change the config")
+			}
+			_, err := config.Parse(strings.NewReader(text))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %q\nwant one line containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestOverlappingWatches(t *testing.T) {
+	dir, y := base(t)
+	if err := os.Mkdir(filepath.Join(dir, "in", "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	y += "  - path: " + filepath.Join(dir, "in", "sub") + "\n    target: docs\n"
+	_, err := config.Parse(strings.NewReader(y))
+	if err == nil || !strings.Contains(err.Error(), "watches must not overlap") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestRawDecodeIsStrict(t *testing.T) {
+	_, y := base(t)
+	y = strings.Replace(y, "destination: {path: /Root/Content/Documents}", "destination: {path: /Root/x, colour: red}", 1)
+	c, err := config.Parse(strings.NewReader(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dest struct {
+		Path string `yaml:"path"`
+	}
+	err = c.Watches[0].Destination.Decode(&dest)
+	if err == nil || !strings.Contains(err.Error(), `line 11: unknown key "colour" in watches[0].destination (accepted: path)`) {
+		t.Fatalf("err = %v", err)
+	}
+}
