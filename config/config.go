@@ -257,9 +257,6 @@ func (c *Config) applyDefaults() {
 		if t.Auth.Type == "" {
 			t.Auth.Type = "none"
 		}
-		if t.ChunkThreshold == 0 {
-			t.ChunkThreshold = 10 << 20
-		}
 		if t.ChunkSize == 0 {
 			t.ChunkSize = 10 << 20
 		}

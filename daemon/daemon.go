@@ -28,6 +28,9 @@ import (
 type Options struct {
 	Log      *slog.Logger
 	Observer Observer // may be nil
+	// ProgressInterval is how often upload progress is recorded and
+	// reported (default 1s).
+	ProgressInterval time.Duration
 }
 
 // Daemon is a running dropsync.
@@ -40,8 +43,9 @@ type Daemon struct {
 	watches map[string]int // watch root → index in cfg.Watches
 	release func()
 
-	watchers []*watcher.Watcher
-	wake     *signal
+	watchers      []*watcher.Watcher
+	wake          *signal
+	progressEvery time.Duration
 
 	mu       sync.Mutex
 	inflight map[int64]*flight
@@ -92,7 +96,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 		set.Close()
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: o.Log, obs: o.Observer, q: q, set: set, release: release, watches: map[string]int{},
+	if o.ProgressInterval <= 0 {
+		o.ProgressInterval = time.Second
+	}
+	d := &Daemon{cfg: cfg, log: o.Log, obs: o.Observer, progressEvery: o.ProgressInterval, q: q, set: set, release: release, watches: map[string]int{},
 		wake: newSignal(), inflight: map[int64]*flight{}, ownMoves: map[string]time.Time{}}
 	for i, w := range cfg.Watches {
 		d.watches[w.Path] = i
@@ -297,7 +304,7 @@ func (d *Daemon) workLoop(ctx, workCtx context.Context) {
 func (d *Daemon) housekeeping(ctx context.Context) {
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
-	progress := time.NewTicker(time.Second)
+	progress := time.NewTicker(d.progressEvery)
 	defer progress.Stop()
 	if _, err := d.q.PruneDone(ctx, time.Now().Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
 		d.log.Warn("prune failed", "err", err)

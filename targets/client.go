@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/dropsync/dropsync/config"
@@ -109,6 +110,11 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 				return nil, fmt.Errorf("%s: %w", op, err)
 			}
 		}
+		var bodyClosed chan struct{}
+		if req.Body != nil && req.Body != http.NoBody {
+			bodyClosed = make(chan struct{})
+			req.Body = &closeSignal{ReadCloser: req.Body, closed: bodyClosed}
+		}
 		resp, err := c.HTTP.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -122,9 +128,44 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 		}
 		if resp.StatusCode == http.StatusUnauthorized && try == 0 && c.Auth != nil && c.Auth.Refresh() {
 			DrainClose(resp)
+			// The server may answer before reading the whole body; the
+			// transport keeps reading it until it closes it. Rebuilding
+			// (which rewinds the shared Body) must wait for that.
+			if err := waitClosed(ctx, op, bodyClosed); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		return resp, nil
+	}
+}
+
+// closeSignal reports when the transport has closed a request body, after
+// which it reads no more of it.
+type closeSignal struct {
+	io.ReadCloser
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (c *closeSignal) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.ReadCloser.Close()
+}
+
+func waitClosed(ctx context.Context, op string, closed chan struct{}) error {
+	if closed == nil {
+		return nil
+	}
+	t := time.NewTimer(30 * time.Second)
+	defer t.Stop()
+	select {
+	case <-closed:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %w", op, ctx.Err())
+	case <-t.C:
+		return &Error{Kind: Retryable, Op: op, Msg: "the rejected request's body was not released in time; sending again later"}
 	}
 }
 

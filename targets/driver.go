@@ -69,7 +69,7 @@ func Deliver(ctx context.Context, t Target, cfg *config.Target, f *File, session
 				}
 				return res, nil
 			}
-			if !canChunk || sessions == nil || f.Size == 0 || f.Size < int64(cfg.ChunkThreshold) {
+			if !canChunk || sessions == nil || f.Size == 0 || f.Size < ChunkThreshold(t, cfg) {
 				return putWhole(ctx, t, f, plan, fh, progress)
 			}
 			if sess, err = startSession(ctx, ch, cfg, f, plan, sessions); err != nil {

@@ -25,6 +25,9 @@ type FakeSetup struct {
 	// Destination is a watch's destination as a YAML flow mapping, e.g.
 	// "{path: /Root/Content/Documents}".
 	Destination string
+	// OnConflict is the on_conflict a watch needs for this API when the
+	// default (version) is not possible; "" keeps the default.
+	OnConflict string
 	// Notes are printed by `dropsync fake-server`: the credentials the fake
 	// accepts and the objects it pre-created.
 	Notes []string

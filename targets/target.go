@@ -178,3 +178,25 @@ type Checker interface {
 	// Check returns nil when the server answers and accepts the credentials.
 	Check(ctx context.Context) error
 }
+
+// ChunkDefaulter is implemented by targets whose protocol has its own
+// customary threshold for chunked or two-phase uploads; it applies when
+// chunk_threshold is not configured (else DefaultChunkThreshold).
+type ChunkDefaulter interface {
+	DefaultChunkThreshold() int64
+}
+
+// DefaultChunkThreshold applies when neither the configuration nor the
+// target says otherwise.
+const DefaultChunkThreshold = 10 << 20
+
+// ChunkThreshold is the size at or above which t gets a chunked upload.
+func ChunkThreshold(t Target, cfg *config.Target) int64 {
+	if cfg.ChunkThreshold > 0 {
+		return int64(cfg.ChunkThreshold)
+	}
+	if d, ok := t.(ChunkDefaulter); ok {
+		return d.DefaultChunkThreshold()
+	}
+	return DefaultChunkThreshold
+}

@@ -41,8 +41,12 @@ func cmdFakeServer(ctx context.Context, args []string, w io.Writer) error {
 	for _, n := range setup.Notes {
 		fmt.Fprintln(w, "  "+n)
 	}
-	fmt.Fprintf(w, "\nA target and watch for it:\n\ntargets:\n  fake:\n%s\nwatches:\n  - path: /path/to/inbox\n    target: fake\n    destination: %s\n\nCtrl-C stops it.\n",
-		indentLines(setup.Target, "    "), setup.Destination)
+	watchExtra := ""
+	if setup.OnConflict != "" {
+		watchExtra = "\n    on_conflict: " + setup.OnConflict
+	}
+	fmt.Fprintf(w, "\nA target and watch for it:\n\ntargets:\n  fake:\n%s\nwatches:\n  - path: /path/to/inbox\n    target: fake\n    destination: %s%s\n\nCtrl-C stops it.\n",
+		indentLines(setup.Target, "    "), setup.Destination, watchExtra)
 	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()

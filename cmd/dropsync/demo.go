@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/daemon"
+	"github.com/dropsync/dropsync/targets"
+)
+
+func init() {
+	register("demo", "run every API's fake server in-process and show files arriving (no setup needed)", cmdDemo)
+}
+
+// demoLarge is the size of the sample file that goes up chunked or in two
+// phases; the demo's thresholds are set below it.
+const demoLarge = 24 << 20
+
+func cmdDemo(ctx context.Context, args []string, w io.Writer) error {
+	fs := newFlags("demo", "[--dir DIR]")
+	dir := fs.String("dir", "", "folder for the demo's inbox, state and config (default: a new temporary folder)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "dropsync-demo-")
+		if err != nil {
+			return err
+		}
+		*dir = d
+	}
+	types := targets.FakeTypes()
+	if len(types) == 0 {
+		return errors.New("demo: no fake servers are built in")
+	}
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "state_dir: %s\nlog: {level: warn}\nworkers: 4\nretry: {initial: 500ms, max: 5s}\ntargets:\n", filepath.Join(*dir, "state"))
+	var watches strings.Builder
+	servers := make([]*http.Server, 0, len(types))
+	defer func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}()
+	fmt.Fprintf(w, "dropsync demo: %d fake servers on loopback, one inbox folder per API.\n\n", len(types))
+	for _, typ := range types {
+		fake, err := targets.NewFake(typ)
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, srv)
+		go srv.Serve(ln)
+		base := "http://" + ln.Addr().String()
+		setup := fake.Setup(base)
+		inbox := filepath.Join(*dir, "inbox", typ)
+		if err := os.MkdirAll(inbox, 0o700); err != nil {
+			return err
+		}
+		fmt.Fprintf(&cfg, "  %s:\n%s\n    chunk_threshold: 8MiB\n    chunk_size: 4MiB\n", typ, indentLines(setup.Target, "    "))
+		onConflict := "version"
+		if setup.OnConflict != "" {
+			onConflict = setup.OnConflict
+		}
+		fmt.Fprintf(&watches, "  - path: %s\n    target: %s\n    destination: %s\n    settle: 500ms\n    on_conflict: %s\n", inbox, typ, setup.Destination, onConflict)
+		fmt.Fprintf(w, "  %-24s %s   ← %s\n", typ, base, inbox)
+	}
+	cfg.WriteString("watches:\n" + watches.String())
+	cfgPath := filepath.Join(*dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
+		return err
+	}
+	c, err := config.Parse(strings.NewReader(cfg.String()))
+	if err != nil {
+		return fmt.Errorf("demo config: %w", err)
+	}
+	fmt.Fprintf(w, "\n  inbox:   %s   (drop your own files into its sub-folders)\n", filepath.Join(*dir, "inbox"))
+	fmt.Fprintf(w, "  config:  %s\n", cfgPath)
+	fmt.Fprintf(w, "  status:  dropsync status -c %s   (in another terminal)\n\n", cfgPath)
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	obs := &demoObserver{w: w, start: time.Now(), bars: map[string]int{}}
+	d, err := daemon.New(ctx, c, daemon.Options{Log: log, Observer: obs, ProgressInterval: 150 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	fmt.Fprintln(w, "Dropping sample files…")
+	if err := dropSamples(filepath.Join(*dir, "inbox"), types); err != nil {
+		return err
+	}
+	go func() {
+		select {
+		case <-time.After(20 * time.Second):
+			fmt.Fprintf(w, "\nStill watching. Drop files into %s/<api>/ and watch them arrive; Ctrl-C stops.\n", filepath.Join(*dir, "inbox"))
+		case <-ctx.Done():
+		}
+	}()
+	err = <-done
+	fmt.Fprintf(w, "\nStopped. The demo folder stays at %s (delete it when done).\n", *dir)
+	return err
+}
+
+// dropSamples writes a few files per API, and one large file for the
+// adapters with a chunked or two-phase protocol.
+func dropSamples(inbox string, types []string) error {
+	for _, typ := range types {
+		files := map[string][]byte{
+			"invoices/2026-11-001.txt": []byte("Invoice 2026-11-001\nTotal: 1,234.00 EUR\n"),
+			"notes.md":                 []byte("# Drop folder\nFiles dropped here arrive on the server.\n"),
+		}
+		for rel, data := range files {
+			p := filepath.Join(inbox, typ, filepath.FromSlash(rel))
+			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+				return err
+			}
+			if err := os.WriteFile(p, data, 0o600); err != nil {
+				return err
+			}
+		}
+		if typ == "sensenet" || typ == "connections-activities" {
+			f, err := os.Create(filepath.Join(inbox, typ, "scan-large.bin"))
+			if err != nil {
+				return err
+			}
+			_, err = io.CopyN(f, rand.Reader, demoLarge)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// demoObserver prints each arrival and progress bars for large uploads.
+type demoObserver struct {
+	mu    sync.Mutex
+	w     io.Writer
+	start time.Time
+	bars  map[string]int // target/rel → last percentage printed
+}
+
+func (o *demoObserver) Delivered(d daemon.Delivery) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	key := d.Target + "/" + d.Rel
+	if _, ok := o.bars[key]; ok {
+		fmt.Fprintf(o.w, "  ⇡ %-24s %-28s %s\n", d.Target, d.Rel, progressBar(d.Bytes, d.Bytes, 30))
+		delete(o.bars, key)
+	}
+	what := "arrived"
+	switch {
+	case d.Skipped:
+		what = "skipped (already there)"
+	case d.Deleted:
+		what = "deleted remotely"
+	}
+	ver := ""
+	if d.Remote.Version != "" {
+		ver = " version " + d.Remote.Version
+	}
+	mode := ""
+	if d.Chunked {
+		mode = ", chunked"
+	}
+	fmt.Fprintf(o.w, "  ✓ %-24s %-28s %10s  %s: id %s%s (%s%s)\n", d.Target, d.Rel, config.FormatBytes(d.Bytes), what, d.Remote.ID, ver,
+		d.Duration.Round(time.Millisecond), mode)
+}
+
+func (o *demoObserver) Failed(f daemon.Failure) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	state := "will retry"
+	if f.Final {
+		state = "FAILED"
+	}
+	fmt.Fprintf(o.w, "  ✗ %-24s %-28s %s: %s\n", f.Target, f.Rel, state, oneLine(f.Msg))
+}
+
+func (o *demoObserver) Progress(target, rel string, sent, total int64) {
+	if total < 4<<20 || sent >= total {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	key := target + "/" + rel
+	pct := int(sent * 100 / total)
+	if last, ok := o.bars[key]; ok && pct-last < 10 {
+		return
+	}
+	o.bars[key] = pct
+	fmt.Fprintf(o.w, "  ⇡ %-24s %-28s %s\n", target, rel, progressBar(sent, total, 30))
+}
+
+func (o *demoObserver) WatchEvent() {}
+func (o *demoObserver) Overflow()   {}
