@@ -165,7 +165,7 @@ func (o *demoObserver) Delivered(d daemon.Delivery) {
 	defer o.mu.Unlock()
 	key := d.Target + "/" + d.Rel
 	if _, ok := o.bars[key]; ok {
-		fmt.Fprintf(o.w, "  ⇡ %-24s %-28s %s\n", d.Target, d.Rel, progressBar(d.Bytes, d.Bytes, 30))
+		fmt.Fprintf(o.w, "  ⇡ %-24s %-28s %s  %s\n", d.Target, d.Rel, progressBar(d.Bytes, d.Bytes, 30), config.FormatBytes(d.Bytes))
 		delete(o.bars, key)
 	}
 	what := "arrived"
@@ -209,7 +209,7 @@ func (o *demoObserver) Progress(target, rel string, sent, total int64) {
 		return
 	}
 	o.bars[key] = pct
-	fmt.Fprintf(o.w, "  ⇡ %-24s %-28s %s\n", target, rel, progressBar(sent, total, 30))
+	fmt.Fprintf(o.w, "  ⇡ %-24s %-28s %s  %s / %s\n", target, rel, progressBar(sent, total, 30), config.FormatBytes(sent), config.FormatBytes(total))
 }
 
 func (o *demoObserver) WatchEvent() {}
