@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"os"
 	"sort"
 	"time"
 
@@ -29,7 +31,10 @@ func cmdValidate(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	set, err := targets.Build(c, newLogger(c.Log, io.Discard))
+	// Adapters log what validation should tell (e.g. that overwrite still
+	// keeps versions on this API) as warnings: show those.
+	notes := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	set, err := targets.Build(c, notes)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *cfgPath, err)
 	}

@@ -49,10 +49,9 @@
 // also uses the two phases (inside Put, not recorded), as the reference SDK
 // does, because a plain PUT of a node replaces its whole Atom entry.
 //
-// chunk_threshold keeps its configured value. The reference SDK switches to
-// two phases at 30 MiB; set chunk_threshold: 30MiB to match it. The
-// configuration's default (10 MiB) sends files of 10 to 30 MiB in two phases,
-// which costs one request more; the 2-phase API documents no minimum size.
+// An unset chunk_threshold means 30 MiB, where the reference SDK switches to
+// two phases (DefaultChunkThreshold); a configured value wins, and the
+// 2-phase API documents no minimum size.
 //
 // # on_conflict
 //

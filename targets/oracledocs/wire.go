@@ -1,0 +1,244 @@
+package oracledocs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/dropsync/dropsync/targets"
+)
+
+// num is a JSON value that Oracle documents as a number but sends as a
+// string ("size":"13", "errorCode":"-20"). It accepts a string, a number or
+// null, and keeps the text.
+type num string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (n *num) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0 || string(b) == "null":
+		*n = ""
+	case b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*n = num(strings.TrimSpace(s))
+	default:
+		var x json.Number
+		if err := json.Unmarshal(b, &x); err != nil {
+			return fmt.Errorf("want a number or a string, got %.40s", b)
+		}
+		*n = num(x.String())
+	}
+	return nil
+}
+
+// Int returns the value as an integer; ok is false when it is empty or not
+// a whole number ("3" and "3.0" are 3).
+func (n num) Int() (v int64, ok bool) {
+	s := string(n)
+	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return i, true
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && f == float64(int64(f)) {
+		return int64(f), true
+	}
+	return 0, false
+}
+
+// item is a file or folder as the Documents API describes it, with the
+// status fields every reply carries.
+type item struct {
+	ID       string `json:"id"`
+	ParentID string `json:"parentID"`
+	Name     string `json:"name"`
+	Type     string `json:"type"` // file | folder
+	Size     num    `json:"size"`
+	Version  num    `json:"version"`
+	status
+}
+
+// status is the error part of every Documents API reply: errorCode 0 means
+// success, negative codes name the failure.
+type status struct {
+	ErrorCode    num    `json:"errorCode"`
+	ErrorKey     string `json:"errorKey"`
+	ErrorMessage string `json:"errorMessage"`
+	Title        string `json:"title"`
+}
+
+// folderItems is the reply of Get Specific Folder Contents.
+type folderItems struct {
+	Count        num    `json:"count"`
+	TotalResults num    `json:"totalResults"`
+	HasMore      num    `json:"hasMore"`
+	Items        []item `json:"items"`
+	status
+}
+
+// Oracle error codes (Error Messages page of the REST API for Documents and
+// the seed's examples).
+const (
+	codeNotFound           = -16 // folder or file name or ID not found
+	codeExists             = -17 // a folder or file with that name exists
+	codeAccessCodeRequired = -18 // protected public link without its access code
+	codeNoPrivilege        = -20 // insufficient privileges
+	codeLinkInvalid        = -26 // link invalid or expired
+)
+
+// APIError is what Oracle said about a failed request. It is the Err of
+// the *targets.Error the adapter returns, so callers can match the
+// errorCode with errors.As.
+type APIError struct {
+	Code    int    // errorCode; 0 when the reply had none
+	Key     string // errorKey
+	Message string // errorMessage, or title
+}
+
+func (e *APIError) Error() string {
+	if e.Message != "" {
+		return fmt.Sprintf("%s (errorCode %d)", e.Message, e.Code)
+	}
+	return fmt.Sprintf("errorCode %d", e.Code)
+}
+
+// apiError reads a failed reply: the status and Oracle's error JSON, into
+// a classified error. Oracle's own words become the message; the errorCode
+// and status decide the kind:
+//
+//	-16 or 404 → permanent "folder or file not found"
+//	-20 or 403 → permanent "insufficient privileges"
+//	-18        → permanent "access code required"
+//	-26        → permanent "link invalid or expired"
+//
+// Everything else is classified by status (targets.StatusError): 401 is an
+// auth failure, 429 and 503 with Retry-After throttle, 5xx is retryable.
+// 409 stays permanent here; Put re-checks and retries once before that.
+func apiError(op string, resp *http.Response) *targets.Error {
+	return classify(op, resp, targets.ReadBody(resp))
+}
+
+func classify(op string, resp *http.Response, body []byte) *targets.Error {
+	ae := parseStatus(body)
+	e := targets.StatusError(op, resp, ae.Message)
+	e.Err = ae
+	label := ""
+	switch {
+	case ae.Code == codeNotFound:
+		label = "folder or file not found"
+	case ae.Code == codeAccessCodeRequired:
+		label = "access code required"
+	case ae.Code == codeLinkInvalid:
+		label = "link invalid or expired"
+	case ae.Code == codeNoPrivilege:
+		label = "insufficient privileges"
+	case resp.StatusCode == http.StatusNotFound:
+		label = "folder or file not found"
+	case resp.StatusCode == http.StatusForbidden:
+		label = "insufficient privileges"
+	}
+	if label != "" {
+		e.Kind = targets.Permanent
+		e.RetryAfter = 0
+		if ae.Message != "" {
+			e.Msg = label + ": " + ae.Message
+		} else {
+			e.Msg = label
+		}
+	}
+	if resp.StatusCode < 300 {
+		// A 2xx reply whose errorCode says it failed: no status to go by.
+		e.Status = 0
+		if label == "" {
+			e.Kind = targets.Permanent
+			e.Msg = ae.Error()
+		}
+	}
+	return e
+}
+
+// parseStatus reads Oracle's error JSON. A body that is not JSON (a proxy's
+// HTML page) gives its text, trimmed and shortened, as the message.
+func parseStatus(body []byte) *APIError {
+	var st status
+	ae := &APIError{}
+	if err := json.Unmarshal(body, &st); err == nil {
+		code, _ := st.ErrorCode.Int()
+		ae.Code, ae.Key, ae.Message = int(code), st.ErrorKey, st.ErrorMessage
+		if ae.Message == "" {
+			ae.Message = st.Title
+		}
+		return ae
+	}
+	ae.Message = shorten(string(body))
+	return ae
+}
+
+// shorten makes a reply body fit an error message: one line, at most 300
+// bytes, valid UTF-8.
+func shorten(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		cut := 300
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
+
+// decodeItem reads a successful reply that describes one file or folder.
+// A reply that carries a non-zero errorCode or no id is an error.
+func decodeItem(op string, resp *http.Response) (item, error) {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return item{}, apiError(op, resp)
+	}
+	body := targets.ReadBody(resp)
+	var it item
+	if err := json.Unmarshal(body, &it); err != nil {
+		return item{}, &targets.Error{Kind: targets.Retryable, Op: op, Status: resp.StatusCode,
+			Msg: "unreadable reply: " + err.Error(), Err: err}
+	}
+	if code, ok := it.ErrorCode.Int(); ok && code != 0 {
+		return item{}, classify(op, resp, body)
+	}
+	if it.ID == "" {
+		return item{}, &targets.Error{Kind: targets.Retryable, Op: op, Status: resp.StatusCode,
+			Msg: "the reply names no id: " + shorten(string(body))}
+	}
+	return it, nil
+}
+
+// errorCode returns Oracle's errorCode and the HTTP status of a classified
+// error, or zeros.
+func errorCode(err error) (code, status int) {
+	var te *targets.Error
+	if errors.As(err, &te) {
+		status = te.Status
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		code = ae.Code
+	}
+	return code, status
+}
+
+// isConflict reports a name clash or version mismatch (409 or -17).
+func isConflict(err error) bool {
+	code, st := errorCode(err)
+	return code == codeExists || st == http.StatusConflict
+}
+
+// isNotFound reports a missing folder or file (404 or -16).
+func isNotFound(err error) bool {
+	code, st := errorCode(err)
+	return code == codeNotFound || st == http.StatusNotFound
+}

@@ -1,0 +1,119 @@
+package oracledocs
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/dropsync/dropsync/targets"
+)
+
+func TestNumAcceptsStringsAndNumbers(t *testing.T) {
+	var it item
+	body := `{"id":"D1","size":13,"version":"3","errorCode":"-20"}`
+	if err := json.Unmarshal([]byte(body), &it); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		n    num
+		want int64
+	}{{it.Size, 13}, {it.Version, 3}, {it.ErrorCode, -20}} {
+		if v, ok := c.n.Int(); !ok || v != c.want {
+			t.Errorf("%q → %d %v, want %d", c.n, v, ok, c.want)
+		}
+	}
+	for _, in := range []string{`{"version":null}`, `{"version":" 2.0 "}`, `{"version":2.0}`, `{}`} {
+		var it item
+		if err := json.Unmarshal([]byte(in), &it); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		v, ok := it.Version.Int()
+		want := in != `{"version":null}` && in != `{}`
+		if ok != want || (ok && v != 2) {
+			t.Errorf("%s → %d %v", in, v, ok)
+		}
+	}
+	if err := json.Unmarshal([]byte(`{"size":[1]}`), &it); err == nil {
+		t.Error("an array was accepted as a number")
+	}
+}
+
+func TestClassifyPrefersErrorCodeAndReadsOddBodies(t *testing.T) {
+	cases := []struct {
+		status int
+		body   string
+		kind   targets.Kind
+		msg    string
+	}{
+		// -18 arrives with 403: the code names it, not the status.
+		{403, `{"errorCode":"-18","errorMessage":"Code needed."}`, targets.Permanent, "access code required: Code needed."},
+		{404, `{"errorCode":-16,"title":"Not there."}`, targets.Permanent, "folder or file not found: Not there."},
+		{403, ``, targets.Permanent, "insufficient privileges"},
+		{502, "<html><body>\n  Bad   gateway\n</body></html>", targets.Retryable, "<html><body> Bad gateway </body></html>"},
+		{401, `{"errorCode":"-1","errorMessage":"Who are you?"}`, targets.Auth, "Who are you?"},
+		// A 2xx that reports a failure in errorCode.
+		{200, `{"errorCode":"-20","errorMessage":"No."}`, targets.Permanent, "insufficient privileges: No."},
+	}
+	for _, c := range cases {
+		resp := &http.Response{StatusCode: c.status, Header: http.Header{}}
+		e := classify("op", resp, []byte(c.body))
+		if e.Kind != c.kind || e.Msg != c.msg {
+			t.Errorf("%d %s: %v %q, want %v %q", c.status, c.body, e.Kind, e.Msg, c.kind, c.msg)
+		}
+	}
+}
+
+func TestNumbered(t *testing.T) {
+	for in, want := range map[string]string{"a.txt": "a(3).txt", "a.tar.gz": "a.tar(3).gz", ".env": ".env(3)", "README": "README(3)"} {
+		if got := numbered(in, 3); got != want {
+			t.Errorf("numbered(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := numbered("a.txt", 1); got != "a.txt" {
+		t.Errorf("numbered(a.txt, 1) = %q", got)
+	}
+}
+
+func TestFormLengthIsExact(t *testing.T) {
+	fm, err := newForm([]byte(`{"parentID":"F1"}`), `we"ird\name.pdf`, []byte(`{"collection":"C"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := "file content"
+	raw, err := io.ReadAll(fm.reader(strings.NewReader(content)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(raw)) != fm.size(int64(len(content))) {
+		t.Errorf("body is %d bytes, size says %d", len(raw), fm.size(int64(len(content))))
+	}
+	_, params, err := mime.ParseMediaType(fm.contentType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := multipart.NewReader(bytes.NewReader(raw), params["boundary"])
+	var got []string
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(p)
+		got = append(got, p.FormName()+"|"+p.FileName()+"|"+string(data))
+	}
+	want := []string{`jsonInputParameters||{"parentID":"F1"}`, `primaryFile|we"ird\name.pdf|file content`, `metadataValues||{"collection":"C"}`}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("parts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if _, err := newForm(nil, "bad\nname", nil); err == nil {
+		t.Error("a name with a line break was accepted")
+	}
+}
