@@ -77,3 +77,8 @@ func (m *memTarget) get(rel string) (string, int) {
 	defer m.mu.Unlock()
 	return m.files[rel], m.puts[rel]
 }
+
+func sha256hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
