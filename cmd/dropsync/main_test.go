@@ -1,0 +1,321 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dropsync/dropsync/daemon/daemontest"
+	"github.com/dropsync/dropsync/queue"
+	"github.com/dropsync/dropsync/targets/sensenet"
+)
+
+// The test binary doubles as dropsync: with DROPSYNC_RUN_MAIN=1 it runs
+// main, so tests drive the real command in a real subprocess.
+func TestMain(m *testing.M) {
+	if os.Getenv("DROPSYNC_RUN_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// dropsync returns a command running this binary as dropsync.
+func dropsync(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "DROPSYNC_RUN_MAIN=1")
+	return cmd
+}
+
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := dropsync(args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func writeConfig(t *testing.T, dir, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func sensenetConfig(dir, url, token, extraTarget string) string {
+	return fmt.Sprintf(`state_dir: %s
+log: {level: debug, format: json}
+shutdown_timeout: 2s
+retry: {initial: 50ms, max: 500ms}
+targets:
+  docs:
+    type: sensenet
+    url: %s
+    auth: {type: bearer, token: %s}
+%swatches:
+  - path: %s
+    target: docs
+    destination: {path: %s}
+    settle: 200ms
+`, filepath.Join(dir, "state"), url, token, extraTarget, filepath.Join(dir, "in"), sensenet.DocumentsPath)
+}
+
+func TestBadConfigsExitWithOneClearLine(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "in"), 0o700)
+	good := sensenetConfig(dir, "http://127.0.0.1:1", "tok", "")
+	cases := []struct{ name, old, new, want string }{
+		{"unknown key", "    settle: 200ms", "    setle: 200ms", `line 14: unknown key "setle" in watches[0]`},
+		{"bad size", "%s", "    chunk_size: ten megs\n", `bad size "ten megs"`},
+		{"missing target", "    target: docs", "    target: dcos", `watches[0].target: "dcos" is not defined under targets (defined: docs)`},
+		{"unreadable secret", "auth: {type: bearer, token: tok}", "auth: {type: bearer, token_file: /nonexistent/docs.token}", "targets.docs.auth.token_file: cannot read secret: /nonexistent/docs.token: no such file or directory"},
+		{"adapter key", "%s", "    api_version: 1.2\n", `unknown key "api_version" in targets.docs`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var text string
+			if tc.old == "%s" {
+				text = sensenetConfig(dir, "http://127.0.0.1:1", "tok", tc.new)
+			} else {
+				text = strings.Replace(good, tc.old, tc.new, 1)
+			}
+			cfg := writeConfig(t, t.TempDir(), text)
+			_, stderr, code := runCLI(t, "validate", "-c", cfg)
+			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+			if code != 1 || len(lines) != 1 || !strings.HasPrefix(lines[0], "dropsync: ") || !strings.Contains(lines[0], tc.want) {
+				t.Fatalf("exit %d, stderr %q\nwant one line containing %q", code, stderr, tc.want)
+			}
+		})
+	}
+	cfg := writeConfig(t, dir, good)
+	if out, stderr, code := runCLI(t, "validate", "-c", cfg); code != 0 || !strings.Contains(out, "OK: 1 target(s), 1 watch(es)") {
+		t.Fatalf("valid config: exit %d, %q %q", code, out, stderr)
+	}
+}
+
+// A chunked upload killed with SIGKILL mid-way resumes after a restart and
+// re-sends at most one chunk.
+func TestSIGKILLMidChunkedUploadResumes(t *testing.T) {
+	fake := sensenet.NewFake()
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	defer fake.Close()
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "in"), 0o700)
+	cfg := writeConfig(t, dir, sensenetConfig(dir, srv.URL, sensenet.DemoToken, "    chunk_threshold: 1MiB\n    chunk_size: 1MiB\n"))
+
+	const size, killAt = 20 << 20, 8 << 20
+	reached, release := make(chan struct{}), make(chan struct{})
+	first := true
+	fake.SetChunkHook(func(ev sensenet.ChunkEvent) {
+		if ev.Offset == killAt && first {
+			first = false
+			close(reached)
+			<-release
+		}
+	})
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	sha := writeRandom(t, filepath.Join(dir, "in", "scan.tif"), size)
+
+	var log1 syncBuffer
+	d1 := dropsync("run", "-c", cfg)
+	d1.Stderr = &log1
+	if err := d1.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-reached:
+	case <-time.After(60 * time.Second):
+		d1.Process.Kill()
+		t.Fatalf("the upload never reached offset %d; log:\n%s", killAt, log1.String())
+	}
+	d1.Process.Signal(syscall.SIGKILL)
+	d1.Wait()
+	close(release)
+
+	var log2 syncBuffer
+	d2 := dropsync("run", "-c", cfg)
+	d2.Stderr = &log2
+	if err := d2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		d2.Process.Signal(syscall.SIGTERM)
+		d2.Wait()
+	}()
+	daemontest.Eventually(t, "delivery after the restart", func() bool {
+		c, ok := fake.Content(sensenet.DocumentsPath + "/scan.tif")
+		return ok && c.Current().SHA256 == sha
+	})
+	chunks := fake.ChunkRequests(sensenet.DocumentsPath + "/scan.tif")
+	twice, total := 0, 0
+	for off, n := range chunks {
+		total += n
+		if n > 1 {
+			twice++
+		}
+		if n > 2 {
+			t.Errorf("chunk at %d sent %d times", off, n)
+		}
+	}
+	if len(chunks) != size/(1<<20) || twice > 1 {
+		t.Fatalf("chunks stored per offset %v: want all 20 offsets, at most one sent twice", chunks)
+	}
+	if n := fake.Requests(sensenet.OpCreate); n != 1 {
+		t.Fatalf("%d upload sessions created, want 1 (resumed, not restarted)", n)
+	}
+	if !strings.Contains(log2.String(), `"msg":"delivered"`) {
+		t.Fatalf("no delivery line in the log:\n%s", log2.String())
+	}
+}
+
+// Configured secrets appear nowhere: not in logs (debug, with an auth
+// failure), not in status --json, not in the database.
+func TestSecretsNeverLeak(t *testing.T) {
+	const good, bad = "s3cr3t-G00D-token-7f2a", "s3cr3t-BAD-token-91c4"
+	fake := sensenet.NewFake()
+	fake.SetCredentials(good, "")
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	defer fake.Close()
+	dir := t.TempDir()
+	for _, d := range []string{"in", "in2"} {
+		os.Mkdir(filepath.Join(dir, d), 0o700)
+	}
+	text := sensenetConfig(dir, srv.URL, good, "") + fmt.Sprintf(`  - path: %s
+    target: wrong
+    destination: {path: %s}
+    settle: 200ms
+`, filepath.Join(dir, "in2"), sensenet.DocumentsPath)
+	text = strings.Replace(text, "watches:", fmt.Sprintf("  wrong:\n    type: sensenet\n    url: %s\n    auth: {type: bearer, token_file: %s}\nwatches:", srv.URL, filepath.Join(dir, "bad.token")), 1)
+	os.WriteFile(filepath.Join(dir, "bad.token"), []byte(bad+"\n"), 0o600)
+	cfg := writeConfig(t, dir, text)
+
+	var logs syncBuffer
+	d := dropsync("run", "-c", cfg)
+	d.Stderr = &logs
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sha := writeRandom(t, filepath.Join(dir, "in", "ok.txt"), 100)
+	writeRandom(t, filepath.Join(dir, "in2", "denied.txt"), 100)
+	daemontest.Eventually(t, "one delivery and one failure", func() bool {
+		c, ok := fake.Content(sensenet.DocumentsPath + "/ok.txt")
+		return ok && c.Current().SHA256 == sha && strings.Contains(logs.String(), "upload failed permanently")
+	})
+	status, _, code := runCLI(t, "status", "-c", cfg, "--json")
+	d.Process.Signal(syscall.SIGTERM)
+	d.Wait()
+	if code != 0 {
+		t.Fatalf("status exit %d", code)
+	}
+	var st statusReport
+	if err := json.Unmarshal([]byte(status), &st); err != nil || st.Counts[queue.Failed] != 1 {
+		t.Fatalf("status %s (%v)", status, err)
+	}
+	db, _ := os.ReadFile(filepath.Join(dir, "state", queue.FileName))
+	wal, _ := os.ReadFile(filepath.Join(dir, "state", queue.FileName+"-wal"))
+	for name, text := range map[string]string{"log": logs.String(), "status --json": status, "database": string(db) + string(wal)} {
+		for _, secret := range []string{good, bad} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s contains a configured secret", name)
+			}
+		}
+	}
+	if !strings.Contains(logs.String(), `"msg":"delivered"`) || !strings.Contains(status, "HTTP 401") {
+		t.Fatalf("the test did not exercise both paths:\n%s\n%s", logs.String(), status)
+	}
+}
+
+func TestQueueCommands(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "in"), 0o700)
+	cfg := writeConfig(t, dir, sensenetConfig(dir, "http://127.0.0.1:1", "tok", ""))
+	q, err := queue.Open(context.Background(), filepath.Join(dir, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Enqueue(context.Background(), []queue.Item{{Watch: filepath.Join(dir, "in"), Rel: "a.txt", Target: "docs"}})
+	j, _ := q.Claim(context.Background())
+	q.Fail(context.Background(), j, "sensenet: upload: Access denied (HTTP 403)")
+	q.Close()
+	out, _, code := runCLI(t, "queue", "list", "--state", "failed", "-c", cfg)
+	if code != 0 || !strings.Contains(out, "a.txt") || !strings.Contains(out, "Access denied (HTTP 403)") {
+		t.Fatalf("list: %d %q", code, out)
+	}
+	out, _, code = runCLI(t, "queue", "retry", "--failed", "-c", cfg)
+	if code != 0 || !strings.Contains(out, "re-queued 1 failed job(s)") {
+		t.Fatalf("retry: %d %q", code, out)
+	}
+	out, _, _ = runCLI(t, "status", "-c", cfg)
+	if !strings.Contains(out, "queue: 1 pending, 0 uploading, 0 done, 0 failed") {
+		t.Fatalf("status: %q", out)
+	}
+	if _, stderr, code := runCLI(t, "queue", "forget", "x", "-c", cfg); code != 1 || !strings.Contains(stderr, `"x" is not a job ID`) {
+		t.Fatalf("forget: %d %q", code, stderr)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a subprocess writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func writeRandom(t *testing.T, p string, size int64) string {
+	t.Helper()
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	if _, err := io.CopyN(io.MultiWriter(f, h), rand.Reader, size); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
