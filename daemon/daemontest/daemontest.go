@@ -48,21 +48,32 @@ type Harness struct {
 // 20ms and cap at 200ms. The daemon stops when the test ends.
 func Start(t testing.TB, targetYAML, watchYAML string) *Harness {
 	t.Helper()
+	return StartObserved(t, nil, targetYAML, watchYAML)
+}
+
+// StartObserved is Start with an observer of the daemon (metrics, demo).
+func StartObserved(t testing.TB, obs daemon.Observer, targetYAML, watchYAML string) *Harness {
+	t.Helper()
 	if !strings.Contains(watchYAML, "settle:") {
 		watchYAML = strings.TrimRight(watchYAML, "\n") + "\nsettle: 100ms"
 	}
 	y := "state_dir: {{state}}\nworkers: 4\nshutdown_timeout: 5s\nretry: {initial: 20ms, max: 200ms}\n" +
 		"targets:\n  t:\n" + indent(targetYAML, "    ") +
 		"watches:\n  - path: {{inbox}}\n    target: t\n" + indent(watchYAML, "    ")
-	return StartYAML(t, y)
+	return startYAML(t, obs, y)
 }
 
 // StartYAML runs a daemon from a whole configuration in which {{inbox}} and
 // {{state}} stand for fresh folders.
 func StartYAML(t testing.TB, y string) *Harness {
 	t.Helper()
+	return startYAML(t, nil, y)
+}
+
+func startYAML(t testing.TB, obs daemon.Observer, y string) *Harness {
+	t.Helper()
 	dir := t.TempDir()
-	h := &Harness{t: t, Inbox: filepath.Join(dir, "inbox"), StateDir: filepath.Join(dir, "state")}
+	h := &Harness{t: t, Inbox: filepath.Join(dir, "inbox"), StateDir: filepath.Join(dir, "state"), Observer: obs}
 	if err := os.MkdirAll(h.Inbox, 0o700); err != nil {
 		t.Fatal(err)
 	}
