@@ -44,6 +44,8 @@ const FileName = "dropsync.db"
 type Queue struct {
 	db  *sql.DB
 	now func() time.Time
+
+	stmts map[string]*sql.Stmt // hotStatements, prepared at open
 }
 
 // Open opens (creating if needed, mode 0600 in a 0700 directory) the
@@ -64,6 +66,10 @@ func Open(ctx context.Context, stateDir string) (*Queue, error) {
 		return nil, err
 	}
 	if err := q.migrate(ctx); err != nil {
+		q.Close()
+		return nil, err
+	}
+	if err := q.prepare(ctx); err != nil {
 		q.Close()
 		return nil, err
 	}
@@ -90,6 +96,10 @@ func OpenExisting(ctx context.Context, stateDir string) (*Queue, error) {
 		q.Close()
 		return nil, err
 	}
+	if err := q.prepare(ctx); err != nil {
+		q.Close()
+		return nil, err
+	}
 	return q, nil
 }
 
@@ -102,14 +112,85 @@ func open(path string) (*Queue, error) {
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
-	return &Queue{db: db, now: time.Now}, nil
+	return &Queue{db: db, now: time.Now, stmts: map[string]*sql.Stmt{}}, nil
+}
+
+// Hot statements, prepared once when the queue opens: preparing is most of
+// SQLite's cost for such short statements.
+const (
+	qActive      = `SELECT id, state FROM jobs WHERE watch = ? AND rel = ? AND state IN ('pending', 'leased')`
+	qCoalesce    = `UPDATE jobs SET gone = ?, size = ?, mtime = ?, inode = ?, target = ?, dirty = MAX(dirty, ?), updated_at = ? WHERE id = ?`
+	qDeliveredFP = `SELECT size, mtime, inode FROM file_state WHERE watch = ? AND rel = ?`
+	qFailedFP    = `SELECT COUNT(*), COUNT(CASE WHEN gone = ? AND size = ? AND mtime = ? AND inode = ? THEN 1 END) FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
+	qDropFailed  = `DELETE FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
+	qInsert      = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)`
+	qClaim       = `UPDATE jobs SET state = 'leased', attempts = attempts + 1, started_at = ?, bytes_done = 0, updated_at = ?
+			WHERE id = (SELECT id FROM jobs WHERE state = 'pending' AND not_before <= ?
+				AND target NOT IN (SELECT target FROM target_pauses WHERE until > ?)
+				ORDER BY not_before, id LIMIT 1)
+			RETURNING ` + jobCols
+	qRecord = `INSERT INTO file_state (watch, rel, target, size, mtime, inode, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (watch, rel) DO UPDATE SET target = excluded.target, size = excluded.size, mtime = excluded.mtime, inode = excluded.inode,
+				sha256 = excluded.sha256, remote_id = excluded.remote_id, remote_version = excluded.remote_version, remote_name = excluded.remote_name,
+				remote_extra = excluded.remote_extra, delivered_at = excluded.delivered_at`
+	qDropSession = `DELETE FROM upload_sessions WHERE watch = ? AND rel = ?`
+	// qFinish ends a leased job; RETURNING sees the new row, whose state is
+	// pending exactly when the job was dirty (state is never pending here).
+	qFinish = `UPDATE jobs SET
+		state = CASE WHEN dirty != 0 THEN 'pending' ELSE ? END,
+		attempts = CASE WHEN dirty != 0 THEN 0 ELSE attempts END,
+		not_before = CASE WHEN dirty != 0 THEN 0 ELSE not_before END,
+		dirty = 0, last_error = ?, updated_at = ?
+		WHERE id = ? AND state = 'leased' RETURNING state`
+	qFileState = `SELECT watch, rel, target, size, mtime, inode, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at
+		FROM file_state WHERE watch = ? AND rel = ?`
+	qProgress = `UPDATE jobs SET bytes_done = ? WHERE id = ? AND state = 'leased'`
+)
+
+var hotStatements = []string{qActive, qCoalesce, qDeliveredFP, qFailedFP, qDropFailed, qInsert, qClaim, qRecord, qDropSession, qFinish, qFileState, qProgress}
+
+// prepare prepares the hot statements; it runs before any transaction,
+// because the single connection cannot prepare while a transaction holds it.
+func (q *Queue) prepare(ctx context.Context) error {
+	for _, s := range hotStatements {
+		st, err := q.db.PrepareContext(ctx, s)
+		if err != nil {
+			return fmt.Errorf("queue: prepare: %w", err)
+		}
+		q.stmts[s] = st
+	}
+	return nil
+}
+
+// exec runs a prepared statement, in tx unless tx is nil.
+func (q *Queue) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	st := q.stmts[query]
+	if tx != nil {
+		st = tx.StmtContext(ctx, st)
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// queryRow runs a prepared single-row query, in tx unless tx is nil.
+func (q *Queue) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	st := q.stmts[query]
+	if tx != nil {
+		st = tx.StmtContext(ctx, st)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // SetClock replaces the queue's clock, for tests.
 func (q *Queue) SetClock(now func() time.Time) { q.now = now }
 
 // Close closes the database.
-func (q *Queue) Close() error { return q.db.Close() }
+func (q *Queue) Close() error {
+	for _, st := range q.stmts {
+		st.Close()
+	}
+	return q.db.Close()
+}
 
 // Ping checks that the database answers.
 func (q *Queue) Ping(ctx context.Context) error {
@@ -192,7 +273,7 @@ func (q *Queue) Enqueue(ctx context.Context, items []Item) (int, error) {
 	err := q.inTx(ctx, func(tx *sql.Tx) error {
 		n = 0
 		for _, it := range items {
-			changed, err := enqueueOne(ctx, tx, it, now)
+			changed, err := q.enqueueOne(ctx, tx, it, now)
 			if err != nil {
 				return fmt.Errorf("queue: enqueue %s: %w", it.Rel, err)
 			}
@@ -205,17 +286,17 @@ func (q *Queue) Enqueue(ctx context.Context, items []Item) (int, error) {
 	return n, err
 }
 
-func enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) (bool, error) {
+func (q *Queue) enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) (bool, error) {
 	var id int64
 	var state string
-	err := tx.QueryRowContext(ctx, `SELECT id, state FROM jobs WHERE watch = ? AND rel = ? AND state IN ('pending', 'leased')`, it.Watch, it.Rel).Scan(&id, &state)
+	err := q.queryRow(ctx, tx, qActive, it.Watch, it.Rel).Scan(&id, &state)
 	switch {
 	case err == nil:
 		dirty := 0
 		if state == Leased {
 			dirty = 1
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE jobs SET gone = ?, size = ?, mtime = ?, inode = ?, target = ?, dirty = MAX(dirty, ?), updated_at = ? WHERE id = ?`,
+		_, err = q.exec(ctx, tx, qCoalesce,
 			b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Target, dirty, now, id)
 		return err == nil, err
 	case !errors.Is(err, sql.ErrNoRows):
@@ -223,7 +304,7 @@ func enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) (bool, erro
 	}
 	var fp fsid.Fingerprint
 	var inode int64
-	err = tx.QueryRowContext(ctx, `SELECT size, mtime, inode FROM file_state WHERE watch = ? AND rel = ?`, it.Watch, it.Rel).Scan(&fp.Size, &fp.ModTime, &inode)
+	err = q.queryRow(ctx, tx, qDeliveredFP, it.Watch, it.Rel).Scan(&fp.Size, &fp.ModTime, &inode)
 	delivered := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false, err
@@ -235,18 +316,20 @@ func enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) (bool, erro
 	if !it.Gone && delivered && fp == it.FP {
 		return false, nil // unchanged since delivery
 	}
-	var failed int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed' AND gone = ? AND size = ? AND mtime = ? AND inode = ?`,
-		it.Watch, it.Rel, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode)).Scan(&failed); err != nil {
+	var failed, sameFailed int
+	if err := q.queryRow(ctx, tx, qFailedFP,
+		b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Watch, it.Rel).Scan(&failed, &sameFailed); err != nil {
 		return false, err
 	}
-	if failed > 0 {
+	if sameFailed > 0 {
 		return false, nil // this very state already failed; reported once
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`, it.Watch, it.Rel); err != nil {
-		return false, err
+	if failed > 0 {
+		if _, err := q.exec(ctx, tx, qDropFailed, it.Watch, it.Rel); err != nil {
+			return false, err
+		}
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)`,
+	_, err = q.exec(ctx, tx, qInsert,
 		it.Watch, it.Rel, it.Target, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), now, now)
 	return err == nil, err
 }
@@ -303,11 +386,7 @@ func (q *Queue) Claim(ctx context.Context) (*Job, error) {
 	now := ms(q.now())
 	var j *Job
 	err := q.inTx(ctx, func(tx *sql.Tx) error {
-		row := tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'leased', attempts = attempts + 1, started_at = ?, bytes_done = 0, updated_at = ?
-			WHERE id = (SELECT id FROM jobs WHERE state = 'pending' AND not_before <= ?
-				AND target NOT IN (SELECT target FROM target_pauses WHERE until > ?)
-				ORDER BY not_before, id LIMIT 1)
-			RETURNING `+jobCols, now, now, now, now)
+		row := q.queryRow(ctx, tx, qClaim, now, now, now, now)
 		var err error
 		j, err = scanJob(row)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -366,11 +445,7 @@ func (q *Queue) Complete(ctx context.Context, j *Job, o Outcome) (requeued bool,
 				b, _ := json.Marshal(d.Remote.Extra)
 				extra = string(b)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO file_state (watch, rel, target, size, mtime, inode, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (watch, rel) DO UPDATE SET target = excluded.target, size = excluded.size, mtime = excluded.mtime, inode = excluded.inode,
-				sha256 = excluded.sha256, remote_id = excluded.remote_id, remote_version = excluded.remote_version, remote_name = excluded.remote_name,
-				remote_extra = excluded.remote_extra, delivered_at = excluded.delivered_at`,
+			if _, err := q.exec(ctx, tx, qRecord,
 				j.Watch, j.Rel, j.Target, d.FP.Size, d.FP.ModTime, int64(d.FP.Inode), d.SHA256, d.Remote.ID, d.Remote.Version, d.Remote.Name, extra, now); err != nil {
 				return err
 			}
@@ -380,7 +455,7 @@ func (q *Queue) Complete(ctx context.Context, j *Job, o Outcome) (requeued bool,
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM upload_sessions WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
+		if _, err := q.exec(ctx, tx, qDropSession, j.Watch, j.Rel); err != nil {
 			return err
 		}
 		return q.finish(ctx, tx, j.ID, Done, "", now, &requeued)
@@ -393,17 +468,13 @@ func (q *Queue) Complete(ctx context.Context, j *Job, o Outcome) (requeued bool,
 
 // finish moves a leased job to state; a dirty job goes back to pending.
 func (q *Queue) finish(ctx context.Context, tx *sql.Tx, id int64, state, msg string, now int64, requeued *bool) error {
-	var dirty int
-	if err := tx.QueryRowContext(ctx, `SELECT dirty FROM jobs WHERE id = ? AND state = 'leased'`, id).Scan(&dirty); err != nil {
+	var newState string
+	err := q.queryRow(ctx, tx, qFinish, state, msg, now, id).Scan(&newState)
+	if err != nil {
 		return fmt.Errorf("job %d is no longer leased: %w", id, err)
 	}
-	if dirty != 0 {
-		*requeued = true
-		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'pending', dirty = 0, attempts = 0, not_before = 0, last_error = ?, updated_at = ? WHERE id = ?`, msg, now, id)
-		return err
-	}
-	_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, last_error = ?, updated_at = ? WHERE id = ?`, state, msg, now, id)
-	return err
+	*requeued = newState == Pending
+	return nil
 }
 
 // Retry returns a leased job to pending until notBefore, recording msg.
@@ -446,7 +517,7 @@ func (q *Queue) Fail(ctx context.Context, j *Job, msg string) (requeued bool, er
 // SetProgress records how many bytes of a leased job have been sent, for
 // `dropsync status` in another process.
 func (q *Queue) SetProgress(ctx context.Context, id, bytes int64) error {
-	_, err := q.db.ExecContext(ctx, `UPDATE jobs SET bytes_done = ? WHERE id = ? AND state = 'leased'`, bytes, id)
+	_, err := q.exec(ctx, nil, qProgress, bytes, id)
 	return err
 }
 
@@ -492,8 +563,7 @@ func (q *Queue) FileState(ctx context.Context, watch, rel string) (*FileState, e
 	var s FileState
 	var inode, delivered int64
 	var extra string
-	err := q.db.QueryRowContext(ctx, `SELECT watch, rel, target, size, mtime, inode, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at
-		FROM file_state WHERE watch = ? AND rel = ?`, watch, rel).Scan(&s.Watch, &s.Rel, &s.Target, &s.FP.Size, &s.FP.ModTime, &inode, &s.SHA256,
+	err := q.queryRow(ctx, nil, qFileState, watch, rel).Scan(&s.Watch, &s.Rel, &s.Target, &s.FP.Size, &s.FP.ModTime, &inode, &s.SHA256,
 		&s.Remote.ID, &s.Remote.Version, &s.Remote.Name, &extra, &delivered)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
