@@ -182,13 +182,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("dropsync started", "watches", len(d.cfg.Watches), "targets", len(d.cfg.Targets), "workers", d.cfg.Workers, "state_dir", d.cfg.StateDir)
 
 	var workers sync.WaitGroup
+	jobs := make(chan *queue.Job)
+	freed := make(chan struct{}, d.cfg.Workers)
 	for range d.cfg.Workers {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			d.workLoop(ctx, workCtx)
+			for j := range jobs {
+				d.process(workCtx, j)
+				freed <- struct{}{}
+			}
 		}()
 	}
+	workers.Add(1)
+	go func() {
+		defer workers.Done()
+		d.dispatch(ctx, jobs, freed)
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -266,12 +276,24 @@ func (d *Daemon) tookOwnMove(watch, rel string) bool {
 	return ok
 }
 
-// workLoop claims and runs jobs until ctx ends. Between jobs it sleeps until
-// new work is queued or the next retry is due; it never polls in a loop.
-func (d *Daemon) workLoop(ctx, workCtx context.Context) {
+// dispatch claims jobs for idle workers, as many as are idle in one
+// transaction, until ctx ends; then it closes jobs. Between claims it sleeps
+// until new work is queued, a worker frees up, or the next retry is due; it
+// never polls in a loop.
+func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-chan struct{}) {
+	defer close(jobs)
+	idle := d.cfg.Workers
 	for ctx.Err() == nil {
+		for idle == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-freed:
+				idle++
+			}
+		}
 		wakeCh := d.wake.wait()
-		j, err := d.q.Claim(ctx)
+		js, err := d.q.ClaimN(ctx, idle)
 		if err != nil {
 			if ctx.Err() == nil {
 				d.log.Error("claim failed", "err", err)
@@ -281,8 +303,11 @@ func (d *Daemon) workLoop(ctx, workCtx context.Context) {
 			}
 			continue
 		}
-		if j != nil {
-			d.process(workCtx, j)
+		for _, j := range js {
+			jobs <- j // a worker is idle for each
+			idle--
+		}
+		if len(js) > 0 {
 			continue
 		}
 		wait := time.Minute
@@ -293,6 +318,8 @@ func (d *Daemon) workLoop(ctx, workCtx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-wakeCh:
+		case <-freed:
+			idle++
 		case <-timer.C:
 		}
 		timer.Stop()
