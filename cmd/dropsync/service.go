@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/kardianos/service"
+	"gopkg.in/yaml.v3"
 
 	"github.com/dropsync/dropsync/config"
 )
@@ -66,6 +67,15 @@ var (
 	// packagedUnitPaths are where the .deb/.rpm put theirs.
 	localUnitPath     = "/etc/systemd/system/dropsync.service"
 	packagedUnitPaths = []string{"/lib/systemd/system/dropsync.service", "/usr/lib/systemd/system/dropsync.service"}
+	// initScripts are the files kardianos writes for script-based init
+	// systems, by platform name (see serviceStatus).
+	initScripts = map[string]string{
+		"unix-systemv": "/etc/init.d/dropsync",
+		"linux-openrc": "/etc/init.d/dropsync",
+	}
+	// sysvRCGlob matches the runlevel links kardianos' SysV Install makes
+	// (and its Uninstall leaves behind).
+	sysvRCGlob = "/etc/rc[0-6].d/[SK][0-9][0-9]dropsync"
 )
 
 // serviceName is the name the service manager knows: launchd labels are
@@ -108,7 +118,7 @@ func cmdService(_ context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("no service manager found on this machine (%s/%s): run `dropsync run -c FILE` under your own supervisor", runtime.GOOS, runtime.GOARCH)
 	}
 	platform := sys.String()
-	if runtime.GOOS == "linux" && platform != "linux-systemd" {
+	if action == "install" && runtime.GOOS == "linux" && platform != "linux-systemd" {
 		fmt.Fprintf(stdout, "note: systemd is not running here; using the %s init system\n", platform)
 	}
 
@@ -122,7 +132,7 @@ func cmdService(_ context.Context, args []string, stdout io.Writer) error {
 	deadline := stopDeadline(abs)
 	svcCfg := serviceConfig(abs, deadline)
 	if action == "install" {
-		if err := prepareInstall(svcCfg, *userName, stdout); err != nil {
+		if err := prepareInstall(svcCfg, platform, *userName, stdout); err != nil {
 			return err
 		}
 	}
@@ -135,7 +145,7 @@ func cmdService(_ context.Context, args []string, stdout io.Writer) error {
 	if action == "status" {
 		return printServiceStatus(s, platform, stdout)
 	}
-	installed, err := isInstalled(s)
+	installed, err := isInstalled(s, platform)
 	if err != nil {
 		return mapServiceError(action, platform, err)
 	}
@@ -164,7 +174,7 @@ func cmdService(_ context.Context, args []string, stdout io.Writer) error {
 		if p := packagedUnit(platform); p != "" {
 			return fmt.Errorf("dropsync.service comes from the dropsync package (%s): remove the package (apt remove dropsync, dnf remove dropsync) or just `dropsync service stop`", p)
 		}
-		if st, err := s.Status(); err == nil && st == service.StatusRunning {
+		if st, err := serviceStatus(s, platform); err == nil && st == service.StatusRunning {
 			if err := s.Stop(); err != nil {
 				return mapServiceError("stop", platform, err)
 			}
@@ -172,6 +182,9 @@ func cmdService(_ context.Context, args []string, stdout io.Writer) error {
 		}
 		if err := s.Uninstall(); err != nil {
 			return mapServiceError(action, platform, err)
+		}
+		if platform == "unix-systemv" {
+			removeSysVLinks(initScripts[platform])
 		}
 		fmt.Fprintf(stdout, "uninstalled service %s (%s)\n", serviceName(), platform)
 		return nil
@@ -197,10 +210,9 @@ func cmdService(_ context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-// serviceConfig describes the service to kardianos. Options that a platform
-// does not know are ignored by it.
-// stopTimeout is how long Stop waits for the drain; systemd waits 5s more
-// before it kills the process.
+// serviceConfig describes the service to kardianos; a platform ignores the
+// options it does not know. stopTimeout is how long Stop waits for the
+// drain; systemd waits 5s more before it kills the process.
 func serviceConfig(configPath string, stopTimeout time.Duration) *service.Config {
 	timeoutStop := int((stopTimeout + 5*time.Second) / time.Second)
 	return &service.Config{
@@ -259,9 +271,13 @@ EnvironmentFile=-/etc/sysconfig/{{Name}}
 WantedBy=multi-user.target
 `
 
+// userPlatforms are the kardianos backends that honour Config.UserName;
+// the SysV and OpenRC scripts ignore it, Windows needs a password too.
+var userPlatforms = map[string]bool{"linux-systemd": true, "linux-upstart": true, "darwin-launchd": true}
+
 // prepareInstall fills in what only install needs: the executable and the
 // account, and warns about a missing configuration file.
-func prepareInstall(c *service.Config, userName string, stdout io.Writer) error {
+func prepareInstall(c *service.Config, platform, userName string, stdout io.Writer) error {
 	exe, err := executablePath()
 	if err != nil {
 		return fmt.Errorf("find the dropsync executable: %w", err)
@@ -274,12 +290,18 @@ func prepareInstall(c *service.Config, userName string, stdout io.Writer) error 
 	switch userName {
 	case "auto":
 		userName = ""
-		if runtime.GOOS != "windows" && lookupUser(serviceUser) {
+		if userPlatforms[platform] && lookupUser(serviceUser) {
 			userName = serviceUser
 		}
 	case "", "root":
 		userName = ""
 	default:
+		if runtime.GOOS == "windows" {
+			return fmt.Errorf("-user is not supported on Windows (a named account needs a password): install, then run sc.exe config %s obj= DOMAIN\\USER password= ...", serviceName())
+		}
+		if !userPlatforms[platform] {
+			return fmt.Errorf("-user is not supported with %s, whose init script runs the service as root: leave -user out", platform)
+		}
 		if !lookupUser(userName) {
 			return fmt.Errorf("user %q does not exist: create it first or leave -user out", userName)
 		}
@@ -296,9 +318,29 @@ func prepareInstall(c *service.Config, userName string, stdout io.Writer) error 
 	return nil
 }
 
+// serviceStatus is s.Status with kardianos' script-based backends
+// corrected: their status fails outright when there is no init script
+// (that is "not installed"), and the SysV one also when the script answers
+// "Stopped", which it does with exit status 1.
+func serviceStatus(s service.Service, platform string) (service.Status, error) {
+	st, err := s.Status()
+	if err == nil || errors.Is(err, service.ErrNotInstalled) {
+		return st, err
+	}
+	if script, ok := initScripts[platform]; ok {
+		if _, serr := os.Stat(script); errors.Is(serr, fs.ErrNotExist) {
+			return service.StatusUnknown, service.ErrNotInstalled
+		}
+		if platform == "unix-systemv" {
+			return service.StatusStopped, nil
+		}
+	}
+	return st, err
+}
+
 // isInstalled asks the service manager whether the service exists.
-func isInstalled(s service.Service) (bool, error) {
-	_, err := s.Status()
+func isInstalled(s service.Service, platform string) (bool, error) {
+	_, err := serviceStatus(s, platform)
 	switch {
 	case err == nil:
 		return true, nil
@@ -311,7 +353,7 @@ func isInstalled(s service.Service) (bool, error) {
 }
 
 func printServiceStatus(s service.Service, platform string, stdout io.Writer) error {
-	st, err := s.Status()
+	st, err := serviceStatus(s, platform)
 	var state string
 	switch {
 	case err == nil && st == service.StatusRunning:
@@ -346,6 +388,17 @@ func packagedUnit(platform string) string {
 		}
 	}
 	return ""
+}
+
+// removeSysVLinks deletes the /etc/rcN.d links to script, which kardianos'
+// SysV Uninstall does not remove.
+func removeSysVLinks(script string) {
+	links, _ := filepath.Glob(sysvRCGlob)
+	for _, l := range links {
+		if target, err := os.Readlink(l); err == nil && target == script {
+			_ = os.Remove(l)
+		}
+	}
 }
 
 func permissionDenied(action string) error {
@@ -386,10 +439,15 @@ func mapServiceError(action, platform string, err error) error {
 }
 
 // stopDeadline is how long Stop waits for the daemon to drain: the
-// configured shutdown_timeout (30s when the file cannot be read) plus a margin.
+// configured shutdown_timeout plus a margin. Only that key is read, leniently:
+// whether the rest is valid is for runDaemon and `validate` to say, and an
+// unreadable file means the default of 30s.
 func stopDeadline(configPath string) time.Duration {
 	shutdown := 30 * time.Second
-	if c, err := config.Load(configPath); err == nil && c.Shutdown > 0 {
+	var c struct {
+		Shutdown config.Duration `yaml:"shutdown_timeout"`
+	}
+	if data, err := os.ReadFile(configPath); err == nil && yaml.Unmarshal(data, &c) == nil && c.Shutdown > 0 {
 		shutdown = time.Duration(c.Shutdown)
 	}
 	return shutdown + stopMargin

@@ -123,17 +123,19 @@ func useFakeSystem(t *testing.T, name string) *fakeService {
 	prev := service.AvailableSystems()
 	service.ChooseSystem(&fakeSystem{name: name, svc: svc})
 	prevExe, prevLookup, prevPriv, prevRun := executablePath, lookupUser, privileged, runDaemonFunc
-	prevLocal, prevPackaged := localUnitPath, packagedUnitPaths
+	prevLocal, prevPackaged, prevScripts, prevRC := localUnitPath, packagedUnitPaths, initScripts, sysvRCGlob
 	executablePath = func() (string, error) { return "/usr/local/bin/dropsync", nil }
 	lookupUser = func(string) bool { return false }
 	privileged = func() bool { return true }
 	dir := t.TempDir()
 	localUnitPath = filepath.Join(dir, "etc", "dropsync.service")
 	packagedUnitPaths = []string{filepath.Join(dir, "lib", "dropsync.service")}
+	initScripts = map[string]string{"unix-systemv": filepath.Join(dir, "init.d", "dropsync")}
+	sysvRCGlob = filepath.Join(dir, "rc[0-6].d", "[SK][0-9][0-9]dropsync")
 	t.Cleanup(func() {
 		service.ChooseSystem(prev...)
 		executablePath, lookupUser, privileged, runDaemonFunc = prevExe, prevLookup, prevPriv, prevRun
-		localUnitPath, packagedUnitPaths = prevLocal, prevPackaged
+		localUnitPath, packagedUnitPaths, initScripts, sysvRCGlob = prevLocal, prevPackaged, prevScripts, prevRC
 	})
 	return svc
 }
@@ -145,7 +147,7 @@ func runService(t *testing.T, args ...string) (string, error) {
 	return out.String(), err
 }
 
-func writeConfig(t *testing.T) string {
+func writeServiceConfig(t *testing.T) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(p, []byte("shutdown_timeout: 7s\n"), 0o600); err != nil {
@@ -156,7 +158,7 @@ func writeConfig(t *testing.T) string {
 
 func TestServiceInstallRunsRunWithAbsoluteConfig(t *testing.T) {
 	svc := useFakeSystem(t, "linux-systemd")
-	cfg := writeConfig(t)
+	cfg := writeServiceConfig(t)
 	t.Chdir(filepath.Dir(cfg))
 
 	out, err := runService(t, "install", "-c", "config.yaml")
@@ -197,20 +199,16 @@ func TestServiceInstallRunsRunWithAbsoluteConfig(t *testing.T) {
 func TestServiceInstallRunsAsDropsyncUserWhenItExists(t *testing.T) {
 	svc := useFakeSystem(t, "linux-systemd")
 	lookupUser = func(name string) bool { return name == serviceUser }
-	if _, err := runService(t, "install", "-c", writeConfig(t)); err != nil {
+	if _, err := runService(t, "install", "-c", writeServiceConfig(t)); err != nil {
 		t.Fatal(err)
 	}
-	want := serviceUser
-	if runtime.GOOS == "windows" {
-		want = "" // Windows: LocalSystem, a named account needs a password
-	}
-	if svc.installedWith.UserName != want {
-		t.Errorf("user = %q, want %q", svc.installedWith.UserName, want)
+	if svc.installedWith.UserName != serviceUser {
+		t.Errorf("user = %q, want %q", svc.installedWith.UserName, serviceUser)
 	}
 
 	svc2 := useFakeSystem(t, "linux-systemd")
 	lookupUser = func(name string) bool { return name == serviceUser }
-	if _, err := runService(t, "install", "-c", writeConfig(t), "-user", ""); err != nil {
+	if _, err := runService(t, "install", "-c", writeServiceConfig(t), "-user", ""); err != nil {
 		t.Fatal(err)
 	}
 	if svc2.installedWith.UserName != "" {
@@ -220,7 +218,7 @@ func TestServiceInstallRunsAsDropsyncUserWhenItExists(t *testing.T) {
 
 func TestServiceInstallTwiceSaysUninstallFirst(t *testing.T) {
 	svc := useFakeSystem(t, "linux-systemd")
-	cfg := writeConfig(t)
+	cfg := writeServiceConfig(t)
 	if _, err := runService(t, "install", "-c", cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +248,7 @@ func TestServiceInstallPackagedUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc.installed = true // systemd lists the packaged unit
-	_, err := runService(t, "install", "-c", writeConfig(t))
+	_, err := runService(t, "install", "-c", writeServiceConfig(t))
 	if err == nil || !strings.Contains(err.Error(), "already installed by the dropsync package") {
 		t.Fatalf("install over the packaged unit: %v", err)
 	}
@@ -270,7 +268,7 @@ func TestServiceInstallRejectsGoRunBinary(t *testing.T) {
 	executablePath = func() (string, error) {
 		return filepath.Join(os.TempDir(), "go-build123", "b001", "exe", "dropsync"), nil
 	}
-	_, err := runService(t, "install", "-c", writeConfig(t))
+	_, err := runService(t, "install", "-c", writeServiceConfig(t))
 	if err == nil || !strings.Contains(err.Error(), "go run") {
 		t.Fatalf("install from a go run binary: %v", err)
 	}
@@ -323,7 +321,7 @@ func TestServiceLifecycleAndStatus(t *testing.T) {
 	if got := status(); got != "not installed (linux-systemd)\n" {
 		t.Errorf("status before install = %q", got)
 	}
-	if _, err := runService(t, "install", "-c", writeConfig(t)); err != nil {
+	if _, err := runService(t, "install", "-c", writeServiceConfig(t)); err != nil {
 		t.Fatal(err)
 	}
 	if got := status(); got != "stopped (linux-systemd)\n" {
@@ -366,7 +364,7 @@ func TestServicePermissionDenied(t *testing.T) {
 
 	// Not root: refused before the service manager is asked.
 	privileged = func() bool { return false }
-	if _, err := runService(t, "install", "-c", writeConfig(t)); err == nil || err.Error() != want {
+	if _, err := runService(t, "install", "-c", writeServiceConfig(t)); err == nil || err.Error() != want {
 		t.Errorf("install as non-root: %v", err)
 	}
 	if len(svc.calls) != 0 {
@@ -380,7 +378,7 @@ func TestServicePermissionDenied(t *testing.T) {
 	// Privileged, but the manager still refuses (SELinux, read-only /etc…).
 	privileged = func() bool { return true }
 	svc.fail["install"] = &fs.PathError{Op: "open", Path: "/etc/systemd/system/dropsync.service", Err: syscall.EACCES}
-	if _, err := runService(t, "install", "-c", writeConfig(t)); err == nil || err.Error() != want {
+	if _, err := runService(t, "install", "-c", writeServiceConfig(t)); err == nil || err.Error() != want {
 		t.Errorf("install refused with EACCES: %v", err)
 	}
 	svc.installed = true
@@ -390,16 +388,22 @@ func TestServicePermissionDenied(t *testing.T) {
 	}
 }
 
-func TestServiceOtherErrorsNameTheInitSystem(t *testing.T) {
+func TestServiceNamesTheInitSystem(t *testing.T) {
 	svc := useFakeSystem(t, "unix-systemv")
-	svc.installed = true
-	svc.fail["start"] = errors.New("exit status 1")
-	out, err := runService(t, "start")
-	if err == nil || !strings.Contains(err.Error(), "unix-systemv") || !strings.Contains(err.Error(), "exit status 1") {
-		t.Errorf("start failure: %v", err)
+	out, err := runService(t, "install", "-c", writeServiceConfig(t))
+	if err != nil {
+		t.Fatal(err)
 	}
 	if runtime.GOOS == "linux" && !strings.Contains(out, "systemd is not running here; using the unix-systemv init system") {
-		t.Errorf("output %q does not name the chosen init system", out)
+		t.Errorf("install output %q does not say which init system was chosen", out)
+	}
+	if !strings.Contains(out, "installed service dropsync (unix-systemv)") {
+		t.Errorf("install output %q", out)
+	}
+	svc.fail["start"] = errors.New("exit status 1")
+	_, err = runService(t, "start")
+	if err == nil || err.Error() != "service start (unix-systemv): exit status 1" {
+		t.Errorf("start failure: %v", err)
 	}
 }
 
@@ -527,7 +531,7 @@ func TestRunUnderServiceManagerRunsAndStops(t *testing.T) {
 		<-d.started
 		return f.i.Stop(f)
 	}
-	cfg := writeConfig(t)
+	cfg := writeServiceConfig(t)
 	handled, err := runUnderServiceManager(cfg)
 	if !handled || err != nil {
 		t.Fatalf("handled=%v err=%v, want true, nil", handled, err)
@@ -557,8 +561,92 @@ func TestRunUnderServiceManagerReportsDaemonFailure(t *testing.T) {
 		wait() // must return because the daemon ended
 		return f.i.Stop(f)
 	}
-	handled, err := runUnderServiceManager(writeConfig(t))
+	handled, err := runUnderServiceManager(writeServiceConfig(t))
 	if !handled || err == nil || err.Error() != "state_dir: permission denied" {
 		t.Fatalf("handled=%v err=%v, want true and the daemon's error", handled, err)
+	}
+}
+
+func TestServiceStatusSysV(t *testing.T) {
+	svc := useFakeSystem(t, "unix-systemv")
+	// kardianos' SysV backend: `service dropsync status` exits 1 both when
+	// the script is missing and when it answers "Stopped".
+	svc.fail["status"] = errors.New("exit status 1")
+	out, err := runService(t, "status")
+	if err != nil || !strings.HasSuffix(out, "not installed (unix-systemv)\n") {
+		t.Errorf("no init script: %q %v", out, err)
+	}
+	if _, err := runService(t, "start"); err == nil || !strings.HasPrefix(err.Error(), "not installed: ") {
+		t.Errorf("start without an init script: %v", err)
+	}
+	script := initScripts["unix-systemv"]
+	if err := os.MkdirAll(filepath.Dir(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runService(t, "status")
+	if err != nil || !strings.HasSuffix(out, "stopped (unix-systemv)\n") {
+		t.Errorf("init script present: %q %v", out, err)
+	}
+
+	// Uninstall also removes the runlevel links kardianos leaves behind,
+	// and only those.
+	dir := filepath.Dir(filepath.Dir(script))
+	ours := []string{filepath.Join(dir, "rc2.d", "S50dropsync"), filepath.Join(dir, "rc0.d", "K02dropsync")}
+	other := filepath.Join(dir, "rc3.d", "S50dropsync")
+	for _, l := range append(ours, other) {
+		if err := os.MkdirAll(filepath.Dir(l), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, l := range ours {
+		if err := os.Symlink(script, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("/etc/init.d/somethingelse", other); err != nil {
+		t.Fatal(err)
+	}
+	svc.installed = true
+	svc.fail = map[string]error{}
+	if _, err := runService(t, "uninstall"); err != nil {
+		t.Fatalf("uninstall: %v", err)
+	}
+	for _, l := range ours {
+		if _, err := os.Lstat(l); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s still there (%v)", l, err)
+		}
+	}
+	if _, err := os.Lstat(other); err != nil {
+		t.Errorf("a link to another script was removed: %v", err)
+	}
+}
+
+func TestServiceInstallUserOnlyWhereHonoured(t *testing.T) {
+	// kardianos' SysV script ignores the account: auto falls back to root,
+	// and an explicit -user is refused rather than silently ignored.
+	svc := useFakeSystem(t, "unix-systemv")
+	lookupUser = func(string) bool { return true }
+	if _, err := runService(t, "install", "-c", writeServiceConfig(t)); err != nil {
+		t.Fatal(err)
+	}
+	if svc.installedWith.UserName != "" {
+		t.Errorf("SysV auto user = %q, want root", svc.installedWith.UserName)
+	}
+	svc.installed = false
+	_, err := runService(t, "install", "-c", writeServiceConfig(t), "-user", "svc")
+	if err == nil || !strings.Contains(err.Error(), "not supported") {
+		t.Errorf("SysV -user svc: %v", err)
+	}
+
+	svc = useFakeSystem(t, "linux-systemd")
+	_, err = runService(t, "install", "-c", writeServiceConfig(t), "-user", "nobody-here")
+	if err == nil || !strings.Contains(err.Error(), `user "nobody-here" does not exist`) {
+		t.Errorf("systemd -user of a missing account: %v", err)
+	}
+	if svc.installedWith != nil {
+		t.Error("Install was called for a missing account")
 	}
 }
