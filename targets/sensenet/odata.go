@@ -1,0 +1,204 @@
+package sensenet
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/dropsync/dropsync/targets"
+)
+
+// escape percent-encodes everything but the RFC 3986 unreserved characters,
+// so that a name survives as one path segment, as one OData string literal
+// and as a url-decoded Content-Disposition file name ("+" stays "+").
+func escape(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+// literal is name as an OData string literal inside a URL: quotes doubled,
+// then percent-encoded, between the literal's own quotes.
+func literal(name string) string {
+	return "('" + escape(strings.ReplaceAll(name, "'", "''")) + "')"
+}
+
+// collectionPath is the OData path of a content path, addressing its
+// children: /Root/Content/Documents → /OData.svc/Root/Content/Documents.
+func collectionPath(p string) string {
+	var b strings.Builder
+	b.WriteString("/OData.svc")
+	for _, s := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+		b.WriteByte('/')
+		b.WriteString(escape(s))
+	}
+	return b.String()
+}
+
+// entityPath is the OData path of one content, given its parent path and
+// name: (/Root/Content, Documents) → /OData.svc/Root/Content('Documents'),
+// and ("", Root) → /OData.svc/('Root').
+func entityPath(parent, name string) string {
+	if parent == "" {
+		return "/OData.svc/" + literal(name)
+	}
+	return collectionPath(parent) + literal(name)
+}
+
+// entityOf is the OData path of the content at path p.
+func entityOf(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	return entityPath(p[:i], p[i+1:])
+}
+
+// odataError is sensenet's error body.
+type odataError struct {
+	Error *struct {
+		Code          string          `json:"code"`
+		ExceptionType string          `json:"exceptiontype"`
+		Message       json.RawMessage `json:"message"` // {"lang","value"}, or a plain string
+	} `json:"error"`
+}
+
+// serverMessage extracts the server's words from an error body: the OData
+// error's message and code, or the first line of a short text body. It
+// returns "" when the body says nothing useful (empty, HTML).
+func serverMessage(body []byte) (msg, code string) {
+	var oe odataError
+	if json.Unmarshal(body, &oe) == nil && oe.Error != nil {
+		var m struct {
+			Value string `json:"value"`
+		}
+		var s string
+		switch {
+		case json.Unmarshal(oe.Error.Message, &m) == nil && m.Value != "":
+			msg = m.Value
+		case json.Unmarshal(oe.Error.Message, &s) == nil:
+			msg = s
+		}
+		msg = strings.TrimSpace(msg)
+		code = oe.Error.Code
+		switch {
+		case msg == "":
+			msg = code
+		case code != "" && code != "NotSpecified":
+			msg += " [" + code + "]"
+		}
+		return msg, code
+	}
+	text := strings.TrimSpace(string(body))
+	if text == "" || text[0] == '<' || !utf8.ValidString(text) {
+		return "", ""
+	}
+	if i := strings.IndexAny(text, "\r\n"); i >= 0 {
+		text = strings.TrimSpace(text[:i])
+	}
+	if len(text) > 300 {
+		text = text[:300] + "…"
+	}
+	return text, ""
+}
+
+// statusError turns a failed response into a classified *targets.Error
+// with the server's message. notFound, if set, is the message for a 404
+// without a body (the Upload action's answer to a missing parent).
+func statusError(op string, resp *http.Response, notFound string) *targets.Error {
+	e, _ := statusErrorCode(op, resp, notFound)
+	return e
+}
+
+// statusErrorCode is statusError that also returns the OData error code.
+func statusErrorCode(op string, resp *http.Response, notFound string) (*targets.Error, string) {
+	msg, code := serverMessage(targets.ReadBody(resp))
+	if msg == "" && resp.StatusCode == http.StatusNotFound && notFound != "" {
+		msg = notFound
+	}
+	e := targets.StatusError(op, resp, msg)
+	switch {
+	case code == "ContentAlreadyExists":
+		// 403 by sensenet's mapping, but a name clash, not a credential
+		// problem: retrying will not help and the credentials are fine.
+		e.Kind = targets.Permanent
+	case resp.StatusCode == http.StatusInternalServerError && invalidToken(msg):
+		e.Err = targets.ErrSessionInvalid
+	}
+	return e, code
+}
+
+// invalidToken reports whether a 500 message from the Upload action says
+// the chunk token is no longer valid ("Version id and chunk token
+// mismatch", "invalid chunk token"): the session must start over.
+func invalidToken(msg string) bool {
+	m := strings.ToLower(msg)
+	if !strings.Contains(m, "token") {
+		return false
+	}
+	for _, w := range []string{"invalid", "mismatch", "unknown", "expired"} {
+		if strings.Contains(m, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// entity is the part of an OData entity dropsync reads.
+type entity struct {
+	ID      json.Number `json:"Id"`
+	Name    string      `json:"Name"`
+	Version string      `json:"Version"`
+	Path    string      `json:"Path"`
+}
+
+// lookup reads the content name under parent. found is false when the
+// server answers 404.
+func (t *Target) lookup(ctx context.Context, op, parent, name string) (e entity, found bool, err error) {
+	u := t.base + entityPath(parent, name) + "?metadata=no&$select=Id,Name,Version,Path"
+	resp, err := t.client.Do(ctx, op, func() (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodGet, u, nil)
+		if err == nil {
+			req.Header.Set("Accept", "application/json")
+		}
+		return req, err
+	})
+	if err != nil {
+		return entity{}, false, err
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		targets.DrainClose(resp)
+		return entity{}, false, nil
+	case resp.StatusCode != http.StatusOK:
+		return entity{}, false, statusError(op, resp, "")
+	}
+	var body struct {
+		D *entity `json:"d"`
+	}
+	raw := targets.ReadBody(resp)
+	if err := json.Unmarshal(raw, &body); err != nil || body.D == nil || body.D.ID == "" {
+		return entity{}, false, targets.Errorf(targets.Retryable, op, "unexpected answer: %s", short(raw))
+	}
+	return *body.D, true, nil
+}
+
+// short quotes the start of a response body for an error message.
+func short(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return strconv.Quote(s)
+}

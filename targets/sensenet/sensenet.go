@@ -1,0 +1,343 @@
+package sensenet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/targets"
+)
+
+// Type is the adapter's type name in the configuration.
+const Type = "sensenet"
+
+func init() {
+	targets.Register(Type, New)
+	targets.RegisterFake(Type, func() targets.Fake { return NewFake() })
+}
+
+var (
+	_ targets.Target  = (*Target)(nil)
+	_ targets.Chunker = (*Target)(nil)
+	_ targets.Deleter = (*Target)(nil)
+)
+
+// Target uploads to one sensenet repository. It is safe for concurrent use
+// by several workers.
+type Target struct {
+	base   string // the configured URL without a trailing slash
+	client *targets.Client
+	log    *slog.Logger
+
+	// folders holds the lower-cased paths of remote folders known to
+	// exist, so that sub-folders are checked and created once.
+	mu      sync.Mutex
+	folders map[string]bool
+}
+
+// New is the factory registered for type sensenet. The target takes no
+// keys of its own; auth must be bearer or apikey (sent in the apikey
+// header).
+func New(b *targets.Base) (targets.Target, error) {
+	var opts struct{}
+	if err := b.Config.Extra.Decode(&opts); err != nil {
+		return nil, err
+	}
+	if b.Config.ChunkSize > maxChunk {
+		return nil, fmt.Errorf("chunk_size: %s is over sensenet's limit: the Upload action takes chunks below 2 GiB", b.Config.ChunkSize)
+	}
+	auth, err := targets.NewAuth(b.Config.Auth, targets.AuthOptions{
+		Allowed:      []string{"bearer", "apikey"},
+		APIKeyHeader: "apikey",
+		HTTP:         b.HTTP,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Target{
+		base:    strings.TrimRight(b.URL.String(), "/"),
+		client:  b.NewClient(auth),
+		log:     b.Log,
+		folders: map[string]bool{},
+	}, nil
+}
+
+// Destination is a watch's destination block for sensenet.
+type Destination struct {
+	// Path is the parent content path, e.g. /Root/Content/Documents. It
+	// must exist; sub-folders of the watch are created below it.
+	Path string `yaml:"path"`
+	// ContentType is the content type of uploaded files (default File).
+	ContentType string `yaml:"content_type"`
+}
+
+var typeName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Watch decodes and checks the destination. Every on_conflict value and
+// both deletes modes are supported.
+func (t *Target) Watch(w *config.Watch) (any, error) {
+	var d Destination
+	if err := w.Destination.Decode(&d); err != nil {
+		return nil, err
+	}
+	p, err := cleanPath(d.Path)
+	if err != nil {
+		return nil, fmt.Errorf("destination.path: %w", err)
+	}
+	d.Path = p
+	if d.ContentType == "" {
+		d.ContentType = "File"
+	}
+	if !typeName.MatchString(d.ContentType) {
+		return nil, fmt.Errorf("destination.content_type: %q is not a content type name (e.g. File, Image)", d.ContentType)
+	}
+	switch w.OnConflict {
+	case config.OnConflictVersion, config.OnConflictOverwrite, config.OnConflictRename, config.OnConflictSkip:
+	default:
+		return nil, fmt.Errorf("on_conflict: %q is not supported by sensenet (use version, overwrite, rename or skip)", w.OnConflict)
+	}
+	switch w.Deletes {
+	case "ignore", "propagate":
+	default:
+		return nil, fmt.Errorf("deletes: %q is not one of ignore, propagate", w.Deletes)
+	}
+	return &d, nil
+}
+
+// cleanPath checks a destination path and returns it without a trailing
+// slash.
+func cleanPath(p string) (string, error) {
+	if p == "" {
+		return "", errors.New("required: the parent content path, e.g. /Root/Content/Documents")
+	}
+	c := strings.TrimRight(p, "/")
+	segs := strings.Split(c, "/")
+	if segs[0] != "" || len(segs) < 2 || !strings.EqualFold(segs[1], "Root") {
+		return "", fmt.Errorf("%q must start with /Root (a content path such as /Root/Content/Documents)", p)
+	}
+	for _, s := range segs[1:] {
+		if s == "" || s == "." || s == ".." || strings.TrimSpace(s) != s {
+			return "", fmt.Errorf("%q has an empty, dot or space-padded segment", p)
+		}
+	}
+	return c, nil
+}
+
+// Prepare resolves the remote parent, creating the watch's sub-folders as
+// needed, and applies on_conflict: version and overwrite let the server
+// reuse the content of the same name, rename lets it pick a free name, and
+// skip looks the name up and ends the job when the content exists.
+func (t *Target) Prepare(ctx context.Context, f *targets.File) (*targets.Plan, error) {
+	d, ok := f.Dest.(*Destination)
+	if !ok {
+		return nil, fmt.Errorf("sensenet: %s: destination is %T, not a sensenet destination", f.Rel, f.Dest)
+	}
+	parent := d.Path
+	if dir := f.Dir(); dir != "" {
+		if err := t.ensureFolders(ctx, d.Path, dir); err != nil {
+			return nil, err
+		}
+		parent += "/" + dir
+	}
+	p := &targets.Plan{Name: f.Name(), Parent: parent}
+	switch f.OnConflict {
+	case config.OnConflictSkip:
+		e, found, err := t.lookup(ctx, "sensenet: look up "+parent+"/"+f.Name(), parent, f.Name())
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			r := remoteOf(e.ID.String(), e.Name, e.Version, e.Path)
+			p.Skip, p.Remote = true, &r
+		}
+	case config.OnConflictVersion, config.OnConflictOverwrite:
+		p.Existing = f.Previous
+	}
+	return p, nil
+}
+
+// overwrite is the Upload action's Overwrite parameter for on_conflict
+// policy c: true reuses the content of the same name (a new version, or an
+// in-place replacement, as the folder's versioning mode says); false makes
+// the server create name(1).ext, name(2).ext… beside it. skip uploads only
+// when the name was absent and never replaces what appeared meanwhile.
+func overwrite(c string) bool {
+	return c == config.OnConflictVersion || c == config.OnConflictOverwrite
+}
+
+// ensureFolders makes sure that the folders of dir (slash-separated) exist
+// below root, creating the missing ones.
+func (t *Target) ensureFolders(ctx context.Context, root, dir string) error {
+	full := root + "/" + dir
+	if t.known(full) {
+		return nil
+	}
+	op := "sensenet: check folder " + full
+	if _, found, err := t.lookup(ctx, op, parentOf(full), nameOf(full)); err != nil {
+		return err
+	} else if found {
+		t.remember(full)
+		return nil
+	}
+	cur, created := root, false
+	for _, s := range strings.Split(dir, "/") {
+		next := cur + "/" + s
+		if !created && !t.known(next) {
+			_, found, err := t.lookup(ctx, "sensenet: check folder "+next, cur, s)
+			if err != nil {
+				return err
+			}
+			if found {
+				t.remember(next)
+				cur = next
+				continue
+			}
+		}
+		if !t.known(next) {
+			if err := t.createFolder(ctx, cur, s, root); err != nil {
+				return err
+			}
+			created = true
+			t.remember(next)
+		}
+		cur = next
+	}
+	return nil
+}
+
+// createFolder creates the folder name under parent with the standard OData
+// create request, as sensenet's own clients send it. A folder that exists
+// already (another worker was quicker) is success.
+func (t *Target) createFolder(ctx context.Context, parent, name, root string) error {
+	op := "sensenet: create folder " + parent + "/" + name
+	model, err := json.Marshal([]map[string]string{{"__ContentType": "Folder", "Name": name}})
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	body := append([]byte("models="), model...)
+	u := t.base + collectionPath(parent) + "?metadata=no"
+	resp, err := t.client.Do(ctx, op, func() (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json")
+		}
+		return req, err
+	})
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 == 2 {
+		targets.DrainClose(resp)
+		return nil
+	}
+	missing := "parent folder not found: " + parent
+	e, code := statusErrorCode(op, resp, missing)
+	if code == "ContentAlreadyExists" {
+		return nil
+	}
+	if e.Status == http.StatusNotFound && e.Msg == missing && !strings.EqualFold(parent, root) {
+		// A folder dropsync created earlier was removed meanwhile: forget
+		// what is cached, so the next attempt creates it again.
+		t.forget(parent)
+		e.Kind, e.MaxAttempts = targets.Retryable, folderAttempts
+	}
+	return e
+}
+
+func (t *Target) known(p string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.folders[strings.ToLower(p)]
+}
+
+// remember records p and its ancestors as existing.
+func (t *Target) remember(p string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for p = strings.ToLower(p); strings.Count(p, "/") > 1; p = parentOf(p) {
+		t.folders[p] = true
+	}
+}
+
+// forget drops p and everything below it from the folder cache.
+func (t *Target) forget(p string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p = strings.ToLower(p)
+	for k := range t.folders {
+		if k == p || strings.HasPrefix(k, p+"/") {
+			delete(t.folders, k)
+		}
+	}
+}
+
+func parentOf(p string) string { return p[:strings.LastIndexByte(p, '/')] }
+func nameOf(p string) string   { return p[strings.LastIndexByte(p, '/')+1:] }
+
+// remoteOf is the Remote recorded for a content: its id, name and version,
+// and its path in Extra["path"].
+func remoteOf(id, name, version, path string) targets.Remote {
+	r := targets.Remote{ID: id, Name: name, Version: version}
+	if path != "" {
+		r.Extra = map[string]string{"path": path}
+	}
+	return r
+}
+
+// Delete moves the content a file was delivered as to the trash (sensenet's
+// default for an OData DELETE). It first checks that the content at the
+// recorded path still has the recorded id, so that a content someone put
+// there since is left alone. A content that is already gone is success.
+func (t *Target) Delete(ctx context.Context, f *targets.File, r targets.Remote) error {
+	p := r.Extra["path"]
+	if p == "" {
+		d, ok := f.Dest.(*Destination)
+		if !ok {
+			return fmt.Errorf("sensenet: delete %s: destination is %T, not a sensenet destination", f.Rel, f.Dest)
+		}
+		name := r.Name
+		if name == "" {
+			name = f.Name()
+		}
+		p = d.Path
+		if dir := f.Dir(); dir != "" {
+			p += "/" + dir
+		}
+		p += "/" + name
+	}
+	op := "sensenet: delete " + p
+	if r.ID != "" {
+		e, found, err := t.lookup(ctx, op, parentOf(p), nameOf(p))
+		if err != nil {
+			return err
+		}
+		if !found {
+			return nil
+		}
+		if e.ID.String() != r.ID {
+			t.log.Info("remote content was replaced by another one; not deleted", "path", p, "recorded_id", r.ID, "found_id", e.ID.String())
+			return nil
+		}
+	}
+	u := t.base + entityOf(p)
+	resp, err := t.client.Do(ctx, op, func() (*http.Request, error) {
+		return http.NewRequest(http.MethodDelete, u, nil)
+	})
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 == 2 || resp.StatusCode == http.StatusNotFound {
+		targets.DrainClose(resp)
+		return nil
+	}
+	return statusError(op, resp, "")
+}

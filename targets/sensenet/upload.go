@@ -1,0 +1,355 @@
+package sensenet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/dropsync/dropsync/targets"
+)
+
+// wholeToken is the ChunkToken of a single-request upload. The server
+// requires a well-formed four-part token on every request that carries a
+// file but uses only its flags in whole-file mode; this is the token it
+// issues itself for a non-chunked upload of a new file, and its flags make
+// it finalize and check in a content left in a multistep save.
+const wholeToken = "0**True*True"
+
+// folderAttempts caps the retries of an upload whose sub-folder vanished
+// on the server: enough to create it again, not enough to spin when the
+// server keeps answering 404.
+const folderAttempts = 3
+
+// maxChunk is the largest chunk the Upload action accepts: it reads a
+// chunk's length into a 32-bit integer.
+const maxChunk = 1<<31 - 1
+
+type field struct{ name, value string }
+
+// uploadFields are the Upload action's parameters shared by every request
+// of one upload.
+func uploadFields(f *targets.File, p *targets.Plan, chunked bool) ([]field, error) {
+	d, ok := f.Dest.(*Destination)
+	if !ok {
+		return nil, fmt.Errorf("sensenet: %s: destination is %T, not a sensenet destination", f.Rel, f.Dest)
+	}
+	return []field{
+		{"FileName", p.Name},
+		{"ContentType", d.ContentType},
+		{"PropertyName", "Binary"},
+		{"UseChunk", dotnetBool(chunked)},
+		{"Overwrite", dotnetBool(overwrite(f.OnConflict))},
+		{"FileLength", strconv.FormatInt(f.Size, 10)},
+	}, nil
+}
+
+func dotnetBool(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
+}
+
+// form is a multipart/form-data body whose parameter parts and closing
+// boundary are built in advance, so that the file section streams between
+// them and the request has an exact Content-Length.
+type form struct {
+	head, tail  []byte
+	contentType string
+}
+
+// newForm builds the fields and, if fileName is not empty, the header of
+// the file part "files[]" whose content the caller streams.
+func newForm(fields []field, fileName string) (*form, error) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for _, f := range fields {
+		if err := w.WriteField(f.name, f.value); err != nil {
+			return nil, err
+		}
+	}
+	if fileName != "" {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="files[]"; filename="%s"; filename*=utf-8''%s`, quoteEscaper.Replace(fileName), escape(fileName)))
+		ct := mime.TypeByExtension(path.Ext(fileName))
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		h.Set("Content-Type", ct)
+		if _, err := w.CreatePart(h); err != nil {
+			return nil, err
+		}
+	}
+	n := buf.Len()
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	b := buf.Bytes()
+	return &form{head: b[:n:n], tail: b[n:], contentType: w.FormDataContentType()}, nil
+}
+
+var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", "", "\n", "")
+
+// request builds a POST of the form with body (nil for none) between its
+// parts. It rewinds body, so it may be called again for a retry.
+func (fm *form) request(u string, body *targets.Body) (*http.Request, error) {
+	n := int64(len(fm.head) + len(fm.tail))
+	r := io.Reader(bytes.NewReader(fm.head))
+	if body != nil {
+		if err := body.Rewind(); err != nil {
+			return nil, err
+		}
+		n += body.Len()
+		r = io.MultiReader(r, body, bytes.NewReader(fm.tail))
+	} else {
+		r = io.MultiReader(r, bytes.NewReader(fm.tail))
+	}
+	req, err := http.NewRequest(http.MethodPost, u, r)
+	if err != nil {
+		return nil, err
+	}
+	req.ContentLength = n
+	req.Header.Set("Content-Type", fm.contentType)
+	return req, nil
+}
+
+// uploadURL is the Upload action of the folder parent.
+func (t *Target) uploadURL(parent string) string {
+	return t.base + entityOf(parent) + "/Upload"
+}
+
+// uploadResult is the Upload action's answer to every data request.
+type uploadResult struct {
+	URL    string      `json:"Url"`
+	Name   string      `json:"Name"`
+	Length int64       `json:"Length"`
+	Type   string      `json:"Type"`
+	ID     json.Number `json:"Id"`
+}
+
+// post sends one Upload request and returns the answer's body. A 404
+// without a body means the parent folder is missing; for a sub-folder
+// dropsync created, the folder cache forgets it and the failure is
+// retryable (a few times), so the next attempt creates it again.
+func (t *Target) post(ctx context.Context, op string, p *targets.Plan, f *targets.File, build func() (*http.Request, error)) ([]byte, error) {
+	resp, err := t.client.Do(ctx, op, build)
+	if err != nil {
+		return nil, err
+	}
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusCreated:
+		return targets.ReadBody(resp), nil
+	case http.StatusNoContent:
+		targets.DrainClose(resp)
+		return nil, &targets.Error{Kind: targets.Permanent, Op: op, Status: resp.StatusCode,
+			Msg: "the server found no file in the request; a proxy may strip multipart bodies"}
+	}
+	missing := "parent folder not found: " + p.Parent
+	e := statusError(op, resp, missing)
+	if e.Status == http.StatusNotFound && e.Msg == missing && f.Dir() != "" {
+		t.forget(p.Parent)
+		e.Kind, e.MaxAttempts = targets.Retryable, folderAttempts
+	}
+	return nil, e
+}
+
+// Put uploads the whole file in one multipart request.
+func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body *targets.Body) (targets.Remote, error) {
+	op := "sensenet: upload " + p.Parent + "/" + p.Name
+	fields, err := uploadFields(f, p, false)
+	if err != nil {
+		return targets.Remote{}, err
+	}
+	fm, err := newForm(append(fields, field{"ChunkToken", wholeToken}), p.Name)
+	if err != nil {
+		return targets.Remote{}, fmt.Errorf("%s: %w", op, err)
+	}
+	u := t.uploadURL(p.Parent)
+	raw, err := t.post(ctx, op, p, f, func() (*http.Request, error) { return fm.request(u, body) })
+	if err != nil {
+		return targets.Remote{}, err
+	}
+	res, err := parseResult(op, raw, f.Size)
+	if err != nil {
+		return targets.Remote{}, err
+	}
+	return t.finish(ctx, op, p, res), nil
+}
+
+// StartSession sends the Upload action's initial request (create, UseChunk)
+// and returns the server's four-part ChunkToken
+// {contentId}*{innerToken}*{mustFinalize}*{mustCheckIn}.
+func (t *Target) StartSession(ctx context.Context, f *targets.File, p *targets.Plan) (string, error) {
+	op := "sensenet: start chunked upload of " + p.Parent + "/" + p.Name
+	fields, err := uploadFields(f, p, true)
+	if err != nil {
+		return "", err
+	}
+	fm, err := newForm(append([]field{{"create", "1"}}, fields...), "")
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", op, err)
+	}
+	u := t.uploadURL(p.Parent)
+	raw, err := t.post(ctx, op, p, f, func() (*http.Request, error) { return fm.request(u, nil) })
+	if err != nil {
+		return "", err
+	}
+	token := strings.Trim(strings.TrimSpace(string(raw)), `"`)
+	tok, err := parseToken(token)
+	if err != nil {
+		return "", targets.Errorf(targets.Retryable, op, "the server answered %s, not a chunk token: %v", short(raw), err)
+	}
+	if tok.inner == "" {
+		return "", targets.Errorf(targets.Permanent, op, "the server did not start a chunked upload (token %q has no blob token)", token)
+	}
+	return token, nil
+}
+
+// PutChunk sends bytes [c.Offset, c.Offset+c.Len) with their Content-Range
+// and the file name in Content-Disposition; the last chunk commits the
+// upload and returns the remote content.
+func (t *Target) PutChunk(ctx context.Context, f *targets.File, p *targets.Plan, token string, c targets.Chunk) (*targets.Remote, error) {
+	op := fmt.Sprintf("sensenet: upload chunk %d-%d/%d of %s/%s", c.Offset, c.Offset+c.Len-1, c.Total, p.Parent, p.Name)
+	if c.Len <= 0 || c.Len > maxChunk {
+		return nil, fmt.Errorf("%s: chunk length %d is outside 1..%d", op, c.Len, maxChunk)
+	}
+	tok, err := parseToken(token)
+	if err != nil {
+		return nil, &targets.Error{Kind: targets.Retryable, Op: op, Msg: "recorded token: " + err.Error(), Err: targets.ErrSessionInvalid}
+	}
+	fields, err := uploadFields(f, p, true)
+	if err != nil {
+		return nil, err
+	}
+	fm, err := newForm(append(fields, field{"ChunkToken", token}), p.Name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	u := t.uploadURL(p.Parent)
+	contentRange := fmt.Sprintf("bytes %d-%d/%d", c.Offset, c.Offset+c.Len-1, c.Total)
+	disposition := `attachment; filename="` + escape(p.Name) + `"`
+	raw, err := t.post(ctx, op, p, f, func() (*http.Request, error) {
+		req, err := fm.request(u, c.Body)
+		if err == nil {
+			req.Header.Set("Content-Range", contentRange)
+			req.Header.Set("Content-Disposition", disposition)
+		}
+		return req, err
+	})
+	var te *targets.Error
+	if errors.As(err, &te) && te.Status == http.StatusNotFound {
+		// The parent folder went away: the session cannot finish there.
+		// A new one starts with Prepare, which creates the folder again.
+		te.Err = targets.ErrSessionInvalid
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !c.Last() {
+		return nil, nil
+	}
+	res, err := parseResult(op, raw, c.Total)
+	if err != nil {
+		return nil, err
+	}
+	if !tok.mustFinalize && !tok.mustCheckIn {
+		// The content was already in a multistep save when this session
+		// started (an earlier upload of ours was abandoned), so the commit
+		// does not finalize it: do that here, or it stays checked out.
+		if err := t.finalize(ctx, res); err != nil {
+			return nil, err
+		}
+	}
+	r := t.finish(ctx, op, p, res)
+	return &r, nil
+}
+
+// finalize runs the FinalizeContent action on the uploaded content.
+func (t *Target) finalize(ctx context.Context, res uploadResult) error {
+	op := "sensenet: finalize " + res.URL
+	u := t.base + entityOf(res.URL) + "/FinalizeContent"
+	resp, err := t.client.Do(ctx, op, func() (*http.Request, error) {
+		return http.NewRequest(http.MethodPost, u, http.NoBody)
+	})
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return statusError(op, resp, "")
+	}
+	targets.DrainClose(resp)
+	return nil
+}
+
+// chunkToken is a parsed ChunkToken.
+type chunkToken struct {
+	contentID                 int
+	inner                     string
+	mustFinalize, mustCheckIn bool
+}
+
+// parseToken checks a ChunkToken the way the Upload action does: four
+// parts on "*", an integer and two .NET booleans.
+func parseToken(s string) (chunkToken, error) {
+	parts := strings.Split(s, "*")
+	if len(parts) != 4 {
+		return chunkToken{}, fmt.Errorf("token %q does not have 4 parts", s)
+	}
+	var t chunkToken
+	var err error
+	if t.contentID, err = strconv.Atoi(parts[0]); err != nil {
+		return chunkToken{}, fmt.Errorf("token %q: bad content id", s)
+	}
+	t.inner = parts[1]
+	if t.mustFinalize, err = strconv.ParseBool(parts[2]); err != nil {
+		return chunkToken{}, fmt.Errorf("token %q: bad finalize flag", s)
+	}
+	if t.mustCheckIn, err = strconv.ParseBool(parts[3]); err != nil {
+		return chunkToken{}, fmt.Errorf("token %q: bad check-in flag", s)
+	}
+	return t, nil
+}
+
+// parseResult decodes the Upload action's JSON answer and checks that the
+// server took the whole file.
+func parseResult(op string, raw []byte, size int64) (uploadResult, error) {
+	var res uploadResult
+	if err := json.Unmarshal(raw, &res); err != nil || res.ID == "" || res.Name == "" {
+		return uploadResult{}, targets.Errorf(targets.Retryable, op, "unexpected answer: %s", short(raw))
+	}
+	if res.Length != size {
+		return uploadResult{}, targets.Errorf(targets.Retryable, op, "the server reports %d bytes stored, %d were sent", res.Length, size)
+	}
+	return res, nil
+}
+
+// finish is the Remote of an upload: the server's id, name and path, and the
+// version read back from the content (the Upload answer has none). A failed
+// version lookup is logged, not returned: the content is already stored.
+func (t *Target) finish(ctx context.Context, op string, p *targets.Plan, res uploadResult) targets.Remote {
+	r := remoteOf(res.ID.String(), res.Name, "", res.URL)
+	parent := p.Parent
+	if res.URL != "" && strings.Contains(res.URL, "/") {
+		parent = parentOf(res.URL)
+	}
+	e, found, err := t.lookup(ctx, op+": read version", parent, res.Name)
+	switch {
+	case err != nil:
+		t.log.Warn("uploaded, but could not read the version", "path", parent+"/"+res.Name, "error", err)
+	case !found:
+		t.log.Warn("uploaded, but the content is not found when reading its version", "path", parent+"/"+res.Name)
+	default:
+		r.Version = e.Version
+	}
+	return r
+}
