@@ -319,3 +319,62 @@ func writeRandom(t *testing.T, p string, size int64) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// The README's first command: files arrive at all five fakes, the large
+// ones chunked or in two phases, and Ctrl-C stops it cleanly.
+func TestDemoShowsFilesArrivingAtAllFakes(t *testing.T) {
+	var out syncBuffer
+	cmd := dropsync("demo", "--dir", t.TempDir())
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	want := []string{"sensenet", "oracle-documents", "sbm", "blueworks", "connections-activities"}
+	daemontest.Eventually(t, "arrivals at all five fakes", func() bool {
+		s := out.String()
+		for _, typ := range want {
+			if !strings.Contains(s, "✓ "+typ+" ") || !strings.Contains(s, "invoices/2026-11-001.txt") {
+				return false
+			}
+		}
+		return strings.Count(s, "scan-large.bin") >= 2 && strings.Contains(s, "24.0 MiB  arrived") && strings.Contains(s, "chunked)")
+	})
+	s := out.String()
+	for _, line := range []string{"inbox:", "status:  dropsync status -c "} {
+		if !strings.Contains(s, line) {
+			t.Errorf("demo output lacks %q", line)
+		}
+	}
+	if strings.Contains(s, "✗") {
+		t.Errorf("a sample failed:\n%s", s)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("demo did not stop cleanly on Ctrl-C: %v\n%s", err, out.String())
+	}
+}
+
+func TestFakeServerPrintsWhatItAccepts(t *testing.T) {
+	var out syncBuffer
+	cmd := dropsync("fake-server", "--api", "sbm", "--listen", "127.0.0.1:0")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	daemontest.Eventually(t, "the banner", func() bool { return strings.Contains(out.String(), "Ctrl-C stops it") })
+	s := out.String()
+	for _, want := range []string{"fake sbm server listening on http://127.0.0.1:", "type: sbm", "destination: {"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	if _, stderr, code := runCLI(t, "fake-server", "--api", "nosuch"); code != 1 || !strings.Contains(stderr, `no fake server for "nosuch"`) {
+		t.Fatalf("unknown api: %d %q", code, stderr)
+	}
+}
