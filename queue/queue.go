@@ -61,16 +61,8 @@ func Open(ctx context.Context, stateDir string) (*Queue, error) {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	f.Close()
-	q, err := open(path)
+	q, err := open(ctx, path)
 	if err != nil {
-		return nil, err
-	}
-	if err := q.migrate(ctx); err != nil {
-		q.Close()
-		return nil, err
-	}
-	if err := q.prepare(ctx); err != nil {
-		q.Close()
 		return nil, err
 	}
 	if _, err := q.db.ExecContext(ctx, `UPDATE jobs SET state = 'pending', bytes_done = 0 WHERE state = 'leased'`); err != nil {
@@ -88,10 +80,25 @@ func OpenExisting(ctx context.Context, stateDir string) (*Queue, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no state database at %s (has dropsync run with this state_dir?): %w", path, errors.Unwrap(err))
 	}
-	q, err := open(path)
+	q, err := open(ctx, path)
 	if err != nil {
 		return nil, err
 	}
+	return q, nil
+}
+
+// open connects to the database at path, migrates it and prepares the hot
+// statements.
+func open(ctx context.Context, path string) (*Queue, error) {
+	dsn := "file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_synchronous=NORMAL"
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("queue: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	q := &Queue{db: db, now: time.Now, stmts: map[string]*sql.Stmt{}}
 	if err := q.migrate(ctx); err != nil {
 		q.Close()
 		return nil, err
@@ -101,18 +108,6 @@ func OpenExisting(ctx context.Context, stateDir string) (*Queue, error) {
 		return nil, err
 	}
 	return q, nil
-}
-
-func open(path string) (*Queue, error) {
-	dsn := "file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_synchronous=NORMAL"
-	db, err := sql.Open("sqlite3", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("queue: open %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(1)
-	db.SetConnMaxIdleTime(0)
-	db.SetConnMaxLifetime(0)
-	return &Queue{db: db, now: time.Now, stmts: map[string]*sql.Stmt{}}, nil
 }
 
 // Hot statements, prepared once when the queue opens: preparing is most of

@@ -31,11 +31,7 @@ func cmdQueue(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	q, err := queue.OpenExisting(ctx, c.StateDir)
+	_, q, err := openQueue(ctx, *cfgPath)
 	if err != nil {
 		return err
 	}

@@ -49,11 +49,7 @@ func cmdStatus(ctx context.Context, args []string, w io.Writer) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	c, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	q, err := queue.OpenExisting(ctx, c.StateDir)
+	c, q, err := openQueue(ctx, *cfgPath)
 	if err != nil {
 		return err
 	}

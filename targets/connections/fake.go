@@ -10,13 +10,14 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dropsync/dropsync/targets/fakehttp"
 
 	"github.com/dropsync/dropsync/targets"
 )
@@ -312,29 +313,13 @@ func (ft *Fault) apply(w http.ResponseWriter, r *http.Request) {
 		if ft.ResetAfter > 0 {
 			_, _ = io.CopyN(io.Discard, r.Body, ft.ResetAfter)
 		}
-		resetConn(w)
+		fakehttp.Reset(w)
 		return
 	}
 	if ft.RetryAfter != "" {
 		w.Header().Set("Retry-After", ft.RetryAfter)
 	}
 	fail(w, r, ft.Status, "InjectedFault", "fault injected by the test")
-}
-
-// resetConn drops the client's connection with a TCP reset.
-func resetConn(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		panic(http.ErrAbortHandler)
-	}
-	conn, _, err := hj.Hijack()
-	if err != nil {
-		panic(http.ErrAbortHandler)
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	conn.Close()
 }
 
 func (f *Fake) read(w http.ResponseWriter, r *http.Request, id string) {

@@ -10,7 +10,6 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dropsync/dropsync/targets/fakehttp"
 
 	"github.com/dropsync/dropsync/targets"
 )
@@ -1043,18 +1044,7 @@ func drain(r *http.Request) { io.Copy(io.Discard, r.Body) }
 // resetConn reads some of the request and resets the TCP connection.
 func resetConn(w http.ResponseWriter, r *http.Request) {
 	io.CopyN(io.Discard, r.Body, 32<<10)
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		panic(http.ErrAbortHandler)
-	}
-	conn, _, err := hj.Hijack()
-	if err != nil {
-		panic(http.ErrAbortHandler)
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	conn.Close()
+	fakehttp.Reset(w)
 }
 
 type statusWriter struct {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/dropsync/dropsync/targets/fakehttp"
 
 	"github.com/dropsync/dropsync/targets"
 )
@@ -344,7 +345,7 @@ func (discardWriter) WriteHeader(int)             {}
 // applyFault answers with the injected failure.
 func applyFault(w http.ResponseWriter, r *http.Request, ft *Fault) {
 	if ft.Reset {
-		resetConn(w)
+		fakehttp.Reset(w)
 		return
 	}
 	discardBody(r)
@@ -381,22 +382,6 @@ func applyFault(w http.ResponseWriter, r *http.Request, ft *Fault) {
 		msg = fmt.Sprintf("Injected failure: %s.", http.StatusText(status))
 	}
 	writeError(w, status, code, exc, msg)
-}
-
-// resetConn closes the request's connection with a TCP reset.
-func resetConn(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		panic(http.ErrAbortHandler)
-	}
-	conn, _, err := hj.Hijack()
-	if err != nil {
-		panic(http.ErrAbortHandler)
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	conn.Close()
 }
 
 func (f *Fake) authorized(r *http.Request) bool {
