@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dropsync/dropsync/config"
@@ -87,38 +88,61 @@ type Authorizer interface {
 type Client struct {
 	HTTP *http.Client
 	Auth Authorizer
+	// Stall aborts a request that makes no progress (no request body
+	// bytes taken, no response bytes read) for this long; 0: never.
+	Stall time.Duration
 }
 
-// NewClient returns a Client for the target with the given credentials.
-func (b *Base) NewClient(a Authorizer) *Client { return &Client{HTTP: b.HTTP, Auth: a} }
+// NewClient returns a Client for the target with the given credentials;
+// a request stalled for the target's timeout is aborted.
+func (b *Base) NewClient(a Authorizer) *Client {
+	return &Client{HTTP: b.HTTP, Auth: a, Stall: b.Config.Timeout.D()}
+}
 
 // Do sends the request that build returns. A 401 from a refreshable
 // credential refreshes it and sends again, once; build is called again for
-// that, so it must rewind any Body it uses. A transport failure comes back as
-// a Retryable *Error; cancellation as the context's error. The caller checks
-// the status and closes the body.
+// that, so it must rewind any Body it uses. A request that makes no
+// progress for c.Stall (a server that stops reading an upload or never
+// answers) is aborted. A transport failure comes back as a Retryable
+// *Error; cancellation as the context's error. The caller checks the status
+// and must close the response body.
 func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request, error)) (*http.Response, error) {
 	for try := 0; ; try++ {
 		req, err := build()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
-		req = req.WithContext(ctx)
 		req.Header.Set("User-Agent", version.UserAgent())
 		if c.Auth != nil {
 			if err := c.Auth.Authorize(ctx, req); err != nil {
 				return nil, fmt.Errorf("%s: %w", op, err)
 			}
 		}
+		act := newActivity(ctx, c.Stall)
 		var bodyClosed chan struct{}
-		if req.Body != nil && req.Body != http.NoBody {
+		if req.Body == nil || req.Body == http.NoBody {
+			act.pause() // nothing to send: only the answer is watched
+		} else {
 			bodyClosed = make(chan struct{})
-			req.Body = &closeSignal{ReadCloser: req.Body, closed: bodyClosed}
+			req.Body = &closeSignal{ReadCloser: req.Body, closed: bodyClosed, act: act}
+			if gb := req.GetBody; gb != nil { // the transport re-sends (redirects, retried connections)
+				req.GetBody = func() (io.ReadCloser, error) {
+					rc, err := gb()
+					if err != nil {
+						return nil, err
+					}
+					return &closeSignal{ReadCloser: rc, closed: make(chan struct{}), act: act}, nil
+				}
+			}
 		}
-		resp, err := c.HTTP.Do(req)
+		resp, err := c.HTTP.Do(req.WithContext(act.ctx))
 		if err != nil {
+			act.end()
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("%s: %w", op, ctx.Err())
+			}
+			if act.stalled() {
+				return nil, &Error{Kind: Retryable, Op: op, Msg: fmt.Sprintf("no progress for %s: the server stopped reading or answering", c.Stall), Err: err}
 			}
 			var ue *url.Error
 			if errors.As(err, &ue) {
@@ -126,6 +150,8 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 			}
 			return nil, &Error{Kind: Retryable, Op: op, Msg: err.Error(), Err: err}
 		}
+		act.resume()
+		resp.Body = &watchedBody{ReadCloser: resp.Body, act: act}
 		if resp.StatusCode == http.StatusUnauthorized && try == 0 && c.Auth != nil && c.Auth.Refresh() {
 			DrainClose(resp)
 			// The server may answer before reading the whole body; the
@@ -140,12 +166,117 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 	}
 }
 
+// errStalled cancels a request that made no progress.
+var errStalled = errors.New("stalled")
+
+// activity watches one request for progress; its context is cancelled with
+// errStalled when nothing moves for the stall period. It watches while the
+// transport takes the request body (a server that stops reading) and while
+// the response body is read. Between the two (the body handed to the
+// kernel, the server working) it is paused: bytes still in the socket buffer
+// show no progress here, and the transport's ResponseHeaderTimeout covers
+// that wait.
+type activity struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	last   atomic.Int64 // unix nanoseconds of the last progress
+	paused atomic.Bool
+	once   sync.Once
+	done   chan struct{}
+}
+
+func newActivity(parent context.Context, stall time.Duration) *activity {
+	ctx, cancel := context.WithCancelCause(parent)
+	a := &activity{ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	a.touch()
+	if stall > 0 {
+		go a.watch(stall)
+	}
+	return a
+}
+
+func (a *activity) touch() { a.last.Store(time.Now().UnixNano()) }
+
+// pause stops the stall check until resume.
+func (a *activity) pause() { a.paused.Store(true) }
+
+func (a *activity) resume() {
+	a.touch()
+	a.paused.Store(false)
+}
+
+func (a *activity) watch(stall time.Duration) {
+	t := time.NewTicker(max(stall/4, 5*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-a.done:
+			return
+		case <-a.ctx.Done():
+			return
+		case now := <-t.C:
+			if !a.paused.Load() && now.Sub(time.Unix(0, a.last.Load())) > stall {
+				a.cancel(errStalled)
+				return
+			}
+		}
+	}
+}
+
+// end stops watching and releases the request's context.
+func (a *activity) end() {
+	a.once.Do(func() {
+		close(a.done)
+		a.cancel(nil)
+	})
+}
+
+func (a *activity) stalled() bool { return errors.Is(context.Cause(a.ctx), errStalled) }
+
+// watchedBody counts response reads as progress and ends the watch when
+// closed.
+type watchedBody struct {
+	io.ReadCloser
+	act *activity
+}
+
+func (w *watchedBody) Read(p []byte) (int, error) {
+	n, err := w.ReadCloser.Read(p)
+	if n > 0 {
+		w.act.touch()
+	}
+	if err != nil && w.act.stalled() {
+		err = fmt.Errorf("no progress while reading the answer: %w", err)
+	}
+	return n, err
+}
+
+func (w *watchedBody) Close() error {
+	err := w.ReadCloser.Close()
+	w.act.end()
+	return err
+}
+
 // closeSignal reports when the transport has closed a request body, after
 // which it reads no more of it.
 type closeSignal struct {
 	io.ReadCloser
 	once   sync.Once
 	closed chan struct{}
+	act    *activity
+}
+
+// Read counts body bytes taken by the transport as progress; once all are
+// taken the stall check pauses until the answer arrives.
+func (c *closeSignal) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	if n > 0 {
+		c.act.touch()
+	}
+	if err == io.EOF {
+		c.act.pause()
+	}
+	return n, err
 }
 
 func (c *closeSignal) Close() error {

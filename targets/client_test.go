@@ -1,0 +1,64 @@
+package targets_test
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dropsync/dropsync/targets"
+)
+
+// A server that stops reading an upload does not hang the worker: the
+// request is aborted after the stall period as retryable.
+func TestStalledUploadIsAborted(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.CopyN(io.Discard, r.Body, 1024) // read a little, then stop
+		<-release
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := &targets.Client{HTTP: srv.Client(), Stall: 300 * time.Millisecond}
+	start := time.Now()
+	_, err := c.Do(context.Background(), "test: upload", func() (*http.Request, error) {
+		return http.NewRequest(http.MethodPost, srv.URL, io.LimitReader(rand.Reader, 256<<20))
+	})
+	if k, _ := targets.Classify(err); k != targets.Retryable || !strings.Contains(err.Error(), "no progress for 300ms") {
+		t.Fatalf("err = %v (kind %v)", err, k)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("took %s to give up", d)
+	}
+}
+
+// A slow but steady upload is not mistaken for a stall.
+func TestSlowSteadyUploadIsNotAborted(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 4096)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			<-tick.C // a slow reader: 4 KiB every 20ms
+			if _, err := r.Body.Read(buf); err != nil {
+				break
+			}
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	c := &targets.Client{HTTP: srv.Client(), Stall: 200 * time.Millisecond}
+	resp, err := c.Do(context.Background(), "test: upload", func() (*http.Request, error) {
+		return http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(strings.Repeat("x", 64<<10)))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := targets.ReadBody(resp); string(b) != "ok" {
+		t.Fatalf("body %q", b)
+	}
+}
