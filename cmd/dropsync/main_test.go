@@ -22,6 +22,7 @@ import (
 
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/queue"
+	"github.com/dropsync/dropsync/targets/connections"
 	"github.com/dropsync/dropsync/targets/sensenet"
 )
 
@@ -375,5 +376,81 @@ func TestFakeServerPrintsWhatItAccepts(t *testing.T) {
 	}
 	if _, stderr, code := runCLI(t, "fake-server", "--api", "nosuch"); code != 1 || !strings.Contains(stderr, `no fake server for "nosuch"`) {
 		t.Fatalf("unknown api: %d %q", code, stderr)
+	}
+}
+
+// Connections two-phase: SIGKILL after phase 1, while phase 2 is in
+// flight; the restarted daemon sends phase 2 again with the recorded token
+// and no second field appears.
+func TestSIGKILLBetweenPhasesOfTwoPhaseUpload(t *testing.T) {
+	fake := connections.NewFake()
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "in"), 0o700)
+	cfg := writeConfig(t, dir, fmt.Sprintf(`state_dir: %s
+log: {level: info, format: json}
+retry: {initial: 50ms, max: 500ms}
+targets:
+  act:
+    type: connections-activities
+    url: %s
+    auth: {type: basic, username: %s, password: %s}
+    chunk_threshold: 1MiB
+watches:
+  - path: %s
+    target: act
+    destination: {activity_id: %s}
+    settle: 200ms
+`, filepath.Join(dir, "state"), srv.URL, connections.FakeUser, connections.FakePassword, filepath.Join(dir, "in"), connections.FakeActivityID))
+
+	reached, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fake.SetPhase2Hook(func(context.Context, connections.Phase2) {
+		first := false
+		once.Do(func() { first = true })
+		if first {
+			close(reached)
+			<-release
+		}
+	})
+	released := sync.OnceFunc(func() { close(release) })
+	defer released()
+	sha := writeRandom(t, filepath.Join(dir, "in", "minutes.pdf"), 8<<20)
+
+	d1 := dropsync("run", "-c", cfg)
+	if err := d1.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-reached:
+	case <-time.After(60 * time.Second):
+		d1.Process.Kill()
+		t.Fatal("phase 2 never started")
+	}
+	d1.Process.Signal(syscall.SIGKILL)
+	d1.Wait()
+	released()
+
+	var logs syncBuffer
+	d2 := dropsync("run", "-c", cfg)
+	d2.Stderr = &logs
+	if err := d2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		d2.Process.Signal(syscall.SIGTERM)
+		d2.Wait()
+	}()
+	daemontest.Eventually(t, "delivery after the restart", func() bool {
+		fs := fake.Fields(connections.FakeActivityID)
+		return len(fs) == 1 && fs[0].SHA256 == sha
+	})
+	daemontest.Eventually(t, "the delivery line", func() bool { return strings.Contains(logs.String(), `"msg":"delivered"`) })
+	if fs := fake.Fields(connections.FakeActivityID); len(fs) != 1 {
+		t.Fatalf("%d fields, want 1", len(fs))
+	}
+	if st := fake.Stats(); st.Phase1 != 1 || st.Phase2Stored != 1 {
+		t.Fatalf("stats %+v: want one phase 1 (the token was reused) and one stored phase 2", st)
 	}
 }
