@@ -119,19 +119,18 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 			}
 		}
 		act := newActivity(ctx, c.Stall)
-		var bodyClosed chan struct{}
+		bodies := &bodyTracker{}
 		if req.Body == nil || req.Body == http.NoBody {
 			act.pause() // nothing to send: only the answer is watched
 		} else {
-			bodyClosed = make(chan struct{})
-			req.Body = &closeSignal{ReadCloser: req.Body, closed: bodyClosed, act: act}
+			req.Body = bodies.wrap(req.Body, act)
 			if gb := req.GetBody; gb != nil { // the transport re-sends (redirects, retried connections)
 				req.GetBody = func() (io.ReadCloser, error) {
 					rc, err := gb()
 					if err != nil {
 						return nil, err
 					}
-					return &closeSignal{ReadCloser: rc, closed: make(chan struct{}), act: act}, nil
+					return bodies.wrap(rc, act), nil
 				}
 			}
 		}
@@ -151,14 +150,10 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 			return nil, &Error{Kind: Retryable, Op: op, Msg: err.Error(), Err: err}
 		}
 		act.resume()
-		resp.Body = &watchedBody{ReadCloser: resp.Body, act: act}
+		resp.Body = &watchedBody{ReadCloser: resp.Body, act: act, bodies: bodies}
 		if resp.StatusCode == http.StatusUnauthorized && try == 0 && c.Auth != nil && c.Auth.Refresh() {
-			DrainClose(resp)
-			// The server may answer before reading the whole body; the
-			// transport keeps reading it until it closes it. Rebuilding
-			// (which rewinds the shared Body) must wait for that.
-			if err := waitClosed(ctx, op, bodyClosed); err != nil {
-				return nil, err
+			if err := drainClose(resp); err != nil {
+				return nil, &Error{Kind: Retryable, Op: op, Msg: err.Error(), Err: err}
 			}
 			continue
 		}
@@ -234,10 +229,14 @@ func (a *activity) end() {
 func (a *activity) stalled() bool { return errors.Is(context.Cause(a.ctx), errStalled) }
 
 // watchedBody counts response reads as progress and ends the watch when
-// closed.
+// closed. Close also waits until the transport has released the request's
+// body: a server may answer before reading all of it, and the transport
+// keeps reading it until it closes it. After Close, a Body may be rewound
+// and sent again safely.
 type watchedBody struct {
 	io.ReadCloser
-	act *activity
+	act    *activity
+	bodies *bodyTracker
 }
 
 func (w *watchedBody) Read(p []byte) (int, error) {
@@ -253,8 +252,46 @@ func (w *watchedBody) Read(p []byte) (int, error) {
 
 func (w *watchedBody) Close() error {
 	err := w.ReadCloser.Close()
+	if werr := w.bodies.wait(30 * time.Second); werr != nil {
+		err = werr
+	}
 	w.act.end()
 	return err
+}
+
+// bodyTracker knows every request body the transport got for one request
+// (the original and any GetBody re-send).
+type bodyTracker struct {
+	mu     sync.Mutex
+	closed []chan struct{}
+}
+
+func (b *bodyTracker) wrap(rc io.ReadCloser, act *activity) *closeSignal {
+	ch := make(chan struct{})
+	b.mu.Lock()
+	b.closed = append(b.closed, ch)
+	b.mu.Unlock()
+	return &closeSignal{ReadCloser: rc, closed: ch, act: act}
+}
+
+// wait returns once the transport has closed every body, or an error after d.
+func (b *bodyTracker) wait(d time.Duration) error {
+	b.mu.Lock()
+	chans := append([]chan struct{}(nil), b.closed...)
+	b.mu.Unlock()
+	if len(chans) == 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for _, ch := range chans {
+		select {
+		case <-ch:
+		case <-t.C:
+			return errors.New("the request body was not released by the transport in time; not sending it again now")
+		}
+	}
+	return nil
 }
 
 // closeSignal reports when the transport has closed a request body, after
@@ -284,24 +321,9 @@ func (c *closeSignal) Close() error {
 	return c.ReadCloser.Close()
 }
 
-func waitClosed(ctx context.Context, op string, closed chan struct{}) error {
-	if closed == nil {
-		return nil
-	}
-	t := time.NewTimer(30 * time.Second)
-	defer t.Stop()
-	select {
-	case <-closed:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%s: %w", op, ctx.Err())
-	case <-t.C:
-		return &Error{Kind: Retryable, Op: op, Msg: "the rejected request's body was not released in time; sending again later"}
-	}
-}
-
 // ReadBody reads at most 1 MiB of a response body, for parsing a reply or
-// an error message, and closes it.
+// an error message, and closes it (see Do: after that the request's Body may
+// be rewound and sent again).
 func ReadBody(resp *http.Response) []byte {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -310,7 +332,9 @@ func ReadBody(resp *http.Response) []byte {
 
 // DrainClose discards what is left of a response body (so the connection
 // can be reused) and closes it.
-func DrainClose(resp *http.Response) {
+func DrainClose(resp *http.Response) { _ = drainClose(resp) }
+
+func drainClose(resp *http.Response) error {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
+	return resp.Body.Close()
 }

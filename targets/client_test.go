@@ -3,14 +3,19 @@ package targets_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/dropsync/dropsync/targets"
+	"github.com/dropsync/dropsync/targets/targettest"
 )
 
 // A server that stops reading an upload does not hang the worker: the
@@ -60,5 +65,56 @@ func TestSlowSteadyUploadIsNotAborted(t *testing.T) {
 	}
 	if b := targets.ReadBody(resp); string(b) != "ok" {
 		t.Fatalf("body %q", b)
+	}
+}
+
+// A server that answers before reading the body: closing the answer waits
+// until the transport let go of the body, so rewinding and re-sending it
+// (here twice, as an adapter does after a 409) sends intact bytes.
+func TestResendAfterEarlyAnswerSendsIntactBody(t *testing.T) {
+	var got []string
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		first := n == 1
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusConflict) // answer without reading the body
+			return
+		}
+		h := sha256.New()
+		io.Copy(h, r.Body)
+		mu.Lock()
+		got = append(got, hex.EncodeToString(h.Sum(nil)))
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	env := targettest.Build(t, "type: test-chunks\nurl: "+srv.URL+"\n", "")
+	f, sha := env.File(t, "x.bin", 8<<20)
+	fh, err := os.Open(f.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	body := targets.NewBodyForTest(fh, f.Size)
+	c := &targets.Client{HTTP: srv.Client(), Stall: 10 * time.Second}
+	for range 2 {
+		resp, err := c.Do(context.Background(), "test: upload", func() (*http.Request, error) {
+			if err := body.Rewind(); err != nil {
+				return nil, err
+			}
+			req, err := http.NewRequest(http.MethodPost, srv.URL, body)
+			req.ContentLength = f.Size
+			return req, err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets.ReadBody(resp)
+	}
+	if len(got) != 1 || got[0] != sha {
+		t.Fatalf("server received %v, want the file's %s", got, sha)
 	}
 }

@@ -722,51 +722,52 @@ type received struct {
 }
 
 // readUpload reads the primaryFile part, hashing it as it arrives, and an
-// optional metadataValues part after it; nothing else is allowed.
+// optional metadataValues part before or after it (the documentation orders
+// only jsonInputParameters before primaryFile); nothing else is allowed.
 func readUpload(mr *multipart.Reader, rec *Request) (*received, *oerr) {
 	bad := func(msg string) *oerr { return &oerr{http.StatusBadRequest, "-1", msg} }
-	p, err := mr.NextPart()
-	if err != nil {
-		return nil, bad("The primaryFile part is missing.")
-	}
-	rec.Parts = append(rec.Parts, p.FormName())
-	if p.FormName() != "primaryFile" {
-		return nil, bad(fmt.Sprintf("Unexpected part %q: expected primaryFile.", p.FormName()))
-	}
-	up := &received{filename: p.FileName()}
-	if up.filename == "" {
-		return nil, bad("The primaryFile part needs a filename.")
-	}
-	h := sha256.New()
-	if up.size, err = io.Copy(h, p); err != nil {
-		return nil, bad("Reading primaryFile: " + err.Error())
-	}
-	up.sha = hex.EncodeToString(h.Sum(nil))
+	up := &received{}
+	seenFile := false
 	for {
 		p, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
+			if !seenFile {
+				return nil, bad("The primaryFile part is missing.")
+			}
 			return up, nil
 		}
 		if err != nil {
 			return nil, bad("Malformed multipart body: " + err.Error())
 		}
 		rec.Parts = append(rec.Parts, p.FormName())
-		if p.FormName() != "metadataValues" || up.metadata != nil {
-			return nil, bad(fmt.Sprintf("Unexpected part %q after primaryFile.", p.FormName()))
-		}
-		if mt, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); mt != "application/json" {
-			return nil, bad("metadataValues must be sent with Content-Type: application/json.")
-		}
-		var m map[string]any
-		if err := json.NewDecoder(io.LimitReader(p, 64<<10)).Decode(&m); err != nil {
-			return nil, bad("metadataValues is not a JSON object: " + err.Error())
-		}
-		if s, _ := m["collection"].(string); s == "" {
-			return nil, bad("metadataValues must name its collection.")
-		}
-		up.metadata = map[string]string{}
-		for k, v := range m {
-			up.metadata[k] = fmt.Sprint(v)
+		switch {
+		case p.FormName() == "primaryFile" && !seenFile:
+			seenFile = true
+			if up.filename = p.FileName(); up.filename == "" {
+				return nil, bad("The primaryFile part needs a filename.")
+			}
+			h := sha256.New()
+			if up.size, err = io.Copy(h, p); err != nil {
+				return nil, bad("Reading primaryFile: " + err.Error())
+			}
+			up.sha = hex.EncodeToString(h.Sum(nil))
+		case p.FormName() == "metadataValues" && up.metadata == nil:
+			if mt, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); mt != "application/json" {
+				return nil, bad("metadataValues must be sent with Content-Type: application/json.")
+			}
+			var m map[string]any
+			if err := json.NewDecoder(io.LimitReader(p, 64<<10)).Decode(&m); err != nil {
+				return nil, bad("metadataValues is not a JSON object: " + err.Error())
+			}
+			if s, _ := m["collection"].(string); s == "" {
+				return nil, bad("metadataValues must name its collection.")
+			}
+			up.metadata = map[string]string{}
+			for k, v := range m {
+				up.metadata[k] = fmt.Sprint(v)
+			}
+		default:
+			return nil, bad(fmt.Sprintf("Unexpected part %q: only primaryFile and metadataValues belong here.", p.FormName()))
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -196,23 +197,34 @@ func shorten(s string) string {
 }
 
 // decodeItem reads a successful reply that describes one file or folder.
-// A reply that carries a non-zero errorCode or no id is an error.
+// A reply that carries a non-zero errorCode is an error. When the body is
+// unreadable or names no id, the id is taken from the Location header (the
+// resource URI Oracle sends with 201); without either, the attempt fails,
+// retryably but at most a few times, since every retry of an upload adds a
+// revision on the server.
 func decodeItem(op string, resp *http.Response) (item, error) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return item{}, apiError(op, resp)
 	}
 	body := targets.ReadBody(resp)
 	var it item
-	if err := json.Unmarshal(body, &it); err != nil {
-		return item{}, &targets.Error{Kind: targets.Retryable, Op: op, Status: resp.StatusCode,
-			Msg: "unreadable reply: " + err.Error(), Err: err}
-	}
-	if code, ok := it.ErrorCode.Int(); ok && code != 0 {
-		return item{}, classify(op, resp, body)
+	jerr := json.Unmarshal(body, &it)
+	if jerr == nil {
+		if code, ok := it.ErrorCode.Int(); ok && code != 0 {
+			return item{}, classify(op, resp, body)
+		}
 	}
 	if it.ID == "" {
-		return item{}, &targets.Error{Kind: targets.Retryable, Op: op, Status: resp.StatusCode,
-			Msg: "the reply names no id: " + shorten(string(body))}
+		if loc := resp.Header.Get("Location"); loc != "" {
+			it.ID = path.Base(strings.TrimRight(loc, "/"))
+		}
+	}
+	if it.ID == "" || it.ID == "." || it.ID == "/" {
+		msg := "the reply names no id: " + shorten(string(body))
+		if jerr != nil {
+			msg = "unreadable reply: " + jerr.Error()
+		}
+		return item{}, &targets.Error{Kind: targets.Retryable, Op: op, Status: resp.StatusCode, Msg: msg, Err: jerr, MaxAttempts: 3}
 	}
 	return it, nil
 }

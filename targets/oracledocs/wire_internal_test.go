@@ -3,6 +3,7 @@ package oracledocs
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -115,5 +116,24 @@ func TestFormLengthIsExact(t *testing.T) {
 	}
 	if _, err := newForm(nil, "bad\nname", nil); err == nil {
 		t.Error("a name with a line break was accepted")
+	}
+}
+
+func TestDecodeItemFallsBackToLocationAndCapsRetries(t *testing.T) {
+	reply := func(body, loc string) *http.Response {
+		h := http.Header{}
+		if loc != "" {
+			h.Set("Location", loc)
+		}
+		return &http.Response{StatusCode: 201, Header: h, Body: io.NopCloser(strings.NewReader(body))}
+	}
+	it, err := decodeItem("op", reply("", "https://x.example.com/documents/api/1.2/files/D123ABC"))
+	if err != nil || it.ID != "D123ABC" {
+		t.Fatalf("item %+v, err %v: want the id from Location", it, err)
+	}
+	_, err = decodeItem("op", reply(`{"errorCode":"0"}`, ""))
+	var te *targets.Error
+	if !errors.As(err, &te) || te.Kind != targets.Retryable || te.MaxAttempts != 3 {
+		t.Fatalf("err %v: want a retryable error capped at 3 attempts (each retry adds a revision)", err)
 	}
 }
