@@ -81,6 +81,9 @@ func New(b *targets.Base) (targets.Target, error) {
 	if b.Config.Auth.Type != "oauth2" {
 		return nil, fmt.Errorf("auth.type: blueworks FileUpload takes oauth2 client credentials (a User Service ID with the Artifact Authoring category), not %q", b.Config.Auth.Type)
 	}
+	if int64(b.Config.MaxFileSize) > MaxFileSize {
+		b.Log.Warn("max_file_size is above the documented Blueworks FileUpload limit of 50 MB: larger files are sent and the server may answer SIZE", "max_file_size", b.Config.MaxFileSize.String())
+	}
 	moves := newRouter(b.Log)
 	hc := *b.HTTP
 	hc.Transport = &moveTransport{next: b.HTTP.Transport, moves: moves}

@@ -272,7 +272,8 @@ func (f *Fake) upload(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "The user isn't authorized to make the request.", http.StatusUnauthorized)
 		return
 	}
-	if v := r.Header.Get("X-IBM-API-Version"); v != APIVersion {
+	// The header is optional, but must be 20160630 when sent.
+	if v := r.Header.Get("X-IBM-API-Version"); v != "" && v != APIVersion {
 		http.Error(w, fmt.Sprintf("X-IBM-API-Version must be %s, got %q", APIVersion, v), http.StatusBadRequest)
 		return
 	}

@@ -86,7 +86,7 @@ func TestFakeIsStrict(t *testing.T) {
 	}{
 		{"no token", "", nil, append(inst, file), 401, "isn't authorized"},
 		{"foreign token", "abc", nil, append(inst, file), 401, "isn't authorized"},
-		{"no API version", tok, map[string]string{"X-IBM-API-Version": ""}, append(inst, file), 400, "X-IBM-API-Version must be 20160630"},
+		{"no API version (optional)", tok, map[string]string{"X-IBM-API-Version": ""}, append(inst, file), 200, `"status":"SUCCESS"`},
 		{"other API version", tok, map[string]string{"X-IBM-API-Version": "1.0.0"}, append(inst, file), 400, "X-IBM-API-Version must be 20160630"},
 		{"not multipart", tok, map[string]string{"Content-Type": "application/json"}, append(inst, file), 400, "multipart/form-data"},
 		{"unknown field", tok, nil, append(inst, file, part{"file", "", "x"}), 400, `unknown form field "file"`},
@@ -105,8 +105,8 @@ func TestFakeIsStrict(t *testing.T) {
 			t.Errorf("%s: HTTP %d %q, want %d with %q", c.name, code, body, c.code, c.want)
 		}
 	}
-	if n := len(fake.Attachments()); n != 2 {
-		t.Errorf("fake kept %d attachments, want the 2 accepted", n)
+	if n := len(fake.Attachments()); n != 3 {
+		t.Errorf("fake kept %d attachments, want the 3 accepted", n)
 	}
 
 	resp, err := http.Get(srv.URL + UploadPath)

@@ -29,6 +29,7 @@ const (
 	FakeBearer        = "connections-demo-token" // also accepted, as "Authorization: Bearer …"
 	FakeActivityID    = "5d1c2a3b-7e4f-4a6b-9c8d-0e1f2a3b4c5d"
 	fakeActivityTitle = "Drop folder"
+	unnamedField      = "file" // a field created without a name header
 )
 
 // Op names a kind of request the fake serves, for Fault.
@@ -364,9 +365,9 @@ func (f *Fake) upload(w http.ResponseWriter, r *http.Request, node string) {
 		return
 	case !f.checkType(w, r, true) || !f.checkName(w, r, name, r.ContentLength):
 		return
-	case name == "":
-		fail(w, r, http.StatusBadRequest, "BadRequest", "Slug (the file name) is required to upload a file")
-		return
+	}
+	if name == "" {
+		name = unnamedField // the name header is optional (a documentation gap): name it generically
 	}
 	sum, n, err := hashBody(r.Body, -1)
 	if err != nil {
@@ -462,9 +463,6 @@ func (f *Fake) phase2(w http.ResponseWriter, r *http.Request, replace bool, targ
 		fail(w, r, http.StatusBadRequest, "BadRequest", "Content-Type (the file's MIME type) is required in phase 2")
 		return
 	case !f.checkType(w, r, false) || !f.checkName(w, r, name, t.size):
-		return
-	case !replace && name == "":
-		fail(w, r, http.StatusBadRequest, "BadRequest", "Slug (the file name) is required to create a file field")
 		return
 	case r.ContentLength >= 0 && r.ContentLength != t.size:
 		fail(w, r, http.StatusBadRequest, "BadRequest", fmt.Sprintf("Content-Length %d does not match %s %d announced in phase 1", r.ContentLength, hdrSize, t.size))

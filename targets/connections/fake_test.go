@@ -128,9 +128,9 @@ func TestFakeTwoPhaseIsStrict(t *testing.T) {
 		h["Content-Type"] = "application/atom+xml"
 		w.expect(w.do("POST", create, h, "abc", false), 415, "not supported")
 	})
-	t.Run("Slug required to create", func(t *testing.T) {
+	t.Run("Slug optional: the field is named generically", func(t *testing.T) {
 		tok := w.phase1("POST", create, 3)
-		w.expect(w.do("POST", create, phase2Headers(tok, ""), "abc", false), 400, "Slug")
+		w.expect(w.do("POST", create, phase2Headers(tok, ""), "abc", false), 200, "")
 	})
 	t.Run("token bound to its URL", func(t *testing.T) {
 		other := w.fake.AddActivity("other")
@@ -154,8 +154,8 @@ func TestFakeTwoPhaseIsStrict(t *testing.T) {
 	if len(once) != 1 || once[0].Size != 3 {
 		t.Errorf("once.txt fields: %+v, want exactly one", once)
 	}
-	if n := len(w.fake.Fields(connections.FakeActivityID)); n != 1 {
-		t.Errorf("%d fields, want only once.txt: every refused request must store nothing", n)
+	if n := len(w.fake.Fields(connections.FakeActivityID)); n != 2 {
+		t.Errorf("%d fields, want once.txt and the unnamed one: every refused request must store nothing", n)
 	}
 }
 

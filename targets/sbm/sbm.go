@@ -134,7 +134,7 @@ func (t *Target) Watch(w *config.Watch) (any, error) {
 	switch w.OnConflict {
 	case config.OnConflictVersion, config.OnConflictRename, config.OnConflictSkip:
 	case config.OnConflictOverwrite:
-		t.b.Log.Info("on_conflict: overwrite sends NEW-UPDATE, the same as version: an SBM file field keeps one file object per name and replaces its content", "watch", w.Path)
+		t.b.Log.Warn("on_conflict: overwrite sends NEW-UPDATE, the same as version: an SBM file field keeps one file object per name and replaces its content", "watch", w.Path)
 	default:
 		return nil, fmt.Errorf("on_conflict: %q is not supported (use version, overwrite, rename or skip)", w.OnConflict)
 	}
@@ -216,9 +216,11 @@ func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body
 	if err != nil {
 		return targets.Remote{}, err
 	}
-	obj := fileObj{Action: actionNewUpdate, Name: p.Name, Filename: p.Name, Contents: &contents{}}
+	// p.Name is the object's display name (kept on update); the file name
+	// is the local file's, or the free name(N).ext with rename.
+	obj := fileObj{Action: actionNewUpdate, Name: p.Name, Filename: f.Name(), Contents: &contents{}}
 	if f.OnConflict == config.OnConflictRename || f.OnConflict == config.OnConflictSkip {
-		obj.Action = actionNewOnly
+		obj.Action, obj.Filename = actionNewOnly, p.Name
 	} else if p.Existing != nil {
 		obj.ID, obj.UUID = remoteID(*p.Existing), p.Existing.Extra["uuid"]
 	}

@@ -209,7 +209,9 @@ func (e *encodedBody) Close() error {
 
 // Messages the adapter recognises in the server's words.
 var (
-	lockMsg    = regexp.MustCompile(`(?i)\block(ed|s)?\b`)
+	// lockMsg matches lock wording, not a bare "lock" that could be part
+	// of a file name in the message (lock.txt).
+	lockMsg    = regexp.MustCompile(`(?i)\b(is|was|been) locked\b|\blocked by\b|\brecord lock\b|\bitem lock\b`)
 	existsMsg  = regexp.MustCompile(`(?i)already (exists?|present)|\bduplicate\b`)
 	subjectMsg = regexp.MustCompile(`(?i)\b(table|item|field|transition)\b`)
 )
@@ -306,17 +308,24 @@ func findRemote(objs []fileObjReply, r *targets.Remote) *fileObjReply {
 // findByName returns the object whose name or file name is name, the
 // newest (highest id) if several are.
 func findByName(objs []fileObjReply, name string) *fileObjReply {
-	var best *fileObjReply
-	for i := range objs {
-		o := &objs[i]
-		if o.Name != name && o.Filename != name {
-			continue
+	// The file name identifies a file; the display name only when no
+	// object has that file name.
+	for _, byFilename := range []bool{true, false} {
+		var best *fileObjReply
+		for i := range objs {
+			o := &objs[i]
+			if (byFilename && o.Filename != name) || (!byFilename && o.Name != name) {
+				continue
+			}
+			if best == nil || idLess(best.ID, o.ID) {
+				best = o
+			}
 		}
-		if best == nil || idLess(best.ID, o.ID) {
-			best = o
+		if best != nil {
+			return best
 		}
 	}
-	return best
+	return nil
 }
 
 func idLess(a, b flexString) bool {

@@ -85,3 +85,16 @@ func TestFreeName(t *testing.T) {
 		}
 	}
 }
+
+func TestLockWordingIsNotAFileName(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"Item 1000:140 is locked by user jsmith; the file field was not changed.": true,
+		"The record lock is held by another user.":                                true,
+		"File lock.txt exceeds the maximum size.":                                 false,
+		"Invalid file name: unlocks.bin":                                          false,
+	} {
+		if got := lockMsg.MatchString(msg); got != want {
+			t.Errorf("lockMsg(%q) = %v, want %v", msg, got, want)
+		}
+	}
+}

@@ -321,14 +321,20 @@ func parseToken(s string) (chunkToken, error) {
 }
 
 // parseResult decodes the Upload action's JSON answer and checks that the
-// server took the whole file.
+// server took the whole file. A success it cannot read is retried a few
+// times only: with Overwrite=false every retry may leave another name(N)
+// copy on the server.
 func parseResult(op string, raw []byte, size int64) (uploadResult, error) {
 	var res uploadResult
 	if err := json.Unmarshal(raw, &res); err != nil || res.ID == "" || res.Name == "" {
-		return uploadResult{}, targets.Errorf(targets.Retryable, op, "unexpected answer: %s", short(raw))
+		e := targets.Errorf(targets.Retryable, op, "unexpected answer: %s", short(raw))
+		e.MaxAttempts = 3
+		return uploadResult{}, e
 	}
 	if res.Length != size {
-		return uploadResult{}, targets.Errorf(targets.Retryable, op, "the server reports %d bytes stored, %d were sent", res.Length, size)
+		e := targets.Errorf(targets.Retryable, op, "the server reports %d bytes stored, %d were sent", res.Length, size)
+		e.MaxAttempts = 3
+		return uploadResult{}, e
 	}
 	return res, nil
 }
