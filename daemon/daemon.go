@@ -50,6 +50,7 @@ type Daemon struct {
 	mu       sync.Mutex
 	inflight map[int64]*flight
 	ownMoves map[string]time.Time // watch+"\x00"+rel the daemon removed itself
+	stranded []*queue.Job         // leased jobs whose outcome could not be written
 }
 
 type flight struct {
@@ -135,10 +136,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer d.set.Close()
 	defer d.q.Close()
 
-	// Uploads run under workCtx, which outlives ctx by the drain deadline.
+	// runCtx ends with ctx or with a fatal error; uploads run under
+	// workCtx, which outlives it by the drain deadline.
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	stopDrain := context.AfterFunc(ctx, func() {
+	stopDrain := context.AfterFunc(runCtx, func() {
 		t := time.NewTimer(d.cfg.Shutdown.D())
 		defer t.Stop()
 		select {
@@ -150,8 +154,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	})
 	defer stopDrain()
 
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
 	var wg sync.WaitGroup
 	errc := make(chan error, len(d.cfg.Watches)+1)
 	for i, wc := range d.cfg.Watches {
@@ -161,7 +163,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			Reconcile: d.cfg.Reconcile.D(), Log: d.log, OnOverflow: d.obs.Overflow, OnEvent: d.obs.WatchEvent,
 		})
 		if err != nil {
-			return err
+			errc <- fmt.Errorf("watch %s: %w", wc.Path, err)
+			break
 		}
 		d.mu.Lock()
 		d.watchers = append(d.watchers, w)
@@ -170,13 +173,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			if err := w.Run(watchCtx, events); err != nil && !errors.Is(err, context.Canceled) {
+			if err := w.Run(runCtx, events); err != nil && !errors.Is(err, context.Canceled) {
 				errc <- fmt.Errorf("watch %s: %w", wc.Path, err)
 			}
 		}()
 		go func() {
 			defer wg.Done()
-			d.enqueueLoop(watchCtx, i, events)
+			d.enqueueLoop(runCtx, i, events)
 		}()
 	}
 	d.log.Info("dropsync started", "watches", len(d.cfg.Watches), "targets", len(d.cfg.Targets), "workers", d.cfg.Workers, "state_dir", d.cfg.StateDir)
@@ -197,22 +200,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 	workers.Add(1)
 	go func() {
 		defer workers.Done()
-		d.dispatch(ctx, jobs, freed)
+		d.dispatch(runCtx, jobs, freed)
 	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		d.housekeeping(ctx)
+		d.housekeeping(runCtx)
 	}()
 
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
-		d.log.Error("stopping", "err", runErr)
-		stopWatch()
+		d.log.Error("stopping: a watch cannot work", "err", runErr)
 	}
-	stopWatch()
+	stopRun()
 	wg.Wait()
 	if runErr != nil {
 		cancelWork() // a fatal error: do not wait for the drain
@@ -346,6 +348,7 @@ func (d *Daemon) housekeeping(ctx context.Context) {
 				d.log.Warn("prune failed", "err", err)
 			}
 		case <-progress.C:
+			d.releaseStranded(ctx)
 			// Work queued by another process (queue retry) wakes the workers.
 			if v, err := d.q.DataVersion(ctx); err == nil && v != lastVersion {
 				lastVersion = v
@@ -390,7 +393,12 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	}
 	start := time.Now()
 	fp, fi, err := fsid.StatFollow(path, wc.FollowLinks)
-	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular()) {
+	missing := errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular())
+	if missing && !j.Gone && d.restoreFailed(wc, j.Rel, path, log) {
+		fp, fi, err = fsid.StatFollow(path, wc.FollowLinks)
+		missing = errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular())
+	}
+	if missing {
 		d.gone(ctx, j, wc, tgt, prev, start, log)
 		return
 	}
@@ -399,7 +407,22 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		return
 	}
 	if prev != nil && prev.FP == fp {
-		d.complete(ctx, j, queue.Outcome{}, log) // unchanged since delivery
+		// Delivered before, unchanged: only after_upload may be left to do
+		// (a stop between recording the delivery and moving the file).
+		if ok, requeued := d.complete(ctx, j, queue.Outcome{}, log); ok && !requeued {
+			d.afterUpload(wc, path, j.Rel, log)
+		}
+		return
+	}
+	if fp != j.FP {
+		// The file is not what settled (a retry fired while it was being
+		// rewritten): send it only once it holds still for settle.
+		msg := "the file changed since it settled; waiting for it to hold still"
+		log.Debug(msg)
+		if err := d.q.Defer(context.WithoutCancel(ctx), j, fp, time.Now().Add(wc.Settle.D()), msg); err != nil {
+			log.Error("cannot put the job back; retrying in the background", "err", err)
+			d.strand(j)
+		}
 		return
 	}
 	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: path, Size: fi.Size(), ModTime: fi.ModTime(), OnConflict: wc.OnConflict, Dest: d.set.Dests[idx]}
@@ -424,14 +447,12 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		// The file changed while it was sent: do not mark it delivered.
 		msg := "the file changed while it was being sent; sending it again once it settles"
 		log.Info(msg)
-		if err := d.q.Retry(context.WithoutCancel(ctx), j, time.Now().Add(wc.Settle.D()), msg, true); err != nil {
-			log.Error("requeue failed", "err", err)
-		}
-		d.wake.notify()
+		d.requeue(ctx, j, time.Now().Add(wc.Settle.D()), msg, true, log)
 		return
 	}
 	state := &queue.FileState{FP: fp, SHA256: res.SHA256, Remote: res.Remote}
-	if !d.complete(ctx, j, queue.Outcome{Delivered: state}, log) {
+	ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state}, log)
+	if !ok {
 		return
 	}
 	dl := Delivery{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Bytes: f.Size, Duration: time.Since(start), Attempt: j.Attempts,
@@ -443,14 +464,18 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 			"remote_id", res.Remote.ID, "version", res.Remote.Version, "remote_name", res.Remote.Name)
 	}
 	d.obs.Delivered(dl)
-	d.afterUpload(wc, path, j.Rel, log)
+	if !requeued { // the file changed meanwhile: it must stay for its next upload
+		d.afterUpload(wc, path, j.Rel, log)
+	}
 }
 
-// gone handles a job whose file no longer exists: with deletes: propagate
-// the recorded remote object is deleted; otherwise there is nothing to do.
+// gone handles a job whose file no longer exists. The recorded remote
+// object is deleted only with deletes: propagate and when the watcher saw a
+// deletion (j.Gone); a file that vanished otherwise (moved by after_upload,
+// say) leaves the server alone.
 func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt targets.Target, prev *queue.FileState, start time.Time, log *slog.Logger) {
 	del, canDelete := tgt.(targets.Deleter)
-	if wc.Deletes != "propagate" || prev == nil || !canDelete {
+	if wc.Deletes != "propagate" || prev == nil || !canDelete || !j.Gone {
 		d.complete(ctx, j, queue.Outcome{}, log)
 		return
 	}
@@ -459,22 +484,82 @@ func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt t
 		d.handleErr(ctx, j, wc, "", err, log)
 		return
 	}
-	if d.complete(ctx, j, queue.Outcome{Forget: true}, log) {
+	if ok, _ := d.complete(ctx, j, queue.Outcome{Forget: true}, log); ok {
 		log.Info("deleted on the server", "remote_id", prev.Remote.ID)
 		d.obs.Delivered(Delivery{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Duration: time.Since(start), Attempt: j.Attempts, Remote: prev.Remote, Deleted: true})
 	}
 }
 
-// complete records success; it reports whether that worked.
-func (d *Daemon) complete(ctx context.Context, j *queue.Job, o queue.Outcome, log *slog.Logger) bool {
+// complete records success; it reports whether that worked and whether
+// the job went back to pending because the file changed meanwhile. A job
+// whose outcome cannot be recorded is released in the background and runs
+// again.
+func (d *Daemon) complete(ctx context.Context, j *queue.Job, o queue.Outcome, log *slog.Logger) (ok, requeued bool) {
 	requeued, err := d.q.Complete(context.WithoutCancel(ctx), j, o)
 	if err != nil {
 		log.Error("cannot record the outcome; the job runs again", "err", err)
-		return false
+		d.strand(j)
+		return false, false
 	}
 	if requeued {
 		d.wake.notify()
 	}
+	return true, requeued
+}
+
+// requeue returns j to pending at the given time; if that cannot be
+// recorded, the job is released in the background.
+func (d *Daemon) requeue(ctx context.Context, j *queue.Job, at time.Time, msg string, uncounted bool, log *slog.Logger) {
+	if err := d.q.Retry(context.WithoutCancel(ctx), j, at, msg, uncounted); err != nil {
+		log.Error("cannot put the job back; retrying in the background", "err", err)
+		d.strand(j)
+		return
+	}
+	d.wake.notify()
+}
+
+// strand keeps a job whose outcome could not be written (database busy,
+// disk full) so housekeeping returns it to pending instead of leaving it
+// leased until a restart.
+func (d *Daemon) strand(j *queue.Job) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stranded = append(d.stranded, j)
+}
+
+// releaseStranded returns stranded jobs to pending.
+func (d *Daemon) releaseStranded(ctx context.Context) {
+	d.mu.Lock()
+	js := d.stranded
+	d.stranded = nil
+	d.mu.Unlock()
+	for i, j := range js {
+		if err := d.q.Retry(ctx, j, time.Now(), "the outcome could not be recorded; trying again", true); err != nil {
+			d.mu.Lock()
+			d.stranded = append(d.stranded, js[i:]...)
+			d.mu.Unlock()
+			return
+		}
+		d.wake.notify()
+	}
+}
+
+// restoreFailed moves a file back from failed_to for another attempt (after
+// `queue retry`), removing its .error.txt note; it reports whether it did.
+func (d *Daemon) restoreFailed(wc *config.Watch, rel, path string, log *slog.Logger) bool {
+	if wc.FailedTo == "" {
+		return false
+	}
+	src := filepath.Join(wc.FailedTo, filepath.FromSlash(rel))
+	if fi, err := os.Lstat(src); err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	if err := moveFile(src, path); err != nil {
+		log.Error("cannot move the file back from failed_to", "err", err)
+		return false
+	}
+	os.Remove(src + ".error.txt")
+	log.Info("moved back from failed_to for another attempt", "from", src)
 	return true
 }
 
@@ -500,9 +585,7 @@ func (d *Daemon) handleErr(ctx context.Context, j *queue.Job, wc *config.Watch, 
 	switch kind {
 	case targets.Canceled:
 		log.Info("upload interrupted by shutdown; it resumes at the next start")
-		if err := d.q.Retry(context.WithoutCancel(ctx), j, time.Now(), "interrupted by shutdown", true); err != nil {
-			log.Error("requeue failed", "err", err)
-		}
+		d.requeue(ctx, j, time.Now(), "interrupted by shutdown", true, log)
 	case targets.Throttled:
 		until := time.Now().Add(max(retryAfter, d.backoff(j.Attempts)))
 		log.Warn("target throttled; pausing it", "until", until.Format(time.RFC3339), "err", err)
@@ -510,9 +593,9 @@ func (d *Daemon) handleErr(ctx context.Context, j *queue.Job, wc *config.Watch, 
 		if perr := d.q.PauseTarget(bg, wc.Target, until, err.Error()); perr != nil {
 			log.Error("cannot record pause", "err", perr)
 		}
-		if rerr := d.q.Retry(bg, j, until, err.Error(), true); rerr != nil {
-			log.Error("requeue failed", "err", rerr)
-		}
+		// The attempt counts, so that throttling without Retry-After backs
+		// off further each time; max_attempts applies to retryable errors only.
+		d.requeue(bg, j, until, err.Error(), false, log)
 		d.obs.Failed(Failure{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Kind: kind, Msg: err.Error(), Attempt: j.Attempts, RetryAt: until})
 	case targets.Retryable:
 		limit := d.cfg.Retry.MaxAttempts
@@ -537,9 +620,7 @@ func (d *Daemon) retry(ctx context.Context, j *queue.Job, wc *config.Watch, err 
 	}
 	at := time.Now().Add(wait)
 	log.Warn("upload failed; will retry", "attempt", j.Attempts, "retry_in", wait.Round(time.Millisecond), "err", err)
-	if rerr := d.q.Retry(context.WithoutCancel(ctx), j, at, err.Error(), false); rerr != nil {
-		log.Error("requeue failed", "err", rerr)
-	}
+	d.requeue(ctx, j, at, err.Error(), false, log)
 	d.obs.Failed(Failure{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Kind: targets.Retryable, Msg: err.Error(), Attempt: j.Attempts, RetryAt: at})
 }
 
@@ -565,7 +646,8 @@ func (d *Daemon) finishFail(ctx context.Context, j *queue.Job, wc *config.Watch,
 	log := d.log.With("target", target, "path", j.Rel)
 	requeued, ferr := d.q.Fail(context.WithoutCancel(ctx), j, msg)
 	if ferr != nil {
-		log.Error("cannot record failure", "err", ferr)
+		log.Error("cannot record failure; the job runs again", "err", ferr)
+		d.strand(j)
 		return
 	}
 	if requeued {

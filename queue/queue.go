@@ -113,9 +113,16 @@ func open(ctx context.Context, path string) (*Queue, error) {
 // Hot statements, prepared once when the queue opens: preparing is most of
 // SQLite's cost for such short statements.
 const (
-	qActive      = `SELECT id, state FROM jobs WHERE watch = ? AND rel = ? AND state IN ('pending', 'leased')`
-	qCoalesce    = `UPDATE jobs SET gone = ?, size = ?, mtime = ?, inode = ?, target = ?, dirty = MAX(dirty, ?), updated_at = ? WHERE id = ?`
-	qDeliveredFP = `SELECT size, mtime, inode FROM file_state WHERE watch = ? AND rel = ?`
+	qActive = `SELECT id, state FROM jobs WHERE watch = ? AND rel = ? AND state IN ('pending', 'leased')`
+	// qCoalesce merges an event into the active job. A changed file marks a
+	// leased job to run again, and gives a pending one a fresh start (no
+	// backoff inherited from the old content's failures).
+	qCoalesce = `UPDATE jobs SET
+		dirty = CASE WHEN state = 'leased' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4) THEN 1 ELSE dirty END,
+		not_before = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4) THEN 0 ELSE not_before END,
+		attempts = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4) THEN 0 ELSE attempts END,
+		gone = ?1, size = ?2, mtime = ?3, inode = ?4, target = ?5, updated_at = ?6 WHERE id = ?7`
+	qDeliveredFP = `SELECT size, mtime, inode FROM file_state WHERE watch = ? AND rel = ? AND target = ?`
 	qFailedFP    = `SELECT COUNT(*), COUNT(CASE WHEN gone = ? AND size = ? AND mtime = ? AND inode = ? THEN 1 END) FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
 	qDropFailed  = `DELETE FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
 	qInsert      = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)`
@@ -289,19 +296,14 @@ func (q *Queue) enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) 
 	err := q.queryRow(ctx, tx, qActive, it.Watch, it.Rel).Scan(&id, &state)
 	switch {
 	case err == nil:
-		dirty := 0
-		if state == Leased {
-			dirty = 1
-		}
-		_, err = q.exec(ctx, tx, qCoalesce,
-			b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Target, dirty, now, id)
+		_, err = q.exec(ctx, tx, qCoalesce, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Target, now, id)
 		return err == nil, err
 	case !errors.Is(err, sql.ErrNoRows):
 		return false, err
 	}
 	var fp fsid.Fingerprint
 	var inode int64
-	err = q.queryRow(ctx, tx, qDeliveredFP, it.Watch, it.Rel).Scan(&fp.Size, &fp.ModTime, &inode)
+	err = q.queryRow(ctx, tx, qDeliveredFP, it.Watch, it.Rel, it.Target).Scan(&fp.Size, &fp.ModTime, &inode)
 	delivered := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false, err
@@ -518,6 +520,22 @@ func (q *Queue) Retry(ctx context.Context, j *Job, notBefore time.Time, msg stri
 	})
 	if err != nil {
 		return fmt.Errorf("queue: retry job %d: %w", j.ID, err)
+	}
+	return nil
+}
+
+// Defer returns a leased job to pending without counting the attempt,
+// recording fp as the file's state: the worker found the file different
+// from what settled, and waits until it holds still.
+func (q *Queue) Defer(ctx context.Context, j *Job, fp fsid.Fingerprint, notBefore time.Time, msg string) error {
+	err := q.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'pending', size = ?, mtime = ?, inode = ?, not_before = ?, last_error = ?,
+			attempts = MAX(attempts - 1, 0), bytes_done = 0, updated_at = ? WHERE id = ? AND state = 'leased'`,
+			fp.Size, fp.ModTime, int64(fp.Inode), ms(notBefore), msg, ms(q.now()), j.ID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("queue: defer job %d: %w", j.ID, err)
 	}
 	return nil
 }

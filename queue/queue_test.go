@@ -260,3 +260,42 @@ func BenchmarkEnqueueBurst(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(items))/b.Elapsed().Seconds(), "events/s")
 }
+
+func TestRescanOfAnUnchangedFileInFlightDoesNotRunItAgain(t *testing.T) {
+	q, _ := open(t)
+	ctx := context.Background()
+	q.Enqueue(ctx, []queue.Item{item("a", 5)})
+	j := claim(t, q)
+	q.Enqueue(ctx, []queue.Item{item("a", 5)}) // a reconcile scan sees the same file
+	requeued, err := q.Complete(ctx, j, queue.Outcome{Delivered: &queue.FileState{FP: j.FP, SHA256: "s"}})
+	if err != nil || requeued {
+		t.Fatalf("requeued=%v err=%v: the same content must not run again", requeued, err)
+	}
+}
+
+func TestChangedFileDropsTheOldBackoff(t *testing.T) {
+	q, _ := open(t)
+	ctx := context.Background()
+	now := time.Unix(1_700_000_000, 0)
+	q.SetClock(func() time.Time { return now })
+	q.Enqueue(ctx, []queue.Item{item("a", 5)})
+	j := claim(t, q)
+	q.Retry(ctx, j, now.Add(10*time.Minute), "HTTP 500", false)
+	q.Enqueue(ctx, []queue.Item{item("a", 6)}) // the user fixed the file
+	if j := claim(t, q); j == nil || j.Attempts != 1 {
+		t.Fatalf("claimed %+v: the new content should go now, as a first attempt", j)
+	}
+}
+
+func TestDeliveryToAnotherTargetDoesNotCount(t *testing.T) {
+	q, _ := open(t)
+	ctx := context.Background()
+	q.Enqueue(ctx, []queue.Item{item("a", 5)})
+	j := claim(t, q)
+	q.Complete(ctx, j, queue.Outcome{Delivered: &queue.FileState{FP: j.FP, SHA256: "s"}})
+	moved := item("a", 5)
+	moved.Target = "new-target"
+	if n, _ := q.Enqueue(ctx, []queue.Item{moved}); n != 1 {
+		t.Fatal("a file delivered to the old target was not queued for the watch's new target")
+	}
+}

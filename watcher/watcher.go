@@ -61,6 +61,7 @@ type Watcher struct {
 	fsw *fsnotify.Watcher
 
 	rescan chan struct{}
+	dirs   map[string]bool // folders with a watch; owned by Run's goroutine
 
 	mu      sync.Mutex
 	health  error
@@ -87,7 +88,7 @@ func New(o Options) (*Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("watcher: %w", limitHint(err))
 	}
-	return &Watcher{o: o, log: o.Log.With("watch", o.Root), fsw: fsw, rescan: make(chan struct{}, 1), reports: map[string]bool{}}, nil
+	return &Watcher{o: o, log: o.Log.With("watch", o.Root), fsw: fsw, rescan: make(chan struct{}, 1), dirs: map[string]bool{}, reports: map[string]bool{}}, nil
 }
 
 // Health returns nil while the watch works, or what broke it.
@@ -240,6 +241,7 @@ func (w *Watcher) walk(dir string, pending map[string]*entry) error {
 				w.reportOnce(p, err)
 				return fs.SkipDir
 			}
+			w.dirs[p] = true
 			return nil
 		}
 		w.note(p, rel, false, pending)
@@ -323,6 +325,10 @@ func (w *Watcher) handle(ev fsnotify.Event, pending map[string]*entry) {
 		return
 	}
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		if w.dirs[ev.Name] {
+			w.unwatchTree(ev.Name)
+			return
+		}
 		if w.o.EmitDeletes {
 			w.note(ev.Name, rel, true, pending)
 		} else {
@@ -344,6 +350,20 @@ func (w *Watcher) handle(ev fsnotify.Event, pending map[string]*entry) {
 		return
 	}
 	w.note(ev.Name, rel, false, pending)
+}
+
+// unwatchTree drops the watches of a folder that was renamed or removed and
+// of every folder below it. inotify watches follow the inode, so a renamed
+// folder's watches would go on reporting the old paths; the folder's new
+// name arrives as a Create and is walked and watched afresh.
+func (w *Watcher) unwatchTree(dir string) {
+	prefix := dir + string(filepath.Separator)
+	for d := range w.dirs {
+		if d == dir || strings.HasPrefix(d, prefix) {
+			_ = w.fsw.Remove(d) // fsnotify may have dropped it already
+			delete(w.dirs, d)
+		}
+	}
 }
 
 // settled returns the entries that have been quiet for the settle period

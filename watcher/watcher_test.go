@@ -197,3 +197,25 @@ func TestPreflightNamesTheSysctl(t *testing.T) {
 		t.Fatalf("CountDirs = %d, want 3", n)
 	}
 }
+
+// "New folder" renamed to its real name, then filled: the files arrive
+// under the new name, also in sub-folders that moved with it.
+func TestRenamedFolderIsWatchedUnderItsNewName(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "New folder", "sub"), 0o700)
+	c := start(t, Options{Root: root, Recursive: true})
+	waitFor(t, "the initial watches", func() bool { return len(c.w.fsw.WatchList()) == 3 })
+	if err := os.Rename(filepath.Join(root, "New folder"), filepath.Join(root, "Invoices")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "watches on the new name", func() bool {
+		wl := strings.Join(c.w.fsw.WatchList(), "|")
+		return strings.Contains(wl, filepath.Join(root, "Invoices", "sub")) && !strings.Contains(wl, "New folder")
+	})
+	write(t, filepath.Join(root, "Invoices", "x.txt"), "x")
+	write(t, filepath.Join(root, "Invoices", "sub", "y.txt"), "y")
+	waitFor(t, "both files", func() bool { return len(c.rels()) == 2 })
+	if got := strings.Join(c.rels(), ","); got != "Invoices/sub/y.txt,Invoices/x.txt" {
+		t.Fatalf("events %s", got)
+	}
+}
