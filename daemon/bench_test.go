@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,28 +52,22 @@ func BenchmarkEndToEnd10kFiles(b *testing.B) {
 		ctx, cancel := context.WithCancel(context.Background())
 		b.StartTimer()
 		start := time.Now()
-		d, err := daemon.New(ctx, c, daemon.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		all := &countDeliveries{want: files, done: make(chan struct{})}
+		d, err := daemon.New(ctx, c, daemon.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Observer: all})
 		if err != nil {
 			b.Fatal(err)
 		}
 		done := make(chan error, 1)
 		go func() { done <- d.Run(ctx) }()
-		tick := time.NewTicker(20 * time.Millisecond)
-		for {
-			<-tick.C
-			counts, err := d.Queue().Counts(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if counts[queue.Done] == files {
-				break
-			}
-			if time.Since(start) > 5*time.Minute {
-				b.Fatalf("stuck: %v", counts)
-			}
+		select {
+		case <-all.done:
+		case <-time.After(5 * time.Minute):
+			b.Fatalf("stuck after %d deliveries", all.n.Load())
 		}
-		tick.Stop()
 		elapsed := time.Since(start)
+		if c, err := d.Queue().Counts(ctx); err != nil || c[queue.Done] != files {
+			b.Fatalf("queue counts %v, %v", c, err)
+		}
 		b.StopTimer()
 		cancel()
 		<-done
@@ -83,3 +78,20 @@ func BenchmarkEndToEnd10kFiles(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// countDeliveries closes done after want deliveries.
+type countDeliveries struct {
+	n    atomic.Int64
+	want int64
+	done chan struct{}
+}
+
+func (c *countDeliveries) Delivered(daemon.Delivery) {
+	if c.n.Add(1) == c.want {
+		close(c.done)
+	}
+}
+func (c *countDeliveries) Failed(daemon.Failure)                 {}
+func (c *countDeliveries) Progress(string, string, int64, int64) {}
+func (c *countDeliveries) WatchEvent()                           {}
+func (c *countDeliveries) Overflow()                             {}

@@ -294,6 +294,14 @@ func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-c
 				idle++
 			}
 		}
+		for drained := false; !drained; { // claim for every worker that is free by now
+			select {
+			case <-freed:
+				idle++
+			default:
+				drained = true
+			}
+		}
 		wakeCh := d.wake.wait()
 		js, err := d.q.ClaimN(ctx, idle)
 		if err != nil {
