@@ -1,0 +1,36 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dropsync/dropsync/queue"
+)
+
+func TestStatusPrintsProgressPausesAndFailures(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	r := &statusReport{
+		StateDir: "/var/lib/dropsync",
+		Counts:   map[string]int{queue.Pending: 3, queue.Leased: 1, queue.Done: 120, queue.Failed: 1},
+		Uploading: []uploadStatus{{ID: 7, Target: "docs", Path: "scans/big.tif", BytesDone: 50 << 20, BytesTotal: 200 << 20,
+			RateBps: 10 << 20, ETASeconds: 15, StartedAt: now.Add(-5 * time.Second)}},
+		Throttled: []throttleState{{Pause: queue.Pause{Target: "blue", Until: now.Add(90 * time.Second), Reason: "blueworks: upload: Too Many Requests (HTTP 429)"}}},
+		Failures:  []*queue.Job{{ID: 12, Target: "docs", Rel: "a.pdf", UpdatedAt: now, LastError: "sensenet: upload: Access denied (HTTP 403)"}},
+	}
+	var b bytes.Buffer
+	printStatus(&b, r, now)
+	out := b.String()
+	for _, want := range []string{
+		"queue: 3 pending, 1 uploading, 120 done, 1 failed",
+		"[#######.......................]  25% 50.0 MiB / 200.0 MiB  10.0 MiB/s  ETA 15s",
+		"blue       paused until 10:01:30 (1m30s left): blueworks: upload: Too Many Requests (HTTP 429)",
+		"#12    docs       a.pdf",
+		"sensenet: upload: Access denied (HTTP 403)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+}
