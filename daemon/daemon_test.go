@@ -147,3 +147,57 @@ func TestRestartDoesNotUploadUnchangedFilesAgain(t *testing.T) {
 		t.Fatalf("counts %v", c)
 	}
 }
+
+func TestAfterUploadDeleteRemovesTheLocalFile(t *testing.T) {
+	mem.reset()
+	h := daemontest.Start(t, memTargetYAML, "after_upload: delete")
+	sha := h.WriteRandom(t, "sent.txt", 64)
+	h.WaitDelivered(t, "sent.txt", sha)
+	daemontest.Eventually(t, "the local delete", func() bool {
+		_, err := os.Stat(filepath.Join(h.Inbox, "sent.txt"))
+		return os.IsNotExist(err)
+	})
+}
+
+// A stop lets an upload in flight finish within shutdown_timeout.
+func TestStopDrainsUploadInFlight(t *testing.T) {
+	mem.reset()
+	block := make(chan struct{})
+	mem.block = block
+	h := daemontest.StartYAML(t, "state_dir: {{state}}\nshutdown_timeout: 30s\n"+
+		"targets:\n  t:\n    type: test-memory\n    url: http://127.0.0.1:1\nwatches:\n  - path: {{inbox}}\n    target: t\n    settle: 100ms\n")
+	sha := h.WriteRandom(t, "draining.bin", 4096)
+	daemontest.Eventually(t, "the upload to start", func() bool { _, p := mem.get("draining.bin"); return p == 1 })
+	stopped := h.StopAsync() // the stop has begun…
+	close(block)             // …and then the upload finishes
+	<-stopped
+	q, err := queue.OpenExisting(context.Background(), h.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if st, _ := q.FileState(context.Background(), h.WatchPath(), "draining.bin"); st == nil || st.SHA256 != sha {
+		t.Fatalf("state after drain: %+v", st)
+	}
+}
+
+// Past shutdown_timeout the upload is interrupted and its job waits for the
+// next start, without counting as an attempt.
+func TestStopInterruptsUploadPastTheDeadline(t *testing.T) {
+	mem.reset()
+	mem.block = make(chan struct{}) // never released
+	h := daemontest.StartYAML(t, "state_dir: {{state}}\nshutdown_timeout: 100ms\n"+
+		"targets:\n  t:\n    type: test-memory\n    url: http://127.0.0.1:1\nwatches:\n  - path: {{inbox}}\n    target: t\n    settle: 100ms\n")
+	h.WriteRandom(t, "stuck.bin", 4096)
+	daemontest.Eventually(t, "the upload to start", func() bool { _, p := mem.get("stuck.bin"); return p == 1 })
+	h.Stop()
+	q, err := queue.OpenExisting(context.Background(), h.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	js, _ := q.Jobs(context.Background(), queue.Pending, "stuck.bin", 1)
+	if len(js) != 1 || js[0].Attempts != 0 || js[0].LastError != "interrupted by shutdown" {
+		t.Fatalf("jobs after the deadline: %+v", js)
+	}
+}

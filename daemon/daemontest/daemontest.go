@@ -118,18 +118,28 @@ func (w tlogWriter) Write(p []byte) (int, error) {
 }
 
 // Stop stops the daemon and waits for it (idempotent).
-func (h *Harness) Stop() {
+func (h *Harness) Stop() { <-h.StopAsync() }
+
+// StopAsync tells the daemon to stop, as SIGTERM does, and returns a
+// channel closed once it has stopped; the stop has begun when it returns.
+func (h *Harness) StopAsync() <-chan struct{} {
+	stopped := make(chan struct{})
 	h.mu.Lock()
 	cancel, done := h.cancel, h.done
 	h.cancel, h.done = nil, nil
 	h.mu.Unlock()
 	if cancel == nil {
-		return
+		close(stopped)
+		return stopped
 	}
 	cancel()
-	if err := <-done; err != nil {
-		h.t.Errorf("daemon stopped with error: %v", err)
-	}
+	go func() {
+		defer close(stopped)
+		if err := <-done; err != nil {
+			h.t.Errorf("daemon stopped with error: %v", err)
+		}
+	}()
+	return stopped
 }
 
 // Restart stops the daemon and starts it again on the same state.
