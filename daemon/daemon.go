@@ -238,7 +238,7 @@ func (d *Daemon) enqueueLoop(ctx context.Context, idx int, events <-chan []watch
 				if ev.Gone && d.tookOwnMove(wc.Path, ev.Rel) {
 					continue
 				}
-				items = append(items, queue.Item{Watch: wc.Path, Rel: ev.Rel, Target: wc.Target, FP: ev.FP, Gone: ev.Gone})
+				items = append(items, queue.Item{Watch: wc.Path, Rel: ev.Rel, Target: wc.Target, FP: ev.FP, Gone: ev.Gone, Dir: ev.Dir})
 			}
 			n, err := d.q.Enqueue(ctx, items)
 			if err != nil {

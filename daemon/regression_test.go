@@ -144,3 +144,54 @@ func TestRetryAfterFailedToMovesTheFileBack(t *testing.T) {
 		t.Fatal("the .error.txt note was left behind")
 	}
 }
+
+// deletes: propagate and a deleted folder: every file delivered from below
+// it is deleted on the server.
+func TestDeletedFolderPropagatesToItsFiles(t *testing.T) {
+	mem.reset()
+	mdel.dmu.Lock()
+	mdel.deleted = nil
+	mdel.dmu.Unlock()
+	h := daemontest.Start(t, "type: test-memdel\nurl: http://127.0.0.1:1\n", "deletes: propagate")
+	for _, rel := range []string{"batch/x.txt", "batch/deep/y.txt", "keep.txt"} {
+		h.WaitDelivered(t, rel, h.WriteRandom(t, rel, 10))
+	}
+	if err := os.RemoveAll(filepath.Join(h.Inbox, "batch")); err != nil {
+		t.Fatal(err)
+	}
+	h.WaitForgotten(t, "batch/x.txt")
+	h.WaitForgotten(t, "batch/deep/y.txt")
+	h.WaitIdle(t)
+	mdel.dmu.Lock()
+	got := strings.Join(mdel.deleted, ",")
+	mdel.dmu.Unlock()
+	if got != "batch/deep/y.txt,batch/x.txt" && got != "batch/x.txt,batch/deep/y.txt" {
+		t.Fatalf("deleted on the server: %q", got)
+	}
+	if st, _ := h.Queue().FileState(context.Background(), h.WatchPath(), "keep.txt"); st == nil {
+		t.Fatal("a file outside the folder was forgotten")
+	}
+}
+
+// A folder moved out of the watch gives no event per file, only the
+// folder's: its delivered files are deleted on the server all the same.
+func TestFolderMovedAwayPropagatesToItsFiles(t *testing.T) {
+	mem.reset()
+	mdel.dmu.Lock()
+	mdel.deleted = nil
+	mdel.dmu.Unlock()
+	h := daemontest.Start(t, "type: test-memdel\nurl: http://127.0.0.1:1\n", "deletes: propagate")
+	for _, rel := range []string{"old/a.txt", "old/sub/b.txt"} {
+		h.WaitDelivered(t, rel, h.WriteRandom(t, rel, 10))
+	}
+	if err := os.Rename(filepath.Join(h.Inbox, "old"), filepath.Join(t.TempDir(), "archived")); err != nil {
+		t.Fatal(err)
+	}
+	h.WaitForgotten(t, "old/a.txt")
+	h.WaitForgotten(t, "old/sub/b.txt")
+	mdel.dmu.Lock()
+	defer mdel.dmu.Unlock()
+	if len(mdel.deleted) != 2 {
+		t.Fatalf("deleted on the server: %v", mdel.deleted)
+	}
+}

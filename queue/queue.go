@@ -259,6 +259,9 @@ type Item struct {
 	Target string
 	FP     fsid.Fingerprint
 	Gone   bool // the file was deleted (only sent when deletes propagate)
+	// Dir, with Gone: a folder was deleted; every file delivered from
+	// below it gets a deletion job.
+	Dir bool
 }
 
 // Enqueue records a burst of items in one transaction and returns how many
@@ -276,8 +279,11 @@ func (q *Queue) Enqueue(ctx context.Context, items []Item) (int, error) {
 	now := ms(q.now())
 	err := q.inTx(ctx, func(tx *sql.Tx) error {
 		n = 0
-		for _, it := range items {
-			changed, err := q.enqueueOne(ctx, tx, it, now)
+		for _, it := range expand(ctx, tx, items) {
+			if it.err != nil {
+				return fmt.Errorf("queue: enqueue %s: %w", it.Rel, it.err)
+			}
+			changed, err := q.enqueueOne(ctx, tx, it.Item, now)
 			if err != nil {
 				return fmt.Errorf("queue: enqueue %s: %w", it.Rel, err)
 			}
@@ -288,6 +294,42 @@ func (q *Queue) Enqueue(ctx context.Context, items []Item) (int, error) {
 		return nil
 	})
 	return n, err
+}
+
+type expanded struct {
+	Item
+	err error
+}
+
+// expand replaces a deleted folder by deletions of the files delivered from
+// below it.
+func expand(ctx context.Context, tx *sql.Tx, items []Item) []expanded {
+	out := make([]expanded, 0, len(items))
+	for _, it := range items {
+		if !it.Dir {
+			out = append(out, expanded{Item: it})
+			continue
+		}
+		prefix := it.Rel + "/"
+		rows, err := tx.QueryContext(ctx, `SELECT rel FROM file_state WHERE watch = ? AND target = ? AND substr(rel, 1, ?) = ?`,
+			it.Watch, it.Target, len(prefix), prefix)
+		if err != nil {
+			return append(out, expanded{Item: it, err: err})
+		}
+		for rows.Next() {
+			var rel string
+			if err := rows.Scan(&rel); err != nil {
+				rows.Close()
+				return append(out, expanded{Item: it, err: err})
+			}
+			out = append(out, expanded{Item: Item{Watch: it.Watch, Rel: rel, Target: it.Target, Gone: true}})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return append(out, expanded{Item: it, err: err})
+		}
+	}
+	return out
 }
 
 func (q *Queue) enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) (bool, error) {

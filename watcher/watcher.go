@@ -52,6 +52,9 @@ type Event struct {
 	Rel  string // slash-separated path below Root
 	FP   fsid.Fingerprint
 	Gone bool
+	// Dir, with Gone, says a whole folder was deleted or renamed away:
+	// every file delivered from below it is gone.
+	Dir bool
 }
 
 // Watcher watches one tree. Create it with New, then call Run.
@@ -128,6 +131,7 @@ type entry struct {
 	last time.Time // last event or stat change
 	fp   fsid.Fingerprint
 	gone bool
+	dir  bool // a watched folder that went away
 }
 
 // Run watches until ctx ends, sending each tick's settled events as one
@@ -327,6 +331,9 @@ func (w *Watcher) handle(ev fsnotify.Event, pending map[string]*entry) {
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
 		if w.dirs[ev.Name] {
 			w.unwatchTree(ev.Name)
+			if w.o.EmitDeletes {
+				pending[rel] = &entry{last: time.Now(), gone: true, dir: true}
+			}
 			return
 		}
 		if w.o.EmitDeletes {
@@ -377,6 +384,11 @@ func (w *Watcher) settled(now time.Time, pending map[string]*entry) []Event {
 		p := filepath.Join(w.o.Root, filepath.FromSlash(rel))
 		fp, fi, err := fsid.StatFollow(p, w.o.FollowSymlinks)
 		switch {
+		case e.dir:
+			if errors.Is(err, fs.ErrNotExist) {
+				batch = append(batch, Event{Rel: rel, Gone: true, Dir: true})
+			} // else it came back: its Create is walked as usual
+			delete(pending, rel)
 		case err != nil:
 			if errors.Is(err, fs.ErrNotExist) && e.gone && w.o.EmitDeletes {
 				batch = append(batch, Event{Rel: rel, Gone: true})
