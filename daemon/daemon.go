@@ -6,8 +6,11 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
@@ -422,6 +425,18 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		}
 		return
 	}
+	if prev != nil && prev.FP.Size == fp.Size && prev.SHA256 != "" && fp == j.FP {
+		// Same size, new mtime or inode (touched, restored from a backup):
+		// compare contents before sending them again.
+		if sum, err := hashFile(ctx, path); err == nil && sum == prev.SHA256 {
+			log.Debug("content unchanged since delivery; not sent again")
+			state := &queue.FileState{FP: fp, SHA256: prev.SHA256, Remote: prev.Remote}
+			if ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state}, log); ok && !requeued {
+				d.afterUpload(wc, path, j.Rel, log)
+			}
+			return
+		}
+	}
 	if fp != j.FP {
 		// The file is not what settled (a retry fired while it was being
 		// rewritten): send it only once it holds still for settle.
@@ -706,6 +721,30 @@ func moveFile(src, dst string) error {
 		return err
 	}
 	return os.Remove(src)
+}
+
+// hashFile returns the hex SHA-256 of the file at path.
+func hashFile(ctx context.Context, path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	buf := make([]byte, 256<<10)
+	for {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		n, err := f.Read(buf)
+		h.Write(buf[:n])
+		if err == io.EOF {
+			return hex.EncodeToString(h.Sum(nil)), nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

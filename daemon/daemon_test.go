@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/queue"
@@ -199,5 +200,33 @@ func TestStopInterruptsUploadPastTheDeadline(t *testing.T) {
 	js, _ := q.Jobs(context.Background(), queue.Pending, "stuck.bin", 1)
 	if len(js) != 1 || js[0].Attempts != 0 || js[0].LastError != "interrupted by shutdown" {
 		t.Fatalf("jobs after the deadline: %+v", js)
+	}
+}
+
+// A touched file (new mtime, same bytes; noticed by the reconcile scan,
+// since a touch is only an attribute event) is not uploaded again; a
+// changed one of the same size is.
+func TestTouchedFileIsNotUploadedAgain(t *testing.T) {
+	mem.reset()
+	h := daemontest.StartYAML(t, "state_dir: {{state}}\nreconcile_interval: 200ms\n"+
+		"targets:\n  t:\n    type: test-memory\n    url: http://127.0.0.1:1\nwatches:\n  - path: {{inbox}}\n    target: t\n    settle: 100ms\n")
+	p := filepath.Join(h.Inbox, "same.txt")
+	h.WriteFile(t, "same.txt", []byte("version one"))
+	first := h.WaitDelivered(t, "same.txt", "")
+	later := time.Unix(0, first.FP.ModTime).Add(time.Hour)
+	if err := os.Chtimes(p, later, later); err != nil {
+		t.Fatal(err)
+	}
+	daemontest.Eventually(t, "the new mtime recorded", func() bool {
+		st, _ := h.Queue().FileState(context.Background(), h.WatchPath(), "same.txt")
+		return st != nil && st.FP.ModTime == later.UnixNano()
+	})
+	if _, puts := mem.get("same.txt"); puts != 1 {
+		t.Fatalf("touched file uploaded again (%d puts)", puts)
+	}
+	h.WriteFile(t, "same.txt", []byte("version two")) // same size, new bytes
+	h.WaitDelivered(t, "same.txt", sha256hex([]byte("version two")))
+	if _, puts := mem.get("same.txt"); puts != 2 {
+		t.Fatalf("changed file: %d puts, want 2", puts)
 	}
 }
