@@ -54,6 +54,7 @@ type Daemon struct {
 	inflight map[int64]*flight
 	ownMoves map[string]time.Time // watch+"\x00"+rel the daemon removed itself
 	stranded []*queue.Job         // leased jobs whose outcome could not be written
+	throttle map[string]int       // target → throttled answers since its last delivery
 }
 
 type flight struct {
@@ -104,7 +105,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 		o.ProgressInterval = time.Second
 	}
 	d := &Daemon{cfg: cfg, log: o.Log, obs: o.Observer, progressEvery: o.ProgressInterval, q: q, set: set, release: release, watches: map[string]int{},
-		wake: newSignal(), inflight: map[int64]*flight{}, ownMoves: map[string]time.Time{}}
+		wake: newSignal(), inflight: map[int64]*flight{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}}
 	for i, w := range cfg.Watches {
 		d.watches[w.Path] = i
 	}
@@ -241,7 +242,8 @@ func (d *Daemon) enqueueLoop(ctx context.Context, idx int, events <-chan []watch
 				if ev.Gone && d.tookOwnMove(wc.Path, ev.Rel) {
 					continue
 				}
-				items = append(items, queue.Item{Watch: wc.Path, Rel: ev.Rel, Target: wc.Target, FP: ev.FP, Gone: ev.Gone, Dir: ev.Dir})
+				items = append(items, queue.Item{Watch: wc.Path, Rel: ev.Rel, Target: wc.Target, FP: ev.FP, Gone: ev.Gone, Dir: ev.Dir,
+					AfterUpload: wc.AfterUpload != "keep"})
 			}
 			n, err := d.q.Enqueue(ctx, items)
 			if err != nil {
@@ -405,7 +407,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	start := time.Now()
 	fp, fi, err := fsid.StatFollow(path, wc.FollowLinks)
 	missing := errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular())
-	if missing && !j.Gone && d.restoreFailed(wc, j.Rel, path, log) {
+	if missing && !j.Gone && d.restoreFailed(ctx, wc, j, path, log) {
 		fp, fi, err = fsid.StatFollow(path, wc.FollowLinks)
 		missing = errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular())
 	}
@@ -421,7 +423,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		// Delivered before, unchanged: only after_upload may be left to do
 		// (a stop between recording the delivery and moving the file).
 		if ok, requeued := d.complete(ctx, j, queue.Outcome{}, log); ok && !requeued {
-			d.afterUpload(wc, path, j.Rel, log)
+			d.afterUpload(ctx, wc, path, j.Rel, log)
 		}
 		return
 	}
@@ -432,7 +434,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 			log.Debug("content unchanged since delivery; not sent again")
 			state := &queue.FileState{FP: fp, SHA256: prev.SHA256, Remote: prev.Remote}
 			if ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state}, log); ok && !requeued {
-				d.afterUpload(wc, path, j.Rel, log)
+				d.afterUpload(ctx, wc, path, j.Rel, log)
 			}
 			return
 		}
@@ -487,8 +489,9 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 			"remote_id", res.Remote.ID, "version", res.Remote.Version, "remote_name", res.Remote.Name)
 	}
 	d.obs.Delivered(dl)
+	d.clearThrottle(wc.Target)
 	if !requeued { // the file changed meanwhile: it must stay for its next upload
-		d.afterUpload(wc, path, j.Rel, log)
+		d.afterUpload(ctx, wc, path, j.Rel, log)
 	}
 }
 
@@ -500,6 +503,18 @@ func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt t
 	del, canDelete := tgt.(targets.Deleter)
 	if wc.Deletes != "propagate" || prev == nil || !canDelete || !j.Gone {
 		d.complete(ctx, j, queue.Outcome{}, log)
+		return
+	}
+	// Targets without folders map equal base names to one object: after a
+	// folder rename, the object may already hold the file's new path.
+	shared, err := d.q.RemoteShared(ctx, wc.Target, prev.Remote.ID, j.Watch, j.Rel)
+	if err != nil {
+		d.retry(ctx, j, wc, err, log)
+		return
+	}
+	if shared {
+		log.Info("not deleted on the server: another path is delivered to the same remote object", "remote_id", prev.Remote.ID)
+		d.complete(ctx, j, queue.Outcome{Forget: true}, log)
 		return
 	}
 	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: filepath.Join(wc.Path, filepath.FromSlash(j.Rel)), OnConflict: wc.OnConflict, Dest: d.set.Dests[d.watches[wc.Path]], Previous: &prev.Remote}
@@ -541,6 +556,22 @@ func (d *Daemon) requeue(ctx context.Context, j *queue.Job, at time.Time, msg st
 	d.wake.notify()
 }
 
+// throttled counts a throttling answer from target and returns the streak,
+// which sets the backoff when the server gives no Retry-After.
+func (d *Daemon) throttled(target string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.throttle[target]++
+	return d.throttle[target]
+}
+
+// clearThrottle ends a target's throttle streak after a delivery.
+func (d *Daemon) clearThrottle(target string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.throttle, target)
+}
+
 // strand keeps a job whose outcome could not be written (database busy,
 // disk full) so housekeeping returns it to pending instead of leaving it
 // leased until a restart.
@@ -569,12 +600,16 @@ func (d *Daemon) releaseStranded(ctx context.Context) {
 
 // restoreFailed moves a file back from failed_to for another attempt (after
 // `queue retry`), removing its .error.txt note; it reports whether it did.
-func (d *Daemon) restoreFailed(wc *config.Watch, rel, path string, log *slog.Logger) bool {
+// Only the very file that failed comes back (same size and mtime as the
+// job recorded): a copy parked there earlier must not replace a file the
+// user has deleted since.
+func (d *Daemon) restoreFailed(ctx context.Context, wc *config.Watch, j *queue.Job, path string, log *slog.Logger) bool {
 	if wc.FailedTo == "" {
 		return false
 	}
-	src := filepath.Join(wc.FailedTo, filepath.FromSlash(rel))
-	if fi, err := os.Lstat(src); err != nil || !fi.Mode().IsRegular() {
+	src := filepath.Join(wc.FailedTo, filepath.FromSlash(j.Rel))
+	fp, fi, err := fsid.Stat(src)
+	if err != nil || !fi.Mode().IsRegular() || fp.Size != j.FP.Size || fp.ModTime != j.FP.ModTime {
 		return false
 	}
 	if err := moveFile(src, path); err != nil {
@@ -586,19 +621,28 @@ func (d *Daemon) restoreFailed(wc *config.Watch, rel, path string, log *slog.Log
 	return true
 }
 
-// afterUpload applies after_upload: keep, delete or move.
-func (d *Daemon) afterUpload(wc *config.Watch, path, rel string, log *slog.Logger) {
+// afterUpload applies after_upload: keep, delete or move. The state
+// records that dropsync moved the file away itself, so that neither the
+// file's deletion event nor a later deletion of its folder is taken for the
+// user's.
+func (d *Daemon) afterUpload(ctx context.Context, wc *config.Watch, path, rel string, log *slog.Logger) {
+	var err error
 	switch wc.AfterUpload {
 	case "delete":
 		d.noteOwnMove(wc.Path, rel)
-		if err := os.Remove(path); err != nil {
-			log.Error("after_upload delete failed", "err", err)
-		}
+		err = os.Remove(path)
 	case "move":
 		d.noteOwnMove(wc.Path, rel)
-		if err := moveFile(path, filepath.Join(wc.MoveTo, filepath.FromSlash(rel))); err != nil {
-			log.Error("after_upload move failed", "err", err)
-		}
+		err = moveFile(path, filepath.Join(wc.MoveTo, filepath.FromSlash(rel)))
+	default:
+		return
+	}
+	if err != nil {
+		log.Error("after_upload "+wc.AfterUpload+" failed; trying again at the next scan", "err", err)
+		return
+	}
+	if err := d.q.MarkMovedAway(context.WithoutCancel(ctx), wc.Path, rel); err != nil {
+		log.Error("cannot record the after_upload "+wc.AfterUpload, "err", err)
 	}
 }
 
@@ -610,15 +654,15 @@ func (d *Daemon) handleErr(ctx context.Context, j *queue.Job, wc *config.Watch, 
 		log.Info("upload interrupted by shutdown; it resumes at the next start")
 		d.requeue(ctx, j, time.Now(), "interrupted by shutdown", true, log)
 	case targets.Throttled:
-		until := time.Now().Add(max(retryAfter, d.backoff(j.Attempts)))
+		until := time.Now().Add(max(retryAfter, d.backoff(d.throttled(wc.Target))))
 		log.Warn("target throttled; pausing it", "until", until.Format(time.RFC3339), "err", err)
 		bg := context.WithoutCancel(ctx)
 		if perr := d.q.PauseTarget(bg, wc.Target, until, err.Error()); perr != nil {
 			log.Error("cannot record pause", "err", perr)
 		}
-		// The attempt counts, so that throttling without Retry-After backs
-		// off further each time; max_attempts applies to retryable errors only.
-		d.requeue(bg, j, until, err.Error(), false, log)
+		// A throttled attempt does not count towards max_attempts; the
+		// target's throttle streak makes the backoff grow instead.
+		d.requeue(bg, j, until, err.Error(), true, log)
 		d.obs.Failed(Failure{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Kind: kind, Msg: err.Error(), Attempt: j.Attempts, RetryAt: until})
 	case targets.Retryable:
 		limit := d.cfg.Retry.MaxAttempts
@@ -687,6 +731,9 @@ func (d *Daemon) finishFail(ctx context.Context, j *queue.Job, wc *config.Watch,
 			log.Error("failed_to move failed", "err", err)
 			return
 		}
+		if err := d.q.MarkMovedAway(context.WithoutCancel(ctx), j.Watch, j.Rel); err != nil {
+			log.Error("cannot record the move to failed_to", "err", err)
+		}
 		note := fmt.Sprintf("file: %s\ntarget: %s\ntime: %s\nattempts: %d\nerror: %s\n", j.Rel, target, time.Now().Format(time.RFC3339), j.Attempts, msg)
 		if err := os.WriteFile(dst+".error.txt", []byte(note), 0o600); err != nil {
 			log.Error("cannot write error note", "err", err)
@@ -719,6 +766,9 @@ func moveFile(src, dst string) error {
 	}
 	if err := out.Close(); err != nil {
 		return err
+	}
+	if fi, err := in.Stat(); err == nil {
+		_ = os.Chtimes(dst, fi.ModTime(), fi.ModTime()) // keep the identity restoreFailed checks
 	}
 	return os.Remove(src)
 }

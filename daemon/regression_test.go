@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/daemon"
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/internal/fsid"
 	"github.com/dropsync/dropsync/queue"
@@ -193,5 +198,196 @@ func TestFolderMovedAwayPropagatesToItsFiles(t *testing.T) {
 	defer mdel.dmu.Unlock()
 	if len(mdel.deleted) != 2 {
 		t.Fatalf("deleted on the server: %v", mdel.deleted)
+	}
+}
+
+func resetDel() {
+	mem.reset()
+	mdel.dmu.Lock()
+	mdel.deleted = nil
+	mdel.dmu.Unlock()
+}
+
+func deleted() []string {
+	mdel.dmu.Lock()
+	defer mdel.dmu.Unlock()
+	return append([]string(nil), mdel.deleted...)
+}
+
+// settleEvents makes sure the watcher has passed on every earlier event:
+// a sentinel file written after them is delivered, then the queue drains.
+func settleEvents(t *testing.T, h *daemontest.Harness, name string) {
+	t.Helper()
+	h.WaitDelivered(t, name, h.WriteRandom(t, name, 8))
+	h.WaitIdle(t)
+}
+
+// after_upload: move empties a folder; removing the empty folder deletes
+// nothing on the server: dropsync moved those files, not the user.
+func TestRemovingAFolderEmptiedByAfterUploadDeletesNothing(t *testing.T) {
+	resetDel()
+	moveTo := t.TempDir()
+	h := daemontest.Start(t, "type: test-memdel\nurl: http://127.0.0.1:1\n", "after_upload: move\nmove_to: "+moveTo+"\ndeletes: propagate")
+	for _, rel := range []string{"batch/a.pdf", "batch/b.pdf"} {
+		h.WaitDelivered(t, rel, h.WriteRandom(t, rel, 10))
+	}
+	daemontest.Eventually(t, "the moves", func() bool {
+		_, e1 := os.Stat(filepath.Join(moveTo, "batch", "a.pdf"))
+		_, e2 := os.Stat(filepath.Join(moveTo, "batch", "b.pdf"))
+		return e1 == nil && e2 == nil
+	})
+	h.WaitIdle(t)
+	if err := os.Remove(filepath.Join(h.Inbox, "batch")); err != nil { // empty now
+		t.Fatal(err)
+	}
+	settleEvents(t, h, "sentinel.txt")
+	if d := deleted(); len(d) > 0 {
+		t.Fatalf("removing an emptied folder deleted delivered files on the server: %v", d)
+	}
+}
+
+func TestFolderWithNonASCIINameMovedAwayPropagates(t *testing.T) {
+	resetDel()
+	h := daemontest.Start(t, "type: test-memdel\nurl: http://127.0.0.1:1\n", "deletes: propagate")
+	for _, rel := range []string{"März/a.txt", "März/sub/b.txt"} {
+		h.WaitDelivered(t, rel, h.WriteRandom(t, rel, 10))
+	}
+	if err := os.Rename(filepath.Join(h.Inbox, "März"), filepath.Join(t.TempDir(), "archived")); err != nil {
+		t.Fatal(err)
+	}
+	h.WaitForgotten(t, "März/a.txt")
+	h.WaitForgotten(t, "März/sub/b.txt")
+	if d := deleted(); len(d) != 2 {
+		t.Fatalf("deleted on the server: %v, want both files", d)
+	}
+}
+
+// An old copy parked in failed_to never replaces a newer file the user has
+// deleted meanwhile (deletes: ignore).
+func TestFailedToCopyDoesNotResurrectADeletedFile(t *testing.T) {
+	mem.reset()
+	failedTo := t.TempDir()
+	mem.fail = func(string) error {
+		return &targets.Error{Kind: targets.Permanent, Op: "test: upload", Status: 403, Msg: "forbidden"}
+	}
+	h := daemontest.Start(t, memTargetYAML, "failed_to: "+failedTo)
+	h.WriteFile(t, "x.txt", []byte("old, bad version"))
+	h.WaitFailed(t, "x.txt")
+	daemontest.Eventually(t, "the move to failed_to", func() bool { _, err := os.Stat(filepath.Join(failedTo, "x.txt")); return err == nil })
+	block := make(chan struct{})
+	mem.mu.Lock()
+	mem.fail = func(string) error {
+		<-block
+		return &targets.Error{Kind: targets.Retryable, Op: "test: upload", Status: 503, Msg: "busy"}
+	}
+	mem.mu.Unlock()
+	h.WriteFile(t, "x.txt", []byte("new version")) // dropped again
+	daemontest.Eventually(t, "its attempt", func() bool { _, p := mem.get("x.txt"); return p == 2 })
+	mem.mu.Lock()
+	mem.fail = nil
+	mem.mu.Unlock()
+	h.Remove(t, "x.txt") // withdrawn while its attempt is in flight
+	close(block)         // that attempt fails with 503 and is retried
+	h.WaitIdle(t)
+	if _, err := os.Stat(filepath.Join(h.Inbox, "x.txt")); err == nil {
+		t.Fatal("the deleted file came back from failed_to")
+	}
+	if _, puts := mem.get("x.txt"); puts != 2 {
+		t.Fatalf("%d uploads, want no third", puts)
+	}
+}
+
+// flat is a target without folders that identifies objects by base name
+// (as sbm with on_conflict: version does); its first delete fails once.
+type flat struct {
+	mu   sync.Mutex
+	objs map[string]bool
+	dels int
+}
+
+var flt = &flat{objs: map[string]bool{}}
+
+func init() {
+	targets.Register("test-flat", func(*targets.Base) (targets.Target, error) { return flt, nil })
+}
+
+func (m *flat) Watch(w *config.Watch) (any, error) { return nil, w.Destination.Decode() }
+func (m *flat) Prepare(_ context.Context, f *targets.File) (*targets.Plan, error) {
+	return &targets.Plan{Name: f.Name()}, nil
+}
+func (m *flat) Put(_ context.Context, f *targets.File, _ *targets.Plan, body *targets.Body) (targets.Remote, error) {
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		return targets.Remote{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.objs[f.Name()] = true
+	return targets.Remote{ID: f.Name(), Name: f.Name()}, nil
+}
+func (m *flat) Delete(_ context.Context, _ *targets.File, r targets.Remote) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dels++
+	if m.dels == 1 {
+		return &targets.Error{Kind: targets.Retryable, Op: "test: delete", Status: 503, Msg: "busy"}
+	}
+	delete(m.objs, r.ID)
+	return nil
+}
+
+// A folder renamed inside the watch, on a target without folders: the
+// old path's deletion must not delete the object the new path now holds.
+func TestFolderRenameOnAFlatTargetKeepsTheObject(t *testing.T) {
+	for round := range 3 {
+		flt.mu.Lock()
+		flt.objs, flt.dels = map[string]bool{}, 0
+		flt.mu.Unlock()
+		h := daemontest.Start(t, "type: test-flat\nurl: http://127.0.0.1:1\n", "deletes: propagate")
+		h.WaitDelivered(t, "A/x.pdf", h.WriteRandom(t, "A/x.pdf", 10))
+		if err := os.Rename(filepath.Join(h.Inbox, "A"), filepath.Join(h.Inbox, "B")); err != nil {
+			t.Fatal(err)
+		}
+		h.WaitDelivered(t, "B/x.pdf", "")
+		h.WaitForgotten(t, "A/x.pdf")
+		h.WaitIdle(t)
+		flt.mu.Lock()
+		ok := flt.objs["x.pdf"]
+		flt.mu.Unlock()
+		h.Stop()
+		if !ok {
+			t.Fatalf("round %d: B/x.pdf is recorded as delivered, but its object was deleted for A/x.pdf", round)
+		}
+	}
+}
+
+// A file delivered but not yet moved (dropsync stopped in between) is moved
+// at the next start, without being sent again.
+func TestPendingAfterUploadIsFinishedAtTheNextStart(t *testing.T) {
+	mem.reset()
+	h := daemontest.Start(t, memTargetYAML, "")
+	sha := h.WriteRandom(t, "late.txt", 64)
+	h.WaitDelivered(t, "late.txt", sha)
+	h.Stop()
+	moveTo := t.TempDir()
+	y := fmt.Sprintf("state_dir: %s\ntargets:\n  t:\n    type: test-memory\n    url: http://127.0.0.1:1\nwatches:\n  - path: %s\n    target: t\n    settle: 100ms\n    after_upload: move\n    move_to: %s\n",
+		h.StateDir, h.Inbox, moveTo)
+	c, err := config.Parse(strings.NewReader(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.New(context.Background(), c, daemon.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	daemontest.Eventually(t, "the move at the next start", func() bool {
+		_, err := os.Stat(filepath.Join(moveTo, "late.txt"))
+		return err == nil
+	})
+	if _, puts := mem.get("late.txt"); puts != 1 {
+		t.Fatalf("%d uploads, want 1", puts)
 	}
 }

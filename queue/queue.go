@@ -122,7 +122,7 @@ const (
 		not_before = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4) THEN 0 ELSE not_before END,
 		attempts = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4) THEN 0 ELSE attempts END,
 		gone = ?1, size = ?2, mtime = ?3, inode = ?4, target = ?5, updated_at = ?6 WHERE id = ?7`
-	qDeliveredFP = `SELECT size, mtime, inode FROM file_state WHERE watch = ? AND rel = ? AND target = ?`
+	qDeliveredFP = `SELECT size, mtime, inode, moved_away FROM file_state WHERE watch = ? AND rel = ? AND target = ?`
 	qFailedFP    = `SELECT COUNT(*), COUNT(CASE WHEN gone = ? AND size = ? AND mtime = ? AND inode = ? THEN 1 END) FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
 	qDropFailed  = `DELETE FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
 	qInsert      = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)`
@@ -137,7 +137,7 @@ const (
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (watch, rel) DO UPDATE SET target = excluded.target, size = excluded.size, mtime = excluded.mtime, inode = excluded.inode,
 				sha256 = excluded.sha256, remote_id = excluded.remote_id, remote_version = excluded.remote_version, remote_name = excluded.remote_name,
-				remote_extra = excluded.remote_extra, delivered_at = excluded.delivered_at`
+				remote_extra = excluded.remote_extra, delivered_at = excluded.delivered_at, moved_away = 0`
 	qDropSession = `DELETE FROM upload_sessions WHERE watch = ? AND rel = ?`
 	// qFinish ends a leased job; RETURNING sees the new row, whose state is
 	// pending exactly when the job was dirty (state is never pending here).
@@ -260,8 +260,11 @@ type Item struct {
 	FP     fsid.Fingerprint
 	Gone   bool // the file was deleted (only sent when deletes propagate)
 	// Dir, with Gone: a folder was deleted; every file delivered from
-	// below it gets a deletion job.
+	// below it (and not moved away by dropsync) gets a deletion job.
 	Dir bool
+	// AfterUpload says the watch moves or deletes delivered files: a
+	// delivered, unchanged file still present needs a job to finish that.
+	AfterUpload bool
 }
 
 // Enqueue records a burst of items in one transaction and returns how many
@@ -311,8 +314,10 @@ func expand(ctx context.Context, tx *sql.Tx, items []Item) []expanded {
 			continue
 		}
 		prefix := it.Rel + "/"
-		rows, err := tx.QueryContext(ctx, `SELECT rel FROM file_state WHERE watch = ? AND target = ? AND substr(rel, 1, ?) = ?`,
-			it.Watch, it.Target, len(prefix), prefix)
+		// substr and length count characters, so the prefix matches
+		// non-ASCII folder names too.
+		rows, err := tx.QueryContext(ctx, `SELECT rel FROM file_state WHERE watch = ?1 AND target = ?2 AND moved_away = 0 AND substr(rel, 1, length(?3)) = ?3`,
+			it.Watch, it.Target, prefix)
 		if err != nil {
 			return append(out, expanded{Item: it, err: err})
 		}
@@ -345,17 +350,18 @@ func (q *Queue) enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) 
 	}
 	var fp fsid.Fingerprint
 	var inode int64
-	err = q.queryRow(ctx, tx, qDeliveredFP, it.Watch, it.Rel, it.Target).Scan(&fp.Size, &fp.ModTime, &inode)
+	var movedAway int
+	err = q.queryRow(ctx, tx, qDeliveredFP, it.Watch, it.Rel, it.Target).Scan(&fp.Size, &fp.ModTime, &inode, &movedAway)
 	delivered := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false, err
 	}
 	fp.Inode = uint64(inode)
-	if it.Gone && !delivered {
-		return false, nil // nothing remote to delete
+	if it.Gone && (!delivered || movedAway != 0) {
+		return false, nil // nothing remote to delete, or dropsync moved the file itself
 	}
-	if !it.Gone && delivered && fp == it.FP {
-		return false, nil // unchanged since delivery
+	if !it.Gone && delivered && fp == it.FP && (!it.AfterUpload || movedAway != 0) {
+		return false, nil // unchanged since delivery (and after_upload done)
 	}
 	var failed, sameFailed int
 	if err := q.queryRow(ctx, tx, qFailedFP,
@@ -571,7 +577,7 @@ func (q *Queue) Retry(ctx context.Context, j *Job, notBefore time.Time, msg stri
 // from what settled, and waits until it holds still.
 func (q *Queue) Defer(ctx context.Context, j *Job, fp fsid.Fingerprint, notBefore time.Time, msg string) error {
 	err := q.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'pending', size = ?, mtime = ?, inode = ?, not_before = ?, last_error = ?,
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'pending', dirty = 0, size = ?, mtime = ?, inode = ?, not_before = ?, last_error = ?,
 			attempts = MAX(attempts - 1, 0), bytes_done = 0, updated_at = ? WHERE id = ? AND state = 'leased'`,
 			fp.Size, fp.ModTime, int64(fp.Inode), ms(notBefore), msg, ms(q.now()), j.ID)
 		return err
@@ -580,6 +586,33 @@ func (q *Queue) Defer(ctx context.Context, j *Job, fp fsid.Fingerprint, notBefor
 		return fmt.Errorf("queue: defer job %d: %w", j.ID, err)
 	}
 	return nil
+}
+
+// MarkMovedAway records that dropsync itself moved or deleted the local
+// file of a delivered path (after_upload, failed_to): its remote object is
+// never deleted for a deletion of the folder it was in.
+func (q *Queue) MarkMovedAway(ctx context.Context, watch, rel string) error {
+	_, err := q.db.ExecContext(ctx, `UPDATE file_state SET moved_away = 1 WHERE watch = ? AND rel = ?`, watch, rel)
+	if err != nil {
+		return fmt.Errorf("queue: mark moved away: %w", err)
+	}
+	return nil
+}
+
+// RemoteShared reports whether a path other than rel is recorded as
+// delivered to the same remote object of target (targets without folders
+// map equal base names to one object).
+func (q *Queue) RemoteShared(ctx context.Context, target, remoteID, watch, rel string) (bool, error) {
+	if remoteID == "" {
+		return false, nil
+	}
+	var n int
+	err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM file_state WHERE target = ? AND remote_id = ? AND NOT (watch = ? AND rel = ?)`,
+		target, remoteID, watch, rel).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("queue: shared remote: %w", err)
+	}
+	return n > 0, nil
 }
 
 // Fail moves a leased job to the failed list with msg, the server's words.

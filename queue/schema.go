@@ -66,4 +66,8 @@ CREATE TABLE target_pauses (
 	reason TEXT    NOT NULL
 ) STRICT;
 `,
+	// 2: file_state remembers when dropsync itself moved the local file
+	// away (after_upload, failed_to), so a later folder deletion never
+	// counts it as the user's deletion.
+	`ALTER TABLE file_state ADD COLUMN moved_away INTEGER NOT NULL DEFAULT 0;`,
 }

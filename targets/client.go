@@ -308,7 +308,7 @@ type closeSignal struct {
 func (c *closeSignal) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
 	if n > 0 {
-		c.act.touch()
+		c.act.resume() // also after a pause: the transport may send a body again
 	}
 	if err == io.EOF {
 		c.act.pause()

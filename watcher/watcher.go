@@ -304,6 +304,9 @@ func (w *Watcher) note(p, rel string, gone bool, pending map[string]*entry) {
 	}
 	e.last, e.gone = time.Now(), gone
 	if !gone {
+		e.dir = false // a file now stands where a folder went away
+	}
+	if !gone {
 		fp, fi, err := fsid.StatFollow(p, w.o.FollowSymlinks)
 		if err != nil {
 			e.gone = true
