@@ -159,13 +159,19 @@ const (
 var DefaultIgnore = []string{"*.tmp", "*.part", "*.crdownload", "~$*", ".~lock.*#", ".*.swp", ".DS_Store", "Thumbs.db"}
 
 // Load reads and validates the file at path.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return load(path, true) }
+
+// LoadForInspection is Load for commands that only read the state (status,
+// queue): watch folders need not exist right now.
+func LoadForInspection(path string) (*Config, error) { return load(path, false) }
+
+func load(path string, checkPaths bool) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
-	c, err := Parse(f)
+	c, err := parse(f, checkPaths)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -175,7 +181,9 @@ func Load(path string) (*Config, error) {
 
 // Parse reads a configuration, applies defaults, resolves secrets and
 // validates it.
-func Parse(r io.Reader) (*Config, error) {
+func Parse(r io.Reader) (*Config, error) { return parse(r, true) }
+
+func parse(r io.Reader, checkPaths bool) (*Config, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
@@ -222,7 +230,7 @@ func Parse(r io.Reader) (*Config, error) {
 	if err := c.resolveSecrets(); err != nil {
 		return nil, err
 	}
-	if err := c.validate(); err != nil {
+	if err := c.validate(checkPaths); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -341,7 +349,7 @@ func oneOf(field, v string, allowed ...string) error {
 	return fmt.Errorf("%s: %q is not one of %s", field, v, strings.Join(allowed, ", "))
 }
 
-func (c *Config) validate() error {
+func (c *Config) validate(checkPaths bool) error {
 	if err := oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error"); err != nil {
 		return err
 	}
@@ -369,7 +377,7 @@ func (c *Config) validate() error {
 		if w == nil {
 			return fmt.Errorf("watches[%d]: empty watch", i)
 		}
-		if err := c.validateWatch(w); err != nil {
+		if err := c.validateWatch(w, checkPaths); err != nil {
 			return fmt.Errorf("watches[%d].%w", i, err)
 		}
 	}
@@ -459,7 +467,7 @@ func (t *Target) validate() error {
 	return oneOf("auth.type", a.Type, "none", "basic", "bearer", "apikey", "oauth2", "sso")
 }
 
-func (c *Config) validateWatch(w *Watch) error {
+func (c *Config) validateWatch(w *Watch, checkPaths bool) error {
 	if w.Path == "" {
 		return errors.New("path: missing")
 	}
@@ -468,12 +476,14 @@ func (c *Config) validateWatch(w *Watch) error {
 		return fmt.Errorf("path: %w", err)
 	}
 	w.Path = filepath.Clean(abs)
-	st, err := os.Stat(w.Path)
-	if err != nil {
-		return fmt.Errorf("path: %w", unwrapPathError(err))
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("path: %s is not a directory", w.Path)
+	if checkPaths {
+		st, err := os.Stat(w.Path)
+		if err != nil {
+			return fmt.Errorf("path: %w", unwrapPathError(err))
+		}
+		if !st.IsDir() {
+			return fmt.Errorf("path: %s is not a directory", w.Path)
+		}
 	}
 	if w.Target == "" {
 		return errors.New("target: missing")

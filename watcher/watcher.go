@@ -107,6 +107,19 @@ func (w *Watcher) setHealth(err error) {
 	w.health = err
 }
 
+// rootProbe is how often a missing watch root is looked for.
+var rootProbe = 10 * time.Second
+
+// rootLost records that the root is gone, warning once per loss. Nothing is
+// deleted for it: a vanished root is far more often an unmounted share than
+// an emptied drop folder.
+func (w *Watcher) rootLost(err error) {
+	if w.Health() == nil {
+		w.log.Warn("watch root is gone; nothing is deleted for it, and it is watched again when it comes back", "err", err)
+	}
+	w.setHealth(err)
+}
+
 // Rescan asks Run to scan the whole tree soon.
 func (w *Watcher) Rescan() {
 	select {
@@ -145,6 +158,10 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 	}
 	tick := time.NewTicker(min(max(w.o.Settle/4, 10*time.Millisecond), time.Second))
 	defer tick.Stop()
+	// While the root is missing (an unmounted share, a renamed folder), look
+	// for it again every rootProbe.
+	probe := time.NewTicker(rootProbe)
+	defer probe.Stop()
 	var reconcile <-chan time.Time
 	if w.o.Reconcile > 0 {
 		rt := time.NewTicker(w.o.Reconcile)
@@ -179,6 +196,10 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 			w.rescanNow(pending)
 		case <-w.rescan:
 			w.rescanNow(pending)
+		case <-probe.C:
+			if w.Health() != nil {
+				w.rescanNow(pending)
+			}
 		case <-reconcile:
 			w.rescanNow(pending)
 		case now := <-tick.C:
@@ -206,13 +227,15 @@ func (w *Watcher) scan(pending map[string]*entry) error {
 		if err == nil {
 			err = errors.New("not a directory")
 		}
-		err = fmt.Errorf("watch root %s is unavailable: %w", w.o.Root, err)
-		w.setHealth(err)
-		return nil // keep running: a later scan may find it again (an unmounted share)
+		w.rootLost(fmt.Errorf("watch root %s is unavailable: %w", w.o.Root, err))
+		return nil // keep running: the probe finds it again (an unmounted share)
 	}
 	if err := w.walk(w.o.Root, pending); err != nil {
 		w.setHealth(err)
 		return err
+	}
+	if w.Health() != nil {
+		w.log.Warn("watch root is back; watching it again")
 	}
 	w.setHealth(nil)
 	return nil
@@ -327,7 +350,8 @@ func (w *Watcher) handle(ev fsnotify.Event, pending map[string]*entry) {
 	rel := w.rel(ev.Name)
 	if rel == "." || strings.HasPrefix(rel, "../") {
 		if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-			w.setHealth(fmt.Errorf("watch root %s was removed or renamed", w.o.Root))
+			w.unwatchTree(w.o.Root) // renamed, its watches would report the old paths
+			w.rootLost(fmt.Errorf("watch root %s was removed or renamed", w.o.Root))
 		}
 		return
 	}

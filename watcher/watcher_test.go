@@ -219,3 +219,30 @@ func TestRenamedFolderIsWatchedUnderItsNewName(t *testing.T) {
 		t.Fatalf("events %s", got)
 	}
 }
+
+// A watch root that disappears (unmounted, renamed) is reported and
+// watched again once it is back.
+func TestRootThatComesBackIsWatchedAgain(t *testing.T) {
+	old := rootProbe
+	rootProbe = 20 * time.Millisecond
+	defer func() { rootProbe = old }()
+	parent := t.TempDir()
+	root := filepath.Join(parent, "in")
+	os.Mkdir(root, 0o700)
+	c := start(t, Options{Root: root, Recursive: true})
+	waitFor(t, "the watch", func() bool { return len(c.w.fsw.WatchList()) == 1 })
+	if err := os.Rename(root, filepath.Join(parent, "in.gone")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the root reported gone", func() bool { return c.w.Health() != nil })
+	write(t, filepath.Join(parent, "in.gone", "unseen.txt"), "u") // not under the watch any more
+	if err := os.Rename(filepath.Join(parent, "in.gone"), root); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the root watched again", func() bool { return c.w.Health() == nil })
+	write(t, filepath.Join(root, "after-back.txt"), "b")
+	waitFor(t, "both files", func() bool { return len(c.rels()) == 2 })
+	if got := strings.Join(c.rels(), ","); got != "after-back.txt,unseen.txt" {
+		t.Fatalf("events %s", got)
+	}
+}

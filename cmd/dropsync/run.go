@@ -92,7 +92,7 @@ func loadConfig(path string) (*config.Config, error) {
 // openQueue loads the configuration and opens its existing queue, for the
 // commands that inspect or steer it beside a running daemon.
 func openQueue(ctx context.Context, path string) (*config.Config, *queue.Queue, error) {
-	c, err := loadConfig(path)
+	c, err := config.LoadForInspection(path)
 	if err != nil {
 		return nil, nil, err
 	}
