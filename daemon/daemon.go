@@ -485,8 +485,20 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	if res.Skipped {
 		log.Info("skipped: already on the server (on_conflict: skip)", "remote_id", res.Remote.ID)
 	} else {
-		log.Info("delivered", "bytes", f.Size, "duration", dl.Duration.Round(time.Millisecond), "attempt", j.Attempts,
-			"remote_id", res.Remote.ID, "version", res.Remote.Version, "remote_name", res.Remote.Name)
+		attrs := []any{"bytes", f.Size, "duration", dl.Duration.Round(time.Millisecond), "attempt", j.Attempts, "remote_id", res.Remote.ID}
+		if res.Remote.Version != "" {
+			attrs = append(attrs, "version", res.Remote.Version)
+		}
+		if res.Remote.Name != "" && res.Remote.Name != filepath.Base(path) {
+			attrs = append(attrs, "remote_name", res.Remote.Name)
+		}
+		if res.Chunked {
+			attrs = append(attrs, "chunked", true)
+		}
+		if res.Resumed {
+			attrs = append(attrs, "resumed", true)
+		}
+		log.Info("delivered", attrs...)
 	}
 	d.obs.Delivered(dl)
 	d.clearThrottle(wc.Target)

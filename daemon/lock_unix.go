@@ -26,3 +26,18 @@ func lockStateDir(dir string) (release func(), err error) {
 	}
 	return func() { f.Close() }, nil
 }
+
+// Running reports whether a daemon holds the state directory's lock; known
+// is false when that cannot be told.
+func Running(dir string) (running, known bool) {
+	f, err := os.Open(filepath.Join(dir, "dropsync.lock"))
+	if err != nil {
+		return false, os.IsNotExist(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return true, true
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false, true
+}

@@ -59,8 +59,7 @@ func runMain(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	c, ok := commands[args[0]]
 	if !ok {
-		usage(os.Stderr)
-		return fmt.Errorf("unknown command %q", args[0])
+		return fmt.Errorf("unknown command %q (dropsync help lists the commands)", args[0])
 	}
 	return c.run(ctx, args[1:], stdout)
 }

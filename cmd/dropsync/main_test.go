@@ -278,11 +278,17 @@ func TestQueueCommands(t *testing.T) {
 		t.Fatalf("retry: %d %q", code, out)
 	}
 	out, _, _ = runCLI(t, "status", "-c", cfg)
-	if !strings.Contains(out, "queue: 1 pending, 0 uploading, 0 done, 0 failed") {
+	if !strings.Contains(out, "daemon: stopped   queue: 1 pending, 0 uploading, 0 done, 0 failed") {
 		t.Fatalf("status: %q", out)
 	}
 	if _, stderr, code := runCLI(t, "queue", "forget", "x", "-c", cfg); code != 1 || !strings.Contains(stderr, `"x" is not a job ID`) {
 		t.Fatalf("forget: %d %q", code, stderr)
+	}
+	if _, stderr, code := runCLI(t, "queue", "retry", "999", "-c", cfg); code != 1 || !strings.Contains(stderr, "1 of the job(s) given are not on the failed list") {
+		t.Fatalf("retry of an unknown id: %d %q", code, stderr)
+	}
+	if _, stderr, code := runCLI(t, "stauts"); code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, `unknown command "stauts"`) {
+		t.Fatalf("unknown command: %d %q", code, stderr)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"text/tabwriter"
 
@@ -17,8 +18,12 @@ func init() {
 }
 
 func cmdQueue(ctx context.Context, args []string, w io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("queue: say list, retry or forget (dropsync queue list --state failed)")
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(os.Stderr, "Usage: dropsync queue list [--state S] [--json] [-n N] | retry ID…|--failed | forget ID…  [-c FILE]")
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("queue "+sub, "[-c FILE] …")
@@ -72,6 +77,9 @@ func cmdQueue(ctx context.Context, args []string, w io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(w, "re-queued %d failed job(s); a running daemon picks them up within seconds\n", n)
+		if n < len(ids) {
+			return fmt.Errorf("%d of the job(s) given are not on the failed list (see dropsync queue list --state failed)", len(ids)-n)
+		}
 		return nil
 	case "forget":
 		ids, err := parseIDs(pos)

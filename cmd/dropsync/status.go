@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/daemon"
 	"github.com/dropsync/dropsync/queue"
 )
 
@@ -19,6 +20,7 @@ func init() {
 // statusReport is `dropsync status --json`.
 type statusReport struct {
 	StateDir  string          `json:"state_dir"`
+	Daemon    string          `json:"daemon"` // running | stopped | unknown
 	Counts    map[string]int  `json:"counts"`
 	Uploading []uploadStatus  `json:"uploading"`
 	Throttled []throttleState `json:"throttled"`
@@ -68,7 +70,10 @@ func cmdStatus(ctx context.Context, args []string, w io.Writer) error {
 }
 
 func buildStatus(ctx context.Context, q *queue.Queue, c *config.Config, now time.Time) (*statusReport, error) {
-	r := &statusReport{StateDir: c.StateDir, Uploading: []uploadStatus{}, Throttled: []throttleState{}, Failures: []*queue.Job{}}
+	r := &statusReport{StateDir: c.StateDir, Daemon: "unknown", Uploading: []uploadStatus{}, Throttled: []throttleState{}, Failures: []*queue.Job{}}
+	if running, known := daemon.Running(c.StateDir); known {
+		r.Daemon = map[bool]string{true: "running", false: "stopped"}[running]
+	}
 	var err error
 	if r.Counts, err = q.Counts(ctx); err != nil {
 		return nil, err
@@ -102,9 +107,11 @@ func buildStatus(ctx context.Context, q *queue.Queue, c *config.Config, now time
 }
 
 func printStatus(w io.Writer, r *statusReport, now time.Time) {
-	fmt.Fprintf(w, "queue: %d pending, %d uploading, %d done, %d failed   (state: %s)\n",
-		r.Counts[queue.Pending], r.Counts[queue.Leased], r.Counts[queue.Done], r.Counts[queue.Failed], r.StateDir)
-	if len(r.Uploading) > 0 {
+	fmt.Fprintf(w, "daemon: %s   queue: %d pending, %d uploading, %d done, %d failed   (state: %s)\n",
+		r.Daemon, r.Counts[queue.Pending], r.Counts[queue.Leased], r.Counts[queue.Done], r.Counts[queue.Failed], r.StateDir)
+	if len(r.Uploading) > 0 && r.Daemon == "stopped" {
+		fmt.Fprintln(w, "\ninterrupted (the daemon is not running; these resume at its next start):")
+	} else if len(r.Uploading) > 0 {
 		fmt.Fprintln(w, "\nuploading:")
 		for _, u := range r.Uploading {
 			eta := "-"

@@ -13,6 +13,7 @@ func TestStatusPrintsProgressPausesAndFailures(t *testing.T) {
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	r := &statusReport{
 		StateDir: "/var/lib/dropsync",
+		Daemon:   "running",
 		Counts:   map[string]int{queue.Pending: 3, queue.Leased: 1, queue.Done: 120, queue.Failed: 1},
 		Uploading: []uploadStatus{{ID: 7, Target: "docs", Path: "scans/big.tif", BytesDone: 50 << 20, BytesTotal: 200 << 20,
 			RateBps: 10 << 20, ETASeconds: 15, StartedAt: now.Add(-5 * time.Second)}},
@@ -23,7 +24,7 @@ func TestStatusPrintsProgressPausesAndFailures(t *testing.T) {
 	printStatus(&b, r, now)
 	out := b.String()
 	for _, want := range []string{
-		"queue: 3 pending, 1 uploading, 120 done, 1 failed",
+		"daemon: running   queue: 3 pending, 1 uploading, 120 done, 1 failed",
 		"[#######.......................]  25% 50.0 MiB / 200.0 MiB  10.0 MiB/s  ETA 15s",
 		"blue       paused until 10:01:30 (1m30s left): blueworks: upload: Too Many Requests (HTTP 429)",
 		"#12    docs       a.pdf",
