@@ -200,3 +200,11 @@ func ChunkThreshold(t Target, cfg *config.Target) int64 {
 	}
 	return DefaultChunkThreshold
 }
+
+// DestinationChecker is implemented by targets that can check, without
+// uploading, that a watch's destination exists and that the credentials
+// reach it, for `dropsync validate --online`.
+type DestinationChecker interface {
+	// CheckDestination checks dest, as returned by Watch.
+	CheckDestination(ctx context.Context, dest any) error
+}

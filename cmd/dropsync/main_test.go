@@ -460,3 +460,27 @@ watches:
 		t.Fatalf("stats %+v: want one phase 1 (the token was reused) and one stored phase 2", st)
 	}
 }
+
+// validate --online catches wrong credentials and a missing destination
+// before the first upload does.
+func TestValidateOnlineChecksCredentialsAndDestination(t *testing.T) {
+	fake := sensenet.NewFake()
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "in"), 0o700)
+	good := sensenetConfig(dir, srv.URL, sensenet.DemoToken, "")
+	for name, tc := range map[string]struct{ text, want string }{
+		"wrong token":         {sensenetConfig(dir, srv.URL, "WRONG", ""), "FAILED"},
+		"missing destination": {strings.Replace(good, "{path: "+sensenet.DocumentsPath+"}", "{path: /Root/Content/Nope}", 1), "/Root/Content/Nope does not exist on the server"},
+	} {
+		out, _, code := runCLI(t, "validate", "--online", "-c", writeConfig(t, t.TempDir(), tc.text))
+		if code != 1 || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: exit %d, output %q, want %q", name, code, out, tc.want)
+		}
+	}
+	out, stderr, code := runCLI(t, "validate", "--online", "-c", writeConfig(t, dir, good))
+	if code != 0 || !strings.Contains(out, "destination OK") {
+		t.Fatalf("good config: exit %d, %q %q", code, out, stderr)
+	}
+}

@@ -71,6 +71,21 @@ func cmdValidate(ctx context.Context, args []string, w io.Writer) error {
 		}
 		fmt.Fprintf(w, "target %s: OK\n", n)
 	}
+	for i, wc := range c.Watches {
+		dc, ok := set.Targets[wc.Target].(targets.DestinationChecker)
+		if !ok {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := dc.CheckDestination(cctx, set.Dests[i])
+		cancel()
+		if err != nil {
+			fmt.Fprintf(w, "watch %s → %s: FAILED: %v\n", wc.Path, wc.Target, err)
+			failed = errors.Join(failed, fmt.Errorf("watches[%d] (%s): %w", i, wc.Path, err))
+			continue
+		}
+		fmt.Fprintf(w, "watch %s → %s: destination OK\n", wc.Path, wc.Target)
+	}
 	return failed
 }
 

@@ -3,6 +3,7 @@ package connections
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"path"
 	"strconv"
@@ -174,4 +175,15 @@ func freeName(name string, fields []fileField) string {
 			return c
 		}
 	}
+}
+
+// CheckDestination implements targets.DestinationChecker: the activity node
+// must be readable with the configured credentials.
+func (t *Target) CheckDestination(ctx context.Context, dest any) error {
+	d, ok := dest.(*Destination)
+	if !ok {
+		return fmt.Errorf("connections: destination is %T, not from Watch", dest)
+	}
+	_, err := t.readFields(ctx, d.ActivityID)
+	return err
 }

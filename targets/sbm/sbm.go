@@ -401,3 +401,15 @@ func remoteID(r targets.Remote) int64 {
 	}
 	return id
 }
+
+// CheckDestination implements targets.DestinationChecker: GetFileField on
+// the destination's table, item and field, which also checks the
+// credentials (a missing one is named).
+func (t *Target) CheckDestination(ctx context.Context, dest any) error {
+	d, ok := dest.(*Destination)
+	if !ok {
+		return fmt.Errorf("sbm: destination is %T, not from Watch", dest)
+	}
+	_, err := t.list(ctx, d)
+	return err
+}

@@ -341,3 +341,26 @@ func (t *Target) Delete(ctx context.Context, f *targets.File, r targets.Remote) 
 	}
 	return statusError(op, resp, "")
 }
+
+// CheckDestination implements targets.DestinationChecker: the destination
+// folder must exist and be visible with the configured credentials.
+func (t *Target) CheckDestination(ctx context.Context, dest any) error {
+	d, ok := dest.(*Destination)
+	if !ok {
+		return fmt.Errorf("%s: destination is %T, not from Watch", Type, dest)
+	}
+	parent, name := parentOf(d.Path), d.Path[strings.LastIndexByte(d.Path, '/')+1:]
+	if parent == "" {
+		// /Root has no parent to look it up in; every repository holds
+		// /Root/System, so that checks the credentials instead.
+		parent, name = "/Root", "System"
+	}
+	_, found, err := t.lookup(ctx, Type+": check destination", parent, name)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("destination.path: %s does not exist on the server, or these credentials cannot see it", d.Path)
+	}
+	return nil
+}
