@@ -55,6 +55,7 @@ type Daemon struct {
 	ownMoves map[string]time.Time // watch+"\x00"+rel the daemon removed itself
 	stranded []*queue.Job         // leased jobs whose outcome could not be written
 	throttle map[string]int       // target → throttled answers since its last delivery
+	names    keyLock              // remote names being uploaded, for targets without folders
 }
 
 type flight struct {
@@ -455,6 +456,15 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		r := prev.Remote
 		f.Previous = &r
 	}
+	if flat, ok := tgt.(targets.Flattener); ok && flat.FlatNames() {
+		// One remote name, one upload at a time (a/x.pdf and b/x.pdf).
+		unlock, err := d.names.lock(ctx, wc.Target+"\x00"+f.Name())
+		if err != nil {
+			d.handleErr(ctx, j, wc, path, err, log)
+			return
+		}
+		defer unlock()
+	}
 	fl := &flight{job: j, target: wc.Target, total: f.Size}
 	d.mu.Lock()
 	d.inflight[j.ID] = fl
@@ -817,6 +827,40 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// keyLock is a set of named locks.
+type keyLock struct {
+	mu   sync.Mutex
+	held map[string]chan struct{}
+}
+
+// lock takes the lock named key, waiting while another holder has it.
+func (k *keyLock) lock(ctx context.Context, key string) (unlock func(), err error) {
+	for {
+		k.mu.Lock()
+		if k.held == nil {
+			k.held = map[string]chan struct{}{}
+		}
+		ch, busy := k.held[key]
+		if !busy {
+			ch = make(chan struct{})
+			k.held[key] = ch
+			k.mu.Unlock()
+			return func() {
+				k.mu.Lock()
+				delete(k.held, key)
+				k.mu.Unlock()
+				close(ch)
+			}, nil
+		}
+		k.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }
 

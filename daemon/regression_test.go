@@ -299,13 +299,19 @@ func TestFailedToCopyDoesNotResurrectADeletedFile(t *testing.T) {
 
 // flat is a target without folders that identifies objects by base name
 // (as sbm with on_conflict: version does); its first delete fails once.
+// With gate set, Put waits on it, counting uploads of one name at once.
 type flat struct {
-	mu   sync.Mutex
-	objs map[string]bool
-	dels int
+	mu      sync.Mutex
+	objs    map[string]bool
+	dels    int
+	gate    chan struct{}
+	running map[string]int
+	overlap bool // two uploads of one name ran at once
 }
 
-var flt = &flat{objs: map[string]bool{}}
+func (m *flat) FlatNames() bool { return true }
+
+var flt = &flat{objs: map[string]bool{}, running: map[string]int{}}
 
 func init() {
 	targets.Register("test-flat", func(*targets.Base) (targets.Target, error) { return flt, nil })
@@ -315,12 +321,31 @@ func (m *flat) Watch(w *config.Watch) (any, error) { return nil, w.Destination.D
 func (m *flat) Prepare(_ context.Context, f *targets.File) (*targets.Plan, error) {
 	return &targets.Plan{Name: f.Name()}, nil
 }
-func (m *flat) Put(_ context.Context, f *targets.File, _ *targets.Plan, body *targets.Body) (targets.Remote, error) {
-	if _, err := io.Copy(io.Discard, body); err != nil {
-		return targets.Remote{}, err
+func (m *flat) Put(ctx context.Context, f *targets.File, _ *targets.Plan, body *targets.Body) (targets.Remote, error) {
+	m.mu.Lock()
+	gate := m.gate
+	m.running[f.Name()]++
+	if m.running[f.Name()] > 1 {
+		m.overlap = true
+	}
+	m.mu.Unlock()
+	var err error
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if err == nil {
+		_, err = io.Copy(io.Discard, body)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.running[f.Name()]--
+	if err != nil {
+		return targets.Remote{}, err
+	}
 	m.objs[f.Name()] = true
 	return targets.Remote{ID: f.Name(), Name: f.Name()}, nil
 }
@@ -389,5 +414,30 @@ func TestPendingAfterUploadIsFinishedAtTheNextStart(t *testing.T) {
 	})
 	if _, puts := mem.get("late.txt"); puts != 1 {
 		t.Fatalf("%d uploads, want 1", puts)
+	}
+}
+
+// On a target without folders, a/same.txt and b/same.txt are never
+// uploaded at the same time.
+func TestSameNameInTwoFoldersIsUploadedOneAtATime(t *testing.T) {
+	gate := make(chan struct{})
+	flt.mu.Lock()
+	flt.objs, flt.dels, flt.gate, flt.overlap = map[string]bool{}, 0, gate, false
+	flt.mu.Unlock()
+	defer func() { flt.mu.Lock(); flt.gate = nil; flt.mu.Unlock() }()
+	h := daemontest.Start(t, "type: test-flat\nurl: http://127.0.0.1:1\n", "")
+	a := h.WriteRandom(t, "a/same.txt", 10)
+	b := h.WriteRandom(t, "b/same.txt", 10)
+	daemontest.Eventually(t, "both jobs taken by workers", func() bool {
+		c, err := h.Queue().Counts(context.Background())
+		return err == nil && c[queue.Leased] == 2
+	})
+	close(gate)
+	h.WaitDelivered(t, "a/same.txt", a)
+	h.WaitDelivered(t, "b/same.txt", b)
+	flt.mu.Lock()
+	defer flt.mu.Unlock()
+	if flt.overlap {
+		t.Fatal("two uploads of same.txt ran at once")
 	}
 }

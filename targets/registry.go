@@ -82,6 +82,9 @@ type Set struct {
 // Build builds all targets of c and checks every watch against its target.
 // Errors name the configuration field.
 func Build(c *config.Config, log *slog.Logger) (*Set, error) {
+	if log == nil {
+		log = slog.Default()
+	}
 	s := &Set{Targets: map[string]Target{}}
 	names := make([]string, 0, len(c.Targets))
 	for n := range c.Targets {
@@ -97,6 +100,10 @@ func Build(c *config.Config, log *slog.Logger) (*Set, error) {
 		s.Targets[n] = t
 	}
 	for i, w := range c.Watches {
+		if fl, ok := s.Targets[w.Target].(Flattener); ok && fl.FlatNames() && w.IsRecursive() {
+			log.Warn("files with the same name in different sub-folders of this watch share one remote name: the target has no folders",
+				"watch", w.Path, "target", w.Target)
+		}
 		d, err := s.Targets[w.Target].Watch(w)
 		if err == nil && !w.Destination.Checked() {
 			err = w.Destination.Decode()

@@ -208,3 +208,11 @@ type DestinationChecker interface {
 	// CheckDestination checks dest, as returned by Watch.
 	CheckDestination(ctx context.Context, dest any) error
 }
+
+// Flattener is implemented by targets without folders: a file is known
+// remotely by its base name alone, so files with equal names in different
+// sub-folders meet at one remote name. The daemon never uploads two of
+// them at once.
+type Flattener interface {
+	FlatNames() bool
+}

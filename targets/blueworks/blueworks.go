@@ -215,3 +215,7 @@ func (t *Target) newRequest(d *Destination, body *gate, length int64, contentTyp
 	}
 	return req, nil
 }
+
+// FlatNames implements targets.Flattener: the API has no folders; a file is
+// known by its base name.
+func (t *Target) FlatNames() bool { return true }

@@ -187,3 +187,7 @@ func (t *Target) CheckDestination(ctx context.Context, dest any) error {
 	_, err := t.readFields(ctx, d.ActivityID)
 	return err
 }
+
+// FlatNames implements targets.Flattener: the API has no folders; a file is
+// known by its base name.
+func (t *Target) FlatNames() bool { return true }
