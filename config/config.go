@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -193,7 +194,11 @@ func parse(r io.Reader, checkPaths bool) (*Config, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("the configuration is empty")
 		}
-		return nil, cleanYAMLError(err)
+		err = cleanYAMLError(err)
+		if bytes.Contains(data, []byte("${")) && strings.Contains(err.Error(), "did not find expected") {
+			err = fmt.Errorf("%w (inside {…}, quote a ${VAR} value: token: \"${VAR}\")", err)
+		}
+		return nil, err
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
@@ -356,6 +361,11 @@ func (c *Config) validate(checkPaths bool) error {
 	if err := oneOf("log.format", c.Log.Format, "text", "json"); err != nil {
 		return err
 	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			return fmt.Errorf("metrics.listen: %q is not host:port (e.g. 127.0.0.1:9464)", c.Metrics.Listen)
+		}
+	}
 	if c.Workers < 1 {
 		return fmt.Errorf("workers: must be at least 1, got %d", c.Workers)
 	}
@@ -406,7 +416,11 @@ func (c *Config) validate(checkPaths bool) error {
 
 func (t *Target) validate() error {
 	if t.Type == "" {
-		return errors.New("type: missing (sensenet, oracle-documents, sbm, blueworks or connections-activities)")
+		msg := "type: missing (sensenet, oracle-documents, sbm, blueworks or connections-activities)"
+		if extra := t.Extra.keys(); len(extra) > 0 {
+			msg += fmt.Sprintf("; unknown keys here: %s (line %d)", strings.Join(extra, ", "), t.Line)
+		}
+		return errors.New(msg)
 	}
 	u, err := url.Parse(t.URL)
 	if t.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

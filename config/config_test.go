@@ -109,6 +109,9 @@ func TestBadConfigsGiveClearErrors(t *testing.T) {
 		{"move_to inside", "    target: docs", "    target: docs\n    after_upload: move\n    move_to: " + filepath.Join(dir, "in", "done"), "watches[0].move_to: " + filepath.Join(dir, "in", "done") + " lies inside the watched tree"},
 		{"no type", "    type: sensenet\n", "", "targets.docs.type: missing"},
 		{"bad auth type", "auth: {type: bearer, token: abc}", "auth: {type: kerberos}", `targets.docs.auth.type: "kerberos" is not one of`},
+		{"typo in type", "    type: sensenet", "    tpye: sensenet", `targets.docs.type: missing (sensenet, oracle-documents, sbm, blueworks or connections-activities); unknown keys here: tpye`},
+		{"unquoted env in flow", "auth: {type: bearer, token: abc}", "auth: {type: bearer, token: ${TOKEN}}", `(inside {…}, quote a ${VAR} value: token: "${VAR}")`},
+		{"bad metrics.listen", "targets:", "metrics: {listen: nonsense}\ntargets:", `metrics.listen: "nonsense" is not host:port`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

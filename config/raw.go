@@ -26,6 +26,18 @@ func (r *Raw) Checked() bool { return r.checked }
 // IsZero reports whether the block is absent or empty.
 func (r Raw) IsZero() bool { return r.node == nil || len(r.node.Content) == 0 }
 
+// keys lists the block's keys.
+func (r Raw) keys() []string {
+	if r.node == nil {
+		return nil
+	}
+	var out []string
+	for i := 0; i+1 < len(r.node.Content); i += 2 {
+		out = append(out, r.node.Content[i].Value)
+	}
+	return out
+}
+
 // Line is the line the block starts on, or 0.
 func (r Raw) Line() int {
 	if r.node == nil {

@@ -94,8 +94,17 @@ func cmdDemo(ctx context.Context, args []string, w io.Writer) error {
 	fmt.Fprintf(w, "  config:  %s\n", cfgPath)
 	fmt.Fprintf(w, "  status:  dropsync status -c %s   (in another terminal)\n\n", cfgPath)
 
+	if _, err := os.Stat(filepath.Join(*dir, "state")); err == nil {
+		fmt.Fprintln(w, "  (this folder was used before: samples already delivered are not sent again)")
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	obs := &demoObserver{w: w, start: time.Now(), bars: map[string]int{}}
+	var once sync.Once
+	stillWatching := func() {
+		once.Do(func() {
+			fmt.Fprintf(w, "\nStill watching. Drop files into %s/<api>/ and watch them arrive; Ctrl-C stops.\n", filepath.Join(*dir, "inbox"))
+		})
+	}
+	obs := &demoObserver{w: w, start: time.Now(), bars: map[string]int{}, samples: sampleCount(types), allIn: stillWatching}
 	d, err := daemon.New(ctx, c, daemon.Options{Log: log, Observer: obs, ProgressInterval: 150 * time.Millisecond})
 	if err != nil {
 		return err
@@ -106,10 +115,10 @@ func cmdDemo(ctx context.Context, args []string, w io.Writer) error {
 	if err := dropSamples(filepath.Join(*dir, "inbox"), types); err != nil {
 		return err
 	}
-	go func() {
+	go func() { // also when the samples were delivered by an earlier run
 		select {
-		case <-time.After(20 * time.Second):
-			fmt.Fprintf(w, "\nStill watching. Drop files into %s/<api>/ and watch them arrive; Ctrl-C stops.\n", filepath.Join(*dir, "inbox"))
+		case <-time.After(10 * time.Second):
+			stillWatching()
 		case <-ctx.Done():
 		}
 	}()
@@ -117,6 +126,22 @@ func cmdDemo(ctx context.Context, args []string, w io.Writer) error {
 	fmt.Fprintf(w, "\nStopped. The demo folder stays at %s (delete it when done).\n", *dir)
 	return err
 }
+
+// sampleCount is how many files dropSamples writes.
+func sampleCount(types []string) int {
+	n := 0
+	for _, typ := range types {
+		n += 2
+		if largeSample(typ) {
+			n++
+		}
+	}
+	return n
+}
+
+// largeSample reports whether an API gets the large sample (a chunked or
+// two-phase protocol).
+func largeSample(typ string) bool { return typ == "sensenet" || typ == "connections-activities" }
 
 // dropSamples writes a few files per API, and one large file for the
 // adapters with a chunked or two-phase protocol.
@@ -135,7 +160,7 @@ func dropSamples(inbox string, types []string) error {
 				return err
 			}
 		}
-		if typ == "sensenet" || typ == "connections-activities" {
+		if largeSample(typ) {
 			f, err := os.Create(filepath.Join(inbox, typ, "scan-large.bin"))
 			if err != nil {
 				return err
@@ -154,10 +179,13 @@ func dropSamples(inbox string, types []string) error {
 
 // demoObserver prints each arrival and progress bars for large uploads.
 type demoObserver struct {
-	mu    sync.Mutex
-	w     io.Writer
-	start time.Time
-	bars  map[string]int // target/rel → last percentage printed
+	mu        sync.Mutex
+	w         io.Writer
+	start     time.Time
+	bars      map[string]int // target/rel → last percentage printed
+	delivered int
+	samples   int    // after this many deliveries, allIn runs
+	allIn     func() // says the demo keeps watching
 }
 
 func (o *demoObserver) Delivered(d daemon.Delivery) {
@@ -185,6 +213,9 @@ func (o *demoObserver) Delivered(d daemon.Delivery) {
 	}
 	fmt.Fprintf(o.w, "  ✓ %-24s %-28s %10s  %s: id %s%s (%s%s)\n", d.Target, d.Rel, config.FormatBytes(d.Bytes), what, d.Remote.ID, ver,
 		d.Duration.Round(time.Millisecond), mode)
+	if o.delivered++; o.delivered == o.samples {
+		go o.allIn() // not under o.mu: it writes too
+	}
 }
 
 func (o *demoObserver) Failed(f daemon.Failure) {

@@ -347,6 +347,8 @@ func TestDemoShowsFilesArrivingAtAllFakes(t *testing.T) {
 		return strings.Count(s, "scan-large.bin") >= 2 && strings.Contains(s, "24.0 MiB  arrived") && strings.Contains(s, "chunked)")
 	})
 	s := out.String()
+	daemontest.Eventually(t, "the still-watching line", func() bool { return strings.Contains(out.String(), "Still watching.") })
+	s = out.String()
 	for _, line := range []string{"inbox:", "status:  dropsync status -c "} {
 		if !strings.Contains(s, line) {
 			t.Errorf("demo output lacks %q", line)
