@@ -43,6 +43,26 @@ func dropsync(args ...string) *exec.Cmd {
 	return cmd
 }
 
+// startRun starts `dropsync run -c cfg` with its log captured; exited is
+// closed when the process has ended. The test's end stops it (SIGTERM) if
+// it still runs.
+func startRun(t *testing.T, cfg string) (cmd *exec.Cmd, logs *syncBuffer, exited <-chan struct{}) {
+	t.Helper()
+	logs = &syncBuffer{}
+	cmd = dropsync("run", "-c", cfg)
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		<-done
+	})
+	return cmd, logs, done
+}
+
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
@@ -148,32 +168,17 @@ func TestSIGKILLMidChunkedUploadResumes(t *testing.T) {
 	}()
 	sha := writeRandom(t, filepath.Join(dir, "in", "scan.tif"), size)
 
-	var log1 syncBuffer
-	d1 := dropsync("run", "-c", cfg)
-	d1.Stderr = &log1
-	if err := d1.Start(); err != nil {
-		t.Fatal(err)
-	}
+	d1, log1, d1exited := startRun(t, cfg)
 	select {
 	case <-reached:
 	case <-time.After(60 * time.Second):
-		d1.Process.Kill()
 		t.Fatalf("the upload never reached offset %d; log:\n%s", killAt, log1.String())
 	}
 	d1.Process.Signal(syscall.SIGKILL)
-	d1.Wait()
+	<-d1exited // the kernel frees the state directory's lock
 	close(release)
 
-	var log2 syncBuffer
-	d2 := dropsync("run", "-c", cfg)
-	d2.Stderr = &log2
-	if err := d2.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		d2.Process.Signal(syscall.SIGTERM)
-		d2.Wait()
-	}()
+	_, log2, _ := startRun(t, cfg)
 	daemontest.Eventually(t, "delivery after the restart", func() bool {
 		c, ok := fake.Content(sensenet.DocumentsPath + "/scan.tif")
 		return ok && c.Current().SHA256 == sha
@@ -426,30 +431,17 @@ watches:
 	defer released()
 	sha := writeRandom(t, filepath.Join(dir, "in", "minutes.pdf"), 8<<20)
 
-	d1 := dropsync("run", "-c", cfg)
-	if err := d1.Start(); err != nil {
-		t.Fatal(err)
-	}
+	d1, _, d1exited := startRun(t, cfg)
 	select {
 	case <-reached:
 	case <-time.After(60 * time.Second):
-		d1.Process.Kill()
 		t.Fatal("phase 2 never started")
 	}
 	d1.Process.Signal(syscall.SIGKILL)
-	d1.Wait()
+	<-d1exited
 	released()
 
-	var logs syncBuffer
-	d2 := dropsync("run", "-c", cfg)
-	d2.Stderr = &logs
-	if err := d2.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		d2.Process.Signal(syscall.SIGTERM)
-		d2.Wait()
-	}()
+	_, logs, _ := startRun(t, cfg)
 	daemontest.Eventually(t, "delivery after the restart", func() bool {
 		fs := fake.Fields(connections.FakeActivityID)
 		return len(fs) == 1 && fs[0].SHA256 == sha
