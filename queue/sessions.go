@@ -59,13 +59,3 @@ func (s *sessionStore) Delete(ctx context.Context) error {
 	_, err := s.q.db.ExecContext(ctx, `DELETE FROM upload_sessions WHERE watch = ? AND rel = ?`, s.watch, s.rel)
 	return err
 }
-
-// SessionOffset reports the recorded offset of the path's upload session,
-// for status and tests; ok is false when there is none.
-func (q *Queue) SessionOffset(ctx context.Context, watch, rel string) (offset int64, ok bool, err error) {
-	err = q.db.QueryRowContext(ctx, `SELECT offset FROM upload_sessions WHERE watch = ? AND rel = ?`, watch, rel).Scan(&offset)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
-	}
-	return offset, err == nil, err
-}

@@ -605,16 +605,9 @@ func (f *Fake) whole(u *uploadReq) (string, *uploadError) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	parent := f.resolve(u.parent)
-	if parent == nil {
-		return "", notFound
-	}
-	n, isNew, uerr := f.target(parent, u)
+	n, uerr := f.contentFor(u)
 	if uerr != nil {
 		return "", uerr
-	}
-	if isNew {
-		n = f.save(n)
 	}
 	v := Version{SHA256: hex.EncodeToString(h.Sum(nil)), Size: size, FileName: fileName}
 	if !n.locked {
@@ -630,21 +623,31 @@ func (f *Fake) whole(u *uploadReq) (string, *uploadError) {
 	return f.answer(n, size), nil
 }
 
+// contentFor finds or creates (and saves) the content a whole upload
+// writes to, under the request's parent. f.mu must be held.
+func (f *Fake) contentFor(u *uploadReq) (*node, *uploadError) {
+	parent := f.resolve(u.parent)
+	if parent == nil {
+		return nil, notFound
+	}
+	n, isNew, uerr := f.target(parent, u)
+	if uerr != nil {
+		return nil, uerr
+	}
+	if isNew {
+		n = f.save(n)
+	}
+	return n, nil
+}
+
 // emptyFile handles a zero-length posted file: the content (found or
 // created as for a whole upload) gets an empty binary.
 func (f *Fake) emptyFile(u *uploadReq) (string, *uploadError) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	parent := f.resolve(u.parent)
-	if parent == nil {
-		return "", notFound
-	}
-	n, isNew, uerr := f.target(parent, u)
+	n, uerr := f.contentFor(u)
 	if uerr != nil {
 		return "", uerr
-	}
-	if isNew {
-		n = f.save(n)
 	}
 	empty := sha256.Sum256(nil)
 	name, _ := u.param("FileName")
