@@ -34,23 +34,28 @@ type Options struct {
 	// ProgressInterval is how often upload progress is recorded and
 	// reported (default 1s).
 	ProgressInterval time.Duration
+	// Lifecycle, if set, is told when the daemon is ready, reloads and
+	// stops (sd_notify); see reload.go.
+	Lifecycle Lifecycle
+	// CheckFolders, if set, checks the folders of a configuration for the
+	// access the daemon needs, at start and before a reload is applied.
+	CheckFolders func(*config.Config) error
 }
 
 // Daemon is a running dropsync.
 type Daemon struct {
-	cfg     *config.Config
+	cfg     *config.Config // as started: workers, shutdown_timeout, retry, state_dir
 	log     *slog.Logger
 	obs     Observer
 	q       *queue.Queue
-	set     *targets.Set
-	watches map[string]int // watch root → index in cfg.Watches
 	release func()
 
-	watchers      []*watcher.Watcher
 	wake          *signal
 	progressEvery time.Duration
+	reloadState
 
 	mu       sync.Mutex
+	gen      *generation // the configuration jobs start with; see reload.go
 	inflight map[int64]*flight
 	ownMoves map[string]time.Time // watch+"\x00"+rel the daemon removed itself
 	stranded []*queue.Job         // leased jobs whose outcome could not be written
@@ -73,6 +78,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 	}
 	if o.Observer == nil {
 		o.Observer = Observers(nil)
+	}
+	if o.CheckFolders != nil {
+		if err := o.CheckFolders(cfg); err != nil {
+			return nil, err
+		}
 	}
 	set, err := targets.Build(cfg, o.Log)
 	if err != nil {
@@ -105,11 +115,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 	if o.ProgressInterval <= 0 {
 		o.ProgressInterval = time.Second
 	}
-	d := &Daemon{cfg: cfg, log: o.Log, obs: o.Observer, progressEvery: o.ProgressInterval, q: q, set: set, release: release, watches: map[string]int{},
+	d := &Daemon{cfg: cfg, log: o.Log, obs: o.Observer, progressEvery: o.ProgressInterval, q: q, release: release, gen: newGeneration(cfg, set),
 		wake: newSignal(), inflight: map[int64]*flight{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}}
-	for i, w := range cfg.Watches {
-		d.watches[w.Path] = i
-	}
+	d.initReload(o)
 	return d, nil
 }
 
@@ -121,10 +129,7 @@ func (d *Daemon) Health(ctx context.Context) error {
 	if err := d.q.Ping(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
-	d.mu.Lock()
-	ws := d.watchers
-	d.mu.Unlock()
-	for _, w := range ws {
+	for _, w := range d.runningWatchers() {
 		if err := w.Health(); err != nil {
 			return err
 		}
@@ -138,7 +143,7 @@ func (d *Daemon) Health(ctx context.Context) error {
 // the queue. It returns nil after a clean stop.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.release()
-	defer d.set.Close()
+	defer d.retireGeneration()
 	defer d.q.Close()
 
 	// runCtx ends with ctx or with a fatal error; uploads run under
@@ -160,33 +165,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer stopDrain()
 
 	var wg sync.WaitGroup
-	errc := make(chan error, len(d.cfg.Watches)+1)
-	for i, wc := range d.cfg.Watches {
-		w, err := watcher.New(watcher.Options{
-			Root: wc.Path, Recursive: wc.IsRecursive(), Include: wc.Include, Exclude: wc.Exclude, Ignore: wc.Ignore,
-			Settle: wc.Settle.D(), FollowSymlinks: wc.FollowLinks, EmitDeletes: wc.Deletes == "propagate",
-			Reconcile: d.cfg.Reconcile.D(), Log: d.log, OnOverflow: d.obs.Overflow, OnEvent: d.obs.WatchEvent,
-		})
-		if err != nil {
-			errc <- fmt.Errorf("watch %s: %w", wc.Path, err)
-			break
-		}
-		d.mu.Lock()
-		d.watchers = append(d.watchers, w)
-		d.mu.Unlock()
-		events := make(chan []watcher.Event, 4)
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			if err := w.Run(runCtx, events); err != nil && !errors.Is(err, context.Canceled) {
-				errc <- fmt.Errorf("watch %s: %w", wc.Path, err)
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			d.enqueueLoop(runCtx, i, events)
-		}()
-	}
+	errc := make(chan error, 1)
+	d.startWatches(runCtx, &wg, errc)
 	d.log.Info("dropsync started", "watches", len(d.cfg.Watches), "targets", len(d.cfg.Targets), "workers", d.cfg.Workers, "state_dir", d.cfg.StateDir)
 
 	var workers sync.WaitGroup
@@ -213,12 +193,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.housekeeping(runCtx)
 	}()
 
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
-		d.log.Error("stopping: a watch cannot work", "err", runErr)
-	}
+	runErr := d.serveReloads(ctx, &wg, errc)
 	stopRun()
 	wg.Wait()
 	if runErr != nil {
@@ -231,8 +206,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 // enqueueLoop turns the watcher's batches into queue items, one
 // transaction per batch.
-func (d *Daemon) enqueueLoop(ctx context.Context, idx int, events <-chan []watcher.Event) {
-	wc := d.cfg.Watches[idx]
+func (d *Daemon) enqueueLoop(ctx context.Context, wc *config.Watch, events <-chan []watcher.Event) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -349,6 +323,7 @@ func (d *Daemon) housekeeping(ctx context.Context) {
 	defer prune.Stop()
 	progress := time.NewTicker(d.progressEvery)
 	defer progress.Stop()
+	d.heartbeat()
 	if _, err := d.q.PruneDone(ctx, time.Now().Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
 		d.log.Warn("prune failed", "err", err)
 	}
@@ -362,6 +337,7 @@ func (d *Daemon) housekeeping(ctx context.Context) {
 				d.log.Warn("prune failed", "err", err)
 			}
 		case <-progress.C:
+			d.heartbeat()
 			d.releaseStranded(ctx)
 			// Work queued by another process (queue retry) wakes the workers.
 			if v, err := d.q.DataVersion(ctx); err == nil && v != lastVersion {
@@ -388,13 +364,15 @@ func (d *Daemon) housekeeping(ctx context.Context) {
 // process runs one leased job to an outcome: delivered, deleted, retried,
 // or failed.
 func (d *Daemon) process(ctx context.Context, j *queue.Job) {
-	idx, ok := d.watches[j.Watch]
+	g := d.acquire() // the whole job runs on the configuration it started with
+	defer g.done()
+	idx, ok := g.watches[j.Watch]
 	if !ok {
 		d.finishFail(ctx, j, nil, "", fmt.Errorf("the watch %s is no longer configured", j.Watch), targets.Permanent)
 		return
 	}
-	wc := d.cfg.Watches[idx]
-	tgt := d.set.Targets[wc.Target]
+	wc := g.cfg.Watches[idx]
+	tgt := g.set.Targets[wc.Target]
 	log := d.log.With("target", wc.Target, "path", j.Rel)
 	path := filepath.Join(wc.Path, filepath.FromSlash(j.Rel))
 	prev, err := d.q.FileState(ctx, j.Watch, j.Rel)
@@ -413,7 +391,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		missing = errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular())
 	}
 	if missing {
-		d.gone(ctx, j, wc, tgt, prev, start, log)
+		d.gone(ctx, j, wc, tgt, g.set.Dests[idx], prev, start, log)
 		return
 	}
 	if err != nil {
@@ -451,7 +429,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		}
 		return
 	}
-	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: path, Size: fi.Size(), ModTime: fi.ModTime(), OnConflict: wc.OnConflict, Dest: d.set.Dests[idx]}
+	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: path, Size: fi.Size(), ModTime: fi.ModTime(), OnConflict: wc.OnConflict, Dest: g.set.Dests[idx]}
 	if prev != nil {
 		r := prev.Remote
 		f.Previous = &r
@@ -469,7 +447,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	d.mu.Lock()
 	d.inflight[j.ID] = fl
 	d.mu.Unlock()
-	res, err := targets.Deliver(ctx, tgt, d.cfg.Targets[wc.Target], f, d.q.Sessions(j.Watch, j.Rel, wc.Target), func(n int64) { fl.sent.Store(n) })
+	res, err := targets.Deliver(ctx, tgt, g.cfg.Targets[wc.Target], f, d.q.Sessions(j.Watch, j.Rel, wc.Target), func(n int64) { fl.sent.Store(n) })
 	d.mu.Lock()
 	delete(d.inflight, j.ID)
 	d.mu.Unlock()
@@ -521,7 +499,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 // object is deleted only with deletes: propagate and when the watcher saw a
 // deletion (j.Gone); a file that vanished otherwise (moved by after_upload,
 // say) leaves the server alone.
-func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt targets.Target, prev *queue.FileState, start time.Time, log *slog.Logger) {
+func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt targets.Target, dest any, prev *queue.FileState, start time.Time, log *slog.Logger) {
 	del, canDelete := tgt.(targets.Deleter)
 	if wc.Deletes != "propagate" || prev == nil || !canDelete || !j.Gone {
 		d.complete(ctx, j, queue.Outcome{}, log)
@@ -539,7 +517,7 @@ func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt t
 		d.complete(ctx, j, queue.Outcome{Forget: true}, log)
 		return
 	}
-	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: filepath.Join(wc.Path, filepath.FromSlash(j.Rel)), OnConflict: wc.OnConflict, Dest: d.set.Dests[d.watches[wc.Path]], Previous: &prev.Remote}
+	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: filepath.Join(wc.Path, filepath.FromSlash(j.Rel)), OnConflict: wc.OnConflict, Dest: dest, Previous: &prev.Remote}
 	if err := del.Delete(ctx, f, prev.Remote); err != nil {
 		d.handleErr(ctx, j, wc, "", err, log)
 		return

@@ -45,6 +45,9 @@ type Options struct {
 	OnOverflow func()
 	// OnEvent, if set, is called for every file-system event received.
 	OnEvent func()
+	// OnScanned, if set, is called once Run's start-up scan has walked the
+	// tree: every file found is then settling towards the queue.
+	OnScanned func()
 }
 
 // Event is a settled file (or, with EmitDeletes, a deleted one).
@@ -93,6 +96,10 @@ func New(o Options) (*Watcher, error) {
 	}
 	return &Watcher{o: o, log: o.Log.With("watch", o.Root), fsw: fsw, rescan: make(chan struct{}, 1), dirs: map[string]bool{}, reports: map[string]bool{}}, nil
 }
+
+// Close releases a watcher that was made but will not Run (Run closes
+// its own).
+func (w *Watcher) Close() error { return w.fsw.Close() }
 
 // Health returns nil while the watch works, or what broke it.
 func (w *Watcher) Health() error {
@@ -155,6 +162,9 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 	pending := map[string]*entry{} // owned by this goroutine
 	if err := w.scan(pending); err != nil {
 		return err
+	}
+	if w.o.OnScanned != nil {
+		w.o.OnScanned()
 	}
 	tick := time.NewTicker(min(max(w.o.Settle/4, 10*time.Millisecond), time.Second))
 	defer tick.Stop()
