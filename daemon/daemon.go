@@ -637,6 +637,7 @@ func (d *Daemon) afterUpload(ctx context.Context, wc *config.Watch, path, rel st
 	default:
 		return
 	}
+	d.afterUploadResult(ctx, wc, rel, err, log)
 	if err != nil {
 		log.Error("after_upload "+wc.AfterUpload+" failed; trying again at the next scan", "err", err)
 		return

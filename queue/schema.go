@@ -70,4 +70,14 @@ CREATE TABLE target_pauses (
 	// away (after_upload, failed_to), so a later folder deletion never
 	// counts it as the user's deletion.
 	`ALTER TABLE file_state ADD COLUMN moved_away INTEGER NOT NULL DEFAULT 0;`,
+	// 3: after_upload actions (delete, move) that failed, for status and
+	// metrics; a later success removes the row.
+	`CREATE TABLE after_upload_failures (
+	watch  TEXT    NOT NULL,
+	rel    TEXT    NOT NULL,
+	action TEXT    NOT NULL,             -- delete | move
+	error  TEXT    NOT NULL,
+	at     INTEGER NOT NULL,             -- unix ms
+	PRIMARY KEY (watch, rel)
+) STRICT;`,
 }
