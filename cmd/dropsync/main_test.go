@@ -332,10 +332,12 @@ func writeRandom(t *testing.T, p string, size int64) string {
 }
 
 // The README's first command: files arrive at all five fakes, the large
-// ones chunked or in two phases, and Ctrl-C stops it cleanly.
+// ones chunked or in two phases (each called by its name), the demo's own
+// configuration draws no warning, and Ctrl-C stops it cleanly.
 func TestDemoShowsFilesArrivingAtAllFakes(t *testing.T) {
 	var out syncBuffer
-	cmd := dropsync("demo", "--dir", t.TempDir())
+	dir := t.TempDir()
+	cmd := dropsync("demo", "--dir", dir)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -349,14 +351,23 @@ func TestDemoShowsFilesArrivingAtAllFakes(t *testing.T) {
 				return false
 			}
 		}
-		return strings.Count(s, "scan-large.bin") >= 2 && strings.Contains(s, "24.0 MiB  arrived") && strings.Contains(s, "chunked)")
+		return strings.Count(s, "scan-large.bin") >= 2 && strings.Contains(s, "24.0 MiB  arrived") && strings.Contains(s, "chunked)") &&
+			strings.Contains(s, "two-phase)")
 	})
 	s := out.String()
 	daemontest.Eventually(t, "the still-watching line", func() bool { return strings.Contains(out.String(), "Still watching.") })
 	s = out.String()
-	for _, line := range []string{"inbox:", "status:  dropsync status -c "} {
+	for _, line := range []string{"inbox:", "status:  dropsync status -c ", "Drop files into " + filepath.Join(dir, "inbox", "<api>") + string(filepath.Separator) + " and"} {
 		if !strings.Contains(s, line) {
 			t.Errorf("demo output lacks %q", line)
+		}
+	}
+	if strings.Contains(s, "WARN") {
+		t.Errorf("the demo warns about its own configuration:\n%s", s)
+	}
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, "connections-activities") && strings.Contains(l, "scan-large.bin") && strings.Contains(l, "chunked") {
+			t.Errorf("a two-phase upload is called chunked: %s", l)
 		}
 	}
 	if strings.Contains(s, "✗") {
