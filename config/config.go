@@ -42,7 +42,7 @@ type Config struct {
 // Log configures logging.
 type Log struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error
-	Format string `yaml:"format"` // text | json
+	Format string `yaml:"format"` // text | json | journal (journald priorities, no timestamp)
 }
 
 // Metrics configures the Prometheus endpoint.
@@ -358,7 +358,7 @@ func (c *Config) validate(checkPaths bool) error {
 	if err := oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error"); err != nil {
 		return err
 	}
-	if err := oneOf("log.format", c.Log.Format, "text", "json"); err != nil {
+	if err := oneOf("log.format", c.Log.Format, "text", "json", "journal"); err != nil {
 		return err
 	}
 	if c.Metrics.Listen != "" {

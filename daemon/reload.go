@@ -444,3 +444,10 @@ func restartOnly(a, b *config.Config) []string {
 	}
 	return out
 }
+
+// Watches is how many watches run now.
+func (d *Daemon) Watches() int {
+	d.runMu.Lock()
+	defer d.runMu.Unlock()
+	return len(d.running)
+}

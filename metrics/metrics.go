@@ -35,6 +35,7 @@ type Metrics struct {
 	retries   *prometheus.CounterVec
 	events    prometheus.Counter
 	overflows prometheus.Counter
+	series                           // series.go
 
 	mu  sync.Mutex
 	src Source
@@ -60,6 +61,7 @@ func New() *Metrics {
 	}
 	m.reg.MustRegister(m.uploads, m.bytes, m.duration, m.retries, m.events, m.overflows, &queueCollector{m: m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.initSeries()
 	return m
 }
 
@@ -137,6 +139,7 @@ func (m *Metrics) Delivered(d daemon.Delivery) {
 		m.duration.WithLabelValues(d.Target).Observe(d.Duration.Seconds())
 	}
 	m.uploads.WithLabelValues(d.Target, outcome).Inc()
+	m.lastSuccess.WithLabelValues(d.Watch).SetToCurrentTime()
 }
 
 // Failed implements daemon.Observer.
@@ -162,7 +165,7 @@ type queueCollector struct{ m *Metrics }
 
 var (
 	jobsDesc      = prometheus.NewDesc("dropsync_jobs", "Jobs in the queue by state.", []string{"state"}, nil)
-	throttledDesc = prometheus.NewDesc("dropsync_target_throttled_until_seconds", "Unix time until which a target is paused after a throttling answer.", []string{"target"}, nil)
+	throttledDesc = prometheus.NewDesc("dropsync_target_throttled_until_timestamp_seconds", "Unix time until which a target is paused after a throttling answer (0: not paused).", []string{"target"}, nil)
 	oldestDesc    = prometheus.NewDesc("dropsync_oldest_pending_age_seconds", "Age of the oldest pending job (0 when none).", nil, nil)
 	upDesc        = prometheus.NewDesc("dropsync_healthy", "1 when the database and every watch work.", nil, nil)
 )
@@ -188,8 +191,15 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	if ps, err := q.Pauses(ctx); err == nil {
+		until := map[string]float64{}
+		for _, t := range c.m.configuredTargets() {
+			until[t] = 0
+		}
 		for _, p := range ps {
-			ch <- prometheus.MustNewConstMetric(throttledDesc, prometheus.GaugeValue, float64(p.Until.Unix()), p.Target)
+			until[p.Target] = float64(p.Until.Unix())
+		}
+		for t, u := range until {
+			ch <- prometheus.MustNewConstMetric(throttledDesc, prometheus.GaugeValue, u, t)
 		}
 	}
 	age := 0.0

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -69,5 +71,55 @@ func TestMetricsMoveWithUploads(t *testing.T) {
 	daemontest.Eventually(t, "healthz 503", func() bool {
 		code, _ := scrape(t, web.URL+"/healthz")
 		return code == http.StatusServiceUnavailable
+	})
+}
+
+// Series used to appear only once their first event happened, so an alert
+// on the first failure had nothing to compare with; the throttle metric
+// was a timestamp without the _timestamp_seconds suffix; there was no
+// build info, no count of failed after_upload actions and no last success
+// per watch.
+func TestSeriesExistFromTheStart(t *testing.T) {
+	fake := sensenet.NewFake()
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	blocker := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New()
+	h := daemontest.StartObserved(t, m, fmt.Sprintf("type: sensenet\nurl: %s\nauth: {type: bearer, token: %s}\n", srv.URL, sensenet.DemoToken),
+		"destination: {path: "+sensenet.DocumentsPath+"}\nafter_upload: move\nmove_to: "+filepath.Join(blocker, "done"))
+	m.Configure(h.Config)
+	m.Attach(h.Daemon())
+	web := httptest.NewServer(m.Handler())
+	defer web.Close()
+	watch := h.WatchPath()
+
+	_, body := scrape(t, web.URL+"/metrics")
+	for _, want := range []string{
+		`dropsync_uploads_total{outcome="failed",target="t"} 0`,
+		`dropsync_uploads_total{outcome="delivered",target="t"} 0`,
+		`dropsync_retries_total{kind="throttled",target="t"} 0`,
+		`dropsync_bytes_sent_total{target="t"} 0`,
+		`dropsync_target_throttled_until_timestamp_seconds{target="t"} 0`,
+		`dropsync_after_upload_failures_total{action="move",watch="` + watch + `"} 0`,
+		`dropsync_watch_last_success_timestamp_seconds{watch="` + watch + `"} 0`,
+		`dropsync_build_info{goarch="` + runtime.GOARCH + `",goos="` + runtime.GOOS + `",goversion="` + runtime.Version() + `",version="dev"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics before any upload lack %q", want)
+		}
+	}
+	if strings.Contains(body, "dropsync_target_throttled_until_seconds") {
+		t.Error("the throttle timestamp still has its old name")
+	}
+
+	h.WriteRandom(t, "a.bin", 100)
+	h.WaitDelivered(t, "a.bin", "")
+	daemontest.Eventually(t, "the failed move and the last success in the metrics", func() bool {
+		_, body := scrape(t, web.URL+"/metrics")
+		return strings.Contains(body, `dropsync_after_upload_failures_total{action="move",watch="`+watch+`"} 1`) &&
+			!strings.Contains(body, `dropsync_watch_last_success_timestamp_seconds{watch="`+watch+`"} 0`)
 	})
 }
