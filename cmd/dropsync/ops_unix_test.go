@@ -162,7 +162,6 @@ func TestSystemdNotifyReloadAndStop(t *testing.T) {
 	}
 }
 
-
 // SIGHUP used to kill the daemon at once, with no log line and no drain.
 // It reloads the configuration and the daemon keeps running.
 func TestSIGHUPReloadsInsteadOfKilling(t *testing.T) {
