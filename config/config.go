@@ -365,6 +365,9 @@ func (c *Config) validate(checkPaths bool) error {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
 			return fmt.Errorf("metrics.listen: %q is not host:port (e.g. 127.0.0.1:9464)", c.Metrics.Listen)
 		}
+		if err := checkPort(c.Metrics.Listen); err != nil {
+			return err
+		}
 	}
 	if c.Workers < 1 {
 		return fmt.Errorf("workers: must be at least 1, got %d", c.Workers)
