@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/daemon"
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/queue"
 	"github.com/dropsync/dropsync/targets"
@@ -261,5 +264,41 @@ func TestReloadRefusesBrokenConfig(t *testing.T) {
 	}
 	if clients.isClosed("http://one") {
 		t.Fatal("a refused reload closed the running client")
+	}
+}
+
+// The folder check (sandbox.Checker under systemd) refuses a start and a
+// reload whose folders lack the access the daemon needs.
+func TestFolderCheckRefusesStartAndReload(t *testing.T) {
+	clients.reset()
+	h := daemontest.StartYAML(t, reloadConfig("http://one", "{{inbox}}"))
+	c, err := config.Parse(strings.NewReader(strings.NewReplacer("{{inbox}}", h.Inbox, "{{state}}", t.TempDir()).Replace(reloadConfig("http://one", "{{inbox}}"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refuse := func(*config.Config) error { return errors.New("watches[0].path: injected: read-only file system") }
+	if _, err := daemon.New(context.Background(), c, daemon.Options{CheckFolders: refuse}); err == nil || !strings.Contains(err.Error(), "injected") {
+		t.Fatalf("start with a failing folder check: %v", err)
+	}
+	h.Stop()
+	d, err := daemon.New(context.Background(), h.Config, daemon.Options{Log: slog.New(slog.DiscardHandler), CheckFolders: func(c *config.Config) error {
+		if len(c.Watches) > 1 {
+			return refuse(c)
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	two, err := config.Parse(strings.NewReader(strings.NewReplacer("{{inbox}}", h.Inbox, "{{state}}", h.StateDir).Replace(reloadConfig("http://one", "{{inbox}}", t.TempDir()))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Reload(ctx, two); err == nil || !strings.Contains(err.Error(), "injected") {
+		t.Fatalf("reload with a failing folder check: %v", err)
 	}
 }

@@ -50,6 +50,9 @@ func cmdValidate(ctx context.Context, args []string, w io.Writer) error {
 	if err := watcher.Preflight(dirs); err != nil {
 		return err
 	}
+	if err := folderChecker(ctx, *cfgPath).Check(c); err != nil {
+		return fmt.Errorf("%s: %w", *cfgPath, err)
+	}
 	fmt.Fprintf(w, "%s: OK: %d target(s), %d watch(es), %d folder(s) to watch\n", *cfgPath, len(c.Targets), len(c.Watches), dirs)
 	if !*online {
 		return nil

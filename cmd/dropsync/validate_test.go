@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -8,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dropsync/dropsync/internal/sandbox"
 	"github.com/dropsync/dropsync/targets/oracledocs"
 )
 
@@ -57,5 +60,37 @@ func TestValidateRejectsMetricsPortOutOfRange(t *testing.T) {
 	text := strings.Replace(sensenetConfig(dir, "http://127.0.0.1:1", "x", ""), "shutdown_timeout: 2s", "shutdown_timeout: 2s\nmetrics: {listen: \"127.0.0.1:9464\"}", 1)
 	if _, stderr, code := runCLI(t, "validate", "-c", writeConfig(t, t.TempDir(), text)); code != 0 {
 		t.Errorf("metrics.listen 127.0.0.1:9464: exit %d, %q", code, stderr)
+	}
+}
+
+// validate passed folders that the service's sandbox then refused (a
+// move_to missing from ReadWritePaths); with the installed unit's settings
+// it names the setting and the drop-in that fixes it.
+func TestValidateNamesTheSandboxSetting(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"in", "done"} {
+		os.Mkdir(filepath.Join(dir, d), 0o700)
+	}
+	text := strings.Replace(sensenetConfig(dir, "http://127.0.0.1:1", "x", ""), "    settle: 200ms\n",
+		"    settle: 200ms\n    after_upload: move\n    move_to: "+filepath.Join(dir, "done")+"\n", 1)
+	cfg := writeConfig(t, dir, text)
+	prev := serviceSandbox
+	defer func() { serviceSandbox = prev }()
+	serviceSandbox = func(context.Context, string) *sandbox.Unit {
+		return sandbox.ParseShow("Id=dropsync.service\nLoadState=loaded\nProtectHome=yes\nPrivateTmp=no\nProtectSystem=strict\nReadWritePaths=-/var/spool/dropsync " + filepath.Join(dir, "in") + "\n")
+	}
+	var out bytes.Buffer
+	err := cmdValidate(context.Background(), []string{"-c", cfg}, &out)
+	if err == nil {
+		t.Fatalf("validate passed a move_to outside ReadWritePaths: %s", out.String())
+	}
+	for _, want := range []string{"watches[0].move_to " + filepath.Join(dir, "done"), "ProtectSystem=strict", "systemctl edit dropsync", "ReadWritePaths=" + filepath.Join(dir, "done")} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q lacks %q", err, want)
+		}
+	}
+	serviceSandbox = func(context.Context, string) *sandbox.Unit { return nil } // no unit runs this config
+	if err := cmdValidate(context.Background(), []string{"-c", cfg}, &out); err != nil {
+		t.Fatalf("without a unit: %v", err)
 	}
 }

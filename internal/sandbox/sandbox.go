@@ -137,7 +137,7 @@ func (k Checker) Check(c *config.Config) error {
 		}
 		if k.Unit != nil {
 			if h := k.Unit.predict(f, unit); h != "" {
-				errs = append(errs, fmt.Errorf("%s %s: %s under systemd: %s", f.Field, f.Path, need(f), h))
+				errs = append(errs, fmt.Errorf("%s %s: %s; under systemd: %s", f.Field, f.Path, need(f), h))
 			}
 		}
 	}
