@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dropsync/dropsync/config"
 	"github.com/dropsync/dropsync/internal/sandbox"
 )
 
@@ -38,4 +39,19 @@ var serviceSandbox = func(ctx context.Context, configPath string) *sandbox.Unit 
 		return nil
 	}
 	return sandbox.ParseShow(string(out))
+}
+
+// sandboxExplains is called when the configuration does not load under
+// systemd: a watch folder the unit's sandbox hides (PrivateTmp,
+// ProtectHome) looks missing to the service. It returns the folder check's
+// error, which names the setting, or nil when that is not the cause.
+func sandboxExplains(configPath string) error {
+	if os.Getenv("INVOCATION_ID") == "" {
+		return nil
+	}
+	c, err := config.LoadForInspection(configPath)
+	if err != nil {
+		return nil
+	}
+	return sandbox.Checker{Systemd: true}.Check(c)
 }

@@ -56,8 +56,17 @@ func Folders(c *config.Config) []Folder {
 }
 
 // Probe checks dir for list and read and, with write, for creating and
-// renaming a file, as the running user.
+// renaming a file, as the running user. A missing folder that needs write
+// (move_to, failed_to: the daemon creates them when first used) is checked
+// by its nearest existing parent.
 func Probe(dir string, write bool) error {
+	if write {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			if parent := filepath.Dir(dir); parent != dir {
+				return Probe(parent, true)
+			}
+		}
+	}
 	f, err := os.Open(dir)
 	if err != nil {
 		return err

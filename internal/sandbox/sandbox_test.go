@@ -121,3 +121,20 @@ func TestProbeLeavesNothing(t *testing.T) {
 		t.Fatal("a missing folder passed")
 	}
 }
+
+// move_to and failed_to are created when first used: a missing one is
+// checked by its nearest existing parent.
+func TestProbeMissingWriteFolderChecksParent(t *testing.T) {
+	dir := t.TempDir()
+	if err := sandbox.Probe(filepath.Join(dir, "done", "2026"), true); err != nil {
+		t.Fatalf("a creatable move_to: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "done")); !os.IsNotExist(err) {
+		t.Fatal("the probe created the folder")
+	}
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, nil, 0o600)
+	if err := sandbox.Probe(filepath.Join(file, "done"), true); err == nil {
+		t.Fatal("a move_to below a file passed")
+	}
+}
