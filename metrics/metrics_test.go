@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -114,6 +115,7 @@ func TestSeriesExistFromTheStart(t *testing.T) {
 	if strings.Contains(body, "dropsync_target_throttled_until_seconds") {
 		t.Error("the throttle timestamp still has its old name")
 	}
+	checkMonitoringKit(t, body)
 
 	h.WriteRandom(t, "a.bin", 100)
 	h.WaitDelivered(t, "a.bin", "")
@@ -122,4 +124,35 @@ func TestSeriesExistFromTheStart(t *testing.T) {
 		return strings.Contains(body, `dropsync_after_upload_failures_total{action="move",watch="`+watch+`"} 1`) &&
 			!strings.Contains(body, `dropsync_watch_last_success_timestamp_seconds{watch="`+watch+`"} 0`)
 	})
+}
+
+// checkMonitoringKit checks that every dropsync metric the alert rules and
+// the Grafana dashboard use is one the daemon exports (scraped: body),
+// besides the target health series (dropsync_target_up, _state).
+func checkMonitoringKit(t *testing.T, body string) {
+	t.Helper()
+	exported := map[string]bool{"dropsync_target_up": true, "dropsync_target_state": true}
+	for _, m := range regexp.MustCompile(`(?m)^# TYPE (dropsync_\w+) (\w+)`).FindAllStringSubmatch(body, -1) {
+		exported[m[1]] = true
+		if m[2] == "histogram" {
+			for _, suf := range []string{"_bucket", "_sum", "_count"} {
+				exported[m[1]+suf] = true
+			}
+		}
+	}
+	files, _ := filepath.Glob("../packaging/monitoring/*")
+	if len(files) < 3 {
+		t.Fatalf("monitoring kit: %v", files)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range regexp.MustCompile(`dropsync_[a-z_]+`).FindAllString(string(b), -1) {
+			if !exported[name] && !strings.HasSuffix(f, ".test.yml") {
+				t.Errorf("%s uses %s, which the daemon does not export", filepath.Base(f), name)
+			}
+		}
+	}
 }
