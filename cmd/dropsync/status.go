@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -25,6 +26,10 @@ type statusReport struct {
 	Uploading []uploadStatus  `json:"uploading"`
 	Throttled []throttleState `json:"throttled"`
 	Failures  []*queue.Job    `json:"recent_failures"`
+	// AfterUpload counts after_upload actions (delete, move) that failed
+	// for delivered files; the next scan tries them again.
+	AfterUploadFailed   int                        `json:"after_upload_failed"`
+	AfterUploadFailures []queue.AfterUploadFailure `json:"after_upload_failures"`
 }
 
 type uploadStatus struct {
@@ -103,12 +108,21 @@ func buildStatus(ctx context.Context, q *queue.Queue, c *config.Config, now time
 	if r.Failures == nil {
 		r.Failures = []*queue.Job{}
 	}
+	if r.AfterUploadFailed, r.AfterUploadFailures, err = q.AfterUploadFailures(ctx, 10); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
 func printStatus(w io.Writer, r *statusReport, now time.Time) {
 	fmt.Fprintf(w, "daemon: %s   queue: %d pending, %d uploading, %d done, %d failed   (state: %s)\n",
 		r.Daemon, r.Counts[queue.Pending], r.Counts[queue.Leased], r.Counts[queue.Done], r.Counts[queue.Failed], r.StateDir)
+	if r.AfterUploadFailed > 0 {
+		fmt.Fprintf(w, "after_upload: %d failed (delivered, still in the watch; the next scan tries again)\n", r.AfterUploadFailed)
+		for _, f := range r.AfterUploadFailures {
+			fmt.Fprintf(w, "  %-6s %s  %s\n         %s\n", f.Action, filepath.Join(f.Watch, filepath.FromSlash(f.Rel)), f.At.Format("2006-01-02 15:04:05"), oneLine(f.Error))
+		}
+	}
 	if len(r.Uploading) > 0 && r.Daemon == "stopped" {
 		fmt.Fprintln(w, "\ninterrupted (the daemon is not running; these resume at its next start):")
 	} else if len(r.Uploading) > 0 {
