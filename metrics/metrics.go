@@ -35,7 +35,7 @@ type Metrics struct {
 	retries   *prometheus.CounterVec
 	events    prometheus.Counter
 	overflows prometheus.Counter
-	series                           // series.go
+	series    // series.go
 
 	mu  sync.Mutex
 	src Source
