@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -17,13 +16,6 @@ import (
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/targets/sensenet"
 )
-
-// Outside systemd (no NOTIFY_SOCKET) the daemon runs as before.
-func TestNoNotifySocketIsANoOp(t *testing.T) {
-	n := &notifier{log: slog.New(slog.DiscardHandler)}
-	t.Setenv("NOTIFY_SOCKET", "")
-	n.Stopping() // must neither fail nor block
-}
 
 // Under systemd every line used to reach the journal at priority 6 with
 // two timestamps; `journalctl -p err` showed nothing. With JOURNAL_STREAM

@@ -127,6 +127,7 @@ func TestSystemdNotifyReloadAndStop(t *testing.T) {
 	writeConfig(t, dir, base+"  - path: /nonexistent/folder\n    target: docs\n")
 	cmd.Process.Signal(syscall.SIGHUP)
 	sock.expect(t, "ready after the refused reload", "READY=1", "STATUS=reload refused")
+	daemontest.Eventually(t, "the refusal in the log", func() bool { return strings.Contains(logs.String(), "reload refused") })
 	refused := 0
 	for _, l := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(l, "reload refused") {
