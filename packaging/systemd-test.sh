@@ -12,7 +12,9 @@
 #   - an injected error (a file over max_file_size) is stored at priority
 #     err, so `journalctl -u dropsync -p err` shows it, and no journal line
 #     carries a timestamp of dropsync's own;
-#   - systemctl stop logs the start of the drain and stops cleanly.
+#   - systemctl stop logs the start of the drain and stops cleanly;
+#   - a watch under /home (ProtectHome=yes): validate predicts it, and the
+#     failed start names the setting and the drop-in that fixes it.
 #
 # Run as root on a Debian-like machine with the packages debootstrap and
 # systemd-container (apt-get install debootstrap systemd-container). The
@@ -162,6 +164,19 @@ check "journalctl -u dropsync -p err shows the injected error" sh -c 'journalctl
 check "journalctl -p err does not show info lines" sh -c '! journalctl -u dropsync -p err --no-pager -o cat | grep -q "msg=delivered"'
 check "no journal line carries dropsync's own timestamp" sh -c '! journal | grep -q "time="'
 check "the service stopped cleanly" sh -c 'systemctl show -p Result --value dropsync | grep -qx success'
+
+# The sandbox: a watch under /home is hidden by ProtectHome=yes. validate
+# (outside the sandbox) predicts it from the unit; the start fails and says
+# which setting and which drop-in.
+mkdir -p /home/alice/drop
+config "  - path: /home/alice/drop
+    target: docs
+    destination: {path: /Root/Content/Documents}"
+check "validate names ProtectHome for a watch under /home" sh -c '! out="$(dropsync validate -c /etc/dropsync/config.yaml 2>&1)"; echo "$out"; echo "$out" | grep -q "ProtectHome=yes" && echo "$out" | grep -q "systemctl edit dropsync"'
+check "systemctl start fails for a watch the sandbox hides" sh -c '! systemctl start dropsync'
+check "the failed start names ProtectHome and the drop-in" sh -c 'journalctl -u dropsync -o cat | grep "ProtectHome=yes hides /home" | grep -q "ProtectHome=no and ReadWritePaths=/home/alice/drop"'
+systemctl stop dropsync >/dev/null 2>&1
+systemctl reset-failed dropsync >/dev/null 2>&1
 {
 	echo "--- journalctl -u dropsync"
 	journal -o short-precise | tail -40
