@@ -22,7 +22,9 @@ if [ -z "$wine" ]; then
 fi
 
 prefix="$(mktemp -d)"
-trap 'wineserver -k >/dev/null 2>&1 || true; rm -rf "$prefix"' EXIT
+wineserver="$(dirname "$wine")/wineserver"
+command -v "$wineserver" >/dev/null 2>&1 || wineserver=wineserver
+trap '"$wineserver" -k >/dev/null 2>&1 || true; rm -rf "$prefix"' EXIT
 export WINEPREFIX="$prefix" WINEDEBUG=-all WINEARCH=win64
 export WINEDLLOVERRIDES="bcryptprimitives=n;mscoree,mshtml="
 
