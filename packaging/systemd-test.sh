@@ -104,7 +104,7 @@ wait_for() {
 	done
 	pass "$desc"
 }
-journal() { journalctl -u dropsync --no-pager -o cat "$@"; }
+journal() { journalctl -b -u dropsync --no-pager -o cat "$@"; }
 cfg=/etc/dropsync/config.yaml
 config() { # config [EXTRA WATCH YAML]
 	cat >"$cfg" <<CFG
@@ -126,6 +126,10 @@ CFG
 	chgrp dropsync "$cfg"
 }
 
+# A clean start on a reused root: no package, spool or state left over
+# (the journal checks read this boot only).
+dpkg --purge dropsync >/dev/null 2>&1
+rm -rf /var/spool/dropsync /var/lib/dropsync /home/alice
 check "dpkg -i dropsync.deb" dpkg -i /root/dropsync.deb
 systemd-run --unit=fake-sensenet /usr/bin/dropsync fake-server --api sensenet --listen 127.0.0.1:8765 >/dev/null 2>&1
 wait_for 30 "dropsync fake-server answers" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8765'
@@ -136,7 +140,7 @@ check "systemctl status shows dropsync's STATUS line" sh -c 'systemctl show -p S
 pid="$(systemctl show -p MainPID --value dropsync)"
 
 echo "hello from the drop group" >/var/spool/dropsync/inbox/hello.txt
-wait_for 60 "hello.txt is delivered to the fake server" sh -c 'journalctl -u dropsync -o cat | grep "msg=delivered" | grep -q "path=hello.txt"'
+wait_for 60 "hello.txt is delivered to the fake server" sh -c 'journalctl -b -u dropsync -o cat | grep "msg=delivered" | grep -q "path=hello.txt"'
 
 install -d -o dropsync -g dropsync-drop -m 2770 /var/spool/dropsync/inbox2
 config "  - path: /var/spool/dropsync/inbox2
@@ -144,24 +148,24 @@ config "  - path: /var/spool/dropsync/inbox2
     destination: {path: /Root/Content/Documents}
     settle: 300ms"
 check "systemctl reload dropsync" systemctl reload dropsync
-wait_for 30 "the reload is logged with the added watch" sh -c 'journalctl -u dropsync -o cat | grep "configuration reloaded" | grep -q inbox2'
+wait_for 30 "the reload is logged with the added watch" sh -c 'journalctl -b -u dropsync -o cat | grep "configuration reloaded" | grep -q inbox2'
 check "the reload kept the process (same MainPID)" test "$(systemctl show -p MainPID --value dropsync)" = "$pid"
 echo "via the added watch" >/var/spool/dropsync/inbox2/second.txt
-wait_for 60 "second.txt from the added watch is delivered" sh -c 'journalctl -u dropsync -o cat | grep "msg=delivered" | grep -q "path=second.txt"'
+wait_for 60 "second.txt from the added watch is delivered" sh -c 'journalctl -b -u dropsync -o cat | grep "msg=delivered" | grep -q "path=second.txt"'
 
 head -c 100000 /dev/zero >/var/spool/dropsync/inbox/too-big.bin
-wait_for 60 "the injected error (a file over max_file_size) is logged" sh -c 'journalctl -u dropsync -o cat | grep -q "upload failed permanently"'
+wait_for 60 "the injected error (a file over max_file_size) is logged" sh -c 'journalctl -b -u dropsync -o cat | grep -q "upload failed permanently"'
 
 echo "this: [is not yaml" >"$cfg"
 check "systemctl reload with a broken configuration" systemctl reload dropsync
-wait_for 30 "the broken configuration is refused" sh -c 'journalctl -u dropsync -o cat | grep -q "reload refused"'
+wait_for 30 "the broken configuration is refused" sh -c 'journalctl -b -u dropsync -o cat | grep -q "reload refused"'
 check "dropsync still runs the old configuration" systemctl is-active dropsync
 check "still the same process" test "$(systemctl show -p MainPID --value dropsync)" = "$pid"
 
 check "systemctl stop dropsync" systemctl stop dropsync
-check "the stop's start is logged" sh -c 'journalctl -u dropsync -o cat | grep -q "stopping: no new uploads start"'
-check "journalctl -u dropsync -p err shows the injected error" sh -c 'journalctl -u dropsync -p err --no-pager -o cat | grep "upload failed permanently"'
-check "journalctl -p err does not show info lines" sh -c '! journalctl -u dropsync -p err --no-pager -o cat | grep -q "msg=delivered"'
+check "the stop's start is logged" sh -c 'journalctl -b -u dropsync -o cat | grep -q "stopping: no new uploads start"'
+check "journalctl -b -u dropsync -p err shows the injected error" sh -c 'journalctl -b -u dropsync -p err --no-pager -o cat | grep "upload failed permanently"'
+check "journalctl -p err does not show info lines" sh -c '! journalctl -b -u dropsync -p err --no-pager -o cat | grep -q "msg=delivered"'
 check "no journal line carries dropsync's own timestamp" sh -c '! journal | grep -q "time="'
 check "the service stopped cleanly" sh -c 'systemctl show -p Result --value dropsync | grep -qx success'
 
@@ -174,11 +178,11 @@ config "  - path: /home/alice/drop
     destination: {path: /Root/Content/Documents}"
 check "validate names ProtectHome for a watch under /home" sh -c '! out="$(dropsync validate -c /etc/dropsync/config.yaml 2>&1)"; echo "$out"; echo "$out" | grep -q "ProtectHome=yes" && echo "$out" | grep -q "systemctl edit dropsync"'
 check "systemctl start fails for a watch the sandbox hides" sh -c '! systemctl start dropsync'
-check "the failed start names ProtectHome and the drop-in" sh -c 'journalctl -u dropsync -o cat | grep "ProtectHome=yes hides /home" | grep -q "ProtectHome=no and ReadWritePaths=/home/alice/drop"'
+check "the failed start names ProtectHome and the drop-in" sh -c 'journalctl -b -u dropsync -o cat | grep "ProtectHome=yes hides /home" | grep -q "ProtectHome=no and ReadWritePaths=/home/alice/drop"'
 systemctl stop dropsync >/dev/null 2>&1
 systemctl reset-failed dropsync >/dev/null 2>&1
 {
-	echo "--- journalctl -u dropsync"
+	echo "--- journalctl -b -u dropsync"
 	journal -o short-precise | tail -40
 	if command -v systemd-analyze >/dev/null; then
 		echo "--- systemd-analyze security dropsync"
