@@ -2,6 +2,11 @@
 // queue, and a pool of workers claims jobs and delivers files through the
 // targets, retrying with backoff, pausing throttled targets, and moving
 // permanent failures to the failed list.
+//
+// Every job runs start to end on one generation of the configuration and
+// its target clients; a reload (Reload, SIGHUP) makes a new generation
+// current, whole or not at all, without touching jobs in flight, and the
+// old generation's clients close after its last job (reload.go).
 package daemon
 
 import (
