@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dropsync/dropsync/config"
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/metrics"
 	"github.com/dropsync/dropsync/targets/sensenet"
@@ -154,5 +155,26 @@ func checkMonitoringKit(t *testing.T, body string) {
 				t.Errorf("%s uses %s, which the daemon does not export", filepath.Base(f), name)
 			}
 		}
+	}
+}
+
+// A reload that removes a target or a watch drops its series; one that
+// adds them creates theirs at 0.
+func TestConfigureFollowsReloads(t *testing.T) {
+	m := metrics.New()
+	web := httptest.NewServer(m.Handler())
+	defer web.Close()
+	cfg := func(target, watch string) *config.Config {
+		return &config.Config{Targets: map[string]*config.Target{target: {Type: "sensenet"}},
+			Watches: []*config.Watch{{Path: watch, Target: target, AfterUpload: "keep"}}}
+	}
+	m.Configure(cfg("old", "/srv/old"))
+	m.Configure(cfg("new", "/srv/new"))
+	_, body := scrape(t, web.URL+"/metrics")
+	if strings.Contains(body, `target="old"`) || strings.Contains(body, `watch="/srv/old"`) {
+		t.Errorf("series of a removed target or watch remain:\n%s", body)
+	}
+	if !strings.Contains(body, `dropsync_uploads_total{outcome="failed",target="new"} 0`) || !strings.Contains(body, `dropsync_watch_last_success_timestamp_seconds{watch="/srv/new"} 0`) {
+		t.Errorf("series of an added target or watch are missing:\n%s", body)
 	}
 }

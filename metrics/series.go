@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"runtime"
+	"slices"
 	"sort"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,7 @@ type series struct {
 	lastSuccess *prometheus.GaugeVec
 
 	targetNames []string // guarded by Metrics.mu
+	watchPaths  []string // guarded by Metrics.mu
 }
 
 func (m *Metrics) initSeries() {
@@ -37,7 +39,8 @@ func (m *Metrics) initSeries() {
 }
 
 // Configure creates every labelled series of c's targets and watches at 0
-// (existing series keep their values). Call it at start and after each
+// (existing series keep their values) and drops the series of targets and
+// watches that are no longer configured. Call it at start and after each
 // reload.
 func (m *Metrics) Configure(c *config.Config) {
 	names := make([]string, 0, len(c.Targets))
@@ -59,9 +62,29 @@ func (m *Metrics) Configure(c *config.Config) {
 			m.afterUpload.WithLabelValues(w.Path, w.AfterUpload)
 		}
 	}
+	paths := make([]string, 0, len(c.Watches))
+	for _, w := range c.Watches {
+		paths = append(paths, w.Path)
+	}
 	m.mu.Lock()
-	m.targetNames = names
+	oldNames, oldPaths := m.targetNames, m.watchPaths
+	m.targetNames, m.watchPaths = names, paths
 	m.mu.Unlock()
+	for _, n := range oldNames {
+		if _, ok := c.Targets[n]; !ok {
+			for _, v := range []interface {
+				DeletePartialMatch(prometheus.Labels) int
+			}{m.uploads, m.bytes, m.duration, m.retries} {
+				v.DeletePartialMatch(prometheus.Labels{"target": n})
+			}
+		}
+	}
+	for _, p := range oldPaths {
+		if !slices.Contains(paths, p) {
+			m.lastSuccess.DeletePartialMatch(prometheus.Labels{"watch": p})
+			m.afterUpload.DeletePartialMatch(prometheus.Labels{"watch": p})
+		}
+	}
 }
 
 func (m *Metrics) configuredTargets() []string {
