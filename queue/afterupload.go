@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -36,10 +37,14 @@ func (q *Queue) AfterUploadDone(ctx context.Context, watch, rel string) error {
 }
 
 // AfterUploadFailures returns how many after_upload actions stand failed
-// and the most recent of them, at most limit.
+// and the most recent of them, at most limit. A database from before the
+// table existed (opened without migrating) has none.
 func (q *Queue) AfterUploadFailures(ctx context.Context, limit int) (int, []AfterUploadFailure, error) {
 	var n int
 	if err := q.db.QueryRowContext(ctx, `SELECT count(*) FROM after_upload_failures`).Scan(&n); err != nil {
+		if strings.Contains(err.Error(), "no such table") {
+			return 0, []AfterUploadFailure{}, nil
+		}
 		return 0, nil, fmt.Errorf("queue: after_upload failures: %w", err)
 	}
 	rows, err := q.db.QueryContext(ctx, `SELECT watch, rel, action, error, at FROM after_upload_failures ORDER BY at DESC LIMIT ?`, limit)
