@@ -50,6 +50,8 @@ echo "==> $wine dropsync.exe --help"
 "$wine" "$exe" --help 2>&1 | tr -d '\r' | grep -q "Commands:"
 if [ $# -ge 2 ]; then
 	echo "==> $wine $(basename "$2") -test.run Windows"
-	"$wine" "$(realpath "$2")" -test.run Windows -test.v 2>&1 | tr -d '\r' | tee /dev/stderr | grep -q '^PASS$'
+	out="$("$wine" "$(realpath "$2")" -test.run Windows -test.v 2>&1 | tr -d '\r' | tr -cd '[:print:]\n' || true)"
+	echo "$out"
+	echo "$out" | grep -qx PASS
 fi
 echo "PASS: dropsync.exe runs under wine"
