@@ -154,17 +154,6 @@ func (u *uploadReq) op() Op {
 	return OpWhole
 }
 
-// ready reports whether the parameters needed to process the file as it
-// streams have arrived.
-func (u *uploadReq) ready() bool {
-	if _, ok := u.param("create"); ok {
-		return true
-	}
-	_, tok := u.param("ChunkToken")
-	_, name := u.param("FileName")
-	return tok && (u.rng != nil || name)
-}
-
 // upload is the Upload action: parameters from the query and the body
 // (multipart form, JSON, or sensenet's form-style text), the first posted
 // file whatever its field name, chunk mode when Content-Range is present.
@@ -200,20 +189,27 @@ func (f *Fake) upload(w http.ResponseWriter, r *http.Request, q odataPath) {
 		f.process(w, r, u)
 		return
 	}
+	// sensenet reads the whole form before it acts (ASP.NET buffers file
+	// parts): what a request is (initial, chunk, whole file) depends on
+	// fields that may follow the file part, as create does in the JS
+	// client's initial request. The first file part is spooled to a
+	// bounded temporary file, removed when the request is answered.
 	mr := multipart.NewReader(r.Body, params["boundary"])
-	var held *os.File // a file part that came before the parameters
+	var spool *os.File
 	defer func() {
-		if held != nil {
-			held.Close()
-			os.Remove(held.Name())
+		if spool != nil {
+			spool.Close()
+			os.Remove(spool.Name())
 		}
 	}()
+	dir, limit := f.spoolSettings()
 	for {
 		p, err := mr.NextPart()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
+			f.count(OpRejected)
 			writeError(w, http.StatusBadRequest, "RequestError", "InvalidDataException", "Malformed multipart body: "+err.Error())
 			return
 		}
@@ -224,32 +220,35 @@ func (f *Fake) upload(w http.ResponseWriter, r *http.Request, q odataPath) {
 			if name := p.FormName(); name != "" {
 				u.form.Add(name, string(v))
 			}
-		case held != nil:
-			// only the first posted file counts
-		case u.ready():
-			// The parameters came first, as sensenet's clients send
-			// them: the file streams straight into the upload.
-			u.file, u.fileName = p, p.FileName()
-			f.process(w, r, u)
-			return
+		case spool != nil:
+			io.Copy(io.Discard, p) // only the first posted file counts
 		default:
-			if held, err = spoolFile(); err != nil {
+			if spool, err = os.CreateTemp(dir, "sensenet-fake-*.upload"); err != nil {
+				f.count(OpRejected)
 				writeError(w, http.StatusInternalServerError, "NotSpecified", "IOException", err.Error())
 				return
 			}
-			if _, err := io.Copy(held, p); err != nil {
+			n, err := io.Copy(spool, io.LimitReader(p, limit+1))
+			if err != nil {
+				return // the client went away
+			}
+			if n > limit {
+				f.count(OpRejected)
+				discardBody(r)
+				writeError(w, http.StatusRequestEntityTooLarge, "RequestError", "BadHttpRequestException",
+					fmt.Sprintf("sensenet fake: the file part is over the spool limit of %d bytes", limit))
 				return
 			}
 			u.fileName = p.FileName()
 		}
 		p.Close()
 	}
-	if held != nil {
-		if _, err := held.Seek(0, io.SeekStart); err != nil {
+	if spool != nil {
+		if _, err := spool.Seek(0, io.SeekStart); err != nil {
 			writeError(w, http.StatusInternalServerError, "NotSpecified", "IOException", err.Error())
 			return
 		}
-		u.file = held
+		u.file = spool
 	}
 	f.process(w, r, u)
 }
@@ -375,9 +374,13 @@ func (f *Fake) target(parent *node, u *uploadReq) (n *node, isNew bool, uerr *up
 			return f.byID[k], false, nil
 		}
 	}
-	name, _ := u.param("FileName")
-	if name == "" {
+	requested, _ := u.param("FileName")
+	if requested == "" {
 		return nil, false, internal("Value cannot be null. (Parameter 'FileName')")
+	}
+	name := fakeContentName(requested)
+	if name == "" {
+		return nil, false, internal("The name " + strconv.Quote(requested) + " contains only invalid characters.")
 	}
 	if ow {
 		if c := parent.child(name); c != nil {
