@@ -292,8 +292,18 @@ func (f *Fake) OpenSessions() int {
 	return len(f.sessions)
 }
 
+// InspectPath is the fake's own read-only endpoint, not part of sensenet:
+// GET InspectPath?path=/Root/... answers the JSON list of Files(path),
+// every version with its SHA-256, so that a test driving `dropsync
+// fake-server` from another process can check what was stored.
+const InspectPath = "/_fake/files"
+
 // ServeHTTP implements http.Handler.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == InspectPath && r.Method == http.MethodGet {
+		writeJSON(w, f.Files(r.URL.Query().Get("path")))
+		return
+	}
 	if !f.authorized(r) {
 		f.count(OpRejected)
 		discardBody(r)
