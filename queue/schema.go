@@ -70,4 +70,17 @@ CREATE TABLE target_pauses (
 	// away (after_upload, failed_to), so a later folder deletion never
 	// counts it as the user's deletion.
 	`ALTER TABLE file_state ADD COLUMN moved_away INTEGER NOT NULL DEFAULT 0;`,
+	// 3: the remote names dropsync delivered to, per target, keyed by the
+	// adapter's name key (targets.NameKeyer), with the local path that
+	// owns each: two local paths meeting at one remote name are a clash,
+	// and adapters that pick free names without listing the server
+	// (Blueworks) know which names are taken.
+	`CREATE TABLE remote_names (
+	target TEXT    NOT NULL,
+	key    TEXT    NOT NULL,
+	watch  TEXT    NOT NULL,
+	rel    TEXT    NOT NULL,
+	at     INTEGER NOT NULL,  -- unix ms of the last claim
+	PRIMARY KEY (target, key)
+) STRICT;`,
 }

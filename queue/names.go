@@ -1,0 +1,47 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/dropsync/dropsync/targets"
+)
+
+// NameOwner returns the local path recorded for the remote name key of
+// target; found is false when none is.
+func (q *Queue) NameOwner(ctx context.Context, target, key string) (watch, rel string, found bool, err error) {
+	err = q.db.QueryRowContext(ctx, `SELECT watch, rel FROM remote_names WHERE target = ? AND key = ?`, target, key).Scan(&watch, &rel)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", false, nil
+	}
+	if err != nil {
+		return "", "", false, fmt.Errorf("queue: name owner: %w", err)
+	}
+	return watch, rel, true, nil
+}
+
+// ClaimName records the local path watch/rel as the owner of the remote
+// name key of target, replacing an earlier owner.
+func (q *Queue) ClaimName(ctx context.Context, target, key, watch, rel string) error {
+	_, err := q.db.ExecContext(ctx, `INSERT INTO remote_names (target, key, watch, rel, at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (target, key) DO UPDATE SET watch = excluded.watch, rel = excluded.rel, at = excluded.at`,
+		target, key, watch, rel, ms(q.now()))
+	if err != nil {
+		return fmt.Errorf("queue: claim name: %w", err)
+	}
+	return nil
+}
+
+// Names returns the name book of target, for targets.File.Names.
+func (q *Queue) Names(target string) targets.NameBook { return nameBook{q: q, target: target} }
+
+type nameBook struct {
+	q      *Queue
+	target string
+}
+
+func (b nameBook) Owner(ctx context.Context, key string) (watch, rel string, found bool, err error) {
+	return b.q.NameOwner(ctx, b.target, key)
+}
