@@ -2,6 +2,11 @@
 // queue, and a pool of workers claims jobs and delivers files through the
 // targets, retrying with backoff, pausing throttled targets, and moving
 // permanent failures to the failed list.
+//
+// Invariant (claims.go): per target folder, a remote name as the server
+// folds and sanitises it belongs to one existing local path; a second path
+// meeting it fails naming both, or with on_conflict rename takes the next
+// free name(N).ext.
 package daemon
 
 import (

@@ -139,3 +139,24 @@ func TestNameKeyFoldsLikeTheServer(t *testing.T) {
 		t.Fatalf("sub&1 and sub#1 are one folder on the server: %q vs %q", gk, key("Report.txt"))
 	}
 }
+
+// TestNamingRulesFromTheConfiguration: an administrator's own
+// InvalidNameCharsPattern and ReplacementChar, repeated on the target,
+// drive the prediction; bad values fail at start-up.
+func TestNamingRulesFromTheConfiguration(t *testing.T) {
+	b := serve(t)
+	env := targettest.Build(t, b.target("invalid_name_chars: '[\\\\/:*?\"<>|#]'\nname_replacement: _\n"), "destination: {path: "+docs+"}")
+	f, _ := env.File(t, "a+b.txt", 1)
+	key, err := env.Target.(targets.NameKeyer).NameKey(f, "x#y+z.txt")
+	if err != nil || key != strings.ToLower(docs)+"/x_y+z.txt" {
+		t.Fatalf("key %q, %v", key, err)
+	}
+	for extra, want := range map[string]string{
+		"invalid_name_chars: '[a-'\n": "invalid_name_chars",
+		"name_replacement: '--'\n":    "name_replacement",
+	} {
+		if _, err := targettest.TryBuild(t, b.target(extra), "destination: {path: "+docs+"}"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want one about %s", extra, err, want)
+		}
+	}
+}
