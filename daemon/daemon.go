@@ -61,7 +61,7 @@ type Daemon struct {
 	stranded []*queue.Job         // leased jobs whose outcome could not be written
 	throttle map[string]int       // target → throttled answers since its last delivery
 	names    keyLock              // remote names being uploaded, for targets without folders
-	claimMu  sync.Mutex           // serialises remote name claims (claims.go)
+	claims   keyLock              // remote names being uploaded, for targets.NameKeyer (claims.go)
 }
 
 type flight struct {
@@ -471,10 +471,12 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		}
 		defer unlock()
 	}
-	if err := d.claimName(ctx, wc, tgt, f); err != nil {
+	claim, err := d.checkName(ctx, wc, tgt, f)
+	if err != nil {
 		d.handleErr(ctx, j, wc, path, err, log)
 		return
 	}
+	defer claim.release()
 	fl := &flight{job: j, target: wc.Target, total: f.Size}
 	d.mu.Lock()
 	d.inflight[j.ID] = fl
@@ -495,11 +497,9 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		d.requeue(ctx, j, time.Now().Add(wc.Settle.D()), msg, true, log)
 		return
 	}
-	if err := d.recordName(context.WithoutCancel(ctx), wc, tgt, f, res.Remote); err != nil {
-		log.Warn("cannot record the remote name", "err", err)
-	}
 	state := &queue.FileState{FP: fp, SHA256: res.SHA256, Remote: res.Remote}
-	ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state}, log)
+	ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state, Names: claim.keys(f, res.Remote)}, log)
+	claim.release()
 	if !ok {
 		return
 	}

@@ -22,14 +22,16 @@ func (q *Queue) NameOwner(ctx context.Context, target, key string) (watch, rel s
 	return watch, rel, true, nil
 }
 
-// ClaimName records the local path watch/rel as the owner of the remote
-// name key of target, replacing an earlier owner.
-func (q *Queue) ClaimName(ctx context.Context, target, key, watch, rel string) error {
-	_, err := q.db.ExecContext(ctx, `INSERT INTO remote_names (target, key, watch, rel, at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (target, key) DO UPDATE SET watch = excluded.watch, rel = excluded.rel, at = excluded.at`,
-		target, key, watch, rel, ms(q.now()))
-	if err != nil {
-		return fmt.Errorf("queue: claim name: %w", err)
+const qClaimName = `INSERT INTO remote_names (target, key, watch, rel, at) VALUES (?, ?, ?, ?, ?)
+	ON CONFLICT (target, key) DO UPDATE SET watch = excluded.watch, rel = excluded.rel, at = excluded.at`
+
+// claimNames records job j's path as the owner of the remote name keys,
+// within the transaction that completes it.
+func (q *Queue) claimNames(ctx context.Context, tx *sql.Tx, j *Job, keys []string, now int64) error {
+	for _, k := range keys {
+		if _, err := tx.ExecContext(ctx, qClaimName, j.Target, k, j.Watch, j.Rel, now); err != nil {
+			return fmt.Errorf("claim name: %w", err)
+		}
 	}
 	return nil
 }

@@ -505,6 +505,9 @@ type Outcome struct {
 	// Forget removes the path's file state (the remote was deleted, or the
 	// local file was moved away after upload).
 	Forget bool
+	// Names are remote name keys (targets.NameKeyer) the delivery owns,
+	// recorded in remote_names (names.go).
+	Names []string
 }
 
 // Complete ends a leased job successfully, in one transaction with its file
@@ -524,6 +527,9 @@ func (q *Queue) Complete(ctx context.Context, j *Job, o Outcome) (requeued bool,
 				j.Watch, j.Rel, j.Target, d.FP.Size, d.FP.ModTime, int64(d.FP.Inode), d.SHA256, d.Remote.ID, d.Remote.Version, d.Remote.Name, extra, now); err != nil {
 				return err
 			}
+		}
+		if err := q.claimNames(ctx, tx, j, o.Names, now); err != nil {
+			return err
 		}
 		if o.Forget {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM file_state WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {

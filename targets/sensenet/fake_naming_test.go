@@ -50,20 +50,24 @@ func TestFakeReadsWholeFormBeforeDeciding(t *testing.T) {
 	}
 }
 
-// TestFakeSpoolsFilePartsAndCleansUp: a file part is spooled to a
-// temporary file while the rest of the form is read; the file is gone once
-// the request is answered, and a part over the spool limit is refused.
+// TestFakeSpoolsFilePartsAndCleansUp: a file part is held (in memory up
+// to 64 KiB, beyond in a temporary file) while the rest of the form is
+// read; the file is gone once the request is answered, and a part over
+// the spool limit is refused.
 func TestFakeSpoolsFilePartsAndCleansUp(t *testing.T) {
 	b := serve(t)
 	dir := t.TempDir()
-	b.fake.SetSpool(dir, 1000)
+	b.fake.SetSpool(dir, 100<<10)
 	up := "/OData.svc/Root/Content('Documents')/Upload"
-	status, body := raw(t, b, "POST", up, nil, part{name: "ChunkToken", value: "0**True*True"}, part{name: "f", file: "s.txt", value: "spooled"}, part{name: "FileName", value: "s.txt"})
-	if status != 200 || b.content(t, docs+"/s.txt").Current().SHA256 != sha("spooled") {
-		t.Fatalf("upload: %d %s", status, body)
+	for _, size := range []int{7, 64 << 10, 64<<10 + 1, 100 << 10} {
+		data := strings.Repeat("s", size)
+		status, body := raw(t, b, "POST", up, nil, part{name: "ChunkToken", value: "0**True*True"}, part{name: "f", file: "s.txt", value: data}, part{name: "FileName", value: "s.txt"})
+		if status != 200 || b.content(t, docs+"/s.txt").Current().SHA256 != sha(data) {
+			t.Fatalf("upload of %d bytes: %d %s", size, status, body)
+		}
 	}
-	status, body = raw(t, b, "POST", up, nil, part{name: "FileName", value: "big.txt"}, part{name: "ChunkToken", value: "0**True*True"}, part{name: "f", file: "big.txt", value: strings.Repeat("x", 1001)})
-	if status != 413 || !strings.Contains(body, "1000") {
+	status, body := raw(t, b, "POST", up, nil, part{name: "FileName", value: "big.txt"}, part{name: "ChunkToken", value: "0**True*True"}, part{name: "f", file: "big.txt", value: strings.Repeat("x", 100<<10+1)})
+	if status != 413 || !strings.Contains(body, "102400") {
 		t.Fatalf("part over the spool limit: %d %s, want 413", status, body)
 	}
 	if _, ok := b.fake.Content(docs + "/big.txt"); ok {

@@ -192,11 +192,17 @@ func (f *Fake) upload(w http.ResponseWriter, r *http.Request, q odataPath) {
 	// sensenet reads the whole form before it acts (ASP.NET buffers file
 	// parts): what a request is (initial, chunk, whole file) depends on
 	// fields that may follow the file part, as create does in the JS
-	// client's initial request. The first file part is spooled to a
-	// bounded temporary file, removed when the request is answered.
+	// client's initial request. As ASP.NET does, the first file part is
+	// held in memory up to memSpool bytes and beyond that in a bounded
+	// temporary file, removed when the request is answered.
 	mr := multipart.NewReader(r.Body, params["boundary"])
-	var spool *os.File
+	var (
+		spool   *os.File
+		held    bool
+		memPart = memBuf.Get().(*[]byte)
+	)
 	defer func() {
+		memBuf.Put(memPart)
 		if spool != nil {
 			spool.Close()
 			os.Remove(spool.Name())
@@ -220,38 +226,54 @@ func (f *Fake) upload(w http.ResponseWriter, r *http.Request, q odataPath) {
 			if name := p.FormName(); name != "" {
 				u.form.Add(name, string(v))
 			}
-		case spool != nil:
+		case held:
 			io.Copy(io.Discard, p) // only the first posted file counts
 		default:
+			held, u.fileName = true, p.FileName()
+			n, err := io.ReadFull(p, (*memPart)[:memSpool])
+			if (err == io.EOF || err == io.ErrUnexpectedEOF) && int64(n) <= limit {
+				u.file = bytes.NewReader((*memPart)[:n])
+				break
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				err = nil
+			}
+			if err != nil {
+				return // the client went away
+			}
 			if spool, err = os.CreateTemp(dir, "sensenet-fake-*.upload"); err != nil {
 				f.count(OpRejected)
 				writeError(w, http.StatusInternalServerError, "NotSpecified", "IOException", err.Error())
 				return
 			}
-			n, err := io.Copy(spool, io.LimitReader(p, limit+1))
+			rest, err := io.Copy(spool, io.MultiReader(bytes.NewReader((*memPart)[:n]), io.LimitReader(p, limit+1-int64(n))))
 			if err != nil {
 				return // the client went away
 			}
-			if n > limit {
+			if rest > limit {
 				f.count(OpRejected)
 				discardBody(r)
 				writeError(w, http.StatusRequestEntityTooLarge, "RequestError", "BadHttpRequestException",
 					fmt.Sprintf("sensenet fake: the file part is over the spool limit of %d bytes", limit))
 				return
 			}
-			u.fileName = p.FileName()
+			if _, err := spool.Seek(0, io.SeekStart); err != nil {
+				writeError(w, http.StatusInternalServerError, "NotSpecified", "IOException", err.Error())
+				return
+			}
+			u.file = spool
 		}
 		p.Close()
 	}
-	if spool != nil {
-		if _, err := spool.Seek(0, io.SeekStart); err != nil {
-			writeError(w, http.StatusInternalServerError, "NotSpecified", "IOException", err.Error())
-			return
-		}
-		u.file = spool
-	}
 	f.process(w, r, u)
 }
+
+// memSpool is how much of a file part the fake holds in memory before it
+// spools the part to a temporary file (ASP.NET's default
+// MemoryBufferThreshold).
+const memSpool = 64 << 10
+
+var memBuf = sync.Pool{New: func() any { b := make([]byte, memSpool); return &b }}
 
 // partParams are the Content-Disposition parameters of a part.
 func partParams(p *multipart.Part) map[string]string {
