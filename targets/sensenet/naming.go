@@ -1,11 +1,13 @@
 package sensenet
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/dropsync/dropsync/config"
 	"github.com/dropsync/dropsync/targets"
 )
 
@@ -109,4 +111,31 @@ func (t *Target) NameKey(f *targets.File, name string) (string, error) {
 		return "", err
 	}
 	return strings.ToLower(parent + "/" + s), nil
+}
+
+// checkCreated compares the name of a folder the server created (its
+// answer {"d":{"Name":…}}) with the predicted one: a difference means the
+// server's naming rules are not the ones configured, and every later
+// look-up would miss.
+func (t *Target) checkCreated(op, predicted string, raw []byte) error {
+	var body struct {
+		D struct{ Name string } `json:"d"`
+	}
+	if json.Unmarshal(raw, &body) != nil || body.D.Name == "" || strings.EqualFold(body.D.Name, predicted) {
+		return nil
+	}
+	return targets.Errorf(targets.Permanent, op, "the server named the folder %q where dropsync predicted %q: its naming rules differ; set invalid_name_chars and name_replacement on the target to the server's InvalidNameCharsPattern and ReplacementChar", body.D.Name, predicted)
+}
+
+// warnName logs when the server stored an upload under another name than
+// predicted (rename aside, where it adds (N)): look-ups by name would miss
+// it, so the target's naming settings need a look.
+func (t *Target) warnName(f *targets.File, p *targets.Plan, stored string) {
+	if !overwrite(f.OnConflict) && f.OnConflict != config.OnConflictSkip {
+		return
+	}
+	if want := t.names.stored(p.Name); !strings.EqualFold(want, stored) {
+		t.log.Warn("the server stored the file under another name than predicted; check invalid_name_chars and name_replacement",
+			"path", f.Rel, "predicted", want, "stored", stored)
+	}
 }

@@ -160,3 +160,17 @@ func TestNamingRulesFromTheConfiguration(t *testing.T) {
 		}
 	}
 }
+
+// TestServerNamingDiffersFromTheConfiguration: when the server names a
+// created folder otherwise than predicted (its rules are not the ones
+// configured), the upload fails at once saying what to set, instead of
+// missing the folder at every look-up.
+func TestServerNamingDiffersFromTheConfiguration(t *testing.T) {
+	b := serve(t)
+	b.env = targettest.Build(t, b.target("invalid_name_chars: '[#]'\n"), "destination: {path: "+docs+"}")
+	f, _ := b.env.File(t, "x&y/in.txt", 10)
+	_, err := b.env.Deliver(context.Background(), f, nil)
+	if kindOf(err) != targets.Permanent || err == nil || !strings.Contains(err.Error(), `the server named the folder "x-y" where dropsync predicted "x&y"`) {
+		t.Fatalf("error %v, want a permanent naming mismatch", err)
+	}
+}

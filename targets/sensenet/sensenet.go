@@ -290,8 +290,7 @@ func (t *Target) createFolder(ctx context.Context, parent, name, root string) er
 		return err
 	}
 	if resp.StatusCode/100 == 2 {
-		targets.DrainClose(resp)
-		return nil
+		return t.checkCreated(op, name, targets.ReadBody(resp))
 	}
 	missing := "parent folder not found: " + parent
 	e, code := statusErrorCode(op, resp, missing)
