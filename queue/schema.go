@@ -70,4 +70,9 @@ CREATE TABLE target_pauses (
 	// away (after_upload, failed_to), so a later folder deletion never
 	// counts it as the user's deletion.
 	`ALTER TABLE file_state ADD COLUMN moved_away INTEGER NOT NULL DEFAULT 0;`,
+	// 3: the claim order of a watch's backlog (order: oldest | name | none),
+	// as a key that sorts: "t" + zero-padded unix ms (mtime or arrival), or
+	// "n" + the relative path.
+	`ALTER TABLE jobs ADD COLUMN ord TEXT NOT NULL DEFAULT '';
+CREATE INDEX jobs_claim ON jobs (ord, id) WHERE state = 'pending';`,
 }
