@@ -244,3 +244,131 @@ func TestRemountAtWatchRoot(t *testing.T) {
 	within(t, 5*time.Second, "healthz 200 again", func() bool { return healthz() == http.StatusOK })
 	h.Stop()
 }
+
+// Completion markers through the daemon: a file goes only with its
+// "{name}.done" marker, the marker is never uploaded and is removed after
+// the delivery and its after_upload.
+func TestReadyMarkerPerFile(t *testing.T) {
+	mem.reset()
+	moveTo := t.TempDir()
+	h := daemontest.Start(t, "type: test-memory\nurl: http://127.0.0.1:1\n", "ready_marker: \"{name}.done\"\nafter_upload: move\nmove_to: "+moveTo)
+	h.WriteFile(t, "a.pdf", []byte("a"))
+	h.WriteFile(t, "b.pdf", []byte("b"))
+	h.WriteFile(t, "b.pdf.done", nil)
+	h.WaitDelivered(t, "b.pdf", "")
+	// a.pdf settled no later than b.pdf: without its marker it is not queued.
+	if js, err := h.Queue().Jobs(context.Background(), "", "a.pdf", 0); err != nil || len(js) != 0 {
+		t.Fatalf("a.pdf queued without its marker: %v %v", js, err)
+	}
+	within(t, 5*time.Second, "b.pdf.done removed", func() bool {
+		_, err := os.Stat(filepath.Join(h.Inbox, "b.pdf.done"))
+		return os.IsNotExist(err)
+	})
+	h.WriteFile(t, "a.pdf.done", nil)
+	h.WaitDelivered(t, "a.pdf", "")
+	within(t, 5*time.Second, "a.pdf moved and its marker removed", func() bool {
+		_, err1 := os.Stat(filepath.Join(moveTo, "a.pdf"))
+		_, err2 := os.Stat(filepath.Join(h.Inbox, "a.pdf.done"))
+		return err1 == nil && os.IsNotExist(err2)
+	})
+	for _, m := range []string{"a.pdf.done", "b.pdf.done"} {
+		if _, puts := mem.get(m); puts != 0 {
+			t.Fatalf("marker %s uploaded", m)
+		}
+	}
+}
+
+// A "{dir}/.ready" marker releases its whole folder and is removed once
+// the folder's files are delivered; with ready_marker_keep it stays.
+func TestReadyMarkerPerFolder(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keep %v", keep), func(t *testing.T) {
+			mem.reset()
+			h := daemontest.StartYAML(t, "state_dir: {{state}}\nworkers: 1\nretry: {initial: 20ms, max: 200ms}\ntargets:\n  t: {type: test-memory, url: http://127.0.0.1:1}\n"+
+				"watches:\n  - {path: {{inbox}}, target: t, settle: 100ms, order: name, ready_marker: \"{dir}/.ready\", ready_marker_keep: "+strconv.FormatBool(keep)+"}\n")
+			h.WriteFile(t, "batch/1.pdf", []byte("1"))
+			h.WriteFile(t, "batch/2.pdf", []byte("2"))
+			h.WriteFile(t, "other/9.pdf", []byte("9"))
+			h.WriteFile(t, "other/.ready", nil)
+			h.WaitDelivered(t, "other/9.pdf", "")
+			if js, _ := h.Queue().Jobs(context.Background(), "", "batch/1.pdf", 0); len(js) != 0 {
+				t.Fatal("batch/1.pdf queued before its folder's marker")
+			}
+			h.WriteFile(t, "batch/.ready", nil)
+			h.WaitDelivered(t, "batch/1.pdf", "")
+			h.WaitDelivered(t, "batch/2.pdf", "")
+			// One worker, in name order: z.pdf is delivered after batch/*
+			// is completely handled, marker included.
+			h.WriteFile(t, "z.pdf", []byte("z"))
+			h.WriteFile(t, ".ready", nil)
+			h.WaitDelivered(t, "z.pdf", "")
+			_, err := os.Stat(filepath.Join(h.Inbox, "batch", ".ready"))
+			if keep != (err == nil) {
+				t.Fatalf("ready_marker_keep %v: batch/.ready stat: %v", keep, err)
+			}
+		})
+	}
+}
+
+// min_age: a file waits until its mtime is that old.
+func TestMinAgeHoldsYoungFiles(t *testing.T) {
+	mem.reset()
+	h := daemontest.Start(t, "type: test-memory\nurl: http://127.0.0.1:1\n", "min_age: 1s")
+	h.WriteFile(t, "young.txt", []byte("y"))
+	fi, err := os.Stat(filepath.Join(h.Inbox, "young.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := h.WaitDelivered(t, "young.txt", "")
+	if age := st.DeliveredAt.Sub(fi.ModTime()); age < time.Second {
+		t.Fatalf("delivered %s after its mtime, before min_age", age)
+	}
+}
+
+// order: a backlog is claimed in the watch's order, oldest (mtime) or name.
+func TestClaimOrderPerWatch(t *testing.T) {
+	for _, tc := range []struct{ order, want string }{
+		{"oldest", "b.txt,c.txt,a.txt"},
+		{"name", "a.txt,b.txt,c.txt"},
+	} {
+		t.Run(tc.order, func(t *testing.T) {
+			mem.reset()
+			block := make(chan struct{})
+			mem.block = block
+			var seq []string
+			mem.fail = func(rel string) error {
+				seq = append(seq, rel) // one worker: no concurrent calls
+				return nil
+			}
+			h := daemontest.StartYAML(t, "state_dir: {{state}}\nworkers: 1\nretry: {initial: 20ms, max: 200ms}\ntargets:\n  t: {type: test-memory, url: http://127.0.0.1:1}\n"+
+				"watches:\n  - {path: {{inbox}}, target: t, settle: 100ms, order: "+tc.order+"}\n")
+			h.WriteFile(t, "first.txt", []byte("first"))
+			daemontest.Eventually(t, "the first upload to block", func() bool { _, p := mem.get("first.txt"); return p == 1 })
+			now := time.Now()
+			// Arrival order c, a, b: neither order's answer.
+			for _, f := range []struct {
+				name string
+				age  time.Duration
+			}{{"c.txt", time.Hour}, {"a.txt", time.Minute}, {"b.txt", 3 * time.Hour}} {
+				name, age := f.name, f.age
+				h.WriteFile(t, name, []byte(name))
+				if err := os.Chtimes(filepath.Join(h.Inbox, name), now.Add(-age), now.Add(-age)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			daemontest.Eventually(t, "the backlog", func() bool {
+				c, _ := h.Queue().Counts(context.Background())
+				return c[queue.Pending] == 3
+			})
+			mem.mu.Lock()
+			mem.block = nil
+			mem.mu.Unlock()
+			close(block)
+			h.WaitIdle(t)
+			h.Stop()
+			if got := strings.Join(seq[1:], ","); got != tc.want {
+				t.Fatalf("order %s: uploads %s, want %s", tc.order, got, tc.want)
+			}
+		})
+	}
+}

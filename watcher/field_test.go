@@ -119,7 +119,7 @@ func TestIdleWatcherSleeps(t *testing.T) {
 // as configured.
 func TestAutoModeDecidesByFileSystem(t *testing.T) {
 	old := statfs
-	defer func() { statfs = old }()
+	t.Cleanup(func() { statfs = old }) // after the watcher stopped
 	for _, tc := range []struct {
 		magic int64
 		poll  bool
@@ -173,13 +173,13 @@ func TestSubtreeBeyondTheInotifyBudgetIsPolled(t *testing.T) {
 	root := t.TempDir()
 	write(t, filepath.Join(root, "small", "x.txt"), "x")
 	os.MkdirAll(filepath.Join(root, "huge", "deep"), 0o700)
+	t.Cleanup(func() { addWatch = func(w *Watcher, dir string) error { return w.fsw.Add(dir) } }) // after the watcher stopped
 	addWatch = func(w *Watcher, dir string) error {
 		if strings.Contains(dir, "huge") {
 			return fmt.Errorf("add watch: %w", syscall.ENOSPC)
 		}
 		return w.fsw.Add(dir)
 	}
-	defer func() { addWatch = func(w *Watcher, dir string) error { return w.fsw.Add(dir) } }()
 	c := start(t, Options{Root: root, Recursive: true, PollInterval: 50 * time.Millisecond})
 	waitFor(t, "x.txt", func() bool { return len(c.rels()) == 1 })
 	if c.w.Health() != nil {
