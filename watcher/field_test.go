@@ -255,3 +255,31 @@ func TestMinAge(t *testing.T) {
 		t.Fatalf("young.txt emitted after %s, before min_age", took)
 	}
 }
+
+// A scan's files reach the queue in batches of at most maxBatch, so no
+// queue transaction spans a whole scan.
+func TestScanIsSentInBoundedBatches(t *testing.T) {
+	root := t.TempDir()
+	tree(t, root, 5, 500)
+	w, err := New(Options{Root: root, Recursive: true, Settle: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan []Event)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.Run(ctx, out)
+	}()
+	total := 0
+	for total < 2500 {
+		b := <-out
+		if len(b) > maxBatch {
+			t.Fatalf("a batch of %d events", len(b))
+		}
+		total += len(b)
+	}
+	cancel()
+	<-done
+}

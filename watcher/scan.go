@@ -171,7 +171,7 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 				subdirs = append(subdirs, name)
 				continue
 			}
-			p := filepath.Join(dir, name)
+			p := dir + string(filepath.Separator) + name // dir is clean
 			switch {
 			case !w.wanted(crel):
 				if polled && w.marker.is(name) {
@@ -227,9 +227,13 @@ func (w *Watcher) pollFile(p, rel string, isMarker bool) (fp fsid.Fingerprint, c
 	if err != nil || !fi.Mode().IsRegular() {
 		return fp, false, false
 	}
-	k, seen := w.known[rel]
-	w.known[rel] = known{fp: fp, gen: w.gen}
-	changed = !seen || k.fp != fp
+	k := w.known[rel]
+	if k == nil {
+		k = &known{}
+		w.known[rel] = k
+	}
+	changed = k.gen == 0 || k.fp != fp
+	k.fp, k.gen = fp, w.gen
 	if isMarker && changed {
 		w.markerSeen(rel, false)
 	}

@@ -109,11 +109,11 @@ type Watcher struct {
 
 	// Owned by Run's goroutine.
 	pending      map[string]*entry
-	dirs         map[string]bool  // folders with an inotify watch
-	pollRoots    map[string]bool  // folders polled with all below them
-	known        map[string]known // polled files as the last walk saw them
-	gen          uint64           // walk generation, for known
-	unread       []string         // folders the current walk could not read (rel)
+	dirs         map[string]bool   // folders with an inotify watch
+	pollRoots    map[string]bool   // folders polled with all below them
+	known        map[string]*known // polled files as the last walk saw them
+	gen          uint64            // walk generation, for known
+	unread       []string          // folders the current walk could not read (rel)
 	root         rootID
 	decision     Decision
 	settleAt     time.Time // earliest time a pending entry may be due; zero: none
@@ -170,7 +170,7 @@ func New(o Options) (*Watcher, error) {
 		return nil, fmt.Errorf("watcher: %w", limitHint(err))
 	}
 	return &Watcher{o: o, log: o.Log.With("watch", o.Root), fsw: fsw, marker: m, rescan: make(chan struct{}, 1),
-		pending: map[string]*entry{}, dirs: map[string]bool{}, pollRoots: map[string]bool{}, known: map[string]known{},
+		pending: map[string]*entry{}, dirs: map[string]bool{}, pollRoots: map[string]bool{}, known: map[string]*known{},
 		reports: map[string]bool{}}, nil
 }
 
@@ -404,6 +404,9 @@ func (w *Watcher) wanted(rel string) bool {
 		}
 	}
 	for _, p := range w.o.Include {
+		if p == "**" {
+			return true
+		}
 		if ok, _ := doublestar.Match(p, rel); ok {
 			return true
 		}
