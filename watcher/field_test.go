@@ -90,7 +90,8 @@ func TestEventsAreReadDuringAScan(t *testing.T) {
 }
 
 // An idle watch does not wake once per settle/4: its loop sleeps until the
-// root probe (or the next poll, reconcile or settle deadline).
+// next poll, reconcile or settle deadline (on Linux, a remount is noticed
+// through the mount table, without a timer).
 func TestIdleWatcherSleeps(t *testing.T) {
 	root := t.TempDir()
 	w, err := New(Options{Root: root, Recursive: true, Settle: 40 * time.Millisecond})
@@ -107,7 +108,7 @@ func TestIdleWatcherSleeps(t *testing.T) {
 	<-timer.C
 	cancel()
 	<-done
-	if w.wakes > 1 {
+	if w.wakes > 0 {
 		t.Fatalf("an idle watch woke %d times in 1s", w.wakes)
 	}
 }

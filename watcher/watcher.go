@@ -29,10 +29,13 @@
 //     not overflow the kernel's queue while a huge tree is walked.
 //   - A root that is missing, or a mount point whose file system went away,
 //     makes the watch unhealthy and waiting; nothing is deleted for it. The
-//     root is checked every rootProbe.
+//     root is checked whenever the mount table changes (Linux: epoll on
+//     /proc/self/mountinfo), after inotify reports it removed or renamed,
+//     and every rootProbe while it is missing or unmounted (and always
+//     where mount changes cannot be watched).
 //   - Run's loop sleeps on one timer armed for the earliest thing due (a
 //     settle deadline, the root probe, the next poll or reconcile): an idle
-//     watch wakes once per rootProbe, not once per settle/4.
+//     watch with events on Linux does not wake until the reconcile.
 //
 // Events are sent in batches of at most maxBatch, so that the queue never
 // holds its write transaction for a whole scan.
@@ -187,8 +190,9 @@ func (w *Watcher) setHealth(err error) {
 	w.health = err
 }
 
-// rootProbe is how often the root is checked: missing, unmounted, or a
-// different folder or file system than the one watched.
+// rootProbe is how often a missing or unmounted root is looked for (and,
+// where mount table changes cannot be watched, how often the root is
+// checked for a remount).
 var rootProbe = 2 * time.Second
 
 // rootLost records that the root is gone or unusable, logging once per
@@ -248,14 +252,23 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 	if w.o.Reconcile > 0 {
 		nextReconcile = now.Add(w.o.Reconcile)
 	}
+	mountCh, unsubscribe, notified := subscribeMounts()
+	defer unsubscribe()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		now = time.Now()
 		if w.again {
 			w.again = false
 			w.Rescan()
 		}
-		due := nextProbe
+		// The root is probed by timer while it is missing or unmounted,
+		// and where mount table changes cannot be watched.
+		probing := !notified || w.Health() != nil
+		due := now.Add(24 * time.Hour)
+		if probing {
+			due = nextProbe
+		}
 		if w.polling() && nextPoll.Before(due) {
 			due = nextPoll
 		}
@@ -283,9 +296,14 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 			w.rescanNow(ctx)
 		case <-w.rescan:
 			w.rescanNow(ctx)
-		case now := <-timer.C:
+		case _, ok := <-mountCh:
+			if !ok {
+				notified, mountCh = false, nil
+			}
+			w.probeRoot(ctx)
+		case now = <-timer.C:
 			w.wakes++
-			if !now.Before(nextProbe) {
+			if probing && !now.Before(nextProbe) {
 				nextProbe = now.Add(rootProbe)
 				w.probeRoot(ctx)
 			}
