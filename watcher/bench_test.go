@@ -15,7 +15,7 @@ import (
 // state) and a full events-mode scan (watch every folder, note every
 // file). The goal is at most 2× find.
 //
-//	go test -run '^$' -bench Scan100k -benchtime 5x ./watcher/
+//	go test -run '^$' -bench Scan100k -benchtime 3x ./watcher/
 func BenchmarkScan100k(b *testing.B) {
 	find, err := exec.LookPath("find")
 	if err != nil {

@@ -39,11 +39,6 @@ func ParseMarker(s string) (Marker, error) {
 	return Marker{prefix: prefix, suffix: suffix}, nil
 }
 
-func parseMarker(s string) (Marker, error) { return ParseMarker(s) }
-
-// marker is the watcher's own name for the type.
-type marker = Marker
-
 // None reports whether there is no marker.
 func (m Marker) None() bool { return m == Marker{} }
 
@@ -60,8 +55,6 @@ func (m Marker) Is(base string) bool {
 	}
 	return len(base) > len(m.prefix)+len(m.suffix) && strings.HasPrefix(base, m.prefix) && strings.HasSuffix(base, m.suffix)
 }
-
-func (m Marker) is(base string) bool { return m.Is(base) }
 
 // For returns the marker the file at p waits for ("" when none).
 func (m Marker) For(p string) string {

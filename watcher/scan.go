@@ -174,7 +174,7 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 			p := dir + string(filepath.Separator) + name // dir is clean
 			switch {
 			case !w.wanted(crel):
-				if polled && w.marker.is(name) {
+				if polled && w.marker.Is(name) {
 					w.pollFile(p, crel, true)
 				}
 			case polled:

@@ -106,7 +106,7 @@ type Watcher struct {
 	o      Options
 	log    *slog.Logger
 	fsw    *fsnotify.Watcher
-	marker marker
+	marker Marker
 
 	rescan chan struct{}
 
@@ -164,7 +164,7 @@ func New(o Options) (*Watcher, error) {
 			return nil, fmt.Errorf("watcher: bad glob %q", p)
 		}
 	}
-	m, err := parseMarker(o.ReadyMarker)
+	m, err := ParseMarker(o.ReadyMarker)
 	if err != nil {
 		return nil, fmt.Errorf("watcher: %w", err)
 	}
@@ -408,7 +408,7 @@ func (w *Watcher) abs(rel string) string {
 // a file.
 func (w *Watcher) wanted(rel string) bool {
 	base := rel[strings.LastIndexByte(rel, '/')+1:]
-	if w.marker.is(base) {
+	if w.marker.Is(base) {
 		return false
 	}
 	for _, p := range w.o.Ignore {
