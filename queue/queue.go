@@ -128,7 +128,10 @@ const (
 	qInsert      = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, created_at, updated_at, ord) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)`
 	// Claiming selects the ids, then leases each by primary key: one
 	// UPDATE … WHERE id IN (subquery) costs SQLite about ten times more.
-	qReady = `SELECT id FROM jobs WHERE state = 'pending' AND not_before <= ?
+	// jobs_claim walks the pending jobs in claim order and stops at the
+	// limit; without INDEXED BY, SQLite picks jobs_ready and sorts every
+	// pending job on each claim.
+	qReady = `SELECT id FROM jobs INDEXED BY jobs_claim WHERE state = 'pending' AND not_before <= ?
 				AND target NOT IN (SELECT target FROM target_pauses WHERE until > ?)
 				ORDER BY ord, id LIMIT ?`
 	qLease = `UPDATE jobs SET state = 'leased', attempts = attempts + 1, started_at = ?, bytes_done = 0, updated_at = ?
