@@ -25,7 +25,9 @@ func (w *Watcher) scan(ctx context.Context) error {
 	if err := w.walk(ctx, w.o.Root, w.pollRoots[w.o.Root], true); err != nil {
 		return err
 	}
-	w.sweep()
+	if w.rootUnchanged() { // not unmounted while it was walked
+		w.sweep()
+	}
 	return nil
 }
 

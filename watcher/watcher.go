@@ -308,8 +308,8 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 				w.probeRoot(ctx)
 			}
 			if w.polling() && !now.Before(nextPoll) {
-				nextPoll = now.Add(w.o.PollInterval)
 				w.poll(ctx)
+				nextPoll = time.Now().Add(w.o.PollInterval) // a gap, also after a long poll
 			}
 			if !nextReconcile.IsZero() && !now.Before(nextReconcile) {
 				nextReconcile = now.Add(w.o.Reconcile)
