@@ -78,11 +78,18 @@ func TestPollModeDeliversWithoutInotify(t *testing.T) {
 
 // A tmpfs mounted at the watch root is unmounted and mounted again: the
 // watcher notices, reports unhealthy in between, re-watches and delivers
-// the file dropped into the new mount.
+// the file dropped into the new mount. The files that seem gone meanwhile
+// are not deleted on the server (deletes: propagate), in either mode.
 func TestRemountAtWatchRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting needs root")
 	}
+	for _, mode := range []string{"events", "poll"} {
+		t.Run(mode, func(t *testing.T) { remount(t, mode) })
+	}
+}
+
+func remount(t *testing.T, mode string) {
 	mount := func(dir string) {
 		t.Helper()
 		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
@@ -96,6 +103,9 @@ func TestRemountAtWatchRoot(t *testing.T) {
 		}
 	}
 	mem.reset()
+	mdel.dmu.Lock()
+	mdel.deleted = nil
+	mdel.dmu.Unlock()
 	share := filepath.Join(t.TempDir(), "share")
 	if err := os.Mkdir(share, 0o700); err != nil {
 		t.Fatal(err)
@@ -107,8 +117,8 @@ func TestRemountAtWatchRoot(t *testing.T) {
 			exec.Command("umount", share).Run()
 		}
 	})
-	h := daemontest.StartYAML(t, "state_dir: {{state}}\nretry: {initial: 20ms, max: 200ms}\ntargets:\n  t: {type: test-memory, url: http://127.0.0.1:1}\n"+
-		"watches:\n  - {path: "+share+", target: t, settle: 100ms}\n")
+	h := daemontest.StartYAML(t, "state_dir: {{state}}\nretry: {initial: 20ms, max: 200ms}\ntargets:\n  t: {type: test-memdel, url: http://127.0.0.1:1}\n"+
+		"watches:\n  - {path: "+share+", target: t, settle: 100ms, deletes: propagate, mode: "+mode+", poll_interval: 200ms}\n")
 	m := metrics.New()
 	m.Attach(h.Daemon())
 	web := httptest.NewServer(m.Handler())
@@ -139,4 +149,9 @@ func TestRemountAtWatchRoot(t *testing.T) {
 	within(t, 6*time.Second, "b.txt delivered from the new mount", func() bool { return delivered(t, h, share, "b.txt") })
 	within(t, 5*time.Second, "healthz 200 again", func() bool { return healthz() == http.StatusOK })
 	h.Stop()
+	mdel.dmu.Lock()
+	defer mdel.dmu.Unlock()
+	if len(mdel.deleted) > 0 {
+		t.Fatalf("remote objects deleted for an unmount: %v", mdel.deleted)
+	}
 }
