@@ -229,3 +229,28 @@ func TestScanIsSentInBoundedBatches(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// The files a folder marker releases go to the queue together, in one
+// batch: a folder marker is removed once none of its folder's files is
+// queued, so a file that came a moment later would wait for a marker that
+// is gone.
+func TestFolderMarkerReleasesTheFolderInOneBatch(t *testing.T) {
+	root := t.TempDir()
+	tree(t, root, 1, 500)
+	w, err := New(Options{Root: root, Recursive: true, Settle: 20 * time.Millisecond, ReadyMarker: "{dir}/.ready"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan []Event)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.Run(ctx, out)
+	}()
+	defer func() { cancel(); <-done }()
+	write(t, filepath.Join(root, "d0000", ".ready"), "")
+	if b := <-out; len(b) != 500 {
+		t.Fatalf("the first batch has %d of the folder's 500 files", len(b))
+	}
+}

@@ -85,6 +85,7 @@ func (w *Watcher) markerSeen(rel string, gone bool) {
 		return
 	}
 	dir := path.Dir(rel)
+	defer w.stampFiles()()
 	if w.marker.PerFolder() {
 		ents, err := os.ReadDir(w.abs(dir))
 		if err != nil {

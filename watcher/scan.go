@@ -161,6 +161,7 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 		return nil
 	}
 	var subdirs []string
+	unstamp := w.stampFiles()
 	for {
 		ents, err := f.ReadDir(512)
 		for _, d := range ents {
@@ -195,6 +196,7 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 			break
 		}
 	}
+	unstamp()
 	f.Close()
 	if !w.o.Recursive {
 		return nil

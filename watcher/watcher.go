@@ -122,6 +122,7 @@ type Watcher struct {
 	settleAt     time.Time // earliest time a pending entry may be due; zero: none
 	again        bool      // events were lost during a scan: scan again
 	budgetLogged bool      // the inotify budget warning was logged
+	stamp        time.Time // if set, the time noted for files (one per folder listing)
 	wakes        int       // loop wake-ups, for tests
 
 	mu      sync.Mutex
@@ -481,9 +482,23 @@ func (w *Watcher) entry(rel string) *entry {
 		e = &entry{}
 		w.pending[rel] = e
 	}
-	e.last, e.notBefore = time.Now(), time.Time{}
+	e.last, e.notBefore = w.stamp, time.Time{}
+	if e.last.IsZero() {
+		e.last = time.Now()
+	}
 	w.due(e.last.Add(w.o.Settle))
 	return e
+}
+
+// stampFiles makes the files noted until the returned func is called share
+// one time, so that they settle, and reach the queue, together: the files
+// of one folder listing, or of one folder marker.
+func (w *Watcher) stampFiles() (done func()) {
+	if !w.stamp.IsZero() {
+		return func() {} // an outer listing's time holds
+	}
+	w.stamp = time.Now()
+	return func() { w.stamp = time.Time{} }
 }
 
 // due makes Run wake at t at the latest.
