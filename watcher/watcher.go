@@ -18,7 +18,9 @@
 //   - A file is emitted only when it has settled: no change for the settle
 //     period, and two stats (size, mtime, inode) that agree; with MinAge, not
 //     before its mtime is that old; with a ready marker, not before the
-//     marker exists. Markers are never emitted.
+//     marker exists. Markers are never emitted. The files of one folder
+//     listing, or released by one marker, are noted at one time, so they
+//     settle and reach the queue together.
 //   - The watcher never trusts events alone: it scans the whole tree at
 //     start, after an event-queue overflow, after the root's device or inode
 //     changed (unmount, remount, another share mounted over it), and every
