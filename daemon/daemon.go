@@ -74,6 +74,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 	if o.Observer == nil {
 		o.Observer = Observers(nil)
 	}
+	for _, w := range cfg.Warnings {
+		o.Log.Warn(w)
+	}
 	set, err := targets.Build(cfg, o.Log)
 	if err != nil {
 		return nil, err
