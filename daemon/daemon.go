@@ -94,6 +94,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 		set.Close()
 		return nil, err
 	}
+	if err := prepareStateDir(cfg.StateDir); err != nil {
+		set.Close()
+		return nil, err
+	}
 	release, err := lockStateDir(cfg.StateDir)
 	if err != nil {
 		set.Close()
@@ -346,24 +350,20 @@ func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-c
 }
 
 // housekeeping persists upload progress for `dropsync status`, notices
-// jobs changed by other processes, and prunes old done jobs.
+// jobs changed by other processes, and applies the retention policy.
 func (d *Daemon) housekeeping(ctx context.Context) {
-	prune := time.NewTicker(time.Hour)
+	prune := time.NewTicker(d.pruneEvery())
 	defer prune.Stop()
 	progress := time.NewTicker(d.progressEvery)
 	defer progress.Stop()
-	if _, err := d.q.PruneDone(ctx, time.Now().Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
-		d.log.Warn("prune failed", "err", err)
-	}
+	d.prune(ctx)
 	lastVersion, _ := d.q.DataVersion(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-prune.C:
-			if _, err := d.q.PruneDone(ctx, time.Now().Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
-				d.log.Warn("prune failed", "err", err)
-			}
+			d.prune(ctx)
 		case <-progress.C:
 			d.releaseStranded(ctx)
 			// Work queued by another process (queue retry) wakes the workers.

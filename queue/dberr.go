@@ -7,8 +7,21 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+)
 
-	"github.com/mattn/go-sqlite3"
+// SQLite's primary result codes (https://sqlite.org/rescode.html) that
+// explain classifies.
+const (
+	codePerm     = 3
+	codeBusy     = 5
+	codeLocked   = 6
+	codeReadonly = 8
+	codeIOErr    = 10
+	codeCorrupt  = 11
+	codeFull     = 13
+	codeCantOpen = 14
+	codeAuth     = 23
+	codeNotADB   = 26
 )
 
 // DBError is a database failure the operator must act on: it names the
@@ -30,26 +43,29 @@ func (e *DBError) Unwrap() error { return e.Err }
 // SQLite error that needs the operator into a *DBError; any other error
 // passes unchanged.
 func (q *Queue) explain(err error) error {
-	var se sqlite3.Error
 	var de *DBError
-	if err == nil || errors.As(err, &de) || !errors.As(err, &se) {
+	if err == nil || errors.As(err, &de) {
+		return err
+	}
+	code, ok := sqliteCode(err)
+	if !ok {
 		return err
 	}
 	dir := filepath.Dir(q.path)
 	var next string
-	switch se.Code {
-	case sqlite3.ErrFull:
+	switch code {
+	case codeFull:
 		next = "free space on the file system that holds " + dir + "; dropsync retries what failed by itself"
-	case sqlite3.ErrCorrupt, sqlite3.ErrNotADB:
+	case codeCorrupt, codeNotADB:
 		next = "the file is damaged: stop dropsync, move " + q.path + " aside (with its -wal and -shm files) and start dropsync again. " +
 			"It then treats every file in the watches as new and sends it again; on_conflict decides what happens to those already on the server " +
 			"(version: each gets a new version; overwrite: each is replaced in place; rename: each is stored again as name(1).ext; skip: each is left alone). " +
 			"Failed jobs and throttle pauses are forgotten too"
-	case sqlite3.ErrBusy, sqlite3.ErrLocked:
+	case codeBusy, codeLocked:
 		next = "held by " + q.holder() + ": stop it, or wait until it lets go"
-	case sqlite3.ErrReadonly, sqlite3.ErrPerm, sqlite3.ErrCantOpen, sqlite3.ErrAuth:
+	case codeReadonly, codePerm, codeCantOpen, codeAuth:
 		next = "dropsync may not write or open it: check that the user dropsync runs as owns " + dir + " and the files in it"
-	case sqlite3.ErrIoErr:
+	case codeIOErr:
 		next = "the disk reported an I/O error: check the disk and the kernel log (dmesg)"
 	default:
 		return err
