@@ -113,6 +113,16 @@ func open(ctx context.Context, path string, mode openMode) (*Queue, error) {
 	} else {
 		err = q.checkSchema(ctx)
 	}
+	if err != nil && mode == modeReader && cleanlyClosed(path) {
+		if code, _ := sqliteCode(err); code == codeReadonly || code == codeCantOpen {
+			// A reader who may not create the -shm file (no write access
+			// to the state directory) can still read a database that no
+			// process has open: with no -wal file, it is all in the main
+			// file.
+			q.Close()
+			return openImmutable(ctx, path)
+		}
+	}
 	if err != nil {
 		q.Close()
 		return nil, err
@@ -139,4 +149,31 @@ func (q *Queue) checkSchema(ctx context.Context) error {
 		return fmt.Errorf("queue: the database %s is older than this dropsync understands (schema %d, this dropsync %d): restart the daemon with this version (it migrates the database at start), or use the dropsync binary it runs", q.path, v, len(migrations))
 	}
 	return nil
+}
+
+// cleanlyClosed reports whether the database has no write-ahead log: the
+// last connection closed it and everything is in the main file.
+func cleanlyClosed(path string) bool {
+	fi, err := os.Stat(path + "-wal")
+	return errors.Is(err, os.ErrNotExist) || (err == nil && fi.Size() == 0)
+}
+
+// openImmutable opens a cleanly closed database read-only without the
+// shared-memory file, for a reader who cannot create it.
+func openImmutable(ctx context.Context, path string) (*Queue, error) {
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&immutable=1")
+	if err != nil {
+		return nil, fmt.Errorf("queue: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	q := &Queue{db: db, path: path, now: time.Now, stmts: map[string]*sql.Stmt{}}
+	if err := q.checkSchema(ctx); err != nil {
+		q.Close()
+		return nil, err
+	}
+	if err := q.prepare(ctx); err != nil {
+		q.Close()
+		return nil, q.explain(err)
+	}
+	return q, nil
 }
