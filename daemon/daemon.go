@@ -352,18 +352,16 @@ func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-c
 // housekeeping persists upload progress for `dropsync status`, notices
 // jobs changed by other processes, and applies the retention policy.
 func (d *Daemon) housekeeping(ctx context.Context) {
-	prune := time.NewTicker(d.pruneEvery())
-	defer prune.Stop()
+	pruned := make(chan struct{})
+	go func() { defer close(pruned); d.pruneLoop(ctx) }()
+	defer func() { <-pruned }()
 	progress := time.NewTicker(d.progressEvery)
 	defer progress.Stop()
-	d.prune(ctx)
 	lastVersion, _ := d.q.DataVersion(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-prune.C:
-			d.prune(ctx)
 		case <-progress.C:
 			d.releaseStranded(ctx)
 			// Work queued by another process (queue retry) wakes the workers.

@@ -25,6 +25,23 @@ func (d *Daemon) pruneEvery() time.Duration {
 	return max(every, 10*time.Millisecond)
 }
 
+// pruneLoop applies the retention policy at start and then every
+// pruneEvery, until ctx ends. It runs beside housekeeping's other work: a
+// pass over a million records takes seconds (an lstat each), and must not
+// delay progress reports or noticing `queue retry`.
+func (d *Daemon) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(d.pruneEvery())
+	defer t.Stop()
+	for {
+		d.prune(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // prune applies the retention policy (see queue.Retention for what is kept
 // forever and why).
 func (d *Daemon) prune(ctx context.Context) {
