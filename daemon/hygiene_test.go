@@ -88,3 +88,22 @@ func TestStateDirIsTightenedAndTheLockNamesTheHolder(t *testing.T) {
 		t.Fatalf("second daemon: %v", err)
 	}
 }
+
+// A state_dir that cannot be tightened is refused in one line that says
+// what to do (/proc/1 is 0555 and its mode cannot be changed, even by root).
+func TestStateDirThatCannotBeTightenedIsRefused(t *testing.T) {
+	fi, err := os.Stat("/proc/1")
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		t.Skip("needs Linux /proc")
+	}
+	in := t.TempDir()
+	y := "state_dir: /proc/1\ntargets:\n  t:\n    type: test-memory\n    url: http://127.0.0.1:1\nwatches:\n  - path: " + in + "\n    target: t\n"
+	c, err := config.Parse(strings.NewReader(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = daemon.New(context.Background(), c, daemon.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err == nil || !strings.Contains(err.Error(), "state_dir /proc/1: mode 0555 cannot be tightened to 0500 (operation not permitted): chown it to the user dropsync runs as, or chmod 700 it") || !strings.Contains(err.Error(), "chmod 700 it") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -22,32 +22,32 @@ func prepareStateDir(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil // access is the folder's ACL, not its mode bits
 	}
-	if err := tighten(dir, 0o700); err != nil {
+	if err := tighten(dir, 0o700, os.Stat); err != nil { // a state_dir may be a link to the real folder
 		return fmt.Errorf("state_dir %s: %w: chown it to the user dropsync runs as, or chmod 700 it", dir, err)
 	}
 	for _, name := range []string{queue.FileName, queue.FileName + "-wal", queue.FileName + "-shm", queue.LockFileName} {
-		if err := tighten(filepath.Join(dir, name), 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("state_dir %s: %w: chown it to the user dropsync runs as, or chmod 600 it", dir, err)
+		if err := tighten(filepath.Join(dir, name), 0o600, os.Lstat); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("state_dir %s: %s: %w: chown it to the user dropsync runs as, or chmod 600 it", dir, name, err)
 		}
 	}
 	return nil
 }
 
-// tighten removes every permission beyond want from path.
-func tighten(path string, want fs.FileMode) error {
-	fi, err := os.Lstat(path)
+// tighten removes every permission beyond want from path, as stat sees it.
+func tighten(path string, want fs.FileMode, stat func(string) (fs.FileInfo, error)) error {
+	fi, err := stat(path)
 	if err != nil {
 		return err
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		return fmt.Errorf("%s is a symbolic link", filepath.Base(path))
+		return errors.New("a symbolic link")
 	}
 	perm := fi.Mode().Perm()
 	if perm&^want == 0 {
 		return nil
 	}
 	if err := os.Chmod(path, perm&want); err != nil {
-		return fmt.Errorf("%s is mode %#o and cannot be tightened to %#o (%w)", filepath.Base(path), perm, perm&want, unwrapPath(err))
+		return fmt.Errorf("mode %#o cannot be tightened to %#o (%w)", perm, perm&want, unwrapPath(err))
 	}
 	return nil
 }
