@@ -85,9 +85,15 @@ func TestLockedDatabaseIsReportedWithinASecondWithItsHolder(t *testing.T) {
 	if took > 1500*time.Millisecond {
 		t.Errorf("the lock was reported after %s", took)
 	}
-	for _, want := range []string{"database is locked", db, fmt.Sprintf("pid %d", holder.Process.Pid), "stop it"} {
+	for _, want := range []string{"database is locked", db, fmt.Sprintf("queue.test (pid %d)", holder.Process.Pid), "stop it"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q\nlacks %q", err, want)
 		}
+	}
+	// The daemon's lock file names the holder as the dropsync daemon.
+	os.WriteFile(filepath.Join(dir, queue.LockFileName), []byte(fmt.Sprintf("%d\n", holder.Process.Pid)), 0o600)
+	_, err = q.Enqueue(context.Background(), []queue.Item{item("a.txt", 1)})
+	if want := fmt.Sprintf("held by the dropsync daemon (pid %d)", holder.Process.Pid); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v\nlacks %q", err, want)
 	}
 }
