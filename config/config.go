@@ -6,6 +6,14 @@
 // Load applies defaults and validates everything that does not depend on a
 // target adapter; adapter-specific blocks (Target.Extra, Watch.Destination)
 // are decoded and validated by the adapter.
+//
+// No value that may be secret is ever part of an error or a warning: the
+// values of secret keys (password, token, key, client_secret, access_code,
+// access_token), every value taken from the environment, and every secret
+// read from a *_file. Messages name the key and its line instead; as a net,
+// the scrubber removes every such value (of minScrub characters or more)
+// from any message parse returns. Credentials travel over plain http:// only
+// to loopback unless a target sets allow_insecure_http.
 package config
 
 import (

@@ -10,6 +10,18 @@
 //
 // The database runs in WAL mode with a busy timeout and immediate
 // transactions; a daemon holds a single connection.
+//
+// Invariants of access: only the daemon (Open) creates and migrates the
+// database. OpenExisting (queue retry, forget) writes through the same
+// methods the daemon uses but never migrates; OpenReadOnly (status, queue
+// list) opens it with mode=ro and never writes. Both refuse a schema other
+// than their own. Every lookup on the hot path and the delete path uses an
+// index (TestLookupsUseIndexes). A database error that needs the operator
+// (full disk, damaged file, held by another program, permissions, I/O) is
+// classified in one place (explain) and names the file and the next step;
+// a held database is reported after at most busyTimeout. Nothing grows
+// without bound: Prune applies the retention policy (see Retention for what
+// is kept forever and why).
 package queue
 
 import (
