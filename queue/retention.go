@@ -41,6 +41,9 @@ type StateRef struct {
 // Pruned counts what one Prune removed.
 type Pruned struct {
 	Done, Failed, States int64
+	// Sessions are upload sessions left without an active job (its job was
+	// forgotten by hand), removed after the Failed retention.
+	Sessions int64
 }
 
 // pruneBatch bounds each write transaction of a prune, so workers never
@@ -54,6 +57,8 @@ var retentionStatements = map[string]string{
 	"page":   `SELECT watch, rel, target, moved_away, gone_since FROM file_state WHERE (watch, rel) > (?1, ?2) ORDER BY watch, rel LIMIT ?3`,
 	"mark":   `UPDATE file_state SET gone_since = ?1 WHERE watch = ?2 AND rel = ?3 AND gone_since = 0`,
 	"unmark": `UPDATE file_state SET gone_since = 0 WHERE watch = ?1 AND rel = ?2`,
+	"sessions": `DELETE FROM upload_sessions WHERE rowid IN (SELECT rowid FROM upload_sessions s WHERE updated_at < ?1
+		AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.watch = s.watch AND j.rel = s.rel AND j.state IN ('pending', 'leased')) LIMIT ?2)`,
 	"forget": `DELETE FROM file_state WHERE rowid IN (SELECT rowid FROM file_state f WHERE gone_since != 0 AND gone_since < ?1
 		AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.watch = f.watch AND j.rel = f.rel AND j.state IN ('pending', 'leased')) LIMIT ?2)`,
 }
@@ -61,8 +66,8 @@ var retentionStatements = map[string]string{
 // Prune removes what the retention policy no longer keeps, in small
 // transactions. It first sweeps every file state record, noting when a
 // record became forgettable (and clearing that when its file is back),
-// then deletes done jobs, failed jobs and the records forgettable for
-// longer than ForgottenState.
+// then deletes done jobs, failed jobs, the records forgettable for longer
+// than ForgottenState, and upload sessions orphaned for longer than Failed.
 func (q *Queue) Prune(ctx context.Context, r Retention) (Pruned, error) {
 	var p Pruned
 	if err := q.sweep(ctx, r.Forgettable); err != nil {
@@ -77,6 +82,7 @@ func (q *Queue) Prune(ctx context.Context, r Retention) (Pruned, error) {
 		{&p.Done, retentionStatements["jobs"], []any{Done, ms(now.Add(-r.Done))}},
 		{&p.Failed, retentionStatements["jobs"], []any{Failed, ms(now.Add(-r.Failed))}},
 		{&p.States, retentionStatements["forget"], []any{ms(now.Add(-r.ForgottenState))}},
+		{&p.Sessions, retentionStatements["sessions"], []any{ms(now.Add(-r.Failed))}},
 	}
 	for _, s := range steps {
 		for {

@@ -88,3 +88,35 @@ func TestPruneRemovesWhatIsNoLongerNeeded(t *testing.T) {
 		t.Fatalf("enqueue after prune: %d %v", n, err)
 	}
 }
+
+// An upload session whose job was forgotten by hand goes after the failed
+// retention; one of an active job stays.
+func TestPruneRemovesOrphanedUploadSessions(t *testing.T) {
+	q, _ := open(t)
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	q.SetClock(func() time.Time { return now })
+	for _, rel := range []string{"big.iso", "active.iso"} {
+		if _, err := q.Enqueue(ctx, []queue.Item{item(rel, 1)}); err != nil {
+			t.Fatal(err)
+		}
+		j := claim(t, q)
+		if err := q.Sessions("/w", j.Rel, "t").Save(ctx, &targets.Session{Token: "tok", Size: 1, HashState: []byte{1}}); err != nil {
+			t.Fatal(err)
+		}
+		q.Retry(ctx, j, now, "cut", true)
+		if j.Rel == "big.iso" {
+			if n, err := q.Forget(ctx, j.ID); err != nil || n != 1 {
+				t.Fatalf("forget: %d %v", n, err)
+			}
+		}
+	}
+	now = now.Add(721 * time.Hour)
+	p, err := q.Prune(ctx, queue.Retention{Done: time.Hour, Failed: 720 * time.Hour, ForgottenState: time.Hour})
+	if err != nil || p.Sessions != 1 {
+		t.Fatalf("prune: %+v %v", p, err)
+	}
+	if s, err := q.Sessions("/w", "active.iso", "t").Load(ctx); err != nil || s == nil {
+		t.Fatalf("the session of an active job went: %v", err)
+	}
+}

@@ -47,7 +47,7 @@ func TestMalformedSecretsReachNoOutput(t *testing.T) {
 			want: "watches[0].settle: bad duration"},
 		{name: "secret from env in the URL", old: "    url: " + srv.URL, new: `    url: "http://svc:${DS_SECRET}@` + strings.TrimPrefix(srv.URL, "http://") + `/%zz"`, env: malformedSecret,
 			want: "targets.docs.url: not an http(s) URL"},
-		{name: "secret from env over plain http", old: "    url: " + srv.URL, new: `    url: http://docs.example.com`, env: malformedSecret,
+		{name: "secret from env over plain http", old: "    url: " + srv.URL + "\n    " + auth, new: "    url: http://docs.example.com\n    auth: {type: bearer, token: \"${DS_SECRET}\"}", env: malformedSecret,
 			want: "targets.docs.url: credentials over plain http:// to docs.example.com"},
 		{name: "secret in a file others can read", old: auth, new: "auth: {type: bearer, token_file: {{file}}}", file: malformedSecret + "\n", runs: true,
 			want: "is readable by group or others (mode 0644): chmod 600 it"},
