@@ -213,6 +213,15 @@ func targetNames(c *Config) []string {
 	return names
 }
 
+// ReadSecretFile reads a secret file for an adapter's own *_file key, as
+// the auth block's are read: the content as it is, less a trailing newline;
+// warn is set when the file is readable by group or others. Errors never
+// contain the content, nor the path of a file that does not exist.
+func ReadSecretFile(path string) (secret Secret, warn string, err error) {
+	v, warn, err := readSecretFile(path)
+	return Secret(v), warn, err
+}
+
 // readSecretFile reads a secret file. warn is set when the file is
 // readable by group or others.
 func readSecretFile(path string) (secret, warn string, err error) {

@@ -150,3 +150,20 @@ func TestRetentionDefaults(t *testing.T) {
 		t.Fatalf("retention %+v %v", c.Retention, err)
 	}
 }
+
+// An adapter's own *_file key (Oracle's access_code_file) is read the same
+// way: content as it is, a warning for a file others can read, and no path
+// of a missing file (it may be a pasted secret).
+func TestReadSecretFileForAdapters(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "code")
+	os.WriteFile(p, []byte("Pr0d-S3cr${et-Q7zK\r\n"), 0o640)
+	os.Chmod(p, 0o640)
+	s, warn, err := config.ReadSecretFile(p)
+	if err != nil || s.Reveal() != "Pr0d-S3cr${et-Q7zK" || !strings.Contains(warn, "is readable by group or others (mode 0640)") {
+		t.Fatalf("%q %q %v", s.Reveal(), warn, err)
+	}
+	_, _, err = config.ReadSecretFile("Pr0d-S3cret-Q7zK")
+	if err == nil || err.Error() != "cannot read the secret file: no such file or directory" {
+		t.Fatalf("missing file: %v", err)
+	}
+}
