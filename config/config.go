@@ -286,6 +286,9 @@ func (c *Config) build(root *yaml.Node, checkPaths bool) error {
 	if err := c.validate(checkPaths); err != nil {
 		return err
 	}
+	if checkPaths {
+		c.checkStateDir()
+	}
 	return c.checkTransport()
 }
 

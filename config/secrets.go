@@ -307,3 +307,17 @@ func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// checkStateDir warns when an existing state_dir is open to group or
+// others: the daemon tightens it to 0700 at start (or refuses to start when
+// it cannot), and validate says so beforehand.
+func (c *Config) checkStateDir() {
+	if runtime.GOOS == "windows" {
+		return
+	}
+	fi, err := os.Stat(c.StateDir)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s is mode %#o: dropsync tightens it to 0700 at start", c.at("state_dir"), c.StateDir, fi.Mode().Perm()))
+}

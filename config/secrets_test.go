@@ -167,3 +167,19 @@ func TestReadSecretFileForAdapters(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
+
+// validate says beforehand that an existing state_dir open to others will
+// be tightened.
+func TestLooseStateDirWarns(t *testing.T) {
+	dir, y := base(t)
+	state := filepath.Join(dir, "state")
+	os.Mkdir(state, 0o755)
+	os.Chmod(state, 0o755)
+	c, err := config.Parse(strings.NewReader(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Warnings) != 1 || c.Warnings[0] != "line 1: state_dir: "+state+" is mode 0755: dropsync tightens it to 0700 at start" {
+		t.Fatalf("warnings %q", c.Warnings)
+	}
+}
