@@ -82,7 +82,9 @@ func TestLockedDatabaseIsReportedWithinASecondWithItsHolder(t *testing.T) {
 	if err == nil {
 		t.Fatal("enqueue succeeded under another program's lock")
 	}
-	if took > 1500*time.Millisecond {
+	// The busy timeout is one second; the bound leaves room for a loaded
+	// machine and still tells it from the old silent 10 s.
+	if took > 3*time.Second {
 		t.Errorf("the lock was reported after %s", took)
 	}
 	for _, want := range []string{"database is locked", db, fmt.Sprintf("queue.test (pid %d)", holder.Process.Pid), "stop it"} {
