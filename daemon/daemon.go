@@ -62,6 +62,8 @@ type Daemon struct {
 	throttle map[string]int       // target → throttled answers since its last delivery
 	names    keyLock              // remote names being uploaded, for targets without folders
 	claims   keyLock              // remote names being uploaded, for targets.NameKeyer (claims.go)
+
+	enq enqueueHealth // watches whose batches the queue refuses now
 }
 
 type flight struct {
@@ -71,8 +73,10 @@ type flight struct {
 	sent   atomic.Int64
 }
 
-// New checks the configuration against the targets and the inotify limit,
-// takes the state directory's lock and opens the queue.
+// New checks the configuration against the targets, takes the state
+// directory's lock and opens the queue. Watch folders are not walked here:
+// a folder that is missing waits, and sub-trees beyond the inotify budget
+// are polled (see package watcher).
 func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -80,20 +84,14 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 	if o.Observer == nil {
 		o.Observer = Observers(nil)
 	}
+	for _, w := range cfg.Warnings {
+		o.Log.Warn(w)
+	}
 	set, err := targets.Build(cfg, o.Log)
 	if err != nil {
 		return nil, err
 	}
-	dirs := 0
-	for _, w := range cfg.Watches {
-		n, err := watcher.CountDirs(w.Path, w.IsRecursive(), w.Exclude)
-		if err != nil {
-			set.Close()
-			return nil, fmt.Errorf("count folders under %s: %w", w.Path, err)
-		}
-		dirs += n
-	}
-	if err := watcher.Preflight(dirs); err != nil {
+	if err := prepareStateDir(cfg.StateDir); err != nil {
 		set.Close()
 		return nil, err
 	}
@@ -135,7 +133,7 @@ func (d *Daemon) Health(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return d.enq.health()
 }
 
 // Run runs until ctx ends, then stops claiming work, gives uploads in flight
@@ -172,6 +170,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			Root: wc.Path, Recursive: wc.IsRecursive(), Include: wc.Include, Exclude: wc.Exclude, Ignore: wc.Ignore,
 			Settle: wc.Settle.D(), FollowSymlinks: wc.FollowLinks, EmitDeletes: wc.Deletes == "propagate",
 			Reconcile: d.cfg.Reconcile.D(), Log: d.log, OnOverflow: d.obs.Overflow, OnEvent: d.obs.WatchEvent,
+			Mode: wc.Mode, PollInterval: wc.PollInterval.D(), ReadyMarker: wc.ReadyMarker, MinAge: wc.MinAge.D(),
 		})
 		if err != nil {
 			errc <- fmt.Errorf("watch %s: %w", wc.Path, err)
@@ -233,38 +232,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	workers.Wait()
 	d.log.Info("dropsync stopped")
 	return runErr
-}
-
-// enqueueLoop turns the watcher's batches into queue items, one
-// transaction per batch.
-func (d *Daemon) enqueueLoop(ctx context.Context, idx int, events <-chan []watcher.Event) {
-	wc := d.cfg.Watches[idx]
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case batch := <-events:
-			items := make([]queue.Item, 0, len(batch))
-			for _, ev := range batch {
-				if ev.Gone && d.tookOwnMove(wc.Path, ev.Rel) {
-					continue
-				}
-				items = append(items, queue.Item{Watch: wc.Path, Rel: ev.Rel, Target: wc.Target, FP: ev.FP, Gone: ev.Gone, Dir: ev.Dir,
-					AfterUpload: wc.AfterUpload != "keep"})
-			}
-			n, err := d.q.Enqueue(ctx, items)
-			if err != nil {
-				if ctx.Err() == nil {
-					d.log.Error("enqueue failed; the next scan finds these files again", "err", err, "files", len(items))
-				}
-				continue
-			}
-			if n > 0 {
-				d.log.Debug("queued", "watch", wc.Path, "files", n)
-				d.wake.notify()
-			}
-		}
-	}
 }
 
 // noteOwnMove records that the daemon itself removes a file (after_upload,
@@ -349,24 +316,18 @@ func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-c
 }
 
 // housekeeping persists upload progress for `dropsync status`, notices
-// jobs changed by other processes, and prunes old done jobs.
+// jobs changed by other processes, and applies the retention policy.
 func (d *Daemon) housekeeping(ctx context.Context) {
-	prune := time.NewTicker(time.Hour)
-	defer prune.Stop()
+	pruned := make(chan struct{})
+	go func() { defer close(pruned); d.pruneLoop(ctx) }()
+	defer func() { <-pruned }()
 	progress := time.NewTicker(d.progressEvery)
 	defer progress.Stop()
-	if _, err := d.q.PruneDone(ctx, time.Now().Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
-		d.log.Warn("prune failed", "err", err)
-	}
 	lastVersion, _ := d.q.DataVersion(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-prune.C:
-			if _, err := d.q.PruneDone(ctx, time.Now().Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
-				d.log.Warn("prune failed", "err", err)
-			}
 		case <-progress.C:
 			d.releaseStranded(ctx)
 			// Work queued by another process (queue retry) wakes the workers.
@@ -670,6 +631,7 @@ func (d *Daemon) afterUpload(ctx context.Context, wc *config.Watch, path, rel st
 		d.noteOwnMove(wc.Path, rel)
 		err = moveFile(path, filepath.Join(wc.MoveTo, filepath.FromSlash(rel)))
 	default:
+		d.readyMarkerDone(ctx, wc, path, rel, log)
 		return
 	}
 	if err != nil {
@@ -679,6 +641,7 @@ func (d *Daemon) afterUpload(ctx context.Context, wc *config.Watch, path, rel st
 	if err := d.q.MarkMovedAway(context.WithoutCancel(ctx), wc.Path, rel); err != nil {
 		log.Error("cannot record the after_upload "+wc.AfterUpload, "err", err)
 	}
+	d.readyMarkerDone(ctx, wc, path, rel, log)
 }
 
 // handleErr classifies a failed attempt and retries, pauses or fails it.
