@@ -95,6 +95,8 @@ func (f *Fake) Setup(baseURL string) targets.FakeSetup {
 		Notes: []string{
 			"sensenet fake: bearer token " + token + ", or apikey " + key + " (header apikey or ?apikey=)",
 			"pre-created: " + DocumentsPath + " (document library, versioning MajorOnly: every overwrite adds a major version)",
+			"names follow sensenet's default ContentNamingProvider: a+b#c.txt is stored as a-b-c.txt; names are case-insensitive",
+			"GET " + InspectPath + "?path=" + DocumentsPath + " (the fake's own, no credentials) lists the stored files with each version's SHA-256",
 		},
 	}
 }
