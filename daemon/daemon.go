@@ -7,6 +7,11 @@
 // its target clients; a reload (Reload, SIGHUP) makes a new generation
 // current, whole or not at all, without touching jobs in flight, and the
 // old generation's clients close after its last job (reload.go).
+//
+// Invariant (claims.go): per target folder, a remote name as the server
+// folds and sanitises it belongs to one existing local path; a second path
+// meeting it fails naming both, or with on_conflict rename takes the next
+// free name(N).ext.
 package daemon
 
 import (
@@ -29,7 +34,6 @@ import (
 	"github.com/dropsync/dropsync/internal/fsid"
 	"github.com/dropsync/dropsync/queue"
 	"github.com/dropsync/dropsync/targets"
-	"github.com/dropsync/dropsync/watcher"
 )
 
 // Options are the daemon's collaborators besides the configuration.
@@ -66,6 +70,9 @@ type Daemon struct {
 	stranded []*queue.Job         // leased jobs whose outcome could not be written
 	throttle map[string]int       // target → throttled answers since its last delivery
 	names    keyLock              // remote names being uploaded, for targets without folders
+	claims   keyLock              // remote names being uploaded, for targets.NameKeyer (claims.go)
+
+	enq enqueueHealth // watches whose batches the queue refuses now
 }
 
 type flight struct {
@@ -75,14 +82,19 @@ type flight struct {
 	sent   atomic.Int64
 }
 
-// New checks the configuration against the targets and the inotify limit,
-// takes the state directory's lock and opens the queue.
+// New checks the configuration against the targets, takes the state
+// directory's lock and opens the queue. Watch folders are not walked here:
+// a folder that is missing waits, and sub-trees beyond the inotify budget
+// are polled (see package watcher).
 func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
 	if o.Observer == nil {
 		o.Observer = Observers(nil)
+	}
+	for _, w := range cfg.Warnings {
+		o.Log.Warn(w)
 	}
 	if o.CheckFolders != nil {
 		if err := o.CheckFolders(cfg); err != nil {
@@ -93,16 +105,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	dirs := 0
-	for _, w := range cfg.Watches {
-		n, err := watcher.CountDirs(w.Path, w.IsRecursive(), w.Exclude)
-		if err != nil {
-			set.Close()
-			return nil, fmt.Errorf("count folders under %s: %w", w.Path, err)
-		}
-		dirs += n
-	}
-	if err := watcher.Preflight(dirs); err != nil {
+	if err := prepareStateDir(cfg.StateDir); err != nil {
 		set.Close()
 		return nil, err
 	}
@@ -139,7 +142,7 @@ func (d *Daemon) Health(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return d.enq.health()
 }
 
 // Run runs until ctx ends, then stops claiming work, gives uploads in flight
@@ -207,37 +210,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	workers.Wait()
 	d.log.Info("dropsync stopped")
 	return runErr
-}
-
-// enqueueLoop turns the watcher's batches into queue items, one
-// transaction per batch.
-func (d *Daemon) enqueueLoop(ctx context.Context, wc *config.Watch, events <-chan []watcher.Event) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case batch := <-events:
-			items := make([]queue.Item, 0, len(batch))
-			for _, ev := range batch {
-				if ev.Gone && d.tookOwnMove(wc.Path, ev.Rel) {
-					continue
-				}
-				items = append(items, queue.Item{Watch: wc.Path, Rel: ev.Rel, Target: wc.Target, FP: ev.FP, Gone: ev.Gone, Dir: ev.Dir,
-					AfterUpload: wc.AfterUpload != "keep"})
-			}
-			n, err := d.q.Enqueue(ctx, items)
-			if err != nil {
-				if ctx.Err() == nil {
-					d.log.Error("enqueue failed; the next scan finds these files again", "err", err, "files", len(items))
-				}
-				continue
-			}
-			if n > 0 {
-				d.log.Debug("queued", "watch", wc.Path, "files", n)
-				d.wake.notify()
-			}
-		}
-	}
 }
 
 // noteOwnMove records that the daemon itself removes a file (after_upload,
@@ -322,25 +294,19 @@ func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-c
 }
 
 // housekeeping persists upload progress for `dropsync status`, notices
-// jobs changed by other processes, and prunes old done jobs.
+// jobs changed by other processes, and applies the retention policy.
 func (d *Daemon) housekeeping(ctx context.Context) {
-	prune := time.NewTicker(time.Hour)
-	defer prune.Stop()
+	pruned := make(chan struct{})
+	go func() { defer close(pruned); d.pruneLoop(ctx) }()
+	defer func() { <-pruned }()
 	progress := time.NewTicker(d.progressEvery)
 	defer progress.Stop()
 	d.heartbeat()
-	if _, err := d.q.PruneDone(ctx, time.Now().Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
-		d.log.Warn("prune failed", "err", err)
-	}
 	lastVersion, _ := d.q.DataVersion(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-prune.C:
-			if _, err := d.q.PruneDone(ctx, time.Now().Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
-				d.log.Warn("prune failed", "err", err)
-			}
 		case <-progress.C:
 			d.heartbeat()
 			d.releaseStranded(ctx)
@@ -448,6 +414,12 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		}
 		defer unlock()
 	}
+	claim, err := d.checkName(ctx, wc, tgt, f)
+	if err != nil {
+		d.handleErr(ctx, j, wc, path, err, log)
+		return
+	}
+	defer claim.release()
 	fl := &flight{job: j, target: wc.Target, total: f.Size}
 	d.mu.Lock()
 	d.inflight[j.ID] = fl
@@ -469,7 +441,8 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		return
 	}
 	state := &queue.FileState{FP: fp, SHA256: res.SHA256, Remote: res.Remote}
-	ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state}, log)
+	ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state, Names: claim.keys(f, res.Remote)}, log)
+	claim.release()
 	if !ok {
 		return
 	}
@@ -640,6 +613,7 @@ func (d *Daemon) afterUpload(ctx context.Context, wc *config.Watch, path, rel st
 		d.noteOwnMove(wc.Path, rel)
 		err = moveFile(path, filepath.Join(wc.MoveTo, filepath.FromSlash(rel)))
 	default:
+		d.readyMarkerDone(ctx, wc, path, rel, log)
 		return
 	}
 	d.afterUploadResult(ctx, wc, rel, err, log)
@@ -650,6 +624,7 @@ func (d *Daemon) afterUpload(ctx context.Context, wc *config.Watch, path, rel st
 	if err := d.q.MarkMovedAway(context.WithoutCancel(ctx), wc.Path, rel); err != nil {
 		log.Error("cannot record the after_upload "+wc.AfterUpload, "err", err)
 	}
+	d.readyMarkerDone(ctx, wc, path, rel, log)
 }
 
 // handleErr classifies a failed attempt and retries, pauses or fails it.

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/dropsync/dropsync/queue"
 )
 
 // lockStateDir keeps a lock file open exclusively so that two daemons
@@ -17,7 +19,7 @@ func lockStateDir(dir string) (release func(), err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
-	p := filepath.Join(dir, "dropsync.lock")
+	p := filepath.Join(dir, queue.LockFileName)
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil && os.IsExist(err) {
 		if rerr := os.Remove(p); rerr != nil {
@@ -36,7 +38,7 @@ func lockStateDir(dir string) (release func(), err error) {
 // a sharing violation while it runs. known is false when that cannot be
 // told (no access).
 func Running(dir string) (running, known bool) {
-	name, err := windows.UTF16PtrFromString(filepath.Join(dir, "dropsync.lock"))
+	name, err := windows.UTF16PtrFromString(filepath.Join(dir, queue.LockFileName))
 	if err != nil {
 		return false, false
 	}

@@ -9,10 +9,11 @@ package daemon
 //     a new generation current; the old one's clients are closed once its
 //     last job has finished. Changed targets therefore get new clients for
 //     new jobs while uploads in flight finish on the old ones.
-//   - A new configuration is applied whole or not at all: its targets are
-//     built, its watches counted against the inotify budget, its folders
-//     checked (Options.CheckFolders) and its watchers created before
-//     anything changes. A refused configuration leaves the old one running.
+//   - A new configuration is applied whole or not at all: its folders are
+//     checked (Options.CheckFolders), its targets built and its watchers
+//     created before anything changes. A refused configuration leaves the
+//     old one running. As at start, a missing watch folder waits and
+//     folders beyond the inotify budget are polled (package watcher).
 //   - Watches are matched by path. An added watch starts (with its start-up
 //     scan); a removed watch's watcher stops and its uploads in flight
 //     finish (its jobs still pending fail as "no longer configured", as at
@@ -213,6 +214,7 @@ func (d *Daemon) newWatcher(wc *config.Watch, scanned func()) (*watcher.Watcher,
 		Root: wc.Path, Recursive: wc.IsRecursive(), Include: wc.Include, Exclude: wc.Exclude, Ignore: wc.Ignore,
 		Settle: wc.Settle.D(), FollowSymlinks: wc.FollowLinks, EmitDeletes: wc.Deletes == "propagate",
 		Reconcile: d.cfg.Reconcile.D(), Log: d.log, OnOverflow: d.obs.Overflow, OnEvent: d.obs.WatchEvent, OnScanned: scanned,
+		Mode: wc.Mode, PollInterval: wc.PollInterval.D(), ReadyMarker: wc.ReadyMarker, MinAge: wc.MinAge.D(),
 	})
 }
 
@@ -303,18 +305,8 @@ func (d *Daemon) apply(ctx context.Context, wg *sync.WaitGroup, errc chan<- erro
 	if err != nil {
 		return err
 	}
-	dirs := 0
-	for _, w := range c.Watches {
-		n, err := watcher.CountDirs(w.Path, w.IsRecursive(), w.Exclude)
-		if err != nil {
-			set.Close()
-			return fmt.Errorf("count folders under %s: %w", w.Path, err)
-		}
-		dirs += n
-	}
-	if err := watcher.Preflight(dirs); err != nil {
-		set.Close()
-		return err
+	for _, w := range c.Warnings {
+		d.log.Warn(w)
 	}
 
 	// What changes; new watchers are made before anything is applied.

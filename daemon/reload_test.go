@@ -137,7 +137,7 @@ func reloadConfig(url string, folders ...string) string {
 	return b.String()
 }
 
-func delivered(t *testing.T, h *daemontest.Harness, watch, rel string) *queue.FileState {
+func deliveredFrom(t *testing.T, h *daemontest.Harness, watch, rel string) *queue.FileState {
 	t.Helper()
 	var st *queue.FileState
 	daemontest.Eventually(t, "delivery of "+rel+" from "+watch, func() bool {
@@ -151,7 +151,7 @@ func delivered(t *testing.T, h *daemontest.Harness, watch, rel string) *queue.Fi
 	return st
 }
 
-func write(t *testing.T, dir, rel, data string) {
+func writeIn(t *testing.T, dir, rel, data string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, rel), []byte(data), 0o600); err != nil {
 		t.Fatal(err)
@@ -164,15 +164,15 @@ func TestReloadAddsWatch(t *testing.T) {
 	clients.reset()
 	second := t.TempDir()
 	h := daemontest.StartYAML(t, reloadConfig("http://one", "{{inbox}}"))
-	write(t, second, "before.txt", "there before the reload")
+	writeIn(t, second, "before.txt", "there before the reload")
 	if err := h.Reload(t, reloadConfig("http://one", "{{inbox}}", second)); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
-	delivered(t, h, second, "before.txt")
-	write(t, second, "after.txt", "dropped after the reload")
-	delivered(t, h, second, "after.txt")
+	deliveredFrom(t, h, second, "before.txt")
+	writeIn(t, second, "after.txt", "dropped after the reload")
+	deliveredFrom(t, h, second, "after.txt")
 	h.WriteFile(t, "first.txt", []byte("the first watch still works"))
-	delivered(t, h, h.Inbox, "first.txt")
+	deliveredFrom(t, h, h.Inbox, "first.txt")
 }
 
 // A reload that removes a watch lets its upload in flight finish on the
@@ -183,13 +183,13 @@ func TestReloadRemovesWatchAfterItsUploadInFlight(t *testing.T) {
 	h := daemontest.StartYAML(t, reloadConfig("http://one", "{{inbox}}", second))
 	started, release := clients.hold("inflight.bin")
 	data := strings.Repeat("x", 1<<20)
-	write(t, second, "inflight.bin", data)
+	writeIn(t, second, "inflight.bin", data)
 	<-started
 	if err := h.Reload(t, reloadConfig("http://one", "{{inbox}}")); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
 	release()
-	st := delivered(t, h, second, "inflight.bin")
+	st := deliveredFrom(t, h, second, "inflight.bin")
 	if sum := sha256.Sum256([]byte(data)); st.SHA256 != hex.EncodeToString(sum[:]) {
 		t.Fatalf("delivered sha %s, want the file's", st.SHA256)
 	}
@@ -198,9 +198,9 @@ func TestReloadRemovesWatchAfterItsUploadInFlight(t *testing.T) {
 	}
 	// The removed folder is no longer watched: a file there is not queued,
 	// while one in the kept watch, dropped at the same time, arrives.
-	write(t, second, "later.txt", "not watched any more")
+	writeIn(t, second, "later.txt", "not watched any more")
 	h.WriteFile(t, "kept.txt", []byte("still watched"))
-	delivered(t, h, h.Inbox, "kept.txt")
+	deliveredFrom(t, h, h.Inbox, "kept.txt")
 	h.WaitIdle(t)
 	for _, s := range []string{queue.Pending, queue.Leased, queue.Done, queue.Failed} {
 		js, err := h.Queue().Jobs(context.Background(), s, "later.txt", 0)
@@ -228,12 +228,12 @@ func TestReloadChangedTargetNewClientForNewJobs(t *testing.T) {
 		t.Fatal("the old client was closed while its upload was in flight")
 	}
 	h.WriteFile(t, "new.txt", []byte("after the reload"))
-	delivered(t, h, h.Inbox, "new.txt")
+	deliveredFrom(t, h, h.Inbox, "new.txt")
 	if url, _ := clients.who("new.txt"); url != "http://two" {
 		t.Fatalf("new.txt went through client %q, want the new one (http://two)", url)
 	}
 	release()
-	delivered(t, h, h.Inbox, "old.bin")
+	deliveredFrom(t, h, h.Inbox, "old.bin")
 	if url, puts := clients.who("old.bin"); url != "http://one" || puts != 1 {
 		t.Fatalf("old.bin: client %q, %d puts; want the old client (http://one), once", url, puts)
 	}
@@ -258,7 +258,7 @@ func TestReloadRefusesBrokenConfig(t *testing.T) {
 		t.Fatalf("reload with another state_dir: %v, want it refused", err)
 	}
 	h.WriteFile(t, "a.txt", []byte("still running"))
-	delivered(t, h, h.Inbox, "a.txt")
+	deliveredFrom(t, h, h.Inbox, "a.txt")
 	if url, _ := clients.who("a.txt"); url != "http://one" {
 		t.Fatalf("a.txt went through %q, want the old configuration's client", url)
 	}

@@ -124,7 +124,7 @@ func TestSystemdNotifyReloadAndStop(t *testing.T) {
 	}
 
 	// A broken configuration is refused; the running one stays.
-	writeConfig(t, dir, base+"  - path: /nonexistent/folder\n    target: docs\n")
+	writeConfig(t, dir, "bogus_key: 1\n"+second)
 	cmd.Process.Signal(syscall.SIGHUP)
 	sock.expect(t, "ready after the refused reload", "READY=1", "STATUS=reload refused")
 	daemontest.Eventually(t, "the refusal in the log", func() bool { return strings.Contains(logs.String(), "reload refused") })
@@ -132,7 +132,7 @@ func TestSystemdNotifyReloadAndStop(t *testing.T) {
 	for _, l := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(l, "reload refused") {
 			refused++
-			if !strings.Contains(l, "/nonexistent/folder") {
+			if !strings.Contains(l, "bogus_key") {
 				t.Errorf("the refusal does not say why: %s", l)
 			}
 		}

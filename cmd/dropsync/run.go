@@ -69,7 +69,7 @@ func serve(ctx context.Context, configPath string, c *config.Config, log *slog.L
 		m.Configure(c)
 	}
 	n := &notifier{log: log}
-	check := sandbox.Checker{Systemd: os.Getenv("INVOCATION_ID") != ""}
+	check := sandbox.Checker{Systemd: os.Getenv("INVOCATION_ID") != "", Warn: func(msg string) { log.Warn(msg) }}
 	d, err := daemon.New(ctx, c, daemon.Options{Log: log, Observer: observers, Lifecycle: n, CheckFolders: check.Check})
 	if err != nil {
 		return err

@@ -10,6 +10,8 @@
 //   - The probe is real: it lists the folder, and where write is needed
 //     creates a file named .dropsync-probe-*.tmp (a name the default ignore
 //     list skips), renames it and removes it. It touches no other file.
+//   - A missing watch folder is no error (the daemon waits for it, e.g. an
+//     unmounted share); Checker.Warn hears of it, with the hint.
 //   - Under systemd (INVOCATION_ID set) a failure names the unit setting
 //     that causes it (ProtectHome, PrivateTmp, ProtectSystem with
 //     ReadWritePaths) and the drop-in that fixes it. validate, which runs
@@ -37,6 +39,7 @@ type Folder struct {
 	Field string // e.g. watches[0].path
 	Path  string
 	Write bool // write and rename too, besides read and list
+	Watch bool // a watch's own folder (which may be missing for a while)
 }
 
 // Folders lists the folders of c with the access each needs.
@@ -44,7 +47,7 @@ func Folders(c *config.Config) []Folder {
 	var out []Folder
 	for i, w := range c.Watches {
 		moves := w.AfterUpload == "delete" || w.AfterUpload == "move" || w.FailedTo != ""
-		out = append(out, Folder{Field: fmt.Sprintf("watches[%d].path", i), Path: w.Path, Write: moves})
+		out = append(out, Folder{Field: fmt.Sprintf("watches[%d].path", i), Path: w.Path, Write: moves, Watch: true})
 		if w.MoveTo != "" {
 			out = append(out, Folder{Field: fmt.Sprintf("watches[%d].move_to", i), Path: w.MoveTo, Write: true})
 		}
@@ -119,6 +122,10 @@ type Checker struct {
 	// Unit, when known, predicts the sandbox's failures outside it
 	// (validate).
 	Unit *Unit
+	// Warn, if set, hears of a watch folder that is missing: the daemon
+	// waits for it (an unmounted share), so it is no error; under systemd
+	// the note names the setting that may hide it.
+	Warn func(msg string)
 }
 
 // Check checks every folder of c and returns one error per folder that
@@ -140,6 +147,12 @@ func (k Checker) Check(c *config.Config) error {
 				if h := Hint(f.Path, err, unit); h != "" {
 					msg += " (" + h + ")"
 				}
+			}
+			if f.Watch && errors.Is(err, fs.ErrNotExist) {
+				if k.Warn != nil {
+					k.Warn(fmt.Sprintf("%s: %v; the watch waits for the folder to appear", msg, err))
+				}
+				continue
 			}
 			errs = append(errs, fmt.Errorf("%s: %w", msg, err))
 			continue
