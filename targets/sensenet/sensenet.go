@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/dropsync/dropsync/config"
 	"github.com/dropsync/dropsync/targets"
 )
@@ -36,6 +38,13 @@ type Target struct {
 	base   string // the configured URL without a trailing slash
 	client *targets.Client
 	log    *slog.Logger
+	// readVersion reads each uploaded content back (one GET) to record
+	// its version label; the Upload action's answer has none.
+	readVersion bool
+
+	// creating makes workers that need the same missing folder at once
+	// wait for one check and creation.
+	creating singleflight.Group
 
 	// folders holds the lower-cased paths of remote folders known to
 	// exist, so that sub-folders are checked and created once.
@@ -43,11 +52,20 @@ type Target struct {
 	folders map[string]bool
 }
 
-// New is the factory registered for type sensenet. The target takes no
-// keys of its own; auth must be bearer or apikey (sent in the apikey
-// header).
+// Options are the sensenet target's own configuration keys.
+type Options struct {
+	// ReadVersion reads every uploaded content back with a GET to record
+	// its version label (V2.0.A), which the Upload action's answer does
+	// not carry. Default false: one request per new small file, and the
+	// state table records the id, name and path without a version.
+	ReadVersion bool `yaml:"read_version"`
+}
+
+// New is the factory registered for type sensenet. Its own key is
+// read_version (see Options); auth must be bearer or apikey (sent in the
+// apikey header).
 func New(b *targets.Base) (targets.Target, error) {
-	var opts struct{}
+	var opts Options
 	if err := b.Config.Extra.Decode(&opts); err != nil {
 		return nil, err
 	}
@@ -63,10 +81,11 @@ func New(b *targets.Base) (targets.Target, error) {
 		return nil, err
 	}
 	return &Target{
-		base:    strings.TrimRight(b.URL.String(), "/"),
-		client:  b.NewClient(auth),
-		log:     b.Log,
-		folders: map[string]bool{},
+		base:        strings.TrimRight(b.URL.String(), "/"),
+		client:      b.NewClient(auth),
+		log:         b.Log,
+		readVersion: opts.ReadVersion,
+		folders:     map[string]bool{},
 	}, nil
 }
 
@@ -174,12 +193,26 @@ func overwrite(c string) bool {
 }
 
 // ensureFolders makes sure that the folders of dir (slash-separated) exist
-// below root, creating the missing ones.
+// below root, creating the missing ones. Workers that need the same folder
+// at once share one check and creation.
 func (t *Target) ensureFolders(ctx context.Context, root, dir string) error {
 	full := root + "/" + dir
 	if t.known(full) {
 		return nil
 	}
+	_, err, _ := t.creating.Do(strings.ToLower(full), func() (any, error) {
+		if t.known(full) {
+			return nil, nil
+		}
+		return nil, t.createFolders(ctx, root, dir)
+	})
+	return err
+}
+
+// createFolders checks the folder root/dir and creates what is missing of
+// it, level by level.
+func (t *Target) createFolders(ctx context.Context, root, dir string) error {
+	full := root + "/" + dir
 	op := "sensenet: check folder " + full
 	if _, found, err := t.lookup(ctx, op, parentOf(full), nameOf(full)); err != nil {
 		return err
@@ -190,7 +223,7 @@ func (t *Target) ensureFolders(ctx context.Context, root, dir string) error {
 	cur, created := root, false
 	for _, s := range strings.Split(dir, "/") {
 		next := cur + "/" + s
-		if !created && !t.known(next) {
+		if !created && next != full && !t.known(next) { // full was just found missing
 			_, found, err := t.lookup(ctx, "sensenet: check folder "+next, cur, s)
 			if err != nil {
 				return err

@@ -339,11 +339,15 @@ func parseResult(op string, raw []byte, size int64) (uploadResult, error) {
 	return res, nil
 }
 
-// finish is the Remote of an upload: the server's id, name and path, and the
-// version read back from the content (the Upload answer has none). A failed
-// version lookup is logged, not returned: the content is already stored.
+// finish is the Remote of an upload: the server's id, name and path from
+// the Upload answer, and, with read_version, the version read back from the
+// content (the Upload answer has none). A failed version lookup is logged,
+// not returned: the content is already stored.
 func (t *Target) finish(ctx context.Context, op string, p *targets.Plan, res uploadResult) targets.Remote {
 	r := remoteOf(res.ID.String(), res.Name, "", res.URL)
+	if !t.readVersion {
+		return r
+	}
 	parent := p.Parent
 	if res.URL != "" && strings.Contains(res.URL, "/") {
 		parent = parentOf(res.URL)
