@@ -46,6 +46,8 @@ type Queue struct {
 	now func() time.Time
 
 	stmts map[string]*sql.Stmt // hotStatements, prepared at open
+
+	completer groupCommit // groups concurrent Complete calls
 }
 
 // Open opens (creating if needed, mode 0600 in a 0700 directory) the
@@ -507,13 +509,54 @@ type Outcome struct {
 	Forget bool
 }
 
-// Complete ends a leased job successfully, in one transaction with its file
-// state and the removal of its upload session. If an event arrived while
-// it was in flight, the job returns to pending instead of done, and
-// requeued is true.
+// Complete ends a leased job successfully, atomically with its file state
+// and the removal of its upload session, and returns once that is
+// committed. If an event arrived while it was in flight, the job returns to
+// pending instead of done, and requeued is true.
+//
+// Completions recorded by several workers at once share one transaction
+// (group commit, see completer): each is applied in its own savepoint, so
+// one that fails does not undo the others, and each caller learns its own
+// outcome only after the shared commit.
 func (q *Queue) Complete(ctx context.Context, j *Job, o Outcome) (requeued bool, err error) {
+	c := &completion{job: j, out: o}
+	q.completer.run(c, func(batch []*completion) { q.completeBatch(ctx, batch) })
+	if c.err != nil {
+		return false, fmt.Errorf("queue: complete job %d: %w", j.ID, c.err)
+	}
+	return c.requeued, nil
+}
+
+// completeBatch records a group of completions in one transaction.
+func (q *Queue) completeBatch(ctx context.Context, batch []*completion) {
 	now := ms(q.now())
-	err = q.inTx(ctx, func(tx *sql.Tx) error {
+	err := q.inTx(ctx, func(tx *sql.Tx) error {
+		for _, c := range batch {
+			c.err = nil
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT complete`); err != nil {
+				return err
+			}
+			if c.err = q.completeOne(ctx, tx, c.job, c.out, now, &c.requeued); c.err != nil {
+				if _, err := tx.ExecContext(ctx, `ROLLBACK TO complete`); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `RELEASE complete`); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, c := range batch {
+		if err != nil {
+			c.err, c.requeued = err, false
+		}
+	}
+}
+
+// completeOne records one completion in tx.
+func (q *Queue) completeOne(ctx context.Context, tx *sql.Tx, j *Job, o Outcome, now int64, requeued *bool) error {
+	{
 		if d := o.Delivered; d != nil {
 			extra := ""
 			if len(d.Remote.Extra) > 0 {
@@ -533,12 +576,8 @@ func (q *Queue) Complete(ctx context.Context, j *Job, o Outcome) (requeued bool,
 		if _, err := q.exec(ctx, tx, qDropSession, j.Watch, j.Rel); err != nil {
 			return err
 		}
-		return q.finish(ctx, tx, j.ID, Done, "", now, &requeued)
-	})
-	if err != nil {
-		return false, fmt.Errorf("queue: complete job %d: %w", j.ID, err)
+		return q.finish(ctx, tx, j.ID, Done, "", now, requeued)
 	}
-	return requeued, nil
 }
 
 // finish moves a leased job to state; a dirty job goes back to pending.
