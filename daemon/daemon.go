@@ -397,11 +397,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	tgt := d.set.Targets[wc.Target]
 	log := d.log.With("target", wc.Target, "path", j.Rel)
 	path := filepath.Join(wc.Path, filepath.FromSlash(j.Rel))
-	prev, err := d.q.FileState(ctx, j.Watch, j.Rel)
-	if err != nil {
-		d.retry(ctx, j, wc, err, log)
-		return
-	}
+	prev := j.Prev // read when the job was claimed
 	if prev != nil && prev.Target != wc.Target {
 		prev = nil // delivered to another target before; this one has no record
 	}

@@ -115,7 +115,15 @@ func open(ctx context.Context, path string) (*Queue, error) {
 // Hot statements, prepared once when the queue opens: preparing is most of
 // SQLite's cost for such short statements.
 const (
-	qActive = `SELECT id, state FROM jobs WHERE watch = ? AND rel = ? AND state IN ('pending', 'leased')`
+	// qLook reads, in one statement, everything enqueueOne decides on: the
+	// path's active job, what was last delivered to the target, and its
+	// failed jobs (how many, and how many for this very file state).
+	qLook = `SELECT a.id, f.size, f.mtime, f.inode, f.moved_away,
+		(SELECT COUNT(*) FROM jobs WHERE watch = ?1 AND rel = ?2 AND state = 'failed'),
+		(SELECT COUNT(*) FROM jobs WHERE watch = ?1 AND rel = ?2 AND state = 'failed' AND gone = ?4 AND size = ?5 AND mtime = ?6 AND inode = ?7)
+		FROM (SELECT 1)
+		LEFT JOIN jobs a ON a.watch = ?1 AND a.rel = ?2 AND a.state IN ('pending', 'leased')
+		LEFT JOIN file_state f ON f.watch = ?1 AND f.rel = ?2 AND f.target = ?3`
 	// qCoalesce merges an event into the active job. A changed file marks a
 	// leased job to run again, and gives a pending one a fresh start (no
 	// backoff inherited from the old content's failures).
@@ -124,10 +132,8 @@ const (
 		not_before = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4) THEN 0 ELSE not_before END,
 		attempts = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4) THEN 0 ELSE attempts END,
 		gone = ?1, size = ?2, mtime = ?3, inode = ?4, target = ?5, updated_at = ?6 WHERE id = ?7`
-	qDeliveredFP = `SELECT size, mtime, inode, moved_away FROM file_state WHERE watch = ? AND rel = ? AND target = ?`
-	qFailedFP    = `SELECT COUNT(*), COUNT(CASE WHEN gone = ? AND size = ? AND mtime = ? AND inode = ? THEN 1 END) FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
-	qDropFailed  = `DELETE FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
-	qInsert      = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)`
+	qDropFailed = `DELETE FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
+	qInsert     = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)`
 	// Claiming selects the ids, then leases each by primary key: one
 	// UPDATE … WHERE id IN (subquery) costs SQLite about ten times more.
 	qReady = `SELECT id FROM jobs WHERE state = 'pending' AND not_before <= ?
@@ -154,7 +160,7 @@ const (
 	qProgress = `UPDATE jobs SET bytes_done = ? WHERE id = ? AND state = 'leased'`
 )
 
-var hotStatements = []string{qActive, qCoalesce, qDeliveredFP, qFailedFP, qDropFailed, qInsert, qReady, qLease, qRecord, qDropSession, qFinish, qFileState, qProgress}
+var hotStatements = []string{qLook, qCoalesce, qDropFailed, qInsert, qReady, qLease, qRecord, qDropSession, qFinish, qFileState, qProgress}
 
 // prepare prepares the hot statements; it runs before any transaction,
 // because the single connection cannot prepare while a transaction holds it.
@@ -340,35 +346,24 @@ func expand(ctx context.Context, tx *sql.Tx, items []Item) []expanded {
 }
 
 func (q *Queue) enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) (bool, error) {
-	var id int64
-	var state string
-	err := q.queryRow(ctx, tx, qActive, it.Watch, it.Rel).Scan(&id, &state)
-	switch {
-	case err == nil:
-		_, err = q.exec(ctx, tx, qCoalesce, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Target, now, id)
+	var active, size, mtime, inode, movedAway sql.NullInt64
+	var failed, sameFailed int
+	err := q.queryRow(ctx, tx, qLook, it.Watch, it.Rel, it.Target, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode)).
+		Scan(&active, &size, &mtime, &inode, &movedAway, &failed, &sameFailed)
+	if err != nil {
+		return false, err
+	}
+	if active.Valid {
+		_, err = q.exec(ctx, tx, qCoalesce, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Target, now, active.Int64)
 		return err == nil, err
-	case !errors.Is(err, sql.ErrNoRows):
-		return false, err
 	}
-	var fp fsid.Fingerprint
-	var inode int64
-	var movedAway int
-	err = q.queryRow(ctx, tx, qDeliveredFP, it.Watch, it.Rel, it.Target).Scan(&fp.Size, &fp.ModTime, &inode, &movedAway)
-	delivered := err == nil
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return false, err
-	}
-	fp.Inode = uint64(inode)
-	if it.Gone && (!delivered || movedAway != 0) {
+	delivered := size.Valid
+	fp := fsid.Fingerprint{Size: size.Int64, ModTime: mtime.Int64, Inode: uint64(inode.Int64)}
+	if it.Gone && (!delivered || movedAway.Int64 != 0) {
 		return false, nil // nothing remote to delete, or dropsync moved the file itself
 	}
-	if !it.Gone && delivered && fp == it.FP && (!it.AfterUpload || movedAway != 0) {
+	if !it.Gone && delivered && fp == it.FP && (!it.AfterUpload || movedAway.Int64 != 0) {
 		return false, nil // unchanged since delivery (and after_upload done)
-	}
-	var failed, sameFailed int
-	if err := q.queryRow(ctx, tx, qFailedFP,
-		b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Watch, it.Rel).Scan(&failed, &sameFailed); err != nil {
-		return false, err
 	}
 	if sameFailed > 0 {
 		return false, nil // this very state already failed; reported once
@@ -405,6 +400,10 @@ type Job struct {
 	BytesDone int64            `json:"bytes_done,omitempty"`
 	StartedAt time.Time        `json:"started_at,omitzero"`
 	UpdatedAt time.Time        `json:"updated_at"`
+	// Prev is what the path was last delivered as (nil: never), read in
+	// the transaction that leased the job (Claim, ClaimN). Only the job's
+	// own outcome changes it while the job is leased.
+	Prev *FileState `json:"-"`
 }
 
 const jobCols = `id, watch, rel, target, state, gone, size, mtime, inode, attempts, not_before, last_error, bytes_done, started_at, updated_at`
@@ -467,6 +466,9 @@ func (q *Queue) ClaimN(ctx context.Context, n int) ([]*Job, error) {
 			if err != nil {
 				return err
 			}
+			if j.Prev, err = q.fileState(ctx, tx, j.Watch, j.Rel); err != nil {
+				return err
+			}
 			js = append(js, j)
 		}
 		return nil
@@ -515,9 +517,10 @@ type Outcome struct {
 // pending instead of done, and requeued is true.
 //
 // Completions recorded by several workers at once share one transaction
-// (group commit, see completer): each is applied in its own savepoint, so
-// one that fails does not undo the others, and each caller learns its own
-// outcome only after the shared commit.
+// (group commit, see groupCommit), and each caller learns its outcome only
+// after the shared commit. If any of them fails, the shared transaction is
+// rolled back and each is recorded in a transaction of its own, so one
+// failure never undoes the others.
 func (q *Queue) Complete(ctx context.Context, j *Job, o Outcome) (requeued bool, err error) {
 	c := &completion{job: j, out: o}
 	q.completer.run(c, func(batch []*completion) { q.completeBatch(ctx, batch) })
@@ -527,30 +530,26 @@ func (q *Queue) Complete(ctx context.Context, j *Job, o Outcome) (requeued bool,
 	return c.requeued, nil
 }
 
-// completeBatch records a group of completions in one transaction.
+// completeBatch records a group of completions in one transaction, or,
+// if that fails, each in its own.
 func (q *Queue) completeBatch(ctx context.Context, batch []*completion) {
 	now := ms(q.now())
-	err := q.inTx(ctx, func(tx *sql.Tx) error {
-		for _, c := range batch {
-			c.err = nil
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT complete`); err != nil {
-				return err
-			}
-			if c.err = q.completeOne(ctx, tx, c.job, c.out, now, &c.requeued); c.err != nil {
-				if _, err := tx.ExecContext(ctx, `ROLLBACK TO complete`); err != nil {
+	run := func(cs []*completion) error {
+		return q.inTx(ctx, func(tx *sql.Tx) error {
+			for _, c := range cs {
+				if err := q.completeOne(ctx, tx, c.job, c.out, now, &c.requeued); err != nil {
 					return err
 				}
 			}
-			if _, err := tx.ExecContext(ctx, `RELEASE complete`); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+			return nil
+		})
+	}
+	if len(batch) > 1 && run(batch) == nil {
+		return
+	}
 	for _, c := range batch {
-		if err != nil {
-			c.err, c.requeued = err, false
-		}
+		c.requeued = false
+		c.err = run([]*completion{c})
 	}
 }
 
@@ -717,10 +716,15 @@ func (q *Queue) Pauses(ctx context.Context) ([]Pause, error) {
 
 // FileState returns what watch/rel was last delivered as, or nil.
 func (q *Queue) FileState(ctx context.Context, watch, rel string) (*FileState, error) {
+	return q.fileState(ctx, nil, watch, rel)
+}
+
+// fileState is FileState, in tx unless tx is nil.
+func (q *Queue) fileState(ctx context.Context, tx *sql.Tx, watch, rel string) (*FileState, error) {
 	var s FileState
 	var inode, delivered int64
 	var extra string
-	err := q.queryRow(ctx, nil, qFileState, watch, rel).Scan(&s.Watch, &s.Rel, &s.Target, &s.FP.Size, &s.FP.ModTime, &inode, &s.SHA256,
+	err := q.queryRow(ctx, tx, qFileState, watch, rel).Scan(&s.Watch, &s.Rel, &s.Target, &s.FP.Size, &s.FP.ModTime, &inode, &s.SHA256,
 		&s.Remote.ID, &s.Remote.Version, &s.Remote.Name, &extra, &delivered)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
