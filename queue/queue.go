@@ -115,15 +115,7 @@ func open(ctx context.Context, path string) (*Queue, error) {
 // Hot statements, prepared once when the queue opens: preparing is most of
 // SQLite's cost for such short statements.
 const (
-	// qLook reads, in one statement, everything enqueueOne decides on: the
-	// path's active job, what was last delivered to the target, and its
-	// failed jobs (how many, and how many for this very file state).
-	qLook = `SELECT a.id, f.size, f.mtime, f.inode, f.moved_away,
-		(SELECT COUNT(*) FROM jobs WHERE watch = ?1 AND rel = ?2 AND state = 'failed'),
-		(SELECT COUNT(*) FROM jobs WHERE watch = ?1 AND rel = ?2 AND state = 'failed' AND gone = ?4 AND size = ?5 AND mtime = ?6 AND inode = ?7)
-		FROM (SELECT 1)
-		LEFT JOIN jobs a ON a.watch = ?1 AND a.rel = ?2 AND a.state IN ('pending', 'leased')
-		LEFT JOIN file_state f ON f.watch = ?1 AND f.rel = ?2 AND f.target = ?3`
+	qActive = `SELECT id, state FROM jobs WHERE watch = ? AND rel = ? AND state IN ('pending', 'leased')`
 	// qCoalesce merges an event into the active job. A changed file marks a
 	// leased job to run again, and gives a pending one a fresh start (no
 	// backoff inherited from the old content's failures).
@@ -132,8 +124,10 @@ const (
 		not_before = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4) THEN 0 ELSE not_before END,
 		attempts = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4) THEN 0 ELSE attempts END,
 		gone = ?1, size = ?2, mtime = ?3, inode = ?4, target = ?5, updated_at = ?6 WHERE id = ?7`
-	qDropFailed = `DELETE FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
-	qInsert     = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)`
+	qDeliveredFP = `SELECT size, mtime, inode, moved_away FROM file_state WHERE watch = ? AND rel = ? AND target = ?`
+	qFailedFP    = `SELECT COUNT(*), COUNT(CASE WHEN gone = ? AND size = ? AND mtime = ? AND inode = ? THEN 1 END) FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
+	qDropFailed  = `DELETE FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
+	qInsert      = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)`
 	// Claiming selects the ids, then leases each by primary key: one
 	// UPDATE … WHERE id IN (subquery) costs SQLite about ten times more.
 	qReady = `SELECT id FROM jobs WHERE state = 'pending' AND not_before <= ?
@@ -160,7 +154,7 @@ const (
 	qProgress = `UPDATE jobs SET bytes_done = ? WHERE id = ? AND state = 'leased'`
 )
 
-var hotStatements = []string{qLook, qCoalesce, qDropFailed, qInsert, qReady, qLease, qRecord, qDropSession, qFinish, qFileState, qProgress}
+var hotStatements = []string{qActive, qCoalesce, qDeliveredFP, qFailedFP, qDropFailed, qInsert, qReady, qLease, qRecord, qDropSession, qFinish, qFileState, qProgress}
 
 // prepare prepares the hot statements; it runs before any transaction,
 // because the single connection cannot prepare while a transaction holds it.
@@ -346,24 +340,35 @@ func expand(ctx context.Context, tx *sql.Tx, items []Item) []expanded {
 }
 
 func (q *Queue) enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) (bool, error) {
-	var active, size, mtime, inode, movedAway sql.NullInt64
-	var failed, sameFailed int
-	err := q.queryRow(ctx, tx, qLook, it.Watch, it.Rel, it.Target, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode)).
-		Scan(&active, &size, &mtime, &inode, &movedAway, &failed, &sameFailed)
-	if err != nil {
+	var id int64
+	var state string
+	err := q.queryRow(ctx, tx, qActive, it.Watch, it.Rel).Scan(&id, &state)
+	switch {
+	case err == nil:
+		_, err = q.exec(ctx, tx, qCoalesce, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Target, now, id)
+		return err == nil, err
+	case !errors.Is(err, sql.ErrNoRows):
 		return false, err
 	}
-	if active.Valid {
-		_, err = q.exec(ctx, tx, qCoalesce, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Target, now, active.Int64)
-		return err == nil, err
+	var fp fsid.Fingerprint
+	var inode int64
+	var movedAway int
+	err = q.queryRow(ctx, tx, qDeliveredFP, it.Watch, it.Rel, it.Target).Scan(&fp.Size, &fp.ModTime, &inode, &movedAway)
+	delivered := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, err
 	}
-	delivered := size.Valid
-	fp := fsid.Fingerprint{Size: size.Int64, ModTime: mtime.Int64, Inode: uint64(inode.Int64)}
-	if it.Gone && (!delivered || movedAway.Int64 != 0) {
+	fp.Inode = uint64(inode)
+	if it.Gone && (!delivered || movedAway != 0) {
 		return false, nil // nothing remote to delete, or dropsync moved the file itself
 	}
-	if !it.Gone && delivered && fp == it.FP && (!it.AfterUpload || movedAway.Int64 != 0) {
+	if !it.Gone && delivered && fp == it.FP && (!it.AfterUpload || movedAway != 0) {
 		return false, nil // unchanged since delivery (and after_upload done)
+	}
+	var failed, sameFailed int
+	if err := q.queryRow(ctx, tx, qFailedFP,
+		b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Watch, it.Rel).Scan(&failed, &sameFailed); err != nil {
+		return false, err
 	}
 	if sameFailed > 0 {
 		return false, nil // this very state already failed; reported once
