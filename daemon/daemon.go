@@ -49,6 +49,11 @@ type Daemon struct {
 	watchers      []*watcher.Watcher
 	wake          *signal
 	progressEvery time.Duration
+	// timerWakeups counts the dispatcher's and housekeeping's wake-ups
+	// by a timer rather than by work; with nothing to do there are none.
+	timerWakeups atomic.Int64
+
+	busy chan struct{} // poked when an upload starts or a job is stranded
 
 	mu       sync.Mutex
 	inflight map[int64]*flight
@@ -59,10 +64,11 @@ type Daemon struct {
 }
 
 type flight struct {
-	job    *queue.Job
-	target string
-	total  int64
-	sent   atomic.Int64
+	job      *queue.Job
+	target   string
+	total    int64
+	sent     atomic.Int64
+	recorded int64 // sent as last recorded; housekeeping's own
 }
 
 // New checks the configuration against the targets and the inotify limit,
@@ -106,7 +112,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 		o.ProgressInterval = time.Second
 	}
 	d := &Daemon{cfg: cfg, log: o.Log, obs: o.Observer, progressEvery: o.ProgressInterval, q: q, set: set, release: release, watches: map[string]int{},
-		wake: newSignal(), inflight: map[int64]*flight{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}}
+		wake: newSignal(), busy: make(chan struct{}, 1), inflight: map[int64]*flight{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}}
 	for i, w := range cfg.Watches {
 		d.watches[w.Path] = i
 	}
@@ -189,15 +195,22 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("dropsync started", "watches", len(d.cfg.Watches), "targets", len(d.cfg.Targets), "workers", d.cfg.Workers, "state_dir", d.cfg.StateDir)
 
+	// Each worker has two slots: the job it works on and the next one,
+	// waiting in the hand-over buffer, so that it never waits for a claim.
 	var workers sync.WaitGroup
-	jobs := make(chan *queue.Job)
-	freed := make(chan struct{}, d.cfg.Workers)
+	slots := 2 * d.cfg.Workers
+	jobs := make(chan *queue.Job, slots-d.cfg.Workers)
+	freed := make(chan struct{}, slots)
 	for range d.cfg.Workers {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
 			for j := range jobs {
-				d.process(workCtx, j)
+				if runCtx.Err() != nil {
+					d.unclaim(workCtx, j) // not started before the stop
+				} else {
+					d.process(workCtx, j)
+				}
 				freed <- struct{}{}
 			}
 		}()
@@ -205,7 +218,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	workers.Add(1)
 	go func() {
 		defer workers.Done()
-		d.dispatch(runCtx, jobs, freed)
+		d.dispatch(runCtx, jobs, freed, slots)
 	}()
 	wg.Add(1)
 	go func() {
@@ -284,32 +297,34 @@ func (d *Daemon) tookOwnMove(watch, rel string) bool {
 	return ok
 }
 
-// dispatch claims jobs for idle workers, as many as are idle in one
-// transaction, until ctx ends; then it closes jobs. Between claims it sleeps
-// until new work is queued, a worker frees up, or the next retry is due; it
-// never polls in a loop.
-func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-chan struct{}) {
+// dispatch keeps the workers supplied until ctx ends, then closes jobs. It
+// claims, in one transaction, a job for every free slot (a job in progress
+// or waiting in the hand-over buffer takes one). Between claims it sleeps
+// until new work is queued, a slot frees up, or the earliest pending job
+// becomes due: a timer is armed for that deadline only, so with nothing
+// pending no timer runs. It never polls.
+func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-chan struct{}, slots int) {
 	defer close(jobs)
-	idle := d.cfg.Workers
+	free := slots
 	for ctx.Err() == nil {
-		for idle == 0 {
+		for free == 0 {
 			select {
 			case <-ctx.Done():
 				return
 			case <-freed:
-				idle++
+				free++
 			}
 		}
-		for drained := false; !drained; { // claim for every worker that is free by now
+		for drained := false; !drained; { // claim for every slot that is free by now
 			select {
 			case <-freed:
-				idle++
+				free++
 			default:
 				drained = true
 			}
 		}
 		wakeCh := d.wake.wait()
-		js, err := d.q.ClaimN(ctx, idle)
+		js, err := d.q.ClaimN(ctx, free)
 		if err != nil {
 			if ctx.Err() == nil {
 				d.log.Error("claim failed", "err", err)
@@ -320,67 +335,127 @@ func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-c
 			continue
 		}
 		for _, j := range js {
-			jobs <- j // a worker is idle for each
-			idle--
+			jobs <- j // the buffer has room: a slot was free for each
+			free--
 		}
 		if len(js) > 0 {
 			continue
 		}
-		wait := time.Minute
-		if t, ok, err := d.q.NextReady(ctx); err == nil && ok {
-			wait = min(max(time.Until(t), time.Millisecond), time.Minute)
+		var timer *time.Timer
+		var due <-chan time.Time
+		t, ok, err := d.q.NextReady(ctx)
+		if err != nil || ok {
+			wait := time.Minute // the database did not answer: look again later
+			if err == nil {
+				wait = min(max(time.Until(t), time.Millisecond), time.Minute)
+			}
+			timer = time.NewTimer(wait)
+			due = timer.C
 		}
-		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 		case <-wakeCh:
 		case <-freed:
-			idle++
-		case <-timer.C:
+			free++
+		case <-due:
+			d.timerWakeups.Add(1)
 		}
-		timer.Stop()
+		if timer != nil {
+			timer.Stop()
+		}
 	}
 }
 
-// housekeeping persists upload progress for `dropsync status`, notices
-// jobs changed by other processes, and prunes old done jobs.
+// unclaim returns a claimed job that was not started (the daemon is
+// stopping) to pending, without counting an attempt.
+func (d *Daemon) unclaim(ctx context.Context, j *queue.Job) {
+	if err := d.q.Retry(context.WithoutCancel(ctx), j, time.Now(), j.LastError, true); err != nil {
+		d.log.Warn("cannot return an unstarted job to pending; it returns at the next start", "path", j.Rel, "err", err)
+	}
+}
+
+// housekeeping records upload progress for `dropsync status` while uploads
+// are in flight, returns stranded jobs to pending, wakes the dispatcher when
+// another process changed the queue (`queue retry`), and prunes old done
+// jobs. A timer runs only while there is something to do: progress and
+// stranded jobs arm one when they appear; changes by other processes arrive
+// as file notifications.
 func (d *Daemon) housekeeping(ctx context.Context) {
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
-	progress := time.NewTicker(d.progressEvery)
-	defer progress.Stop()
 	if _, err := d.q.PruneDone(ctx, time.Now().Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
 		d.log.Warn("prune failed", "err", err)
 	}
-	lastVersion, _ := d.q.DataVersion(ctx)
+	changes, err := d.q.Changes(ctx)
+	if err != nil {
+		d.log.Warn("`dropsync queue retry` will take effect at the next file event or restart", "err", err)
+	}
+	var progress *time.Timer
+	var progressC <-chan time.Time
+	defer func() {
+		if progress != nil {
+			progress.Stop()
+		}
+	}()
 	for {
+		if progressC == nil && d.hasWork() {
+			progress = time.NewTimer(d.progressEvery)
+			progressC = progress.C
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-prune.C:
+			d.timerWakeups.Add(1)
 			if _, err := d.q.PruneDone(ctx, time.Now().Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
 				d.log.Warn("prune failed", "err", err)
 			}
-		case <-progress.C:
+		case <-changes:
+			d.wake.notify()
+		case <-d.busy:
+			// an upload started or a job was stranded: the loop arms the timer
+		case <-progressC:
+			d.timerWakeups.Add(1)
+			progressC = nil
 			d.releaseStranded(ctx)
-			// Work queued by another process (queue retry) wakes the workers.
-			if v, err := d.q.DataVersion(ctx); err == nil && v != lastVersion {
-				lastVersion = v
-				d.wake.notify()
-			}
-			d.mu.Lock()
-			fl := make([]*flight, 0, len(d.inflight))
-			for _, f := range d.inflight {
-				fl = append(fl, f)
-			}
-			d.mu.Unlock()
-			for _, f := range fl {
-				sent := f.sent.Load()
-				d.obs.Progress(f.target, f.job.Rel, sent, f.total)
-				if err := d.q.SetProgress(ctx, f.job.ID, sent); err != nil && ctx.Err() == nil {
-					d.log.Debug("record progress", "err", err)
-				}
-			}
+			d.recordProgress(ctx)
+		}
+	}
+}
+
+// hasWork reports whether uploads are in flight or jobs are stranded.
+func (d *Daemon) hasWork() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.inflight) > 0 || len(d.stranded) > 0
+}
+
+// pokeBusy tells housekeeping that it has work.
+func (d *Daemon) pokeBusy() {
+	select {
+	case d.busy <- struct{}{}:
+	default:
+	}
+}
+
+// recordProgress reports the progress of uploads in flight and records it
+// for `dropsync status`, writing only what moved since the last record.
+func (d *Daemon) recordProgress(ctx context.Context) {
+	d.mu.Lock()
+	fl := make([]*flight, 0, len(d.inflight))
+	for _, f := range d.inflight {
+		fl = append(fl, f)
+	}
+	d.mu.Unlock()
+	for _, f := range fl {
+		sent := f.sent.Load()
+		d.obs.Progress(f.target, f.job.Rel, sent, f.total)
+		if sent == f.recorded {
+			continue
+		}
+		f.recorded = sent
+		if err := d.q.SetProgress(ctx, f.job.ID, sent); err != nil && ctx.Err() == nil {
+			d.log.Debug("record progress", "err", err)
 		}
 	}
 }
@@ -465,6 +540,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	d.mu.Lock()
 	d.inflight[j.ID] = fl
 	d.mu.Unlock()
+	d.pokeBusy()
 	res, err := targets.Deliver(ctx, tgt, d.cfg.Targets[wc.Target], f, d.q.Sessions(j.Watch, j.Rel, wc.Target), func(n int64) { fl.sent.Store(n) })
 	d.mu.Lock()
 	delete(d.inflight, j.ID)
@@ -595,8 +671,9 @@ func (d *Daemon) clearThrottle(target string) {
 // leased until a restart.
 func (d *Daemon) strand(j *queue.Job) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.stranded = append(d.stranded, j)
+	d.mu.Unlock()
+	d.pokeBusy()
 }
 
 // releaseStranded returns stranded jobs to pending.

@@ -43,6 +43,7 @@ const FileName = "dropsync.db"
 // Queue is the SQLite-backed queue. It is safe for concurrent use.
 type Queue struct {
 	db  *sql.DB
+	dir string // the state directory
 	now func() time.Time
 
 	stmts map[string]*sql.Stmt // hotStatements, prepared at open
@@ -100,7 +101,7 @@ func open(ctx context.Context, path string) (*Queue, error) {
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
-	q := &Queue{db: db, now: time.Now, stmts: map[string]*sql.Stmt{}}
+	q := &Queue{db: db, dir: filepath.Dir(path), now: time.Now, stmts: map[string]*sql.Stmt{}}
 	if err := q.migrate(ctx); err != nil {
 		q.Close()
 		return nil, err
@@ -812,7 +813,7 @@ func (q *Queue) OldestPending(ctx context.Context) (time.Time, bool, error) {
 // RetryFailed returns failed jobs to pending with a fresh attempt count:
 // the given ids, or every failed job when ids is empty. A failed job whose
 // path already has an active job is dropped instead. It returns how many
-// were re-queued.
+// were re-queued, and tells a running daemon (see Changes).
 func (q *Queue) RetryFailed(ctx context.Context, ids ...int64) (int, error) {
 	n := 0
 	now := ms(q.now())
@@ -831,6 +832,11 @@ func (q *Queue) RetryFailed(ctx context.Context, ids ...int64) (int, error) {
 	})
 	if err != nil {
 		return 0, fmt.Errorf("queue: retry: %w", err)
+	}
+	if n > 0 {
+		if err := q.notifyChanged(); err != nil {
+			return n, fmt.Errorf("queue: re-queued %d job(s), but could not tell the daemon: %w", n, err)
+		}
 	}
 	return n, nil
 }
@@ -876,13 +882,4 @@ func (q *Queue) PruneDone(ctx context.Context, cutoff time.Time) (int64, error) 
 		return 0, fmt.Errorf("queue: prune: %w", err)
 	}
 	return res.RowsAffected()
-}
-
-// DataVersion changes whenever another connection (another process, such
-// as `dropsync queue retry`) commits to the database; the daemon polls it
-// to notice work queued from outside.
-func (q *Queue) DataVersion(ctx context.Context) (int64, error) {
-	var v int64
-	err := q.db.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v)
-	return v, err
 }
