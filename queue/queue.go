@@ -270,36 +270,49 @@ type Item struct {
 	AfterUpload bool
 }
 
-// Enqueue records a burst of items in one transaction and returns how many
-// became (or updated) a pending job. An item is dropped when nothing needs
-// doing: its fingerprint equals what was last delivered, it equals the
-// fingerprint of a failed job for the same path (a failure is reported once,
-// not retried in a loop; a changed file gets a new attempt), or it is a
-// deletion of a path never delivered. An item for a path with an active job
-// coalesces into it; if that job is in flight it is marked to run again.
+// enqueueChunk is how many items one Enqueue transaction records: a large
+// burst takes several, so that workers' claims and completions are not
+// held up behind it.
+const enqueueChunk = 256
+
+// Enqueue records a burst of items, in transactions of up to enqueueChunk
+// items, and returns how many became (or updated) a pending job. An item is
+// dropped when nothing needs doing: its fingerprint equals what was last
+// delivered, it equals the fingerprint of a failed job for the same path (a
+// failure is reported once, not retried in a loop; a changed file gets a
+// new attempt), or it is a deletion of a path never delivered. An item for a
+// path with an active job coalesces into it; if that job is in flight it is
+// marked to run again. On error, the chunks before the failing one are
+// recorded; enqueueing the same items again is harmless.
 func (q *Queue) Enqueue(ctx context.Context, items []Item) (int, error) {
-	if len(items) == 0 {
-		return 0, nil
-	}
-	n := 0
-	now := ms(q.now())
-	err := q.inTx(ctx, func(tx *sql.Tx) error {
-		n = 0
-		for _, it := range expand(ctx, tx, items) {
-			if it.err != nil {
-				return fmt.Errorf("queue: enqueue %s: %w", it.Rel, it.err)
+	total := 0
+	for len(items) > 0 {
+		chunk := items[:min(len(items), enqueueChunk)]
+		items = items[len(chunk):]
+		n := 0
+		now := ms(q.now())
+		err := q.inTx(ctx, func(tx *sql.Tx) error {
+			n = 0
+			for _, it := range expand(ctx, tx, chunk) {
+				if it.err != nil {
+					return fmt.Errorf("queue: enqueue %s: %w", it.Rel, it.err)
+				}
+				changed, err := q.enqueueOne(ctx, tx, it.Item, now)
+				if err != nil {
+					return fmt.Errorf("queue: enqueue %s: %w", it.Rel, err)
+				}
+				if changed {
+					n++
+				}
 			}
-			changed, err := q.enqueueOne(ctx, tx, it.Item, now)
-			if err != nil {
-				return fmt.Errorf("queue: enqueue %s: %w", it.Rel, err)
-			}
-			if changed {
-				n++
-			}
+			return nil
+		})
+		if err != nil {
+			return total, err
 		}
-		return nil
-	})
-	return n, err
+		total += n
+	}
+	return total, nil
 }
 
 type expanded struct {
