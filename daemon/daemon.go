@@ -195,10 +195,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("dropsync started", "watches", len(d.cfg.Watches), "targets", len(d.cfg.Targets), "workers", d.cfg.Workers, "state_dir", d.cfg.StateDir)
 
-	// Each worker has two slots: the job it works on and the next one,
-	// waiting in the hand-over buffer, so that it never waits for a claim.
+	// Each worker has three slots: the job it works on and up to two more
+	// waiting in the hand-over buffer, so that a worker never waits for a
+	// claim, and a claim takes jobs for at least one slot per worker.
 	var workers sync.WaitGroup
-	slots := 2 * d.cfg.Workers
+	slots := 3 * d.cfg.Workers
 	jobs := make(chan *queue.Job, slots-d.cfg.Workers)
 	freed := make(chan struct{}, slots)
 	for range d.cfg.Workers {
@@ -299,15 +300,16 @@ func (d *Daemon) tookOwnMove(watch, rel string) bool {
 
 // dispatch keeps the workers supplied until ctx ends, then closes jobs. It
 // claims, in one transaction, a job for every free slot (a job in progress
-// or waiting in the hand-over buffer takes one). Between claims it sleeps
-// until new work is queued, a slot frees up, or the earliest pending job
-// becomes due: a timer is armed for that deadline only, so with nothing
-// pending no timer runs. It never polls.
+// or waiting in the hand-over buffer takes one), once at least one slot per
+// worker is free: while fewer are, every worker still has a job waiting.
+// Between claims it sleeps until new work is queued, a slot frees up, or the
+// earliest pending job becomes due: a timer is armed for that deadline
+// only, so with nothing pending no timer runs. It never polls.
 func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-chan struct{}, slots int) {
 	defer close(jobs)
 	free := slots
 	for ctx.Err() == nil {
-		for free == 0 {
+		for free < d.cfg.Workers {
 			select {
 			case <-ctx.Done():
 				return

@@ -103,6 +103,10 @@ type Report struct {
 	BurstRatio          float64 `json:"burst_ratio"`
 	BareReqPerFile      float64 `json:"bare_requests_per_file"`
 	DropsyncReqPerFile  float64 `json:"dropsync_requests_per_file"`
+	// CPU time per file of the burst: the bare uploader's process and
+	// dropsync's (all threads); steadier than rates on a shared machine.
+	BareCPUPerFile     time.Duration `json:"bare_cpu_per_file"`
+	DropsyncCPUPerFile time.Duration `json:"dropsync_cpu_per_file"`
 
 	BareLargeMBps     float64 `json:"bare_large_MBps"`
 	DropsyncLargeMBps float64 `json:"dropsync_large_MBps"`
@@ -127,6 +131,7 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "| scenario | dropsync | bare uploader (%d workers, keep-alive) | ratio |\n|---|---|---|---|\n", o.Workers)
 	fmt.Fprintf(w, "| %d × %s files renamed into %d new sub-folders (settle %s), first rename → last commit | %.0f files/s, %.2f requests/file | %.0f files/s, %.2f requests/file | **%.2f×** |\n",
 		o.Files, size(o.FileSize), o.Folders, o.Settle, r.DropsyncFilesPerSec, r.DropsyncReqPerFile, r.BareFilesPerSec, r.BareReqPerFile, r.BurstRatio)
+	fmt.Fprintf(w, "| CPU time per file of that burst (all threads of the process) | %s | %s | |\n", r.DropsyncCPUPerFile.Round(time.Microsecond), r.BareCPUPerFile.Round(time.Microsecond))
 	fmt.Fprintf(w, "| one %s file, %s chunks, rename → commit, settle excluded | %.0f MB/s | %.0f MB/s | **%.2f×** |\n",
 		size(o.Large), size(o.Chunk), r.DropsyncLargeMBps, r.BareLargeMBps, r.LargeRatio)
 	fmt.Fprintf(w, "| peak RSS (VmHWM), %s vs %s file | %.1f vs %.1f MiB | | **%+.1f%%** |\n",
@@ -338,9 +343,18 @@ func (b *bench) burst(ctx context.Context, r *Report) error {
 	if err := b.control(ctx, http.MethodPost, "mark", "bare", nil); err != nil {
 		return err
 	}
+	c0, err := sampleProc(os.Getpid())
+	if err != nil {
+		return err
+	}
 	if err := newBare(b.sink, "bench", o.Workers).burst(ctx, o.Workers, BenchRoot+"/bare", dirs, files); err != nil {
 		return err
 	}
+	c1, err := sampleProc(os.Getpid())
+	if err != nil {
+		return err
+	}
+	r.BareCPUPerFile = (c1.cpu - c0.cpu) / time.Duration(o.Files)
 	bs, err := b.waitFiles(ctx, "bare", int64(o.Files), nil)
 	if err != nil {
 		return err
@@ -373,6 +387,10 @@ func (b *bench) burst(ctx context.Context, r *Report) error {
 		return err
 	}
 	b.logf("dropsync: renaming %d files into %d new sub-folders", len(files), len(dirs))
+	c0, err = sampleProc(d.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
 	if err := b.control(ctx, http.MethodPost, "mark", "burst", nil); err != nil {
 		return err
 	}
@@ -392,10 +410,14 @@ func (b *bench) burst(ctx context.Context, r *Report) error {
 	if err != nil {
 		return err
 	}
+	if c1, err = sampleProc(d.cmd.Process.Pid); err != nil {
+		return err
+	}
+	r.DropsyncCPUPerFile = (c1.cpu - c0.cpu) / time.Duration(o.Files)
 	r.DropsyncFilesPerSec = float64(o.Files) / ds.LastCommit.Sub(ds.Mark).Seconds()
 	r.DropsyncReqPerFile = float64(ds.Requests-before.Requests) / float64(o.Files)
 	r.BurstRatio = r.DropsyncFilesPerSec / r.BareFilesPerSec
-	b.logf("dropsync: %.0f files/s, %.2f requests/file: %.2f× the bare uploader", r.DropsyncFilesPerSec, r.DropsyncReqPerFile, r.BurstRatio)
+	b.logf("dropsync: %.0f files/s, %.2f requests/file: %.2f× the bare uploader; CPU per file %s (bare %s)", r.DropsyncFilesPerSec, r.DropsyncReqPerFile, r.BurstRatio, r.DropsyncCPUPerFile, r.BareCPUPerFile)
 
 	// Idle: let the burst's last bookkeeping finish, then count.
 	if err := pause(ctx, time.Second); err != nil {
