@@ -2,6 +2,21 @@
 // queue, and a pool of workers claims jobs and delivers files through the
 // targets, retrying with backoff, pausing throttled targets, and moving
 // permanent failures to the failed list.
+//
+// Invariants of the hot path and of idleness:
+//   - A delivery counts (is logged, observed, followed by after_upload)
+//     only after its outcome is committed; completions of several workers
+//     share commits (queue.Complete).
+//   - A dispatcher hands claimed jobs to the workers through a buffer of two
+//     per worker, so a worker does not wait for a claim, and claims for at
+//     least one slot per worker at a time. Jobs claimed but not started
+//     when the daemon stops return to pending without counting an attempt.
+//   - With nothing pending and nothing in flight, the daemon's own loops
+//     run no timer: the dispatcher sleeps on channels (new work, a freed
+//     slot) and arms a timer only for the earliest pending job's deadline;
+//     housekeeping's progress timer runs only while uploads are in flight
+//     or jobs are stranded; work queued by another process (`queue retry`)
+//     arrives as a file notification, not by polling.
 package daemon
 
 import (

@@ -9,7 +9,13 @@
 // stores references and fingerprints, never file bytes.
 //
 // The database runs in WAL mode with a busy timeout and immediate
-// transactions; a daemon holds a single connection.
+// transactions; a daemon holds a single connection. Completions recorded by
+// several workers at once share one transaction (group commit); each caller
+// returns only after the commit that holds its completion, and a completion
+// that fails is retried alone so it never undoes the others. A claim reads
+// each leased job's delivery state in the same transaction. Another process
+// that changes what a daemon must do (RetryFailed) tells it through a file
+// in the state directory (Changes), so an idle daemon polls nothing.
 package queue
 
 import (
