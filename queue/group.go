@@ -1,15 +1,16 @@
 package queue
 
-import "sync"
+import (
+	"database/sql"
+	"sync"
+)
 
-// completion is one Complete call waiting for its commit.
-type completion struct {
-	job *Job
-	out Outcome
-
-	requeued bool
-	err      error
-	wake     chan bool // true: lead the next round; false: recorded
+// groupOp is one change waiting for a shared commit: apply runs it in the
+// transaction of its round, and again alone if the shared one failed.
+type groupOp struct {
+	apply func(tx *sql.Tx) error
+	err   error
+	wake  chan bool // true: lead the next round; false: done
 }
 
 // groupCommit lets concurrent callers share transactions. A caller that
@@ -19,20 +20,20 @@ type completion struct {
 // returns, so no caller serves others' rounds for long.
 type groupCommit struct {
 	mu      sync.Mutex
-	queued  []*completion
+	queued  []*groupOp
 	running bool
 }
 
-// run returns once a commit round has recorded c.
-func (g *groupCommit) run(c *completion, commit func([]*completion)) {
-	c.wake = make(chan bool, 1)
+// run returns once a commit round has run op.
+func (g *groupCommit) run(op *groupOp, commit func([]*groupOp)) {
+	op.wake = make(chan bool, 1)
 	g.mu.Lock()
-	g.queued = append(g.queued, c)
+	g.queued = append(g.queued, op)
 	lead := !g.running
 	g.running = true
 	g.mu.Unlock()
-	if !lead && !<-c.wake {
-		return // recorded by another caller's round
+	if !lead && !<-op.wake {
+		return // run by another caller's round
 	}
 	g.mu.Lock()
 	batch := g.queued
@@ -40,7 +41,7 @@ func (g *groupCommit) run(c *completion, commit func([]*completion)) {
 	g.mu.Unlock()
 	commit(batch)
 	for _, b := range batch {
-		if b != c {
+		if b != op {
 			b.wake <- false
 		}
 	}

@@ -100,9 +100,9 @@ func waitQueued(t *testing.T, q *Queue, n int) {
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	for {
-		q.completer.mu.Lock()
-		queued := len(q.completer.queued)
-		q.completer.mu.Unlock()
+		q.group.mu.Lock()
+		queued := len(q.group.queued)
+		q.group.mu.Unlock()
 		if queued == n {
 			return
 		}

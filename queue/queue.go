@@ -54,7 +54,7 @@ type Queue struct {
 
 	stmts map[string]*sql.Stmt // hotStatements, prepared at open
 
-	completer groupCommit // groups concurrent Complete calls
+	group groupCommit // shares transactions between concurrent Complete and ClaimN calls
 }
 
 // Open opens (creating if needed, mode 0600 in a 0700 directory) the
@@ -463,43 +463,54 @@ func (q *Queue) Claim(ctx context.Context) (*Job, error) {
 	return js[0], nil
 }
 
-// ClaimN leases up to n ready jobs in one transaction, oldest due first.
+// ClaimN leases up to n ready jobs, oldest due first, in one transaction,
+// which it shares with completions recorded at the same moment.
 func (q *Queue) ClaimN(ctx context.Context, n int) ([]*Job, error) {
-	now := ms(q.now())
-	var js []*Job
-	err := q.inTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.StmtContext(ctx, q.stmts[qReady]).QueryContext(ctx, now, now, n)
-		if err != nil {
-			return err
-		}
-		var ids []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		js = js[:0]
-		for _, id := range ids {
-			j, err := scanJob(q.queryRow(ctx, tx, qLease, now, now, id))
-			if err != nil {
-				return err
-			}
-			if j.Prev, err = q.fileState(ctx, tx, j.Watch, j.Rel); err != nil {
-				return err
-			}
-			js = append(js, j)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("queue: claim: %w", err)
+	}
+	var js []*Job
+	op := &groupOp{apply: func(tx *sql.Tx) (err error) {
+		js, err = q.claim(ctx, tx, n)
+		return err
+	}}
+	q.group.run(op, func(b []*groupOp) { q.commitGroup(ctx, b) })
+	if op.err != nil {
+		return nil, fmt.Errorf("queue: claim: %w", op.err)
+	}
+	return js, nil
+}
+
+// claim leases up to n ready jobs in tx and reads their delivery state.
+func (q *Queue) claim(ctx context.Context, tx *sql.Tx, n int) ([]*Job, error) {
+	now := ms(q.now())
+	rows, err := tx.StmtContext(ctx, q.stmts[qReady]).QueryContext(ctx, now, now, n)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	js := make([]*Job, 0, len(ids))
+	for _, id := range ids {
+		j, err := scanJob(q.queryRow(ctx, tx, qLease, now, now, id))
+		if err != nil {
+			return nil, err
+		}
+		if j.Prev, err = q.fileState(ctx, tx, j.Watch, j.Rel); err != nil {
+			return nil, err
+		}
+		js = append(js, j)
 	}
 	return js, nil
 }
@@ -541,28 +552,32 @@ type Outcome struct {
 // committed. If an event arrived while it was in flight, the job returns to
 // pending instead of done, and requeued is true.
 //
-// Completions recorded by several workers at once share one transaction
-// (group commit, see groupCommit), and each caller learns its outcome only
-// after the shared commit. If any of them fails, the shared transaction is
-// rolled back and each is recorded in a transaction of its own, so one
-// failure never undoes the others.
+// Completions recorded by several workers at once (and the dispatcher's
+// claims) share one transaction (group commit, see groupCommit), and each
+// caller learns its outcome only after the shared commit. If any of them
+// fails, the shared transaction is rolled back and each runs in a
+// transaction of its own, so one failure never undoes the others.
 func (q *Queue) Complete(ctx context.Context, j *Job, o Outcome) (requeued bool, err error) {
-	c := &completion{job: j, out: o}
-	q.completer.run(c, func(batch []*completion) { q.completeBatch(ctx, batch) })
-	if c.err != nil {
-		return false, fmt.Errorf("queue: complete job %d: %w", j.ID, c.err)
+	op := &groupOp{apply: func(tx *sql.Tx) error {
+		requeued = false
+		return q.completeOne(ctx, tx, j, o, ms(q.now()), &requeued)
+	}}
+	q.group.run(op, func(b []*groupOp) { q.commitGroup(ctx, b) })
+	if op.err != nil {
+		return false, fmt.Errorf("queue: complete job %d: %w", j.ID, op.err)
 	}
-	return c.requeued, nil
+	return requeued, nil
 }
 
-// completeBatch records a group of completions in one transaction, or,
-// if that fails, each in its own.
-func (q *Queue) completeBatch(ctx context.Context, batch []*completion) {
-	now := ms(q.now())
-	run := func(cs []*completion) error {
+// commitGroup runs a round of operations in one transaction, or, if that
+// fails, each in its own. The round is not cancelled with the context of
+// the caller that happens to lead it.
+func (q *Queue) commitGroup(ctx context.Context, batch []*groupOp) {
+	ctx = context.WithoutCancel(ctx)
+	run := func(ops []*groupOp) error {
 		return q.inTx(ctx, func(tx *sql.Tx) error {
-			for _, c := range cs {
-				if err := q.completeOne(ctx, tx, c.job, c.out, now, &c.requeued); err != nil {
+			for _, op := range ops {
+				if err := op.apply(tx); err != nil {
 					return err
 				}
 			}
@@ -572,9 +587,8 @@ func (q *Queue) completeBatch(ctx context.Context, batch []*completion) {
 	if len(batch) > 1 && run(batch) == nil {
 		return
 	}
-	for _, c := range batch {
-		c.requeued = false
-		c.err = run([]*completion{c})
+	for _, op := range batch {
+		op.err = run([]*groupOp{op})
 	}
 }
 

@@ -98,7 +98,8 @@ func serveSink(ctx context.Context) error {
 		return err
 	}
 	fmt.Printf("sink listening on http://%s\n", ln.Addr())
-	srv := &http.Server{Handler: hotbench.NewSink(), ReadHeaderTimeout: 10 * time.Second}
+	sink := hotbench.NewSink()
+	srv := &http.Server{Handler: sink, ConnState: sink.ConnState, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		srv.Close()

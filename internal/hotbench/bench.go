@@ -103,6 +103,7 @@ type Report struct {
 	BurstRatio          float64 `json:"burst_ratio"`
 	BareReqPerFile      float64 `json:"bare_requests_per_file"`
 	DropsyncReqPerFile  float64 `json:"dropsync_requests_per_file"`
+	DropsyncConns       int64   `json:"dropsync_connections"` // opened during the burst
 	// CPU time per file of the burst: the bare uploader's process and
 	// dropsync's (all threads); steadier than rates on a shared machine.
 	BareCPUPerFile     time.Duration `json:"bare_cpu_per_file"`
@@ -131,6 +132,7 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "| scenario | dropsync | bare uploader (%d workers, keep-alive) | ratio |\n|---|---|---|---|\n", o.Workers)
 	fmt.Fprintf(w, "| %d × %s files renamed into %d new sub-folders (settle %s), first rename → last commit | %.0f files/s, %.2f requests/file | %.0f files/s, %.2f requests/file | **%.2f×** |\n",
 		o.Files, size(o.FileSize), o.Folders, o.Settle, r.DropsyncFilesPerSec, r.DropsyncReqPerFile, r.BareFilesPerSec, r.BareReqPerFile, r.BurstRatio)
+	fmt.Fprintf(w, "| connections opened during that burst | %d | | |\n", r.DropsyncConns)
 	fmt.Fprintf(w, "| CPU time per file of that burst (all threads of the process) | %s | %s | |\n", r.DropsyncCPUPerFile.Round(time.Microsecond), r.BareCPUPerFile.Round(time.Microsecond))
 	fmt.Fprintf(w, "| one %s file, %s chunks, rename → commit, settle excluded | %.0f MB/s | %.0f MB/s | **%.2f×** |\n",
 		size(o.Large), size(o.Chunk), r.DropsyncLargeMBps, r.BareLargeMBps, r.LargeRatio)
@@ -416,6 +418,7 @@ func (b *bench) burst(ctx context.Context, r *Report) error {
 	r.DropsyncCPUPerFile = (c1.cpu - c0.cpu) / time.Duration(o.Files)
 	r.DropsyncFilesPerSec = float64(o.Files) / ds.LastCommit.Sub(ds.Mark).Seconds()
 	r.DropsyncReqPerFile = float64(ds.Requests-before.Requests) / float64(o.Files)
+	r.DropsyncConns = ds.Conns - before.Conns
 	r.BurstRatio = r.DropsyncFilesPerSec / r.BareFilesPerSec
 	b.logf("dropsync: %.0f files/s, %.2f requests/file: %.2f× the bare uploader; CPU per file %s (bare %s)", r.DropsyncFilesPerSec, r.DropsyncReqPerFile, r.BurstRatio, r.DropsyncCPUPerFile, r.BareCPUPerFile)
 

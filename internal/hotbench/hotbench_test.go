@@ -23,7 +23,8 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		os.Stdout.WriteString("sink listening on http://" + ln.Addr().String() + "\n")
-		http.Serve(ln, hotbench.NewSink())
+		sink := hotbench.NewSink()
+		(&http.Server{Handler: sink, ConnState: sink.ConnState}).Serve(ln)
 		return
 	}
 	os.Exit(m.Run())
@@ -66,6 +67,9 @@ func TestSmallRun(t *testing.T) {
 	}
 	if r.BareFilesPerSec <= 0 || r.DropsyncFilesPerSec <= 0 || r.BareLargeMBps <= 0 || r.DropsyncLargeMBps <= 0 || r.RSSSmall <= 0 || r.RSSLarge <= 0 || r.LatencyP50 <= 0 {
 		t.Fatalf("a figure is missing: %+v", r)
+	}
+	if r.DropsyncConns > 4 {
+		t.Fatalf("dropsync opened %d connections for the burst, want at most one per worker (4)", r.DropsyncConns)
 	}
 	// 300 files in 6 new folders: one upload each, plus a lookup and a
 	// creation per folder.

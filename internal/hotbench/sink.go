@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ import (
 // read its figures from the server's side.
 type Sink struct {
 	nextID atomic.Int64
+	conns  atomic.Int64 // TCP connections accepted (see ConnState)
 
 	mu       sync.Mutex
 	contents map[string]*content  // lower-cased path → content
@@ -59,6 +61,7 @@ type scenario struct {
 
 // Stats are one scenario's figures, on the sink's clock.
 type Stats struct {
+	Conns       int64     `json:"conns"` // connections accepted so far, all scenarios
 	Requests    int64     `json:"requests"`
 	Files       int64     `json:"files"`
 	Bytes       int64     `json:"bytes"`
@@ -308,6 +311,14 @@ func (s *Sink) upload(w http.ResponseWriter, r *http.Request, parent string) {
 	writeJSON(w, http.StatusOK, map[string]any{"Url": p, "Name": name, "Length": n, "Type": "File", "Id": id})
 }
 
+// ConnState counts new connections; set it as the http.Server's ConnState
+// to see whether clients reuse their connections.
+func (s *Sink) ConnState(_ net.Conn, st http.ConnState) {
+	if st == http.StateNew {
+		s.conns.Add(1)
+	}
+}
+
 func (s *Sink) count(p string, n int64) {
 	if sc := scenarioOf(p); sc != "" {
 		s.mu.Lock()
@@ -331,7 +342,7 @@ func (s *Sink) control(w http.ResponseWriter, r *http.Request, what string) {
 		w.WriteHeader(http.StatusNoContent)
 	case "stats":
 		sc := s.scenario(name)
-		writeJSON(w, http.StatusOK, Stats{Requests: sc.requests, Files: sc.files, Bytes: sc.bytesRecv, Mark: sc.mark, FirstCommit: sc.first, LastCommit: sc.last})
+		writeJSON(w, http.StatusOK, Stats{Conns: s.conns.Load(), Requests: sc.requests, Files: sc.files, Bytes: sc.bytesRecv, Mark: sc.mark, FirstCommit: sc.first, LastCommit: sc.last})
 	case "files":
 		out := map[string]File{}
 		for _, c := range s.contents {
