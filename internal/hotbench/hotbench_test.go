@@ -62,7 +62,7 @@ func TestSmallRun(t *testing.T) {
 	var out strings.Builder
 	r.Print(&out)
 	t.Logf("\n%s\n%s", log.String(), out.String())
-	if want := 300 + 300 + 4 + 3; r.Verified != want {
+	if want := 3*300 + 4 + 3; r.Verified != want {
 		t.Fatalf("verified %d files, want %d", r.Verified, want)
 	}
 	if r.BareFilesPerSec <= 0 || r.DropsyncFilesPerSec <= 0 || r.BareLargeMBps <= 0 || r.DropsyncLargeMBps <= 0 || r.RSSSmall <= 0 || r.RSSLarge <= 0 || r.LatencyP50 <= 0 {
