@@ -594,28 +594,26 @@ func (q *Queue) commitGroup(ctx context.Context, batch []*groupOp) {
 
 // completeOne records one completion in tx.
 func (q *Queue) completeOne(ctx context.Context, tx *sql.Tx, j *Job, o Outcome, now int64, requeued *bool) error {
-	{
-		if d := o.Delivered; d != nil {
-			extra := ""
-			if len(d.Remote.Extra) > 0 {
-				b, _ := json.Marshal(d.Remote.Extra)
-				extra = string(b)
-			}
-			if _, err := q.exec(ctx, tx, qRecord,
-				j.Watch, j.Rel, j.Target, d.FP.Size, d.FP.ModTime, int64(d.FP.Inode), d.SHA256, d.Remote.ID, d.Remote.Version, d.Remote.Name, extra, now); err != nil {
-				return err
-			}
+	if d := o.Delivered; d != nil {
+		extra := ""
+		if len(d.Remote.Extra) > 0 {
+			b, _ := json.Marshal(d.Remote.Extra)
+			extra = string(b)
 		}
-		if o.Forget {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM file_state WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
-				return err
-			}
-		}
-		if _, err := q.exec(ctx, tx, qDropSession, j.Watch, j.Rel); err != nil {
+		if _, err := q.exec(ctx, tx, qRecord,
+			j.Watch, j.Rel, j.Target, d.FP.Size, d.FP.ModTime, int64(d.FP.Inode), d.SHA256, d.Remote.ID, d.Remote.Version, d.Remote.Name, extra, now); err != nil {
 			return err
 		}
-		return q.finish(ctx, tx, j.ID, Done, "", now, requeued)
 	}
+	if o.Forget {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM file_state WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
+			return err
+		}
+	}
+	if _, err := q.exec(ctx, tx, qDropSession, j.Watch, j.Rel); err != nil {
+		return err
+	}
+	return q.finish(ctx, tx, j.ID, Done, "", now, requeued)
 }
 
 // finish moves a leased job to state; a dirty job goes back to pending.
