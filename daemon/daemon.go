@@ -7,10 +7,9 @@
 //   - A delivery counts (is logged, observed, followed by after_upload)
 //     only after its outcome is committed; completions of several workers
 //     share commits (queue.Complete).
-//   - A dispatcher hands claimed jobs to the workers through a buffer of two
-//     per worker, so a worker does not wait for a claim, and claims for at
-//     least one slot per worker at a time. Jobs claimed but not started
-//     when the daemon stops return to pending without counting an attempt.
+//   - A job is claimed only when a worker is free for it (so a backlog goes
+//     in each watch's claim order), and claims share transactions with the
+//     completions committed at the same moment.
 //   - With nothing pending and nothing in flight, the daemon's own loops
 //     run no timer: the dispatcher sleeps on channels (new work, a freed
 //     slot) and arms a timer only for the earliest pending job's deadline;
@@ -76,6 +75,8 @@ type Daemon struct {
 	stranded []*queue.Job         // leased jobs whose outcome could not be written
 	throttle map[string]int       // target → throttled answers since its last delivery
 	names    keyLock              // remote names being uploaded, for targets without folders
+
+	enq enqueueHealth // watches whose batches the queue refuses now
 }
 
 type flight struct {
@@ -86,8 +87,10 @@ type flight struct {
 	recorded int64 // sent as last recorded; housekeeping's own
 }
 
-// New checks the configuration against the targets and the inotify limit,
-// takes the state directory's lock and opens the queue.
+// New checks the configuration against the targets, takes the state
+// directory's lock and opens the queue. Watch folders are not walked here:
+// a folder that is missing waits, and sub-trees beyond the inotify budget
+// are polled (see package watcher).
 func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -95,20 +98,14 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 	if o.Observer == nil {
 		o.Observer = Observers(nil)
 	}
+	for _, w := range cfg.Warnings {
+		o.Log.Warn(w)
+	}
 	set, err := targets.Build(cfg, o.Log)
 	if err != nil {
 		return nil, err
 	}
-	dirs := 0
-	for _, w := range cfg.Watches {
-		n, err := watcher.CountDirs(w.Path, w.IsRecursive(), w.Exclude)
-		if err != nil {
-			set.Close()
-			return nil, fmt.Errorf("count folders under %s: %w", w.Path, err)
-		}
-		dirs += n
-	}
-	if err := watcher.Preflight(dirs); err != nil {
+	if err := prepareStateDir(cfg.StateDir); err != nil {
 		set.Close()
 		return nil, err
 	}
@@ -150,7 +147,7 @@ func (d *Daemon) Health(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return d.enq.health()
 }
 
 // Run runs until ctx ends, then stops claiming work, gives uploads in flight
@@ -187,6 +184,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			Root: wc.Path, Recursive: wc.IsRecursive(), Include: wc.Include, Exclude: wc.Exclude, Ignore: wc.Ignore,
 			Settle: wc.Settle.D(), FollowSymlinks: wc.FollowLinks, EmitDeletes: wc.Deletes == "propagate",
 			Reconcile: d.cfg.Reconcile.D(), Log: d.log, OnOverflow: d.obs.Overflow, OnEvent: d.obs.WatchEvent,
+			Mode: wc.Mode, PollInterval: wc.PollInterval.D(), ReadyMarker: wc.ReadyMarker, MinAge: wc.MinAge.D(),
 		})
 		if err != nil {
 			errc <- fmt.Errorf("watch %s: %w", wc.Path, err)
@@ -210,23 +208,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("dropsync started", "watches", len(d.cfg.Watches), "targets", len(d.cfg.Targets), "workers", d.cfg.Workers, "state_dir", d.cfg.StateDir)
 
-	// Each worker has three slots: the job it works on and up to two more
-	// waiting in the hand-over buffer, so that a worker never waits for a
-	// claim, and a claim takes jobs for at least one slot per worker.
 	var workers sync.WaitGroup
-	slots := 3 * d.cfg.Workers
-	jobs := make(chan *queue.Job, slots-d.cfg.Workers)
-	freed := make(chan struct{}, slots)
+	jobs := make(chan *queue.Job)
+	freed := make(chan struct{}, d.cfg.Workers)
 	for range d.cfg.Workers {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
 			for j := range jobs {
-				if runCtx.Err() != nil {
-					d.unclaim(workCtx, j) // not started before the stop
-				} else {
-					d.process(workCtx, j)
-				}
+				d.process(workCtx, j)
 				freed <- struct{}{}
 			}
 		}()
@@ -234,7 +224,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	workers.Add(1)
 	go func() {
 		defer workers.Done()
-		d.dispatch(runCtx, jobs, freed, slots)
+		d.dispatch(runCtx, jobs, freed)
 	}()
 	wg.Add(1)
 	go func() {
@@ -256,38 +246,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	workers.Wait()
 	d.log.Info("dropsync stopped")
 	return runErr
-}
-
-// enqueueLoop turns the watcher's batches into queue items, one
-// transaction per batch.
-func (d *Daemon) enqueueLoop(ctx context.Context, idx int, events <-chan []watcher.Event) {
-	wc := d.cfg.Watches[idx]
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case batch := <-events:
-			items := make([]queue.Item, 0, len(batch))
-			for _, ev := range batch {
-				if ev.Gone && d.tookOwnMove(wc.Path, ev.Rel) {
-					continue
-				}
-				items = append(items, queue.Item{Watch: wc.Path, Rel: ev.Rel, Target: wc.Target, FP: ev.FP, Gone: ev.Gone, Dir: ev.Dir,
-					AfterUpload: wc.AfterUpload != "keep"})
-			}
-			n, err := d.q.Enqueue(ctx, items)
-			if err != nil {
-				if ctx.Err() == nil {
-					d.log.Error("enqueue failed; the next scan finds these files again", "err", err, "files", len(items))
-				}
-				continue
-			}
-			if n > 0 {
-				d.log.Debug("queued", "watch", wc.Path, "files", n)
-				d.wake.notify()
-			}
-		}
-	}
 }
 
 // noteOwnMove records that the daemon itself removes a file (after_upload,
@@ -313,35 +271,35 @@ func (d *Daemon) tookOwnMove(watch, rel string) bool {
 	return ok
 }
 
-// dispatch keeps the workers supplied until ctx ends, then closes jobs. It
-// claims, in one transaction, a job for every free slot (a job in progress
-// or waiting in the hand-over buffer takes one), once at least one slot per
-// worker is free: while fewer are, every worker still has a job waiting.
-// Between claims it sleeps until new work is queued, a slot frees up, or the
-// earliest pending job becomes due: a timer is armed for that deadline
-// only, so with nothing pending no timer runs. It never polls.
-func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-chan struct{}, slots int) {
+// dispatch claims jobs for idle workers, as many as are idle in one
+// transaction (shared with the completions committed at that moment), until
+// ctx ends; then it closes jobs. A job is claimed only when a worker is free
+// for it, so a backlog goes in each watch's claim order. Between claims it
+// sleeps until new work is queued, a worker frees up, or the earliest
+// pending job becomes due: a timer is armed for that deadline only, so with
+// nothing pending no timer runs. It never polls.
+func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-chan struct{}) {
 	defer close(jobs)
-	free := slots
+	idle := d.cfg.Workers
 	for ctx.Err() == nil {
-		for free < d.cfg.Workers {
+		for idle == 0 {
 			select {
 			case <-ctx.Done():
 				return
 			case <-freed:
-				free++
+				idle++
 			}
 		}
-		for drained := false; !drained; { // claim for every slot that is free by now
+		for drained := false; !drained; { // claim for every worker that is free by now
 			select {
 			case <-freed:
-				free++
+				idle++
 			default:
 				drained = true
 			}
 		}
 		wakeCh := d.wake.wait()
-		js, err := d.q.ClaimN(ctx, free)
+		js, err := d.q.ClaimN(ctx, idle)
 		if err != nil {
 			if ctx.Err() == nil {
 				d.log.Error("claim failed", "err", err)
@@ -352,8 +310,8 @@ func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-c
 			continue
 		}
 		for _, j := range js {
-			jobs <- j // the buffer has room: a slot was free for each
-			free--
+			jobs <- j // a worker is idle for each
+			idle--
 		}
 		if len(js) > 0 {
 			continue
@@ -373,7 +331,7 @@ func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-c
 		case <-ctx.Done():
 		case <-wakeCh:
 		case <-freed:
-			free++
+			idle++
 		case <-due:
 			d.timerWakeups.Add(1)
 		}
@@ -383,26 +341,16 @@ func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-c
 	}
 }
 
-// unclaim returns a claimed job that was not started (the daemon is
-// stopping) to pending, without counting an attempt.
-func (d *Daemon) unclaim(ctx context.Context, j *queue.Job) {
-	if err := d.q.Retry(context.WithoutCancel(ctx), j, time.Now(), j.LastError, true); err != nil {
-		d.log.Warn("cannot return an unstarted job to pending; it returns at the next start", "path", j.Rel, "err", err)
-	}
-}
-
 // housekeeping records upload progress for `dropsync status` while uploads
 // are in flight, returns stranded jobs to pending, wakes the dispatcher when
-// another process changed the queue (`queue retry`), and prunes old done
-// jobs. A timer runs only while there is something to do: progress and
-// stranded jobs arm one when they appear; changes by other processes arrive
-// as file notifications.
+// another process changed the queue (`queue retry`), and applies the
+// retention policy (beside it, in pruneLoop). A timer runs only while there
+// is something to do: progress and stranded jobs arm one when they appear;
+// changes by other processes arrive as file notifications.
 func (d *Daemon) housekeeping(ctx context.Context) {
-	prune := time.NewTicker(time.Hour)
-	defer prune.Stop()
-	if _, err := d.q.PruneDone(ctx, time.Now().Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
-		d.log.Warn("prune failed", "err", err)
-	}
+	pruned := make(chan struct{})
+	go func() { defer close(pruned); d.pruneLoop(ctx) }()
+	defer func() { <-pruned }()
 	changes, err := d.q.Changes(ctx)
 	if err != nil {
 		d.log.Warn("`dropsync queue retry` will take effect at the next file event or restart", "err", err)
@@ -422,11 +370,6 @@ func (d *Daemon) housekeeping(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-prune.C:
-			d.timerWakeups.Add(1)
-			if _, err := d.q.PruneDone(ctx, time.Now().Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
-				d.log.Warn("prune failed", "err", err)
-			}
 		case <-changes:
 			d.wake.notify()
 		case <-d.busy:
@@ -747,6 +690,7 @@ func (d *Daemon) afterUpload(ctx context.Context, wc *config.Watch, path, rel st
 		d.noteOwnMove(wc.Path, rel)
 		err = moveFile(path, filepath.Join(wc.MoveTo, filepath.FromSlash(rel)))
 	default:
+		d.readyMarkerDone(ctx, wc, path, rel, log)
 		return
 	}
 	if err != nil {
@@ -756,6 +700,7 @@ func (d *Daemon) afterUpload(ctx context.Context, wc *config.Watch, path, rel st
 	if err := d.q.MarkMovedAway(context.WithoutCancel(ctx), wc.Path, rel); err != nil {
 		log.Error("cannot record the after_upload "+wc.AfterUpload, "err", err)
 	}
+	d.readyMarkerDone(ctx, wc, path, rel, log)
 }
 
 // handleErr classifies a failed attempt and retries, pauses or fails it.

@@ -2,7 +2,6 @@ package daemon_test
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -70,48 +69,4 @@ func TestProgressIsRecordedWhileUploading(t *testing.T) {
 	})
 	close(block)
 	h.WaitDelivered(t, "slow.bin", sha)
-}
-
-// TestJobsClaimedButNotStartedReturnAtStop: jobs waiting in the hand-over
-// buffer when the daemon stops go back to pending without counting an
-// attempt, like the uploads the stop interrupts.
-func TestJobsClaimedButNotStartedReturnAtStop(t *testing.T) {
-	mem.reset()
-	mem.block = make(chan struct{}) // never released: four uploads hang
-	h := daemontest.StartYAML(t, "state_dir: {{state}}\nworkers: 4\nshutdown_timeout: 100ms\n"+
-		"targets:\n  t:\n    type: test-memory\n    url: http://127.0.0.1:1\nwatches:\n  - path: {{inbox}}\n    target: t\n    settle: 100ms\n")
-	for i := range 8 {
-		h.WriteRandom(t, fmt.Sprintf("f%d.bin", i), 4096)
-	}
-	daemontest.Eventually(t, "four uploads in flight and every job claimed", func() bool {
-		c, err := h.Queue().Counts(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		started := 0
-		for i := range 8 {
-			if _, p := mem.get(fmt.Sprintf("f%d.bin", i)); p > 0 {
-				started++
-			}
-		}
-		return started == 4 && c[queue.Leased] == 8
-	})
-	h.Stop()
-	q, err := queue.OpenExisting(context.Background(), h.StateDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	js, err := q.Jobs(context.Background(), "", "", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(js) != 8 {
-		t.Fatalf("%d jobs, want 8", len(js))
-	}
-	for _, j := range js {
-		if j.State != queue.Pending || j.Attempts != 0 {
-			t.Errorf("%s: %s after %d attempts, want pending with none counted", j.Rel, j.State, j.Attempts)
-		}
-	}
 }

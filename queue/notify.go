@@ -17,7 +17,7 @@ const notifyDir = "notify"
 // notifyChanged tells a daemon watching the state directory that the queue
 // changed. Without a daemon that ever ran there, there is no one to tell.
 func (q *Queue) notifyChanged() error {
-	dir := filepath.Join(q.dir, notifyDir)
+	dir := filepath.Join(filepath.Dir(q.path), notifyDir)
 	if _, err := os.Stat(dir); err != nil {
 		return nil
 	}
@@ -28,7 +28,7 @@ func (q *Queue) notifyChanged() error {
 // the queue in a way a daemon must act on (see RetryFailed). It is watched
 // with the operating system's file notifications until ctx ends.
 func (q *Queue) Changes(ctx context.Context) (<-chan struct{}, error) {
-	dir := filepath.Join(q.dir, notifyDir)
+	dir := filepath.Join(filepath.Dir(q.path), notifyDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("queue: notifications: %w", err)
 	}
