@@ -3,6 +3,11 @@
 // targets, retrying with backoff, pausing throttled targets, and moving
 // permanent failures to the failed list.
 //
+// Invariant (claims.go): per target folder, a remote name as the server
+// folds and sanitises it belongs to one existing local path; a second path
+// meeting it fails naming both, or with on_conflict rename takes the next
+// free name(N).ext.
+//
 // Invariants of the hot path and of idleness:
 //   - A delivery counts (is logged, observed, followed by after_upload)
 //     only after its outcome is committed; completions of several workers
@@ -75,6 +80,7 @@ type Daemon struct {
 	stranded []*queue.Job         // leased jobs whose outcome could not be written
 	throttle map[string]int       // target → throttled answers since its last delivery
 	names    keyLock              // remote names being uploaded, for targets without folders
+	claims   keyLock              // remote names being uploaded, for targets.NameKeyer (claims.go)
 
 	enq enqueueHealth // watches whose batches the queue refuses now
 }
@@ -496,6 +502,12 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		}
 		defer unlock()
 	}
+	claim, err := d.checkName(ctx, wc, tgt, f)
+	if err != nil {
+		d.handleErr(ctx, j, wc, path, err, log)
+		return
+	}
+	defer claim.release()
 	fl := &flight{job: j, target: wc.Target, total: f.Size}
 	d.mu.Lock()
 	d.inflight[j.ID] = fl
@@ -518,7 +530,8 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		return
 	}
 	state := &queue.FileState{FP: fp, SHA256: res.SHA256, Remote: res.Remote}
-	ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state}, log)
+	ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state, Names: claim.keys(f, res.Remote)}, log)
+	claim.release()
 	if !ok {
 		return
 	}

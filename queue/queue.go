@@ -118,7 +118,7 @@ const (
 	qExpandDir    = `SELECT rel FROM file_state WHERE watch = ?1 AND rel > ?3 AND rel < ?4 AND target = ?2 AND moved_away = 0`
 )
 
-var hotStatements = []string{qActive, qCoalesce, qDeliveredFP, qFailedFP, qDropFailed, qInsert, qReady, qLease, qRecord, qDropSession, qFinish, qFileState, qProgress}
+var hotStatements = []string{qActive, qCoalesce, qDeliveredFP, qFailedFP, qDropFailed, qInsert, qReady, qLease, qRecord, qDropSession, qFinish, qFileState, qProgress, qClaimName}
 
 // prepare prepares the hot statements; it runs before any transaction,
 // because the single connection cannot prepare while a transaction holds it.
@@ -521,6 +521,9 @@ type Outcome struct {
 	// Forget removes the path's file state (the remote was deleted, or the
 	// local file was moved away after upload).
 	Forget bool
+	// Names are remote name keys (targets.NameKeyer) the delivery owns,
+	// recorded in remote_names (names.go).
+	Names []string
 }
 
 // Complete ends a leased job successfully, atomically with its file state
@@ -580,6 +583,9 @@ func (q *Queue) completeOne(ctx context.Context, tx *sql.Tx, j *Job, o Outcome, 
 			j.Watch, j.Rel, j.Target, d.FP.Size, d.FP.ModTime, int64(d.FP.Inode), d.SHA256, d.Remote.ID, d.Remote.Version, d.Remote.Name, extra, now); err != nil {
 			return err
 		}
+	}
+	if err := q.claimNames(ctx, tx, j, o.Names, now); err != nil {
+		return err
 	}
 	if o.Forget {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM file_state WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
