@@ -163,8 +163,12 @@ func (s *Sink) get(w http.ResponseWriter, p string) {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
+	typ := "File"
+	if c.folder {
+		typ = "Folder"
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"d": map[string]any{
-		"Id": c.id, "Name": c.path[strings.LastIndexByte(c.path, '/')+1:], "Version": "V1.0.A", "Path": c.path}})
+		"Id": c.id, "Name": c.path[strings.LastIndexByte(c.path, '/')+1:], "Version": "V1.0.A", "Path": c.path, "Type": typ, "IsFolder": c.folder}})
 }
 
 func (s *Sink) createFolder(w http.ResponseWriter, r *http.Request, parent string) {
