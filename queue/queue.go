@@ -118,7 +118,7 @@ const (
 	qExpandDir    = `SELECT rel FROM file_state WHERE watch = ?1 AND rel > ?3 AND rel < ?4 AND target = ?2 AND moved_away = 0`
 )
 
-var hotStatements = []string{qActive, qCoalesce, qDeliveredFP, qFailedFP, qDropFailed, qInsert, qReady, qLease, qRecord, qDropSession, qFinish, qFileState, qProgress, qClaimName}
+var hotStatements = []string{qActive, qCoalesce, qDeliveredFP, qFailedFP, qDropFailed, qInsert, qReady, qLease, qRecord, qDropSession, qFinish, qFileState, qProgress, qNameOwner, qClaimName}
 
 // prepare prepares the hot statements; it runs before any transaction,
 // because the single connection cannot prepare while a transaction holds it.
