@@ -30,8 +30,6 @@ import (
 	"reflect"
 	"sort"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/dropsync/dropsync/config"
 	"github.com/dropsync/dropsync/targets"
@@ -103,8 +101,8 @@ type reloadState struct {
 	lifecycle    Lifecycle
 	checkFolders func(*config.Config) error
 	reloads      chan reloadRequest
-	stopped      chan struct{} // closed when Run stops taking reloads
-	beat         atomic.Int64  // unix nanoseconds of housekeeping's last round
+	stopped      chan struct{}      // closed when Run stops taking reloads
+	alive        chan chan struct{} // Alive's questions; housekeeping closes each
 
 	runMu   sync.Mutex
 	running map[string]*watchRun // by watch root; changed only by Run's goroutine
@@ -120,6 +118,7 @@ func (d *Daemon) initReload(o Options) {
 	d.checkFolders = o.CheckFolders
 	d.reloads = make(chan reloadRequest)
 	d.stopped = make(chan struct{})
+	d.alive = make(chan chan struct{})
 	d.running = map[string]*watchRun{}
 }
 
@@ -157,21 +156,29 @@ func (d *Daemon) runningWatchers() []*watcher.Watcher {
 	return ws
 }
 
-// heartbeat records that housekeeping's loop is alive.
-func (d *Daemon) heartbeat() { d.beat.Store(time.Now().UnixNano()) }
-
-// Alive returns nil while the daemon's loops turn and its database answers:
-// what a service manager's watchdog asks. A missing watch folder does not
-// count (Health reports it; a restart would not bring it back).
+// Alive returns nil while the daemon's housekeeping loop answers and its
+// database does, within ctx: what a service manager's watchdog asks. The
+// loop is asked, not timed, so an idle daemon needs no timer of its own. A
+// missing watch folder does not count (Health reports it; a restart would
+// not bring it back).
 func (d *Daemon) Alive(ctx context.Context) error {
 	if err := d.q.Ping(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
-	last := time.Unix(0, d.beat.Load())
-	if stale := time.Since(last); stale > 30*time.Second+10*d.progressEvery {
-		return fmt.Errorf("housekeeping has not run for %s", stale.Round(time.Second))
+	reply := make(chan struct{})
+	select {
+	case d.alive <- reply:
+	case <-d.stopped:
+		return ErrNotRunning
+	case <-ctx.Done():
+		return fmt.Errorf("housekeeping does not answer: %w", ctx.Err())
 	}
-	return nil
+	select {
+	case <-reply:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("housekeeping does not answer: %w", ctx.Err())
+	}
 }
 
 // startWatches starts a watcher for every watch of the first generation
