@@ -70,4 +70,18 @@ CREATE TABLE target_pauses (
 	// away (after_upload, failed_to), so a later folder deletion never
 	// counts it as the user's deletion.
 	`ALTER TABLE file_state ADD COLUMN moved_away INTEGER NOT NULL DEFAULT 0;`,
+	// 3: fingerprints gain the device and the change time (ctime), upload
+	// sessions record the whole fingerprint, and file_state records the
+	// after_upload action (move, delete) decided with the delivery, in the
+	// same transaction, until it is done.
+	`
+ALTER TABLE jobs ADD COLUMN dev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN ctime INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE file_state ADD COLUMN dev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE file_state ADD COLUMN ctime INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE file_state ADD COLUMN after_upload TEXT NOT NULL DEFAULT '';
+ALTER TABLE upload_sessions ADD COLUMN inode INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE upload_sessions ADD COLUMN dev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE upload_sessions ADD COLUMN ctime INTEGER NOT NULL DEFAULT 0;
+`,
 }
