@@ -447,6 +447,10 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		d.gone(ctx, j, wc, tgt, prev, start, log)
 		return
 	}
+	if errors.Is(err, safefs.ErrBusy) {
+		d.retry(ctx, j, wc, err, log)
+		return
+	}
 	if err != nil {
 		d.finishFail(ctx, j, wc, path, err, targets.Permanent)
 		return

@@ -108,9 +108,28 @@ func (d *Dir) Open(name string, follow bool) (*os.File, error) {
 		flags |= unix.O_NOFOLLOW
 	}
 	p := path.Join(d.name, name)
+	// A first look without opening: a device or FIFO is never opened at
+	// all in the common case (fstat below catches one swapped in since).
+	var st unix.Stat_t
+	atFlags := unix.AT_SYMLINK_NOFOLLOW
+	if follow {
+		atFlags = 0
+	}
+	if err := unix.Fstatat(d.fd, name, &st, atFlags); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: p, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			return nil, fmt.Errorf("open %s: %w (a symlink)", p, ErrNotRegular)
+		}
+		return nil, fmt.Errorf("open %s: %w", p, ErrNotRegular)
+	}
 	fd, err := retry(func() (int, error) { return unix.Openat(d.fd, name, flags, 0) })
 	if errors.Is(err, unix.ELOOP) {
 		return nil, fmt.Errorf("open %s: %w (a symlink)", p, ErrNotRegular)
+	}
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return nil, fmt.Errorf("open %s: %w (it holds a lease)", p, ErrBusy)
 	}
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: p, Err: err}

@@ -39,7 +39,8 @@ var (
 	// ErrNotRegular: the name is not a regular file (a FIFO, a device, a
 	// folder, or a symlink that is not followed).
 	ErrNotRegular = errors.New("safefs: not a regular file")
-	// ErrBusy: another process holds the file open (see Lease).
+	// ErrBusy: another process holds the file open (see Lease), or holds
+	// a lease on it, so it cannot be opened without waiting.
 	ErrBusy = errors.New("safefs: the file is open in another process")
 )
 
