@@ -183,7 +183,7 @@ func (d *Daemon) noteUnsettled(watch, rel string, add, reset bool) int {
 // still.
 func unsettledMsg(n int, wc *config.Watch, msg string) string {
 	if n >= unsettledLimit {
-		return fmt.Sprintf("still being written: it changed during each of its last %d uploads (nothing was committed); sending it once it holds still for %s", n, wc.Settle.D())
+		return fmt.Sprintf("%s: it changed during each of its last %d uploads (nothing was committed); sending it once it holds still for %s", queue.StillWriting, n, wc.Settle.D())
 	}
 	return msg
 }

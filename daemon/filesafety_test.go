@@ -493,11 +493,11 @@ func TestFileChangingDuringEveryUploadIsStillBeingWritten(t *testing.T) {
 		t.Fatalf("%d server versions of a file that changed during each upload", len(v))
 	}
 	daemontest.Eventually(t, `"still being written" in status`, func() bool {
-		js, err := h.Queue().Jobs(context.Background(), "", "log.txt", 1)
+		js, err := h.Queue().StillBeingWritten(context.Background(), 10)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return len(js) == 1 && strings.Contains(js[0].LastError, "still being written")
+		return len(js) == 1 && js[0].Rel == "log.txt"
 	})
 	mem.mu.Lock()
 	mem.fail = nil

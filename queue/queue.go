@@ -793,6 +793,30 @@ func (q *Queue) Jobs(ctx context.Context, state, rel string, limit int) ([]*Job,
 	return out, rows.Err()
 }
 
+// StillWriting starts the message of a pending job whose file changed
+// during each of its last uploads.
+const StillWriting = "still being written"
+
+// StillBeingWritten lists up to limit pending jobs whose file changed
+// during each of their last uploads, newest first.
+func (q *Queue) StillBeingWritten(ctx context.Context, limit int) ([]*Job, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE state = 'pending' AND substr(last_error, 1, length(?1)) = ?1
+		ORDER BY updated_at DESC, id DESC LIMIT ?2`, StillWriting, limit)
+	if err != nil {
+		return nil, fmt.Errorf("queue: list: %w", err)
+	}
+	defer rows.Close()
+	out := []*Job{}
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
 // Counts returns the number of jobs per state.
 func (q *Queue) Counts(ctx context.Context) (map[string]int, error) {
 	out := map[string]int{Pending: 0, Leased: 0, Done: 0, Failed: 0}
