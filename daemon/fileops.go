@@ -261,23 +261,20 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 		return true
 	}
 	step("synced")
-	// The write lease, held from here to the staging rename, says no other
-	// process has the file open (a writer that paused) and none opens it
-	// meanwhile. It is released before the daemon's own next open.
-	release, err := safefs.Lease(f)
+	// The write lease, held until the action is done, says no other
+	// process has the file open (a writer that paused); one that opens it
+	// meanwhile waits, and breaks the lease, which puts the file back.
+	held, err := safefs.Lease(f)
 	if errors.Is(err, safefs.ErrBusy) {
 		msg := "delivered; another process still has the file open, so after_upload " + action + " waits"
 		log.Debug(msg)
 		d.requeue(ctx, j, time.Now().Add(wc.Settle.D()), msg, true, log)
 		return true
 	}
+	defer held.Release()
 	d.noteOwnMove(wc.Path, j.Rel)
-	if at != base {
-		release()
-	} else {
-		err := dir.Rename(base, dir, stage)
-		release()
-		if err != nil {
+	if at == base {
+		if err := dir.Rename(base, dir, stage); err != nil {
 			if errors.Is(err, fs.ErrExist) { // a staged file left from before: back beside it
 				d.putBack(dir, stage, base, log)
 			}
@@ -300,6 +297,11 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 			return true
 		}
 	}
+	if held.Broken() {
+		d.putBack(dir, stage, base, log)
+		d.requeue(ctx, j, time.Now().Add(wc.Settle.D()), "delivered; another process is opening the file, so after_upload "+action+" waits", true, log)
+		return true
+	}
 	used := ""
 	switch action {
 	case "delete":
@@ -309,7 +311,7 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 	case "move":
 		var dst *safefs.Dir
 		if dst, err = safefs.MkdirAll(wc.MoveTo, dirRel); err == nil {
-			used, err = safefs.Move(dir, stage, dst, base, true)
+			used, err = safefs.Move(dir, stage, f, dst, base, true)
 			dst.Close()
 		}
 	}
@@ -319,6 +321,7 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 		d.retry(ctx, j, wc, err, log)
 		return true
 	}
+	held.Release()
 	step("moved")
 	d.doneAfterUpload(ctx, j, action, used, log)
 	return true
@@ -340,7 +343,7 @@ func (d *Daemon) doneAfterUpload(ctx context.Context, j *queue.Job, action, used
 
 // putBack gives a staged file its name again (or the next free one).
 func (d *Daemon) putBack(dir *safefs.Dir, stage, base string, log *slog.Logger) {
-	used, err := safefs.Move(dir, stage, dir, base, true)
+	used, err := safefs.Move(dir, stage, nil, dir, base, true)
 	if err != nil {
 		log.Error("cannot put the staged file back; it stays under its staging name", "name", stage, "err", err)
 		return
@@ -378,7 +381,7 @@ func (d *Daemon) park(ctx context.Context, wc *config.Watch, j *queue.Job, note 
 		return
 	}
 	d.noteOwnMove(wc.Path, j.Rel)
-	used, err := safefs.Move(src, base, dst, base, true)
+	used, err := safefs.Move(src, base, nil, dst, base, true)
 	if err != nil {
 		log.Error("failed_to move failed", "err", err)
 		return
@@ -455,7 +458,7 @@ func (d *Daemon) restoreFailed(ctx context.Context, wc *config.Watch, j *queue.J
 		return false
 	}
 	defer dst.Close()
-	if _, err := safefs.Move(src, name, dst, base, false); err != nil {
+	if _, err := safefs.Move(src, name, nil, dst, base, false); err != nil {
 		log.Error("cannot move the file back from failed_to", "err", err)
 		return false
 	}

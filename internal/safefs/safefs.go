@@ -103,10 +103,11 @@ const maxCandidates = 10000
 // Move moves the file name in src to dst under want, or, when want is
 // taken and free is set, under the first free FreeName(want, n); it
 // returns the name used. Nothing is ever overwritten. Across file systems
-// the file is copied to a fresh name in dst, the copy and dst are
-// fsynced, and only then is the source removed. Both folders are fsynced
-// after a rename.
-func Move(src *Dir, name string, dst *Dir, want string, free bool) (string, error) {
+// the file is copied (from the open handle from if not nil, else from
+// name, opened) to a fresh name in dst, the copy and dst are fsynced, and
+// only then is the source removed. Both folders are fsynced after a
+// rename.
+func Move(src *Dir, name string, from *os.File, dst *Dir, want string, free bool) (string, error) {
 	for n := 1; n <= maxCandidates; n++ {
 		cand := FreeName(want, n)
 		err := src.Rename(name, dst, cand)
@@ -119,7 +120,7 @@ func Move(src *Dir, name string, dst *Dir, want string, free bool) (string, erro
 		case errors.Is(err, fs.ErrExist) && free:
 			continue
 		case crossDevice(err):
-			return copyAcross(src, name, dst, want, free)
+			return copyAcross(src, name, from, dst, want, free)
 		default:
 			return "", err
 		}
@@ -128,13 +129,16 @@ func Move(src *Dir, name string, dst *Dir, want string, free bool) (string, erro
 }
 
 // copyAcross is Move between file systems.
-func copyAcross(src *Dir, name string, dst *Dir, want string, free bool) (string, error) {
-	in, err := src.Open(name, false)
-	if err != nil {
-		return "", err
+func copyAcross(src *Dir, name string, from *os.File, dst *Dir, want string, free bool) (string, error) {
+	if from == nil {
+		in, err := src.Open(name, false)
+		if err != nil {
+			return "", err
+		}
+		defer in.Close()
+		from = in
 	}
-	defer in.Close()
-	fi, err := in.Stat()
+	fi, err := from.Stat()
 	if err != nil {
 		return "", err
 	}
@@ -142,7 +146,7 @@ func copyAcross(src *Dir, name string, dst *Dir, want string, free bool) (string
 	if err != nil {
 		return "", err
 	}
-	_, err = io.Copy(out, in)
+	_, err = io.Copy(out, io.NewSectionReader(from, 0, fi.Size()))
 	if err == nil {
 		err = out.Sync()
 	}
@@ -156,7 +160,7 @@ func copyAcross(src *Dir, name string, dst *Dir, want string, free bool) (string
 		dst.Remove(tmp)
 		return "", fmt.Errorf("copy %s across file systems: %w", name, err)
 	}
-	used, err := Move(dst, tmp, dst, want, free)
+	used, err := Move(dst, tmp, nil, dst, want, free)
 	if err != nil {
 		dst.Remove(tmp)
 		return "", err

@@ -98,7 +98,7 @@ func TestMoveNeverOverwrites(t *testing.T) {
 	dd, _ := OpenDir(dst, "")
 	defer sd.Close()
 	defer dd.Close()
-	used, err := Move(sd, "scan.pdf", dd, "scan.pdf", true)
+	used, err := Move(sd, "scan.pdf", nil, dd, "scan.pdf", true)
 	if err != nil || used != "scan (3).pdf" {
 		t.Fatalf("used %q, %v", used, err)
 	}
@@ -108,7 +108,7 @@ func TestMoveNeverOverwrites(t *testing.T) {
 		}
 	}
 	write(t, filepath.Join(src, "x"), "x")
-	if _, err := Move(sd, "x", dd, "scan.pdf", false); !errors.Is(err, fs.ErrExist) {
+	if _, err := Move(sd, "x", nil, dd, "scan.pdf", false); !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("a move without free names replaced a file: %v", err)
 	}
 }
@@ -125,7 +125,7 @@ func TestCopyAcross(t *testing.T) {
 	dd, _ := MkdirAll(dst, "")
 	defer sd.Close()
 	defer dd.Close()
-	used, err := copyAcross(sd, "a.txt", dd, "a.txt", true)
+	used, err := copyAcross(sd, "a.txt", nil, dd, "a.txt", true)
 	if err != nil || used != "a (2).txt" {
 		t.Fatalf("used %q, %v", used, err)
 	}
@@ -168,9 +168,19 @@ func TestLeaseRefusedWhileAnotherHolderHasTheFileOpen(t *testing.T) {
 		t.Fatalf("lease with a writer: %v, want ErrBusy", err)
 	}
 	w.Close()
-	release, err := Lease(f)
+	held, err := Lease(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	release()
+	if held.Broken() {
+		t.Fatal("broken with no other open")
+	}
+	if g, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil { // fails: the lease holds it
+		g.Close()
+		t.Fatal("opened a leased file without waiting")
+	}
+	if !held.Broken() {
+		t.Fatal("an open waiting for the lease does not break it")
+	}
+	held.Release()
 }
