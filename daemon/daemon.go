@@ -76,13 +76,13 @@ type Daemon struct {
 	wake          *signal
 	progressEvery time.Duration
 
-	mu        sync.Mutex
-	inflight  map[int64]*flight
-	ownMoves  map[string]time.Time // watch+"\x00"+rel the daemon removed itself
-	stranded  []*queue.Job         // leased jobs whose outcome could not be written
-	throttle  map[string]int       // target → throttled answers since its last delivery
-	names     keyLock              // remote names being uploaded, for targets without folders
-	unsettled map[string]int       // watch+"\x00"+rel → uploads in a row the file changed during
+	mu       sync.Mutex
+	inflight map[int64]*flight
+	ownMoves map[string]time.Time // watch+"\x00"+rel the daemon removed itself
+	stranded []*queue.Job         // leased jobs whose outcome could not be written
+	throttle map[string]int       // target → throttled answers since its last delivery
+	names    keyLock              // remote names being uploaded, for targets without folders
+	changing map[string]int       // watch+"\x00"+rel → uploads in a row the file changed during
 }
 
 type flight struct {
@@ -133,7 +133,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 		o.ProgressInterval = time.Second
 	}
 	d := &Daemon{cfg: cfg, log: o.Log, obs: o.Observer, progressEvery: o.ProgressInterval, q: q, set: set, release: release, watches: map[string]int{},
-		wake: newSignal(), inflight: map[int64]*flight{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}, unsettled: map[string]int{}}
+		wake: newSignal(), inflight: map[int64]*flight{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}, changing: map[string]int{}}
 	for i, w := range cfg.Watches {
 		d.watches[w.Path] = i
 	}

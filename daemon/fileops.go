@@ -170,13 +170,13 @@ func (d *Daemon) noteUnsettled(watch, rel string, add, reset bool) int {
 	defer d.mu.Unlock()
 	k := watch + "\x00" + rel
 	if reset {
-		delete(d.unsettled, k)
+		delete(d.changing, k)
 		return 0
 	}
 	if add {
-		d.unsettled[k]++
+		d.changing[k]++
 	}
-	return d.unsettled[k]
+	return d.changing[k]
 }
 
 // unsettledMsg is the job's message while it waits for the file to hold
