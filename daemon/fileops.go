@@ -69,13 +69,11 @@ func (s *source) unchanged() error {
 	if fsid.Of(fi) != s.fp {
 		return fmt.Errorf("%w: it was written to", targets.ErrChanged)
 	}
-	g, err := s.dir.Open(s.base, s.follow)
+	ino, dev, err := s.dir.Ident(s.base, s.follow)
 	if err != nil {
 		return fmt.Errorf("%w: its name no longer leads to it: %v", targets.ErrChanged, err)
 	}
-	defer g.Close()
-	gi, err := g.Stat()
-	if err != nil || !fsid.Of(gi).SameFile(s.fp) {
+	if ino != s.fp.Inode || dev != s.fp.Dev {
 		return fmt.Errorf("%w: another file took its name", targets.ErrChanged)
 	}
 	return nil
