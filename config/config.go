@@ -6,6 +6,14 @@
 // Load applies defaults and validates everything that does not depend on a
 // target adapter; adapter-specific blocks (Target.Extra, Watch.Destination)
 // are decoded and validated by the adapter.
+//
+// No value that may be secret is ever part of an error or a warning: the
+// values of secret keys (password, token, key, client_secret, access_code,
+// access_token), every value taken from the environment, and every secret
+// read from a *_file. Messages name the key and its line instead; as a net,
+// the scrubber removes every such value (of minScrub characters or more)
+// from any message parse returns. Credentials travel over plain http:// only
+// to loopback unless a target sets allow_insecure_http.
 package config
 
 import (
@@ -32,11 +40,19 @@ type Config struct {
 	Reconcile Duration           `yaml:"reconcile_interval"`
 	Shutdown  Duration           `yaml:"shutdown_timeout"`
 	Retry     Retry              `yaml:"retry"`
+	Retention Retention          `yaml:"retention"`
 	Targets   map[string]*Target `yaml:"targets"`
 	Watches   []*Watch           `yaml:"watches"`
 
 	// Path is the file the configuration was read from, if any.
 	Path string `yaml:"-"`
+	// Warnings are one-line notes about a configuration that works but
+	// should be changed (a secret file others can read, credentials over
+	// plain http). They never contain a configured value that may be secret.
+	Warnings []string `yaml:"-"`
+
+	keyLines map[string]int // dotted key path → line, for messages
+	scrub    *scrubber
 }
 
 // Log configures logging.
@@ -68,6 +84,9 @@ type Target struct {
 	MaxFileSize    Size     `yaml:"max_file_size"`
 	Timeout        Duration `yaml:"timeout"`
 	TLS            TLS      `yaml:"tls"`
+	// AllowInsecureHTTP lets credentials go over plain http:// to a host
+	// other than loopback (refused otherwise).
+	AllowInsecureHTTP bool `yaml:"allow_insecure_http"`
 
 	Name  string `yaml:"-"` // the key under targets
 	Line  int    `yaml:"-"`
@@ -140,6 +159,17 @@ type Watch struct {
 	FailedTo    string   `yaml:"failed_to"`
 	Deletes     string   `yaml:"deletes"`
 	FollowLinks bool     `yaml:"follow_symlinks"`
+	// Mode is auto (events on local file systems, polling on network and
+	// FUSE ones), events or poll; PollInterval is the time between polls.
+	Mode         string   `yaml:"mode"`
+	PollInterval Duration `yaml:"poll_interval"`
+	// ReadyMarker ("{name}.done", "{dir}/.ready") makes files wait for a
+	// marker, removed after the delivery unless ReadyMarkerKeep.
+	ReadyMarker     string `yaml:"ready_marker"`
+	ReadyMarkerKeep bool   `yaml:"ready_marker_keep"`
+	// Order is the claim order of a backlog: oldest (mtime), name or none.
+	Order  string   `yaml:"order"`
+	MinAge Duration `yaml:"min_age"` // a file younger than this (by mtime) waits
 
 	Line int `yaml:"-"`
 }
@@ -184,6 +214,9 @@ func load(path string, checkPaths bool) (*Config, error) {
 // validates it.
 func Parse(r io.Reader) (*Config, error) { return parse(r, true) }
 
+// parse reads, expands, decodes and validates a configuration. Every error
+// and warning it returns names a key and, where known, its line, and passes
+// through the scrubber, so no value that may be secret reaches a message.
 func parse(r io.Reader, checkPaths bool) (*Config, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
@@ -204,15 +237,39 @@ func parse(r io.Reader, checkPaths bool) (*Config, error) {
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
-	if err := expandEnv(root); err != nil {
-		return nil, err
+	c := &Config{keyLines: map[string]int{}, scrub: &scrubber{}}
+	indexKeys(root, "", c.keyLines)
+	if err := c.build(root, checkPaths); err != nil {
+		return nil, c.scrub.err(c.withLine(locate(c.keyLines, err)))
+	}
+	for i, w := range c.Warnings {
+		c.Warnings[i] = c.scrub.clean(w)
+	}
+	return c, nil
+}
+
+// withLine prefixes "line N: " to an error that starts with a key path.
+func (c *Config) withLine(err error) error {
+	msg := err.Error()
+	if lineMsg.MatchString(msg) {
+		return err
+	}
+	key, _, ok := strings.Cut(msg, ": ")
+	if l, known := c.keyLines[key]; ok && known {
+		return fmt.Errorf("line %d: %s", l, msg)
+	}
+	return err
+}
+
+func (c *Config) build(root *yaml.Node, checkPaths bool) error {
+	if err := expandEnv(root, "", c.scrub); err != nil {
+		return err
 	}
 	if err := checkKnown(root, reflectTypeOf(&Config{}), "", nil); err != nil {
-		return nil, err
+		return err
 	}
-	c := &Config{}
 	if err := root.Decode(c); err != nil {
-		return nil, cleanYAMLError(err)
+		return cleanYAMLError(err)
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		if root.Content[i].Value == "watches" {
@@ -220,25 +277,30 @@ func parse(r io.Reader, checkPaths bool) (*Config, error) {
 				if j < len(c.Watches) && c.Watches[j] != nil {
 					c.Watches[j].Line = w.Line
 					c.Watches[j].Destination.what = fmt.Sprintf("watches[%d].destination", j)
+					c.Watches[j].Destination.scrub = c.scrub
 				}
 			}
 		}
 	}
 	for name, t := range c.Targets {
 		if t == nil {
-			return nil, fmt.Errorf("targets.%s: empty target", name)
+			return fmt.Errorf("targets.%s: empty target", name)
 		}
 		t.Name = name
 		t.Extra.what = "targets." + name
+		t.Extra.scrub = c.scrub
 	}
 	c.applyDefaults()
 	if err := c.resolveSecrets(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := c.validate(checkPaths); err != nil {
-		return nil, err
+		return err
 	}
-	return c, nil
+	if checkPaths {
+		c.checkStateDir()
+	}
+	return c.checkTransport()
 }
 
 func (c *Config) applyDefaults() {
@@ -266,6 +328,7 @@ func (c *Config) applyDefaults() {
 	if c.Retry.Max == 0 {
 		c.Retry.Max = Duration(600e9)
 	}
+	c.Retention.applyDefaults()
 	for _, t := range c.Targets {
 		if t.Auth.Type == "" {
 			t.Auth.Type = "none"
@@ -299,42 +362,16 @@ func (c *Config) applyDefaults() {
 		if w.Deletes == "" {
 			w.Deletes = "ignore"
 		}
-	}
-}
-
-// resolveSecrets reads every *_file secret.
-func (c *Config) resolveSecrets() error {
-	for name, t := range c.Targets {
-		a := &t.Auth
-		pairs := []struct {
-			key  string
-			val  *Secret
-			file string
-		}{
-			{"password", &a.Password, a.PasswordFile},
-			{"token", &a.Token, a.TokenFile},
-			{"key", &a.Key, a.KeyFile},
-			{"client_secret", &a.ClientSecret, a.ClientSecretFile},
+		if w.Mode == "" {
+			w.Mode = "auto"
 		}
-		for _, p := range pairs {
-			if p.file == "" {
-				continue
-			}
-			field := fmt.Sprintf("targets.%s.auth.%s_file", name, p.key)
-			if *p.val != "" {
-				return fmt.Errorf("%s: give either %s or %s_file, not both", field, p.key, p.key)
-			}
-			b, err := os.ReadFile(p.file)
-			if err != nil {
-				return fmt.Errorf("%s: cannot read secret: %w", field, unwrapPathError(err))
-			}
-			*p.val = Secret(strings.TrimRight(string(b), "\r\n"))
-			if *p.val == "" {
-				return fmt.Errorf("%s: secret file %s is empty", field, p.file)
-			}
+		if w.PollInterval == 0 {
+			w.PollInterval = Duration(10e9)
+		}
+		if w.Order == "" {
+			w.Order = "oldest"
 		}
 	}
-	return nil
 }
 
 func unwrapPathError(err error) error {
@@ -424,7 +461,7 @@ func (t *Target) validate() error {
 	}
 	u, err := url.Parse(t.URL)
 	if t.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("url: %q is not an http(s) URL", t.URL)
+		return errors.New("url: not an http(s) URL (want https://host[:port][/path]; the value is not shown, it may hold a password)")
 	}
 	if t.ChunkSize < 1 {
 		return errors.New("chunk_size: must be positive")
@@ -465,7 +502,7 @@ func (t *Target) validate() error {
 		}
 		if a.TokenURL != "" {
 			if u, err := url.Parse(a.TokenURL); err != nil || u.Host == "" {
-				return fmt.Errorf("auth.token_url: %q is not a URL", a.TokenURL)
+				return errors.New("auth.token_url: not a URL (the value is not shown, it may hold a password)")
 			}
 		}
 		return nil
@@ -491,11 +528,13 @@ func (c *Config) validateWatch(w *Watch, checkPaths bool) error {
 	}
 	w.Path = filepath.Clean(abs)
 	if checkPaths {
+		// A missing folder is no error: the watch waits for it (a share
+		// not mounted yet at boot).
 		st, err := os.Stat(w.Path)
-		if err != nil {
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("path: %w", unwrapPathError(err))
 		}
-		if !st.IsDir() {
+		if err == nil && !st.IsDir() {
 			return fmt.Errorf("path: %s is not a directory", w.Path)
 		}
 	}
@@ -528,6 +567,24 @@ func (c *Config) validateWatch(w *Watch, checkPaths bool) error {
 	if err := oneOf("deletes", w.Deletes, "ignore", "propagate"); err != nil {
 		return err
 	}
+	if err := oneOf("mode", w.Mode, "auto", "events", "poll"); err != nil {
+		return err
+	}
+	if w.PollInterval < Duration(100e6) {
+		return fmt.Errorf("poll_interval: %s is too short (at least 100ms)", w.PollInterval.D())
+	}
+	if err := oneOf("order", w.Order, "oldest", "name", "none"); err != nil {
+		return err
+	}
+	if w.MinAge < 0 {
+		return errors.New("min_age: must not be negative")
+	}
+	if err := checkReadyMarker(w.ReadyMarker); err != nil {
+		return fmt.Errorf("ready_marker: %w", err)
+	}
+	if w.ReadyMarkerKeep && w.ReadyMarker == "" {
+		return errors.New("ready_marker_keep: only used with ready_marker")
+	}
 	if w.AfterUpload == "move" && w.MoveTo == "" {
 		return errors.New("move_to: required with after_upload: move")
 	}
@@ -558,4 +615,24 @@ func within(p, root string) bool {
 	}
 	rel, err := filepath.Rel(root, p)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// checkReadyMarker accepts "" (none), a pattern with one {name} and no
+// folder part ("{name}.done"), or "{dir}/NAME" ("{dir}/.ready").
+func checkReadyMarker(s string) error {
+	if s == "" {
+		return nil
+	}
+	bad := fmt.Errorf("%q: use a pattern with {name} (e.g. \"{name}.done\") or \"{dir}/NAME\" (e.g. \"{dir}/.ready\")", s)
+	if name, ok := strings.CutPrefix(s, "{dir}/"); ok {
+		if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\{}`) {
+			return bad
+		}
+		return nil
+	}
+	prefix, suffix, ok := strings.Cut(s, "{name}")
+	if !ok || prefix+suffix == "" || strings.ContainsAny(prefix+suffix, `/\{}`) {
+		return bad
+	}
+	return nil
 }

@@ -83,6 +83,8 @@ type Daemon struct {
 	throttle map[string]int       // target → throttled answers since its last delivery
 	names    keyLock              // remote names being uploaded, for targets without folders
 	changing map[string]int       // watch+"\x00"+rel → uploads in a row the file changed during
+
+	enq enqueueHealth // watches whose batches the queue refuses now
 }
 
 type flight struct {
@@ -92,8 +94,10 @@ type flight struct {
 	sent   atomic.Int64
 }
 
-// New checks the configuration against the targets and the inotify limit,
-// takes the state directory's lock and opens the queue.
+// New checks the configuration against the targets, takes the state
+// directory's lock and opens the queue. Watch folders are not walked here:
+// a folder that is missing waits, and sub-trees beyond the inotify budget
+// are polled (see package watcher).
 func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -101,20 +105,14 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 	if o.Observer == nil {
 		o.Observer = Observers(nil)
 	}
+	for _, w := range cfg.Warnings {
+		o.Log.Warn(w)
+	}
 	set, err := targets.Build(cfg, o.Log)
 	if err != nil {
 		return nil, err
 	}
-	dirs := 0
-	for _, w := range cfg.Watches {
-		n, err := watcher.CountDirs(w.Path, w.IsRecursive(), w.Exclude)
-		if err != nil {
-			set.Close()
-			return nil, fmt.Errorf("count folders under %s: %w", w.Path, err)
-		}
-		dirs += n
-	}
-	if err := watcher.Preflight(dirs); err != nil {
+	if err := prepareStateDir(cfg.StateDir); err != nil {
 		set.Close()
 		return nil, err
 	}
@@ -156,7 +154,7 @@ func (d *Daemon) Health(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return d.enq.health()
 }
 
 // Run runs until ctx ends, then stops claiming work, gives uploads in flight
@@ -193,6 +191,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			Root: wc.Path, Recursive: wc.IsRecursive(), Include: wc.Include, Exclude: wc.Exclude, Ignore: wc.Ignore,
 			Settle: wc.Settle.D(), FollowSymlinks: wc.FollowLinks, EmitDeletes: wc.Deletes == "propagate",
 			Reconcile: d.cfg.Reconcile.D(), Log: d.log, OnOverflow: d.obs.Overflow, OnEvent: d.obs.WatchEvent,
+			Mode: wc.Mode, PollInterval: wc.PollInterval.D(), ReadyMarker: wc.ReadyMarker, MinAge: wc.MinAge.D(),
 		})
 		if err != nil {
 			errc <- fmt.Errorf("watch %s: %w", wc.Path, err)
@@ -254,38 +253,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	workers.Wait()
 	d.log.Info("dropsync stopped")
 	return runErr
-}
-
-// enqueueLoop turns the watcher's batches into queue items, one
-// transaction per batch.
-func (d *Daemon) enqueueLoop(ctx context.Context, idx int, events <-chan []watcher.Event) {
-	wc := d.cfg.Watches[idx]
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case batch := <-events:
-			items := make([]queue.Item, 0, len(batch))
-			for _, ev := range batch {
-				if ev.Gone && d.tookOwnMove(wc.Path, ev.Rel) || ownName(ev.Rel) {
-					continue
-				}
-				items = append(items, queue.Item{Watch: wc.Path, Rel: ev.Rel, Target: wc.Target, FP: ev.FP, Gone: ev.Gone, Dir: ev.Dir,
-					AfterUpload: wc.AfterUpload != "keep"})
-			}
-			n, err := d.q.Enqueue(ctx, items)
-			if err != nil {
-				if ctx.Err() == nil {
-					d.log.Error("enqueue failed; the next scan finds these files again", "err", err, "files", len(items))
-				}
-				continue
-			}
-			if n > 0 {
-				d.log.Debug("queued", "watch", wc.Path, "files", n)
-				d.wake.notify()
-			}
-		}
-	}
 }
 
 // noteOwnMove records that the daemon itself removes a file (after_upload,
@@ -370,24 +337,18 @@ func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-c
 }
 
 // housekeeping persists upload progress for `dropsync status`, notices
-// jobs changed by other processes, and prunes old done jobs.
+// jobs changed by other processes, and applies the retention policy.
 func (d *Daemon) housekeeping(ctx context.Context) {
-	prune := time.NewTicker(time.Hour)
-	defer prune.Stop()
+	pruned := make(chan struct{})
+	go func() { defer close(pruned); d.pruneLoop(ctx) }()
+	defer func() { <-pruned }()
 	progress := time.NewTicker(d.progressEvery)
 	defer progress.Stop()
-	if _, err := d.q.PruneDone(ctx, time.Now().Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
-		d.log.Warn("prune failed", "err", err)
-	}
 	lastVersion, _ := d.q.DataVersion(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-prune.C:
-			if _, err := d.q.PruneDone(ctx, time.Now().Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
-				d.log.Warn("prune failed", "err", err)
-			}
 		case <-progress.C:
 			d.releaseStranded(ctx)
 			// Work queued by another process (queue retry) wakes the workers.
@@ -464,7 +425,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		if !prev.MovedAway {
 			o = deliveredOutcome(wc, nil)
 		}
-		d.complete(ctx, j, o, log)
+		d.recordDelivered(ctx, j, wc, o, log)
 		return
 	}
 	if prev != nil && prev.FP.Size == fp.Size && prev.SHA256 != "" && fp == j.FP {
@@ -473,7 +434,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		if sum, err := src.hash(ctx); err == nil && sum == prev.SHA256 {
 			log.Debug("content unchanged since delivery; not sent again")
 			state := &queue.FileState{FP: fp, SHA256: prev.SHA256, Remote: prev.Remote}
-			d.complete(ctx, j, deliveredOutcome(wc, state), log)
+			d.recordDelivered(ctx, j, wc, deliveredOutcome(wc, state), log)
 			return
 		}
 	}
@@ -525,8 +486,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		return
 	}
 	state := &queue.FileState{FP: fp, SHA256: res.SHA256, Remote: res.Remote}
-	ok, _ = d.complete(ctx, j, deliveredOutcome(wc, state), log)
-	if !ok {
+	if !d.recordDelivered(ctx, j, wc, deliveredOutcome(wc, state), log) {
 		return
 	}
 	d.noteUnsettled(j.Watch, j.Rel, false, true)

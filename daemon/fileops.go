@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -157,6 +158,18 @@ func deliveredOutcome(wc *config.Watch, state *queue.FileState) queue.Outcome {
 	return o
 }
 
+// recordDelivered records the outcome of a delivered (or found
+// unchanged) file. With after_upload keep, what follows a delivery happens
+// now (the ready marker goes); move and delete come in a later attempt
+// (finishAfterUpload). It reports whether the outcome was recorded.
+func (d *Daemon) recordDelivered(ctx context.Context, j *queue.Job, wc *config.Watch, o queue.Outcome, log *slog.Logger) bool {
+	ok, requeued := d.complete(ctx, j, o, log)
+	if ok && !requeued && o.Intent == "" {
+		d.readyMarkerDone(ctx, wc, filepath.Join(wc.Path, filepath.FromSlash(j.Rel)), j.Rel, log)
+	}
+	return ok
+}
+
 // unsettledLimit is how many uploads in a row a file may change during
 // before status calls it still being written.
 const unsettledLimit = 3
@@ -209,7 +222,7 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 	dirRel, base := splitRel(j.Rel)
 	dir, err := safefs.OpenDir(wc.Path, dirRel)
 	if safefs.Missing(err) {
-		d.doneAfterUpload(ctx, j, action, "", log) // its folder is gone, and the file with it
+		d.doneAfterUpload(ctx, j, wc, action, "", log) // its folder is gone, and the file with it
 		return true
 	}
 	if err != nil {
@@ -231,7 +244,7 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 		// Not at its name: staged when the daemon stopped, or done.
 		f, err = dir.Open(stage, wc.FollowLinks)
 		if safefs.Missing(err) {
-			d.doneAfterUpload(ctx, j, action, "", log)
+			d.doneAfterUpload(ctx, j, wc, action, "", log)
 			return true
 		}
 		if err != nil {
@@ -321,17 +334,18 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 	}
 	held.Release()
 	step("moved")
-	d.doneAfterUpload(ctx, j, action, used, log)
+	d.doneAfterUpload(ctx, j, wc, action, used, log)
 	return true
 }
 
 // doneAfterUpload records that the after_upload action is done (in one
 // transaction with the end of the job); the path's remote object is never
 // deleted for the file's absence.
-func (d *Daemon) doneAfterUpload(ctx context.Context, j *queue.Job, action, used string, log *slog.Logger) {
+func (d *Daemon) doneAfterUpload(ctx context.Context, j *queue.Job, wc *config.Watch, action, used string, log *slog.Logger) {
 	if ok, _ := d.complete(ctx, j, queue.Outcome{MovedAway: true}, log); !ok {
 		return
 	}
+	d.readyMarkerDone(ctx, wc, filepath.Join(wc.Path, filepath.FromSlash(j.Rel)), j.Rel, log)
 	if used != "" && used != path.Base(j.Rel) {
 		log.Info("moved after upload under a free name", "name", used)
 	} else {

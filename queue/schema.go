@@ -70,7 +70,22 @@ CREATE TABLE target_pauses (
 	// away (after_upload, failed_to), so a later folder deletion never
 	// counts it as the user's deletion.
 	`ALTER TABLE file_state ADD COLUMN moved_away INTEGER NOT NULL DEFAULT 0;`,
-	// 3: fingerprints gain the device and the change time (ctime), upload
+	// 3: retention and the delete path. gone_since is when the file was
+	// first found missing from its watch (0: present); the retention pass
+	// forgets the record once it has been gone long enough. The remote-id
+	// index serves the check whether another path shares a remote object.
+	`
+ALTER TABLE file_state ADD COLUMN gone_since INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX file_state_remote ON file_state (target, remote_id);
+CREATE INDEX file_state_gone ON file_state (gone_since) WHERE gone_since != 0;
+`,
+	// 4: the claim order of a watch's backlog (order: oldest | name | none),
+	// as a key that sorts: "t" + zero-padded unix ms (mtime or arrival), or
+	// "n" + the relative path. The claim walks this index in order; it
+	// covers the claim's conditions, so no job row is read to skip one.
+	`ALTER TABLE jobs ADD COLUMN ord TEXT NOT NULL DEFAULT '';
+CREATE INDEX jobs_claim ON jobs (ord, id, not_before, target) WHERE state = 'pending';`,
+	// 5: fingerprints gain the device and the change time (ctime), upload
 	// sessions record the whole fingerprint, and file_state records the
 	// after_upload action (move, delete) decided with the delivery, in the
 	// same transaction, until it is done.

@@ -122,7 +122,7 @@ func TestBadConfigsExitWithOneClearLine(t *testing.T) {
 		{"unknown key", "    settle: 200ms", "    setle: 200ms", `line 14: unknown key "setle" in watches[0]`},
 		{"bad size", "%s", "    chunk_size: ten megs\n", `bad size "ten megs"`},
 		{"missing target", "    target: docs", "    target: dcos", `watches[0].target: "dcos" is not defined under targets (defined: docs)`},
-		{"unreadable secret", "auth: {type: bearer, token: tok}", "auth: {type: bearer, token_file: /nonexistent/docs.token}", "targets.docs.auth.token_file: cannot read secret: /nonexistent/docs.token: no such file or directory"},
+		{"unreadable secret", "auth: {type: bearer, token: tok}", "auth: {type: bearer, token_file: /nonexistent/docs.token}", "line 9: targets.docs.auth.token_file: cannot read the secret file: no such file or directory"},
 		{"adapter key", "%s", "    api_version: 1.2\n", `unknown key "api_version" in targets.docs`},
 	}
 	for _, tc := range cases {
@@ -144,6 +144,27 @@ func TestBadConfigsExitWithOneClearLine(t *testing.T) {
 	cfg := writeConfig(t, dir, good)
 	if out, stderr, code := runCLI(t, "validate", "-c", cfg); code != 0 || !strings.Contains(out, "OK: 1 target(s), 1 watch(es)") {
 		t.Fatalf("valid config: exit %d, %q %q", code, out, stderr)
+	}
+}
+
+// validate says which mode each watch uses and why, and a watch folder
+// that does not exist yet is no error.
+func TestValidateSaysEachWatchMode(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "in"), 0o700)
+	text := sensenetConfig(dir, "http://127.0.0.1:1", "tok", "") + "    mode: poll\n    poll_interval: 30s\n" +
+		"  - path: " + filepath.Join(dir, "later") + "\n    target: docs\n    destination: {path: " + sensenet.DocumentsPath + "}\n"
+	out, stderr, code := runCLI(t, "validate", "-c", writeConfig(t, dir, text))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"watch " + filepath.Join(dir, "in") + ": polling every 30s (mode: poll)",
+		"watch " + filepath.Join(dir, "later") + ": the folder does not exist (yet); the daemon starts and this watch waits for it",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
 	}
 }
 
