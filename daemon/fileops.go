@@ -376,12 +376,12 @@ func (d *Daemon) park(ctx context.Context, wc *config.Watch, j *queue.Job, note 
 		return
 	}
 	defer src.Close()
-	if f, err := src.Open(base, wc.FollowLinks); err != nil {
+	f, err := src.Open(base, wc.FollowLinks) // only a regular file is parked
+	if err != nil {
 		log.Error("failed_to move failed", "err", err)
 		return
-	} else {
-		f.Close()
 	}
+	f.Close()
 	dst, err := safefs.MkdirAll(wc.FailedTo, dirRel)
 	if err != nil {
 		log.Error("failed_to move failed", "err", err)
