@@ -508,3 +508,31 @@ func TestFileChangingDuringEveryUploadIsStillBeingWritten(t *testing.T) {
 	mem.mu.Unlock()
 	h.WaitDelivered(t, "log.txt", "")
 }
+
+// Records written before fingerprints had a device and a change time (0
+// after the migration) cost one hash of each delivered file, not an
+// upload.
+func TestRecordsFromBeforeCtimeAreNotSentAgain(t *testing.T) {
+	mem.reset()
+	h := daemontest.Start(t, memTargetYAML, "")
+	sha := h.WriteRandom(t, "old.bin", 4096)
+	h.WaitDelivered(t, "old.bin", sha)
+	h.Stop()
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(h.StateDir, queue.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE file_state SET dev = 0, ctime = 0`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	h.Restart(t)
+	daemontest.Eventually(t, "the record to take the new fingerprint", func() bool {
+		st, err := h.Queue().FileState(context.Background(), h.WatchPath(), "old.bin")
+		return err == nil && st != nil && st.FP.CTime != 0
+	})
+	h.WaitIdle(t)
+	if _, puts := mem.get("old.bin"); puts != 1 {
+		t.Fatalf("%d uploads, want 1", puts)
+	}
+}
