@@ -33,6 +33,11 @@
 //   - Never overwrite: move_to and failed_to take the next free name
 //     ("scan (2).pdf"); a copy across file systems is fsynced, with its
 //     folder, before the source is removed.
+//
+// Invariant (claims.go): per target folder, a remote name as the server
+// folds and sanitises it belongs to one existing local path; a second path
+// meeting it fails naming both, or with on_conflict rename takes the next
+// free name(N).ext.
 package daemon
 
 import (
@@ -83,6 +88,7 @@ type Daemon struct {
 	throttle map[string]int       // target → throttled answers since its last delivery
 	names    keyLock              // remote names being uploaded, for targets without folders
 	changing map[string]int       // watch+"\x00"+rel → uploads in a row the file changed during
+	claims   keyLock              // remote names being uploaded, for targets.NameKeyer (claims.go)
 
 	enq enqueueHealth // watches whose batches the queue refuses now
 }
@@ -464,6 +470,12 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		}
 		defer unlock()
 	}
+	claim, err := d.checkName(ctx, wc, tgt, f)
+	if err != nil {
+		d.handleErr(ctx, j, wc, path, err, log)
+		return
+	}
+	defer claim.release()
 	fl := &flight{job: j, target: wc.Target, total: f.Size}
 	d.mu.Lock()
 	d.inflight[j.ID] = fl
@@ -486,7 +498,11 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		return
 	}
 	state := &queue.FileState{FP: fp, SHA256: res.SHA256, Remote: res.Remote}
-	if !d.recordDelivered(ctx, j, wc, deliveredOutcome(wc, state), log) {
+	o := deliveredOutcome(wc, state)
+	o.Names = claim.keys(f, res.Remote)
+	recorded := d.recordDelivered(ctx, j, wc, o, log)
+	claim.release()
+	if !recorded {
 		return
 	}
 	d.noteUnsettled(j.Watch, j.Rel, false, true)

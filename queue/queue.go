@@ -498,6 +498,9 @@ type Outcome struct {
 	// MovedAway records that the after_upload action is done: the local
 	// file was moved or deleted by dropsync, and the intent is cleared.
 	MovedAway bool
+	// Names are remote name keys (targets.NameKeyer) the delivery owns,
+	// recorded in remote_names (names.go).
+	Names []string
 }
 
 // Complete ends a leased job successfully, in one transaction with its file
@@ -526,6 +529,9 @@ func (q *Queue) Complete(ctx context.Context, j *Job, o Outcome) (requeued bool,
 			if _, err := tx.ExecContext(ctx, `UPDATE file_state SET moved_away = 1, after_upload = '' WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
 				return err
 			}
+		}
+		if err := q.claimNames(ctx, tx, j, o.Names, now); err != nil {
+			return err
 		}
 		if o.Forget {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM file_state WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {

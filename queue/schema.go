@@ -85,7 +85,20 @@ CREATE INDEX file_state_gone ON file_state (gone_since) WHERE gone_since != 0;
 	// covers the claim's conditions, so no job row is read to skip one.
 	`ALTER TABLE jobs ADD COLUMN ord TEXT NOT NULL DEFAULT '';
 CREATE INDEX jobs_claim ON jobs (ord, id, not_before, target) WHERE state = 'pending';`,
-	// 5: fingerprints gain the device and the change time (ctime), upload
+	// 5: the remote names dropsync delivered to, per target, keyed by the
+	// adapter's name key (targets.NameKeyer), with the local path that
+	// owns each: two local paths meeting at one remote name are a clash,
+	// and adapters that pick free names without listing the server
+	// (Blueworks) know which names are taken.
+	`CREATE TABLE remote_names (
+	target TEXT    NOT NULL,
+	key    TEXT    NOT NULL,
+	watch  TEXT    NOT NULL,
+	rel    TEXT    NOT NULL,
+	at     INTEGER NOT NULL,  -- unix ms of the last claim
+	PRIMARY KEY (target, key)
+) STRICT;`,
+	// 6: fingerprints gain the device and the change time (ctime), upload
 	// sessions record the whole fingerprint, and file_state records the
 	// after_upload action (move, delete) decided with the delivery, in the
 	// same transaction, until it is done.

@@ -49,6 +49,7 @@ type File struct {
 	OnConflict string    // config.OnConflict*
 	Dest       any       // the watch's destination as returned by Target.Watch
 	Previous   *Remote   // what this path was last delivered as; nil if never
+	Names      NameBook  // the remote names recorded for the target; nil if the target is no NameKeyer
 
 	// Source, if set, is the open file to send: the driver reads it
 	// instead of opening Path, so the file that was checked is the file
