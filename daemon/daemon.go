@@ -38,6 +38,20 @@
 // folds and sanitises it belongs to one existing local path; a second path
 // meeting it fails naming both, or with on_conflict rename takes the next
 // free name(N).ext.
+//
+// Invariants of the hot path and of idleness:
+//   - A delivery counts (is logged, observed, followed by after_upload)
+//     only after its outcome is committed; completions of several workers
+//     share commits (queue.Complete).
+//   - A job is claimed only when a worker is free for it (so a backlog goes
+//     in each watch's claim order), and claims share transactions with the
+//     completions committed at the same moment.
+//   - With nothing pending and nothing in flight, the daemon's own loops
+//     run no timer: the dispatcher sleeps on channels (new work, a freed
+//     slot) and arms a timer only for the earliest pending job's deadline;
+//     housekeeping's progress timer runs only while uploads are in flight
+//     or jobs are stranded; work queued by another process (`queue retry`)
+//     arrives as a file notification, not by polling.
 package daemon
 
 import (
@@ -80,6 +94,11 @@ type Daemon struct {
 	watchers      []*watcher.Watcher
 	wake          *signal
 	progressEvery time.Duration
+	// timerWakeups counts the dispatcher's and housekeeping's wake-ups
+	// by a timer rather than by work; with nothing to do there are none.
+	timerWakeups atomic.Int64
+
+	busy chan struct{} // poked when an upload starts or a job is stranded
 
 	mu       sync.Mutex
 	inflight map[int64]*flight
@@ -94,10 +113,11 @@ type Daemon struct {
 }
 
 type flight struct {
-	job    *queue.Job
-	target string
-	total  int64
-	sent   atomic.Int64
+	job      *queue.Job
+	target   string
+	total    int64
+	sent     atomic.Int64
+	recorded int64 // sent as last recorded; housekeeping's own
 }
 
 // New checks the configuration against the targets, takes the state
@@ -137,7 +157,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 		o.ProgressInterval = time.Second
 	}
 	d := &Daemon{cfg: cfg, log: o.Log, obs: o.Observer, progressEvery: o.ProgressInterval, q: q, set: set, release: release, watches: map[string]int{},
-		wake: newSignal(), inflight: map[int64]*flight{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}, changing: map[string]int{}}
+		wake: newSignal(), busy: make(chan struct{}, 1), inflight: map[int64]*flight{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}, changing: map[string]int{}}
 	for i, w := range cfg.Watches {
 		d.watches[w.Path] = i
 	}
@@ -285,9 +305,12 @@ func (d *Daemon) tookOwnMove(watch, rel string) bool {
 }
 
 // dispatch claims jobs for idle workers, as many as are idle in one
-// transaction, until ctx ends; then it closes jobs. Between claims it sleeps
-// until new work is queued, a worker frees up, or the next retry is due; it
-// never polls in a loop.
+// transaction (shared with the completions committed at that moment), until
+// ctx ends; then it closes jobs. A job is claimed only when a worker is free
+// for it, so a backlog goes in each watch's claim order. Between claims it
+// sleeps until new work is queued, a worker frees up, or the earliest
+// pending job becomes due: a timer is armed for that deadline only, so with
+// nothing pending no timer runs. It never polls.
 func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-chan struct{}) {
 	defer close(jobs)
 	idle := d.cfg.Workers
@@ -326,55 +349,106 @@ func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-c
 		if len(js) > 0 {
 			continue
 		}
-		wait := time.Minute
-		if t, ok, err := d.q.NextReady(ctx); err == nil && ok {
-			wait = min(max(time.Until(t), time.Millisecond), time.Minute)
+		var timer *time.Timer
+		var due <-chan time.Time
+		t, ok, err := d.q.NextReady(ctx)
+		if err != nil || ok {
+			wait := time.Minute // the database did not answer: look again later
+			if err == nil {
+				wait = min(max(time.Until(t), time.Millisecond), time.Minute)
+			}
+			timer = time.NewTimer(wait)
+			due = timer.C
 		}
-		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 		case <-wakeCh:
 		case <-freed:
 			idle++
-		case <-timer.C:
+		case <-due:
+			d.timerWakeups.Add(1)
 		}
-		timer.Stop()
+		if timer != nil {
+			timer.Stop()
+		}
 	}
 }
 
-// housekeeping persists upload progress for `dropsync status`, notices
-// jobs changed by other processes, and applies the retention policy.
+// housekeeping records upload progress for `dropsync status` while uploads
+// are in flight, returns stranded jobs to pending, wakes the dispatcher when
+// another process changed the queue (`queue retry`), and applies the
+// retention policy (beside it, in pruneLoop). A timer runs only while there
+// is something to do: progress and stranded jobs arm one when they appear;
+// changes by other processes arrive as file notifications.
 func (d *Daemon) housekeeping(ctx context.Context) {
 	pruned := make(chan struct{})
 	go func() { defer close(pruned); d.pruneLoop(ctx) }()
 	defer func() { <-pruned }()
-	progress := time.NewTicker(d.progressEvery)
-	defer progress.Stop()
-	lastVersion, _ := d.q.DataVersion(ctx)
+	changes, err := d.q.Changes(ctx)
+	if err != nil {
+		d.log.Warn("`dropsync queue retry` will take effect at the next file event or restart", "err", err)
+	}
+	var progress *time.Timer
+	var progressC <-chan time.Time
+	defer func() {
+		if progress != nil {
+			progress.Stop()
+		}
+	}()
 	for {
+		if progressC == nil && d.hasWork() {
+			progress = time.NewTimer(d.progressEvery)
+			progressC = progress.C
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-progress.C:
+		case <-changes:
+			d.wake.notify()
+		case <-d.busy:
+			// an upload started or a job was stranded: the loop arms the timer
+		case <-progressC:
+			d.timerWakeups.Add(1)
+			progressC = nil
 			d.releaseStranded(ctx)
-			// Work queued by another process (queue retry) wakes the workers.
-			if v, err := d.q.DataVersion(ctx); err == nil && v != lastVersion {
-				lastVersion = v
-				d.wake.notify()
-			}
-			d.mu.Lock()
-			fl := make([]*flight, 0, len(d.inflight))
-			for _, f := range d.inflight {
-				fl = append(fl, f)
-			}
-			d.mu.Unlock()
-			for _, f := range fl {
-				sent := f.sent.Load()
-				d.obs.Progress(f.target, f.job.Rel, sent, f.total)
-				if err := d.q.SetProgress(ctx, f.job.ID, sent); err != nil && ctx.Err() == nil {
-					d.log.Debug("record progress", "err", err)
-				}
-			}
+			d.recordProgress(ctx)
+		}
+	}
+}
+
+// hasWork reports whether uploads are in flight or jobs are stranded.
+func (d *Daemon) hasWork() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.inflight) > 0 || len(d.stranded) > 0
+}
+
+// pokeBusy tells housekeeping that it has work.
+func (d *Daemon) pokeBusy() {
+	select {
+	case d.busy <- struct{}{}:
+	default:
+	}
+}
+
+// recordProgress reports the progress of uploads in flight and records it
+// for `dropsync status`, writing only what moved since the last record.
+func (d *Daemon) recordProgress(ctx context.Context) {
+	d.mu.Lock()
+	fl := make([]*flight, 0, len(d.inflight))
+	for _, f := range d.inflight {
+		fl = append(fl, f)
+	}
+	d.mu.Unlock()
+	for _, f := range fl {
+		sent := f.sent.Load()
+		d.obs.Progress(f.target, f.job.Rel, sent, f.total)
+		if sent == f.recorded {
+			continue
+		}
+		f.recorded = sent
+		if err := d.q.SetProgress(ctx, f.job.ID, sent); err != nil && ctx.Err() == nil {
+			d.log.Debug("record progress", "err", err)
 		}
 	}
 }
@@ -391,11 +465,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	tgt := d.set.Targets[wc.Target]
 	log := d.log.With("target", wc.Target, "path", j.Rel)
 	path := filepath.Join(wc.Path, filepath.FromSlash(j.Rel))
-	prev, err := d.q.FileState(ctx, j.Watch, j.Rel)
-	if err != nil {
-		d.retry(ctx, j, wc, err, log)
-		return
-	}
+	prev := j.Prev // read when the job was claimed
 	if prev != nil && prev.Target != wc.Target {
 		prev = nil // delivered to another target before; this one has no record
 	}
@@ -480,6 +550,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	d.mu.Lock()
 	d.inflight[j.ID] = fl
 	d.mu.Unlock()
+	d.pokeBusy()
 	res, err := targets.Deliver(ctx, tgt, d.cfg.Targets[wc.Target], f, d.q.Sessions(j.Watch, j.Rel, wc.Target), func(n int64) { fl.sent.Store(n) })
 	d.mu.Lock()
 	delete(d.inflight, j.ID)
@@ -613,8 +684,9 @@ func (d *Daemon) clearThrottle(target string) {
 // leased until a restart.
 func (d *Daemon) strand(j *queue.Job) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.stranded = append(d.stranded, j)
+	d.mu.Unlock()
+	d.pokeBusy()
 }
 
 // releaseStranded returns stranded jobs to pending.

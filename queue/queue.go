@@ -9,7 +9,13 @@
 // stores references and fingerprints, never file bytes.
 //
 // The database runs in WAL mode with a busy timeout and immediate
-// transactions; a daemon holds a single connection.
+// transactions; a daemon holds a single connection. Completions recorded by
+// several workers at once share one transaction (group commit); each caller
+// returns only after the commit that holds its completion, and a completion
+// that fails is retried alone so it never undoes the others. A claim reads
+// each leased job's delivery state in the same transaction. Another process
+// that changes what a daemon must do (RetryFailed) tells it through a file
+// in the state directory (Changes), so an idle daemon polls nothing.
 //
 // Invariants of access: only the daemon (Open) creates and migrates the
 // database. OpenExisting (queue retry, forget) writes through the same
@@ -57,6 +63,8 @@ type Queue struct {
 	now  func() time.Time
 
 	stmts map[string]*sql.Stmt // hotStatements, prepared at open
+
+	group groupCommit // shares transactions between concurrent Complete and ClaimN calls
 }
 
 // Hot statements, prepared once when the queue opens: preparing is most of
@@ -111,7 +119,7 @@ const (
 	qExpandDir    = `SELECT rel FROM file_state WHERE watch = ?1 AND rel > ?3 AND rel < ?4 AND target = ?2 AND moved_away = 0`
 )
 
-var hotStatements = []string{qActive, qCoalesce, qDeliveredFP, qFailedFP, qDropFailed, qInsert, qReady, qLease, qRecord, qDropSession, qFinish, qFileState, qProgress}
+var hotStatements = []string{qActive, qCoalesce, qDeliveredFP, qFailedFP, qDropFailed, qInsert, qReady, qLease, qRecord, qDropSession, qFinish, qFileState, qProgress, qNameOwner, qClaimName}
 
 // prepare prepares the hot statements; it runs before any transaction,
 // because the single connection cannot prepare while a transaction holds it.
@@ -230,36 +238,49 @@ type Item struct {
 	Order string
 }
 
-// Enqueue records a burst of items in one transaction and returns how many
-// became (or updated) a pending job. An item is dropped when nothing needs
-// doing: its fingerprint equals what was last delivered, it equals the
-// fingerprint of a failed job for the same path (a failure is reported once,
-// not retried in a loop; a changed file gets a new attempt), or it is a
-// deletion of a path never delivered. An item for a path with an active job
-// coalesces into it; if that job is in flight it is marked to run again.
+// enqueueChunk is how many items one Enqueue transaction records: a large
+// burst takes several, so that workers' claims and completions are not
+// held up behind it.
+const enqueueChunk = 256
+
+// Enqueue records a burst of items, in transactions of up to enqueueChunk
+// items, and returns how many became (or updated) a pending job. An item is
+// dropped when nothing needs doing: its fingerprint equals what was last
+// delivered, it equals the fingerprint of a failed job for the same path (a
+// failure is reported once, not retried in a loop; a changed file gets a
+// new attempt), or it is a deletion of a path never delivered. An item for a
+// path with an active job coalesces into it; if that job is in flight it is
+// marked to run again. On error, the chunks before the failing one are
+// recorded; enqueueing the same items again is harmless.
 func (q *Queue) Enqueue(ctx context.Context, items []Item) (int, error) {
-	if len(items) == 0 {
-		return 0, nil
-	}
-	n := 0
-	now := ms(q.now())
-	err := q.inTx(ctx, func(tx *sql.Tx) error {
-		n = 0
-		for _, it := range expand(ctx, tx, items) {
-			if it.err != nil {
-				return fmt.Errorf("queue: enqueue %s: %w", it.Rel, it.err)
+	total := 0
+	for len(items) > 0 {
+		chunk := items[:min(len(items), enqueueChunk)]
+		items = items[len(chunk):]
+		n := 0
+		now := ms(q.now())
+		err := q.inTx(ctx, func(tx *sql.Tx) error {
+			n = 0
+			for _, it := range expand(ctx, tx, chunk) {
+				if it.err != nil {
+					return fmt.Errorf("queue: enqueue %s: %w", it.Rel, it.err)
+				}
+				changed, err := q.enqueueOne(ctx, tx, it.Item, now)
+				if err != nil {
+					return fmt.Errorf("queue: enqueue %s: %w", it.Rel, err)
+				}
+				if changed {
+					n++
+				}
 			}
-			changed, err := q.enqueueOne(ctx, tx, it.Item, now)
-			if err != nil {
-				return fmt.Errorf("queue: enqueue %s: %w", it.Rel, err)
-			}
-			if changed {
-				n++
-			}
+			return nil
+		})
+		if err != nil {
+			return total, err
 		}
-		return nil
-	})
-	return n, err
+		total += n
+	}
+	return total, nil
 }
 
 type expanded struct {
@@ -379,6 +400,10 @@ type Job struct {
 	BytesDone int64            `json:"bytes_done,omitempty"`
 	StartedAt time.Time        `json:"started_at,omitzero"`
 	UpdatedAt time.Time        `json:"updated_at"`
+	// Prev is what the path was last delivered as (nil: never), read in
+	// the transaction that leased the job (Claim, ClaimN). Only the job's
+	// own outcome changes it while the job is leased.
+	Prev *FileState `json:"-"`
 }
 
 const jobCols = `id, watch, rel, target, state, gone, size, mtime, inode, dev, ctime, attempts, not_before, last_error, bytes_done, started_at, updated_at`
@@ -413,42 +438,56 @@ func (q *Queue) Claim(ctx context.Context) (*Job, error) {
 	return js[0], nil
 }
 
-// ClaimN leases up to n ready jobs in one transaction, in each watch's
-// order (see Item.Order); between watches, time-ordered backlogs (oldest,
-// none) interleave by time and go before name-ordered ones.
+// ClaimN leases up to n ready jobs in one transaction, which it shares with
+// completions recorded at the same moment, in each watch's order (see
+// Item.Order); between watches, time-ordered backlogs (oldest, none)
+// interleave by time and go before name-ordered ones.
 func (q *Queue) ClaimN(ctx context.Context, n int) ([]*Job, error) {
-	now := ms(q.now())
-	var js []*Job
-	err := q.inTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.StmtContext(ctx, q.stmts[qReady]).QueryContext(ctx, now, now, n)
-		if err != nil {
-			return err
-		}
-		var ids []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		js = js[:0]
-		for _, id := range ids {
-			j, err := scanJob(q.queryRow(ctx, tx, qLease, now, now, id))
-			if err != nil {
-				return err
-			}
-			js = append(js, j)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("queue: claim: %w", err)
+	}
+	var js []*Job
+	op := &groupOp{apply: func(tx *sql.Tx) (err error) {
+		js, err = q.claim(ctx, tx, n)
+		return err
+	}}
+	q.group.run(op, func(b []*groupOp) { q.commitGroup(ctx, b) })
+	if op.err != nil {
+		return nil, fmt.Errorf("queue: claim: %w", op.err)
+	}
+	return js, nil
+}
+
+// claim leases up to n ready jobs in tx and reads their delivery state.
+func (q *Queue) claim(ctx context.Context, tx *sql.Tx, n int) ([]*Job, error) {
+	now := ms(q.now())
+	rows, err := tx.StmtContext(ctx, q.stmts[qReady]).QueryContext(ctx, now, now, n)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	js := make([]*Job, 0, len(ids))
+	for _, id := range ids {
+		j, err := scanJob(q.queryRow(ctx, tx, qLease, now, now, id))
+		if err != nil {
+			return nil, err
+		}
+		if j.Prev, err = q.fileState(ctx, tx, j.Watch, j.Rel); err != nil {
+			return nil, err
+		}
+		js = append(js, j)
 	}
 	return js, nil
 }
@@ -503,53 +542,88 @@ type Outcome struct {
 	Names []string
 }
 
-// Complete ends a leased job successfully, in one transaction with its file
-// state and the removal of its upload session. If an event arrived while
-// it was in flight, the job returns to pending instead of done, and
-// requeued is true.
+// Complete ends a leased job successfully, atomically with its file state
+// and the removal of its upload session, and returns once that is
+// committed. If an event arrived while it was in flight, the job returns to
+// pending instead of done, and requeued is true.
+//
+// Completions recorded by several workers at once (and the dispatcher's
+// claims) share one transaction (group commit, see groupCommit), and each
+// caller learns its outcome only after the shared commit. If any of them
+// fails, the shared transaction is rolled back and each runs in a
+// transaction of its own, so one failure never undoes the others.
 func (q *Queue) Complete(ctx context.Context, j *Job, o Outcome) (requeued bool, err error) {
-	now := ms(q.now())
-	err = q.inTx(ctx, func(tx *sql.Tx) error {
-		if d := o.Delivered; d != nil {
-			extra := ""
-			if len(d.Remote.Extra) > 0 {
-				b, _ := json.Marshal(d.Remote.Extra)
-				extra = string(b)
-			}
-			if _, err := q.exec(ctx, tx, qRecord,
-				j.Watch, j.Rel, j.Target, d.FP.Size, d.FP.ModTime, int64(d.FP.Inode), int64(d.FP.Dev), d.FP.CTime, d.SHA256, d.Remote.ID, d.Remote.Version, d.Remote.Name, extra, now, o.Intent); err != nil {
-				return err
-			}
-		} else if o.Intent != "" {
-			if _, err := tx.ExecContext(ctx, `UPDATE file_state SET after_upload = ? WHERE watch = ? AND rel = ?`, o.Intent, j.Watch, j.Rel); err != nil {
-				return err
-			}
-		}
-		if o.MovedAway {
-			if _, err := tx.ExecContext(ctx, `UPDATE file_state SET moved_away = 1, after_upload = '' WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
-				return err
-			}
-		}
-		if err := q.claimNames(ctx, tx, j, o.Names, now); err != nil {
-			return err
-		}
-		if o.Forget {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM file_state WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
-				return err
-			}
-		}
-		if _, err := q.exec(ctx, tx, qDropSession, j.Watch, j.Rel); err != nil {
-			return err
-		}
-		if o.Intent != "" {
-			return q.recheck(ctx, tx, j.ID, ms(o.Recheck), "delivered; after_upload "+o.Intent+" once the file has held still", now, &requeued)
-		}
-		return q.finish(ctx, tx, j.ID, Done, "", now, &requeued)
-	})
-	if err != nil {
-		return false, fmt.Errorf("queue: complete job %d: %w", j.ID, err)
+	op := &groupOp{apply: func(tx *sql.Tx) error {
+		requeued = false
+		return q.completeOne(ctx, tx, j, o, ms(q.now()), &requeued)
+	}}
+	q.group.run(op, func(b []*groupOp) { q.commitGroup(ctx, b) })
+	if op.err != nil {
+		return false, fmt.Errorf("queue: complete job %d: %w", j.ID, op.err)
 	}
 	return requeued, nil
+}
+
+// commitGroup runs a round of operations in one transaction, or, if that
+// fails, each in its own. The round is not cancelled with the context of
+// the caller that happens to lead it.
+func (q *Queue) commitGroup(ctx context.Context, batch []*groupOp) {
+	ctx = context.WithoutCancel(ctx)
+	run := func(ops []*groupOp) error {
+		return q.inTx(ctx, func(tx *sql.Tx) error {
+			for _, op := range ops {
+				if err := op.apply(tx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if len(batch) > 1 && run(batch) == nil {
+		return
+	}
+	for _, op := range batch {
+		op.err = run([]*groupOp{op})
+	}
+}
+
+// completeOne records one completion in tx.
+func (q *Queue) completeOne(ctx context.Context, tx *sql.Tx, j *Job, o Outcome, now int64, requeued *bool) error {
+	if d := o.Delivered; d != nil {
+		extra := ""
+		if len(d.Remote.Extra) > 0 {
+			b, _ := json.Marshal(d.Remote.Extra)
+			extra = string(b)
+		}
+		if _, err := q.exec(ctx, tx, qRecord,
+			j.Watch, j.Rel, j.Target, d.FP.Size, d.FP.ModTime, int64(d.FP.Inode), int64(d.FP.Dev), d.FP.CTime, d.SHA256, d.Remote.ID, d.Remote.Version, d.Remote.Name, extra, now, o.Intent); err != nil {
+			return err
+		}
+	} else if o.Intent != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE file_state SET after_upload = ? WHERE watch = ? AND rel = ?`, o.Intent, j.Watch, j.Rel); err != nil {
+			return err
+		}
+	}
+	if o.MovedAway {
+		if _, err := tx.ExecContext(ctx, `UPDATE file_state SET moved_away = 1, after_upload = '' WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
+			return err
+		}
+	}
+	if err := q.claimNames(ctx, tx, j, o.Names, now); err != nil {
+		return err
+	}
+	if o.Forget {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM file_state WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
+			return err
+		}
+	}
+	if _, err := q.exec(ctx, tx, qDropSession, j.Watch, j.Rel); err != nil {
+		return err
+	}
+	if o.Intent != "" {
+		return q.recheck(ctx, tx, j.ID, ms(o.Recheck), "delivered; after_upload "+o.Intent+" once the file has held still", now, requeued)
+	}
+	return q.finish(ctx, tx, j.ID, Done, "", now, requeued)
 }
 
 // finish moves a leased job to state; a dirty job goes back to pending.
@@ -719,11 +793,16 @@ func (q *Queue) Pauses(ctx context.Context) ([]Pause, error) {
 
 // FileState returns what watch/rel was last delivered as, or nil.
 func (q *Queue) FileState(ctx context.Context, watch, rel string) (*FileState, error) {
+	return q.fileState(ctx, nil, watch, rel)
+}
+
+// fileState is FileState, in tx unless tx is nil.
+func (q *Queue) fileState(ctx context.Context, tx *sql.Tx, watch, rel string) (*FileState, error) {
 	var s FileState
 	var inode, dev, delivered int64
 	var extra string
 	var movedAway int
-	err := q.queryRow(ctx, nil, qFileState, watch, rel).Scan(&s.Watch, &s.Rel, &s.Target, &s.FP.Size, &s.FP.ModTime, &inode, &dev, &s.FP.CTime, &s.SHA256,
+	err := q.queryRow(ctx, tx, qFileState, watch, rel).Scan(&s.Watch, &s.Rel, &s.Target, &s.FP.Size, &s.FP.ModTime, &inode, &dev, &s.FP.CTime, &s.SHA256,
 		&s.Remote.ID, &s.Remote.Version, &s.Remote.Name, &extra, &delivered, &s.Intent, &movedAway)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -830,7 +909,7 @@ func (q *Queue) OldestPending(ctx context.Context) (time.Time, bool, error) {
 // RetryFailed returns failed jobs to pending with a fresh attempt count:
 // the given ids, or every failed job when ids is empty. A failed job whose
 // path already has an active job is dropped instead. It returns how many
-// were re-queued.
+// were re-queued, and tells a running daemon (see Changes).
 func (q *Queue) RetryFailed(ctx context.Context, ids ...int64) (int, error) {
 	n := 0
 	now := ms(q.now())
@@ -849,6 +928,11 @@ func (q *Queue) RetryFailed(ctx context.Context, ids ...int64) (int, error) {
 	})
 	if err != nil {
 		return 0, fmt.Errorf("queue: retry: %w", err)
+	}
+	if n > 0 {
+		if err := q.notifyChanged(); err != nil {
+			return n, fmt.Errorf("queue: re-queued %d job(s), but could not tell the daemon: %w", n, err)
+		}
 	}
 	return n, nil
 }
@@ -885,13 +969,4 @@ func idFilter(base string, ids []int64) (string, []any) {
 		args[i], marks[i] = id, "?"
 	}
 	return base + " AND id IN (" + strings.Join(marks, ", ") + ")", args
-}
-
-// DataVersion changes whenever another connection (another process, such
-// as `dropsync queue retry`) commits to the database; the daemon polls it
-// to notice work queued from outside.
-func (q *Queue) DataVersion(ctx context.Context) (int64, error) {
-	var v int64
-	err := q.db.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v)
-	return v, q.explain(err)
 }

@@ -48,7 +48,9 @@ func Deliver(ctx context.Context, t Target, cfg *config.Target, f *File, session
 
 	ch, canChunk := t.(Chunker)
 	var sess *Session
-	if canChunk && sessions != nil {
+	if canChunk && sessions != nil && f.Size > 0 && f.Size >= ChunkThreshold(t, cfg) {
+		// Only a chunked upload can resume; a smaller file's stale session
+		// goes with the job's outcome.
 		if sess, err = sessions.Load(ctx); err != nil {
 			return nil, fmt.Errorf("load upload session: %w", err)
 		}
