@@ -8,6 +8,37 @@
 // current, whole or not at all, without touching jobs in flight, and the
 // old generation's clients close after its last job (reload.go).
 //
+// # Handling watched files
+//
+// Every operation on a watched file follows one discipline (fileops.go,
+// with internal/safefs), which makes the cases below impossible rather
+// than unlikely:
+//
+//   - Confinement: a file is opened below its watch root without following
+//     a symlink in any folder (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS,
+//     or an O_NOFOLLOW walk), nor in its own name unless follow_symlinks;
+//     without blocking, and only if fstat says it is a regular file.
+//   - One handle: the fingerprint (size, mtime, inode, device, ctime) comes
+//     from fstat of that handle, and the hash and the upload read the same
+//     handle, so what is compared, sent and recorded is one file.
+//   - No torn versions: before the last byte of the request that commits
+//     a version, the handle's fstat and its name are checked again; if the
+//     file changed or was replaced, the request fails and the server
+//     commits nothing. Upload sessions carry the whole fingerprint and are
+//     never resumed onto another file.
+//   - Destructive actions last: after_upload move|delete is recorded as an
+//     intent in the delivery's own transaction, and runs in a later
+//     attempt only once the file has been unchanged for a further settle,
+//     no other process holds it open (a write lease, where the kernel
+//     grants one), the record is on disk (checkpoint), and, renamed to a
+//     staging name in its folder, it still has the delivered fingerprint;
+//     otherwise it is put back and sent again. A restart finds the file at
+//     its name, at its staging name, or gone, and completes the action; a
+//     path awaiting its action never deletes a remote object.
+//   - Never overwrite: move_to and failed_to take the next free name
+//     ("scan (2).pdf"); a copy across file systems is fsynced, with its
+//     folder, before the source is removed.
+//
 // Invariant (claims.go): per target folder, a remote name as the server
 // folds and sanitises it belongs to one existing local path; a second path
 // meeting it fails naming both, or with on_conflict rename takes the next
@@ -30,22 +61,17 @@ package daemon
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/dropsync/dropsync/config"
-	"github.com/dropsync/dropsync/internal/fsid"
+	"github.com/dropsync/dropsync/internal/safefs"
 	"github.com/dropsync/dropsync/queue"
 	"github.com/dropsync/dropsync/targets"
 )
@@ -89,6 +115,7 @@ type Daemon struct {
 	stranded []*queue.Job         // leased jobs whose outcome could not be written
 	throttle map[string]int       // target → throttled answers since its last delivery
 	names    keyLock              // remote names being uploaded, for targets without folders
+	changing map[string]int       // watch+"\x00"+rel → uploads in a row the file changed during
 	claims   keyLock              // remote names being uploaded, for targets.NameKeyer (claims.go)
 
 	enq enqueueHealth // watches whose batches the queue refuses now
@@ -144,7 +171,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 		o.ProgressInterval = time.Second
 	}
 	d := &Daemon{cfg: cfg, log: o.Log, obs: o.Observer, progressEvery: o.ProgressInterval, q: q, release: release, gen: newGeneration(cfg, set),
-		wake: newSignal(), busy: make(chan struct{}, 1), inflight: map[int64]*flight{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}}
+		wake: newSignal(), busy: make(chan struct{}, 1), inflight: map[int64]*flight{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}, changing: map[string]int{}}
 	d.initReload(o)
 	return d, nil
 }
@@ -425,44 +452,54 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		prev = nil // delivered to another target before; this one has no record
 	}
 	start := time.Now()
-	fp, fi, err := fsid.StatFollow(path, wc.FollowLinks)
-	missing := errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular())
-	if missing && !j.Gone && d.restoreFailed(ctx, wc, j, path, log) {
-		fp, fi, err = fsid.StatFollow(path, wc.FollowLinks)
-		missing = errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular())
+	if prev != nil && prev.Intent != "" && d.finishAfterUpload(ctx, j, wc, prev, log) {
+		return
+	}
+	src, err := openSource(wc, j.Rel)
+	missing := safefs.Missing(err)
+	if missing && !j.Gone && d.restoreFailed(ctx, wc, j, log) {
+		src, err = openSource(wc, j.Rel)
+		missing = safefs.Missing(err)
 	}
 	if missing {
+		d.noteUnsettled(j.Watch, j.Rel, false, true)
 		d.gone(ctx, j, wc, tgt, g.set.Dests[idx], prev, start, log)
+		return
+	}
+	if errors.Is(err, safefs.ErrBusy) {
+		d.retry(ctx, j, wc, err, log)
 		return
 	}
 	if err != nil {
 		d.finishFail(ctx, j, wc, path, err, targets.Permanent)
 		return
 	}
+	defer src.Close()
+	fp, fi := src.fp, src.fi
 	if prev != nil && prev.FP == fp {
 		// Delivered before, unchanged: only after_upload may be left to do
-		// (a stop between recording the delivery and moving the file).
-		if ok, requeued := d.complete(ctx, j, queue.Outcome{}, log); ok && !requeued {
-			d.afterUpload(ctx, wc, path, j.Rel, log)
+		// (it was switched on since).
+		o := queue.Outcome{}
+		if !prev.MovedAway {
+			o = deliveredOutcome(wc, nil)
 		}
+		d.recordDelivered(ctx, j, wc, o, log)
 		return
 	}
 	if prev != nil && prev.FP.Size == fp.Size && prev.SHA256 != "" && fp == j.FP {
 		// Same size, new mtime or inode (touched, restored from a backup):
 		// compare contents before sending them again.
-		if sum, err := hashFile(ctx, path); err == nil && sum == prev.SHA256 {
+		if sum, err := src.hash(ctx); err == nil && sum == prev.SHA256 {
 			log.Debug("content unchanged since delivery; not sent again")
 			state := &queue.FileState{FP: fp, SHA256: prev.SHA256, Remote: prev.Remote}
-			if ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state}, log); ok && !requeued {
-				d.afterUpload(ctx, wc, path, j.Rel, log)
-			}
+			d.recordDelivered(ctx, j, wc, deliveredOutcome(wc, state), log)
 			return
 		}
 	}
 	if fp != j.FP {
 		// The file is not what settled (a retry fired while it was being
 		// rewritten): send it only once it holds still for settle.
-		msg := "the file changed since it settled; waiting for it to hold still"
+		msg := unsettledMsg(d.noteUnsettled(j.Watch, j.Rel, false, false), wc, "the file changed since it settled; waiting for it to hold still")
 		log.Debug(msg)
 		if err := d.q.Defer(context.WithoutCancel(ctx), j, fp, time.Now().Add(wc.Settle.D()), msg); err != nil {
 			log.Error("cannot put the job back; retrying in the background", "err", err)
@@ -470,7 +507,8 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		}
 		return
 	}
-	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: path, Size: fi.Size(), ModTime: fi.ModTime(), OnConflict: wc.OnConflict, Dest: g.set.Dests[idx]}
+	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: path, Size: fi.Size(), ModTime: fi.ModTime(), OnConflict: wc.OnConflict, Dest: g.set.Dests[idx],
+		Source: src.f, Ident: fp, Unchanged: src.unchanged}
 	if prev != nil {
 		r := prev.Remote
 		f.Previous = &r
@@ -499,24 +537,29 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	d.mu.Lock()
 	delete(d.inflight, j.ID)
 	d.mu.Unlock()
+	if err == nil {
+		err = src.unchanged() // an adapter whose commit is not the last byte
+	}
 	if err != nil {
+		if cerr := src.unchanged(); errors.Is(err, targets.ErrChanged) || cerr != nil {
+			// The file changed while it was sent: not delivered, and the
+			// commit was refused.
+			d.changedWhileSending(ctx, j, wc, errors.Join(err, cerr), log)
+			return
+		}
 		d.handleErr(ctx, j, wc, path, err, log)
 		return
 	}
-	after, _, err := fsid.StatFollow(path, wc.FollowLinks)
-	if err != nil || after != fp {
-		// The file changed while it was sent: do not mark it delivered.
-		msg := "the file changed while it was being sent; sending it again once it settles"
-		log.Info(msg)
-		d.requeue(ctx, j, time.Now().Add(wc.Settle.D()), msg, true, log)
-		return
-	}
 	state := &queue.FileState{FP: fp, SHA256: res.SHA256, Remote: res.Remote}
-	ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state, Names: claim.keys(f, res.Remote)}, log)
+	o := deliveredOutcome(wc, state)
+	o.Names = claim.keys(f, res.Remote)
+	recorded := d.recordDelivered(ctx, j, wc, o, log)
 	claim.release()
-	if !ok {
+	if !recorded {
 		return
 	}
+	d.noteUnsettled(j.Watch, j.Rel, false, true)
+	step("recorded")
 	dl := Delivery{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Bytes: f.Size, Duration: time.Since(start), Attempt: j.Attempts,
 		Remote: res.Remote, SHA256: res.SHA256, Skipped: res.Skipped, Chunked: res.Chunked, Resumed: res.Resumed}
 	if res.Skipped {
@@ -539,9 +582,6 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	}
 	d.obs.Delivered(dl)
 	d.clearThrottle(wc.Target)
-	if !requeued { // the file changed meanwhile: it must stay for its next upload
-		d.afterUpload(ctx, wc, path, j.Rel, log)
-	}
 }
 
 // gone handles a job whose file no longer exists. The recorded remote
@@ -648,57 +688,6 @@ func (d *Daemon) releaseStranded(ctx context.Context) {
 	}
 }
 
-// restoreFailed moves a file back from failed_to for another attempt (after
-// `queue retry`), removing its .error.txt note; it reports whether it did.
-// Only the very file that failed comes back (same size and mtime as the
-// job recorded): a copy parked there earlier must not replace a file the
-// user has deleted since.
-func (d *Daemon) restoreFailed(ctx context.Context, wc *config.Watch, j *queue.Job, path string, log *slog.Logger) bool {
-	if wc.FailedTo == "" {
-		return false
-	}
-	src := filepath.Join(wc.FailedTo, filepath.FromSlash(j.Rel))
-	fp, fi, err := fsid.Stat(src)
-	if err != nil || !fi.Mode().IsRegular() || fp.Size != j.FP.Size || fp.ModTime != j.FP.ModTime {
-		return false
-	}
-	if err := moveFile(src, path); err != nil {
-		log.Error("cannot move the file back from failed_to", "err", err)
-		return false
-	}
-	os.Remove(src + ".error.txt")
-	log.Info("moved back from failed_to for another attempt", "from", src)
-	return true
-}
-
-// afterUpload applies after_upload: keep, delete or move. The state
-// records that dropsync moved the file away itself, so that neither the
-// file's deletion event nor a later deletion of its folder is taken for the
-// user's.
-func (d *Daemon) afterUpload(ctx context.Context, wc *config.Watch, path, rel string, log *slog.Logger) {
-	var err error
-	switch wc.AfterUpload {
-	case "delete":
-		d.noteOwnMove(wc.Path, rel)
-		err = os.Remove(path)
-	case "move":
-		d.noteOwnMove(wc.Path, rel)
-		err = moveFile(path, filepath.Join(wc.MoveTo, filepath.FromSlash(rel)))
-	default:
-		d.readyMarkerDone(ctx, wc, path, rel, log)
-		return
-	}
-	d.afterUploadResult(ctx, wc, rel, err, log)
-	if err != nil {
-		log.Error("after_upload "+wc.AfterUpload+" failed; trying again at the next scan", "err", err)
-		return
-	}
-	if err := d.q.MarkMovedAway(context.WithoutCancel(ctx), wc.Path, rel); err != nil {
-		log.Error("cannot record the after_upload "+wc.AfterUpload, "err", err)
-	}
-	d.readyMarkerDone(ctx, wc, path, rel, log)
-}
-
 // handleErr classifies a failed attempt and retries, pauses or fails it.
 func (d *Daemon) handleErr(ctx context.Context, j *queue.Job, wc *config.Watch, path string, err error, log *slog.Logger) {
 	kind, retryAfter := targets.Classify(err)
@@ -778,75 +767,8 @@ func (d *Daemon) finishFail(ctx context.Context, j *queue.Job, wc *config.Watch,
 	log.Error("upload failed permanently", "kind", kind.String(), "attempt", j.Attempts, "err", msg)
 	d.obs.Failed(Failure{Target: target, Watch: j.Watch, Rel: j.Rel, Kind: kind, Msg: msg, Attempt: j.Attempts, Final: true})
 	if wc != nil && wc.FailedTo != "" && path != "" {
-		dst := filepath.Join(wc.FailedTo, filepath.FromSlash(j.Rel))
-		d.noteOwnMove(wc.Path, j.Rel)
-		if err := moveFile(path, dst); err != nil {
-			log.Error("failed_to move failed", "err", err)
-			return
-		}
-		if err := d.q.MarkMovedAway(context.WithoutCancel(ctx), j.Watch, j.Rel); err != nil {
-			log.Error("cannot record the move to failed_to", "err", err)
-		}
 		note := fmt.Sprintf("file: %s\ntarget: %s\ntime: %s\nattempts: %d\nerror: %s\n", j.Rel, target, time.Now().Format(time.RFC3339), j.Attempts, msg)
-		if err := os.WriteFile(dst+".error.txt", []byte(note), 0o600); err != nil {
-			log.Error("cannot write error note", "err", err)
-		}
-	}
-}
-
-// moveFile renames src to dst, creating dst's folders (0700), falling back
-// to copy and remove across file systems.
-func moveFile(src, dst string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return err
-	}
-	if err := os.Rename(src, dst); err == nil {
-		return nil
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := out.ReadFrom(in); err != nil {
-		out.Close()
-		os.Remove(dst)
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	if fi, err := in.Stat(); err == nil {
-		_ = os.Chtimes(dst, fi.ModTime(), fi.ModTime()) // keep the identity restoreFailed checks
-	}
-	return os.Remove(src)
-}
-
-// hashFile returns the hex SHA-256 of the file at path.
-func hashFile(ctx context.Context, path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	buf := make([]byte, 256<<10)
-	for {
-		if err := ctx.Err(); err != nil {
-			return "", err
-		}
-		n, err := f.Read(buf)
-		h.Write(buf[:n])
-		if err == io.EOF {
-			return hex.EncodeToString(h.Sum(nil)), nil
-		}
-		if err != nil {
-			return "", err
-		}
+		d.park(ctx, wc, j, note, log)
 	}
 }
 

@@ -20,18 +20,26 @@ func TestStatusShowsFailedAfterUploadMove(t *testing.T) {
 	defer srv.Close()
 	dir := t.TempDir()
 	done := filepath.Join(dir, "done")
-	// A folder where the delivered file should land makes the move fail.
-	for _, d := range []string{filepath.Join(dir, "in"), filepath.Join(done, "a.txt")} {
+	for _, d := range []string{filepath.Join(dir, "in"), done} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
 	text := strings.Replace(sensenetConfig(dir, srv.URL, sensenet.DemoToken, ""), "    settle: 200ms\n", "    settle: 200ms\n    after_upload: move\n    move_to: "+done+"\n", 1)
 	cfg := writeConfig(t, dir, text)
+	_, logs, _ := startRun(t, cfg)
+	daemontest.Eventually(t, "the start", func() bool { return strings.Contains(logs.String(), "dropsync started") })
+	// move_to passed the start-up check; then someone puts a file where
+	// the folder was, and every move fails.
+	if err := os.Remove(done); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(done, []byte("not a folder"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "in", "a.txt"), []byte("delivered, not moved"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, logs, _ := startRun(t, cfg)
 	var r statusReport
 	daemontest.Eventually(t, "status to count the failed move", func() bool {
 		out, _, code := runCLI(t, "status", "--json", "-c", cfg)

@@ -26,6 +26,7 @@ type statusReport struct {
 	Uploading []uploadStatus  `json:"uploading"`
 	Throttled []throttleState `json:"throttled"`
 	Failures  []*queue.Job    `json:"recent_failures"`
+	Writing   []*queue.Job    `json:"still_being_written"`
 	// AfterUpload counts after_upload actions (delete, move) that failed
 	// for delivered files; the next scan tries them again.
 	AfterUploadFailed   int                        `json:"after_upload_failed"`
@@ -108,6 +109,9 @@ func buildStatus(ctx context.Context, q *queue.Queue, c *config.Config, now time
 	if r.Failures == nil {
 		r.Failures = []*queue.Job{}
 	}
+	if r.Writing, err = q.StillBeingWritten(ctx, 10); err != nil {
+		return nil, err
+	}
 	if r.AfterUploadFailed, r.AfterUploadFailures, err = q.AfterUploadFailures(ctx, 10); err != nil {
 		return nil, err
 	}
@@ -140,6 +144,12 @@ func printStatus(w io.Writer, r *statusReport, now time.Time) {
 		fmt.Fprintln(w, "\nthrottled targets:")
 		for _, p := range r.Throttled {
 			fmt.Fprintf(w, "  %-10s paused until %s (%s left): %s\n", p.Target, p.Until.Format("15:04:05"), p.Until.Sub(now).Round(time.Second), p.Reason)
+		}
+	}
+	if len(r.Writing) > 0 {
+		fmt.Fprintln(w, "\nstill being written (changed during each upload; sent once they hold still):")
+		for _, j := range r.Writing {
+			fmt.Fprintf(w, "  #%-5d %-10s %s\n", j.ID, j.Target, j.Rel)
 		}
 	}
 	if len(r.Failures) > 0 {

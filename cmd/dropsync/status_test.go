@@ -19,6 +19,7 @@ func TestStatusPrintsProgressPausesAndFailures(t *testing.T) {
 			RateBps: 10 << 20, ETASeconds: 15, StartedAt: now.Add(-5 * time.Second)}},
 		Throttled: []throttleState{{Pause: queue.Pause{Target: "blue", Until: now.Add(90 * time.Second), Reason: "blueworks: upload: Too Many Requests (HTTP 429)"}}},
 		Failures:  []*queue.Job{{ID: 12, Target: "docs", Rel: "a.pdf", UpdatedAt: now, LastError: "sensenet: upload: Access denied (HTTP 403)"}},
+		Writing:   []*queue.Job{{ID: 14, Target: "docs", Rel: "logs/app.log", LastError: queue.StillWriting + ": it changed during each of its last 3 uploads"}},
 	}
 	var b bytes.Buffer
 	printStatus(&b, r, now)
@@ -29,6 +30,7 @@ func TestStatusPrintsProgressPausesAndFailures(t *testing.T) {
 		"blue       paused until 10:01:30 (1m30s left): blueworks: upload: Too Many Requests (HTTP 429)",
 		"#12    docs       a.pdf",
 		"sensenet: upload: Access denied (HTTP 403)",
+		"still being written (changed during each upload; sent once they hold still):\n  #14    docs       logs/app.log",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
