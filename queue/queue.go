@@ -130,6 +130,7 @@ const (
 	// UPDATE … WHERE id IN (subquery) costs SQLite about ten times more.
 	qReady = `SELECT id FROM jobs WHERE state = 'pending' AND not_before <= ?
 				AND target NOT IN (SELECT target FROM target_pauses WHERE until > ?)
+				AND target NOT IN (SELECT target FROM target_health WHERE state IN ('down', 'credentials rejected'))
 				ORDER BY not_before, id LIMIT ?`
 	qLease = `UPDATE jobs SET state = 'leased', attempts = attempts + 1, started_at = ?, bytes_done = 0, updated_at = ?
 			WHERE id = ? AND state = 'pending' RETURNING ` + jobCols
@@ -428,7 +429,7 @@ func scanJob(s scanner) (*Job, error) {
 }
 
 // Claim leases the next ready job: pending, due, and not for a paused
-// target. It returns nil when none is ready.
+// target nor one that is down or has its credentials rejected. It returns nil when none is ready.
 func (q *Queue) Claim(ctx context.Context) (*Job, error) {
 	js, err := q.ClaimN(ctx, 1)
 	if err != nil || len(js) == 0 {
@@ -480,7 +481,8 @@ func (q *Queue) ClaimN(ctx context.Context, n int) ([]*Job, error) {
 func (q *Queue) NextReady(ctx context.Context) (t time.Time, ok bool, err error) {
 	var v sql.NullInt64
 	err = q.db.QueryRowContext(ctx, `SELECT MIN(MAX(j.not_before, COALESCE(p.until, 0))) FROM jobs j
-		LEFT JOIN target_pauses p ON p.target = j.target WHERE j.state = 'pending'`).Scan(&v)
+		LEFT JOIN target_pauses p ON p.target = j.target WHERE j.state = 'pending'
+		AND j.target NOT IN (SELECT target FROM target_health WHERE state IN ('down', 'credentials rejected'))`).Scan(&v)
 	if err != nil || !v.Valid {
 		return time.Time{}, false, err
 	}

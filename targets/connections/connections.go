@@ -55,7 +55,9 @@ func New(b *targets.Base) (targets.Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Target{base: b, client: b.NewClient(auth), api: b.URL.String() + apiPath}, nil
+	c := b.NewClient(auth)
+	c.Redirects = true // a redirect is its login page: statusError explains it
+	return &Target{base: b, client: c, api: b.URL.String() + apiPath}, nil
 }
 
 // Watch decodes the destination ({activity_id: …}) and refuses deletes:
