@@ -56,6 +56,8 @@ type Daemon struct {
 	stranded []*queue.Job         // leased jobs whose outcome could not be written
 	throttle map[string]int       // target → throttled answers since its last delivery
 	names    keyLock              // remote names being uploaded, for targets without folders
+
+	health *health // every target's state: up, throttled, down, credentials rejected
 }
 
 type flight struct {
@@ -110,6 +112,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 	for i, w := range cfg.Watches {
 		d.watches[w.Path] = i
 	}
+	d.health = newHealth(d)
+	if err := d.health.load(ctx); err != nil {
+		q.Close()
+		release()
+		set.Close()
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -129,7 +138,7 @@ func (d *Daemon) Health(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return d.health.unhealthy()
 }
 
 // Run runs until ctx ends, then stops claiming work, gives uploads in flight
@@ -207,10 +216,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer workers.Done()
 		d.dispatch(runCtx, jobs, freed)
 	}()
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		d.housekeeping(runCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		d.health.run(workCtx) // a probe job is an upload: it drains like one
 	}()
 
 	var runErr error
@@ -366,6 +379,7 @@ func (d *Daemon) housekeeping(ctx context.Context) {
 			// Work queued by another process (queue retry) wakes the workers.
 			if v, err := d.q.DataVersion(ctx); err == nil && v != lastVersion {
 				lastVersion = v
+				d.takeTargetRequests(ctx)
 				d.wake.notify()
 			}
 			d.mu.Lock()
@@ -396,6 +410,10 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	wc := d.cfg.Watches[idx]
 	tgt := d.set.Targets[wc.Target]
 	log := d.log.With("target", wc.Target, "path", j.Rel)
+	if d.health.holds(j) { // claimed just before its target stopped being up
+		d.requeue(ctx, j, time.Now(), j.LastError, true, log)
+		return
+	}
 	path := filepath.Join(wc.Path, filepath.FromSlash(j.Rel))
 	prev, err := d.q.FileState(ctx, j.Watch, j.Rel)
 	if err != nil {
@@ -465,6 +483,9 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		}
 		defer unlock()
 	}
+	if done := d.landed(ctx, j, wc, tgt, f, fp, log); done {
+		return
+	}
 	fl := &flight{job: j, target: wc.Target, total: f.Size}
 	d.mu.Lock()
 	d.inflight[j.ID] = fl
@@ -512,6 +533,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	}
 	d.obs.Delivered(dl)
 	d.clearThrottle(wc.Target)
+	d.health.succeeded(ctx, wc.Target)
 	if !requeued { // the file changed meanwhile: it must stay for its next upload
 		d.afterUpload(ctx, wc, path, j.Rel, log)
 	}
@@ -668,32 +690,40 @@ func (d *Daemon) afterUpload(ctx context.Context, wc *config.Watch, path, rel st
 	}
 }
 
-// handleErr classifies a failed attempt and retries, pauses or fails it.
+// handleErr classifies a failed attempt. A failure about the target
+// (credentials rejected, unreachable, throttled, a storm of server errors)
+// goes to the health component and the job waits for the target, its
+// attempt uncounted; a failure about the file is retried soon or fails.
 func (d *Daemon) handleErr(ctx context.Context, j *queue.Job, wc *config.Watch, path string, err error, log *slog.Logger) {
 	kind, retryAfter := targets.Classify(err)
+	var te *targets.Error
+	errors.As(err, &te)
 	switch kind {
 	case targets.Canceled:
 		log.Info("upload interrupted by shutdown; it resumes at the next start")
 		d.requeue(ctx, j, time.Now(), "interrupted by shutdown", true, log)
-	case targets.Throttled:
-		until := time.Now().Add(max(retryAfter, d.backoff(d.throttled(wc.Target))))
-		log.Warn("target throttled; pausing it", "until", until.Format(time.RFC3339), "err", err)
-		bg := context.WithoutCancel(ctx)
-		if perr := d.q.PauseTarget(bg, wc.Target, until, err.Error()); perr != nil {
-			log.Error("cannot record pause", "err", perr)
-		}
-		// A throttled attempt does not count towards max_attempts; the
-		// target's throttle streak makes the backoff grow instead.
-		d.requeue(bg, j, until, err.Error(), true, log)
-		d.obs.Failed(Failure{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Kind: kind, Msg: err.Error(), Attempt: j.Attempts, RetryAt: until})
+	case targets.Throttled, targets.Auth, targets.Unreachable:
+		at := d.health.failed(ctx, wc.Target, kind, retryAfter, err)
+		log.Debug("the target is not up; the file waits for it", "kind", kind.String(), "err", err)
+		d.requeue(context.WithoutCancel(ctx), j, time.Now(), err.Error(), true, log)
+		d.obs.Failed(Failure{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Kind: kind, Msg: err.Error(), Attempt: j.Attempts, RetryAt: at})
 	case targets.Retryable:
-		limit := d.cfg.Retry.MaxAttempts
-		var te *targets.Error
-		if errors.As(err, &te) && te.MaxAttempts > 0 && (limit == 0 || te.MaxAttempts < limit) {
-			limit = te.MaxAttempts
+		if te != nil && te.Ambiguous && d.ambiguous(ctx, j, wc, path, te, log) {
+			return
 		}
-		if limit > 0 && j.Attempts >= limit {
+		if te != nil && te.MaxAttempts > 0 {
+			n, cerr := d.q.CountAttempt(context.WithoutCancel(ctx), j, j.FP, te.AttemptClass())
+			if cerr == nil && n >= te.MaxAttempts {
+				d.finishFail(ctx, j, wc, path, fmt.Errorf("gave up after %d attempts: %w", n, err), kind)
+				return
+			}
+		}
+		if limit := d.cfg.Retry.MaxAttempts; limit > 0 && j.Attempts >= limit {
 			d.finishFail(ctx, j, wc, path, fmt.Errorf("gave up after %d attempts: %w", j.Attempts, err), kind)
+			return
+		}
+		if d.health.serverFailed(ctx, wc.Target, err) {
+			d.requeue(context.WithoutCancel(ctx), j, time.Now(), err.Error(), true, log)
 			return
 		}
 		d.retry(ctx, j, wc, err, log, retryAfter)
@@ -702,10 +732,12 @@ func (d *Daemon) handleErr(ctx context.Context, j *queue.Job, wc *config.Watch, 
 	}
 }
 
+// retry returns j to pending for another attempt soon (see soon), or
+// after the server's Retry-After, capped by retry.max_pause.
 func (d *Daemon) retry(ctx context.Context, j *queue.Job, wc *config.Watch, err error, log *slog.Logger, retryAfter ...time.Duration) {
-	wait := d.backoff(j.Attempts)
+	wait := d.soon()
 	for _, ra := range retryAfter {
-		wait = max(wait, ra)
+		wait = max(wait, min(ra, d.cfg.Retry.MaxPause.D()))
 	}
 	at := time.Now().Add(wait)
 	log.Warn("upload failed; will retry", "attempt", j.Attempts, "retry_in", wait.Round(time.Millisecond), "err", err)
@@ -738,6 +770,9 @@ func (d *Daemon) finishFail(ctx context.Context, j *queue.Job, wc *config.Watch,
 		log.Error("cannot record failure; the job runs again", "err", ferr)
 		d.strand(j)
 		return
+	}
+	if err := d.q.ClearAttempts(context.WithoutCancel(ctx)); err != nil {
+		log.Warn("cannot clear the attempts of finished jobs", "err", err)
 	}
 	if requeued {
 		log.Warn("upload failed, but the file changed meanwhile; trying the new content", "err", msg)

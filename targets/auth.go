@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 
@@ -39,15 +40,18 @@ func NewAuth(a config.Auth, o AuthOptions) (Authorizer, error) {
 	case "none":
 		return headerAuth{}, nil
 	case "basic":
-		return headerAuth{set: func(r *http.Request) { r.SetBasicAuth(a.Username, a.Password.Reveal()) }}, nil
+		pw := NewSecret(a.Password, a.PasswordFile)
+		return headerAuth{set: func(r *http.Request) { r.SetBasicAuth(a.Username, pw.Reveal()) }}, nil
 	case "bearer":
-		return headerAuth{set: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+a.Token.Reveal()) }}, nil
+		tok := NewSecret(a.Token, a.TokenFile)
+		return headerAuth{set: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok.Reveal()) }}, nil
 	case "apikey":
 		h := o.APIKeyHeader
 		if h == "" {
 			h = "apikey"
 		}
-		return headerAuth{set: func(r *http.Request) { r.Header.Set(h, a.Key.Reveal()) }}, nil
+		key := NewSecret(a.Key, a.KeyFile)
+		return headerAuth{set: func(r *http.Request) { r.Header.Set(h, key.Reveal()) }}, nil
 	case "oauth2":
 		tokenURL := a.TokenURL
 		if tokenURL == "" {
@@ -63,7 +67,7 @@ func NewAuth(a config.Auth, o AuthOptions) (Authorizer, error) {
 		if a.Scope != "" {
 			cc.Scopes = strings.Fields(a.Scope)
 		}
-		return &OAuth2{cfg: cc, http: o.HTTP}, nil
+		return &OAuth2{cfg: cc, http: o.HTTP, secret: NewSecret(a.ClientSecret, a.ClientSecretFile)}, nil
 	}
 	return nil, fmt.Errorf("auth.type: %q is not supported here", a.Type)
 }
@@ -82,8 +86,9 @@ func (headerAuth) Refresh() bool { return false }
 // OAuth2 is the client-credentials flow: a token fetched from the token
 // URL, cached until shortly before it expires, and dropped after a 401.
 type OAuth2 struct {
-	cfg  *clientcredentials.Config
-	http *http.Client
+	cfg    *clientcredentials.Config
+	http   *http.Client
+	secret *Secret
 
 	mu  sync.Mutex
 	src oauth2.TokenSource
@@ -92,6 +97,9 @@ type OAuth2 struct {
 // Authorize implements Authorizer.
 func (o *OAuth2) Authorize(ctx context.Context, r *http.Request) error {
 	o.mu.Lock()
+	if sec := o.secret.Reveal(); sec != o.cfg.ClientSecret { // client_secret_file changed
+		o.cfg.ClientSecret, o.src = sec, nil
+	}
 	if o.src == nil {
 		tctx := ctx
 		if o.http != nil {
@@ -146,4 +154,73 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// Secret is a credential that follows its *_file: when the file changes on
+// disk (an operator fixing or rotating a token), the next request reads it
+// again, so a target whose credentials were rejected recovers without a
+// restart. A secret given inline or through ${ENV} never changes.
+type Secret struct {
+	path string
+
+	mu    sync.Mutex
+	val   config.Secret
+	stamp string // size and mtime of the file when val was read
+}
+
+// NewSecret returns the secret val, read from path (if not "") when that
+// file changes.
+func NewSecret(val config.Secret, path string) *Secret {
+	s := &Secret{path: path, val: val}
+	if path != "" {
+		s.stamp = fileStamp(path)
+	}
+	return s
+}
+
+// Reveal returns the current value.
+func (s *Secret) Reveal() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.path == "" {
+		return s.val.Reveal()
+	}
+	if st := fileStamp(s.path); st != s.stamp && st != "" {
+		if b, err := os.ReadFile(s.path); err == nil {
+			s.val, s.stamp = config.Secret(strings.TrimRight(string(b), "\r\n")), st
+		}
+	}
+	return s.val.Reveal()
+}
+
+// fileStamp identifies a file's content cheaply: size and modification
+// time ("" when it cannot be read).
+func fileStamp(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%d/%d", fi.Size(), fi.ModTime().UnixNano())
+}
+
+// CredentialFiles lists the *_file paths of a target's credentials.
+func CredentialFiles(a config.Auth) []string {
+	var out []string
+	for _, p := range []string{a.PasswordFile, a.TokenFile, a.KeyFile, a.ClientSecretFile} {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// CredentialStamp identifies the current content of a target's credential
+// files; it changes when one of them does.
+func CredentialStamp(a config.Auth) string {
+	var b strings.Builder
+	for _, p := range CredentialFiles(a) {
+		b.WriteString(fileStamp(p))
+		b.WriteByte(';')
+	}
+	return b.String()
 }
