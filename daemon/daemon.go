@@ -223,7 +223,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		d.health.run(workCtx) // a probe job is an upload: it drains like one
+		d.health.run(runCtx, workCtx)
 	}()
 
 	var runErr error

@@ -61,6 +61,7 @@ type health struct {
 	mu      sync.Mutex
 	ts      map[string]*targetState
 	probing map[int64]bool // jobs claimed as probes
+	workCtx context.Context
 }
 
 func newHealth(d *Daemon) *health {
@@ -105,8 +106,13 @@ func (h *health) load(ctx context.Context) error {
 	return nil
 }
 
-// run probes and ends pauses until ctx ends: one loop per target.
-func (h *health) run(ctx context.Context) {
+// run probes and ends pauses until ctx ends: one loop per target. A probe
+// job runs under workCtx, which outlives ctx by the shutdown drain, as
+// every upload does.
+func (h *health) run(ctx, workCtx context.Context) {
+	h.mu.Lock()
+	h.workCtx = workCtx
+	h.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, t := range h.ts {
 		wg.Add(1)
@@ -211,8 +217,9 @@ func (h *health) probe(ctx context.Context, name string) {
 	}
 	h.mu.Lock()
 	h.probing[j.ID] = true
+	workCtx := h.workCtx
 	h.mu.Unlock()
-	d.process(ctx, j)
+	d.process(workCtx, j)
 	h.mu.Lock()
 	delete(h.probing, j.ID)
 	t := h.ts[name]
