@@ -261,7 +261,8 @@ func (h *health) holds(j *queue.Job) bool {
 	return false
 }
 
-// succeeded notes a delivery: the target is up.
+// succeeded notes a delivery: a target that was down or had its
+// credentials rejected is up.
 func (h *health) succeeded(ctx context.Context, name string) {
 	h.mu.Lock()
 	t, ok := h.ts[name]
@@ -270,9 +271,11 @@ func (h *health) succeeded(ctx context.Context, name string) {
 		return
 	}
 	t.streak = 0
-	up := t.state == queue.TargetUp
+	// A throttle ends with its time: an upload sent before the server
+	// asked for the pause does not end it.
+	down := t.state == queue.TargetDown || t.state == queue.TargetCredentials
 	h.mu.Unlock()
-	if !up {
+	if down {
 		h.setUp(ctx, name, "a delivery succeeded")
 	}
 }

@@ -147,7 +147,11 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 			if act.stalled() {
 				return nil, &Error{Kind: Retryable, Op: op, Msg: fmt.Sprintf("no progress for %s: the server stopped reading or answering", c.Stall), Err: err}
 			}
-			return nil, transportError(op, err)
+			te := transportError(op, err)
+			if readOnly(ctx) {
+				te.Ambiguous = false
+			}
+			return nil, te
 		}
 		act.resume()
 		resp.Body = &watchedBody{ReadCloser: resp.Body, act: act, bodies: bodies}
@@ -165,6 +169,17 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 		return resp, nil
 	}
 }
+
+type readOnlyKey struct{}
+
+// ReadOnly marks requests made with the returned context as reads that
+// change nothing on the server even when they carry a body (SBM's
+// GetFileField is a POST): a lost answer to them is never ambiguous.
+func ReadOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, readOnlyKey{}, true)
+}
+
+func readOnly(ctx context.Context) bool { v, _ := ctx.Value(readOnlyKey{}).(bool); return v }
 
 // transportError classifies a request that got no answer: the target is
 // Unreachable when no connection could be made (refused, DNS, TLS);

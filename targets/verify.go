@@ -1,6 +1,11 @@
 package targets
 
-import "context"
+import (
+	"context"
+	"path"
+	"strconv"
+	"strings"
+)
 
 // Verifier is implemented by targets whose API can tell whether an upload
 // landed. After an attempt whose answer was lost once the whole file had
@@ -24,4 +29,28 @@ type ResendLimiter interface {
 	// sent again, and the words that tell the operator what may have
 	// happened, e.g. "the file may already be attached".
 	AmbiguousResends() (int, string)
+}
+
+// RenameOf reports whether candidate is name or one of the names rename
+// gives it, stem(N).ext, compared without regard to case.
+func RenameOf(name, candidate string) bool {
+	name, candidate = strings.ToLower(name), strings.ToLower(candidate)
+	if candidate == name {
+		return true
+	}
+	ext := path.Ext(name)
+	stem := strings.TrimSuffix(name, ext)
+	if stem == "" {
+		stem, ext = name, ""
+	}
+	rest, ok := strings.CutPrefix(candidate, stem+"(")
+	if !ok {
+		return false
+	}
+	n, ok := strings.CutSuffix(rest, ")"+ext)
+	if !ok || n == "" {
+		return false
+	}
+	_, err := strconv.ParseUint(n, 10, 32)
+	return err == nil
 }

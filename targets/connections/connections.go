@@ -37,6 +37,7 @@ type Target struct {
 	base   *targets.Base
 	client *targets.Client
 	api    string // server URL + apiPath
+	plans  targets.PlanMemo
 }
 
 var (
@@ -92,6 +93,9 @@ func (t *Target) Prepare(ctx context.Context, f *targets.File) (*targets.Plan, e
 	d, ok := f.Dest.(*Destination)
 	if !ok {
 		return nil, errors.New("connections: the file's destination was not built by this target")
+	}
+	if p, ok := t.plans.Get(f); ok {
+		return p, nil // the last attempt was refused with an answer: nothing changed
 	}
 	fields, err := t.readFields(ctx, d.ActivityID)
 	if err != nil {
