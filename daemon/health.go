@@ -469,7 +469,7 @@ func (h *health) unhealthy() error {
 	return errors.Join(errs...)
 }
 
-// States returns every target's health, for status and tests.
+// states returns every target's health, for status and tests.
 func (h *health) states() []queue.TargetHealth {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/queue"
+	"github.com/dropsync/dropsync/targets"
 	"github.com/dropsync/dropsync/targets/blueworks"
 	"github.com/dropsync/dropsync/targets/fakehttp"
 	"github.com/dropsync/dropsync/targets/sensenet"
@@ -231,4 +232,34 @@ func TestBlueworksFailedCapCountsOnlyFailedAnswers(t *testing.T) {
 	if c, _ := h.Queue().Counts(context.Background()); c[queue.Failed] != 0 {
 		t.Fatalf("counts %v", c)
 	}
+}
+
+// A stray server error on one file is retried after about retry.initial,
+// however often it happened: the wait does not grow with the file's
+// attempts (long waits belong to a target that is down).
+func TestStrayServerErrorIsRetriedSoon(t *testing.T) {
+	mem.reset()
+	var n atomic.Int32
+	mem.fail = func(string) error {
+		if n.Add(1) <= 4 {
+			return &targets.Error{Kind: targets.Retryable, Op: "test: upload", Status: 502, Msg: "bad gateway"}
+		}
+		return nil
+	}
+	h := daemontest.StartYAML(t, "state_dir: {{state}}\nretry: {initial: 200ms, max: 1m}\ntargets:\n  t:\n    type: test-memory\n    url: http://127.0.0.1:1\n"+
+		"watches:\n  - path: {{inbox}}\n    target: t\n    settle: 50ms\n")
+	h.WriteRandom(t, "x.bin", 100)
+	var job *queue.Job
+	daemontest.Eventually(t, "the fourth failure", func() bool {
+		js, err := h.Queue().Jobs(context.Background(), queue.Pending, "x.bin", 1)
+		if err != nil || len(js) == 0 || js[0].Attempts < 4 {
+			return false
+		}
+		job = js[0]
+		return true
+	})
+	if wait := job.NotBefore.Sub(job.UpdatedAt); wait > 260*time.Millisecond {
+		t.Fatalf("retry after %s on attempt %d, want about retry.initial (200ms)", wait, job.Attempts)
+	}
+	h.WaitIdle(t)
 }
