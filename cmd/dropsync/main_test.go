@@ -237,9 +237,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	sha := writeRandom(t, filepath.Join(dir, "in", "ok.txt"), 100)
 	writeRandom(t, filepath.Join(dir, "in2", "denied.txt"), 100)
-	daemontest.Eventually(t, "one delivery and one failure", func() bool {
+	daemontest.Eventually(t, "one delivery and one target with its credentials rejected", func() bool {
 		c, ok := fake.Content(sensenet.DocumentsPath + "/ok.txt")
-		return ok && c.Current().SHA256 == sha && strings.Contains(logs.String(), "upload failed permanently")
+		return ok && c.Current().SHA256 == sha && strings.Contains(logs.String(), `"msg":"target credentials rejected; its files wait"`)
 	})
 	status, _, code := runCLI(t, "status", "-c", cfg, "--json")
 	d.Process.Signal(syscall.SIGTERM)
@@ -248,7 +248,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatalf("status exit %d", code)
 	}
 	var st statusReport
-	if err := json.Unmarshal([]byte(status), &st); err != nil || st.Counts[queue.Failed] != 1 {
+	if err := json.Unmarshal([]byte(status), &st); err != nil || st.Counts[queue.Pending] != 1 || st.Counts[queue.Failed] != 0 {
 		t.Fatalf("status %s (%v)", status, err)
 	}
 	db, _ := os.ReadFile(filepath.Join(dir, "state", queue.FileName))
