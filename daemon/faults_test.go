@@ -180,3 +180,54 @@ func TestEveryAPIDeliversThroughFaults(t *testing.T) {
 		})
 	}
 }
+
+// A server that stores the upload and answers after the timeout: every API
+// that can be asked is asked before sending again, and the file is there
+// once. (Blueworks, which cannot be asked: TestBlueworksLateAnswerIsResentAtMostOnce.)
+func TestLateAnswerMakesNoDuplicate(t *testing.T) {
+	committing := map[string]func(*http.Request) bool{
+		sensenet.Type:    func(r *http.Request) bool { return strings.Contains(r.URL.Path, "Upload") },
+		oracledocs.Type:  func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/data") },
+		sbm.Type:         func(r *http.Request) bool { return strings.Contains(r.URL.Path, "UpdateFileField") },
+		connections.Type: func(r *http.Request) bool { return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/activity") },
+	}
+	cases := []struct{ typ, onConflict string }{
+		{sensenet.Type, "version"}, {oracledocs.Type, "version"}, {sbm.Type, "version"}, {connections.Type, "version"},
+		{sbm.Type, "rename"}, {connections.Type, "rename"}, // a re-send would add once(2).bin / once(1).bin
+	}
+	for _, c := range cases {
+		typ, commits := c.typ, committing[c.typ]
+		t.Run(typ+"/"+c.onConflict, func(t *testing.T) {
+			fake, err := targets.NewFake(typ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			faults := fakehttp.Wrap(fake)
+			var late atomic.Bool
+			faults.Set(func(r *http.Request) fakehttp.Action {
+				if commits(r) && late.CompareAndSwap(false, true) {
+					return fakehttp.Action{AfterProcessing: true, Delay: 3 * time.Second}
+				}
+				return fakehttp.Action{}
+			})
+			srv := httptest.NewServer(faults)
+			defer srv.Close()
+			setup := fake.Setup(srv.URL)
+			h := daemontest.Start(t, setup.Target+"timeout: 500ms\n", "destination: "+setup.Destination+"\non_conflict: "+c.onConflict)
+			sha := h.WriteRandom(t, "once.bin", 4000)
+			h.WaitDelivered(t, "once.bin", sha)
+			if !late.Load() {
+				t.Fatal("no upload was answered late: the test missed the committing request")
+			}
+			var got []string
+			for name, shas := range remoteCopies(fake) {
+				if targets.RenameOf("once.bin", name) {
+					got = append(got, shas...)
+				}
+			}
+			if len(got) != 1 || got[0] != sha {
+				t.Fatalf("%d copies on the server, want exactly one", len(got))
+			}
+		})
+	}
+}
