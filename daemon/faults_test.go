@@ -186,10 +186,12 @@ func TestEveryAPIDeliversThroughFaults(t *testing.T) {
 // once. (Blueworks, which cannot be asked: TestBlueworksLateAnswerIsResentAtMostOnce.)
 func TestLateAnswerMakesNoDuplicate(t *testing.T) {
 	committing := map[string]func(*http.Request) bool{
-		sensenet.Type:    func(r *http.Request) bool { return strings.Contains(r.URL.Path, "Upload") },
-		oracledocs.Type:  func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/data") },
-		sbm.Type:         func(r *http.Request) bool { return strings.Contains(r.URL.Path, "UpdateFileField") },
-		connections.Type: func(r *http.Request) bool { return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/activity") },
+		sensenet.Type:   func(r *http.Request) bool { return strings.Contains(r.URL.Path, "Upload") },
+		oracledocs.Type: func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/data") },
+		sbm.Type:        func(r *http.Request) bool { return strings.Contains(r.URL.Path, "UpdateFileField") },
+		connections.Type: func(r *http.Request) bool {
+			return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/activity")
+		},
 	}
 	cases := []struct{ typ, onConflict string }{
 		{sensenet.Type, "version"}, {oracledocs.Type, "version"}, {sbm.Type, "version"}, {connections.Type, "version"},
