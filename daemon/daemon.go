@@ -2,6 +2,14 @@
 // queue, and a pool of workers claims jobs and delivers files through the
 // targets, retrying with backoff, pausing throttled targets, and moving
 // permanent failures to the failed list.
+//
+// Failures are sorted by what they are about. Failures about a target
+// (credentials rejected, unreachable, throttled, a storm of server errors)
+// belong to the health component (health.go): the target leaves up, its
+// jobs wait pending and uncounted, and only its probe talks to it. Failures
+// about a file are retried soon or failed. An attempt whose answer was lost
+// after the whole file was sent is asked about before it is sent again, or
+// its re-sends are bounded (ambiguous.go).
 package daemon
 
 import (

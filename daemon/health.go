@@ -243,8 +243,10 @@ func (h *health) reschedule(name string) {
 	t.next = time.Now().Add(h.d.backoff(t.probes))
 }
 
-// holds reports whether job j must not be sent now: its target is not up
-// and j is not the probe. Such a job goes back to pending, uncounted.
+// holds reports whether job j must not be sent now: its target is down or
+// has its credentials rejected and j is not the probe. Such a job goes
+// back to pending, uncounted. A throttle is held by its recorded pause
+// alone, which `dropsync target resume` may end from another process.
 func (h *health) holds(j *queue.Job) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -252,13 +254,7 @@ func (h *health) holds(j *queue.Job) bool {
 	if !ok || h.probing[j.ID] {
 		return false
 	}
-	switch t.state {
-	case queue.TargetDown, queue.TargetCredentials:
-		return true
-	case queue.TargetThrottled:
-		return time.Now().Before(t.until)
-	}
-	return false
+	return t.state == queue.TargetDown || t.state == queue.TargetCredentials
 }
 
 // succeeded notes a delivery: a target that was down or had its

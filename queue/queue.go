@@ -1,6 +1,8 @@
 // Package queue is dropsync's durable work list, in SQLite: jobs with
 // explicit states, the per-file delivery state, upload sessions for
-// resumable uploads, and per-target throttle pauses.
+// resumable uploads, per-target throttle pauses and health, and attempts
+// counted per kind of failure. Jobs of a target that is down or has its
+// credentials rejected are never claimed, except one by the probe.
 //
 // A job is one path that needs attention. Jobs move pending → leased →
 // done | failed; events for a path coalesce into its one pending job, and a
