@@ -263,3 +263,21 @@ func TestStrayServerErrorIsRetriedSoon(t *testing.T) {
 	}
 	h.WaitIdle(t)
 }
+
+// A server that redirects every request (a login page, a moved server) is
+// a configuration problem: the target is down with the Location in its
+// reason, nothing fails and nothing is retried per file.
+func TestUnexpectedRedirectPutsTheTargetDown(t *testing.T) {
+	h, _, faults := faultySensenet(t, "{initial: 100ms, max: 1s}", "auth: {type: bearer, token: "+sensenet.DemoToken+"}")
+	faults.Set(func(*http.Request) fakehttp.Action {
+		return fakehttp.Action{Status: http.StatusFound, Location: "https://sso.example.com/login?next=x"}
+	})
+	h.WriteRandom(t, "a.txt", 100)
+	daemontest.Eventually(t, "the target down", func() bool { return targetState(h).State == queue.TargetDown })
+	if th := targetState(h); !strings.Contains(th.Reason, "https://sso.example.com/login") || strings.Contains(th.Reason, "next=x") {
+		t.Fatalf("reason %q", th.Reason)
+	}
+	if c, _ := h.Queue().Counts(context.Background()); c[queue.Failed] != 0 || c[queue.Pending]+c[queue.Leased] != 1 {
+		t.Fatalf("counts %v", c)
+	}
+}

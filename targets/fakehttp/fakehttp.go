@@ -34,10 +34,12 @@ func Reset(w http.ResponseWriter) {
 
 // Action is what Faults does with one request.
 type Action struct {
-	// Status answers with this status (and Retry-After, if set) instead of
-	// passing the request on; the request does not take effect.
+	// Status answers with this status (and Retry-After and Location, if
+	// set) instead of passing the request on; the request does not take
+	// effect.
 	Status     int
 	RetryAfter string
+	Location   string
 	// Reset reads the whole request and resets the connection without an
 	// answer: the client cannot tell whether it took effect.
 	Reset bool
@@ -105,6 +107,9 @@ func (f *Faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		if a.RetryAfter != "" {
 			w.Header().Set("Retry-After", a.RetryAfter)
+		}
+		if a.Location != "" {
+			w.Header().Set("Location", a.Location)
 		}
 		http.Error(w, http.StatusText(a.Status)+" (injected)", a.Status)
 	default:
