@@ -6,6 +6,14 @@
 // Load applies defaults and validates everything that does not depend on a
 // target adapter; adapter-specific blocks (Target.Extra, Watch.Destination)
 // are decoded and validated by the adapter.
+//
+// No value that may be secret is ever part of an error or a warning: the
+// values of secret keys (password, token, key, client_secret, access_code,
+// access_token), every value taken from the environment, and every secret
+// read from a *_file. Messages name the key and its line instead; as a net,
+// the scrubber removes every such value (of minScrub characters or more)
+// from any message parse returns. Credentials travel over plain http:// only
+// to loopback unless a target sets allow_insecure_http.
 package config
 
 import (
@@ -32,11 +40,19 @@ type Config struct {
 	Reconcile Duration           `yaml:"reconcile_interval"`
 	Shutdown  Duration           `yaml:"shutdown_timeout"`
 	Retry     Retry              `yaml:"retry"`
+	Retention Retention          `yaml:"retention"`
 	Targets   map[string]*Target `yaml:"targets"`
 	Watches   []*Watch           `yaml:"watches"`
 
 	// Path is the file the configuration was read from, if any.
 	Path string `yaml:"-"`
+	// Warnings are one-line notes about a configuration that works but
+	// should be changed (a secret file others can read, credentials over
+	// plain http). They never contain a configured value that may be secret.
+	Warnings []string `yaml:"-"`
+
+	keyLines map[string]int // dotted key path → line, for messages
+	scrub    *scrubber
 }
 
 // Log configures logging.
@@ -72,6 +88,9 @@ type Target struct {
 	MaxFileSize    Size     `yaml:"max_file_size"`
 	Timeout        Duration `yaml:"timeout"`
 	TLS            TLS      `yaml:"tls"`
+	// AllowInsecureHTTP lets credentials go over plain http:// to a host
+	// other than loopback (refused otherwise).
+	AllowInsecureHTTP bool `yaml:"allow_insecure_http"`
 
 	Name  string `yaml:"-"` // the key under targets
 	Line  int    `yaml:"-"`
@@ -188,6 +207,9 @@ func load(path string, checkPaths bool) (*Config, error) {
 // validates it.
 func Parse(r io.Reader) (*Config, error) { return parse(r, true) }
 
+// parse reads, expands, decodes and validates a configuration. Every error
+// and warning it returns names a key and, where known, its line, and passes
+// through the scrubber, so no value that may be secret reaches a message.
 func parse(r io.Reader, checkPaths bool) (*Config, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
@@ -208,15 +230,39 @@ func parse(r io.Reader, checkPaths bool) (*Config, error) {
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
-	if err := expandEnv(root); err != nil {
-		return nil, err
+	c := &Config{keyLines: map[string]int{}, scrub: &scrubber{}}
+	indexKeys(root, "", c.keyLines)
+	if err := c.build(root, checkPaths); err != nil {
+		return nil, c.scrub.err(c.withLine(locate(c.keyLines, err)))
+	}
+	for i, w := range c.Warnings {
+		c.Warnings[i] = c.scrub.clean(w)
+	}
+	return c, nil
+}
+
+// withLine prefixes "line N: " to an error that starts with a key path.
+func (c *Config) withLine(err error) error {
+	msg := err.Error()
+	if lineMsg.MatchString(msg) {
+		return err
+	}
+	key, _, ok := strings.Cut(msg, ": ")
+	if l, known := c.keyLines[key]; ok && known {
+		return fmt.Errorf("line %d: %s", l, msg)
+	}
+	return err
+}
+
+func (c *Config) build(root *yaml.Node, checkPaths bool) error {
+	if err := expandEnv(root, "", c.scrub); err != nil {
+		return err
 	}
 	if err := checkKnown(root, reflectTypeOf(&Config{}), "", nil); err != nil {
-		return nil, err
+		return err
 	}
-	c := &Config{}
 	if err := root.Decode(c); err != nil {
-		return nil, cleanYAMLError(err)
+		return cleanYAMLError(err)
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		if root.Content[i].Value == "watches" {
@@ -224,25 +270,30 @@ func parse(r io.Reader, checkPaths bool) (*Config, error) {
 				if j < len(c.Watches) && c.Watches[j] != nil {
 					c.Watches[j].Line = w.Line
 					c.Watches[j].Destination.what = fmt.Sprintf("watches[%d].destination", j)
+					c.Watches[j].Destination.scrub = c.scrub
 				}
 			}
 		}
 	}
 	for name, t := range c.Targets {
 		if t == nil {
-			return nil, fmt.Errorf("targets.%s: empty target", name)
+			return fmt.Errorf("targets.%s: empty target", name)
 		}
 		t.Name = name
 		t.Extra.what = "targets." + name
+		t.Extra.scrub = c.scrub
 	}
 	c.applyDefaults()
 	if err := c.resolveSecrets(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := c.validate(checkPaths); err != nil {
-		return nil, err
+		return err
 	}
-	return c, nil
+	if checkPaths {
+		c.checkStateDir()
+	}
+	return c.checkTransport()
 }
 
 func (c *Config) applyDefaults() {
@@ -276,6 +327,7 @@ func (c *Config) applyDefaults() {
 	if c.Metrics.UnhealthyAfter == 0 {
 		c.Metrics.UnhealthyAfter = Duration(300e9)
 	}
+	c.Retention.applyDefaults()
 	for _, t := range c.Targets {
 		if t.Auth.Type == "" {
 			t.Auth.Type = "none"
@@ -310,41 +362,6 @@ func (c *Config) applyDefaults() {
 			w.Deletes = "ignore"
 		}
 	}
-}
-
-// resolveSecrets reads every *_file secret.
-func (c *Config) resolveSecrets() error {
-	for name, t := range c.Targets {
-		a := &t.Auth
-		pairs := []struct {
-			key  string
-			val  *Secret
-			file string
-		}{
-			{"password", &a.Password, a.PasswordFile},
-			{"token", &a.Token, a.TokenFile},
-			{"key", &a.Key, a.KeyFile},
-			{"client_secret", &a.ClientSecret, a.ClientSecretFile},
-		}
-		for _, p := range pairs {
-			if p.file == "" {
-				continue
-			}
-			field := fmt.Sprintf("targets.%s.auth.%s_file", name, p.key)
-			if *p.val != "" {
-				return fmt.Errorf("%s: give either %s or %s_file, not both", field, p.key, p.key)
-			}
-			b, err := os.ReadFile(p.file)
-			if err != nil {
-				return fmt.Errorf("%s: cannot read secret: %w", field, unwrapPathError(err))
-			}
-			*p.val = Secret(strings.TrimRight(string(b), "\r\n"))
-			if *p.val == "" {
-				return fmt.Errorf("%s: secret file %s is empty", field, p.file)
-			}
-		}
-	}
-	return nil
 }
 
 func unwrapPathError(err error) error {
@@ -437,7 +454,7 @@ func (t *Target) validate() error {
 	}
 	u, err := url.Parse(t.URL)
 	if t.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("url: %q is not an http(s) URL", t.URL)
+		return errors.New("url: not an http(s) URL (want https://host[:port][/path]; the value is not shown, it may hold a password)")
 	}
 	if t.ChunkSize < 1 {
 		return errors.New("chunk_size: must be positive")
@@ -478,7 +495,7 @@ func (t *Target) validate() error {
 		}
 		if a.TokenURL != "" {
 			if u, err := url.Parse(a.TokenURL); err != nil || u.Host == "" {
-				return fmt.Errorf("auth.token_url: %q is not a URL", a.TokenURL)
+				return errors.New("auth.token_url: not a URL (the value is not shown, it may hold a password)")
 			}
 		}
 		return nil

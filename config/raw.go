@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -18,6 +19,7 @@ type Raw struct {
 	what    string   // e.g. "targets.docs" or "watches[0].destination", for messages
 	also    []string // keys accepted beside the adapter's, for messages
 	checked bool
+	scrub   *scrubber // removes values that may be secret from messages
 }
 
 // Checked reports whether Decode has run.
@@ -64,7 +66,7 @@ func (r *Raw) Decode(dst ...any) error {
 			known[k] = true
 		}
 		if err := checkKnown(r.node, t, r.what, nil); err != nil {
-			return err
+			return r.scrub.err(err)
 		}
 	}
 	for i := 0; i+1 < len(r.node.Content); i += 2 {
@@ -75,7 +77,7 @@ func (r *Raw) Decode(dst ...any) error {
 	}
 	for _, d := range dst {
 		if err := r.node.Decode(d); err != nil {
-			return fmt.Errorf("%s: %w", r.what, cleanYAMLError(err))
+			return r.scrub.err(fmt.Errorf("%s: %s", r.what, yamlValue.ReplaceAllString(cleanYAMLError(err).Error(), "")))
 		}
 	}
 	return nil
@@ -218,45 +220,80 @@ func join(where, key string) string {
 
 // expandEnv replaces ${VAR} in every scalar value with the environment
 // variable's value; $$ stands for a literal $. An unset variable is an error
-// naming its line, so a typo never becomes an empty password.
-func expandEnv(n *yaml.Node) error {
-	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "$") {
-		var b strings.Builder
-		v := n.Value
-		for i := 0; i < len(v); i++ {
-			if v[i] != '$' || i+1 >= len(v) {
-				b.WriteByte(v[i])
-				continue
+// naming its key and line, so a typo never becomes an empty password.
+// Messages never show a value: in a secret key (see secretKeys) the
+// variable's name is shown only when the whole value is that one ${NAME},
+// because otherwise the name may be part of the secret itself. Every value
+// taken from the environment, and every secret key's value, goes to scrub.
+func expandEnv(n *yaml.Node, path string, scrub *scrubber) error {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			if secretKeys[k.Value] && v.Kind == yaml.ScalarNode {
+				scrub.add(v.Value)
 			}
-			switch v[i+1] {
-			case '$':
-				b.WriteByte('$')
-				i++
-			case '{':
-				end := strings.IndexByte(v[i:], '}')
-				if end < 0 {
-					return fmt.Errorf("line %d: unclosed ${ in %q", n.Line, v)
-				}
-				name := v[i+2 : i+end]
-				val, ok := os.LookupEnv(name)
-				if !ok {
-					return fmt.Errorf("line %d: environment variable %s is not set", n.Line, name)
-				}
-				b.WriteString(val)
-				i += end
-			default:
-				b.WriteByte('$')
+			if err := expandEnv(v, p, scrub); err != nil {
+				return err
+			}
+			if secretKeys[k.Value] && v.Kind == yaml.ScalarNode {
+				scrub.add(v.Value)
 			}
 		}
-		n.Value = b.String()
+		return nil
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := expandEnv(c, fmt.Sprintf("%s[%d]", path, i), scrub); err != nil {
+				return err
+			}
+		}
+		return nil
+	case yaml.ScalarNode:
+	default:
+		return nil
 	}
-	for _, c := range n.Content {
-		if err := expandEnv(c); err != nil {
-			return err
+	if !strings.Contains(n.Value, "$") {
+		return nil
+	}
+	key := path[strings.LastIndexAny(path, ".]")+1:]
+	secret := secretKeys[key]
+	var b strings.Builder
+	v := n.Value
+	for i := 0; i < len(v); i++ {
+		if v[i] != '$' || i+1 >= len(v) {
+			b.WriteByte(v[i])
+			continue
+		}
+		switch v[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+		case '{':
+			end := strings.IndexByte(v[i:], '}')
+			if end < 0 {
+				return fmt.Errorf("line %d: %s: unclosed ${ (write $$ for a literal $)", n.Line, path)
+			}
+			name := v[i+2 : i+end]
+			val, ok := os.LookupEnv(name)
+			if !ok {
+				if !envName.MatchString(name) || (secret && v != "${"+name+"}") {
+					return fmt.Errorf("line %d: %s: refers to an environment variable that is not set (the value is not shown; write $$ for a literal $)", n.Line, path)
+				}
+				return fmt.Errorf("line %d: %s: environment variable %s is not set", n.Line, path, name)
+			}
+			scrub.add(val)
+			b.WriteString(val)
+			i += end
+		default:
+			b.WriteByte('$')
 		}
 	}
+	n.Value = b.String()
 	return nil
 }
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // cleanYAMLError turns yaml.v3's multi-line "unmarshal errors" into one line.
 func cleanYAMLError(err error) error {

@@ -84,6 +84,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 	if o.Observer == nil {
 		o.Observer = Observers(nil)
 	}
+	for _, w := range cfg.Warnings {
+		o.Log.Warn(w)
+	}
 	set, err := targets.Build(cfg, o.Log)
 	if err != nil {
 		return nil, err
@@ -98,6 +101,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 		dirs += n
 	}
 	if err := watcher.Preflight(dirs); err != nil {
+		set.Close()
+		return nil, err
+	}
+	if err := prepareStateDir(cfg.StateDir); err != nil {
 		set.Close()
 		return nil, err
 	}
@@ -364,24 +371,18 @@ func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-c
 }
 
 // housekeeping persists upload progress for `dropsync status`, notices
-// jobs changed by other processes, and prunes old done jobs.
+// jobs changed by other processes, and applies the retention policy.
 func (d *Daemon) housekeeping(ctx context.Context) {
-	prune := time.NewTicker(time.Hour)
-	defer prune.Stop()
+	pruned := make(chan struct{})
+	go func() { defer close(pruned); d.pruneLoop(ctx) }()
+	defer func() { <-pruned }()
 	progress := time.NewTicker(d.progressEvery)
 	defer progress.Stop()
-	if _, err := d.q.PruneDone(ctx, time.Now().Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
-		d.log.Warn("prune failed", "err", err)
-	}
 	lastVersion, _ := d.q.DataVersion(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-prune.C:
-			if _, err := d.q.PruneDone(ctx, time.Now().Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
-				d.log.Warn("prune failed", "err", err)
-			}
 		case <-progress.C:
 			d.releaseStranded(ctx)
 			// Work queued by another process (queue retry) wakes the workers.

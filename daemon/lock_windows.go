@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/dropsync/dropsync/queue"
 )
 
 // lockStateDir keeps a lock file open exclusively so that two daemons
@@ -14,7 +16,7 @@ func lockStateDir(dir string) (release func(), err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
-	p := filepath.Join(dir, "dropsync.lock")
+	p := filepath.Join(dir, queue.LockFileName)
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil && os.IsExist(err) {
 		if rerr := os.Remove(p); rerr != nil {

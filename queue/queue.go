@@ -12,6 +12,18 @@
 //
 // The database runs in WAL mode with a busy timeout and immediate
 // transactions; a daemon holds a single connection.
+//
+// Invariants of access: only the daemon (Open) creates and migrates the
+// database. OpenExisting (queue retry, forget) writes through the same
+// methods the daemon uses but never migrates; OpenReadOnly (status, queue
+// list) opens it with mode=ro and never writes. Both refuse a schema other
+// than their own. Every lookup on the hot path and the delete path uses an
+// index (TestLookupsUseIndexes). A database error that needs the operator
+// (full disk, damaged file, held by another program, permissions, I/O) is
+// classified in one place (explain) and names the file and the next step;
+// a held database is reported after at most busyTimeout. Nothing grows
+// without bound: Prune applies the retention policy (see Retention for what
+// is kept forever and why).
 package queue
 
 import (
@@ -20,8 +32,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -44,72 +54,11 @@ const FileName = "dropsync.db"
 
 // Queue is the SQLite-backed queue. It is safe for concurrent use.
 type Queue struct {
-	db  *sql.DB
-	now func() time.Time
+	db   *sql.DB
+	path string // the database file, absolute, for messages
+	now  func() time.Time
 
 	stmts map[string]*sql.Stmt // hotStatements, prepared at open
-}
-
-// Open opens (creating if needed, mode 0600 in a 0700 directory) the
-// database in stateDir, migrates it to the current schema, and returns
-// leases left by a previous process to pending.
-func Open(ctx context.Context, stateDir string) (*Queue, error) {
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("queue: create state dir: %w", err)
-	}
-	path := filepath.Join(stateDir, FileName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("queue: %w", err)
-	}
-	f.Close()
-	q, err := open(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := q.db.ExecContext(ctx, `UPDATE jobs SET state = 'pending', bytes_done = 0 WHERE state = 'leased'`); err != nil {
-		q.Close()
-		return nil, fmt.Errorf("queue: recover leases: %w", err)
-	}
-	return q, nil
-}
-
-// OpenExisting opens the database in stateDir for inspection and steering
-// (status, queue commands) without creating it and without recovering
-// leases, which belong to the running daemon.
-func OpenExisting(ctx context.Context, stateDir string) (*Queue, error) {
-	path := filepath.Join(stateDir, FileName)
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("no state database at %s (has dropsync run with this state_dir?): %w", path, errors.Unwrap(err))
-	}
-	q, err := open(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	return q, nil
-}
-
-// open connects to the database at path, migrates it and prepares the hot
-// statements.
-func open(ctx context.Context, path string) (*Queue, error) {
-	dsn := "file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate&_synchronous=NORMAL"
-	db, err := sql.Open("sqlite3", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("queue: open %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(1)
-	db.SetConnMaxIdleTime(0)
-	db.SetConnMaxLifetime(0)
-	q := &Queue{db: db, now: time.Now, stmts: map[string]*sql.Stmt{}}
-	if err := q.migrate(ctx); err != nil {
-		q.Close()
-		return nil, err
-	}
-	if err := q.prepare(ctx); err != nil {
-		q.Close()
-		return nil, err
-	}
-	return q, nil
 }
 
 // Hot statements, prepared once when the queue opens: preparing is most of
@@ -153,6 +102,12 @@ const (
 	qFileState = `SELECT watch, rel, target, size, mtime, inode, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at
 		FROM file_state WHERE watch = ? AND rel = ?`
 	qProgress = `UPDATE jobs SET bytes_done = ? WHERE id = ? AND state = 'leased'`
+)
+
+// Lookups of the delete path.
+const (
+	qRemoteShared = `SELECT COUNT(*) FROM file_state WHERE target = ? AND remote_id = ? AND NOT (watch = ? AND rel = ?)`
+	qExpandDir    = `SELECT rel FROM file_state WHERE watch = ?1 AND rel > ?3 AND rel < ?4 AND target = ?2 AND moved_away = 0`
 )
 
 var hotStatements = []string{qActive, qCoalesce, qDeliveredFP, qFailedFP, qDropFailed, qInsert, qReady, qLease, qRecord, qDropSession, qFinish, qFileState, qProgress}
@@ -202,7 +157,7 @@ func (q *Queue) Close() error {
 // Ping checks that the database answers.
 func (q *Queue) Ping(ctx context.Context) error {
 	var n int
-	return q.db.QueryRowContext(ctx, `SELECT 1`).Scan(&n)
+	return q.explain(q.db.QueryRowContext(ctx, `SELECT 1`).Scan(&n))
 }
 
 func (q *Queue) migrate(ctx context.Context) error {
@@ -212,7 +167,7 @@ func (q *Queue) migrate(ctx context.Context) error {
 			return err
 		}
 		if v > len(migrations) {
-			return fmt.Errorf("queue: database schema %d is newer than this dropsync (%d): upgrade dropsync", v, len(migrations))
+			return fmt.Errorf("queue: the database %s is newer than this dropsync understands (schema %d, this dropsync %d): upgrade dropsync", q.path, v, len(migrations))
 		}
 		for i := v; i < len(migrations); i++ {
 			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
@@ -231,6 +186,7 @@ func (q *Queue) inTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	defer func() { err = q.explain(err) }()
 	tx, err := q.db.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		return fmt.Errorf("queue: begin: %w", err)
@@ -316,11 +272,11 @@ func expand(ctx context.Context, tx *sql.Tx, items []Item) []expanded {
 			out = append(out, expanded{Item: it})
 			continue
 		}
+		// The paths below rel/ are exactly those from "rel/" up to "rel0"
+		// ('0' follows '/' in byte order, SQLite's default collation), a
+		// range the primary key seeks.
 		prefix := it.Rel + "/"
-		// substr and length count characters, so the prefix matches
-		// non-ASCII folder names too.
-		rows, err := tx.QueryContext(ctx, `SELECT rel FROM file_state WHERE watch = ?1 AND target = ?2 AND moved_away = 0 AND substr(rel, 1, length(?3)) = ?3`,
-			it.Watch, it.Target, prefix)
+		rows, err := tx.QueryContext(ctx, qExpandDir, it.Watch, it.Target, prefix, it.Rel+"0")
 		if err != nil {
 			return append(out, expanded{Item: it, err: err})
 		}
@@ -486,7 +442,7 @@ func (q *Queue) NextReady(ctx context.Context) (t time.Time, ok bool, err error)
 		LEFT JOIN target_pauses p ON p.target = j.target WHERE j.state = 'pending'
 		AND j.target NOT IN (SELECT target FROM target_health WHERE state IN ('down', 'credentials rejected'))`).Scan(&v)
 	if err != nil || !v.Valid {
-		return time.Time{}, false, err
+		return time.Time{}, false, q.explain(err)
 	}
 	return time.UnixMilli(v.Int64), true, nil
 }
@@ -598,7 +554,7 @@ func (q *Queue) Defer(ctx context.Context, j *Job, fp fsid.Fingerprint, notBefor
 func (q *Queue) MarkMovedAway(ctx context.Context, watch, rel string) error {
 	_, err := q.db.ExecContext(ctx, `UPDATE file_state SET moved_away = 1 WHERE watch = ? AND rel = ?`, watch, rel)
 	if err != nil {
-		return fmt.Errorf("queue: mark moved away: %w", err)
+		return fmt.Errorf("queue: mark moved away: %w", q.explain(err))
 	}
 	return nil
 }
@@ -611,10 +567,9 @@ func (q *Queue) RemoteShared(ctx context.Context, target, remoteID, watch, rel s
 		return false, nil
 	}
 	var n int
-	err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM file_state WHERE target = ? AND remote_id = ? AND NOT (watch = ? AND rel = ?)`,
-		target, remoteID, watch, rel).Scan(&n)
+	err := q.db.QueryRowContext(ctx, qRemoteShared, target, remoteID, watch, rel).Scan(&n)
 	if err != nil {
-		return false, fmt.Errorf("queue: shared remote: %w", err)
+		return false, fmt.Errorf("queue: shared remote: %w", q.explain(err))
 	}
 	return n > 0, nil
 }
@@ -640,7 +595,7 @@ func (q *Queue) Fail(ctx context.Context, j *Job, msg string) (requeued bool, er
 // `dropsync status` in another process.
 func (q *Queue) SetProgress(ctx context.Context, id, bytes int64) error {
 	_, err := q.exec(ctx, nil, qProgress, bytes, id)
-	return err
+	return q.explain(err)
 }
 
 // PauseTarget records that target must not be contacted before until; the
@@ -664,7 +619,7 @@ type Pause struct {
 func (q *Queue) Pauses(ctx context.Context) ([]Pause, error) {
 	rows, err := q.db.QueryContext(ctx, `SELECT target, until, reason FROM target_pauses WHERE until > ? ORDER BY target`, ms(q.now()))
 	if err != nil {
-		return nil, err
+		return nil, q.explain(err)
 	}
 	defer rows.Close()
 	var out []Pause
@@ -691,7 +646,7 @@ func (q *Queue) FileState(ctx context.Context, watch, rel string) (*FileState, e
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("queue: file state: %w", err)
+		return nil, fmt.Errorf("queue: file state: %w", q.explain(err))
 	}
 	s.FP.Inode = uint64(inode)
 	s.DeliveredAt = time.UnixMilli(delivered)
@@ -723,7 +678,7 @@ func (q *Queue) Jobs(ctx context.Context, state, rel string, limit int) ([]*Job,
 	}
 	rows, err := q.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("queue: list: %w", err)
+		return nil, fmt.Errorf("queue: list: %w", q.explain(err))
 	}
 	defer rows.Close()
 	var out []*Job
@@ -742,7 +697,7 @@ func (q *Queue) Counts(ctx context.Context) (map[string]int, error) {
 	out := map[string]int{Pending: 0, Leased: 0, Done: 0, Failed: 0}
 	rows, err := q.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM jobs GROUP BY state`)
 	if err != nil {
-		return nil, err
+		return nil, q.explain(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -825,20 +780,11 @@ func idFilter(base string, ids []int64) (string, []any) {
 	return base + " AND id IN (" + strings.Join(marks, ", ") + ")", args
 }
 
-// PruneDone deletes done jobs last updated before cutoff.
-func (q *Queue) PruneDone(ctx context.Context, cutoff time.Time) (int64, error) {
-	res, err := q.db.ExecContext(ctx, `DELETE FROM jobs WHERE state = 'done' AND updated_at < ?`, ms(cutoff))
-	if err != nil {
-		return 0, fmt.Errorf("queue: prune: %w", err)
-	}
-	return res.RowsAffected()
-}
-
 // DataVersion changes whenever another connection (another process, such
 // as `dropsync queue retry`) commits to the database; the daemon polls it
 // to notice work queued from outside.
 func (q *Queue) DataVersion(ctx context.Context) (int64, error) {
 	var v int64
 	err := q.db.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v)
-	return v, err
+	return v, q.explain(err)
 }

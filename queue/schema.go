@@ -70,7 +70,16 @@ CREATE TABLE target_pauses (
 	// away (after_upload, failed_to), so a later folder deletion never
 	// counts it as the user's deletion.
 	`ALTER TABLE file_state ADD COLUMN moved_away INTEGER NOT NULL DEFAULT 0;`,
-	// 3: per-target health (issue 11): the state the daemon's health
+	// 3: retention and the delete path. gone_since is when the file was
+	// first found missing from its watch (0: present); the retention pass
+	// forgets the record once it has been gone long enough. The remote-id
+	// index serves the check whether another path shares a remote object.
+	`
+ALTER TABLE file_state ADD COLUMN gone_since INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX file_state_remote ON file_state (target, remote_id);
+CREATE INDEX file_state_gone ON file_state (gone_since) WHERE gone_since != 0;
+`,
+	// 4: per-target health (issue 11): the state the daemon's health
 	// component last decided, a request from the CLI (target retry/resume),
 	// and attempts counted per kind of failure, so that an adapter's cap
 	// counts only its own kind.

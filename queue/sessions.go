@@ -29,7 +29,7 @@ func (s *sessionStore) Load(ctx context.Context) (*targets.Session, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("queue: load session: %w", err)
+		return nil, fmt.Errorf("queue: load session: %w", s.q.explain(err))
 	}
 	if target != s.target {
 		return nil, nil // the watch now goes elsewhere: the session is useless
@@ -57,5 +57,5 @@ func (s *sessionStore) Save(ctx context.Context, sess *targets.Session) error {
 
 func (s *sessionStore) Delete(ctx context.Context) error {
 	_, err := s.q.db.ExecContext(ctx, `DELETE FROM upload_sessions WHERE watch = ? AND rel = ?`, s.watch, s.rel)
-	return err
+	return s.q.explain(err)
 }

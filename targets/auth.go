@@ -186,8 +186,10 @@ func (s *Secret) Reveal() string {
 		return s.val.Reveal()
 	}
 	if st := fileStamp(s.path); st != s.stamp && st != "" {
-		if b, err := os.ReadFile(s.path); err == nil {
-			s.val, s.stamp = config.Secret(strings.TrimRight(string(b), "\r\n")), st
+		// Read as at start (size cap, trailing newline dropped); a file
+		// caught empty half-way through an edit keeps the old value.
+		if v, _, err := config.ReadSecretFile(s.path); err == nil {
+			s.val, s.stamp = v, st
 		}
 	}
 	return s.val.Reveal()

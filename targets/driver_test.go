@@ -190,7 +190,7 @@ func TestOverLimitFailsBeforeSending(t *testing.T) {
 
 func TestUnknownAdapterKeysAreRejected(t *testing.T) {
 	_, err := targettest.TryBuild(t, chunkYAML+"chunk_treshold: 5MiB\n", "")
-	if err == nil || !strings.Contains(err.Error(), `unknown key "chunk_treshold" in targets.t (accepted: auth, chunk_size, chunk_threshold,`) {
+	if err == nil || !strings.Contains(err.Error(), `unknown key "chunk_treshold" in targets.t (accepted: allow_insecure_http, auth, chunk_size, chunk_threshold,`) {
 		t.Fatalf("err = %v", err)
 	}
 	_, err = targettest.TryBuild(t, chunkYAML, "destination: {folder: x}")

@@ -116,7 +116,7 @@ func TestBadConfigsExitWithOneClearLine(t *testing.T) {
 		{"unknown key", "    settle: 200ms", "    setle: 200ms", `line 14: unknown key "setle" in watches[0]`},
 		{"bad size", "%s", "    chunk_size: ten megs\n", `bad size "ten megs"`},
 		{"missing target", "    target: docs", "    target: dcos", `watches[0].target: "dcos" is not defined under targets (defined: docs)`},
-		{"unreadable secret", "auth: {type: bearer, token: tok}", "auth: {type: bearer, token_file: /nonexistent/docs.token}", "targets.docs.auth.token_file: cannot read secret: /nonexistent/docs.token: no such file or directory"},
+		{"unreadable secret", "auth: {type: bearer, token: tok}", "auth: {type: bearer, token_file: /nonexistent/docs.token}", "line 9: targets.docs.auth.token_file: cannot read the secret file: no such file or directory"},
 		{"adapter key", "%s", "    api_version: 1.2\n", `unknown key "api_version" in targets.docs`},
 	}
 	for _, tc := range cases {

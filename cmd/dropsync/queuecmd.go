@@ -36,7 +36,11 @@ func cmdQueue(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, q, err := openQueue(ctx, *cfgPath)
+	open := openQueue // retry, forget: the queue's own methods, as the daemon uses them
+	if sub == "list" {
+		open = openQueueReadOnly
+	}
+	c, q, err := open(ctx, *cfgPath)
 	if err != nil {
 		return err
 	}
@@ -76,7 +80,7 @@ func cmdQueue(ctx context.Context, args []string, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "re-queued %d failed job(s); a running daemon picks them up within seconds\n", n)
+		fmt.Fprintf(w, "re-queued %d failed job(s); %s\n", n, daemonNotice(c.StateDir))
 		if n < len(ids) {
 			return fmt.Errorf("%d of the job(s) given are not on the failed list (see dropsync queue list --state failed)", len(ids)-n)
 		}

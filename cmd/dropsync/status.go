@@ -52,7 +52,7 @@ func cmdStatus(ctx context.Context, args []string, w io.Writer) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	c, q, err := openQueue(ctx, *cfgPath)
+	c, q, err := openQueueReadOnly(ctx, *cfgPath)
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,11 @@ func cmdTarget(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, q, err := openQueue(ctx, *cfgPath)
+	open := openQueue // retry, resume: a request the running daemon notices
+	if sub == "list" {
+		open = openQueueReadOnly
+	}
+	c, q, err := open(ctx, *cfgPath)
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,9 @@ func cmdValidate(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, warn := range c.Warnings {
+		fmt.Fprintln(os.Stderr, "warning: "+warn)
+	}
 	// Adapters log what validation should tell (e.g. that overwrite still
 	// keeps versions on this API) as warnings: show those.
 	notes := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/dropsync/dropsync/config"
@@ -125,10 +124,10 @@ func (t *Target) Watch(w *config.Watch) (any, error) {
 	if strings.ContainsAny(d.FolderID, "/?# ") {
 		return nil, fmt.Errorf("destination.folder_id: %q is not a folder GUID", d.FolderID)
 	}
-	if err := readSecret(&d.AccessCode, d.AccessCodeFile, "access_code"); err != nil {
+	if err := readSecret(t.log, &d.AccessCode, d.AccessCodeFile, "access_code"); err != nil {
 		return nil, err
 	}
-	if err := readSecret(&d.AccessToken, d.AccessTokenFile, "access_token"); err != nil {
+	if err := readSecret(t.log, &d.AccessToken, d.AccessTokenFile, "access_token"); err != nil {
 		return nil, err
 	}
 	if d.AccessCode != "" && d.LinkID == "" {
@@ -154,22 +153,23 @@ func (t *Target) Watch(w *config.Watch) (any, error) {
 	return d, nil
 }
 
-// readSecret fills s from file, the destination's *_file form of key.
-func readSecret(s *config.Secret, file, key string) error {
+// readSecret fills s from file, the destination's *_file form of key,
+// warning when others than the owner can read the file.
+func readSecret(log *slog.Logger, s *config.Secret, file, key string) error {
 	if file == "" {
 		return nil
 	}
 	if *s != "" {
 		return fmt.Errorf("destination.%s_file: give either %s or %s_file, not both", key, key, key)
 	}
-	b, err := os.ReadFile(file)
+	v, warn, err := config.ReadSecretFile(file)
 	if err != nil {
-		return fmt.Errorf("destination.%s_file: cannot read secret: %w", key, err)
+		return fmt.Errorf("destination.%s_file: %w", key, err)
 	}
-	*s = config.Secret(strings.TrimRight(string(b), "\r\n"))
-	if *s == "" {
-		return fmt.Errorf("destination.%s_file: secret file %s is empty", key, file)
+	if warn != "" {
+		log.Warn("destination." + key + "_file: " + warn)
 	}
+	*s = v
 	return nil
 }
 

@@ -654,7 +654,7 @@ func TestConfigurationErrors(t *testing.T) {
 		{basic + "apiversion: 1.2\n", dest, `unknown key "apiversion"`},
 		{strings.Replace(basic, url, url+"/documents/api/1.2", 1), dest, "targets.t.url: give the service root"},
 		{"type: oracle-documents\nurl: " + url + "\nauth: {type: apikey, key: k}\n", dest, `targets.t.auth.type: "apikey" is not supported here (use basic or bearer or oauth2)`},
-		{"type: oracle-documents\nurl: " + url + "\nauth: {type: oauth2, token_url: http://idcs/oauth2/v1/token, client_id: c, client_secret: s}\n", dest, "targets.t.auth.scope: required for oauth2"},
+		{"type: oracle-documents\nurl: " + url + "\nauth: {type: oauth2, token_url: https://idcs/oauth2/v1/token, client_id: c, client_secret: s}\n", dest, "targets.t.auth.scope: required for oauth2"},
 		{basic, "destination: {}", "watches[0].destination.folder_id: required"},
 		{basic, "destination: {folder_id: F1, path: /x}", `unknown key "path"`},
 		{basic, "destination: {folder_id: F1, access_code: c}", "watches[0].destination.access_code: needs destination.link_id"},

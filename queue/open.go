@@ -1,0 +1,179 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// LockFileName is the file in the state directory that the running daemon
+// holds locked; it contains the daemon's process id.
+const LockFileName = "dropsync.lock"
+
+// busyTimeout is how long a statement waits for another connection's
+// write lock before the error (naming the holder) is returned: the
+// daemon's and the CLI's transactions are short, so a wait this long means
+// a program holds the database.
+const busyTimeout = "1000" // ms
+
+// openMode says who opens the database and what it may do.
+type openMode int
+
+const (
+	modeDaemon openMode = iota // create, migrate, recover leases
+	modeWriter                 // steer a queue beside the daemon: no create, no migration
+	modeReader                 // inspect: mode=ro, no write of any kind
+)
+
+// Open opens (creating if needed, mode 0600 in a 0700 directory) the
+// database in stateDir, migrates it to the current schema, and returns
+// leases left by a previous process to pending. Only the daemon calls it:
+// it is the one place that migrates.
+func Open(ctx context.Context, stateDir string) (*Queue, error) {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("queue: create state dir: %w", err)
+	}
+	path := filepath.Join(stateDir, FileName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	f.Close()
+	q, err := open(ctx, path, modeDaemon)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := q.db.ExecContext(ctx, `UPDATE jobs SET state = 'pending', bytes_done = 0 WHERE state = 'leased'`); err != nil {
+		q.Close()
+		return nil, fmt.Errorf("queue: recover leases: %w", q.explain(err))
+	}
+	return q, nil
+}
+
+// OpenExisting opens the database in stateDir to steer it beside a running
+// daemon (queue retry, queue forget), through the same methods the daemon
+// uses; the daemon notices the commit within a second (DataVersion). It
+// neither creates nor migrates the database, nor recovers leases (they
+// belong to the daemon), and refuses a schema other than its own.
+func OpenExisting(ctx context.Context, stateDir string) (*Queue, error) {
+	path, err := existing(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	return open(ctx, path, modeWriter)
+}
+
+// OpenReadOnly opens the database in stateDir for inspection (status, queue
+// list) with SQLite's mode=ro: it never writes, so it cannot migrate the
+// database under a running daemon of another version, and a user who may
+// only read the file can use it. A schema other than its own is refused.
+func OpenReadOnly(ctx context.Context, stateDir string) (*Queue, error) {
+	path, err := existing(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	return open(ctx, path, modeReader)
+}
+
+func existing(stateDir string) (string, error) {
+	path := filepath.Join(stateDir, FileName)
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("no state database at %s (has dropsync run with this state_dir?): %w", path, errors.Unwrap(err))
+	}
+	return path, nil
+}
+
+// open connects to the database at path, brings or checks its schema, and
+// prepares the hot statements.
+func open(ctx context.Context, path string, mode openMode) (*Queue, error) {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	dsn := "file:" + path + "?_journal_mode=WAL&_busy_timeout=" + busyTimeout + "&_txlock=immediate&_synchronous=NORMAL"
+	if mode == modeReader {
+		dsn = "file:" + path + "?mode=ro&_busy_timeout=" + busyTimeout
+	}
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("queue: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	q := &Queue{db: db, path: path, now: time.Now, stmts: map[string]*sql.Stmt{}}
+	if mode == modeDaemon {
+		err = q.migrate(ctx)
+	} else {
+		err = q.checkSchema(ctx)
+	}
+	if err != nil && mode == modeReader && cleanlyClosed(path) {
+		if code, _ := sqliteCode(err); code == codeReadonly || code == codeCantOpen {
+			// A reader who may not create the -shm file (no write access
+			// to the state directory) can still read a database that no
+			// process has open: with no -wal file, it is all in the main
+			// file.
+			q.Close()
+			return openImmutable(ctx, path)
+		}
+	}
+	if err != nil {
+		q.Close()
+		return nil, err
+	}
+	if err := q.prepare(ctx); err != nil {
+		q.Close()
+		return nil, q.explain(err)
+	}
+	return q, nil
+}
+
+// checkSchema refuses a database whose schema is not the one this binary
+// was built for: reading or writing it could misread it, and migrating is
+// the daemon's alone.
+func (q *Queue) checkSchema(ctx context.Context) error {
+	var v int
+	if err := q.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+		return fmt.Errorf("queue: read schema version: %w", q.explain(err))
+	}
+	switch {
+	case v > len(migrations):
+		return fmt.Errorf("queue: the database %s is newer than this dropsync understands (schema %d, this dropsync %d): use the dropsync binary the daemon runs, or upgrade this one", q.path, v, len(migrations))
+	case v < len(migrations):
+		return fmt.Errorf("queue: the database %s is older than this dropsync understands (schema %d, this dropsync %d): restart the daemon with this version (it migrates the database at start), or use the dropsync binary it runs", q.path, v, len(migrations))
+	}
+	return nil
+}
+
+// cleanlyClosed reports whether the database has no write-ahead log: the
+// last connection closed it and everything is in the main file.
+func cleanlyClosed(path string) bool {
+	fi, err := os.Stat(path + "-wal")
+	return errors.Is(err, os.ErrNotExist) || (err == nil && fi.Size() == 0)
+}
+
+// openImmutable opens a cleanly closed database read-only without the
+// shared-memory file, for a reader who cannot create it.
+func openImmutable(ctx context.Context, path string) (*Queue, error) {
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&immutable=1")
+	if err != nil {
+		return nil, fmt.Errorf("queue: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	q := &Queue{db: db, path: path, now: time.Now, stmts: map[string]*sql.Stmt{}}
+	if err := q.checkSchema(ctx); err != nil {
+		q.Close()
+		return nil, err
+	}
+	if err := q.prepare(ctx); err != nil {
+		q.Close()
+		return nil, q.explain(err)
+	}
+	return q, nil
+}
