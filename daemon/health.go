@@ -24,7 +24,7 @@ import (
 // throttled ones through their pause), and a job claimed just before the
 // change goes back untouched. Only the probe talks to such a target: one
 // request where the adapter can check its destination, else one real job,
-// with a backoff of its own from retry.initial to retry.max, jittered. The
+// with a backoff of its own from retry.initial to retry.max (probeWait). The
 // first success makes the target up and its backlog moves at once. A
 // throttle ends when the server's time (capped by retry.max_pause) has
 // passed or `dropsync target resume` ends it.
@@ -50,7 +50,6 @@ type targetState struct {
 	reason string
 	until  time.Time // throttled: the end of the pause
 	next   time.Time // down, credentials rejected: the next probe
-	probes int       // failed probes since it left up: the probe's backoff step
 	streak int       // server failures in a row while up
 	kick   chan struct{}
 }
@@ -239,8 +238,7 @@ func (h *health) reschedule(name string) {
 	if t.next.After(time.Now()) {
 		return // a failure already set it
 	}
-	t.probes++
-	t.next = time.Now().Add(h.d.backoff(t.probes))
+	t.next = time.Now().Add(h.d.probeWait(time.Since(t.since)))
 }
 
 // holds reports whether job j must not be sent now: its target is down or
@@ -330,18 +328,14 @@ func (h *health) failed(ctx context.Context, name string, kind targets.Kind, ra 
 	default:
 		t.state = queue.TargetDown
 	}
-	if t.state == queue.TargetDown || t.state == queue.TargetCredentials {
-		if prev != t.state {
-			t.probes = 0
-		}
-		if kind != targets.Throttled {
-			t.probes++
-			t.next = now.Add(d.backoff(t.probes))
-		}
-		at = t.next
-	}
 	if prev != t.state {
 		t.since = now
+	}
+	if t.state == queue.TargetDown || t.state == queue.TargetCredentials {
+		if kind != targets.Throttled {
+			t.next = now.Add(d.probeWait(now.Sub(t.since)))
+		}
+		at = t.next
 	}
 	rec := t.record()
 	state, until := t.state, t.until
@@ -379,7 +373,7 @@ func (h *health) setUp(ctx context.Context, name, why string) {
 		return
 	}
 	prev, since := t.state, t.since
-	t.state, t.since, t.reason, t.until, t.next, t.probes, t.streak = queue.TargetUp, time.Now(), "", time.Time{}, time.Time{}, 0, 0
+	t.state, t.since, t.reason, t.until, t.next, t.streak = queue.TargetUp, time.Now(), "", time.Time{}, time.Time{}, 0
 	rec := t.record()
 	h.mu.Unlock()
 	bg := context.WithoutCancel(ctx)
@@ -403,7 +397,7 @@ func (h *health) request(ctx context.Context, name, req string) {
 	if ok {
 		state = t.state
 		if req == queue.RequestRetry && state != queue.TargetUp {
-			t.next, t.probes = time.Now(), 0
+			t.next = time.Now()
 		}
 	}
 	h.mu.Unlock()
@@ -426,7 +420,7 @@ func (h *health) retestAll() {
 	names := make([]string, 0, len(h.ts))
 	for n, t := range h.ts {
 		if t.state == queue.TargetDown || t.state == queue.TargetCredentials {
-			t.next, t.probes = time.Now(), 0
+			t.next = time.Now()
 			names = append(names, n)
 		}
 	}
@@ -486,6 +480,17 @@ func (t *targetState) record() queue.TargetHealth {
 		r.NextProbe = t.next
 	}
 	return r
+}
+
+// probeWait is the wait before the next probe of a target that has been
+// down (or had its credentials rejected) for downFor: a fifth of that
+// time, at least retry.initial and at most retry.max, jittered by a tenth
+// either way. Probes are few (their number grows with the logarithm of the
+// outage's length) and the first delivery after an outage follows within
+// about a fifth of its length, or retry.initial after a short one.
+func (d *Daemon) probeWait(downFor time.Duration) time.Duration {
+	w := min(max(downFor/5, d.cfg.Retry.Initial.D()), d.cfg.Retry.Max.D())
+	return w*9/10 + rand.N(w/5+1)
 }
 
 // soon is the wait before a file's own retry after a stray server failure:
