@@ -163,6 +163,17 @@ type Watch struct {
 	FailedTo    string   `yaml:"failed_to"`
 	Deletes     string   `yaml:"deletes"`
 	FollowLinks bool     `yaml:"follow_symlinks"`
+	// Mode is auto (events on local file systems, polling on network and
+	// FUSE ones), events or poll; PollInterval is the time between polls.
+	Mode         string   `yaml:"mode"`
+	PollInterval Duration `yaml:"poll_interval"`
+	// ReadyMarker ("{name}.done", "{dir}/.ready") makes files wait for a
+	// marker, removed after the delivery unless ReadyMarkerKeep.
+	ReadyMarker     string `yaml:"ready_marker"`
+	ReadyMarkerKeep bool   `yaml:"ready_marker_keep"`
+	// Order is the claim order of a backlog: oldest (mtime), name or none.
+	Order  string   `yaml:"order"`
+	MinAge Duration `yaml:"min_age"` // a file younger than this (by mtime) waits
 
 	Line int `yaml:"-"`
 }
@@ -361,6 +372,15 @@ func (c *Config) applyDefaults() {
 		if w.Deletes == "" {
 			w.Deletes = "ignore"
 		}
+		if w.Mode == "" {
+			w.Mode = "auto"
+		}
+		if w.PollInterval == 0 {
+			w.PollInterval = Duration(10e9)
+		}
+		if w.Order == "" {
+			w.Order = "oldest"
+		}
 	}
 }
 
@@ -521,11 +541,13 @@ func (c *Config) validateWatch(w *Watch, checkPaths bool) error {
 	}
 	w.Path = filepath.Clean(abs)
 	if checkPaths {
+		// A missing folder is no error: the watch waits for it (a share
+		// not mounted yet at boot).
 		st, err := os.Stat(w.Path)
-		if err != nil {
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("path: %w", unwrapPathError(err))
 		}
-		if !st.IsDir() {
+		if err == nil && !st.IsDir() {
 			return fmt.Errorf("path: %s is not a directory", w.Path)
 		}
 	}
@@ -558,6 +580,24 @@ func (c *Config) validateWatch(w *Watch, checkPaths bool) error {
 	if err := oneOf("deletes", w.Deletes, "ignore", "propagate"); err != nil {
 		return err
 	}
+	if err := oneOf("mode", w.Mode, "auto", "events", "poll"); err != nil {
+		return err
+	}
+	if w.PollInterval < Duration(100e6) {
+		return fmt.Errorf("poll_interval: %s is too short (at least 100ms)", w.PollInterval.D())
+	}
+	if err := oneOf("order", w.Order, "oldest", "name", "none"); err != nil {
+		return err
+	}
+	if w.MinAge < 0 {
+		return errors.New("min_age: must not be negative")
+	}
+	if err := checkReadyMarker(w.ReadyMarker); err != nil {
+		return fmt.Errorf("ready_marker: %w", err)
+	}
+	if w.ReadyMarkerKeep && w.ReadyMarker == "" {
+		return errors.New("ready_marker_keep: only used with ready_marker")
+	}
 	if w.AfterUpload == "move" && w.MoveTo == "" {
 		return errors.New("move_to: required with after_upload: move")
 	}
@@ -588,4 +628,24 @@ func within(p, root string) bool {
 	}
 	rel, err := filepath.Rel(root, p)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// checkReadyMarker accepts "" (none), a pattern with one {name} and no
+// folder part ("{name}.done"), or "{dir}/NAME" ("{dir}/.ready").
+func checkReadyMarker(s string) error {
+	if s == "" {
+		return nil
+	}
+	bad := fmt.Errorf("%q: use a pattern with {name} (e.g. \"{name}.done\") or \"{dir}/NAME\" (e.g. \"{dir}/.ready\")", s)
+	if name, ok := strings.CutPrefix(s, "{dir}/"); ok {
+		if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\{}`) {
+			return bad
+		}
+		return nil
+	}
+	prefix, suffix, ok := strings.Cut(s, "{name}")
+	if !ok || prefix+suffix == "" || strings.ContainsAny(prefix+suffix, `/\{}`) {
+		return bad
+	}
+	return nil
 }

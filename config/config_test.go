@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dropsync/dropsync/config"
 )
@@ -104,7 +105,12 @@ func TestBadConfigsGiveClearErrors(t *testing.T) {
 		{"missing target", "    target: docs", "    target: doc", `watches[0].target: "doc" is not defined under targets (defined: docs)`},
 		{"unreadable secret", "token: abc}", "token_file: " + filepath.Join(dir, "nope") + "}", "line 6: targets.docs.auth.token_file: cannot read the secret file: no such file or directory"},
 		{"unset env", "url: https://example.com", "url: ${DS_NOT_SET_ANYWHERE}", "line 5: targets.docs.url: environment variable DS_NOT_SET_ANYWHERE is not set"},
-		{"missing watch path", "  - path: " + filepath.Join(dir, "in"), "  - path: " + filepath.Join(dir, "missing"), "watches[0].path: " + filepath.Join(dir, "missing") + ": no such file or directory"},
+		{"watch path is a file", "  - path: " + filepath.Join(dir, "in"), "  - path: " + filepath.Join(dir, "file"), "watches[0].path: " + filepath.Join(dir, "file") + " is not a directory"},
+		{"bad mode", "    target: docs", "    target: docs\n    mode: inotify", `watches[0].mode: "inotify" is not one of auto, events, poll`},
+		{"bad order", "    target: docs", "    target: docs\n    order: newest", `watches[0].order: "newest" is not one of oldest, name, none`},
+		{"short poll_interval", "    target: docs", "    target: docs\n    poll_interval: 1ms", `watches[0].poll_interval: 1ms is too short`},
+		{"bad ready_marker", "    target: docs", "    target: docs\n    ready_marker: done", `watches[0].ready_marker: "done": use a pattern with {name}`},
+		{"keep without marker", "    target: docs", "    target: docs\n    ready_marker_keep: true", `watches[0].ready_marker_keep: only used with ready_marker`},
 		{"bad on_conflict", "    target: docs", "    target: docs\n    on_conflict: replace", `watches[0].on_conflict: "replace" is not one of version, overwrite, rename, skip`},
 		{"move_to inside", "    target: docs", "    target: docs\n    after_upload: move\n    move_to: " + filepath.Join(dir, "in", "done"), "watches[0].move_to: " + filepath.Join(dir, "in", "done") + " lies inside the watched tree"},
 		{"no type", "    type: sensenet\n", "", "targets.docs.type: missing"},
@@ -112,6 +118,9 @@ func TestBadConfigsGiveClearErrors(t *testing.T) {
 		{"typo in type", "    type: sensenet", "    tpye: sensenet", `targets.docs.type: missing (sensenet, oracle-documents, sbm, blueworks or connections-activities); unknown keys here: tpye`},
 		{"unquoted env in flow", "auth: {type: bearer, token: abc}", "auth: {type: bearer, token: ${TOKEN}}", `(inside {…}, quote a ${VAR} value: token: "${VAR}")`},
 		{"bad metrics.listen", "targets:", "metrics: {listen: nonsense}\ntargets:", `metrics.listen: "nonsense" is not host:port`},
+	}
+	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -155,5 +164,21 @@ func TestRawDecodeIsStrict(t *testing.T) {
 	err = c.Watches[0].Destination.Decode(&dest)
 	if err == nil || !strings.Contains(err.Error(), `line 11: unknown key "colour" in watches[0].destination (accepted: path)`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A watch folder that does not exist yet (a share not mounted at boot) is
+// no error: the daemon starts and the watch waits for it. The watch keys
+// of this phase have their defaults.
+func TestMissingWatchPathAndWatchDefaults(t *testing.T) {
+	dir, y := base(t)
+	y = strings.Replace(y, "  - path: "+filepath.Join(dir, "in"), "  - path: "+filepath.Join(dir, "later"), 1)
+	c, err := config.Parse(strings.NewReader(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := c.Watches[0]
+	if w.Mode != "auto" || w.PollInterval.D() != 10*time.Second || w.Order != "oldest" || w.MinAge != 0 || w.ReadyMarker != "" {
+		t.Fatalf("defaults: %+v", w)
 	}
 }

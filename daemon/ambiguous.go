@@ -54,7 +54,7 @@ func (d *Daemon) ambiguous(ctx context.Context, j *queue.Job, wc *config.Watch, 
 // landed asks a Verifier target, after an ambiguous attempt, whether the
 // upload is already there; if so the job is completed as delivered and
 // landed reports true. Any doubt sends the file again.
-func (d *Daemon) landed(ctx context.Context, j *queue.Job, wc *config.Watch, tgt targets.Target, f *targets.File, fp fsid.Fingerprint, log *slog.Logger) bool {
+func (d *Daemon) landed(ctx context.Context, j *queue.Job, wc *config.Watch, tgt targets.Target, f *targets.File, fp fsid.Fingerprint, claim *nameClaim, log *slog.Logger) bool {
 	v, ok := tgt.(targets.Verifier)
 	if !ok {
 		return false
@@ -77,7 +77,8 @@ func (d *Daemon) landed(ctx context.Context, j *queue.Job, wc *config.Watch, tgt
 		return false
 	}
 	state := &queue.FileState{FP: fp, SHA256: sum, Remote: *r}
-	ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state}, log)
+	ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state, Names: claim.keys(f, *r)}, log)
+	claim.release()
 	if !ok {
 		return true
 	}

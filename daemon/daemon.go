@@ -10,6 +10,11 @@
 // about a file are retried soon or failed. An attempt whose answer was lost
 // after the whole file was sent is asked about before it is sent again, or
 // its re-sends are bounded (ambiguous.go).
+//
+// Invariant (claims.go): per target folder, a remote name as the server
+// folds and sanitises it belongs to one existing local path; a second path
+// meeting it fails naming both, or with on_conflict rename takes the next
+// free name(N).ext.
 package daemon
 
 import (
@@ -64,6 +69,9 @@ type Daemon struct {
 	stranded []*queue.Job         // leased jobs whose outcome could not be written
 	throttle map[string]int       // target → throttled answers since its last delivery
 	names    keyLock              // remote names being uploaded, for targets without folders
+	claims   keyLock              // remote names being uploaded, for targets.NameKeyer (claims.go)
+
+	enq enqueueHealth // watches whose batches the queue refuses now
 
 	health *health // every target's state: up, throttled, down, credentials rejected
 }
@@ -75,8 +83,10 @@ type flight struct {
 	sent   atomic.Int64
 }
 
-// New checks the configuration against the targets and the inotify limit,
-// takes the state directory's lock and opens the queue.
+// New checks the configuration against the targets, takes the state
+// directory's lock and opens the queue. Watch folders are not walked here:
+// a folder that is missing waits, and sub-trees beyond the inotify budget
+// are polled (see package watcher).
 func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -89,19 +99,6 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 	}
 	set, err := targets.Build(cfg, o.Log)
 	if err != nil {
-		return nil, err
-	}
-	dirs := 0
-	for _, w := range cfg.Watches {
-		n, err := watcher.CountDirs(w.Path, w.IsRecursive(), w.Exclude)
-		if err != nil {
-			set.Close()
-			return nil, fmt.Errorf("count folders under %s: %w", w.Path, err)
-		}
-		dirs += n
-	}
-	if err := watcher.Preflight(dirs); err != nil {
-		set.Close()
 		return nil, err
 	}
 	if err := prepareStateDir(cfg.StateDir); err != nil {
@@ -153,6 +150,9 @@ func (d *Daemon) Health(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := d.enq.health(); err != nil {
+		return err
+	}
 	return d.health.unhealthy()
 }
 
@@ -190,6 +190,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			Root: wc.Path, Recursive: wc.IsRecursive(), Include: wc.Include, Exclude: wc.Exclude, Ignore: wc.Ignore,
 			Settle: wc.Settle.D(), FollowSymlinks: wc.FollowLinks, EmitDeletes: wc.Deletes == "propagate",
 			Reconcile: d.cfg.Reconcile.D(), Log: d.log, OnOverflow: d.obs.Overflow, OnEvent: d.obs.WatchEvent,
+			Mode: wc.Mode, PollInterval: wc.PollInterval.D(), ReadyMarker: wc.ReadyMarker, MinAge: wc.MinAge.D(),
 		})
 		if err != nil {
 			errc <- fmt.Errorf("watch %s: %w", wc.Path, err)
@@ -255,38 +256,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	workers.Wait()
 	d.log.Info("dropsync stopped")
 	return runErr
-}
-
-// enqueueLoop turns the watcher's batches into queue items, one
-// transaction per batch.
-func (d *Daemon) enqueueLoop(ctx context.Context, idx int, events <-chan []watcher.Event) {
-	wc := d.cfg.Watches[idx]
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case batch := <-events:
-			items := make([]queue.Item, 0, len(batch))
-			for _, ev := range batch {
-				if ev.Gone && d.tookOwnMove(wc.Path, ev.Rel) {
-					continue
-				}
-				items = append(items, queue.Item{Watch: wc.Path, Rel: ev.Rel, Target: wc.Target, FP: ev.FP, Gone: ev.Gone, Dir: ev.Dir,
-					AfterUpload: wc.AfterUpload != "keep"})
-			}
-			n, err := d.q.Enqueue(ctx, items)
-			if err != nil {
-				if ctx.Err() == nil {
-					d.log.Error("enqueue failed; the next scan finds these files again", "err", err, "files", len(items))
-				}
-				continue
-			}
-			if n > 0 {
-				d.log.Debug("queued", "watch", wc.Path, "files", n)
-				d.wake.notify()
-			}
-		}
-	}
 }
 
 // noteOwnMove records that the daemon itself removes a file (after_upload,
@@ -492,7 +461,13 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		}
 		defer unlock()
 	}
-	if done := d.landed(ctx, j, wc, tgt, f, fp, log); done {
+	claim, err := d.checkName(ctx, wc, tgt, f)
+	if err != nil {
+		d.handleErr(ctx, j, wc, path, err, log)
+		return
+	}
+	defer claim.release()
+	if done := d.landed(ctx, j, wc, tgt, f, fp, claim, log); done {
 		return
 	}
 	fl := &flight{job: j, target: wc.Target, total: f.Size}
@@ -516,7 +491,8 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		return
 	}
 	state := &queue.FileState{FP: fp, SHA256: res.SHA256, Remote: res.Remote}
-	ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state}, log)
+	ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state, Names: claim.keys(f, res.Remote)}, log)
+	claim.release()
 	if !ok {
 		return
 	}
@@ -688,6 +664,7 @@ func (d *Daemon) afterUpload(ctx context.Context, wc *config.Watch, path, rel st
 		d.noteOwnMove(wc.Path, rel)
 		err = moveFile(path, filepath.Join(wc.MoveTo, filepath.FromSlash(rel)))
 	default:
+		d.readyMarkerDone(ctx, wc, path, rel, log)
 		return
 	}
 	if err != nil {
@@ -697,6 +674,7 @@ func (d *Daemon) afterUpload(ctx context.Context, wc *config.Watch, path, rel st
 	if err := d.q.MarkMovedAway(context.WithoutCancel(ctx), wc.Path, rel); err != nil {
 		log.Error("cannot record the after_upload "+wc.AfterUpload, "err", err)
 	}
+	d.readyMarkerDone(ctx, wc, path, rel, log)
 }
 
 // handleErr classifies a failed attempt. A failure about the target

@@ -72,17 +72,20 @@ const (
 		dirty = CASE WHEN state = 'leased' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4) THEN 1 ELSE dirty END,
 		not_before = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4) THEN 0 ELSE not_before END,
 		attempts = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4) THEN 0 ELSE attempts END,
-		gone = ?1, size = ?2, mtime = ?3, inode = ?4, target = ?5, updated_at = ?6 WHERE id = ?7`
+		gone = ?1, size = ?2, mtime = ?3, inode = ?4, target = ?5, updated_at = ?6, ord = ?8 WHERE id = ?7`
 	qDeliveredFP = `SELECT size, mtime, inode, moved_away FROM file_state WHERE watch = ? AND rel = ? AND target = ?`
 	qFailedFP    = `SELECT COUNT(*), COUNT(CASE WHEN gone = ? AND size = ? AND mtime = ? AND inode = ? THEN 1 END) FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
 	qDropFailed  = `DELETE FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
-	qInsert      = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)`
+	qInsert      = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, created_at, updated_at, ord) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)`
 	// Claiming selects the ids, then leases each by primary key: one
 	// UPDATE … WHERE id IN (subquery) costs SQLite about ten times more.
-	qReady = `SELECT id FROM jobs WHERE state = 'pending' AND not_before <= ?
+	// jobs_claim (covering) walks the pending jobs in claim order and stops
+	// at the limit; without INDEXED BY, SQLite picks jobs_ready and sorts
+	// every pending job on each claim.
+	qReady = `SELECT id FROM jobs INDEXED BY jobs_claim WHERE state = 'pending' AND not_before <= ?
 				AND target NOT IN (SELECT target FROM target_pauses WHERE until > ?)
 				AND target NOT IN (SELECT target FROM target_health WHERE state IN ('down', 'credentials rejected'))
-				ORDER BY not_before, id LIMIT ?`
+				ORDER BY ord, id LIMIT ?`
 	qLease = `UPDATE jobs SET state = 'leased', attempts = attempts + 1, started_at = ?, bytes_done = 0, updated_at = ?
 			WHERE id = ? AND state = 'pending' RETURNING ` + jobCols
 	qRecord = `INSERT INTO file_state (watch, rel, target, size, mtime, inode, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at)
@@ -224,6 +227,9 @@ type Item struct {
 	// AfterUpload says the watch moves or deletes delivered files: a
 	// delivered, unchanged file still present needs a job to finish that.
 	AfterUpload bool
+	// Order is the watch's claim order: oldest (by mtime), name, or none
+	// (by arrival, also for "").
+	Order string
 }
 
 // Enqueue records a burst of items in one transaction and returns how many
@@ -302,7 +308,7 @@ func (q *Queue) enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) 
 	err := q.queryRow(ctx, tx, qActive, it.Watch, it.Rel).Scan(&id, &state)
 	switch {
 	case err == nil:
-		_, err = q.exec(ctx, tx, qCoalesce, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Target, now, id)
+		_, err = q.exec(ctx, tx, qCoalesce, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Target, now, id, ordKey(it, now))
 		return err == nil, err
 	case !errors.Is(err, sql.ErrNoRows):
 		return false, err
@@ -336,8 +342,21 @@ func (q *Queue) enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) 
 		}
 	}
 	_, err = q.exec(ctx, tx, qInsert,
-		it.Watch, it.Rel, it.Target, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), now, now)
+		it.Watch, it.Rel, it.Target, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), now, now, ordKey(it, now))
 	return err == nil, err
+}
+
+// ordKey is the claim-order key of an item enqueued at now (unix ms).
+func ordKey(it Item, now int64) string {
+	switch it.Order {
+	case "name":
+		return "n" + it.Rel
+	case "oldest":
+		if !it.Gone {
+			return fmt.Sprintf("t%015d", max(it.FP.ModTime/1e6, 0))
+		}
+	}
+	return fmt.Sprintf("t%015d", now)
 }
 
 func b2i(b bool) int {
@@ -396,7 +415,9 @@ func (q *Queue) Claim(ctx context.Context) (*Job, error) {
 	return js[0], nil
 }
 
-// ClaimN leases up to n ready jobs in one transaction, oldest due first.
+// ClaimN leases up to n ready jobs in one transaction, in each watch's
+// order (see Item.Order); between watches, time-ordered backlogs (oldest,
+// none) interleave by time and go before name-ordered ones.
 func (q *Queue) ClaimN(ctx context.Context, n int) ([]*Job, error) {
 	now := ms(q.now())
 	var js []*Job
@@ -465,6 +486,9 @@ type Outcome struct {
 	// Forget removes the path's file state (the remote was deleted, or the
 	// local file was moved away after upload).
 	Forget bool
+	// Names are remote name keys (targets.NameKeyer) the delivery owns,
+	// recorded in remote_names (names.go).
+	Names []string
 }
 
 // Complete ends a leased job successfully, in one transaction with its file
@@ -484,6 +508,9 @@ func (q *Queue) Complete(ctx context.Context, j *Job, o Outcome) (requeued bool,
 				j.Watch, j.Rel, j.Target, d.FP.Size, d.FP.ModTime, int64(d.FP.Inode), d.SHA256, d.Remote.ID, d.Remote.Version, d.Remote.Name, extra, now); err != nil {
 				return err
 			}
+		}
+		if err := q.claimNames(ctx, tx, j, o.Names, now); err != nil {
+			return err
 		}
 		if o.Forget {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM file_state WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {

@@ -79,7 +79,26 @@ ALTER TABLE file_state ADD COLUMN gone_since INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX file_state_remote ON file_state (target, remote_id);
 CREATE INDEX file_state_gone ON file_state (gone_since) WHERE gone_since != 0;
 `,
-	// 4: per-target health (issue 11): the state the daemon's health
+	// 4: the claim order of a watch's backlog (order: oldest | name | none),
+	// as a key that sorts: "t" + zero-padded unix ms (mtime or arrival), or
+	// "n" + the relative path. The claim walks this index in order; it
+	// covers the claim's conditions, so no job row is read to skip one.
+	`ALTER TABLE jobs ADD COLUMN ord TEXT NOT NULL DEFAULT '';
+CREATE INDEX jobs_claim ON jobs (ord, id, not_before, target) WHERE state = 'pending';`,
+	// 5: the remote names dropsync delivered to, per target, keyed by the
+	// adapter's name key (targets.NameKeyer), with the local path that
+	// owns each: two local paths meeting at one remote name are a clash,
+	// and adapters that pick free names without listing the server
+	// (Blueworks) know which names are taken.
+	`CREATE TABLE remote_names (
+	target TEXT    NOT NULL,
+	key    TEXT    NOT NULL,
+	watch  TEXT    NOT NULL,
+	rel    TEXT    NOT NULL,
+	at     INTEGER NOT NULL,  -- unix ms of the last claim
+	PRIMARY KEY (target, key)
+) STRICT;`,
+	// 6: per-target health (issue 11): the state the daemon's health
 	// component last decided, a request from the CLI (target retry/resume),
 	// and attempts counted per kind of failure, so that an adapter's cap
 	// counts only its own kind.

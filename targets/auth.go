@@ -2,6 +2,7 @@ package targets
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -67,7 +68,7 @@ func NewAuth(a config.Auth, o AuthOptions) (Authorizer, error) {
 		if a.Scope != "" {
 			cc.Scopes = strings.Fields(a.Scope)
 		}
-		return &OAuth2{cfg: cc, http: o.HTTP, secret: NewSecret(a.ClientSecret, a.ClientSecretFile)}, nil
+		return &OAuth2{cfg: cc, http: o.HTTP, secret: NewSecret(a.ClientSecret, a.ClientSecretFile), fetch: make(chan struct{}, 1)}, nil
 	}
 	return nil, fmt.Errorf("auth.type: %q is not supported here", a.Type)
 }
@@ -85,31 +86,23 @@ func (headerAuth) Refresh() bool { return false }
 
 // OAuth2 is the client-credentials flow: a token fetched from the token
 // URL, cached until shortly before it expires, and dropped after a 401.
+// Each fetch runs under the context of the request that needs the token,
+// so a stop is honoured during it; one fetch runs at a time, and callers
+// waiting for it give up when their own context ends.
 type OAuth2 struct {
 	cfg    *clientcredentials.Config
 	http   *http.Client
 	secret *Secret
 
+	fetch chan struct{} // holds one token while a fetch runs
+
 	mu  sync.Mutex
-	src oauth2.TokenSource
+	tok *oauth2.Token
 }
 
 // Authorize implements Authorizer.
 func (o *OAuth2) Authorize(ctx context.Context, r *http.Request) error {
-	o.mu.Lock()
-	if sec := o.secret.Reveal(); sec != o.cfg.ClientSecret { // client_secret_file changed
-		o.cfg.ClientSecret, o.src = sec, nil
-	}
-	if o.src == nil {
-		tctx := ctx
-		if o.http != nil {
-			tctx = context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, o.http)
-		}
-		o.src = o.cfg.TokenSource(tctx)
-	}
-	src := o.src
-	o.mu.Unlock()
-	tok, err := src.Token()
+	tok, err := o.token(ctx)
 	if err != nil {
 		return &Error{Kind: tokenErrorKind(err), Op: "get oauth2 token", Msg: tokenErrorMsg(err), Err: err}
 	}
@@ -117,15 +110,56 @@ func (o *OAuth2) Authorize(ctx context.Context, r *http.Request) error {
 	return nil
 }
 
+// token returns the cached token while it is valid, and fetches a new one
+// under ctx otherwise.
+func (o *OAuth2) token(ctx context.Context) (*oauth2.Token, error) {
+	if tok := o.cached(); tok != nil {
+		return tok, nil
+	}
+	select {
+	case o.fetch <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-o.fetch }()
+	if tok := o.cached(); tok != nil { // fetched while this caller waited
+		return tok, nil
+	}
+	if o.http != nil {
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, o.http)
+	}
+	o.cfg.ClientSecret = o.secret.Reveal() // client_secret_file may have changed; cfg is only used here, one fetch at a time
+	tok, err := o.cfg.Token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o.mu.Lock()
+	o.tok = tok
+	o.mu.Unlock()
+	return tok, nil
+}
+
+func (o *OAuth2) cached() *oauth2.Token {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.tok.Valid() {
+		return o.tok
+	}
+	return nil
+}
+
 // Refresh implements Authorizer.
 func (o *OAuth2) Refresh() bool {
 	o.mu.Lock()
-	o.src = nil
+	o.tok = nil
 	o.mu.Unlock()
 	return true
 }
 
 func tokenErrorKind(err error) Kind {
+	if errors.Is(err, context.Canceled) {
+		return Canceled
+	}
 	if re, ok := err.(*oauth2.RetrieveError); ok && re.Response != nil {
 		return KindOfStatus(re.Response.StatusCode)
 	}

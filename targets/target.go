@@ -54,6 +54,7 @@ type File struct {
 	OnConflict string    // config.OnConflict*
 	Dest       any       // the watch's destination as returned by Target.Watch
 	Previous   *Remote   // what this path was last delivered as; nil if never
+	Names      NameBook  // the remote names recorded for the target; nil if the target is no NameKeyer
 }
 
 // Name is the file's base name.

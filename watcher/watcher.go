@@ -1,13 +1,46 @@
 // Package watcher finds files that are ready to upload under a folder tree.
 //
-// fsnotify is not recursive, so the watcher walks the tree and watches
-// every folder, adding folders created later (a whole tree created at once
-// is walked after its top folder's watch is in place, so nothing created in
-// between is missed). A file is emitted only when it has settled: no events
-// for the settle period, and two stats (size, mtime, inode) that agree. The
-// watcher never trusts events alone: it scans the whole tree at start, after
-// an event-queue overflow, and every reconcile interval; the queue drops
-// what was already delivered unchanged.
+// A watch finds changes in one of two ways, chosen per watch (Decide):
+//
+//   - events: fsnotify is not recursive, so the watcher walks the tree and
+//     watches every folder, adding folders created later (a whole tree
+//     created at once is walked after its top folder's watch is in place, so
+//     nothing created in between is missed);
+//   - polling: every PollInterval the tree is walked and compared with the
+//     fingerprints the last walk recorded; new and changed files are noted,
+//     vanished ones are deletions. Network and FUSE file systems are polled
+//     under mode auto (writes made by other machines raise no inotify event),
+//     and so is every sub-tree whose folders do not fit the inotify watch
+//     budget: running out of watches never stops a watch.
+//
+// Invariants:
+//
+//   - A file is emitted only when it has settled: no change for the settle
+//     period, and two stats (size, mtime, inode) that agree; with MinAge, not
+//     before its mtime is that old; with a ready marker, not before the
+//     marker exists. Markers are never emitted. The files of one folder
+//     listing, or released by one marker, are noted at one time, so they
+//     settle and reach the queue together.
+//   - The watcher never trusts events alone: it scans the whole tree at
+//     start, after an event-queue overflow, after the root's device or inode
+//     changed (unmount, remount, another share mounted over it), and every
+//     reconcile interval; the queue drops what was already delivered
+//     unchanged.
+//   - A scan checks its context at every folder and handles the events that
+//     arrive meanwhile, so a stop is honoured at once and a busy tree does
+//     not overflow the kernel's queue while a huge tree is walked.
+//   - A root that is missing, or a mount point whose file system went away,
+//     makes the watch unhealthy and waiting; nothing is deleted for it. The
+//     root is checked whenever the mount table changes (Linux: epoll on
+//     /proc/self/mountinfo), after inotify reports it removed or renamed,
+//     and every rootProbe while it is missing or unmounted (and always
+//     where mount changes cannot be watched).
+//   - Run's loop sleeps on one timer armed for the earliest thing due (a
+//     settle deadline, the root probe, the next poll or reconcile): an idle
+//     watch with events on Linux does not wake until the reconcile.
+//
+// Events are sent in batches of at most maxBatch, so that the queue never
+// holds its write transaction for a whole scan.
 package watcher
 
 import (
@@ -20,7 +53,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
@@ -40,7 +72,18 @@ type Options struct {
 	FollowSymlinks bool          // follow symlinked files (symlinked folders are never followed)
 	EmitDeletes    bool          // emit Gone events for deleted files
 	Reconcile      time.Duration // full rescan interval; 0: only at start and after overflows
-	Log            *slog.Logger
+	// Mode is auto (default: poll network and FUSE file systems), events
+	// or poll.
+	Mode string
+	// PollInterval is the time between two polls (default 10s).
+	PollInterval time.Duration
+	// ReadyMarker, if set, is "{name}.done"-style (any pattern with {name}:
+	// a file waits for its own marker) or "{dir}/NAME" (the files of a
+	// folder wait for the marker NAME in it). Markers are never emitted.
+	ReadyMarker string
+	// MinAge makes a file wait until its mtime is at least this old.
+	MinAge time.Duration
+	Log    *slog.Logger
 	// OnOverflow, if set, is called when the kernel dropped events.
 	OnOverflow func()
 	// OnEvent, if set, is called for every file-system event received.
@@ -57,18 +100,49 @@ type Event struct {
 	Dir bool
 }
 
+// maxBatch is the most events sent in one batch (one queue transaction).
+const maxBatch = 1000
+
 // Watcher watches one tree. Create it with New, then call Run.
 type Watcher struct {
-	o   Options
-	log *slog.Logger
-	fsw *fsnotify.Watcher
+	o      Options
+	log    *slog.Logger
+	fsw    *fsnotify.Watcher
+	marker Marker
 
 	rescan chan struct{}
-	dirs   map[string]bool // folders with a watch; owned by Run's goroutine
+
+	// Owned by Run's goroutine.
+	pending      map[string]*entry
+	dirs         map[string]bool   // folders with an inotify watch
+	pollRoots    map[string]bool   // folders polled with all below them
+	known        map[string]*known // polled files as the last walk saw them
+	gen          uint64            // walk generation, for known
+	unread       []string          // folders the current walk could not read (rel)
+	root         rootID
+	decision     Decision
+	settleAt     time.Time // earliest time a pending entry may be due; zero: none
+	again        bool      // events were lost during a scan: scan again
+	budgetLogged bool      // the inotify budget warning was logged
+	stamp        time.Time // if set, the time noted for files (one per folder listing)
+	wakes        int       // loop wake-ups, for tests
 
 	mu      sync.Mutex
 	health  error
 	reports map[string]bool // paths whose errors were already logged
+}
+
+// rootID is the root as last watched; mount says it is expected to be a
+// mount point (it was one when seen).
+type rootID struct {
+	seen     bool
+	dev, ino uint64
+	mount    bool
+}
+
+type known struct {
+	fp  fsid.Fingerprint
+	gen uint64
 }
 
 // New checks the options and opens the fsnotify watcher.
@@ -82,16 +156,28 @@ func New(o Options) (*Watcher, error) {
 	if o.Settle <= 0 {
 		o.Settle = 2 * time.Second
 	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 10 * time.Second
+	}
+	if o.Mode == "" {
+		o.Mode = "auto"
+	}
 	for _, p := range append(append(append([]string{}, o.Include...), o.Exclude...), o.Ignore...) {
 		if !doublestar.ValidatePattern(p) {
 			return nil, fmt.Errorf("watcher: bad glob %q", p)
 		}
 	}
+	m, err := ParseMarker(o.ReadyMarker)
+	if err != nil {
+		return nil, fmt.Errorf("watcher: %w", err)
+	}
 	fsw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, fmt.Errorf("watcher: %w", limitHint(err))
 	}
-	return &Watcher{o: o, log: o.Log.With("watch", o.Root), fsw: fsw, rescan: make(chan struct{}, 1), dirs: map[string]bool{}, reports: map[string]bool{}}, nil
+	return &Watcher{o: o, log: o.Log.With("watch", o.Root), fsw: fsw, marker: m, rescan: make(chan struct{}, 1),
+		pending: map[string]*entry{}, dirs: map[string]bool{}, pollRoots: map[string]bool{}, known: map[string]*known{},
+		reports: map[string]bool{}}, nil
 }
 
 // Health returns nil while the watch works, or what broke it.
@@ -107,16 +193,23 @@ func (w *Watcher) setHealth(err error) {
 	w.health = err
 }
 
-// rootProbe is how often a missing watch root is looked for.
-var rootProbe = 10 * time.Second
+// rootProbe is how often a missing or unmounted root is looked for (and,
+// where mount table changes cannot be watched, how often the root is
+// checked for a remount).
+var rootProbe = 2 * time.Second
 
-// rootLost records that the root is gone, warning once per loss. Nothing is
-// deleted for it: a vanished root is far more often an unmounted share than
-// an emptied drop folder.
+// rootLost records that the root is gone or unusable, logging once per
+// loss, and drops every watch. Nothing is deleted for it: a vanished root
+// is far more often an unmounted share than an emptied drop folder.
 func (w *Watcher) rootLost(err error) {
 	if w.Health() == nil {
-		w.log.Warn("watch root is gone; nothing is deleted for it, and it is watched again when it comes back", "err", err)
+		if w.root.seen {
+			w.log.Warn("watch root is gone; nothing is deleted for it, and it is watched again when it comes back", "err", err)
+		} else {
+			w.log.Warn("watch root does not exist yet; this watch waits for it and starts when it appears (the other watches run)", "err", err)
+		}
 	}
+	w.unwatchTree(w.o.Root)
 	w.setHealth(err)
 }
 
@@ -141,34 +234,54 @@ func (w *Watcher) reportOnce(path string, err error) {
 }
 
 type entry struct {
-	last time.Time // last event or stat change
-	fp   fsid.Fingerprint
-	gone bool
-	dir  bool // a watched folder that went away
+	last      time.Time // last event or stat change
+	notBefore time.Time // min_age: not due before this
+	fp        fsid.Fingerprint
+	gone      bool
+	dir       bool // a watched folder that went away
 }
 
-// Run watches until ctx ends, sending each tick's settled events as one
-// batch to out. It returns ctx's error, or an error if the tree cannot be
-// watched at all.
+// Run watches until ctx ends, sending settled events in batches to out. It
+// returns ctx's error.
 func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 	defer w.fsw.Close()
-	pending := map[string]*entry{} // owned by this goroutine
-	if err := w.scan(pending); err != nil {
+	if err := w.scan(ctx); err != nil {
 		return err
 	}
-	tick := time.NewTicker(min(max(w.o.Settle/4, 10*time.Millisecond), time.Second))
-	defer tick.Stop()
-	// While the root is missing (an unmounted share, a renamed folder), look
-	// for it again every rootProbe.
-	probe := time.NewTicker(rootProbe)
-	defer probe.Stop()
-	var reconcile <-chan time.Time
+	now := time.Now()
+	nextProbe := now.Add(rootProbe)
+	nextPoll := now.Add(w.o.PollInterval)
+	var nextReconcile time.Time
 	if w.o.Reconcile > 0 {
-		rt := time.NewTicker(w.o.Reconcile)
-		defer rt.Stop()
-		reconcile = rt.C
+		nextReconcile = now.Add(w.o.Reconcile)
 	}
+	mountCh, unsubscribe, notified := subscribeMounts()
+	defer unsubscribe()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
+		now = time.Now()
+		if w.again {
+			w.again = false
+			w.Rescan()
+		}
+		// The root is probed by timer while it is missing or unmounted,
+		// and where mount table changes cannot be watched.
+		probing := !notified || w.Health() != nil
+		due := now.Add(24 * time.Hour)
+		if probing {
+			due = nextProbe
+		}
+		if w.polling() && nextPoll.Before(due) {
+			due = nextPoll
+		}
+		if !nextReconcile.IsZero() && nextReconcile.Before(due) {
+			due = nextReconcile
+		}
+		if !w.settleAt.IsZero() && w.settleAt.Before(due) {
+			due = w.settleAt
+		}
+		timer.Reset(max(time.Until(due), time.Millisecond))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -176,105 +289,108 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 			if !ok {
 				return errors.New("watcher: fsnotify closed")
 			}
-			if w.o.OnEvent != nil {
-				w.o.OnEvent()
-			}
-			w.handle(ev, pending)
+			w.event(ctx, ev)
 		case err, ok := <-w.fsw.Errors:
 			if !ok {
 				return errors.New("watcher: fsnotify closed")
 			}
-			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				w.log.Warn("kernel event queue overflowed; rescanning the tree")
-				if w.o.OnOverflow != nil {
-					w.o.OnOverflow()
-				}
-				w.rescanNow(pending)
-				continue
-			}
-			w.log.Error("watch error; rescanning", "err", err)
-			w.rescanNow(pending)
+			w.watchError(err)
+			w.again = false
+			w.rescanNow(ctx)
 		case <-w.rescan:
-			w.rescanNow(pending)
-		case <-probe.C:
-			if w.Health() != nil {
-				w.rescanNow(pending)
+			w.rescanNow(ctx)
+		case _, ok := <-mountCh:
+			if !ok {
+				notified, mountCh = false, nil
 			}
-		case <-reconcile:
-			w.rescanNow(pending)
-		case now := <-tick.C:
-			if batch := w.settled(now, pending); len(batch) > 0 {
-				select {
-				case out <- batch:
-				case <-ctx.Done():
-					return ctx.Err()
+			w.probeRoot(ctx)
+		case now = <-timer.C:
+			w.wakes++
+			if probing && !now.Before(nextProbe) {
+				nextProbe = now.Add(rootProbe)
+				w.probeRoot(ctx)
+			}
+			if w.polling() && !now.Before(nextPoll) {
+				w.poll(ctx)
+				nextPoll = time.Now().Add(w.o.PollInterval) // a gap, also after a long poll
+			}
+			if !nextReconcile.IsZero() && !now.Before(nextReconcile) {
+				nextReconcile = now.Add(w.o.Reconcile)
+				w.rescanNow(ctx)
+			}
+			if !w.settleAt.IsZero() && !now.Before(w.settleAt) {
+				if err := w.send(ctx, out, w.settled(time.Now())); err != nil {
+					return err
 				}
 			}
 		}
 	}
 }
 
-func (w *Watcher) rescanNow(pending map[string]*entry) {
-	if err := w.scan(pending); err != nil {
+// send hands batch to out in pieces of at most maxBatch.
+func (w *Watcher) send(ctx context.Context, out chan<- []Event, batch []Event) error {
+	for len(batch) > 0 {
+		n := min(len(batch), maxBatch)
+		select {
+		case out <- batch[:n:n]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		batch = batch[n:]
+	}
+	return nil
+}
+
+func (w *Watcher) event(ctx context.Context, ev fsnotify.Event) {
+	if w.o.OnEvent != nil {
+		w.o.OnEvent()
+	}
+	w.handle(ctx, ev)
+}
+
+// watchError handles an error from fsnotify: every one costs a rescan.
+func (w *Watcher) watchError(err error) {
+	if errors.Is(err, fsnotify.ErrEventOverflow) {
+		w.log.Warn("kernel event queue overflowed; rescanning the tree")
+		if w.o.OnOverflow != nil {
+			w.o.OnOverflow()
+		}
+		return
+	}
+	w.log.Error("watch error; rescanning", "err", err)
+}
+
+// pump handles the events that are waiting, without blocking: a scan calls
+// it at every folder, so the kernel's queue is read while a big tree is
+// walked. An error (overflow) makes Run scan again after this scan.
+func (w *Watcher) pump(ctx context.Context) {
+	for {
+		select {
+		case ev, ok := <-w.fsw.Events:
+			if !ok {
+				return
+			}
+			w.event(ctx, ev)
+		case err, ok := <-w.fsw.Errors:
+			if !ok {
+				return
+			}
+			w.watchError(err)
+			w.again = true
+		default:
+			return
+		}
+	}
+}
+
+func (w *Watcher) rescanNow(ctx context.Context) {
+	if err := w.scan(ctx); err != nil && ctx.Err() == nil {
 		w.log.Error("rescan failed", "err", err)
 	}
 }
 
-// scan walks the tree, watching every folder and noting every file.
-func (w *Watcher) scan(pending map[string]*entry) error {
-	st, err := os.Stat(w.o.Root)
-	if err != nil || !st.IsDir() {
-		if err == nil {
-			err = errors.New("not a directory")
-		}
-		w.rootLost(fmt.Errorf("watch root %s is unavailable: %w", w.o.Root, err))
-		return nil // keep running: the probe finds it again (an unmounted share)
-	}
-	if err := w.walk(w.o.Root, pending); err != nil {
-		w.setHealth(err)
-		return err
-	}
-	if w.Health() != nil {
-		w.log.Warn("watch root is back; watching it again")
-	}
-	w.setHealth(nil)
-	return nil
-}
-
-// walk watches dir and everything below it and notes the files found. The
-// watch on a folder is added before its entries are read, so a file created
-// meanwhile is either listed or reported by an event.
-func (w *Watcher) walk(dir string, pending map[string]*entry) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == dir && errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			w.reportOnce(p, err)
-			if d != nil && d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		rel := w.rel(p)
-		if d.IsDir() {
-			if p != w.o.Root && (!w.o.Recursive || w.skipDir(rel)) {
-				return fs.SkipDir
-			}
-			if err := w.fsw.Add(p); err != nil {
-				if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EMFILE) {
-					return fmt.Errorf("watch %s: %w", p, limitHint(err))
-				}
-				w.reportOnce(p, err)
-				return fs.SkipDir
-			}
-			w.dirs[p] = true
-			return nil
-		}
-		w.note(p, rel, false, pending)
-		return nil
-	})
-}
+// polling reports whether some part of the tree is polled.
+func (w *Watcher) polling() bool { return len(w.pollRoots) > 0 }
 
 func (w *Watcher) rel(p string) string {
 	r, err := filepath.Rel(w.o.Root, p)
@@ -284,9 +400,20 @@ func (w *Watcher) rel(p string) string {
 	return filepath.ToSlash(r)
 }
 
-// wanted applies the ignore list, include and exclude to a file.
+func (w *Watcher) abs(rel string) string {
+	if rel == "." || rel == "" {
+		return w.o.Root
+	}
+	return filepath.Join(w.o.Root, filepath.FromSlash(rel))
+}
+
+// wanted applies the ready marker, the ignore list, include and exclude to
+// a file.
 func (w *Watcher) wanted(rel string) bool {
 	base := rel[strings.LastIndexByte(rel, '/')+1:]
+	if w.marker.Is(base) {
+		return false
+	}
 	for _, p := range w.o.Ignore {
 		if ok, _ := doublestar.Match(p, base); ok {
 			return false
@@ -298,6 +425,9 @@ func (w *Watcher) wanted(rel string) bool {
 		}
 	}
 	for _, p := range w.o.Include {
+		if p == "**" {
+			return true
+		}
 		if ok, _ := doublestar.Match(p, rel); ok {
 			return true
 		}
@@ -316,57 +446,96 @@ func (w *Watcher) skipDir(rel string) bool {
 }
 
 // note records a file event: the settle clock restarts.
-func (w *Watcher) note(p, rel string, gone bool, pending map[string]*entry) {
+func (w *Watcher) note(p, rel string, gone bool) {
 	if !w.wanted(rel) {
+		w.markerSeen(rel, gone)
 		return
-	}
-	e := pending[rel]
-	if e == nil {
-		e = &entry{}
-		pending[rel] = e
-	}
-	e.last, e.gone = time.Now(), gone
-	if !gone {
-		e.dir = false // a file now stands where a folder went away
 	}
 	if !gone {
 		fp, fi, err := fsid.StatFollow(p, w.o.FollowSymlinks)
 		if err != nil {
-			e.gone = true
+			gone = true
+		} else if !fi.Mode().IsRegular() {
+			delete(w.pending, rel)
+			return
+		} else {
+			w.noteFP(rel, fp)
 			return
 		}
-		if !fi.Mode().IsRegular() {
-			delete(pending, rel)
-			return
-		}
-		e.fp = fp
+	}
+	w.noteGone(rel)
+}
+
+// noteFP records a file seen with fingerprint fp.
+func (w *Watcher) noteFP(rel string, fp fsid.Fingerprint) {
+	e := w.entry(rel)
+	e.fp, e.gone, e.dir = fp, false, false // a file may now stand where a folder went away
+}
+
+// noteGone records that a file is gone.
+func (w *Watcher) noteGone(rel string) {
+	e := w.entry(rel)
+	e.gone = true
+}
+
+func (w *Watcher) entry(rel string) *entry {
+	e := w.pending[rel]
+	if e == nil {
+		e = &entry{}
+		w.pending[rel] = e
+	}
+	e.last, e.notBefore = w.stamp, time.Time{}
+	if e.last.IsZero() {
+		e.last = time.Now()
+	}
+	w.due(e.last.Add(w.o.Settle))
+	return e
+}
+
+// stampFiles makes the files noted until the returned func is called share
+// one time, so that they settle, and reach the queue, together: the files
+// of one folder listing, or of one folder marker.
+func (w *Watcher) stampFiles() (done func()) {
+	if !w.stamp.IsZero() {
+		return func() {} // an outer listing's time holds
+	}
+	w.stamp = time.Now()
+	return func() { w.stamp = time.Time{} }
+}
+
+// due makes Run wake at t at the latest.
+func (w *Watcher) due(t time.Time) {
+	if w.settleAt.IsZero() || t.Before(w.settleAt) {
+		w.settleAt = t
 	}
 }
 
-func (w *Watcher) handle(ev fsnotify.Event, pending map[string]*entry) {
+func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 	if ev.Op == fsnotify.Chmod {
 		return // metadata noise from indexers and virus scanners
 	}
 	rel := w.rel(ev.Name)
 	if rel == "." || strings.HasPrefix(rel, "../") {
 		if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-			w.unwatchTree(w.o.Root) // renamed, its watches would report the old paths
+			// Renamed, its watches would report the old paths.
 			w.rootLost(fmt.Errorf("watch root %s was removed or renamed", w.o.Root))
 		}
 		return
 	}
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-		if w.dirs[ev.Name] {
+		if w.dirs[ev.Name] || w.pollRoots[ev.Name] {
 			w.unwatchTree(ev.Name)
 			if w.o.EmitDeletes {
-				pending[rel] = &entry{last: time.Now(), gone: true, dir: true}
+				e := w.entry(rel)
+				e.gone, e.dir = true, true
 			}
 			return
 		}
 		if w.o.EmitDeletes {
-			w.note(ev.Name, rel, true, pending)
+			w.note(ev.Name, rel, true)
 		} else {
-			delete(pending, rel)
+			delete(w.pending, rel)
+			w.markerSeen(rel, true)
 		}
 		return
 	}
@@ -376,60 +545,92 @@ func (w *Watcher) handle(ev fsnotify.Event, pending map[string]*entry) {
 	}
 	if fi.IsDir() {
 		if ev.Has(fsnotify.Create) && w.o.Recursive && !w.skipDir(rel) {
-			if err := w.walk(ev.Name, pending); err != nil {
-				w.setHealth(err)
-				w.log.Error("cannot watch new folder", "err", err)
-			}
+			w.walkNew(ctx, ev.Name)
 		}
 		return
 	}
-	w.note(ev.Name, rel, false, pending)
+	w.note(ev.Name, rel, false)
 }
 
 // unwatchTree drops the watches of a folder that was renamed or removed and
-// of every folder below it. inotify watches follow the inode, so a renamed
-// folder's watches would go on reporting the old paths; the folder's new
-// name arrives as a Create and is walked and watched afresh.
+// of every folder below it, with what polling knew of them. inotify
+// watches follow the inode, so a renamed folder's watches would go on
+// reporting the old paths; the folder's new name arrives as a Create and is
+// walked and watched afresh.
 func (w *Watcher) unwatchTree(dir string) {
 	prefix := dir + string(filepath.Separator)
+	if dir == w.o.Root {
+		prefix = "" // everything
+	}
+	under := func(d string) bool { return d == dir || strings.HasPrefix(d, prefix) }
 	for d := range w.dirs {
-		if d == dir || strings.HasPrefix(d, prefix) {
+		if under(d) {
 			_ = w.fsw.Remove(d) // fsnotify may have dropped it already
 			delete(w.dirs, d)
+		}
+	}
+	for d := range w.pollRoots {
+		if under(d) {
+			delete(w.pollRoots, d)
+		}
+	}
+	relPrefix := w.rel(dir) + "/"
+	for rel := range w.known {
+		if dir == w.o.Root || strings.HasPrefix(rel, relPrefix) {
+			delete(w.known, rel)
 		}
 	}
 }
 
 // settled returns the entries that have been quiet for the settle period
-// and whose second stat agrees with the first; the others wait again.
-func (w *Watcher) settled(now time.Time, pending map[string]*entry) []Event {
+// and whose second stat agrees with the first; the others wait again. It
+// sets settleAt to the earliest time a remaining entry may be due.
+func (w *Watcher) settled(now time.Time) []Event {
 	var batch []Event
-	for rel, e := range pending {
-		if now.Sub(e.last) < w.o.Settle {
+	w.settleAt = time.Time{}
+	for rel, e := range w.pending {
+		if due := e.last.Add(w.o.Settle); now.Before(due) {
+			w.due(due)
 			continue
 		}
-		p := filepath.Join(w.o.Root, filepath.FromSlash(rel))
+		if now.Before(e.notBefore) {
+			w.due(e.notBefore)
+			continue
+		}
+		p := w.abs(rel)
 		fp, fi, err := fsid.StatFollow(p, w.o.FollowSymlinks)
 		switch {
 		case e.dir:
 			if errors.Is(err, fs.ErrNotExist) {
 				batch = append(batch, Event{Rel: rel, Gone: true, Dir: true})
 			} // else it came back: its Create is walked as usual
-			delete(pending, rel)
+			delete(w.pending, rel)
 		case err != nil:
 			if errors.Is(err, fs.ErrNotExist) && e.gone && w.o.EmitDeletes {
 				batch = append(batch, Event{Rel: rel, Gone: true})
 			} else if !errors.Is(err, fs.ErrNotExist) {
 				w.reportOnce(p, err)
 			}
-			delete(pending, rel)
+			delete(w.pending, rel)
 		case !fi.Mode().IsRegular():
-			delete(pending, rel)
+			delete(w.pending, rel)
 		case e.gone || fp != e.fp:
 			e.fp, e.gone, e.last = fp, false, now // changed since the last look: wait again
+			w.due(now.Add(w.o.Settle))
+		case w.o.MinAge > 0 && now.Before(fp.Time().Add(w.o.MinAge)):
+			// Too young by its mtime; an mtime in the future waits
+			// min_age, not until then.
+			e.notBefore = fp.Time().Add(w.o.MinAge)
+			if lim := now.Add(w.o.MinAge); e.notBefore.After(lim) {
+				e.notBefore = lim
+			}
+			w.due(e.notBefore)
+		case !w.marker.ready(p):
+			// Waits for its marker, whose arrival notes it again.
+			delete(w.pending, rel)
 		default:
 			batch = append(batch, Event{Rel: rel, FP: fp})
-			delete(pending, rel)
+			delete(w.pending, rel)
 		}
 	}
 	return batch

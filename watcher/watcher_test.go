@@ -225,7 +225,7 @@ func TestRenamedFolderIsWatchedUnderItsNewName(t *testing.T) {
 func TestRootThatComesBackIsWatchedAgain(t *testing.T) {
 	old := rootProbe
 	rootProbe = 20 * time.Millisecond
-	defer func() { rootProbe = old }()
+	t.Cleanup(func() { rootProbe = old }) // after the watcher stopped
 	parent := t.TempDir()
 	root := filepath.Join(parent, "in")
 	os.Mkdir(root, 0o700)

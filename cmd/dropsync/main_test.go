@@ -141,6 +141,27 @@ func TestBadConfigsExitWithOneClearLine(t *testing.T) {
 	}
 }
 
+// validate says which mode each watch uses and why, and a watch folder
+// that does not exist yet is no error.
+func TestValidateSaysEachWatchMode(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "in"), 0o700)
+	text := sensenetConfig(dir, "http://127.0.0.1:1", "tok", "") + "    mode: poll\n    poll_interval: 30s\n" +
+		"  - path: " + filepath.Join(dir, "later") + "\n    target: docs\n    destination: {path: " + sensenet.DocumentsPath + "}\n"
+	out, stderr, code := runCLI(t, "validate", "-c", writeConfig(t, dir, text))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"watch " + filepath.Join(dir, "in") + ": polling every 30s (mode: poll)",
+		"watch " + filepath.Join(dir, "later") + ": the folder does not exist (yet); the daemon starts and this watch waits for it",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 // A chunked upload killed with SIGKILL mid-way resumes after a restart and
 // re-sends at most one chunk.
 func TestSIGKILLMidChunkedUploadResumes(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -42,18 +43,14 @@ func cmdValidate(ctx context.Context, args []string, w io.Writer) error {
 		return fmt.Errorf("%s: %w", *cfgPath, err)
 	}
 	defer set.Close()
-	dirs := 0
-	for _, wc := range c.Watches {
-		n, err := watcher.CountDirs(wc.Path, wc.IsRecursive(), wc.Exclude)
-		if err != nil {
-			return fmt.Errorf("watch %s: %w", wc.Path, err)
-		}
-		dirs += n
+	dirs, modes := watchModes(c)
+	fmt.Fprintf(w, "%s: OK: %d target(s), %d watch(es), %d folder(s) to watch\n", *cfgPath, len(c.Targets), len(c.Watches), dirs)
+	for _, m := range modes {
+		fmt.Fprintln(w, m)
 	}
 	if err := watcher.Preflight(dirs); err != nil {
-		return err
+		fmt.Fprintf(w, "note: %v; until then, the folders that do not fit are polled every poll_interval\n", err)
 	}
-	fmt.Fprintf(w, "%s: OK: %d target(s), %d watch(es), %d folder(s) to watch\n", *cfgPath, len(c.Targets), len(c.Watches), dirs)
 	if !*online {
 		return nil
 	}
@@ -112,4 +109,28 @@ func checkTarget(ctx context.Context, t targets.Target, tc *config.Target) error
 	}
 	resp.Body.Close()
 	return nil
+}
+
+// watchModes says how each watch finds changes and why, and counts the
+// folders the watches with events need inotify watches for.
+func watchModes(c *config.Config) (dirs int, lines []string) {
+	for _, wc := range c.Watches {
+		if _, err := os.Stat(wc.Path); errors.Is(err, fs.ErrNotExist) {
+			lines = append(lines, fmt.Sprintf("watch %s: the folder does not exist (yet); the daemon starts and this watch waits for it", wc.Path))
+			continue
+		}
+		d := watcher.Decide(wc.Mode, wc.Path)
+		if d.Poll {
+			lines = append(lines, fmt.Sprintf("watch %s: polling every %s (%s)", wc.Path, wc.PollInterval.D(), d.Reason))
+			continue
+		}
+		n, err := watcher.CountDirs(wc.Path, wc.IsRecursive(), wc.Exclude)
+		if err != nil {
+			lines = append(lines, fmt.Sprintf("watch %s: cannot count its folders: %v", wc.Path, err))
+			continue
+		}
+		dirs += n
+		lines = append(lines, fmt.Sprintf("watch %s: file-system events on %d folder(s) (%s)", wc.Path, n, d.Reason))
+	}
+	return dirs, lines
 }

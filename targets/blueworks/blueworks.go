@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
 	"strings"
 
 	"github.com/dropsync/dropsync/config"
@@ -192,9 +193,11 @@ func (d *Destination) describe() string {
 }
 
 // Prepare applies on_conflict: skip leaves a path that was delivered before
-// alone (the state table is the only record; the API has no lookup); every
-// other file is uploaded as a new attachment under its own name.
-func (t *Target) Prepare(_ context.Context, f *targets.File) (*targets.Plan, error) {
+// alone (the state table is the only record; the API has no lookup);
+// rename uploads a file under its own name the first time, and a changed
+// file (or another path with the same name) under name(N).ext with N the
+// first number the daemon's name book has not recorded for the location.
+func (t *Target) Prepare(ctx context.Context, f *targets.File) (*targets.Plan, error) {
 	d, ok := f.Dest.(*Destination)
 	if !ok {
 		return nil, fmt.Errorf("blueworks: prepare %s: destination is %T, not from Watch", f.Rel, f.Dest)
@@ -202,7 +205,52 @@ func (t *Target) Prepare(_ context.Context, f *targets.File) (*targets.Plan, err
 	if f.OnConflict == config.OnConflictSkip && f.Previous != nil {
 		return &targets.Plan{Name: f.Name(), Skip: true, Remote: f.Previous}, nil
 	}
-	return &targets.Plan{Name: f.Name(), Parent: d.ParentID}, nil
+	name := f.Name()
+	if f.OnConflict == config.OnConflictRename && f.Names != nil {
+		var err error
+		if name, err = t.freeName(ctx, f); err != nil {
+			return nil, err
+		}
+	}
+	return &targets.Plan{Name: name, Parent: d.ParentID}, nil
+}
+
+// maxRenames bounds the search for a free name(N).ext.
+const maxRenames = 10000
+
+// freeName is f's name when this is its first upload and no other path
+// holds the name, else the first name(N).ext, N = 1, 2, …, not recorded.
+func (t *Target) freeName(ctx context.Context, f *targets.File) (string, error) {
+	name := f.Name()
+	taken := func(n string) (watch, rel string, found bool, err error) {
+		key, err := t.NameKey(f, n)
+		if err != nil {
+			return "", "", false, err
+		}
+		return f.Names.Owner(ctx, key)
+	}
+	watch, rel, found, err := taken(name)
+	if err != nil {
+		return "", err
+	}
+	if f.Previous == nil && (!found || watch == f.Watch && rel == f.Rel) {
+		return name, nil
+	}
+	stem, ext := name, path.Ext(name)
+	if ext != "" && ext != name {
+		stem = strings.TrimSuffix(name, ext)
+	} else {
+		ext = ""
+	}
+	for n := 1; n <= maxRenames; n++ {
+		cand := fmt.Sprintf("%s(%d)%s", stem, n, ext)
+		if _, _, found, err := taken(cand); err != nil {
+			return "", err
+		} else if !found {
+			return cand, nil
+		}
+	}
+	return "", targets.Errorf(targets.Permanent, "blueworks: rename", "%s(1…%d)%s are all recorded for this location; use on_conflict skip", stem, maxRenames, ext)
 }
 
 // MaxFileSize implements targets.Limiter: FileUpload answers SIZE above 50
@@ -245,3 +293,13 @@ func (t *Target) newRequest(d *Destination, body *gate, length int64, contentTyp
 // FlatNames implements targets.Flattener: the API has no folders; a file is
 // known by its base name.
 func (t *Target) FlatNames() bool { return true }
+
+// NameKey implements targets.NameKeyer: Blueworks has no folders, so a
+// name is known per location (location, ancestor and parent ids).
+func (t *Target) NameKey(f *targets.File, name string) (string, error) {
+	d, ok := f.Dest.(*Destination)
+	if !ok {
+		return "", fmt.Errorf("blueworks: %s: destination is %T, not from Watch", f.Rel, f.Dest)
+	}
+	return d.Location + "/" + d.AncestorID + "/" + d.ParentID + "/" + name, nil
+}

@@ -76,8 +76,12 @@
 //
 //	version    refused by validate: Blueworks cannot add a version to an attachment
 //	overwrite  refused by validate: Blueworks cannot replace an attachment
-//	rename     every new or changed file is uploaded under its own name as a
-//	           new attachment; Blueworks keeps the earlier ones beside it
+//	rename     a new file is uploaded under its own name; a changed file, or
+//	           another path with the same name, as name(N).ext with N the
+//	           first number the daemon's name book (the queue's
+//	           remote_names table) has not recorded for the location, since
+//	           the API cannot list attachments: f03.bin, f03(1).bin,
+//	           f03(2).bin…; Blueworks keeps the earlier ones beside it
 //	skip       a path already delivered (per the state table) is left alone;
 //	           only files never delivered are uploaded
 //

@@ -1,16 +1,39 @@
 // Package sensenet is the dropsync target adapter for type "sensenet": it
 // delivers files into a sensenet content repository through the OData
 // action Upload, whole or in resumable chunks, and holds Fake, a faithful
-// sensenet server for tests, the demo and `dropsync fake-server`.
+// sensenet server for tests, the demo and `dropsync fake-server`: like the
+// server it reads a whole Upload form before deciding what a request is,
+// and names contents by the server's rules.
 //
 // # Configuration
 //
-// The target takes only the common keys; auth is bearer (a JWT from the
-// sensenet identity server) or apikey (sent in the apikey header). A
-// watch's destination has path, the parent content path (it must exist and
-// start with /Root), and content_type (default File). Sub-folders of the
-// watch are mirrored below path; missing remote folders are created as
-// Folder contents and remembered per target.
+// Besides the common keys the target takes invalid_name_chars and
+// name_replacement (see Names); auth is bearer (a JWT from the sensenet
+// identity server) or apikey (sent in the apikey header). A watch's
+// destination has path, the parent content path (it must exist and start
+// with /Root), and content_type (default File). Sub-folders of the watch
+// are mirrored below path; missing remote folders are created as Folder
+// contents and remembered per target. A content in the way that is not a
+// folder fails permanently: "…/x.dat exists on the server as a File, not a
+// folder".
+//
+// # Names
+//
+// sensenet derives every content and folder name through its
+// ContentNamingProvider (FACTS.md §5.6): each match of
+// InvalidNameCharsPattern becomes ReplacementChar ("-"), runs of it
+// collapse, trailing dots and replacement characters are trimmed, and
+// names compare case-insensitively. The adapter predicts that name
+// (naming.go; the operator repeats a changed pattern or character as
+// invalid_name_chars and name_replacement) for every look-up and path it
+// builds: skip, the folders, deletes. FileName carries the local name and
+// the server derives its own; the Remote recorded is the name and path the
+// server answered, and a later version (version, overwrite) sends the
+// recorded name, so it reaches the same content. NameKey gives the daemon
+// the lower-cased server path, so that two local names meeting at one
+// content (Report.txt and report.txt, a#b.txt and a?b.txt) are caught. The
+// fake's naming (fake_naming.go) is written apart from the prediction so
+// that one cannot hide the other's mistake.
 //
 // # on_conflict
 //
@@ -26,7 +49,8 @@
 //	rename     Overwrite=false: the server keeps the existing content and
 //	           names the new one name(1).ext, then name(2).ext…; the name
 //	           the server chose is recorded.
-//	skip       the content is looked up first (GET, 404 = absent); if it
+//	skip       the content is looked up first under the server's name
+//	           (GET, 404 = absent); if it
 //	           exists the job ends without sending. Otherwise it is
 //	           uploaded with Overwrite=false, so that a content created
 //	           meanwhile is never replaced.

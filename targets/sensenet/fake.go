@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,11 +31,14 @@ const DocumentsPath = "/Root/Content/Documents"
 // requests, creation and deletion (see the package documentation), and
 // permissive where the documentation is silent. It keeps a tree of folders
 // and files, every file version with its SHA-256, size and binary file
-// name, and never holds file content: every upload is hashed as it
-// streams in, and a chunked upload keeps the hash state at each chunk start
-// so that a chunk sent again after an interruption continues from there. A
-// file part posted before the parameters it needs (no sensenet client does
-// that) is held in a temporary file. It is safe for concurrent use. Tests
+// name, and never holds file content in memory: as sensenet does, it
+// reads an Upload request's whole form before deciding what the request
+// is, spooling the file part to a bounded temporary file (see SetSpool)
+// that is removed once the request is answered; the binary is then hashed,
+// and a chunked upload keeps the hash state at each chunk start so that a
+// chunk sent again after an interruption continues from there. Content and
+// folder names go through the server's ContentNamingProvider rules
+// (fake_naming.go) and are case-insensitive. It is safe for concurrent use. Tests
 // inject failures with Inject and friends and observe chunk requests with
 // SetChunkHook and ChunkRequests.
 type Fake struct {
@@ -53,6 +55,9 @@ type Fake struct {
 	chunks   map[int64]map[int64]int // content id → offset → chunks stored
 	requests map[Op]int
 	hook     func(ChunkEvent)
+
+	spoolDir   string
+	spoolLimit int64
 }
 
 var _ targets.Fake = (*Fake)(nil)
@@ -90,6 +95,8 @@ func (f *Fake) Setup(baseURL string) targets.FakeSetup {
 		Notes: []string{
 			"sensenet fake: bearer token " + token + ", or apikey " + key + " (header apikey or ?apikey=)",
 			"pre-created: " + DocumentsPath + " (document library, versioning MajorOnly: every overwrite adds a major version)",
+			"names follow sensenet's default ContentNamingProvider: a+b#c.txt is stored as a-b-c.txt; names are case-insensitive",
+			"GET " + InspectPath + "?path=" + DocumentsPath + " (the fake's own, no credentials) lists the stored files with each version's SHA-256",
 		},
 	}
 }
@@ -205,8 +212,8 @@ func (f *Fake) fault(op Op, after bool) *Fault {
 	return nil
 }
 
-// ChunkEvent describes a chunk request that arrived, before its data is
-// read.
+// ChunkEvent describes a chunk request whose form has arrived, before its
+// data is stored.
 type ChunkEvent struct {
 	ContentID int64
 	Path      string // the content's path
@@ -216,7 +223,7 @@ type ChunkEvent struct {
 }
 
 // SetChunkHook calls h for every chunk request whose token is valid,
-// before the chunk's data is read, on the request's goroutine and without
+// before the chunk's data is stored, on the request's goroutine and without
 // locks held: h may block to hold the upload at that point. nil removes it.
 func (f *Fake) SetChunkHook(h func(ChunkEvent)) {
 	f.mu.Lock()
@@ -287,8 +294,18 @@ func (f *Fake) OpenSessions() int {
 	return len(f.sessions)
 }
 
+// InspectPath is the fake's own read-only endpoint, not part of sensenet:
+// GET InspectPath?path=/Root/... answers the JSON list of Files(path),
+// every version with its SHA-256, so that a test driving `dropsync
+// fake-server` from another process can check what was stored.
+const InspectPath = "/_fake/files"
+
 // ServeHTTP implements http.Handler.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == InspectPath && r.Method == http.MethodGet {
+		writeJSON(w, f.Files(r.URL.Query().Get("path")))
+		return
+	}
 	if !f.authorized(r) {
 		f.count(OpRejected)
 		discardBody(r)
@@ -535,10 +552,13 @@ func (f *Fake) createContent(w http.ResponseWriter, r *http.Request, q odataPath
 		writeError(w, http.StatusBadRequest, "RequestError", "ODataException", "Invalid request body: "+errText(err))
 		return
 	}
+	// The server derives the name through its ContentNamingProvider,
+	// from Name or else DisplayName.
 	name := stringOf(model["Name"])
 	if name == "" {
 		name = stringOf(model["DisplayName"])
 	}
+	name = fakeContentName(name)
 	typ := stringOf(model["__ContentType"])
 	if typ == "" {
 		typ = "File"
@@ -669,6 +689,25 @@ func readToJSON(s string) (map[string]any, error) {
 	return nil, fmt.Errorf("unsupported model")
 }
 
-// spoolFile creates a temporary file for a file part that arrived before
-// the parameters.
-func spoolFile() (*os.File, error) { return os.CreateTemp("", "sensenet-fake-*.upload") }
+// defaultSpoolLimit bounds the file part of one Upload request unless
+// SetSpool says otherwise.
+const defaultSpoolLimit = 4 << 30
+
+// SetSpool sets the folder for the temporary files that hold an Upload
+// request's file part while the rest of the form is read ("" is the
+// system's temporary folder) and the largest file part accepted (0: 4
+// GiB); a larger one is answered 413.
+func (f *Fake) SetSpool(dir string, limit int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.spoolDir, f.spoolLimit = dir, limit
+}
+
+func (f *Fake) spoolSettings() (string, int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.spoolLimit <= 0 {
+		return f.spoolDir, defaultSpoolLimit
+	}
+	return f.spoolDir, f.spoolLimit
+}

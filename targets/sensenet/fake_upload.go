@@ -154,17 +154,6 @@ func (u *uploadReq) op() Op {
 	return OpWhole
 }
 
-// ready reports whether the parameters needed to process the file as it
-// streams have arrived.
-func (u *uploadReq) ready() bool {
-	if _, ok := u.param("create"); ok {
-		return true
-	}
-	_, tok := u.param("ChunkToken")
-	_, name := u.param("FileName")
-	return tok && (u.rng != nil || name)
-}
-
 // upload is the Upload action: parameters from the query and the body
 // (multipart form, JSON, or sensenet's form-style text), the first posted
 // file whatever its field name, chunk mode when Content-Range is present.
@@ -200,20 +189,33 @@ func (f *Fake) upload(w http.ResponseWriter, r *http.Request, q odataPath) {
 		f.process(w, r, u)
 		return
 	}
+	// sensenet reads the whole form before it acts (ASP.NET buffers file
+	// parts): what a request is (initial, chunk, whole file) depends on
+	// fields that may follow the file part, as create does in the JS
+	// client's initial request. As ASP.NET does, the first file part is
+	// held in memory up to memSpool bytes and beyond that in a bounded
+	// temporary file, removed when the request is answered.
 	mr := multipart.NewReader(r.Body, params["boundary"])
-	var held *os.File // a file part that came before the parameters
+	var (
+		spool   *os.File
+		held    bool
+		memPart = memBuf.Get().(*[]byte)
+	)
 	defer func() {
-		if held != nil {
-			held.Close()
-			os.Remove(held.Name())
+		memBuf.Put(memPart)
+		if spool != nil {
+			spool.Close()
+			os.Remove(spool.Name())
 		}
 	}()
+	dir, limit := f.spoolSettings()
 	for {
 		p, err := mr.NextPart()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
+			f.count(OpRejected)
 			writeError(w, http.StatusBadRequest, "RequestError", "InvalidDataException", "Malformed multipart body: "+err.Error())
 			return
 		}
@@ -224,35 +226,54 @@ func (f *Fake) upload(w http.ResponseWriter, r *http.Request, q odataPath) {
 			if name := p.FormName(); name != "" {
 				u.form.Add(name, string(v))
 			}
-		case held != nil:
-			// only the first posted file counts
-		case u.ready():
-			// The parameters came first, as sensenet's clients send
-			// them: the file streams straight into the upload.
-			u.file, u.fileName = p, p.FileName()
-			f.process(w, r, u)
-			return
+		case held:
+			io.Copy(io.Discard, p) // only the first posted file counts
 		default:
-			if held, err = spoolFile(); err != nil {
+			held, u.fileName = true, p.FileName()
+			n, err := io.ReadFull(p, (*memPart)[:memSpool])
+			if (err == io.EOF || err == io.ErrUnexpectedEOF) && int64(n) <= limit {
+				u.file = bytes.NewReader((*memPart)[:n])
+				break
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				err = nil
+			}
+			if err != nil {
+				return // the client went away
+			}
+			if spool, err = os.CreateTemp(dir, "sensenet-fake-*.upload"); err != nil {
+				f.count(OpRejected)
 				writeError(w, http.StatusInternalServerError, "NotSpecified", "IOException", err.Error())
 				return
 			}
-			if _, err := io.Copy(held, p); err != nil {
+			rest, err := io.Copy(spool, io.MultiReader(bytes.NewReader((*memPart)[:n]), io.LimitReader(p, limit+1-int64(n))))
+			if err != nil {
+				return // the client went away
+			}
+			if rest > limit {
+				f.count(OpRejected)
+				discardBody(r)
+				writeError(w, http.StatusRequestEntityTooLarge, "RequestError", "BadHttpRequestException",
+					fmt.Sprintf("sensenet fake: the file part is over the spool limit of %d bytes", limit))
 				return
 			}
-			u.fileName = p.FileName()
+			if _, err := spool.Seek(0, io.SeekStart); err != nil {
+				writeError(w, http.StatusInternalServerError, "NotSpecified", "IOException", err.Error())
+				return
+			}
+			u.file = spool
 		}
 		p.Close()
 	}
-	if held != nil {
-		if _, err := held.Seek(0, io.SeekStart); err != nil {
-			writeError(w, http.StatusInternalServerError, "NotSpecified", "IOException", err.Error())
-			return
-		}
-		u.file = held
-	}
 	f.process(w, r, u)
 }
+
+// memSpool is how much of a file part the fake holds in memory before it
+// spools the part to a temporary file (ASP.NET's default
+// MemoryBufferThreshold).
+const memSpool = 64 << 10
+
+var memBuf = sync.Pool{New: func() any { b := make([]byte, memSpool); return &b }}
 
 // partParams are the Content-Disposition parameters of a part.
 func partParams(p *multipart.Part) map[string]string {
@@ -375,9 +396,13 @@ func (f *Fake) target(parent *node, u *uploadReq) (n *node, isNew bool, uerr *up
 			return f.byID[k], false, nil
 		}
 	}
-	name, _ := u.param("FileName")
-	if name == "" {
+	requested, _ := u.param("FileName")
+	if requested == "" {
 		return nil, false, internal("Value cannot be null. (Parameter 'FileName')")
+	}
+	name := fakeContentName(requested)
+	if name == "" {
+		return nil, false, internal("The name " + strconv.Quote(requested) + " contains only invalid characters.")
 	}
 	if ow {
 		if c := parent.child(name); c != nil {

@@ -27,12 +27,20 @@ func (t *Target) Landed(ctx context.Context, f *targets.File, _ string) (*target
 	if f.OnConflict == config.OnConflictRename {
 		return nil, nil
 	}
-	parent := d.Path
-	if dir := f.Dir(); dir != "" {
-		parent += "/" + dir
+	parent, err := t.ensureFolders(ctx, d.Path, f.Dir())
+	if err != nil {
+		return nil, err
 	}
-	op := "sensenet: look for the upload of " + parent + "/" + f.Name()
-	u := t.base + entityPath(parent, f.Name()) + "?metadata=no&$select=Id,Name,Version,Path,Size"
+	name := f.Name()
+	if r := t.recorded(f, parent); r != "" {
+		name = r // later versions go to the content the server named for this path
+	}
+	op := "sensenet: look for the upload of " + parent + "/" + name
+	stored, err := t.names.storedName(op, name)
+	if err != nil {
+		return nil, err
+	}
+	u := t.base + entityPath(parent, stored) + "?metadata=no&$select=Id,Name,Version,Path,Size"
 	resp, err := t.client.Do(ctx, op, func() (*http.Request, error) {
 		req, err := http.NewRequest(http.MethodGet, u, nil)
 		if err == nil {

@@ -157,16 +157,18 @@ func invalidToken(msg string) bool {
 
 // entity is the part of an OData entity dropsync reads.
 type entity struct {
-	ID      json.Number `json:"Id"`
-	Name    string      `json:"Name"`
-	Version string      `json:"Version"`
-	Path    string      `json:"Path"`
+	ID       json.Number `json:"Id"`
+	Name     string      `json:"Name"`
+	Version  string      `json:"Version"`
+	Path     string      `json:"Path"`
+	Type     string      `json:"Type"`
+	IsFolder bool        `json:"IsFolder"`
 }
 
 // lookup reads the content name under parent. found is false when the
 // server answers 404.
 func (t *Target) lookup(ctx context.Context, op, parent, name string) (e entity, found bool, err error) {
-	u := t.base + entityPath(parent, name) + "?metadata=no&$select=Id,Name,Version,Path"
+	u := t.base + entityPath(parent, name) + "?metadata=no&$select=Id,Name,Version,Path,Type,IsFolder"
 	resp, err := t.client.Do(ctx, op, func() (*http.Request, error) {
 		req, err := http.NewRequest(http.MethodGet, u, nil)
 		if err == nil {

@@ -37,18 +37,29 @@ type Target struct {
 	client *targets.Client
 	log    *slog.Logger
 
+	// names predicts the names the server stores (naming.go).
+	names *namer
+
 	// folders holds the lower-cased paths of remote folders known to
 	// exist, so that sub-folders are checked and created once.
 	mu      sync.Mutex
 	folders map[string]bool
 }
 
-// New is the factory registered for type sensenet. The target takes no
-// keys of its own; auth must be bearer or apikey (sent in the apikey
-// header).
+// New is the factory registered for type sensenet. Its own keys,
+// invalid_name_chars and name_replacement, repeat the server's
+// ContentNamingProvider settings when an administrator changed them; auth
+// must be bearer or apikey (sent in the apikey header).
 func New(b *targets.Base) (targets.Target, error) {
-	var opts struct{}
+	var opts struct {
+		InvalidNameChars string `yaml:"invalid_name_chars"`
+		NameReplacement  string `yaml:"name_replacement"`
+	}
 	if err := b.Config.Extra.Decode(&opts); err != nil {
+		return nil, err
+	}
+	names, err := newNamer(opts.InvalidNameChars, opts.NameReplacement)
+	if err != nil {
 		return nil, err
 	}
 	if b.Config.ChunkSize > maxChunk {
@@ -66,6 +77,7 @@ func New(b *targets.Base) (targets.Target, error) {
 		base:    strings.TrimRight(b.URL.String(), "/"),
 		client:  b.NewClient(auth),
 		log:     b.Log,
+		names:   names,
 		folders: map[string]bool{},
 	}, nil
 }
@@ -132,25 +144,33 @@ func cleanPath(p string) (string, error) {
 }
 
 // Prepare resolves the remote parent, creating the watch's sub-folders as
-// needed, and applies on_conflict: version and overwrite let the server
-// reuse the content of the same name, rename lets it pick a free name, and
-// skip looks the name up and ends the job when the content exists.
+// needed under the names the server gives them, and applies on_conflict:
+// version and overwrite let the server reuse the content of the same name
+// (the recorded one, once the path was delivered), rename lets it pick a
+// free name, and skip looks the server's name up and ends the job when
+// the content exists.
 func (t *Target) Prepare(ctx context.Context, f *targets.File) (*targets.Plan, error) {
 	d, ok := f.Dest.(*Destination)
 	if !ok {
 		return nil, fmt.Errorf("sensenet: %s: destination is %T, not a sensenet destination", f.Rel, f.Dest)
 	}
-	parent := d.Path
-	if dir := f.Dir(); dir != "" {
-		if err := t.ensureFolders(ctx, d.Path, dir); err != nil {
-			return nil, err
-		}
-		parent += "/" + dir
+	parent, err := t.ensureFolders(ctx, d.Path, f.Dir())
+	if err != nil {
+		return nil, err
 	}
 	p := &targets.Plan{Name: f.Name(), Parent: parent}
+	if r := t.recorded(f, parent); r != "" && f.OnConflict != config.OnConflictRename {
+		// Later versions go to the content the server named for this path.
+		p.Name = r
+	}
 	switch f.OnConflict {
 	case config.OnConflictSkip:
-		e, found, err := t.lookup(ctx, "sensenet: look up "+parent+"/"+f.Name(), parent, f.Name())
+		op := "sensenet: look up " + parent + "/" + p.Name
+		name, err := t.names.storedName(op, p.Name)
+		if err != nil {
+			return nil, err
+		}
+		e, found, err := t.lookup(ctx, op, parent, name)
 		if err != nil {
 			return nil, err
 		}
@@ -164,6 +184,19 @@ func (t *Target) Prepare(ctx context.Context, f *targets.File) (*targets.Plan, e
 	return p, nil
 }
 
+// recorded is the server's name of the content f was last delivered as,
+// when it is in parent; "" otherwise.
+func (t *Target) recorded(f *targets.File, parent string) string {
+	r := f.Previous
+	if r == nil || r.Name == "" {
+		return ""
+	}
+	if p := r.Extra["path"]; p != "" && !strings.EqualFold(parentOf(p), parent) {
+		return ""
+	}
+	return r.Name
+}
+
 // overwrite is the Upload action's Overwrite parameter for on_conflict
 // policy c: true reuses the content of the same name (a new version, or an
 // in-place replacement, as the folder's versioning mode says); false makes
@@ -173,49 +206,70 @@ func overwrite(c string) bool {
 	return c == config.OnConflictVersion || c == config.OnConflictOverwrite
 }
 
-// ensureFolders makes sure that the folders of dir (slash-separated) exist
-// below root, creating the missing ones.
-func (t *Target) ensureFolders(ctx context.Context, root, dir string) error {
-	full := root + "/" + dir
-	if t.known(full) {
-		return nil
+// ensureFolders makes sure that the folders of dir (slash-separated)
+// exist below root under the names the server gives them, creating the
+// missing ones, and returns the server's path of dir. A content in the way
+// that is not a folder fails permanently.
+func (t *Target) ensureFolders(ctx context.Context, root, dir string) (string, error) {
+	full, err := t.names.remoteDir("sensenet: folder "+root+"/"+dir, root, dir)
+	if err != nil || dir == "" {
+		return full, err
 	}
-	op := "sensenet: check folder " + full
-	if _, found, err := t.lookup(ctx, op, parentOf(full), nameOf(full)); err != nil {
-		return err
-	} else if found {
-		t.remember(full)
-		return nil
+	if t.known(full) {
+		return full, nil
+	}
+	if found, err := t.checkFolder(ctx, full); err != nil || found {
+		return full, err
 	}
 	cur, created := root, false
 	for _, s := range strings.Split(dir, "/") {
-		next := cur + "/" + s
+		name := t.names.stored(s)
+		next := cur + "/" + name
 		if !created && !t.known(next) {
-			_, found, err := t.lookup(ctx, "sensenet: check folder "+next, cur, s)
+			found, err := t.checkFolder(ctx, next)
 			if err != nil {
-				return err
+				return "", err
 			}
 			if found {
-				t.remember(next)
 				cur = next
 				continue
 			}
 		}
 		if !t.known(next) {
-			if err := t.createFolder(ctx, cur, s, root); err != nil {
-				return err
+			if err := t.createFolder(ctx, cur, name, root); err != nil {
+				return "", err
 			}
 			created = true
 			t.remember(next)
 		}
 		cur = next
 	}
-	return nil
+	return full, nil
 }
 
-// createFolder creates the folder name under parent with the standard OData
-// create request, as sensenet's own clients send it. A folder that exists
-// already (another worker was quicker) is success.
+// checkFolder looks the folder p up and remembers it when found; a
+// content there that is not a folder is a permanent failure.
+func (t *Target) checkFolder(ctx context.Context, p string) (bool, error) {
+	op := "sensenet: check folder " + p
+	e, found, err := t.lookup(ctx, op, parentOf(p), nameOf(p))
+	if err != nil || !found {
+		return false, err
+	}
+	if !e.IsFolder {
+		typ := e.Type
+		if typ == "" {
+			typ = "content"
+		}
+		return false, targets.Errorf(targets.Permanent, op, "%s exists on the server as a %s, not a folder; move or rename one of them", p, typ)
+	}
+	t.remember(p)
+	return true, nil
+}
+
+// createFolder creates the folder name (as the server names it) under
+// parent with the standard OData create request, as sensenet's own clients
+// send it. A folder that exists already (another worker was quicker) is
+// success.
 func (t *Target) createFolder(ctx context.Context, parent, name, root string) error {
 	op := "sensenet: create folder " + parent + "/" + name
 	model, err := json.Marshal([]map[string]string{{"__ContentType": "Folder", "Name": name}})
@@ -236,12 +290,14 @@ func (t *Target) createFolder(ctx context.Context, parent, name, root string) er
 		return err
 	}
 	if resp.StatusCode/100 == 2 {
-		targets.DrainClose(resp)
-		return nil
+		return t.checkCreated(op, name, targets.ReadBody(resp))
 	}
 	missing := "parent folder not found: " + parent
 	e, code := statusErrorCode(op, resp, missing)
 	if code == "ContentAlreadyExists" {
+		if _, err := t.checkFolder(ctx, parent+"/"+name); err != nil {
+			return err
+		}
 		return nil
 	}
 	if e.Status == http.StatusNotFound && e.Msg == missing && !strings.EqualFold(parent, root) {
@@ -304,15 +360,18 @@ func (t *Target) Delete(ctx context.Context, f *targets.File, r targets.Remote) 
 		if !ok {
 			return fmt.Errorf("sensenet: delete %s: destination is %T, not a sensenet destination", f.Rel, f.Dest)
 		}
+		op := "sensenet: delete " + f.Rel
+		dir, err := t.names.remoteDir(op, d.Path, f.Dir())
+		if err != nil {
+			return err
+		}
 		name := r.Name
 		if name == "" {
-			name = f.Name()
+			if name, err = t.names.storedName(op, f.Name()); err != nil {
+				return err
+			}
 		}
-		p = d.Path
-		if dir := f.Dir(); dir != "" {
-			p += "/" + dir
-		}
-		p += "/" + name
+		p = dir + "/" + name
 	}
 	op := "sensenet: delete " + p
 	if r.ID != "" {

@@ -146,33 +146,35 @@ func TestChunkedUpload(t *testing.T) {
 
 func TestNamesAndFolders(t *testing.T) {
 	b := setup(t, "")
-	names := []string{
-		"with space.txt",
-		"ünïcödé ☃.txt",
-		"it's \"quoted\".txt",
-		"a+b=c&d%20e#f.txt",
-		"paren(1).txt",
-		"deep/er/still/deeper/file.txt",
-		"sub dir/ü/日本/x y.bin",
-		"it's/o'neil/chunked 'big'.bin",
+	// local path → the server's path below the destination (FACTS.md §5.6)
+	names := [][2]string{
+		{"with space.txt", "with space.txt"},
+		{"ünïcödé ☃.txt", "ünïcödé ☃.txt"},
+		{"it's \"quoted\".txt", "it-s -quoted-.txt"},
+		{"a+b=c&d%20e#f.txt", "a-b-c-d-20e-f.txt"},
+		{"paren(1).txt", "paren(1).txt"},
+		{"deep/er/still/deeper/file.txt", "deep/er/still/deeper/file.txt"},
+		{"sub dir/ü/日本/x y.bin", "sub dir/ü/日本/x y.bin"},
+		{"it's/o'neil/chunked 'big'.bin", "it-s/o-neil/chunked -big-.bin"},
 	}
-	for _, rel := range names {
+	for _, n := range names {
+		rel, server := n[0], n[1]
 		size := int64(10 << 10)
 		if strings.HasSuffix(rel, ".bin") {
 			size = 1<<20 + 777
 		}
 		f, sum := b.env.File(t, rel, size)
 		res := b.deliver(t, f, &targettest.MemSessions{})
-		path := docs + "/" + rel
+		path := docs + "/" + server
 		c := b.content(t, path)
-		if c.Current().SHA256 != sum || c.Name != f.Name() || c.Current().FileName != f.Name() {
+		if c.Current().SHA256 != sum || c.Name != path[strings.LastIndexByte(path, '/')+1:] || c.Current().FileName != f.Name() {
 			t.Errorf("%s: stored %+v as %q, want sha %s", rel, c.Current(), c.Name, sum)
 		}
-		if res.Remote.Name != f.Name() || res.Remote.Extra["path"] != path {
+		if res.Remote.Name != c.Name || res.Remote.Extra["path"] != path {
 			t.Errorf("%s: remote %+v", rel, res.Remote)
 		}
 	}
-	for _, folder := range []string{docs + "/deep/er/still/deeper", docs + "/sub dir/ü/日本", docs + "/it's/o'neil"} {
+	for _, folder := range []string{docs + "/deep/er/still/deeper", docs + "/sub dir/ü/日本", docs + "/it-s/o-neil"} {
 		if c := b.content(t, folder); c.Type != "Folder" {
 			t.Errorf("%s is a %s, want Folder", folder, c.Type)
 		}

@@ -183,6 +183,7 @@ func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body
 	if err != nil {
 		return targets.Remote{}, err
 	}
+	t.warnName(f, p, res.Name)
 	return t.finish(ctx, op, p, res), nil
 }
 
@@ -262,6 +263,7 @@ func (t *Target) PutChunk(ctx context.Context, f *targets.File, p *targets.Plan,
 	if err != nil {
 		return nil, err
 	}
+	t.warnName(f, p, res.Name)
 	if !tok.mustFinalize && !tok.mustCheckIn {
 		// The content was already in a multistep save when this session
 		// started (an earlier upload of ours was abandoned), so the commit

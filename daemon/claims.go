@@ -1,0 +1,109 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+
+	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/targets"
+)
+
+// Remote name claims. Per target folder, a remote name (after the server's
+// folding and sanitising, as the adapter's targets.NameKeyer says) belongs
+// to one local path at a time: the queue's remote_names table records the
+// owner of every name dropsync delivered to. Before an upload the file's
+// name key is locked in memory (one upload per remote name at a time) and
+// its owner looked up: a second local path whose name meets one owned by
+// a path that still exists fails permanently with both paths in the
+// message, or, with on_conflict rename, is uploaded without claiming it so
+// that the adapter takes the next free name(N).ext. An owner that no
+// longer exists locally (deleted, moved away after its upload) passes the
+// name on, and the upload becomes the next version of the same remote
+// object. The delivery's outcome records, in the same transaction, the
+// claimed name and the name the server actually gave, so adapters that
+// pick free names without listing the server (Blueworks) know every name
+// used.
+
+// nameClaim is what checkName decided for one upload.
+type nameClaim struct {
+	keyer  targets.NameKeyer // nil: the target keys no names
+	key    string            // the key of the file's own name
+	own    bool              // the upload claims key
+	unlock func()
+}
+
+// release lets the next upload of the same remote name go; it may be
+// called more than once.
+func (c *nameClaim) release() {
+	if c.unlock != nil {
+		c.unlock()
+		c.unlock = nil
+	}
+}
+
+// keys are the remote name keys a delivery as r owns.
+func (c *nameClaim) keys(f *targets.File, r targets.Remote) []string {
+	if c.keyer == nil {
+		return nil
+	}
+	var ks []string
+	if c.own {
+		ks = append(ks, c.key)
+	}
+	if r.Name != "" {
+		if k, err := c.keyer.NameKey(f, r.Name); err == nil && (!c.own || k != c.key) {
+			ks = append(ks, k)
+		}
+	}
+	return ks
+}
+
+// checkName gives f the target's name book, takes the in-memory lock of
+// f's remote name, and fails when another existing local path owns that
+// name. The caller releases the claim once the outcome is recorded.
+func (d *Daemon) checkName(ctx context.Context, wc *config.Watch, tgt targets.Target, f *targets.File) (*nameClaim, error) {
+	k, ok := tgt.(targets.NameKeyer)
+	if !ok {
+		return &nameClaim{}, nil
+	}
+	f.Names = d.q.Names(wc.Target)
+	key, err := k.NameKey(f, f.Name())
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := d.claims.lock(ctx, wc.Target+"\x00"+key)
+	if err != nil {
+		return nil, err
+	}
+	c := &nameClaim{keyer: k, key: key, own: true, unlock: unlock}
+	watch, rel, found, err := d.q.NameOwner(ctx, wc.Target, key)
+	if err != nil {
+		c.release()
+		return nil, err
+	}
+	if !found || (watch == f.Watch && rel == f.Rel) || !d.exists(watch, rel) {
+		return c, nil
+	}
+	if wc.OnConflict == config.OnConflictRename {
+		c.own = false // the adapter takes the next free name
+		return c, nil
+	}
+	c.release()
+	other := rel
+	if watch != f.Watch {
+		other = filepath.Join(watch, filepath.FromSlash(rel))
+	}
+	return nil, targets.Errorf(targets.Permanent, wc.Target+": remote name",
+		"%s and %s meet at one remote name, compared by the server as %q (it ignores case and replaces some characters); %s keeps it: rename one of them, or set on_conflict: rename to upload %s under the next free name(N)",
+		f.Rel, other, key, other, f.Rel)
+}
+
+// exists reports whether the local path rel of a configured watch exists.
+func (d *Daemon) exists(watch, rel string) bool {
+	if _, ok := d.watches[watch]; !ok {
+		return false
+	}
+	fi, err := os.Lstat(filepath.Join(watch, filepath.FromSlash(rel)))
+	return err == nil && !fi.IsDir()
+}

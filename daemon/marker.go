@@ -1,0 +1,44 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+
+	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/watcher"
+)
+
+// readyMarkerDone removes the ready marker of a delivered file, after its
+// after_upload (ready_marker_keep leaves it). A "{name}.done" marker goes
+// with its file; a "{dir}/.ready" marker goes once no other job of its
+// folder is pending or in flight. The watcher never emits markers, so
+// their removal is no deletion to propagate.
+func (d *Daemon) readyMarkerDone(ctx context.Context, wc *config.Watch, p, rel string, log *slog.Logger) {
+	if wc.ReadyMarker == "" || wc.ReadyMarkerKeep {
+		return
+	}
+	m, err := watcher.ParseMarker(wc.ReadyMarker)
+	if err != nil || m.None() {
+		return
+	}
+	if m.PerFolder() {
+		busy, err := d.q.ActiveInFolder(context.WithoutCancel(ctx), wc.Path, path.Dir(rel))
+		if err != nil {
+			log.Warn("cannot tell whether the folder's files are all delivered; its ready marker stays", "err", err)
+			return
+		}
+		if busy {
+			return
+		}
+	}
+	mp := m.For(p)
+	if err := os.Remove(mp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		log.Warn("cannot remove the ready marker", "marker", mp, "err", err)
+		return
+	}
+	log.Debug("ready marker removed", "marker", mp)
+}

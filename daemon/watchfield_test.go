@@ -1,0 +1,244 @@
+package daemon_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dropsync/dropsync/daemon/daemontest"
+	"github.com/dropsync/dropsync/queue"
+)
+
+// within polls cond every 10ms and fails the test when it does not hold
+// within d: for promises of the form "within a few seconds".
+func within(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not happen within %s", what, d)
+		}
+		<-tick.C
+	}
+}
+
+func delivered(t *testing.T, h *daemontest.Harness, watch, rel string) bool {
+	t.Helper()
+	s, err := h.Queue().FileState(context.Background(), watch, rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s != nil
+}
+
+// A watch root that is missing at start (a share not mounted yet) does
+// not stop the daemon: the other watch delivers, and the missing one
+// starts when its folder appears.
+func TestMissingWatchRootAtStartWaits(t *testing.T) {
+	mem.reset()
+	later := filepath.Join(t.TempDir(), "share")
+	h := daemontest.StartYAML(t, "state_dir: {{state}}\nretry: {initial: 20ms, max: 200ms}\ntargets:\n  t: {type: test-memory, url: http://127.0.0.1:1}\n"+
+		"watches:\n  - {path: {{inbox}}, target: t, settle: 100ms}\n  - {path: "+later+", target: t, settle: 100ms}\n")
+	h.WriteFile(t, "here.txt", []byte("here"))
+	h.WaitDelivered(t, "here.txt", "")
+	if err := h.Daemon().Health(context.Background()); err == nil || !strings.Contains(err.Error(), later) {
+		t.Fatalf("health with a missing watch root: %v", err)
+	}
+	if err := os.Mkdir(later, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(later, "late.txt"), []byte("late"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	within(t, 10*time.Second, "delivery from the watch whose folder appeared", func() bool { return delivered(t, h, later, "late.txt") })
+	within(t, 5*time.Second, "health ok", func() bool { return h.Daemon().Health(context.Background()) == nil })
+}
+
+// An enqueue that fails (here: another process holds the database's write
+// lock past the busy timeout) is retried: neither the new files nor the
+// deletion of a delivered one wait for the hourly reconcile.
+func TestFailedEnqueueIsRetried(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the database's 10s busy timeout")
+	}
+	mem.reset()
+	mdel.dmu.Lock()
+	mdel.deleted = nil
+	mdel.dmu.Unlock()
+	h := daemontest.Start(t, "type: test-memdel\nurl: http://127.0.0.1:1\n", "deletes: propagate")
+	h.WriteFile(t, "old.txt", []byte("old"))
+	h.WaitDelivered(t, "old.txt", "")
+	h.WaitIdle(t)
+
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(h.StateDir, queue.FileName)+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		h.WriteFile(t, fmt.Sprintf("new%02d.txt", i), []byte{byte(i)})
+	}
+	h.Remove(t, "old.txt")
+	within(t, 30*time.Second, "the watch reporting that it cannot queue", func() bool {
+		err := h.Daemon().Health(context.Background())
+		return err != nil && strings.Contains(err.Error(), "queue")
+	})
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	freed := time.Now()
+	within(t, 15*time.Second, "every file delivered after the lock went", func() bool {
+		for i := range 30 {
+			if !delivered(t, h, h.WatchPath(), fmt.Sprintf("new%02d.txt", i)) {
+				return false
+			}
+		}
+		return !delivered(t, h, h.WatchPath(), "old.txt")
+	})
+	t.Logf("delivered %s after the database was free again", time.Since(freed).Round(time.Millisecond))
+	mdel.dmu.Lock()
+	defer mdel.dmu.Unlock()
+	if len(mdel.deleted) != 1 || mdel.deleted[0] != "old.txt" {
+		t.Fatalf("remote deletions %v, want [old.txt]", mdel.deleted)
+	}
+}
+
+// Completion markers through the daemon: a file goes only with its
+// "{name}.done" marker, the marker is never uploaded and is removed after
+// the delivery and its after_upload.
+func TestReadyMarkerPerFile(t *testing.T) {
+	mem.reset()
+	moveTo := t.TempDir()
+	h := daemontest.Start(t, "type: test-memory\nurl: http://127.0.0.1:1\n", "ready_marker: \"{name}.done\"\nafter_upload: move\nmove_to: "+moveTo)
+	h.WriteFile(t, "a.pdf", []byte("a"))
+	h.WriteFile(t, "b.pdf", []byte("b"))
+	h.WriteFile(t, "b.pdf.done", nil)
+	h.WaitDelivered(t, "b.pdf", "")
+	// a.pdf settled no later than b.pdf: without its marker it is not queued.
+	if js, err := h.Queue().Jobs(context.Background(), "", "a.pdf", 0); err != nil || len(js) != 0 {
+		t.Fatalf("a.pdf queued without its marker: %v %v", js, err)
+	}
+	within(t, 5*time.Second, "b.pdf.done removed", func() bool {
+		_, err := os.Stat(filepath.Join(h.Inbox, "b.pdf.done"))
+		return os.IsNotExist(err)
+	})
+	h.WriteFile(t, "a.pdf.done", nil)
+	h.WaitDelivered(t, "a.pdf", "")
+	within(t, 5*time.Second, "a.pdf moved and its marker removed", func() bool {
+		_, err1 := os.Stat(filepath.Join(moveTo, "a.pdf"))
+		_, err2 := os.Stat(filepath.Join(h.Inbox, "a.pdf.done"))
+		return err1 == nil && os.IsNotExist(err2)
+	})
+	for _, m := range []string{"a.pdf.done", "b.pdf.done"} {
+		if _, puts := mem.get(m); puts != 0 {
+			t.Fatalf("marker %s uploaded", m)
+		}
+	}
+}
+
+// A "{dir}/.ready" marker releases its whole folder and is removed once
+// the folder's files are delivered; with ready_marker_keep it stays.
+func TestReadyMarkerPerFolder(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keep %v", keep), func(t *testing.T) {
+			mem.reset()
+			h := daemontest.StartYAML(t, "state_dir: {{state}}\nworkers: 1\nretry: {initial: 20ms, max: 200ms}\ntargets:\n  t: {type: test-memory, url: http://127.0.0.1:1}\n"+
+				"watches:\n  - {path: {{inbox}}, target: t, settle: 100ms, order: name, ready_marker: \"{dir}/.ready\", ready_marker_keep: "+strconv.FormatBool(keep)+"}\n")
+			h.WriteFile(t, "batch/1.pdf", []byte("1"))
+			h.WriteFile(t, "batch/2.pdf", []byte("2"))
+			h.WriteFile(t, "other/9.pdf", []byte("9"))
+			h.WriteFile(t, "other/.ready", nil)
+			h.WaitDelivered(t, "other/9.pdf", "")
+			if js, _ := h.Queue().Jobs(context.Background(), "", "batch/1.pdf", 0); len(js) != 0 {
+				t.Fatal("batch/1.pdf queued before its folder's marker")
+			}
+			h.WriteFile(t, "batch/.ready", nil)
+			h.WaitDelivered(t, "batch/1.pdf", "")
+			h.WaitDelivered(t, "batch/2.pdf", "")
+			// One worker, in name order: z.pdf is delivered after batch/*
+			// is completely handled, marker included.
+			h.WriteFile(t, "z.pdf", []byte("z"))
+			h.WriteFile(t, ".ready", nil)
+			h.WaitDelivered(t, "z.pdf", "")
+			_, err := os.Stat(filepath.Join(h.Inbox, "batch", ".ready"))
+			if keep != (err == nil) {
+				t.Fatalf("ready_marker_keep %v: batch/.ready stat: %v", keep, err)
+			}
+		})
+	}
+}
+
+// min_age: a file waits until its mtime is that old.
+func TestMinAgeHoldsYoungFiles(t *testing.T) {
+	mem.reset()
+	h := daemontest.Start(t, "type: test-memory\nurl: http://127.0.0.1:1\n", "min_age: 1s")
+	h.WriteFile(t, "young.txt", []byte("y"))
+	fi, err := os.Stat(filepath.Join(h.Inbox, "young.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := h.WaitDelivered(t, "young.txt", "")
+	if age := st.DeliveredAt.Sub(fi.ModTime()); age < time.Second {
+		t.Fatalf("delivered %s after its mtime, before min_age", age)
+	}
+}
+
+// order: a backlog is claimed in the watch's order, oldest (mtime) or name.
+func TestClaimOrderPerWatch(t *testing.T) {
+	for _, tc := range []struct{ order, want string }{
+		{"oldest", "b.txt,c.txt,a.txt"},
+		{"name", "a.txt,b.txt,c.txt"},
+	} {
+		t.Run(tc.order, func(t *testing.T) {
+			mem.reset()
+			block := make(chan struct{})
+			mem.block = block
+			var seq []string
+			mem.fail = func(rel string) error {
+				seq = append(seq, rel) // one worker: no concurrent calls
+				return nil
+			}
+			h := daemontest.StartYAML(t, "state_dir: {{state}}\nworkers: 1\nretry: {initial: 20ms, max: 200ms}\ntargets:\n  t: {type: test-memory, url: http://127.0.0.1:1}\n"+
+				"watches:\n  - {path: {{inbox}}, target: t, settle: 100ms, order: "+tc.order+"}\n")
+			h.WriteFile(t, "first.txt", []byte("first"))
+			daemontest.Eventually(t, "the first upload to block", func() bool { _, p := mem.get("first.txt"); return p == 1 })
+			now := time.Now()
+			// Arrival order c, a, b: neither order's answer.
+			for _, f := range []struct {
+				name string
+				age  time.Duration
+			}{{"c.txt", time.Hour}, {"a.txt", time.Minute}, {"b.txt", 3 * time.Hour}} {
+				name, age := f.name, f.age
+				h.WriteFile(t, name, []byte(name))
+				if err := os.Chtimes(filepath.Join(h.Inbox, name), now.Add(-age), now.Add(-age)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			daemontest.Eventually(t, "the backlog", func() bool {
+				c, _ := h.Queue().Counts(context.Background())
+				return c[queue.Pending] == 3
+			})
+			mem.mu.Lock()
+			mem.block = nil
+			mem.mu.Unlock()
+			close(block)
+			h.WaitIdle(t)
+			h.Stop()
+			if got := strings.Join(seq[1:], ","); got != tc.want {
+				t.Fatalf("order %s: uploads %s, want %s", tc.order, got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,49 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/dropsync/dropsync/targets"
+)
+
+// NameOwner returns the local path recorded for the remote name key of
+// target; found is false when none is.
+func (q *Queue) NameOwner(ctx context.Context, target, key string) (watch, rel string, found bool, err error) {
+	err = q.db.QueryRowContext(ctx, `SELECT watch, rel FROM remote_names WHERE target = ? AND key = ?`, target, key).Scan(&watch, &rel)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", false, nil
+	}
+	if err != nil {
+		return "", "", false, fmt.Errorf("queue: name owner: %w", err)
+	}
+	return watch, rel, true, nil
+}
+
+const qClaimName = `INSERT INTO remote_names (target, key, watch, rel, at) VALUES (?, ?, ?, ?, ?)
+	ON CONFLICT (target, key) DO UPDATE SET watch = excluded.watch, rel = excluded.rel, at = excluded.at`
+
+// claimNames records job j's path as the owner of the remote name keys,
+// within the transaction that completes it.
+func (q *Queue) claimNames(ctx context.Context, tx *sql.Tx, j *Job, keys []string, now int64) error {
+	for _, k := range keys {
+		if _, err := tx.ExecContext(ctx, qClaimName, j.Target, k, j.Watch, j.Rel, now); err != nil {
+			return fmt.Errorf("claim name: %w", err)
+		}
+	}
+	return nil
+}
+
+// Names returns the name book of target, for targets.File.Names.
+func (q *Queue) Names(target string) targets.NameBook { return nameBook{q: q, target: target} }
+
+type nameBook struct {
+	q      *Queue
+	target string
+}
+
+func (b nameBook) Owner(ctx context.Context, key string) (watch, rel string, found bool, err error) {
+	return b.q.NameOwner(ctx, b.target, key)
+}

@@ -1,0 +1,141 @@
+package sensenet
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/targets"
+)
+
+// The adapter's prediction of the names sensenet stores, written from
+// FACTS.md §5.6 apart from the fake's model (fake_naming.go): the Upload
+// action and the OData create derive a content's name through the
+// server's ContentNamingProvider, by default CharReplacementContentNamingProvider.
+
+// DefaultInvalidNameChars is sensenet's default InvalidNameCharsPattern,
+// in Go regexp syntax (the server's \u005D is written \]).
+const DefaultInvalidNameChars = `[\$&\+\\,/:;=?@"<>\#%{}|^~\[\]'’` + "`" + `\*\t\r\n]`
+
+// DefaultNameReplacement is sensenet's default ReplacementChar.
+const DefaultNameReplacement = "-"
+
+// namer predicts the server's content names: every match of the invalid
+// characters pattern becomes the replacement character, doubled
+// replacement characters collapse to one until none is left, and trailing
+// dots and replacement characters are trimmed from the whole name.
+type namer struct {
+	invalid *regexp.Regexp
+	repl    string
+}
+
+// dotnetEscape matches the .NET regex escapes \uXXXX, which Go writes
+// \x{XXXX}, so an operator may paste the server's pattern as it is.
+var dotnetEscape = regexp.MustCompile(`\\u([0-9A-Fa-f]{4})`)
+
+// newNamer compiles the server's naming rules; empty values take the
+// defaults.
+func newNamer(pattern, repl string) (*namer, error) {
+	if pattern == "" {
+		pattern = DefaultInvalidNameChars
+	}
+	if repl == "" {
+		repl = DefaultNameReplacement
+	}
+	re, err := regexp.Compile(dotnetEscape.ReplaceAllString(pattern, `\x{$1}`))
+	if err != nil {
+		return nil, fmt.Errorf("invalid_name_chars: %w", err)
+	}
+	if utf8.RuneCountInString(repl) != 1 {
+		return nil, fmt.Errorf("name_replacement: %q is not one character (sensenet's ReplacementChar is a single character)", repl)
+	}
+	if re.MatchString(repl) {
+		return nil, fmt.Errorf("name_replacement: %q matches invalid_name_chars itself", repl)
+	}
+	return &namer{invalid: re, repl: repl}, nil
+}
+
+// stored is the name the server stores for a content requested as name.
+func (n *namer) stored(name string) string {
+	s := n.invalid.ReplaceAllLiteralString(name, n.repl)
+	for double := n.repl + n.repl; strings.Contains(s, double); {
+		s = strings.ReplaceAll(s, double, n.repl)
+	}
+	return strings.TrimRight(s, "."+n.repl)
+}
+
+// storedName is stored, failing when nothing of the name is left.
+func (n *namer) storedName(op, name string) (string, error) {
+	s := n.stored(name)
+	if s == "" {
+		return "", targets.Errorf(targets.Permanent, op, "%q has no character the server keeps in a content name; rename it", name)
+	}
+	return s, nil
+}
+
+// remoteDir is the server's path of the watch's sub-folder dir
+// (slash-separated, "" for the root) below root.
+func (n *namer) remoteDir(op, root, dir string) (string, error) {
+	p := root
+	if dir == "" {
+		return p, nil
+	}
+	for _, s := range strings.Split(dir, "/") {
+		name, err := n.storedName(op, s)
+		if err != nil {
+			return "", err
+		}
+		p += "/" + name
+	}
+	return p, nil
+}
+
+// NameKey implements targets.NameKeyer: the server's path of the content
+// name would become for f, lower-cased (sensenet compares names
+// case-insensitively).
+func (t *Target) NameKey(f *targets.File, name string) (string, error) {
+	d, ok := f.Dest.(*Destination)
+	if !ok {
+		return "", fmt.Errorf("sensenet: %s: destination is %T, not a sensenet destination", f.Rel, f.Dest)
+	}
+	op := "sensenet: name " + f.Rel
+	parent, err := t.names.remoteDir(op, d.Path, f.Dir())
+	if err != nil {
+		return "", err
+	}
+	s, err := t.names.storedName(op, name)
+	if err != nil {
+		return "", err
+	}
+	return strings.ToLower(parent + "/" + s), nil
+}
+
+// checkCreated compares the name of a folder the server created (its
+// answer {"d":{"Name":…}}) with the predicted one: a difference means the
+// server's naming rules are not the ones configured, and every later
+// look-up would miss.
+func (t *Target) checkCreated(op, predicted string, raw []byte) error {
+	var body struct {
+		D struct{ Name string } `json:"d"`
+	}
+	if json.Unmarshal(raw, &body) != nil || body.D.Name == "" || strings.EqualFold(body.D.Name, predicted) {
+		return nil
+	}
+	return targets.Errorf(targets.Permanent, op, "the server named the folder %q where dropsync predicted %q: its naming rules differ; set invalid_name_chars and name_replacement on the target to the server's InvalidNameCharsPattern and ReplacementChar", body.D.Name, predicted)
+}
+
+// warnName logs when the server stored an upload under another name than
+// predicted (rename aside, where it adds (N)): look-ups by name would miss
+// it, so the target's naming settings need a look.
+func (t *Target) warnName(f *targets.File, p *targets.Plan, stored string) {
+	if !overwrite(f.OnConflict) && f.OnConflict != config.OnConflictSkip {
+		return
+	}
+	if want := t.names.stored(p.Name); !strings.EqualFold(want, stored) {
+		t.log.Warn("the server stored the file under another name than predicted; check invalid_name_chars and name_replacement",
+			"path", f.Rel, "predicted", want, "stored", stored)
+	}
+}

@@ -1,0 +1,284 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/dropsync/dropsync/internal/fsid"
+)
+
+// scan checks the root and walks the whole tree, watching or polling every
+// folder and noting every file. It returns ctx's error when cancelled.
+func (w *Watcher) scan(ctx context.Context) error {
+	if !w.prepareRoot() {
+		return nil // waiting: the root probe finds it again
+	}
+	w.gen++
+	w.unread = w.unread[:0]
+	if err := w.walk(ctx, w.o.Root, w.pollRoots[w.o.Root], true); err != nil {
+		return err
+	}
+	if w.rootUnchanged() { // not unmounted while it was walked
+		w.sweep()
+	}
+	return nil
+}
+
+// prepareRoot looks at the root before a scan. A missing root, or a mount
+// point whose file system went away, makes the watch wait (false). A root
+// seen for the first time, back, or changed (another device or inode: a
+// remount, another share mounted over it) is watched afresh, and the mode
+// is decided for the file system found there.
+func (w *Watcher) prepareRoot() bool {
+	id, err := statRoot(w.o.Root)
+	if err != nil {
+		w.rootLost(fmt.Errorf("watch root %s is unavailable: %w", w.o.Root, err))
+		return false
+	}
+	if w.root.mount && !id.mount {
+		w.rootLost(fmt.Errorf("watch root %s: the file system mounted there is gone (unmounted); waiting for it to be mounted again", w.o.Root))
+		return false
+	}
+	healthy := w.Health() == nil
+	if w.root.seen && healthy && id.dev == w.root.dev && id.ino == w.root.ino {
+		return true
+	}
+	switch {
+	case !healthy && w.root.seen:
+		w.log.Warn("watch root is back; watching it again")
+	case !healthy:
+		w.log.Warn("watch root appeared; watching it")
+	case w.root.seen:
+		w.log.Warn("watch root changed (remounted, or another folder or file system is there now); watching it again and rescanning")
+	}
+	w.unwatchTree(w.o.Root)
+	w.root = rootID{seen: true, dev: id.dev, ino: id.ino, mount: id.mount || w.root.mount}
+	d := Decide(w.o.Mode, w.o.Root)
+	if d != w.decision {
+		if d.Poll {
+			w.log.Info("watching by polling", "poll_interval", w.o.PollInterval, "reason", d.Reason)
+		} else {
+			w.log.Info("watching with file-system events", "reason", d.Reason)
+		}
+	}
+	w.decision = d
+	if d.Poll {
+		w.pollRoots[w.o.Root] = true
+	}
+	w.setHealth(nil)
+	return true
+}
+
+// probeRoot checks the root between scans; anything other than the root
+// watched now (gone, unmounted, replaced, or back) makes a scan.
+func (w *Watcher) probeRoot(ctx context.Context) {
+	id, err := statRoot(w.o.Root)
+	if err == nil && w.Health() == nil && w.root.seen && id == (rootStat{dev: w.root.dev, ino: w.root.ino, mount: w.root.mount}) {
+		return
+	}
+	w.rescanNow(ctx)
+}
+
+// rootUnchanged reports whether the root is still the one watched, so that
+// files a walk did not find really are gone and not on an unmounted share.
+func (w *Watcher) rootUnchanged() bool {
+	id, err := statRoot(w.o.Root)
+	return err == nil && w.root.seen && id.dev == w.root.dev && id.ino == w.root.ino && id.mount == w.root.mount
+}
+
+// poll walks the polled parts of the tree and notes what changed since the
+// last walk.
+func (w *Watcher) poll(ctx context.Context) {
+	if !w.rootUnchanged() {
+		w.rescanNow(ctx)
+		return
+	}
+	roots := make([]string, 0, len(w.pollRoots))
+	for r := range w.pollRoots {
+		roots = append(roots, r)
+	}
+	w.gen++
+	w.unread = w.unread[:0]
+	for _, r := range roots {
+		if err := w.walk(ctx, r, true, false); err != nil {
+			return
+		}
+	}
+	if w.rootUnchanged() {
+		w.sweep()
+	}
+}
+
+// walkNew walks a folder that was just created.
+func (w *Watcher) walkNew(ctx context.Context, dir string) {
+	if err := w.walk(ctx, dir, false, true); err != nil && ctx.Err() == nil {
+		w.log.Error("cannot watch new folder", "err", err)
+	}
+}
+
+// walk watches (or, when polled, polls) dir and everything below it. With
+// all, every file is noted; otherwise only polled files that are new or
+// changed since the last walk. The watch on a folder is added before its
+// entries are read, so a file created meanwhile is either listed or
+// reported by an event. At every folder it checks ctx and handles the
+// events that arrived meanwhile.
+func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w.pump(ctx)
+	if scanHook != nil {
+		scanHook(dir)
+	}
+	rel := w.rel(dir)
+	if !polled {
+		if w.pollRoots[dir] {
+			polled = true
+		} else if err := addWatch(w, dir); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EMFILE) {
+				w.reportOnce(dir, err)
+				return nil
+			}
+			w.overBudget(dir, err)
+			polled = true
+		} else {
+			w.dirs[dir] = true
+		}
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			w.reportOnce(dir, err)
+			w.unread = append(w.unread, rel)
+		}
+		return nil
+	}
+	var subdirs []string
+	unstamp := w.stampFiles()
+	for {
+		ents, err := f.ReadDir(512)
+		for _, d := range ents {
+			name := d.Name()
+			crel := name
+			if rel != "." {
+				crel = rel + "/" + name
+			}
+			if d.IsDir() {
+				subdirs = append(subdirs, name)
+				continue
+			}
+			p := dir + string(filepath.Separator) + name // dir is clean
+			switch {
+			case !w.wanted(crel):
+				if polled && w.marker.Is(name) {
+					w.pollFile(p, crel, true)
+				}
+			case polled:
+				if fp, changed, ok := w.pollFile(p, crel, false); ok && (changed || all) {
+					w.noteFP(crel, fp)
+				}
+			case all:
+				w.note(p, crel, false)
+			}
+		}
+		if err != nil {
+			if err != io.EOF {
+				w.reportOnce(dir, err)
+				w.unread = append(w.unread, rel)
+			}
+			break
+		}
+	}
+	unstamp()
+	f.Close()
+	if !w.o.Recursive {
+		return nil
+	}
+	for _, name := range subdirs {
+		crel := name
+		if rel != "." {
+			crel = rel + "/" + name
+		}
+		if w.skipDir(crel) {
+			continue
+		}
+		if err := w.walk(ctx, filepath.Join(dir, name), polled, all); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanHook, if set (by tests), is called at every folder a walk enters.
+var scanHook func(dir string)
+
+// addWatch adds an inotify watch; tests make it run out of the budget.
+var addWatch = func(w *Watcher, dir string) error { return w.fsw.Add(dir) }
+
+// pollFile records a polled file's fingerprint and reports whether it is
+// new or changed since the last walk (ok is false for what is not a
+// regular file, or is gone meanwhile: the sweep notices that). A marker
+// that appeared notes the files waiting for it.
+func (w *Watcher) pollFile(p, rel string, isMarker bool) (fp fsid.Fingerprint, changed, ok bool) {
+	fp, fi, err := fsid.StatFollow(p, w.o.FollowSymlinks)
+	if err != nil || !fi.Mode().IsRegular() {
+		return fp, false, false
+	}
+	k := w.known[rel]
+	if k == nil {
+		k = &known{}
+		w.known[rel] = k
+	}
+	changed = k.gen == 0 || k.fp != fp
+	k.fp, k.gen = fp, w.gen
+	if isMarker && changed {
+		w.markerSeen(rel, false)
+	}
+	return fp, changed, true
+}
+
+// sweep notes as gone every polled file the last walk did not find, except
+// below folders it could not read.
+func (w *Watcher) sweep() {
+	for rel, k := range w.known {
+		if k.gen == w.gen || w.underUnread(rel) {
+			continue
+		}
+		delete(w.known, rel)
+		if !w.wanted(rel) {
+			continue
+		}
+		if w.o.EmitDeletes {
+			w.noteGone(rel)
+		} else {
+			delete(w.pending, rel)
+		}
+	}
+}
+
+func (w *Watcher) underUnread(rel string) bool {
+	for _, d := range w.unread {
+		if d == "." || strings.HasPrefix(rel, d+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// overBudget makes dir and everything below it polled, because its folders
+// do not fit the inotify watch budget.
+func (w *Watcher) overBudget(dir string, err error) {
+	w.pollRoots[dir] = true
+	if !w.budgetLogged {
+		w.budgetLogged = true
+		w.log.Warn("the inotify watch limit is reached: this folder and everything below it (and any other that does not fit) is polled every poll_interval instead",
+			"folder", dir, "poll_interval", w.o.PollInterval, "err", limitHint(err))
+	}
+}
