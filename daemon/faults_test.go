@@ -105,6 +105,10 @@ func deliverThroughFaults(t testing.TB, typ string, n int, faulty bool) faultRun
 		"targets:\n  t:\n" + indentYAML(target, "    ") + "watches:\n  - path: {{inbox}}\n    target: t\n" + indentYAML(watch, "    ")
 	h := daemontest.StartYAML(t, y)
 	defer h.Stop()
+	// Each Wait below allows daemontest.Timeout from its own start; the
+	// first file waited for may be among the last delivered of a long run.
+	defer func(d time.Duration) { daemontest.Timeout = d }(daemontest.Timeout)
+	daemontest.Timeout = max(daemontest.Timeout, time.Duration(n)*time.Second)
 	start := time.Now()
 	before := faults.Requests()
 	shas := map[string]string{}
