@@ -56,7 +56,11 @@ type targetState struct {
 
 // health owns every target's state.
 type health struct {
-	d       *Daemon
+	d *Daemon
+	// change serializes changes of state with their records in the queue,
+	// so that the recorded state (which gates claims) is always the last
+	// one decided; mu guards the fields and is never held while writing.
+	change  sync.Mutex
 	mu      sync.Mutex
 	ts      map[string]*targetState
 	probing map[int64]bool // jobs claimed as probes
@@ -297,6 +301,8 @@ func (h *health) serverFailed(ctx context.Context, name string, err error) bool 
 // rejected), Throttled (paused for ra, or a growing backoff without one)
 // or anything else (down). It returns when the target may be tried again.
 func (h *health) failed(ctx context.Context, name string, kind targets.Kind, ra time.Duration, err error) time.Time {
+	h.change.Lock() // the change and its record, in the order they happen
+	defer h.change.Unlock()
 	d := h.d
 	now := time.Now()
 	h.mu.Lock()
@@ -366,6 +372,8 @@ func (h *health) failed(ctx context.Context, name string, kind targets.Kind, ra 
 
 // setUp makes a target up and moves its backlog.
 func (h *health) setUp(ctx context.Context, name, why string) {
+	h.change.Lock()
+	defer h.change.Unlock()
 	h.mu.Lock()
 	t, ok := h.ts[name]
 	if !ok || t.state == queue.TargetUp {
