@@ -110,7 +110,3 @@ func (d *Daemon) takeTargetRequests(ctx context.Context) {
 // TargetsHealth returns every configured target's health as the daemon
 // sees it now.
 func (d *Daemon) TargetsHealth() []queue.TargetHealth { return d.health.states() }
-
-// RetestTargets probes every target that is down or has its credentials
-// rejected now (after a configuration reload).
-func (d *Daemon) RetestTargets() { d.health.retestAll() }

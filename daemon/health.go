@@ -421,23 +421,6 @@ func (h *health) request(ctx context.Context, name, req string) {
 	h.d.wake.notify()
 }
 
-// retestAll probes every target that is not up now (a configuration
-// reload).
-func (h *health) retestAll() {
-	h.mu.Lock()
-	names := make([]string, 0, len(h.ts))
-	for n, t := range h.ts {
-		if t.state == queue.TargetDown || t.state == queue.TargetCredentials {
-			t.next = time.Now()
-			names = append(names, n)
-		}
-	}
-	h.mu.Unlock()
-	for _, n := range names {
-		h.kickLoop(n)
-	}
-}
-
 func (h *health) kickLoop(name string) {
 	h.mu.Lock()
 	t, ok := h.ts[name]
