@@ -281,3 +281,23 @@ func TestUnexpectedRedirectPutsTheTargetDown(t *testing.T) {
 		t.Fatalf("counts %v", c)
 	}
 }
+
+// A restart tests a target whose credentials were rejected at once, not
+// after its probe's backoff: the recorded state is read and probed.
+func TestRestartReTestsATargetAtOnce(t *testing.T) {
+	h, fake, _ := faultySensenet(t, "{initial: 30s, max: 10m}", "auth: {type: bearer, token: "+sensenet.DemoToken+"}")
+	fake.SetCredentials("another-token", "")
+	sha := h.WriteRandom(t, "a.txt", 100)
+	daemontest.Eventually(t, "credentials rejected", func() bool { return targetState(h).State == queue.TargetCredentials })
+	h.Stop()
+	fake.SetCredentials(sensenet.DemoToken, "") // fixed on the server's side
+	start := time.Now()
+	h.Restart(t)
+	if th := targetState(h); th.State != queue.TargetCredentials && th.State != queue.TargetUp {
+		t.Fatalf("after the restart: %+v", th)
+	}
+	h.WaitDelivered(t, "a.txt", sha)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("delivered %s after the restart, want at once (the probe backoff is 30s)", d)
+	}
+}
