@@ -52,9 +52,9 @@ func (d *Daemon) ambiguous(ctx context.Context, j *queue.Job, wc *config.Watch, 
 }
 
 // landed asks a Verifier target, after an ambiguous attempt, whether the
-// upload is already there; if so the job is completed as delivered and
+// upload is already there; if so the job is recorded as delivered and
 // landed reports true. Any doubt sends the file again.
-func (d *Daemon) landed(ctx context.Context, j *queue.Job, wc *config.Watch, tgt targets.Target, f *targets.File, fp fsid.Fingerprint, claim *nameClaim, log *slog.Logger) bool {
+func (d *Daemon) landed(ctx context.Context, j *queue.Job, wc *config.Watch, tgt targets.Target, f *targets.File, src *source, fp fsid.Fingerprint, claim *nameClaim, log *slog.Logger) bool {
 	v, ok := tgt.(targets.Verifier)
 	if !ok {
 		return false
@@ -63,7 +63,7 @@ func (d *Daemon) landed(ctx context.Context, j *queue.Job, wc *config.Watch, tgt
 		return false
 	}
 	start := time.Now()
-	sum, err := hashFile(ctx, f.Path)
+	sum, err := src.hash(ctx)
 	if err != nil {
 		return false
 	}
@@ -74,20 +74,21 @@ func (d *Daemon) landed(ctx context.Context, j *queue.Job, wc *config.Watch, tgt
 	}
 	if r == nil {
 		log.Info("the attempt whose answer was lost did not land; sending the file again")
+		if err := d.q.ResetAttempts(ctx, j, classAmbiguous); err != nil {
+			log.Warn("cannot reset the ambiguous attempts", "err", err)
+		}
 		return false
 	}
-	state := &queue.FileState{FP: fp, SHA256: sum, Remote: *r}
-	ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state, Names: claim.keys(f, *r)}, log)
+	o := deliveredOutcome(wc, &queue.FileState{FP: fp, SHA256: sum, Remote: *r})
+	o.Names = claim.keys(f, *r)
+	recorded := d.recordDelivered(ctx, j, wc, o, log)
 	claim.release()
-	if !ok {
+	if !recorded {
 		return true
 	}
 	log.Info("delivered: the attempt whose answer was lost had landed; not sent again", "remote_id", r.ID, "version", r.Version)
 	d.obs.Delivered(Delivery{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Bytes: f.Size, Duration: time.Since(start), Attempt: j.Attempts, Remote: *r, SHA256: sum})
 	d.health.succeeded(ctx, wc.Target)
-	if !requeued {
-		d.afterUpload(ctx, wc, f.Path, j.Rel, log)
-	}
 	return true
 }
 

@@ -3,6 +3,8 @@
 // targets, retrying with backoff, pausing throttled targets, and moving
 // permanent failures to the failed list.
 //
+// # Failures of the target and of the file
+//
 // Failures are sorted by what they are about. Failures about a target
 // (credentials rejected, unreachable, throttled, a storm of server errors)
 // belong to the health component (health.go): the target leaves up, its
@@ -11,30 +13,70 @@
 // after the whole file was sent is asked about before it is sent again, or
 // its re-sends are bounded (ambiguous.go).
 //
+// # Handling watched files
+//
+// Every operation on a watched file follows one discipline (fileops.go,
+// with internal/safefs), which makes the cases below impossible rather
+// than unlikely:
+//
+//   - Confinement: a file is opened below its watch root without following
+//     a symlink in any folder (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS,
+//     or an O_NOFOLLOW walk), nor in its own name unless follow_symlinks;
+//     without blocking, and only if fstat says it is a regular file.
+//   - One handle: the fingerprint (size, mtime, inode, device, ctime) comes
+//     from fstat of that handle, and the hash and the upload read the same
+//     handle, so what is compared, sent and recorded is one file.
+//   - No torn versions: before the last byte of the request that commits
+//     a version, the handle's fstat and its name are checked again; if the
+//     file changed or was replaced, the request fails and the server
+//     commits nothing. Upload sessions carry the whole fingerprint and are
+//     never resumed onto another file.
+//   - Destructive actions last: after_upload move|delete is recorded as an
+//     intent in the delivery's own transaction, and runs in a later
+//     attempt only once the file has been unchanged for a further settle,
+//     no other process holds it open (a write lease, where the kernel
+//     grants one), the record is on disk (checkpoint), and, renamed to a
+//     staging name in its folder, it still has the delivered fingerprint;
+//     otherwise it is put back and sent again. A restart finds the file at
+//     its name, at its staging name, or gone, and completes the action; a
+//     path awaiting its action never deletes a remote object.
+//   - Never overwrite: move_to and failed_to take the next free name
+//     ("scan (2).pdf"); a copy across file systems is fsynced, with its
+//     folder, before the source is removed.
+//
 // Invariant (claims.go): per target folder, a remote name as the server
 // folds and sanitises it belongs to one existing local path; a second path
 // meeting it fails naming both, or with on_conflict rename takes the next
 // free name(N).ext.
+//
+// Invariants of the hot path and of idleness:
+//   - A delivery counts (is logged, observed, followed by after_upload)
+//     only after its outcome is committed; completions of several workers
+//     share commits (queue.Complete).
+//   - A job is claimed only when a worker is free for it (so a backlog goes
+//     in each watch's claim order), and claims share transactions with the
+//     completions committed at the same moment.
+//   - With nothing pending and nothing in flight, the daemon's own loops
+//     run no timer: the dispatcher sleeps on channels (new work, a freed
+//     slot) and arms a timer only for the earliest pending job's deadline;
+//     housekeeping's progress timer runs only while uploads are in flight
+//     or jobs are stranded; work queued by another process (`queue retry`)
+//     arrives as a file notification, not by polling.
 package daemon
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/dropsync/dropsync/config"
-	"github.com/dropsync/dropsync/internal/fsid"
+	"github.com/dropsync/dropsync/internal/safefs"
 	"github.com/dropsync/dropsync/queue"
 	"github.com/dropsync/dropsync/targets"
 	"github.com/dropsync/dropsync/watcher"
@@ -62,6 +104,11 @@ type Daemon struct {
 	watchers      []*watcher.Watcher
 	wake          *signal
 	progressEvery time.Duration
+	// timerWakeups counts the dispatcher's and housekeeping's wake-ups
+	// by a timer rather than by work; with nothing to do there are none.
+	timerWakeups atomic.Int64
+
+	busy chan struct{} // poked when an upload starts or a job is stranded
 
 	mu       sync.Mutex
 	inflight map[int64]*flight
@@ -69,6 +116,7 @@ type Daemon struct {
 	stranded []*queue.Job         // leased jobs whose outcome could not be written
 	throttle map[string]int       // target → throttled answers since its last delivery
 	names    keyLock              // remote names being uploaded, for targets without folders
+	changing map[string]int       // watch+"\x00"+rel → uploads in a row the file changed during
 	claims   keyLock              // remote names being uploaded, for targets.NameKeyer (claims.go)
 
 	enq enqueueHealth // watches whose batches the queue refuses now
@@ -77,10 +125,11 @@ type Daemon struct {
 }
 
 type flight struct {
-	job    *queue.Job
-	target string
-	total  int64
-	sent   atomic.Int64
+	job      *queue.Job
+	target   string
+	total    int64
+	sent     atomic.Int64
+	recorded int64 // sent as last recorded; housekeeping's own
 }
 
 // New checks the configuration against the targets, takes the state
@@ -120,7 +169,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 		o.ProgressInterval = time.Second
 	}
 	d := &Daemon{cfg: cfg, log: o.Log, obs: o.Observer, progressEvery: o.ProgressInterval, q: q, set: set, release: release, watches: map[string]int{},
-		wake: newSignal(), inflight: map[int64]*flight{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}}
+		wake: newSignal(), busy: make(chan struct{}, 1), inflight: map[int64]*flight{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}, changing: map[string]int{}}
 	for i, w := range cfg.Watches {
 		d.watches[w.Path] = i
 	}
@@ -282,9 +331,12 @@ func (d *Daemon) tookOwnMove(watch, rel string) bool {
 }
 
 // dispatch claims jobs for idle workers, as many as are idle in one
-// transaction, until ctx ends; then it closes jobs. Between claims it sleeps
-// until new work is queued, a worker frees up, or the next retry is due; it
-// never polls in a loop.
+// transaction (shared with the completions committed at that moment), until
+// ctx ends; then it closes jobs. A job is claimed only when a worker is free
+// for it, so a backlog goes in each watch's claim order. Between claims it
+// sleeps until new work is queued, a worker frees up, or the earliest
+// pending job becomes due: a timer is armed for that deadline only, so with
+// nothing pending no timer runs. It never polls.
 func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-chan struct{}) {
 	defer close(jobs)
 	idle := d.cfg.Workers
@@ -323,56 +375,107 @@ func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-c
 		if len(js) > 0 {
 			continue
 		}
-		wait := time.Minute
-		if t, ok, err := d.q.NextReady(ctx); err == nil && ok {
-			wait = min(max(time.Until(t), time.Millisecond), time.Minute)
+		var timer *time.Timer
+		var due <-chan time.Time
+		t, ok, err := d.q.NextReady(ctx)
+		if err != nil || ok {
+			wait := time.Minute // the database did not answer: look again later
+			if err == nil {
+				wait = min(max(time.Until(t), time.Millisecond), time.Minute)
+			}
+			timer = time.NewTimer(wait)
+			due = timer.C
 		}
-		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 		case <-wakeCh:
 		case <-freed:
 			idle++
-		case <-timer.C:
+		case <-due:
+			d.timerWakeups.Add(1)
 		}
-		timer.Stop()
+		if timer != nil {
+			timer.Stop()
+		}
 	}
 }
 
-// housekeeping persists upload progress for `dropsync status`, notices
-// jobs changed by other processes, and applies the retention policy.
+// housekeeping records upload progress for `dropsync status` while uploads
+// are in flight, returns stranded jobs to pending, wakes the dispatcher when
+// another process changed the queue (`queue retry`), and applies the
+// retention policy (beside it, in pruneLoop). A timer runs only while there
+// is something to do: progress and stranded jobs arm one when they appear;
+// changes by other processes arrive as file notifications.
 func (d *Daemon) housekeeping(ctx context.Context) {
 	pruned := make(chan struct{})
 	go func() { defer close(pruned); d.pruneLoop(ctx) }()
 	defer func() { <-pruned }()
-	progress := time.NewTicker(d.progressEvery)
-	defer progress.Stop()
-	lastVersion, _ := d.q.DataVersion(ctx)
+	changes, err := d.q.Changes(ctx)
+	if err != nil {
+		d.log.Warn("`dropsync queue retry` will take effect at the next file event or restart", "err", err)
+	}
+	var progress *time.Timer
+	var progressC <-chan time.Time
+	defer func() {
+		if progress != nil {
+			progress.Stop()
+		}
+	}()
 	for {
+		if progressC == nil && d.hasWork() {
+			progress = time.NewTimer(d.progressEvery)
+			progressC = progress.C
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-progress.C:
+		case <-changes:
+			d.takeTargetRequests(ctx)
+			d.wake.notify()
+		case <-d.busy:
+			// an upload started or a job was stranded: the loop arms the timer
+		case <-progressC:
+			d.timerWakeups.Add(1)
+			progressC = nil
 			d.releaseStranded(ctx)
-			// Work queued by another process (queue retry) wakes the workers.
-			if v, err := d.q.DataVersion(ctx); err == nil && v != lastVersion {
-				lastVersion = v
-				d.takeTargetRequests(ctx)
-				d.wake.notify()
-			}
-			d.mu.Lock()
-			fl := make([]*flight, 0, len(d.inflight))
-			for _, f := range d.inflight {
-				fl = append(fl, f)
-			}
-			d.mu.Unlock()
-			for _, f := range fl {
-				sent := f.sent.Load()
-				d.obs.Progress(f.target, f.job.Rel, sent, f.total)
-				if err := d.q.SetProgress(ctx, f.job.ID, sent); err != nil && ctx.Err() == nil {
-					d.log.Debug("record progress", "err", err)
-				}
-			}
+			d.recordProgress(ctx)
+		}
+	}
+}
+
+// hasWork reports whether uploads are in flight or jobs are stranded.
+func (d *Daemon) hasWork() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.inflight) > 0 || len(d.stranded) > 0
+}
+
+// pokeBusy tells housekeeping that it has work.
+func (d *Daemon) pokeBusy() {
+	select {
+	case d.busy <- struct{}{}:
+	default:
+	}
+}
+
+// recordProgress reports the progress of uploads in flight and records it
+// for `dropsync status`, writing only what moved since the last record.
+func (d *Daemon) recordProgress(ctx context.Context) {
+	d.mu.Lock()
+	fl := make([]*flight, 0, len(d.inflight))
+	for _, f := range d.inflight {
+		fl = append(fl, f)
+	}
+	d.mu.Unlock()
+	for _, f := range fl {
+		sent := f.sent.Load()
+		d.obs.Progress(f.target, f.job.Rel, sent, f.total)
+		if sent == f.recorded {
+			continue
+		}
+		f.recorded = sent
+		if err := d.q.SetProgress(ctx, f.job.ID, sent); err != nil && ctx.Err() == nil {
+			d.log.Debug("record progress", "err", err)
 		}
 	}
 }
@@ -393,53 +496,59 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		return
 	}
 	path := filepath.Join(wc.Path, filepath.FromSlash(j.Rel))
-	prev, err := d.q.FileState(ctx, j.Watch, j.Rel)
-	if err != nil {
-		d.retry(ctx, j, wc, err, log)
-		return
-	}
+	prev := j.Prev // read when the job was claimed
 	if prev != nil && prev.Target != wc.Target {
 		prev = nil // delivered to another target before; this one has no record
 	}
 	start := time.Now()
-	fp, fi, err := fsid.StatFollow(path, wc.FollowLinks)
-	missing := errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular())
-	if missing && !j.Gone && d.restoreFailed(ctx, wc, j, path, log) {
-		fp, fi, err = fsid.StatFollow(path, wc.FollowLinks)
-		missing = errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular())
+	if prev != nil && prev.Intent != "" && d.finishAfterUpload(ctx, j, wc, prev, log) {
+		return
+	}
+	src, err := openSource(wc, j.Rel)
+	missing := safefs.Missing(err)
+	if missing && !j.Gone && d.restoreFailed(ctx, wc, j, log) {
+		src, err = openSource(wc, j.Rel)
+		missing = safefs.Missing(err)
 	}
 	if missing {
+		d.noteUnsettled(j.Watch, j.Rel, false, true)
 		d.gone(ctx, j, wc, tgt, prev, start, log)
+		return
+	}
+	if errors.Is(err, safefs.ErrBusy) {
+		d.retry(ctx, j, wc, err, log)
 		return
 	}
 	if err != nil {
 		d.finishFail(ctx, j, wc, path, err, targets.Permanent)
 		return
 	}
+	defer src.Close()
+	fp, fi := src.fp, src.fi
 	if prev != nil && prev.FP == fp {
 		// Delivered before, unchanged: only after_upload may be left to do
-		// (a stop between recording the delivery and moving the file).
-		if ok, requeued := d.complete(ctx, j, queue.Outcome{}, log); ok && !requeued {
-			d.afterUpload(ctx, wc, path, j.Rel, log)
+		// (it was switched on since).
+		o := queue.Outcome{}
+		if !prev.MovedAway {
+			o = deliveredOutcome(wc, nil)
 		}
+		d.recordDelivered(ctx, j, wc, o, log)
 		return
 	}
 	if prev != nil && prev.FP.Size == fp.Size && prev.SHA256 != "" && fp == j.FP {
 		// Same size, new mtime or inode (touched, restored from a backup):
 		// compare contents before sending them again.
-		if sum, err := hashFile(ctx, path); err == nil && sum == prev.SHA256 {
+		if sum, err := src.hash(ctx); err == nil && sum == prev.SHA256 {
 			log.Debug("content unchanged since delivery; not sent again")
 			state := &queue.FileState{FP: fp, SHA256: prev.SHA256, Remote: prev.Remote}
-			if ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state}, log); ok && !requeued {
-				d.afterUpload(ctx, wc, path, j.Rel, log)
-			}
+			d.recordDelivered(ctx, j, wc, deliveredOutcome(wc, state), log)
 			return
 		}
 	}
 	if fp != j.FP {
 		// The file is not what settled (a retry fired while it was being
 		// rewritten): send it only once it holds still for settle.
-		msg := "the file changed since it settled; waiting for it to hold still"
+		msg := unsettledMsg(d.noteUnsettled(j.Watch, j.Rel, false, false), wc, "the file changed since it settled; waiting for it to hold still")
 		log.Debug(msg)
 		if err := d.q.Defer(context.WithoutCancel(ctx), j, fp, time.Now().Add(wc.Settle.D()), msg); err != nil {
 			log.Error("cannot put the job back; retrying in the background", "err", err)
@@ -447,7 +556,8 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		}
 		return
 	}
-	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: path, Size: fi.Size(), ModTime: fi.ModTime(), OnConflict: wc.OnConflict, Dest: d.set.Dests[idx]}
+	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: path, Size: fi.Size(), ModTime: fi.ModTime(), OnConflict: wc.OnConflict, Dest: d.set.Dests[idx],
+		Source: src.f, Ident: fp, Unchanged: src.unchanged}
 	if prev != nil {
 		r := prev.Remote
 		f.Previous = &r
@@ -467,35 +577,41 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		return
 	}
 	defer claim.release()
-	if done := d.landed(ctx, j, wc, tgt, f, fp, claim, log); done {
+	if done := d.landed(ctx, j, wc, tgt, f, src, fp, claim, log); done {
 		return
 	}
 	fl := &flight{job: j, target: wc.Target, total: f.Size}
 	d.mu.Lock()
 	d.inflight[j.ID] = fl
 	d.mu.Unlock()
+	d.pokeBusy()
 	res, err := targets.Deliver(ctx, tgt, d.cfg.Targets[wc.Target], f, d.q.Sessions(j.Watch, j.Rel, wc.Target), func(n int64) { fl.sent.Store(n) })
 	d.mu.Lock()
 	delete(d.inflight, j.ID)
 	d.mu.Unlock()
+	if err == nil {
+		err = src.unchanged() // an adapter whose commit is not the last byte
+	}
 	if err != nil {
+		if cerr := src.unchanged(); errors.Is(err, targets.ErrChanged) || cerr != nil {
+			// The file changed while it was sent: not delivered, and the
+			// commit was refused.
+			d.changedWhileSending(ctx, j, wc, errors.Join(err, cerr), log)
+			return
+		}
 		d.handleErr(ctx, j, wc, path, err, log)
 		return
 	}
-	after, _, err := fsid.StatFollow(path, wc.FollowLinks)
-	if err != nil || after != fp {
-		// The file changed while it was sent: do not mark it delivered.
-		msg := "the file changed while it was being sent; sending it again once it settles"
-		log.Info(msg)
-		d.requeue(ctx, j, time.Now().Add(wc.Settle.D()), msg, true, log)
-		return
-	}
 	state := &queue.FileState{FP: fp, SHA256: res.SHA256, Remote: res.Remote}
-	ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state, Names: claim.keys(f, res.Remote)}, log)
+	o := deliveredOutcome(wc, state)
+	o.Names = claim.keys(f, res.Remote)
+	recorded := d.recordDelivered(ctx, j, wc, o, log)
 	claim.release()
-	if !ok {
+	if !recorded {
 		return
 	}
+	d.noteUnsettled(j.Watch, j.Rel, false, true)
+	step("recorded")
 	dl := Delivery{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Bytes: f.Size, Duration: time.Since(start), Attempt: j.Attempts,
 		Remote: res.Remote, SHA256: res.SHA256, Skipped: res.Skipped, Chunked: res.Chunked, Resumed: res.Resumed}
 	if res.Skipped {
@@ -519,9 +635,6 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	d.obs.Delivered(dl)
 	d.clearThrottle(wc.Target)
 	d.health.succeeded(ctx, wc.Target)
-	if !requeued { // the file changed meanwhile: it must stay for its next upload
-		d.afterUpload(ctx, wc, path, j.Rel, log)
-	}
 }
 
 // gone handles a job whose file no longer exists. The recorded remote
@@ -606,8 +719,9 @@ func (d *Daemon) clearThrottle(target string) {
 // leased until a restart.
 func (d *Daemon) strand(j *queue.Job) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.stranded = append(d.stranded, j)
+	d.mu.Unlock()
+	d.pokeBusy()
 }
 
 // releaseStranded returns stranded jobs to pending.
@@ -625,56 +739,6 @@ func (d *Daemon) releaseStranded(ctx context.Context) {
 		}
 		d.wake.notify()
 	}
-}
-
-// restoreFailed moves a file back from failed_to for another attempt (after
-// `queue retry`), removing its .error.txt note; it reports whether it did.
-// Only the very file that failed comes back (same size and mtime as the
-// job recorded): a copy parked there earlier must not replace a file the
-// user has deleted since.
-func (d *Daemon) restoreFailed(ctx context.Context, wc *config.Watch, j *queue.Job, path string, log *slog.Logger) bool {
-	if wc.FailedTo == "" {
-		return false
-	}
-	src := filepath.Join(wc.FailedTo, filepath.FromSlash(j.Rel))
-	fp, fi, err := fsid.Stat(src)
-	if err != nil || !fi.Mode().IsRegular() || fp.Size != j.FP.Size || fp.ModTime != j.FP.ModTime {
-		return false
-	}
-	if err := moveFile(src, path); err != nil {
-		log.Error("cannot move the file back from failed_to", "err", err)
-		return false
-	}
-	os.Remove(src + ".error.txt")
-	log.Info("moved back from failed_to for another attempt", "from", src)
-	return true
-}
-
-// afterUpload applies after_upload: keep, delete or move. The state
-// records that dropsync moved the file away itself, so that neither the
-// file's deletion event nor a later deletion of its folder is taken for the
-// user's.
-func (d *Daemon) afterUpload(ctx context.Context, wc *config.Watch, path, rel string, log *slog.Logger) {
-	var err error
-	switch wc.AfterUpload {
-	case "delete":
-		d.noteOwnMove(wc.Path, rel)
-		err = os.Remove(path)
-	case "move":
-		d.noteOwnMove(wc.Path, rel)
-		err = moveFile(path, filepath.Join(wc.MoveTo, filepath.FromSlash(rel)))
-	default:
-		d.readyMarkerDone(ctx, wc, path, rel, log)
-		return
-	}
-	if err != nil {
-		log.Error("after_upload "+wc.AfterUpload+" failed; trying again at the next scan", "err", err)
-		return
-	}
-	if err := d.q.MarkMovedAway(context.WithoutCancel(ctx), wc.Path, rel); err != nil {
-		log.Error("cannot record the after_upload "+wc.AfterUpload, "err", err)
-	}
-	d.readyMarkerDone(ctx, wc, path, rel, log)
 }
 
 // handleErr classifies a failed attempt. A failure about the target
@@ -769,75 +833,8 @@ func (d *Daemon) finishFail(ctx context.Context, j *queue.Job, wc *config.Watch,
 	log.Error("upload failed permanently", "kind", kind.String(), "attempt", j.Attempts, "err", msg)
 	d.obs.Failed(Failure{Target: target, Watch: j.Watch, Rel: j.Rel, Kind: kind, Msg: msg, Attempt: j.Attempts, Final: true})
 	if wc != nil && wc.FailedTo != "" && path != "" {
-		dst := filepath.Join(wc.FailedTo, filepath.FromSlash(j.Rel))
-		d.noteOwnMove(wc.Path, j.Rel)
-		if err := moveFile(path, dst); err != nil {
-			log.Error("failed_to move failed", "err", err)
-			return
-		}
-		if err := d.q.MarkMovedAway(context.WithoutCancel(ctx), j.Watch, j.Rel); err != nil {
-			log.Error("cannot record the move to failed_to", "err", err)
-		}
 		note := fmt.Sprintf("file: %s\ntarget: %s\ntime: %s\nattempts: %d\nerror: %s\n", j.Rel, target, time.Now().Format(time.RFC3339), j.Attempts, msg)
-		if err := os.WriteFile(dst+".error.txt", []byte(note), 0o600); err != nil {
-			log.Error("cannot write error note", "err", err)
-		}
-	}
-}
-
-// moveFile renames src to dst, creating dst's folders (0700), falling back
-// to copy and remove across file systems.
-func moveFile(src, dst string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return err
-	}
-	if err := os.Rename(src, dst); err == nil {
-		return nil
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := out.ReadFrom(in); err != nil {
-		out.Close()
-		os.Remove(dst)
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	if fi, err := in.Stat(); err == nil {
-		_ = os.Chtimes(dst, fi.ModTime(), fi.ModTime()) // keep the identity restoreFailed checks
-	}
-	return os.Remove(src)
-}
-
-// hashFile returns the hex SHA-256 of the file at path.
-func hashFile(ctx context.Context, path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	buf := make([]byte, 256<<10)
-	for {
-		if err := ctx.Err(); err != nil {
-			return "", err
-		}
-		n, err := f.Read(buf)
-		h.Write(buf[:n])
-		if err == io.EOF {
-			return hex.EncodeToString(h.Sum(nil)), nil
-		}
-		if err != nil {
-			return "", err
-		}
+		d.park(ctx, wc, j, note, log)
 	}
 }
 

@@ -64,7 +64,7 @@ func TestSensenet200FilesArriveWithMatchingHashes(t *testing.T) {
 }
 
 func TestSensenetModifiedFileBecomesNewVersionAndRenameGivesCopy(t *testing.T) {
-	h, fake := startSensenet(t, "", "")
+	h, fake := startSensenet(t, "read_version: true\n", "")
 	sha1 := h.WriteRandom(t, "report.pdf", 1000)
 	st1 := h.WaitDelivered(t, "report.pdf", sha1)
 	sha2 := h.WriteRandom(t, "report.pdf", 1200)

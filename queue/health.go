@@ -86,11 +86,11 @@ func (q *Queue) TargetsHealth(ctx context.Context) (map[string]TargetHealth, err
 }
 
 // RequestTarget leaves a request (RequestRetry, RequestResume) for the
-// running daemon, which notices the change within a second. A resume also
+// running daemon and tells it through the state directory's notification. A resume also
 // ends the pause at once, so it works without a daemon too.
 func (q *Queue) RequestTarget(ctx context.Context, target, request string) error {
 	now := ms(q.now())
-	return q.inTx(ctx, func(tx *sql.Tx) error {
+	err := q.inTx(ctx, func(tx *sql.Tx) error {
 		if request == RequestResume {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM target_pauses WHERE target = ?`, target); err != nil {
 				return err
@@ -100,6 +100,10 @@ func (q *Queue) RequestTarget(ctx context.Context, target, request string) error
 			ON CONFLICT (target) DO UPDATE SET request = excluded.request`, target, now, request)
 		return err
 	})
+	if err != nil {
+		return fmt.Errorf("queue: target request: %w", err)
+	}
+	return q.notifyChanged()
 }
 
 // TakeTargetRequests returns the CLI's requests by target and clears them.
@@ -221,6 +225,15 @@ func (q *Queue) Attempts(ctx context.Context, j *Job, fp fsid.Fingerprint, class
 		return 0, fmt.Errorf("queue: attempts: %w", err)
 	}
 	return n, nil
+}
+
+// ResetAttempts forgets job j's attempts of kind class.
+func (q *Queue) ResetAttempts(ctx context.Context, j *Job, class string) error {
+	_, err := q.db.ExecContext(ctx, `DELETE FROM job_attempts WHERE job_id = ? AND class = ?`, j.ID, class)
+	if err != nil {
+		return fmt.Errorf("queue: reset attempts: %w", err)
+	}
+	return nil
 }
 
 // ClearAttempts forgets the per-kind attempts of jobs that are no longer

@@ -12,7 +12,7 @@ import (
 // NameOwner returns the local path recorded for the remote name key of
 // target; found is false when none is.
 func (q *Queue) NameOwner(ctx context.Context, target, key string) (watch, rel string, found bool, err error) {
-	err = q.db.QueryRowContext(ctx, `SELECT watch, rel FROM remote_names WHERE target = ? AND key = ?`, target, key).Scan(&watch, &rel)
+	err = q.queryRow(ctx, nil, qNameOwner, target, key).Scan(&watch, &rel)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", false, nil
 	}
@@ -22,6 +22,10 @@ func (q *Queue) NameOwner(ctx context.Context, target, key string) (watch, rel s
 	return watch, rel, true, nil
 }
 
+// The name book's statements run for every delivery: they are hot
+// statements, prepared once.
+const qNameOwner = `SELECT watch, rel FROM remote_names WHERE target = ? AND key = ?`
+
 const qClaimName = `INSERT INTO remote_names (target, key, watch, rel, at) VALUES (?, ?, ?, ?, ?)
 	ON CONFLICT (target, key) DO UPDATE SET watch = excluded.watch, rel = excluded.rel, at = excluded.at`
 
@@ -29,7 +33,7 @@ const qClaimName = `INSERT INTO remote_names (target, key, watch, rel, at) VALUE
 // within the transaction that completes it.
 func (q *Queue) claimNames(ctx context.Context, tx *sql.Tx, j *Job, keys []string, now int64) error {
 	for _, k := range keys {
-		if _, err := tx.ExecContext(ctx, qClaimName, j.Target, k, j.Watch, j.Rel, now); err != nil {
+		if _, err := q.exec(ctx, tx, qClaimName, j.Target, k, j.Watch, j.Rel, now); err != nil {
 			return fmt.Errorf("claim name: %w", err)
 		}
 	}

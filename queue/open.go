@@ -56,7 +56,7 @@ func Open(ctx context.Context, stateDir string) (*Queue, error) {
 
 // OpenExisting opens the database in stateDir to steer it beside a running
 // daemon (queue retry, queue forget), through the same methods the daemon
-// uses; the daemon notices the commit within a second (DataVersion). It
+// uses; RetryFailed tells a running daemon at once (see Changes). It
 // neither creates nor migrates the database, nor recovers leases (they
 // belong to the daemon), and refuses a schema other than its own.
 func OpenExisting(ctx context.Context, stateDir string) (*Queue, error) {

@@ -11,7 +11,13 @@
 // stores references and fingerprints, never file bytes.
 //
 // The database runs in WAL mode with a busy timeout and immediate
-// transactions; a daemon holds a single connection.
+// transactions; a daemon holds a single connection. Completions recorded by
+// several workers at once share one transaction (group commit); each caller
+// returns only after the commit that holds its completion, and a completion
+// that fails is retried alone so it never undoes the others. A claim reads
+// each leased job's delivery state in the same transaction. Another process
+// that changes what a daemon must do (RetryFailed) tells it through a file
+// in the state directory (Changes), so an idle daemon polls nothing.
 //
 // Invariants of access: only the daemon (Open) creates and migrates the
 // database. OpenExisting (queue retry, forget) writes through the same
@@ -59,6 +65,8 @@ type Queue struct {
 	now  func() time.Time
 
 	stmts map[string]*sql.Stmt // hotStatements, prepared at open
+
+	group groupCommit // shares transactions between concurrent Complete and ClaimN calls
 }
 
 // Hot statements, prepared once when the queue opens: preparing is most of
@@ -69,14 +77,14 @@ const (
 	// leased job to run again, and gives a pending one a fresh start (no
 	// backoff inherited from the old content's failures).
 	qCoalesce = `UPDATE jobs SET
-		dirty = CASE WHEN state = 'leased' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4) THEN 1 ELSE dirty END,
-		not_before = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4) THEN 0 ELSE not_before END,
-		attempts = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4) THEN 0 ELSE attempts END,
-		gone = ?1, size = ?2, mtime = ?3, inode = ?4, target = ?5, updated_at = ?6, ord = ?8 WHERE id = ?7`
-	qDeliveredFP = `SELECT size, mtime, inode, moved_away FROM file_state WHERE watch = ? AND rel = ? AND target = ?`
-	qFailedFP    = `SELECT COUNT(*), COUNT(CASE WHEN gone = ? AND size = ? AND mtime = ? AND inode = ? THEN 1 END) FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
+		dirty = CASE WHEN state = 'leased' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4 OR dev != ?9 OR ctime != ?10) THEN 1 ELSE dirty END,
+		not_before = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4 OR dev != ?9 OR ctime != ?10) THEN 0 ELSE not_before END,
+		attempts = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4 OR dev != ?9 OR ctime != ?10) THEN 0 ELSE attempts END,
+		gone = ?1, size = ?2, mtime = ?3, inode = ?4, dev = ?9, ctime = ?10, target = ?5, updated_at = ?6, ord = ?8 WHERE id = ?7`
+	qDeliveredFP = `SELECT size, mtime, inode, dev, ctime, moved_away FROM file_state WHERE watch = ? AND rel = ? AND target = ?`
+	qFailedFP    = `SELECT COUNT(*), COUNT(CASE WHEN gone = ? AND size = ? AND mtime = ? AND inode = ? AND dev = ? AND ctime = ? THEN 1 END) FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
 	qDropFailed  = `DELETE FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
-	qInsert      = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, created_at, updated_at, ord) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)`
+	qInsert      = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, dev, ctime, created_at, updated_at, ord) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// Claiming selects the ids, then leases each by primary key: one
 	// UPDATE … WHERE id IN (subquery) costs SQLite about ten times more.
 	// jobs_claim (covering) walks the pending jobs in claim order and stops
@@ -88,11 +96,12 @@ const (
 				ORDER BY ord, id LIMIT ?`
 	qLease = `UPDATE jobs SET state = 'leased', attempts = attempts + 1, started_at = ?, bytes_done = 0, updated_at = ?
 			WHERE id = ? AND state = 'pending' RETURNING ` + jobCols
-	qRecord = `INSERT INTO file_state (watch, rel, target, size, mtime, inode, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	qRecord = `INSERT INTO file_state (watch, rel, target, size, mtime, inode, dev, ctime, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at, after_upload)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (watch, rel) DO UPDATE SET target = excluded.target, size = excluded.size, mtime = excluded.mtime, inode = excluded.inode,
+				dev = excluded.dev, ctime = excluded.ctime,
 				sha256 = excluded.sha256, remote_id = excluded.remote_id, remote_version = excluded.remote_version, remote_name = excluded.remote_name,
-				remote_extra = excluded.remote_extra, delivered_at = excluded.delivered_at, moved_away = 0`
+				remote_extra = excluded.remote_extra, delivered_at = excluded.delivered_at, after_upload = excluded.after_upload, moved_away = 0`
 	qDropSession = `DELETE FROM upload_sessions WHERE watch = ? AND rel = ?`
 	// qFinish ends a leased job; RETURNING sees the new row, whose state is
 	// pending exactly when the job was dirty (state is never pending here).
@@ -102,8 +111,8 @@ const (
 		not_before = CASE WHEN dirty != 0 THEN 0 ELSE not_before END,
 		dirty = 0, last_error = ?, updated_at = ?
 		WHERE id = ? AND state = 'leased' RETURNING state`
-	qFileState = `SELECT watch, rel, target, size, mtime, inode, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at
-		FROM file_state WHERE watch = ? AND rel = ?`
+	qFileState = `SELECT watch, rel, target, size, mtime, inode, dev, ctime, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at,
+		after_upload, moved_away FROM file_state WHERE watch = ? AND rel = ?`
 	qProgress = `UPDATE jobs SET bytes_done = ? WHERE id = ? AND state = 'leased'`
 )
 
@@ -113,7 +122,7 @@ const (
 	qExpandDir    = `SELECT rel FROM file_state WHERE watch = ?1 AND rel > ?3 AND rel < ?4 AND target = ?2 AND moved_away = 0`
 )
 
-var hotStatements = []string{qActive, qCoalesce, qDeliveredFP, qFailedFP, qDropFailed, qInsert, qReady, qLease, qRecord, qDropSession, qFinish, qFileState, qProgress}
+var hotStatements = []string{qActive, qCoalesce, qDeliveredFP, qFailedFP, qDropFailed, qInsert, qReady, qLease, qRecord, qDropSession, qFinish, qFileState, qProgress, qNameOwner, qClaimName}
 
 // prepare prepares the hot statements; it runs before any transaction,
 // because the single connection cannot prepare while a transaction holds it.
@@ -232,36 +241,49 @@ type Item struct {
 	Order string
 }
 
-// Enqueue records a burst of items in one transaction and returns how many
-// became (or updated) a pending job. An item is dropped when nothing needs
-// doing: its fingerprint equals what was last delivered, it equals the
-// fingerprint of a failed job for the same path (a failure is reported once,
-// not retried in a loop; a changed file gets a new attempt), or it is a
-// deletion of a path never delivered. An item for a path with an active job
-// coalesces into it; if that job is in flight it is marked to run again.
+// enqueueChunk is how many items one Enqueue transaction records: a large
+// burst takes several, so that workers' claims and completions are not
+// held up behind it.
+const enqueueChunk = 256
+
+// Enqueue records a burst of items, in transactions of up to enqueueChunk
+// items, and returns how many became (or updated) a pending job. An item is
+// dropped when nothing needs doing: its fingerprint equals what was last
+// delivered, it equals the fingerprint of a failed job for the same path (a
+// failure is reported once, not retried in a loop; a changed file gets a
+// new attempt), or it is a deletion of a path never delivered. An item for a
+// path with an active job coalesces into it; if that job is in flight it is
+// marked to run again. On error, the chunks before the failing one are
+// recorded; enqueueing the same items again is harmless.
 func (q *Queue) Enqueue(ctx context.Context, items []Item) (int, error) {
-	if len(items) == 0 {
-		return 0, nil
-	}
-	n := 0
-	now := ms(q.now())
-	err := q.inTx(ctx, func(tx *sql.Tx) error {
-		n = 0
-		for _, it := range expand(ctx, tx, items) {
-			if it.err != nil {
-				return fmt.Errorf("queue: enqueue %s: %w", it.Rel, it.err)
+	total := 0
+	for len(items) > 0 {
+		chunk := items[:min(len(items), enqueueChunk)]
+		items = items[len(chunk):]
+		n := 0
+		now := ms(q.now())
+		err := q.inTx(ctx, func(tx *sql.Tx) error {
+			n = 0
+			for _, it := range expand(ctx, tx, chunk) {
+				if it.err != nil {
+					return fmt.Errorf("queue: enqueue %s: %w", it.Rel, it.err)
+				}
+				changed, err := q.enqueueOne(ctx, tx, it.Item, now)
+				if err != nil {
+					return fmt.Errorf("queue: enqueue %s: %w", it.Rel, err)
+				}
+				if changed {
+					n++
+				}
 			}
-			changed, err := q.enqueueOne(ctx, tx, it.Item, now)
-			if err != nil {
-				return fmt.Errorf("queue: enqueue %s: %w", it.Rel, err)
-			}
-			if changed {
-				n++
-			}
+			return nil
+		})
+		if err != nil {
+			return total, err
 		}
-		return nil
-	})
-	return n, err
+		total += n
+	}
+	return total, nil
 }
 
 type expanded struct {
@@ -308,20 +330,20 @@ func (q *Queue) enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) 
 	err := q.queryRow(ctx, tx, qActive, it.Watch, it.Rel).Scan(&id, &state)
 	switch {
 	case err == nil:
-		_, err = q.exec(ctx, tx, qCoalesce, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Target, now, id, ordKey(it, now))
+		_, err = q.exec(ctx, tx, qCoalesce, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Target, now, id, ordKey(it, now), int64(it.FP.Dev), it.FP.CTime)
 		return err == nil, err
 	case !errors.Is(err, sql.ErrNoRows):
 		return false, err
 	}
 	var fp fsid.Fingerprint
-	var inode int64
+	var inode, dev int64
 	var movedAway int
-	err = q.queryRow(ctx, tx, qDeliveredFP, it.Watch, it.Rel, it.Target).Scan(&fp.Size, &fp.ModTime, &inode, &movedAway)
+	err = q.queryRow(ctx, tx, qDeliveredFP, it.Watch, it.Rel, it.Target).Scan(&fp.Size, &fp.ModTime, &inode, &dev, &fp.CTime, &movedAway)
 	delivered := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false, err
 	}
-	fp.Inode = uint64(inode)
+	fp.Inode, fp.Dev = uint64(inode), uint64(dev)
 	if it.Gone && (!delivered || movedAway != 0) {
 		return false, nil // nothing remote to delete, or dropsync moved the file itself
 	}
@@ -330,7 +352,7 @@ func (q *Queue) enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) 
 	}
 	var failed, sameFailed int
 	if err := q.queryRow(ctx, tx, qFailedFP,
-		b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Watch, it.Rel).Scan(&failed, &sameFailed); err != nil {
+		b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), int64(it.FP.Dev), it.FP.CTime, it.Watch, it.Rel).Scan(&failed, &sameFailed); err != nil {
 		return false, err
 	}
 	if sameFailed > 0 {
@@ -342,7 +364,7 @@ func (q *Queue) enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) 
 		}
 	}
 	_, err = q.exec(ctx, tx, qInsert,
-		it.Watch, it.Rel, it.Target, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), now, now, ordKey(it, now))
+		it.Watch, it.Rel, it.Target, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), int64(it.FP.Dev), it.FP.CTime, now, now, ordKey(it, now))
 	return err == nil, err
 }
 
@@ -381,20 +403,24 @@ type Job struct {
 	BytesDone int64            `json:"bytes_done,omitempty"`
 	StartedAt time.Time        `json:"started_at,omitzero"`
 	UpdatedAt time.Time        `json:"updated_at"`
+	// Prev is what the path was last delivered as (nil: never), read in
+	// the transaction that leased the job (Claim, ClaimN). Only the job's
+	// own outcome changes it while the job is leased.
+	Prev *FileState `json:"-"`
 }
 
-const jobCols = `id, watch, rel, target, state, gone, size, mtime, inode, attempts, not_before, last_error, bytes_done, started_at, updated_at`
+const jobCols = `id, watch, rel, target, state, gone, size, mtime, inode, dev, ctime, attempts, not_before, last_error, bytes_done, started_at, updated_at`
 
 type scanner interface{ Scan(...any) error }
 
 func scanJob(s scanner) (*Job, error) {
 	var j Job
 	var gone int
-	var inode, nb, started, updated int64
-	if err := s.Scan(&j.ID, &j.Watch, &j.Rel, &j.Target, &j.State, &gone, &j.FP.Size, &j.FP.ModTime, &inode, &j.Attempts, &nb, &j.LastError, &j.BytesDone, &started, &updated); err != nil {
+	var inode, dev, nb, started, updated int64
+	if err := s.Scan(&j.ID, &j.Watch, &j.Rel, &j.Target, &j.State, &gone, &j.FP.Size, &j.FP.ModTime, &inode, &dev, &j.FP.CTime, &j.Attempts, &nb, &j.LastError, &j.BytesDone, &started, &updated); err != nil {
 		return nil, err
 	}
-	j.Gone, j.FP.Inode = gone != 0, uint64(inode)
+	j.Gone, j.FP.Inode, j.FP.Dev = gone != 0, uint64(inode), uint64(dev)
 	if nb > 0 {
 		j.NotBefore = time.UnixMilli(nb)
 	}
@@ -415,42 +441,56 @@ func (q *Queue) Claim(ctx context.Context) (*Job, error) {
 	return js[0], nil
 }
 
-// ClaimN leases up to n ready jobs in one transaction, in each watch's
-// order (see Item.Order); between watches, time-ordered backlogs (oldest,
-// none) interleave by time and go before name-ordered ones.
+// ClaimN leases up to n ready jobs in one transaction, which it shares with
+// completions recorded at the same moment, in each watch's order (see
+// Item.Order); between watches, time-ordered backlogs (oldest, none)
+// interleave by time and go before name-ordered ones.
 func (q *Queue) ClaimN(ctx context.Context, n int) ([]*Job, error) {
-	now := ms(q.now())
-	var js []*Job
-	err := q.inTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.StmtContext(ctx, q.stmts[qReady]).QueryContext(ctx, now, now, n)
-		if err != nil {
-			return err
-		}
-		var ids []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		js = js[:0]
-		for _, id := range ids {
-			j, err := scanJob(q.queryRow(ctx, tx, qLease, now, now, id))
-			if err != nil {
-				return err
-			}
-			js = append(js, j)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("queue: claim: %w", err)
+	}
+	var js []*Job
+	op := &groupOp{apply: func(tx *sql.Tx) (err error) {
+		js, err = q.claim(ctx, tx, n)
+		return err
+	}}
+	q.group.run(op, func(b []*groupOp) { q.commitGroup(ctx, b) })
+	if op.err != nil {
+		return nil, fmt.Errorf("queue: claim: %w", op.err)
+	}
+	return js, nil
+}
+
+// claim leases up to n ready jobs in tx and reads their delivery state.
+func (q *Queue) claim(ctx context.Context, tx *sql.Tx, n int) ([]*Job, error) {
+	now := ms(q.now())
+	rows, err := tx.StmtContext(ctx, q.stmts[qReady]).QueryContext(ctx, now, now, n)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	js := make([]*Job, 0, len(ids))
+	for _, id := range ids {
+		j, err := scanJob(q.queryRow(ctx, tx, qLease, now, now, id))
+		if err != nil {
+			return nil, err
+		}
+		if j.Prev, err = q.fileState(ctx, tx, j.Watch, j.Rel); err != nil {
+			return nil, err
+		}
+		js = append(js, j)
 	}
 	return js, nil
 }
@@ -477,6 +517,11 @@ type FileState struct {
 	SHA256      string           `json:"sha256"`
 	Remote      targets.Remote   `json:"remote"`
 	DeliveredAt time.Time        `json:"delivered_at"`
+	// Intent is the after_upload action (move, delete) recorded with the
+	// delivery and not yet done; "" when none is pending.
+	Intent string `json:"after_upload,omitempty"`
+	// MovedAway: dropsync itself moved or deleted the local file.
+	MovedAway bool `json:"moved_away,omitempty"`
 }
 
 // Outcome is how a leased job ended.
@@ -486,46 +531,103 @@ type Outcome struct {
 	// Forget removes the path's file state (the remote was deleted, or the
 	// local file was moved away after upload).
 	Forget bool
+	// Intent, with Delivered or on the recorded state, is the after_upload
+	// action still to do. It is recorded in the same transaction as the
+	// delivery, and the job returns to pending until Recheck (the attempt
+	// does not count) instead of ending: the action runs in a later
+	// attempt, once the file has held still.
+	Intent  string
+	Recheck time.Time
+	// MovedAway records that the after_upload action is done: the local
+	// file was moved or deleted by dropsync, and the intent is cleared.
+	MovedAway bool
 	// Names are remote name keys (targets.NameKeyer) the delivery owns,
 	// recorded in remote_names (names.go).
 	Names []string
 }
 
-// Complete ends a leased job successfully, in one transaction with its file
-// state and the removal of its upload session. If an event arrived while
-// it was in flight, the job returns to pending instead of done, and
-// requeued is true.
+// Complete ends a leased job successfully, atomically with its file state
+// and the removal of its upload session, and returns once that is
+// committed. If an event arrived while it was in flight, the job returns to
+// pending instead of done, and requeued is true.
+//
+// Completions recorded by several workers at once (and the dispatcher's
+// claims) share one transaction (group commit, see groupCommit), and each
+// caller learns its outcome only after the shared commit. If any of them
+// fails, the shared transaction is rolled back and each runs in a
+// transaction of its own, so one failure never undoes the others.
 func (q *Queue) Complete(ctx context.Context, j *Job, o Outcome) (requeued bool, err error) {
-	now := ms(q.now())
-	err = q.inTx(ctx, func(tx *sql.Tx) error {
-		if d := o.Delivered; d != nil {
-			extra := ""
-			if len(d.Remote.Extra) > 0 {
-				b, _ := json.Marshal(d.Remote.Extra)
-				extra = string(b)
-			}
-			if _, err := q.exec(ctx, tx, qRecord,
-				j.Watch, j.Rel, j.Target, d.FP.Size, d.FP.ModTime, int64(d.FP.Inode), d.SHA256, d.Remote.ID, d.Remote.Version, d.Remote.Name, extra, now); err != nil {
-				return err
-			}
-		}
-		if err := q.claimNames(ctx, tx, j, o.Names, now); err != nil {
-			return err
-		}
-		if o.Forget {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM file_state WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
-				return err
-			}
-		}
-		if _, err := q.exec(ctx, tx, qDropSession, j.Watch, j.Rel); err != nil {
-			return err
-		}
-		return q.finish(ctx, tx, j.ID, Done, "", now, &requeued)
-	})
-	if err != nil {
-		return false, fmt.Errorf("queue: complete job %d: %w", j.ID, err)
+	op := &groupOp{apply: func(tx *sql.Tx) error {
+		requeued = false
+		return q.completeOne(ctx, tx, j, o, ms(q.now()), &requeued)
+	}}
+	q.group.run(op, func(b []*groupOp) { q.commitGroup(ctx, b) })
+	if op.err != nil {
+		return false, fmt.Errorf("queue: complete job %d: %w", j.ID, op.err)
 	}
 	return requeued, nil
+}
+
+// commitGroup runs a round of operations in one transaction, or, if that
+// fails, each in its own. The round is not cancelled with the context of
+// the caller that happens to lead it.
+func (q *Queue) commitGroup(ctx context.Context, batch []*groupOp) {
+	ctx = context.WithoutCancel(ctx)
+	run := func(ops []*groupOp) error {
+		return q.inTx(ctx, func(tx *sql.Tx) error {
+			for _, op := range ops {
+				if err := op.apply(tx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if len(batch) > 1 && run(batch) == nil {
+		return
+	}
+	for _, op := range batch {
+		op.err = run([]*groupOp{op})
+	}
+}
+
+// completeOne records one completion in tx.
+func (q *Queue) completeOne(ctx context.Context, tx *sql.Tx, j *Job, o Outcome, now int64, requeued *bool) error {
+	if d := o.Delivered; d != nil {
+		extra := ""
+		if len(d.Remote.Extra) > 0 {
+			b, _ := json.Marshal(d.Remote.Extra)
+			extra = string(b)
+		}
+		if _, err := q.exec(ctx, tx, qRecord,
+			j.Watch, j.Rel, j.Target, d.FP.Size, d.FP.ModTime, int64(d.FP.Inode), int64(d.FP.Dev), d.FP.CTime, d.SHA256, d.Remote.ID, d.Remote.Version, d.Remote.Name, extra, now, o.Intent); err != nil {
+			return err
+		}
+	} else if o.Intent != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE file_state SET after_upload = ? WHERE watch = ? AND rel = ?`, o.Intent, j.Watch, j.Rel); err != nil {
+			return err
+		}
+	}
+	if o.MovedAway {
+		if _, err := tx.ExecContext(ctx, `UPDATE file_state SET moved_away = 1, after_upload = '' WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
+			return err
+		}
+	}
+	if err := q.claimNames(ctx, tx, j, o.Names, now); err != nil {
+		return err
+	}
+	if o.Forget {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM file_state WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
+			return err
+		}
+	}
+	if _, err := q.exec(ctx, tx, qDropSession, j.Watch, j.Rel); err != nil {
+		return err
+	}
+	if o.Intent != "" {
+		return q.recheck(ctx, tx, j.ID, ms(o.Recheck), "delivered; after_upload "+o.Intent+" once the file has held still", now, requeued)
+	}
+	return q.finish(ctx, tx, j.ID, Done, "", now, requeued)
 }
 
 // finish moves a leased job to state; a dirty job goes back to pending.
@@ -536,6 +638,37 @@ func (q *Queue) finish(ctx context.Context, tx *sql.Tx, id int64, state, msg str
 		return fmt.Errorf("job %d is no longer leased: %w", id, err)
 	}
 	*requeued = newState == Pending
+	return nil
+}
+
+// recheck returns a leased job to pending until at, without counting the
+// attempt; a dirty job is due at once.
+func (q *Queue) recheck(ctx context.Context, tx *sql.Tx, id, at int64, msg string, now int64, requeued *bool) error {
+	var dirty int
+	err := tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'pending', not_before = CASE WHEN dirty != 0 THEN 0 ELSE ? END,
+		attempts = MAX(attempts - 1, 0), last_error = ?, bytes_done = 0, updated_at = ?
+		WHERE id = ? AND state = 'leased' RETURNING dirty`, at, msg, now, id).Scan(&dirty)
+	if err != nil {
+		return fmt.Errorf("job %d is no longer leased: %w", id, err)
+	}
+	*requeued = dirty != 0
+	_, err = tx.ExecContext(ctx, `UPDATE jobs SET dirty = 0 WHERE id = ?`, id)
+	return err
+}
+
+// Sync makes every committed transaction durable: it checkpoints the
+// write-ahead log into the database file and fsyncs it (with
+// synchronous=NORMAL a commit alone may still be only in the log). Call it
+// before an irreversible action that relies on a record, such as deleting
+// a delivered file.
+func (q *Queue) Sync(ctx context.Context) error {
+	var busy, logFrames, done int
+	if err := q.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(FULL)`).Scan(&busy, &logFrames, &done); err != nil {
+		return fmt.Errorf("queue: checkpoint: %w", err)
+	}
+	if busy != 0 || done < logFrames {
+		return fmt.Errorf("queue: checkpoint: %d of %d log frames written, the database is busy", done, logFrames)
+	}
 	return nil
 }
 
@@ -564,9 +697,9 @@ func (q *Queue) Retry(ctx context.Context, j *Job, notBefore time.Time, msg stri
 // from what settled, and waits until it holds still.
 func (q *Queue) Defer(ctx context.Context, j *Job, fp fsid.Fingerprint, notBefore time.Time, msg string) error {
 	err := q.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'pending', dirty = 0, size = ?, mtime = ?, inode = ?, not_before = ?, last_error = ?,
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'pending', dirty = 0, size = ?, mtime = ?, inode = ?, dev = ?, ctime = ?, not_before = ?, last_error = ?,
 			attempts = MAX(attempts - 1, 0), bytes_done = 0, updated_at = ? WHERE id = ? AND state = 'leased'`,
-			fp.Size, fp.ModTime, int64(fp.Inode), ms(notBefore), msg, ms(q.now()), j.ID)
+			fp.Size, fp.ModTime, int64(fp.Inode), int64(fp.Dev), fp.CTime, ms(notBefore), msg, ms(q.now()), j.ID)
 		return err
 	})
 	if err != nil {
@@ -664,18 +797,24 @@ func (q *Queue) Pauses(ctx context.Context) ([]Pause, error) {
 
 // FileState returns what watch/rel was last delivered as, or nil.
 func (q *Queue) FileState(ctx context.Context, watch, rel string) (*FileState, error) {
+	return q.fileState(ctx, nil, watch, rel)
+}
+
+// fileState is FileState, in tx unless tx is nil.
+func (q *Queue) fileState(ctx context.Context, tx *sql.Tx, watch, rel string) (*FileState, error) {
 	var s FileState
-	var inode, delivered int64
+	var inode, dev, delivered int64
 	var extra string
-	err := q.queryRow(ctx, nil, qFileState, watch, rel).Scan(&s.Watch, &s.Rel, &s.Target, &s.FP.Size, &s.FP.ModTime, &inode, &s.SHA256,
-		&s.Remote.ID, &s.Remote.Version, &s.Remote.Name, &extra, &delivered)
+	var movedAway int
+	err := q.queryRow(ctx, tx, qFileState, watch, rel).Scan(&s.Watch, &s.Rel, &s.Target, &s.FP.Size, &s.FP.ModTime, &inode, &dev, &s.FP.CTime, &s.SHA256,
+		&s.Remote.ID, &s.Remote.Version, &s.Remote.Name, &extra, &delivered, &s.Intent, &movedAway)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("queue: file state: %w", q.explain(err))
 	}
-	s.FP.Inode = uint64(inode)
+	s.FP.Inode, s.FP.Dev, s.MovedAway = uint64(inode), uint64(dev), movedAway != 0
 	s.DeliveredAt = time.UnixMilli(delivered)
 	if extra != "" {
 		if err := json.Unmarshal([]byte(extra), &s.Remote.Extra); err != nil {
@@ -719,6 +858,30 @@ func (q *Queue) Jobs(ctx context.Context, state, rel string, limit int) ([]*Job,
 	return out, rows.Err()
 }
 
+// StillWriting starts the message of a pending job whose file changed
+// during each of its last uploads.
+const StillWriting = "still being written"
+
+// StillBeingWritten lists up to limit pending jobs whose file changed
+// during each of their last uploads, newest first.
+func (q *Queue) StillBeingWritten(ctx context.Context, limit int) ([]*Job, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE state = 'pending' AND substr(last_error, 1, length(?1)) = ?1
+		ORDER BY updated_at DESC, id DESC LIMIT ?2`, StillWriting, limit)
+	if err != nil {
+		return nil, fmt.Errorf("queue: list: %w", err)
+	}
+	defer rows.Close()
+	out := []*Job{}
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
 // Counts returns the number of jobs per state.
 func (q *Queue) Counts(ctx context.Context) (map[string]int, error) {
 	out := map[string]int{Pending: 0, Leased: 0, Done: 0, Failed: 0}
@@ -750,7 +913,7 @@ func (q *Queue) OldestPending(ctx context.Context) (time.Time, bool, error) {
 // RetryFailed returns failed jobs to pending with a fresh attempt count:
 // the given ids, or every failed job when ids is empty. A failed job whose
 // path already has an active job is dropped instead. It returns how many
-// were re-queued.
+// were re-queued, and tells a running daemon (see Changes).
 func (q *Queue) RetryFailed(ctx context.Context, ids ...int64) (int, error) {
 	n := 0
 	now := ms(q.now())
@@ -769,6 +932,11 @@ func (q *Queue) RetryFailed(ctx context.Context, ids ...int64) (int, error) {
 	})
 	if err != nil {
 		return 0, fmt.Errorf("queue: retry: %w", err)
+	}
+	if n > 0 {
+		if err := q.notifyChanged(); err != nil {
+			return n, fmt.Errorf("queue: re-queued %d job(s), but could not tell the daemon: %w", n, err)
+		}
 	}
 	return n, nil
 }
@@ -805,13 +973,4 @@ func idFilter(base string, ids []int64) (string, []any) {
 		args[i], marks[i] = id, "?"
 	}
 	return base + " AND id IN (" + strings.Join(marks, ", ") + ")", args
-}
-
-// DataVersion changes whenever another connection (another process, such
-// as `dropsync queue retry`) commits to the database; the daemon polls it
-// to notice work queued from outside.
-func (q *Queue) DataVersion(ctx context.Context) (int64, error) {
-	var v int64
-	err := q.db.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v)
-	return v, q.explain(err)
 }

@@ -98,7 +98,21 @@ CREATE INDEX jobs_claim ON jobs (ord, id, not_before, target) WHERE state = 'pen
 	at     INTEGER NOT NULL,  -- unix ms of the last claim
 	PRIMARY KEY (target, key)
 ) STRICT;`,
-	// 6: per-target health (issue 11): the state the daemon's health
+	// 6: fingerprints gain the device and the change time (ctime), upload
+	// sessions record the whole fingerprint, and file_state records the
+	// after_upload action (move, delete) decided with the delivery, in the
+	// same transaction, until it is done.
+	`
+ALTER TABLE jobs ADD COLUMN dev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN ctime INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE file_state ADD COLUMN dev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE file_state ADD COLUMN ctime INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE file_state ADD COLUMN after_upload TEXT NOT NULL DEFAULT '';
+ALTER TABLE upload_sessions ADD COLUMN inode INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE upload_sessions ADD COLUMN dev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE upload_sessions ADD COLUMN ctime INTEGER NOT NULL DEFAULT 0;
+`,
+	// 7: per-target health (issue 11): the state the daemon's health
 	// component last decided, a request from the CLI (target retry/resume),
 	// and attempts counted per kind of failure, so that an adapter's cap
 	// counts only its own kind.

@@ -58,6 +58,10 @@ func (k Kind) String() string {
 	return "unknown"
 }
 
+// ErrChanged marks an upload aborted because the file changed (or was
+// replaced) while it was being sent; no version was committed.
+var ErrChanged = errors.New("the file changed while it was being sent")
+
 // ErrSessionInvalid marks an upload session the server no longer accepts
 // (an expired or unknown token). The driver starts a new session once.
 var ErrSessionInvalid = errors.New("upload session no longer valid")

@@ -29,9 +29,11 @@ package targets
 import (
 	"context"
 	"io"
+	"os"
 	"time"
 
 	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/internal/fsid"
 )
 
 // Remote identifies the remote object a file was delivered to. It is what
@@ -55,6 +57,19 @@ type File struct {
 	Dest       any       // the watch's destination as returned by Target.Watch
 	Previous   *Remote   // what this path was last delivered as; nil if never
 	Names      NameBook  // the remote names recorded for the target; nil if the target is no NameKeyer
+
+	// Source, if set, is the open file to send: the driver reads it
+	// instead of opening Path, so the file that was checked is the file
+	// that is sent. Ident is its fingerprint (from fstat) at the start of
+	// the job; a recorded upload session of another fingerprint is
+	// dropped, never resumed.
+	Source *os.File
+	Ident  fsid.Fingerprint
+	// Unchanged, if set, is called before the request that commits a
+	// version yields its last byte (the whole-file body, the last chunk);
+	// an error, which should wrap ErrChanged, fails that read, so the
+	// request is aborted and the server never commits the version.
+	Unchanged func() error
 }
 
 // Name is the file's base name.
@@ -155,6 +170,9 @@ type Session struct {
 	HashState []byte // SHA-256 state after Offset bytes
 	Size      int64  // fingerprint of the file when the session began
 	ModTime   int64
+	Inode     uint64
+	Dev       uint64
+	CTime     int64
 }
 
 // Progress is told how many bytes of the file have been sent so far.

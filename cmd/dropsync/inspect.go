@@ -26,8 +26,8 @@ func openQueueReadOnly(ctx context.Context, path string) (*config.Config, *queue
 }
 
 // daemonNotice says when a change written to the queue takes effect: the
-// running daemon notices every commit to its database within a second
-// (it polls SQLite's data_version).
+// queue tells a running daemon through a notification in the state
+// directory (queue.Changes), which it acts on at once.
 func daemonNotice(stateDir string) string {
 	running, known := daemon.Running(stateDir)
 	switch {

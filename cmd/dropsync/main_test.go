@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dropsync/dropsync/daemon"
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/queue"
 	"github.com/dropsync/dropsync/targets/connections"
@@ -33,6 +34,14 @@ import (
 // main, so tests drive the real command in a real subprocess.
 func TestMain(m *testing.M) {
 	if os.Getenv("DROPSYNC_RUN_MAIN") == "1" {
+		if at := os.Getenv("DROPSYNC_TEST_KILL_AT"); at != "" {
+			// Crash tests: die at that step of an after_upload action.
+			daemon.SetStepHook(func(step string) {
+				if step == at {
+					syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				}
+			})
+		}
 		main()
 		os.Exit(0)
 	}

@@ -26,6 +26,7 @@ type statusReport struct {
 	Targets   []targetRow     `json:"targets"`
 	Throttled []throttleState `json:"throttled"`
 	Failures  []*queue.Job    `json:"recent_failures"`
+	Writing   []*queue.Job    `json:"still_being_written"`
 }
 
 type uploadStatus struct {
@@ -107,6 +108,9 @@ func buildStatus(ctx context.Context, q *queue.Queue, c *config.Config, now time
 	if r.Failures == nil {
 		r.Failures = []*queue.Job{}
 	}
+	if r.Writing, err = q.StillBeingWritten(ctx, 10); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -134,6 +138,12 @@ func printStatus(w io.Writer, r *statusReport, now time.Time) {
 		fmt.Fprintln(w, "\nthrottled targets:")
 		for _, p := range r.Throttled {
 			fmt.Fprintf(w, "  %-10s paused until %s (%s left): %s\n", p.Target, p.Until.Format("2006-01-02 15:04:05 MST"), p.Until.Sub(now).Round(time.Second), p.Reason)
+		}
+	}
+	if len(r.Writing) > 0 {
+		fmt.Fprintln(w, "\nstill being written (changed during each upload; sent once they hold still):")
+		for _, j := range r.Writing {
+			fmt.Fprintf(w, "  #%-5d %-10s %s\n", j.ID, j.Target, j.Rel)
 		}
 	}
 	if len(r.Failures) > 0 {

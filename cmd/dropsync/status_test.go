@@ -25,6 +25,7 @@ func TestStatusPrintsProgressTargetsPausesAndFailures(t *testing.T) {
 		},
 		Throttled: []throttleState{{Pause: queue.Pause{Target: "blue", Until: now.Add(90 * time.Second), Reason: "blueworks: upload: Too Many Requests (HTTP 429)"}}},
 		Failures:  []*queue.Job{{ID: 12, Target: "docs", Rel: "a.pdf", UpdatedAt: now, LastError: "sensenet: upload: Access denied (HTTP 403)"}},
+		Writing:   []*queue.Job{{ID: 14, Target: "docs", Rel: "logs/app.log", LastError: queue.StillWriting + ": it changed during each of its last 3 uploads"}},
 	}
 	var b bytes.Buffer
 	printStatus(&b, r, now)
@@ -37,6 +38,7 @@ func TestStatusPrintsProgressTargetsPausesAndFailures(t *testing.T) {
 		"docs    credentials rejected  2026-11-23 09:00:00  probe 2026-11-23 10:00:10 UTC (in 10s)      1        sensenet: upload: The token is not valid (HTTP 401)",
 		"#12    docs       a.pdf",
 		"sensenet: upload: Access denied (HTTP 403)",
+		"still being written (changed during each upload; sent once they hold still):\n  #14    docs       logs/app.log",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)

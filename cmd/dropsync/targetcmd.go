@@ -139,7 +139,7 @@ func cmdTarget(ctx context.Context, args []string, w io.Writer) error {
 		if known && !running {
 			fmt.Fprintln(w, " (the daemon is not running: at its next start it tests every target that is not up)")
 		} else {
-			fmt.Fprintln(w, " (a running daemon acts within seconds; see dropsync target list)")
+			fmt.Fprintln(w, " (a running daemon is told at once; see dropsync target list)")
 		}
 		return nil
 	}

@@ -154,9 +154,11 @@ func (t *Target) MaxFileSize() (int64, string) {
 }
 
 // Prepare applies on_conflict. version and overwrite update the recorded
-// file object (or the one of the same name, looked up with GetFileField);
-// rename picks the next free name(N).ext among the field's objects; skip
-// ends the job when an object of that name (or the recorded one) exists.
+// file object; a file without one is added with NEW-ONLY and needs no
+// lookup (Put finds and updates an object of the same name that dropsync
+// did not record when the server refuses the add); rename picks the next
+// free name(N).ext among the field's objects; skip ends the job when an
+// object of that name (or the recorded one) exists.
 func (t *Target) Prepare(ctx context.Context, f *targets.File) (*targets.Plan, error) {
 	d, err := dest(f)
 	if err != nil {
@@ -177,14 +179,6 @@ func (t *Target) Prepare(ctx context.Context, f *targets.File) (*targets.Plan, e
 				p.Name = prev.Name
 			}
 			return p, nil
-		}
-		objs, err := t.list(ctx, d)
-		if err != nil {
-			return nil, err
-		}
-		if o := findByName(objs, p.Name); o != nil {
-			r := o.remote()
-			p.Existing = &r
 		}
 		return p, nil
 	case config.OnConflictSkip:
@@ -213,8 +207,9 @@ func (t *Target) Prepare(ctx context.Context, f *targets.File) (*targets.Plan, e
 }
 
 // Put sends the file in one UpdateFileField request whose JSON body carries
-// the content base64-encoded on the fly: NEW-UPDATE for version and
-// overwrite, NEW-ONLY for rename and skip.
+// the content base64-encoded on the fly: NEW-UPDATE of the recorded object
+// for version and overwrite, NEW-ONLY for a file without one and for rename
+// and skip.
 func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body *targets.Body) (_ targets.Remote, err error) {
 	defer func() { t.plans.Settle(f, p, err) }()
 	d, err := dest(f)
@@ -224,10 +219,13 @@ func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body
 	// p.Name is the object's display name (kept on update); the file name
 	// is the local file's, or the free name(N).ext with rename.
 	obj := fileObj{Action: actionNewUpdate, Name: p.Name, Filename: f.Name(), Contents: &contents{}}
-	if f.OnConflict == config.OnConflictRename || f.OnConflict == config.OnConflictSkip {
+	switch {
+	case f.OnConflict == config.OnConflictRename || f.OnConflict == config.OnConflictSkip:
 		obj.Action, obj.Filename = actionNewOnly, p.Name
-	} else if p.Existing != nil {
+	case p.Existing != nil:
 		obj.ID, obj.UUID = remoteID(*p.Existing), p.Existing.Extra["uuid"]
+	default:
+		obj.Action = actionNewOnly // nothing recorded: add it (see existing)
 	}
 	req := updateRequest{BreakLock: d.breakLock, AlwaysTrans: t.opts.AlwaysTrans, FileObjFilter: []string{p.Name}, FileObjList: []fileObj{obj}}
 	prefix, suffix, err := splitBody(req)
@@ -272,7 +270,7 @@ func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body
 	if err != nil {
 		var te *targets.Error
 		if obj.Action == actionNewOnly && errors.As(err, &te) && te.Kind == targets.Permanent && existsMsg.MatchString(te.Msg) {
-			return t.existing(ctx, f, p, d, te)
+			return t.existing(ctx, f, p, d, body, te)
 		}
 		return targets.Remote{}, err
 	}
@@ -289,8 +287,10 @@ func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body
 
 // existing handles a NEW-ONLY the server refused because the object exists:
 // success for skip (the object is what the file was delivered as), a retry
-// with the next free name for rename.
-func (t *Target) existing(ctx context.Context, f *targets.File, p *targets.Plan, d *Destination, refused *targets.Error) (targets.Remote, error) {
+// with the next free name for rename, and for version and overwrite an
+// update of that object (put there by someone else, or delivered from
+// another path with the same base name), found with GetFileField.
+func (t *Target) existing(ctx context.Context, f *targets.File, p *targets.Plan, d *Destination, body *targets.Body, refused *targets.Error) (targets.Remote, error) {
 	if f.OnConflict == config.OnConflictRename {
 		return targets.Remote{}, &targets.Error{Kind: targets.Retryable, Op: opUpdate, Status: refused.Status,
 			Msg: fmt.Sprintf("%s was added to %s meanwhile; the next attempt picks the next free name: %s", p.Name, d, refused.Msg)}
@@ -299,10 +299,16 @@ func (t *Target) existing(ctx context.Context, f *targets.File, p *targets.Plan,
 	if err != nil {
 		return targets.Remote{}, err
 	}
-	if o := findByName(objs, p.Name); o != nil {
+	o := findByName(objs, p.Name)
+	switch {
+	case o == nil:
+		return targets.Remote{}, refused
+	case f.OnConflict == config.OnConflictSkip:
 		return o.remote(), nil
 	}
-	return targets.Remote{}, refused
+	r := o.remote()
+	p.Existing = &r
+	return t.Put(ctx, f, p, body)
 }
 
 // Delete removes the file object r with a DELETE action. An object that is

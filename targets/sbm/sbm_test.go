@@ -97,8 +97,8 @@ func TestVersionAddsThenUpdatesSameObject(t *testing.T) {
 		t.Fatalf("%d update requests, want 1", len(ups))
 	}
 	u := ups[0]
-	if u.Objects[0].Action != "NEW-UPDATE" || u.Objects[0].ID != 0 {
-		t.Fatalf("first upload sent %+v, want NEW-UPDATE with id 0", u.Objects[0])
+	if u.Objects[0].Action != "NEW-ONLY" || u.Objects[0].ID != 0 {
+		t.Fatalf("first upload sent %+v, want NEW-ONLY with id 0 (nothing recorded)", u.Objects[0])
 	}
 	if u.BreakLock == nil || *u.BreakLock || u.IncludeFile == nil || *u.IncludeFile || u.AlwaysTrans == nil || *u.AlwaysTrans {
 		t.Fatalf("flags breakLock=%v includeFile=%v alwaysTrans=%v, want all sent as false", u.BreakLock, u.IncludeFile, u.AlwaysTrans)
@@ -125,8 +125,8 @@ func TestVersionAddsThenUpdatesSameObject(t *testing.T) {
 	if last.Action != "NEW-UPDATE" || last.ID != 27 || last.UUID != objs[0].UUID {
 		t.Fatalf("update sent %+v, want NEW-UPDATE with id 27 and its uuid", last)
 	}
-	if n := b.fake.Count("GetFileField"); n != 1 {
-		t.Fatalf("%d GetFileField lookups, want 1 (only when nothing was recorded)", n)
+	if n := b.fake.Count("GetFileField"); n != 0 {
+		t.Fatalf("%d GetFileField lookups, want 0 (the state table knows the object)", n)
 	}
 }
 
@@ -142,8 +142,9 @@ func TestOverwriteFindsObjectByNameWithoutState(t *testing.T) {
 	if len(objs) != 1 || objs[0].ID != old.ID || objs[0].SHA256 != sum {
 		t.Fatalf("field holds %+v, want object %d replaced", objs, old.ID)
 	}
-	if res.Remote.ID != "27" || b.updates()[0].Objects[0].ID != old.ID {
-		t.Fatalf("remote %+v / sent %+v, want the existing object's id", res.Remote, b.updates()[0].Objects[0])
+	ups := b.updates()
+	if res.Remote.ID != "27" || len(ups) != 2 || ups[0].Objects[0].Action != "NEW-ONLY" || ups[1].Objects[0].ID != old.ID {
+		t.Fatalf("remote %+v / sent %+v, want a refused NEW-ONLY, then the existing object's id", res.Remote, ups)
 	}
 }
 
@@ -664,5 +665,29 @@ func TestFakeSetupWorks(t *testing.T) {
 	}
 	if len(s.Notes) == 0 {
 		t.Fatal("no notes")
+	}
+}
+
+// TestNewFileIsOneRequest: a new file under version (and overwrite) costs
+// one request, the upload: no GetFileField lookup, since the state table
+// already holds every object dropsync delivered. An object of the same
+// name that dropsync did not record is still found and updated.
+func TestNewFileIsOneRequest(t *testing.T) {
+	for _, policy := range []string{"version", "overwrite"} {
+		t.Run(policy, func(t *testing.T) {
+			b := setup(t, "", "on_conflict: "+policy)
+			for _, name := range []string{"a.pdf", "b.pdf", "c.pdf"} {
+				f, sum := b.env.File(t, name, 4<<10)
+				if res := b.deliver(t, f); res.SHA256 != sum || res.Remote.ID == "" {
+					t.Fatalf("%s: result %+v", name, res)
+				}
+			}
+			if n := len(b.fake.Requests()); n != 3 {
+				t.Fatalf("%d requests for 3 new files, want 3", n)
+			}
+			if n := len(b.files()); n != 3 {
+				t.Fatalf("%d objects in the field, want 3", n)
+			}
+		})
 	}
 }

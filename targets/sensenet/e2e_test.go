@@ -13,8 +13,8 @@ import (
 )
 
 // e2e serves a fresh fake and runs the real daemon against it (4 workers,
-// shutdown deadline 100ms) with targetExtra added to the target and
-// watchExtra to the watch.
+// shutdown deadline 100ms, versions read back) with targetExtra added to
+// the target and watchExtra to the watch.
 func e2e(t *testing.T, targetExtra, watchExtra string) (*daemontest.Harness, *sensenet.Fake) {
 	t.Helper()
 	fake := sensenet.NewFake()
@@ -24,7 +24,7 @@ func e2e(t *testing.T, targetExtra, watchExtra string) (*daemontest.Harness, *se
 		fake.Close()
 	})
 	y := "state_dir: {{state}}\nworkers: 4\nshutdown_timeout: 100ms\nretry: {initial: 20ms, max: 200ms}\n" +
-		"targets:\n  t:\n    type: sensenet\n    url: " + srv.URL + "\n    auth: {type: bearer, token: " + sensenet.DemoToken + "}\n" +
+		"targets:\n  t:\n    type: sensenet\n    url: " + srv.URL + "\n    auth: {type: bearer, token: " + sensenet.DemoToken + "}\n    read_version: true\n" +
 		indentLines(targetExtra, "    ") +
 		"watches:\n  - path: {{inbox}}\n    target: t\n    settle: 100ms\n    destination: {path: " + docs + "}\n" +
 		indentLines(watchExtra, "    ")

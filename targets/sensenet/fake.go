@@ -90,7 +90,7 @@ func (f *Fake) Setup(baseURL string) targets.FakeSetup {
 	token, key := f.token, f.apiKey
 	f.mu.Unlock()
 	return targets.FakeSetup{
-		Target:      fmt.Sprintf("type: %s\nurl: %s\nauth: {type: bearer, token: %s}\n", Type, baseURL, token),
+		Target:      fmt.Sprintf("type: %s\nurl: %s\nauth: {type: bearer, token: %s}\nread_version: true\n", Type, baseURL, token),
 		Destination: "{path: " + DocumentsPath + "}",
 		Notes: []string{
 			"sensenet fake: bearer token " + token + ", or apikey " + key + " (header apikey or ?apikey=)",

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/dropsync/dropsync/config"
 	"github.com/dropsync/dropsync/targets"
 )
@@ -36,6 +38,13 @@ type Target struct {
 	base   string // the configured URL without a trailing slash
 	client *targets.Client
 	log    *slog.Logger
+	// readVersion reads each uploaded content back (one GET) to record
+	// its version label; the Upload action's answer has none.
+	readVersion bool
+
+	// creating makes workers that need the same missing folder at once
+	// wait for one check and creation.
+	creating singleflight.Group
 
 	// names predicts the names the server stores (naming.go).
 	names *namer
@@ -46,15 +55,23 @@ type Target struct {
 	folders map[string]bool
 }
 
-// New is the factory registered for type sensenet. Its own keys,
-// invalid_name_chars and name_replacement, repeat the server's
-// ContentNamingProvider settings when an administrator changed them; auth
-// must be bearer or apikey (sent in the apikey header).
+// Options are the sensenet target's own configuration keys.
+type Options struct {
+	// ReadVersion reads every uploaded content back with a GET to record
+	// its version label (V2.0.A), which the Upload action's answer does
+	// not carry. Default false: one request per new small file, and the
+	// state table records the id, name and path without a version.
+	ReadVersion bool `yaml:"read_version"`
+	// InvalidNameChars and NameReplacement repeat the server's
+	// ContentNamingProvider settings when an administrator changed them.
+	InvalidNameChars string `yaml:"invalid_name_chars"`
+	NameReplacement  string `yaml:"name_replacement"`
+}
+
+// New is the factory registered for type sensenet. Its own keys are in
+// Options; auth must be bearer or apikey (sent in the apikey header).
 func New(b *targets.Base) (targets.Target, error) {
-	var opts struct {
-		InvalidNameChars string `yaml:"invalid_name_chars"`
-		NameReplacement  string `yaml:"name_replacement"`
-	}
+	var opts Options
 	if err := b.Config.Extra.Decode(&opts); err != nil {
 		return nil, err
 	}
@@ -74,11 +91,12 @@ func New(b *targets.Base) (targets.Target, error) {
 		return nil, err
 	}
 	return &Target{
-		base:    strings.TrimRight(b.URL.String(), "/"),
-		client:  b.NewClient(auth),
-		log:     b.Log,
-		names:   names,
-		folders: map[string]bool{},
+		base:        strings.TrimRight(b.URL.String(), "/"),
+		client:      b.NewClient(auth),
+		log:         b.Log,
+		readVersion: opts.ReadVersion,
+		names:       names,
+		folders:     map[string]bool{},
 	}, nil
 }
 
@@ -209,7 +227,8 @@ func overwrite(c string) bool {
 // ensureFolders makes sure that the folders of dir (slash-separated)
 // exist below root under the names the server gives them, creating the
 // missing ones, and returns the server's path of dir. A content in the way
-// that is not a folder fails permanently.
+// that is not a folder fails permanently. Workers that need the same
+// folder at once share one check and creation.
 func (t *Target) ensureFolders(ctx context.Context, root, dir string) (string, error) {
 	full, err := t.names.remoteDir("sensenet: folder "+root+"/"+dir, root, dir)
 	if err != nil || dir == "" {
@@ -218,17 +237,32 @@ func (t *Target) ensureFolders(ctx context.Context, root, dir string) (string, e
 	if t.known(full) {
 		return full, nil
 	}
+	_, err, _ = t.creating.Do(strings.ToLower(full), func() (any, error) {
+		if t.known(full) {
+			return nil, nil
+		}
+		return nil, t.createFolders(ctx, root, dir, full)
+	})
+	if err != nil {
+		return "", err
+	}
+	return full, nil
+}
+
+// createFolders checks the folder full (root/dir as the server names it)
+// and creates what is missing of it, level by level.
+func (t *Target) createFolders(ctx context.Context, root, dir, full string) error {
 	if found, err := t.checkFolder(ctx, full); err != nil || found {
-		return full, err
+		return err
 	}
 	cur, created := root, false
 	for _, s := range strings.Split(dir, "/") {
 		name := t.names.stored(s)
 		next := cur + "/" + name
-		if !created && !t.known(next) {
+		if !created && next != full && !t.known(next) { // full was just found missing
 			found, err := t.checkFolder(ctx, next)
 			if err != nil {
-				return "", err
+				return err
 			}
 			if found {
 				cur = next
@@ -237,14 +271,14 @@ func (t *Target) ensureFolders(ctx context.Context, root, dir string) (string, e
 		}
 		if !t.known(next) {
 			if err := t.createFolder(ctx, cur, name, root); err != nil {
-				return "", err
+				return err
 			}
 			created = true
 			t.remember(next)
 		}
 		cur = next
 	}
-	return full, nil
+	return nil
 }
 
 // checkFolder looks the folder p up and remembers it when found; a

@@ -44,10 +44,10 @@ func serve(t testing.TB) *bundle {
 }
 
 // target is the YAML of a target for the fake, with auth unless extra
-// gives its own.
+// gives its own, and the version read back unless extra says otherwise.
 func (b *bundle) target(extra string) string {
 	s := "type: sensenet\nurl: " + b.srv.URL + "\n"
-	for _, kv := range []string{"chunk_threshold: 1MiB", "chunk_size: 256KiB", "auth: {type: bearer, token: " + sensenet.DemoToken + "}"} {
+	for _, kv := range []string{"chunk_threshold: 1MiB", "chunk_size: 256KiB", "auth: {type: bearer, token: " + sensenet.DemoToken + "}", "read_version: true"} {
 		if !strings.Contains(extra, kv[:strings.IndexByte(kv, ':')+1]) {
 			s += kv + "\n"
 		}

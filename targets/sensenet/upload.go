@@ -10,7 +10,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"net/textproto"
 	"path"
 	"strconv"
 	"strings"
@@ -69,33 +68,39 @@ type form struct {
 }
 
 // newForm builds the fields and, if fileName is not empty, the header of
-// the file part "files[]" whose content the caller streams.
+// the file part "files[]" whose content the caller streams. The parts are
+// written as multipart.Writer writes them (boundary lines, one
+// Content-Disposition header per field), without its per-part header maps:
+// a form is built for every upload.
 func newForm(fields []field, fileName string) (*form, error) {
+	boundary := multipart.NewWriter(nil).Boundary()
 	var buf bytes.Buffer
-	w := multipart.NewWriter(&buf)
-	for _, f := range fields {
-		if err := w.WriteField(f.name, f.value); err != nil {
-			return nil, err
+	buf.Grow(512)
+	for i, f := range fields {
+		if i > 0 {
+			buf.WriteString("\r\n")
 		}
+		buf.WriteString("--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + quoteEscaper.Replace(f.name) + "\"\r\n\r\n" + f.value)
 	}
 	if fileName != "" {
-		h := textproto.MIMEHeader{}
-		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="files[]"; filename="%s"; filename*=utf-8''%s`, quoteEscaper.Replace(fileName), escape(fileName)))
 		ct := mime.TypeByExtension(path.Ext(fileName))
 		if ct == "" {
 			ct = "application/octet-stream"
 		}
-		h.Set("Content-Type", ct)
-		if _, err := w.CreatePart(h); err != nil {
-			return nil, err
+		if len(fields) > 0 {
+			buf.WriteString("\r\n")
 		}
+		buf.WriteString("--" + boundary + "\r\nContent-Disposition: " +
+			fmt.Sprintf(`form-data; name="files[]"; filename="%s"; filename*=utf-8''%s`, quoteEscaper.Replace(fileName), escape(fileName)) +
+			"\r\nContent-Type: " + ct + "\r\n\r\n")
 	}
 	n := buf.Len()
-	if err := w.Close(); err != nil {
-		return nil, err
+	if n > 0 {
+		buf.WriteString("\r\n")
 	}
+	buf.WriteString("--" + boundary + "--\r\n")
 	b := buf.Bytes()
-	return &form{head: b[:n:n], tail: b[n:], contentType: w.FormDataContentType()}, nil
+	return &form{head: b[:n:n], tail: b[n:], contentType: "multipart/form-data; boundary=" + boundary}, nil
 }
 
 var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", "", "\n", "")
@@ -341,11 +346,15 @@ func parseResult(op string, raw []byte, size int64) (uploadResult, error) {
 	return res, nil
 }
 
-// finish is the Remote of an upload: the server's id, name and path, and the
-// version read back from the content (the Upload answer has none). A failed
-// version lookup is logged, not returned: the content is already stored.
+// finish is the Remote of an upload: the server's id, name and path from
+// the Upload answer, and, with read_version, the version read back from the
+// content (the Upload answer has none). A failed version lookup is logged,
+// not returned: the content is already stored.
 func (t *Target) finish(ctx context.Context, op string, p *targets.Plan, res uploadResult) targets.Remote {
 	r := remoteOf(res.ID.String(), res.Name, "", res.URL)
+	if !t.readVersion {
+		return r
+	}
 	parent := p.Parent
 	if res.URL != "" && strings.Contains(res.URL, "/") {
 		parent = parentOf(res.URL)

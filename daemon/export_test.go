@@ -1,0 +1,5 @@
+package daemon
+
+// TimerWakeups is how often the daemon's own loops (dispatcher,
+// housekeeping) have woken on a timer or ticker rather than on work.
+func TimerWakeups(d *Daemon) int64 { return d.timerWakeups.Load() }

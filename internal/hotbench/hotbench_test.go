@@ -1,0 +1,79 @@
+package hotbench_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dropsync/dropsync/internal/hotbench"
+)
+
+// TestMain serves the sink when the test binary is started as the sink
+// process (the benchmark runs its sink out of process).
+func TestMain(m *testing.M) {
+	if os.Getenv("HOTBENCH_SINK") == "1" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			os.Exit(1)
+		}
+		os.Stdout.WriteString("sink listening on http://" + ln.Addr().String() + "\n")
+		sink := hotbench.NewSink()
+		(&http.Server{Handler: sink, ConnState: sink.ConnState}).Serve(ln)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// TestSmallRun runs the whole benchmark on a small count against the real
+// dropsync binary: every file arrives intact, every figure is measured, and
+// a new small file costs one request (today's goal; it was two).
+func TestSmallRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the dropsync binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "dropsync")
+	build := exec.Command("go", "build", "-o", bin, "github.com/dropsync/dropsync/cmd/dropsync")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build dropsync: %v\n%s", err, out)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOTBENCH_SINK", "1") // inherited by the sink only: the test itself has read it already
+	var log strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	r, err := hotbench.Run(ctx, hotbench.Options{
+		Dropsync: bin, SinkCmd: []string{self, "-test.run=^$"}, Dir: dir,
+		Files: 300, Folders: 6, Large: 3 << 20, Small: 64 << 10, Chunk: 1 << 20,
+		Idle: time.Second, Latency: 3, Log: &log,
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	var out strings.Builder
+	r.Print(&out)
+	t.Logf("\n%s\n%s", log.String(), out.String())
+	if want := 3*300 + 4 + 3; r.Verified != want {
+		t.Fatalf("verified %d files, want %d", r.Verified, want)
+	}
+	if r.BareFilesPerSec <= 0 || r.DropsyncFilesPerSec <= 0 || r.BareLargeMBps <= 0 || r.DropsyncLargeMBps <= 0 || r.RSSSmall <= 0 || r.RSSLarge <= 0 || r.LatencyP50 <= 0 {
+		t.Fatalf("a figure is missing: %+v", r)
+	}
+	if r.DropsyncConns > 4 {
+		t.Fatalf("dropsync opened %d connections for the burst, want at most one per worker (4)", r.DropsyncConns)
+	}
+	// 300 files in 6 new folders: one upload each, plus a lookup and a
+	// creation per folder.
+	if r.DropsyncReqPerFile > float64(300+2*6)/300+0.001 {
+		t.Fatalf("dropsync sent %.3f requests per file, want at most %.3f", r.DropsyncReqPerFile, float64(300+2*6)/300)
+	}
+}
