@@ -171,10 +171,10 @@ func TestEveryAPIDeliversThroughFaults(t *testing.T) {
 			t.Logf("%s, %d files: fault-free %s in %d requests; with faults %s in %d requests (%.2fx), %d throttled (budget %s), %d duplicates",
 				typ, n, clean.took.Round(time.Millisecond), clean.requests, faulty.took.Round(time.Millisecond), faulty.requests, ratio,
 				faulty.throttles, budget, faulty.duplicates)
-			// The goal is 1.6; one-request protocols meet it, the
-			// two-request ones (a look-up, then the upload) land near 2
-			// (README, "Target health"). This bound catches a return of
-			// per-file backoffs and unbounded re-sends.
+			// The goal is 1.6; sensenet and Blueworks meet it, the
+			// APIs asked after a lost answer land at about 1.65 (README,
+			// "Target health"). This bound catches a return of per-file
+			// backoffs and unbounded re-sends.
 			if ratio > 2.5 {
 				t.Errorf("%.2f times the requests of the fault-free run, want at most 2.5", ratio)
 			}
