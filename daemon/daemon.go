@@ -8,6 +8,16 @@
 // current, whole or not at all, without touching jobs in flight, and the
 // old generation's clients close after its last job (reload.go).
 //
+// # Failures of the target and of the file
+//
+// Failures are sorted by what they are about. Failures about a target
+// (credentials rejected, unreachable, throttled, a storm of server errors)
+// belong to the health component (health.go): the target leaves up, its
+// jobs wait pending and uncounted, and only its probe talks to it. Failures
+// about a file are retried soon or failed. An attempt whose answer was lost
+// after the whole file was sent is asked about before it is sent again, or
+// its re-sends are bounded (ambiguous.go).
+//
 // # Handling watched files
 //
 // Every operation on a watched file follows one discipline (fileops.go,
@@ -119,6 +129,8 @@ type Daemon struct {
 	claims   keyLock              // remote names being uploaded, for targets.NameKeyer (claims.go)
 
 	enq enqueueHealth // watches whose batches the queue refuses now
+
+	health *health // every target's state: up, throttled, down, credentials rejected
 }
 
 type flight struct {
@@ -173,6 +185,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 	d := &Daemon{cfg: cfg, log: o.Log, obs: o.Observer, progressEvery: o.ProgressInterval, q: q, release: release, gen: newGeneration(cfg, set),
 		wake: newSignal(), busy: make(chan struct{}, 1), inflight: map[int64]*flight{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}, changing: map[string]int{}}
 	d.initReload(o)
+	d.health = newHealth(d)
+	if err := d.health.load(ctx); err != nil {
+		q.Close()
+		release()
+		set.Close()
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -189,7 +208,10 @@ func (d *Daemon) Health(ctx context.Context) error {
 			return err
 		}
 	}
-	return d.enq.health()
+	if err := d.enq.health(); err != nil {
+		return err
+	}
+	return d.health.unhealthy()
 }
 
 // Run runs until ctx ends, then stops claiming work, gives uploads in flight
@@ -242,10 +264,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer workers.Done()
 		d.dispatch(runCtx, jobs, freed)
 	}()
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		d.housekeeping(runCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		d.health.run(runCtx, workCtx)
 	}()
 
 	runErr := d.serveReloads(ctx, &wg, errc)
@@ -384,6 +410,7 @@ func (d *Daemon) housekeeping(ctx context.Context) {
 		case reply := <-d.alive:
 			close(reply) // Alive: this loop turns
 		case <-changes:
+			d.takeTargetRequests(ctx)
 			d.wake.notify()
 		case <-d.busy:
 			// an upload started or a job was stranded: the loop arms the timer
@@ -446,6 +473,10 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	wc := g.cfg.Watches[idx]
 	tgt := g.set.Targets[wc.Target]
 	log := d.log.With("target", wc.Target, "path", j.Rel)
+	if d.health.holds(j) { // claimed just before its target stopped being up
+		d.requeue(ctx, j, time.Now(), j.LastError, true, log)
+		return
+	}
 	path := filepath.Join(wc.Path, filepath.FromSlash(j.Rel))
 	prev := j.Prev // read when the job was claimed
 	if prev != nil && prev.Target != wc.Target {
@@ -528,6 +559,9 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		return
 	}
 	defer claim.release()
+	if done := d.landed(ctx, j, wc, tgt, f, src, fp, claim, log); done {
+		return
+	}
 	fl := &flight{job: j, target: wc.Target, total: f.Size}
 	d.mu.Lock()
 	d.inflight[j.ID] = fl
@@ -582,6 +616,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	}
 	d.obs.Delivered(dl)
 	d.clearThrottle(wc.Target)
+	d.health.succeeded(ctx, wc.Target)
 }
 
 // gone handles a job whose file no longer exists. The recorded remote
@@ -688,32 +723,40 @@ func (d *Daemon) releaseStranded(ctx context.Context) {
 	}
 }
 
-// handleErr classifies a failed attempt and retries, pauses or fails it.
+// handleErr classifies a failed attempt. A failure about the target
+// (credentials rejected, unreachable, throttled, a storm of server errors)
+// goes to the health component and the job waits for the target, its
+// attempt uncounted; a failure about the file is retried soon or fails.
 func (d *Daemon) handleErr(ctx context.Context, j *queue.Job, wc *config.Watch, path string, err error, log *slog.Logger) {
 	kind, retryAfter := targets.Classify(err)
+	var te *targets.Error
+	errors.As(err, &te)
 	switch kind {
 	case targets.Canceled:
 		log.Info("upload interrupted by shutdown; it resumes at the next start")
 		d.requeue(ctx, j, time.Now(), "interrupted by shutdown", true, log)
-	case targets.Throttled:
-		until := time.Now().Add(max(retryAfter, d.backoff(d.throttled(wc.Target))))
-		log.Warn("target throttled; pausing it", "until", until.Format(time.RFC3339), "err", err)
-		bg := context.WithoutCancel(ctx)
-		if perr := d.q.PauseTarget(bg, wc.Target, until, err.Error()); perr != nil {
-			log.Error("cannot record pause", "err", perr)
-		}
-		// A throttled attempt does not count towards max_attempts; the
-		// target's throttle streak makes the backoff grow instead.
-		d.requeue(bg, j, until, err.Error(), true, log)
-		d.obs.Failed(Failure{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Kind: kind, Msg: err.Error(), Attempt: j.Attempts, RetryAt: until})
+	case targets.Throttled, targets.Auth, targets.Unreachable:
+		at := d.health.failed(ctx, wc.Target, kind, retryAfter, err)
+		log.Debug("the target is not up; the file waits for it", "kind", kind.String(), "err", err)
+		d.requeue(context.WithoutCancel(ctx), j, time.Now(), err.Error(), true, log)
+		d.obs.Failed(Failure{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Kind: kind, Msg: err.Error(), Attempt: j.Attempts, RetryAt: at})
 	case targets.Retryable:
-		limit := d.cfg.Retry.MaxAttempts
-		var te *targets.Error
-		if errors.As(err, &te) && te.MaxAttempts > 0 && (limit == 0 || te.MaxAttempts < limit) {
-			limit = te.MaxAttempts
+		if te != nil && te.Ambiguous && d.ambiguous(ctx, j, wc, path, te, log) {
+			return
 		}
-		if limit > 0 && j.Attempts >= limit {
+		if te != nil && te.MaxAttempts > 0 {
+			n, cerr := d.q.CountAttempt(context.WithoutCancel(ctx), j, j.FP, te.AttemptClass())
+			if cerr == nil && n >= te.MaxAttempts {
+				d.finishFail(ctx, j, wc, path, fmt.Errorf("gave up after %d attempts: %w", n, err), kind)
+				return
+			}
+		}
+		if limit := d.cfg.Retry.MaxAttempts; limit > 0 && j.Attempts >= limit {
 			d.finishFail(ctx, j, wc, path, fmt.Errorf("gave up after %d attempts: %w", j.Attempts, err), kind)
+			return
+		}
+		if d.health.serverFailed(ctx, wc.Target, err) {
+			d.requeue(context.WithoutCancel(ctx), j, time.Now(), err.Error(), true, log)
 			return
 		}
 		d.retry(ctx, j, wc, err, log, retryAfter)
@@ -722,10 +765,12 @@ func (d *Daemon) handleErr(ctx context.Context, j *queue.Job, wc *config.Watch, 
 	}
 }
 
+// retry returns j to pending for another attempt soon (see soon), or
+// after the server's Retry-After, capped by retry.max_pause.
 func (d *Daemon) retry(ctx context.Context, j *queue.Job, wc *config.Watch, err error, log *slog.Logger, retryAfter ...time.Duration) {
-	wait := d.backoff(j.Attempts)
+	wait := d.soon()
 	for _, ra := range retryAfter {
-		wait = max(wait, ra)
+		wait = max(wait, min(ra, d.cfg.Retry.MaxPause.D()))
 	}
 	at := time.Now().Add(wait)
 	log.Warn("upload failed; will retry", "attempt", j.Attempts, "retry_in", wait.Round(time.Millisecond), "err", err)
@@ -758,6 +803,9 @@ func (d *Daemon) finishFail(ctx context.Context, j *queue.Job, wc *config.Watch,
 		log.Error("cannot record failure; the job runs again", "err", ferr)
 		d.strand(j)
 		return
+	}
+	if err := d.q.ClearAttempts(context.WithoutCancel(ctx)); err != nil {
+		log.Warn("cannot clear the attempts of finished jobs", "err", err)
 	}
 	if requeued {
 		log.Warn("upload failed, but the file changed meanwhile; trying the new content", "err", msg)

@@ -79,7 +79,8 @@ func (m *Metrics) source() Source {
 }
 
 // Handler serves /metrics and /healthz (503 with the reason when the
-// database or a watch is broken).
+// database or a watch is broken, or a target has been down or had its
+// credentials rejected for longer than metrics.unhealthy_after).
 func (m *Metrics) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
@@ -168,13 +169,25 @@ var (
 	throttledDesc = prometheus.NewDesc("dropsync_target_throttled_until_timestamp_seconds", "Unix time until which a target is paused after a throttling answer (0: not paused).", []string{"target"}, nil)
 	oldestDesc    = prometheus.NewDesc("dropsync_oldest_pending_age_seconds", "Age of the oldest pending job (0 when none).", nil, nil)
 	upDesc        = prometheus.NewDesc("dropsync_healthy", "1 when the database and every watch work.", nil, nil)
+	targetUpDesc  = prometheus.NewDesc("dropsync_target_up", "1 while a target is up, 0 while it is throttled, down or its credentials are rejected.", []string{"target"}, nil)
+	targetStDesc  = prometheus.NewDesc("dropsync_target_state", "1 for the state a target is in (up, throttled, down, credentials rejected), 0 for the others.", []string{"target", "state"}, nil)
 )
+
+// targetStates are the values of dropsync_target_state's state label.
+var targetStates = []string{queue.TargetUp, queue.TargetThrottled, queue.TargetDown, queue.TargetCredentials}
+
+// healthSource is a Source that knows its targets' health (the daemon).
+type healthSource interface {
+	TargetsHealth() []queue.TargetHealth
+}
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- jobsDesc
 	ch <- throttledDesc
 	ch <- oldestDesc
 	ch <- upDesc
+	ch <- targetUpDesc
+	ch <- targetStDesc
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
@@ -212,4 +225,19 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		up = 0
 	}
 	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up)
+	if hs, ok := src.(healthSource); ok {
+		for _, th := range hs.TargetsHealth() {
+			ch <- prometheus.MustNewConstMetric(targetUpDesc, prometheus.GaugeValue, b2f(th.State == queue.TargetUp), th.Target)
+			for _, st := range targetStates {
+				ch <- prometheus.MustNewConstMetric(targetStDesc, prometheus.GaugeValue, b2f(th.State == st), th.Target, st)
+			}
+		}
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

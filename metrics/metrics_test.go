@@ -178,3 +178,40 @@ func TestConfigureFollowsReloads(t *testing.T) {
 		t.Errorf("series of an added target or watch are missing:\n%s", body)
 	}
 }
+
+// A target whose credentials are rejected shows in dropsync_target_up and
+// dropsync_target_state at once, and in /healthz (503 with the reason) once
+// it has lasted longer than metrics.unhealthy_after.
+func TestTargetHealthInMetricsAndHealthz(t *testing.T) {
+	fake := sensenet.NewFake()
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	m := metrics.New()
+	y := fmt.Sprintf("state_dir: {{state}}\nmetrics: {unhealthy_after: 300ms}\nretry: {initial: 50ms, max: 10s}\n"+
+		"targets:\n  t:\n    type: sensenet\n    url: %s\n    auth: {type: bearer, token: wrong}\n"+
+		"watches:\n  - path: {{inbox}}\n    target: t\n    settle: 100ms\n    destination: {path: %s}\n", srv.URL, sensenet.DocumentsPath)
+	h := daemontest.StartYAML(t, y)
+	m.Attach(h.Daemon())
+	web := httptest.NewServer(m.Handler())
+	defer web.Close()
+	if _, body := scrape(t, web.URL+"/metrics"); !strings.Contains(body, `dropsync_target_up{target="t"} 1`) ||
+		!strings.Contains(body, `dropsync_target_state{state="up",target="t"} 1`) {
+		t.Fatalf("metrics before:\n%s", body)
+	}
+	h.WriteRandom(t, "a.bin", 10)
+	daemontest.Eventually(t, "target_up 0", func() bool {
+		_, body := scrape(t, web.URL+"/metrics")
+		return strings.Contains(body, `dropsync_target_up{target="t"} 0`) &&
+			strings.Contains(body, `dropsync_target_state{state="credentials rejected",target="t"} 1`) &&
+			strings.Contains(body, `dropsync_target_state{state="up",target="t"} 0`)
+	})
+	var body string
+	daemontest.Eventually(t, "healthz 503", func() bool {
+		var code int
+		code, body = scrape(t, web.URL+"/healthz")
+		return code == http.StatusServiceUnavailable
+	})
+	if !strings.Contains(body, "target t: credentials rejected since") || !strings.Contains(body, "HTTP 401") {
+		t.Fatalf("healthz reason %q", body)
+	}
+}

@@ -1,6 +1,8 @@
 // Package queue is dropsync's durable work list, in SQLite: jobs with
 // explicit states, the per-file delivery state, upload sessions for
-// resumable uploads, and per-target throttle pauses.
+// resumable uploads, per-target throttle pauses and health, and attempts
+// counted per kind of failure. Jobs of a target that is down or has its
+// credentials rejected are never claimed, except one by the probe.
 //
 // A job is one path that needs attention. Jobs move pending → leased →
 // done | failed; events for a path coalesce into its one pending job, and a
@@ -90,6 +92,7 @@ const (
 	// every pending job on each claim.
 	qReady = `SELECT id FROM jobs INDEXED BY jobs_claim WHERE state = 'pending' AND not_before <= ?
 				AND target NOT IN (SELECT target FROM target_pauses WHERE until > ?)
+				AND target NOT IN (SELECT target FROM target_health WHERE state IN ('down', 'credentials rejected'))
 				ORDER BY ord, id LIMIT ?`
 	qLease = `UPDATE jobs SET state = 'leased', attempts = attempts + 1, started_at = ?, bytes_done = 0, updated_at = ?
 			WHERE id = ? AND state = 'pending' RETURNING ` + jobCols
@@ -429,7 +432,7 @@ func scanJob(s scanner) (*Job, error) {
 }
 
 // Claim leases the next ready job: pending, due, and not for a paused
-// target. It returns nil when none is ready.
+// target nor one that is down or has its credentials rejected. It returns nil when none is ready.
 func (q *Queue) Claim(ctx context.Context) (*Job, error) {
 	js, err := q.ClaimN(ctx, 1)
 	if err != nil || len(js) == 0 {
@@ -497,7 +500,8 @@ func (q *Queue) claim(ctx context.Context, tx *sql.Tx, n int) ([]*Job, error) {
 func (q *Queue) NextReady(ctx context.Context) (t time.Time, ok bool, err error) {
 	var v sql.NullInt64
 	err = q.db.QueryRowContext(ctx, `SELECT MIN(MAX(j.not_before, COALESCE(p.until, 0))) FROM jobs j
-		LEFT JOIN target_pauses p ON p.target = j.target WHERE j.state = 'pending'`).Scan(&v)
+		LEFT JOIN target_pauses p ON p.target = j.target WHERE j.state = 'pending'
+		AND j.target NOT IN (SELECT target FROM target_health WHERE state IN ('down', 'credentials rejected'))`).Scan(&v)
 	if err != nil || !v.Valid {
 		return time.Time{}, false, q.explain(err)
 	}

@@ -12,7 +12,14 @@
 //   - optionally Chunker, for protocols whose upload spans several requests
 //     tied by a server token (sensenet chunks, Connections two-phase);
 //   - optionally Deleter, for deletes: propagate;
-//   - optionally Limiter, for an API's documented size limit.
+//   - optionally Limiter, for an API's documented size limit;
+//   - optionally Verifier, to tell whether an upload whose answer was lost
+//     landed, or ResendLimiter, to bound re-sending it where the API
+//     cannot tell.
+//
+// Every request has bounded waits (Client, deadlineTransport), and Classify
+// sorts every failure into the file's (Retryable, Permanent) or the
+// target's (Auth, Unreachable, Throttled).
 //
 // The driver (Deliver) owns reading the file: it hashes while sending,
 // counts progress, checks limits before any byte goes out, and records every

@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register("status", "queue counts, uploads in flight, throttled targets, recent failures", cmdStatus)
+	register("status", "queue counts, uploads in flight, target health, throttled targets, recent failures", cmdStatus)
 }
 
 // statusReport is `dropsync status --json`.
@@ -24,6 +24,7 @@ type statusReport struct {
 	Daemon    string          `json:"daemon"` // running | stopped | unknown
 	Counts    map[string]int  `json:"counts"`
 	Uploading []uploadStatus  `json:"uploading"`
+	Targets   []targetRow     `json:"targets"`
 	Throttled []throttleState `json:"throttled"`
 	Failures  []*queue.Job    `json:"recent_failures"`
 	Writing   []*queue.Job    `json:"still_being_written"`
@@ -96,6 +97,9 @@ func buildStatus(ctx context.Context, q *queue.Queue, c *config.Config, now time
 		}
 		r.Uploading = append(r.Uploading, u)
 	}
+	if r.Targets, err = targetRows(ctx, q, c); err != nil {
+		return nil, err
+	}
 	pauses, err := q.Pauses(ctx)
 	if err != nil {
 		return nil, err
@@ -140,10 +144,14 @@ func printStatus(w io.Writer, r *statusReport, now time.Time) {
 				progressBar(u.BytesDone, u.BytesTotal, 30), config.FormatBytes(u.BytesDone), config.FormatBytes(u.BytesTotal), config.FormatBytes(int64(u.RateBps)), eta)
 		}
 	}
+	if len(r.Targets) > 0 {
+		fmt.Fprintln(w, "\ntargets (dropsync target retry|resume NAME):")
+		printTargets(w, r.Targets, now)
+	}
 	if len(r.Throttled) > 0 {
 		fmt.Fprintln(w, "\nthrottled targets:")
 		for _, p := range r.Throttled {
-			fmt.Fprintf(w, "  %-10s paused until %s (%s left): %s\n", p.Target, p.Until.Format("15:04:05"), p.Until.Sub(now).Round(time.Second), p.Reason)
+			fmt.Fprintf(w, "  %-10s paused until %s (%s left): %s\n", p.Target, p.Until.Format("2006-01-02 15:04:05 MST"), p.Until.Sub(now).Round(time.Second), p.Reason)
 		}
 	}
 	if len(r.Writing) > 0 {
