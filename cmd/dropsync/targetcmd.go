@@ -80,7 +80,11 @@ func printTargets(w io.Writer, rows []targetRow, now time.Time) {
 
 func cmdTarget(ctx context.Context, args []string, w io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(os.Stderr, "Usage: dropsync target list [--json] | retry NAME | resume NAME  [-c FILE]")
+		out := w // asked for: stdout
+		if len(args) == 0 {
+			out = os.Stderr
+		}
+		fmt.Fprintln(out, "Usage: dropsync target list [--json] | retry NAME | resume NAME  [-c FILE]")
 		if len(args) == 0 {
 			return errUsage
 		}
