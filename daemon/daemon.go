@@ -413,7 +413,12 @@ func (d *Daemon) housekeeping(ctx context.Context) {
 			d.takeTargetRequests(ctx)
 			d.wake.notify()
 		case <-d.busy:
-			// an upload started or a job was stranded: the loop arms the timer
+			// an upload started or ended, or a job was stranded: the loop
+			// arms the timer, or stops it once nothing is left to record
+			if progressC != nil && !d.hasWork() {
+				progress.Stop()
+				progressC = nil
+			}
 		case <-progressC:
 			d.timerWakeups.Add(1)
 			progressC = nil
@@ -571,6 +576,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	d.mu.Lock()
 	delete(d.inflight, j.ID)
 	d.mu.Unlock()
+	d.pokeBusy() // the last upload's end stops the progress timer
 	if err == nil {
 		err = src.unchanged() // an adapter whose commit is not the last byte
 	}
