@@ -38,6 +38,22 @@ func register(name, summary string, run func(ctx context.Context, args []string,
 // errUsage marks an error already explained by a usage message.
 var errUsage = errors.New("usage")
 
+// subUsage handles a command with subcommands called without one or with
+// -h/--help/help: asked for, the usage goes to stdout (w) and nil is
+// returned; missing, it goes to stderr with errUsage. ok is false when
+// args name a subcommand to run.
+func subUsage(w io.Writer, args []string, usage string) (ok bool, err error) {
+	if len(args) > 0 && args[0] != "-h" && args[0] != "--help" && args[0] != "help" {
+		return false, nil
+	}
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, usage)
+		return true, errUsage
+	}
+	fmt.Fprintln(w, usage)
+	return true, nil
+}
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := runMain(ctx, os.Args[1:], os.Stdout)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"text/tabwriter"
 
@@ -18,16 +17,8 @@ func init() {
 }
 
 func cmdQueue(ctx context.Context, args []string, w io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		out := w // asked for: stdout
-		if len(args) == 0 {
-			out = os.Stderr
-		}
-		fmt.Fprintln(out, "Usage: dropsync queue list [--state S] [--json] [-n N] | retry ID…|--failed | forget ID…  [-c FILE]")
-		if len(args) == 0 {
-			return errUsage
-		}
-		return nil
+	if ok, err := subUsage(w, args, "Usage: dropsync queue list [--state S] [--json] [-n N] | retry ID…|--failed | forget ID…  [-c FILE]"); ok {
+		return err
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("queue "+sub, "[-c FILE] …")

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"text/tabwriter"
 	"time"
@@ -79,16 +78,8 @@ func printTargets(w io.Writer, rows []targetRow, now time.Time) {
 }
 
 func cmdTarget(ctx context.Context, args []string, w io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		out := w // asked for: stdout
-		if len(args) == 0 {
-			out = os.Stderr
-		}
-		fmt.Fprintln(out, "Usage: dropsync target list [--json] | retry NAME | resume NAME  [-c FILE]")
-		if len(args) == 0 {
-			return errUsage
-		}
-		return nil
+	if ok, err := subUsage(w, args, "Usage: dropsync target list [--json] | retry NAME | resume NAME  [-c FILE]"); ok {
+		return err
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("target "+sub, "[-c FILE] …")
