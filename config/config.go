@@ -58,12 +58,15 @@ type Config struct {
 // Log configures logging.
 type Log struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error
-	Format string `yaml:"format"` // text | json
+	Format string `yaml:"format"` // text | json | journal (journald priorities, no timestamp)
 }
 
 // Metrics configures the Prometheus endpoint.
 type Metrics struct {
 	Listen string `yaml:"listen"` // e.g. 127.0.0.1:9464; empty: off
+	// UnhealthyAfter is how long a target may be down or have its
+	// credentials rejected before /healthz answers 503 (default 5m).
+	UnhealthyAfter Duration `yaml:"unhealthy_after"`
 }
 
 // Retry configures the backoff of retryable failures.
@@ -71,6 +74,7 @@ type Retry struct {
 	Initial     Duration `yaml:"initial"`      // first delay, doubled per attempt (default 2s)
 	Max         Duration `yaml:"max"`          // cap (default 10m)
 	MaxAttempts int      `yaml:"max_attempts"` // 0: retry until delivered
+	MaxPause    Duration `yaml:"max_pause"`    // cap of a server's Retry-After (default 1h)
 }
 
 // Target is one remote system. Keys other than the common ones below are
@@ -328,6 +332,12 @@ func (c *Config) applyDefaults() {
 	if c.Retry.Max == 0 {
 		c.Retry.Max = Duration(600e9)
 	}
+	if c.Retry.MaxPause == 0 {
+		c.Retry.MaxPause = Duration(3600e9)
+	}
+	if c.Metrics.UnhealthyAfter == 0 {
+		c.Metrics.UnhealthyAfter = Duration(300e9)
+	}
 	c.Retention.applyDefaults()
 	for _, t := range c.Targets {
 		if t.Auth.Type == "" {
@@ -395,12 +405,15 @@ func (c *Config) validate(checkPaths bool) error {
 	if err := oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error"); err != nil {
 		return err
 	}
-	if err := oneOf("log.format", c.Log.Format, "text", "json"); err != nil {
+	if err := oneOf("log.format", c.Log.Format, "text", "json", "journal"); err != nil {
 		return err
 	}
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
 			return fmt.Errorf("metrics.listen: %q is not host:port (e.g. 127.0.0.1:9464)", c.Metrics.Listen)
+		}
+		if err := checkPort(c.Metrics.Listen); err != nil {
+			return err
 		}
 	}
 	if c.Workers < 1 {
@@ -408,6 +421,9 @@ func (c *Config) validate(checkPaths bool) error {
 	}
 	if c.Retry.Max < c.Retry.Initial {
 		return fmt.Errorf("retry.max (%s) must not be below retry.initial (%s)", c.Retry.Max.D(), c.Retry.Initial.D())
+	}
+	if c.Retry.MaxPause < 0 || c.Metrics.UnhealthyAfter < 0 {
+		return errors.New("retry.max_pause and metrics.unhealthy_after must not be negative")
 	}
 	if len(c.Targets) == 0 {
 		return errors.New("targets: at least one target is required")

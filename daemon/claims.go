@@ -101,7 +101,7 @@ func (d *Daemon) checkName(ctx context.Context, wc *config.Watch, tgt targets.Ta
 
 // exists reports whether the local path rel of a configured watch exists.
 func (d *Daemon) exists(watch, rel string) bool {
-	if _, ok := d.watches[watch]; !ok {
+	if _, ok := d.current().watches[watch]; !ok {
 		return false
 	}
 	fi, err := os.Lstat(filepath.Join(watch, filepath.FromSlash(rel)))

@@ -3,6 +3,52 @@
 // targets, retrying with backoff, pausing throttled targets, and moving
 // permanent failures to the failed list.
 //
+// Every job runs start to end on one generation of the configuration and
+// its target clients; a reload (Reload, SIGHUP) makes a new generation
+// current, whole or not at all, without touching jobs in flight, and the
+// old generation's clients close after its last job (reload.go).
+//
+// # Failures of the target and of the file
+//
+// Failures are sorted by what they are about. Failures about a target
+// (credentials rejected, unreachable, throttled, a storm of server errors)
+// belong to the health component (health.go): the target leaves up, its
+// jobs wait pending and uncounted, and only its probe talks to it. Failures
+// about a file are retried soon or failed. An attempt whose answer was lost
+// after the whole file was sent is asked about before it is sent again, or
+// its re-sends are bounded (ambiguous.go).
+//
+// # Handling watched files
+//
+// Every operation on a watched file follows one discipline (fileops.go,
+// with internal/safefs), which makes the cases below impossible rather
+// than unlikely:
+//
+//   - Confinement: a file is opened below its watch root without following
+//     a symlink in any folder (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS,
+//     or an O_NOFOLLOW walk), nor in its own name unless follow_symlinks;
+//     without blocking, and only if fstat says it is a regular file.
+//   - One handle: the fingerprint (size, mtime, inode, device, ctime) comes
+//     from fstat of that handle, and the hash and the upload read the same
+//     handle, so what is compared, sent and recorded is one file.
+//   - No torn versions: before the last byte of the request that commits
+//     a version, the handle's fstat and its name are checked again; if the
+//     file changed or was replaced, the request fails and the server
+//     commits nothing. Upload sessions carry the whole fingerprint and are
+//     never resumed onto another file.
+//   - Destructive actions last: after_upload move|delete is recorded as an
+//     intent in the delivery's own transaction, and runs in a later
+//     attempt only once the file has been unchanged for a further settle,
+//     no other process holds it open (a write lease, where the kernel
+//     grants one), the record is on disk (checkpoint), and, renamed to a
+//     staging name in its folder, it still has the delivered fingerprint;
+//     otherwise it is put back and sent again. A restart finds the file at
+//     its name, at its staging name, or gone, and completes the action; a
+//     path awaiting its action never deletes a remote object.
+//   - Never overwrite: move_to and failed_to take the next free name
+//     ("scan (2).pdf"); a copy across file systems is fsynced, with its
+//     folder, before the source is removed.
+//
 // Invariant (claims.go): per target folder, a remote name as the server
 // folds and sanitises it belongs to one existing local path; a second path
 // meeting it fails naming both, or with on_conflict rename takes the next
@@ -25,25 +71,19 @@ package daemon
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/dropsync/dropsync/config"
-	"github.com/dropsync/dropsync/internal/fsid"
+	"github.com/dropsync/dropsync/internal/safefs"
 	"github.com/dropsync/dropsync/queue"
 	"github.com/dropsync/dropsync/targets"
-	"github.com/dropsync/dropsync/watcher"
 )
 
 // Options are the daemon's collaborators besides the configuration.
@@ -53,21 +93,25 @@ type Options struct {
 	// ProgressInterval is how often upload progress is recorded and
 	// reported (default 1s).
 	ProgressInterval time.Duration
+	// Lifecycle, if set, is told when the daemon is ready, reloads and
+	// stops (sd_notify); see reload.go.
+	Lifecycle Lifecycle
+	// CheckFolders, if set, checks the folders of a configuration for the
+	// access the daemon needs, at start and before a reload is applied.
+	CheckFolders func(*config.Config) error
 }
 
 // Daemon is a running dropsync.
 type Daemon struct {
-	cfg     *config.Config
+	cfg     *config.Config // as started: workers, shutdown_timeout, retry, state_dir
 	log     *slog.Logger
 	obs     Observer
 	q       *queue.Queue
-	set     *targets.Set
-	watches map[string]int // watch root → index in cfg.Watches
 	release func()
 
-	watchers      []*watcher.Watcher
 	wake          *signal
 	progressEvery time.Duration
+	reloadState
 	// timerWakeups counts the dispatcher's and housekeeping's wake-ups
 	// by a timer rather than by work; with nothing to do there are none.
 	timerWakeups atomic.Int64
@@ -75,14 +119,18 @@ type Daemon struct {
 	busy chan struct{} // poked when an upload starts or a job is stranded
 
 	mu       sync.Mutex
+	gen      *generation // the configuration jobs start with; see reload.go
 	inflight map[int64]*flight
 	ownMoves map[string]time.Time // watch+"\x00"+rel the daemon removed itself
 	stranded []*queue.Job         // leased jobs whose outcome could not be written
 	throttle map[string]int       // target → throttled answers since its last delivery
 	names    keyLock              // remote names being uploaded, for targets without folders
+	changing map[string]int       // watch+"\x00"+rel → uploads in a row the file changed during
 	claims   keyLock              // remote names being uploaded, for targets.NameKeyer (claims.go)
 
 	enq enqueueHealth // watches whose batches the queue refuses now
+
+	health *health // every target's state: up, throttled, down, credentials rejected
 }
 
 type flight struct {
@@ -107,6 +155,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 	for _, w := range cfg.Warnings {
 		o.Log.Warn(w)
 	}
+	if o.CheckFolders != nil {
+		if err := o.CheckFolders(cfg); err != nil {
+			return nil, err
+		}
+	}
 	set, err := targets.Build(cfg, o.Log)
 	if err != nil {
 		return nil, err
@@ -129,10 +182,15 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 	if o.ProgressInterval <= 0 {
 		o.ProgressInterval = time.Second
 	}
-	d := &Daemon{cfg: cfg, log: o.Log, obs: o.Observer, progressEvery: o.ProgressInterval, q: q, set: set, release: release, watches: map[string]int{},
-		wake: newSignal(), busy: make(chan struct{}, 1), inflight: map[int64]*flight{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}}
-	for i, w := range cfg.Watches {
-		d.watches[w.Path] = i
+	d := &Daemon{cfg: cfg, log: o.Log, obs: o.Observer, progressEvery: o.ProgressInterval, q: q, release: release, gen: newGeneration(cfg, set),
+		wake: newSignal(), busy: make(chan struct{}, 1), inflight: map[int64]*flight{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}, changing: map[string]int{}}
+	d.initReload(o)
+	d.health = newHealth(d)
+	if err := d.health.load(ctx); err != nil {
+		q.Close()
+		release()
+		set.Close()
+		return nil, err
 	}
 	return d, nil
 }
@@ -145,15 +203,15 @@ func (d *Daemon) Health(ctx context.Context) error {
 	if err := d.q.Ping(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
-	d.mu.Lock()
-	ws := d.watchers
-	d.mu.Unlock()
-	for _, w := range ws {
+	for _, w := range d.runningWatchers() {
 		if err := w.Health(); err != nil {
 			return err
 		}
 	}
-	return d.enq.health()
+	if err := d.enq.health(); err != nil {
+		return err
+	}
+	return d.health.unhealthy()
 }
 
 // Run runs until ctx ends, then stops claiming work, gives uploads in flight
@@ -162,7 +220,7 @@ func (d *Daemon) Health(ctx context.Context) error {
 // the queue. It returns nil after a clean stop.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.release()
-	defer d.set.Close()
+	defer d.retireGeneration()
 	defer d.q.Close()
 
 	// runCtx ends with ctx or with a fatal error; uploads run under
@@ -184,34 +242,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer stopDrain()
 
 	var wg sync.WaitGroup
-	errc := make(chan error, len(d.cfg.Watches)+1)
-	for i, wc := range d.cfg.Watches {
-		w, err := watcher.New(watcher.Options{
-			Root: wc.Path, Recursive: wc.IsRecursive(), Include: wc.Include, Exclude: wc.Exclude, Ignore: wc.Ignore,
-			Settle: wc.Settle.D(), FollowSymlinks: wc.FollowLinks, EmitDeletes: wc.Deletes == "propagate",
-			Reconcile: d.cfg.Reconcile.D(), Log: d.log, OnOverflow: d.obs.Overflow, OnEvent: d.obs.WatchEvent,
-			Mode: wc.Mode, PollInterval: wc.PollInterval.D(), ReadyMarker: wc.ReadyMarker, MinAge: wc.MinAge.D(),
-		})
-		if err != nil {
-			errc <- fmt.Errorf("watch %s: %w", wc.Path, err)
-			break
-		}
-		d.mu.Lock()
-		d.watchers = append(d.watchers, w)
-		d.mu.Unlock()
-		events := make(chan []watcher.Event, 4)
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			if err := w.Run(runCtx, events); err != nil && !errors.Is(err, context.Canceled) {
-				errc <- fmt.Errorf("watch %s: %w", wc.Path, err)
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			d.enqueueLoop(runCtx, i, events)
-		}()
-	}
+	errc := make(chan error, 1)
+	d.startWatches(runCtx, &wg, errc)
 	d.log.Info("dropsync started", "watches", len(d.cfg.Watches), "targets", len(d.cfg.Targets), "workers", d.cfg.Workers, "state_dir", d.cfg.StateDir)
 
 	var workers sync.WaitGroup
@@ -232,18 +264,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer workers.Done()
 		d.dispatch(runCtx, jobs, freed)
 	}()
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		d.housekeeping(runCtx)
 	}()
+	go func() {
+		defer wg.Done()
+		d.health.run(runCtx, workCtx)
+	}()
 
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
-		d.log.Error("stopping: a watch cannot work", "err", runErr)
-	}
+	runErr := d.serveReloads(ctx, &wg, errc)
 	stopRun()
 	wg.Wait()
 	if runErr != nil {
@@ -376,10 +407,18 @@ func (d *Daemon) housekeeping(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case reply := <-d.alive:
+			close(reply) // Alive: this loop turns
 		case <-changes:
+			d.takeTargetRequests(ctx)
 			d.wake.notify()
 		case <-d.busy:
-			// an upload started or a job was stranded: the loop arms the timer
+			// an upload started or ended, or a job was stranded: the loop
+			// arms the timer, or stops it once nothing is left to record
+			if progressC != nil && !d.hasWork() {
+				progress.Stop()
+				progressC = nil
+			}
 		case <-progressC:
 			d.timerWakeups.Add(1)
 			progressC = nil
@@ -429,58 +468,74 @@ func (d *Daemon) recordProgress(ctx context.Context) {
 // process runs one leased job to an outcome: delivered, deleted, retried,
 // or failed.
 func (d *Daemon) process(ctx context.Context, j *queue.Job) {
-	idx, ok := d.watches[j.Watch]
+	g := d.acquire() // the whole job runs on the configuration it started with
+	defer g.done()
+	idx, ok := g.watches[j.Watch]
 	if !ok {
 		d.finishFail(ctx, j, nil, "", fmt.Errorf("the watch %s is no longer configured", j.Watch), targets.Permanent)
 		return
 	}
-	wc := d.cfg.Watches[idx]
-	tgt := d.set.Targets[wc.Target]
+	wc := g.cfg.Watches[idx]
+	tgt := g.set.Targets[wc.Target]
 	log := d.log.With("target", wc.Target, "path", j.Rel)
+	if d.health.holds(j) { // claimed just before its target stopped being up
+		d.requeue(ctx, j, time.Now(), j.LastError, true, log)
+		return
+	}
 	path := filepath.Join(wc.Path, filepath.FromSlash(j.Rel))
 	prev := j.Prev // read when the job was claimed
 	if prev != nil && prev.Target != wc.Target {
 		prev = nil // delivered to another target before; this one has no record
 	}
 	start := time.Now()
-	fp, fi, err := fsid.StatFollow(path, wc.FollowLinks)
-	missing := errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular())
-	if missing && !j.Gone && d.restoreFailed(ctx, wc, j, path, log) {
-		fp, fi, err = fsid.StatFollow(path, wc.FollowLinks)
-		missing = errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular())
+	if prev != nil && prev.Intent != "" && d.finishAfterUpload(ctx, j, wc, prev, log) {
+		return
+	}
+	src, err := openSource(wc, j.Rel)
+	missing := safefs.Missing(err)
+	if missing && !j.Gone && d.restoreFailed(ctx, wc, j, log) {
+		src, err = openSource(wc, j.Rel)
+		missing = safefs.Missing(err)
 	}
 	if missing {
-		d.gone(ctx, j, wc, tgt, prev, start, log)
+		d.noteUnsettled(j.Watch, j.Rel, false, true)
+		d.gone(ctx, j, wc, tgt, g.set.Dests[idx], prev, start, log)
+		return
+	}
+	if errors.Is(err, safefs.ErrBusy) {
+		d.retry(ctx, j, wc, err, log)
 		return
 	}
 	if err != nil {
 		d.finishFail(ctx, j, wc, path, err, targets.Permanent)
 		return
 	}
+	defer src.Close()
+	fp, fi := src.fp, src.fi
 	if prev != nil && prev.FP == fp {
 		// Delivered before, unchanged: only after_upload may be left to do
-		// (a stop between recording the delivery and moving the file).
-		if ok, requeued := d.complete(ctx, j, queue.Outcome{}, log); ok && !requeued {
-			d.afterUpload(ctx, wc, path, j.Rel, log)
+		// (it was switched on since).
+		o := queue.Outcome{}
+		if !prev.MovedAway {
+			o = deliveredOutcome(wc, nil)
 		}
+		d.recordDelivered(ctx, j, wc, o, log)
 		return
 	}
 	if prev != nil && prev.FP.Size == fp.Size && prev.SHA256 != "" && fp == j.FP {
 		// Same size, new mtime or inode (touched, restored from a backup):
 		// compare contents before sending them again.
-		if sum, err := hashFile(ctx, path); err == nil && sum == prev.SHA256 {
+		if sum, err := src.hash(ctx); err == nil && sum == prev.SHA256 {
 			log.Debug("content unchanged since delivery; not sent again")
 			state := &queue.FileState{FP: fp, SHA256: prev.SHA256, Remote: prev.Remote}
-			if ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state}, log); ok && !requeued {
-				d.afterUpload(ctx, wc, path, j.Rel, log)
-			}
+			d.recordDelivered(ctx, j, wc, deliveredOutcome(wc, state), log)
 			return
 		}
 	}
 	if fp != j.FP {
 		// The file is not what settled (a retry fired while it was being
 		// rewritten): send it only once it holds still for settle.
-		msg := "the file changed since it settled; waiting for it to hold still"
+		msg := unsettledMsg(d.noteUnsettled(j.Watch, j.Rel, false, false), wc, "the file changed since it settled; waiting for it to hold still")
 		log.Debug(msg)
 		if err := d.q.Defer(context.WithoutCancel(ctx), j, fp, time.Now().Add(wc.Settle.D()), msg); err != nil {
 			log.Error("cannot put the job back; retrying in the background", "err", err)
@@ -488,7 +543,8 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		}
 		return
 	}
-	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: path, Size: fi.Size(), ModTime: fi.ModTime(), OnConflict: wc.OnConflict, Dest: d.set.Dests[idx]}
+	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: path, Size: fi.Size(), ModTime: fi.ModTime(), OnConflict: wc.OnConflict, Dest: g.set.Dests[idx],
+		Source: src.f, Ident: fp, Unchanged: src.unchanged}
 	if prev != nil {
 		r := prev.Remote
 		f.Previous = &r
@@ -508,33 +564,42 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		return
 	}
 	defer claim.release()
+	if done := d.landed(ctx, j, wc, tgt, f, src, fp, claim, log); done {
+		return
+	}
 	fl := &flight{job: j, target: wc.Target, total: f.Size}
 	d.mu.Lock()
 	d.inflight[j.ID] = fl
 	d.mu.Unlock()
 	d.pokeBusy()
-	res, err := targets.Deliver(ctx, tgt, d.cfg.Targets[wc.Target], f, d.q.Sessions(j.Watch, j.Rel, wc.Target), func(n int64) { fl.sent.Store(n) })
+	res, err := targets.Deliver(ctx, tgt, g.cfg.Targets[wc.Target], f, d.q.Sessions(j.Watch, j.Rel, wc.Target), func(n int64) { fl.sent.Store(n) })
 	d.mu.Lock()
 	delete(d.inflight, j.ID)
 	d.mu.Unlock()
+	d.pokeBusy() // the last upload's end stops the progress timer
+	if err == nil {
+		err = src.unchanged() // an adapter whose commit is not the last byte
+	}
 	if err != nil {
+		if cerr := src.unchanged(); errors.Is(err, targets.ErrChanged) || cerr != nil {
+			// The file changed while it was sent: not delivered, and the
+			// commit was refused.
+			d.changedWhileSending(ctx, j, wc, errors.Join(err, cerr), log)
+			return
+		}
 		d.handleErr(ctx, j, wc, path, err, log)
 		return
 	}
-	after, _, err := fsid.StatFollow(path, wc.FollowLinks)
-	if err != nil || after != fp {
-		// The file changed while it was sent: do not mark it delivered.
-		msg := "the file changed while it was being sent; sending it again once it settles"
-		log.Info(msg)
-		d.requeue(ctx, j, time.Now().Add(wc.Settle.D()), msg, true, log)
-		return
-	}
 	state := &queue.FileState{FP: fp, SHA256: res.SHA256, Remote: res.Remote}
-	ok, requeued := d.complete(ctx, j, queue.Outcome{Delivered: state, Names: claim.keys(f, res.Remote)}, log)
+	o := deliveredOutcome(wc, state)
+	o.Names = claim.keys(f, res.Remote)
+	recorded := d.recordDelivered(ctx, j, wc, o, log)
 	claim.release()
-	if !ok {
+	if !recorded {
 		return
 	}
+	d.noteUnsettled(j.Watch, j.Rel, false, true)
+	step("recorded")
 	dl := Delivery{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Bytes: f.Size, Duration: time.Since(start), Attempt: j.Attempts,
 		Remote: res.Remote, SHA256: res.SHA256, Skipped: res.Skipped, Chunked: res.Chunked, Resumed: res.Resumed}
 	if res.Skipped {
@@ -557,16 +622,14 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	}
 	d.obs.Delivered(dl)
 	d.clearThrottle(wc.Target)
-	if !requeued { // the file changed meanwhile: it must stay for its next upload
-		d.afterUpload(ctx, wc, path, j.Rel, log)
-	}
+	d.health.succeeded(ctx, wc.Target)
 }
 
 // gone handles a job whose file no longer exists. The recorded remote
 // object is deleted only with deletes: propagate and when the watcher saw a
 // deletion (j.Gone); a file that vanished otherwise (moved by after_upload,
 // say) leaves the server alone.
-func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt targets.Target, prev *queue.FileState, start time.Time, log *slog.Logger) {
+func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt targets.Target, dest any, prev *queue.FileState, start time.Time, log *slog.Logger) {
 	del, canDelete := tgt.(targets.Deleter)
 	if wc.Deletes != "propagate" || prev == nil || !canDelete || !j.Gone {
 		d.complete(ctx, j, queue.Outcome{}, log)
@@ -584,7 +647,7 @@ func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt t
 		d.complete(ctx, j, queue.Outcome{Forget: true}, log)
 		return
 	}
-	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: filepath.Join(wc.Path, filepath.FromSlash(j.Rel)), OnConflict: wc.OnConflict, Dest: d.set.Dests[d.watches[wc.Path]], Previous: &prev.Remote}
+	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: filepath.Join(wc.Path, filepath.FromSlash(j.Rel)), OnConflict: wc.OnConflict, Dest: dest, Previous: &prev.Remote}
 	if err := del.Delete(ctx, f, prev.Remote); err != nil {
 		d.handleErr(ctx, j, wc, "", err, log)
 		return
@@ -666,82 +729,40 @@ func (d *Daemon) releaseStranded(ctx context.Context) {
 	}
 }
 
-// restoreFailed moves a file back from failed_to for another attempt (after
-// `queue retry`), removing its .error.txt note; it reports whether it did.
-// Only the very file that failed comes back (same size and mtime as the
-// job recorded): a copy parked there earlier must not replace a file the
-// user has deleted since.
-func (d *Daemon) restoreFailed(ctx context.Context, wc *config.Watch, j *queue.Job, path string, log *slog.Logger) bool {
-	if wc.FailedTo == "" {
-		return false
-	}
-	src := filepath.Join(wc.FailedTo, filepath.FromSlash(j.Rel))
-	fp, fi, err := fsid.Stat(src)
-	if err != nil || !fi.Mode().IsRegular() || fp.Size != j.FP.Size || fp.ModTime != j.FP.ModTime {
-		return false
-	}
-	if err := moveFile(src, path); err != nil {
-		log.Error("cannot move the file back from failed_to", "err", err)
-		return false
-	}
-	os.Remove(src + ".error.txt")
-	log.Info("moved back from failed_to for another attempt", "from", src)
-	return true
-}
-
-// afterUpload applies after_upload: keep, delete or move. The state
-// records that dropsync moved the file away itself, so that neither the
-// file's deletion event nor a later deletion of its folder is taken for the
-// user's.
-func (d *Daemon) afterUpload(ctx context.Context, wc *config.Watch, path, rel string, log *slog.Logger) {
-	var err error
-	switch wc.AfterUpload {
-	case "delete":
-		d.noteOwnMove(wc.Path, rel)
-		err = os.Remove(path)
-	case "move":
-		d.noteOwnMove(wc.Path, rel)
-		err = moveFile(path, filepath.Join(wc.MoveTo, filepath.FromSlash(rel)))
-	default:
-		d.readyMarkerDone(ctx, wc, path, rel, log)
-		return
-	}
-	if err != nil {
-		log.Error("after_upload "+wc.AfterUpload+" failed; trying again at the next scan", "err", err)
-		return
-	}
-	if err := d.q.MarkMovedAway(context.WithoutCancel(ctx), wc.Path, rel); err != nil {
-		log.Error("cannot record the after_upload "+wc.AfterUpload, "err", err)
-	}
-	d.readyMarkerDone(ctx, wc, path, rel, log)
-}
-
-// handleErr classifies a failed attempt and retries, pauses or fails it.
+// handleErr classifies a failed attempt. A failure about the target
+// (credentials rejected, unreachable, throttled, a storm of server errors)
+// goes to the health component and the job waits for the target, its
+// attempt uncounted; a failure about the file is retried soon or fails.
 func (d *Daemon) handleErr(ctx context.Context, j *queue.Job, wc *config.Watch, path string, err error, log *slog.Logger) {
 	kind, retryAfter := targets.Classify(err)
+	var te *targets.Error
+	errors.As(err, &te)
 	switch kind {
 	case targets.Canceled:
 		log.Info("upload interrupted by shutdown; it resumes at the next start")
 		d.requeue(ctx, j, time.Now(), "interrupted by shutdown", true, log)
-	case targets.Throttled:
-		until := time.Now().Add(max(retryAfter, d.backoff(d.throttled(wc.Target))))
-		log.Warn("target throttled; pausing it", "until", until.Format(time.RFC3339), "err", err)
-		bg := context.WithoutCancel(ctx)
-		if perr := d.q.PauseTarget(bg, wc.Target, until, err.Error()); perr != nil {
-			log.Error("cannot record pause", "err", perr)
-		}
-		// A throttled attempt does not count towards max_attempts; the
-		// target's throttle streak makes the backoff grow instead.
-		d.requeue(bg, j, until, err.Error(), true, log)
-		d.obs.Failed(Failure{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Kind: kind, Msg: err.Error(), Attempt: j.Attempts, RetryAt: until})
+	case targets.Throttled, targets.Auth, targets.Unreachable:
+		at := d.health.failed(ctx, wc.Target, kind, retryAfter, err)
+		log.Debug("the target is not up; the file waits for it", "kind", kind.String(), "err", err)
+		d.requeue(context.WithoutCancel(ctx), j, time.Now(), err.Error(), true, log)
+		d.obs.Failed(Failure{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Kind: kind, Msg: err.Error(), Attempt: j.Attempts, RetryAt: at})
 	case targets.Retryable:
-		limit := d.cfg.Retry.MaxAttempts
-		var te *targets.Error
-		if errors.As(err, &te) && te.MaxAttempts > 0 && (limit == 0 || te.MaxAttempts < limit) {
-			limit = te.MaxAttempts
+		if te != nil && te.Ambiguous && d.ambiguous(ctx, j, wc, path, te, log) {
+			return
 		}
-		if limit > 0 && j.Attempts >= limit {
+		if te != nil && te.MaxAttempts > 0 {
+			n, cerr := d.q.CountAttempt(context.WithoutCancel(ctx), j, j.FP, te.AttemptClass())
+			if cerr == nil && n >= te.MaxAttempts {
+				d.finishFail(ctx, j, wc, path, fmt.Errorf("gave up after %d attempts: %w", n, err), kind)
+				return
+			}
+		}
+		if limit := d.cfg.Retry.MaxAttempts; limit > 0 && j.Attempts >= limit {
 			d.finishFail(ctx, j, wc, path, fmt.Errorf("gave up after %d attempts: %w", j.Attempts, err), kind)
+			return
+		}
+		if d.health.serverFailed(ctx, wc.Target, err) {
+			d.requeue(context.WithoutCancel(ctx), j, time.Now(), err.Error(), true, log)
 			return
 		}
 		d.retry(ctx, j, wc, err, log, retryAfter)
@@ -750,10 +771,12 @@ func (d *Daemon) handleErr(ctx context.Context, j *queue.Job, wc *config.Watch, 
 	}
 }
 
+// retry returns j to pending for another attempt soon (see soon), or
+// after the server's Retry-After, capped by retry.max_pause.
 func (d *Daemon) retry(ctx context.Context, j *queue.Job, wc *config.Watch, err error, log *slog.Logger, retryAfter ...time.Duration) {
-	wait := d.backoff(j.Attempts)
+	wait := d.soon()
 	for _, ra := range retryAfter {
-		wait = max(wait, ra)
+		wait = max(wait, min(ra, d.cfg.Retry.MaxPause.D()))
 	}
 	at := time.Now().Add(wait)
 	log.Warn("upload failed; will retry", "attempt", j.Attempts, "retry_in", wait.Round(time.Millisecond), "err", err)
@@ -787,6 +810,9 @@ func (d *Daemon) finishFail(ctx context.Context, j *queue.Job, wc *config.Watch,
 		d.strand(j)
 		return
 	}
+	if err := d.q.ClearAttempts(context.WithoutCancel(ctx)); err != nil {
+		log.Warn("cannot clear the attempts of finished jobs", "err", err)
+	}
 	if requeued {
 		log.Warn("upload failed, but the file changed meanwhile; trying the new content", "err", msg)
 		d.wake.notify()
@@ -795,75 +821,8 @@ func (d *Daemon) finishFail(ctx context.Context, j *queue.Job, wc *config.Watch,
 	log.Error("upload failed permanently", "kind", kind.String(), "attempt", j.Attempts, "err", msg)
 	d.obs.Failed(Failure{Target: target, Watch: j.Watch, Rel: j.Rel, Kind: kind, Msg: msg, Attempt: j.Attempts, Final: true})
 	if wc != nil && wc.FailedTo != "" && path != "" {
-		dst := filepath.Join(wc.FailedTo, filepath.FromSlash(j.Rel))
-		d.noteOwnMove(wc.Path, j.Rel)
-		if err := moveFile(path, dst); err != nil {
-			log.Error("failed_to move failed", "err", err)
-			return
-		}
-		if err := d.q.MarkMovedAway(context.WithoutCancel(ctx), j.Watch, j.Rel); err != nil {
-			log.Error("cannot record the move to failed_to", "err", err)
-		}
 		note := fmt.Sprintf("file: %s\ntarget: %s\ntime: %s\nattempts: %d\nerror: %s\n", j.Rel, target, time.Now().Format(time.RFC3339), j.Attempts, msg)
-		if err := os.WriteFile(dst+".error.txt", []byte(note), 0o600); err != nil {
-			log.Error("cannot write error note", "err", err)
-		}
-	}
-}
-
-// moveFile renames src to dst, creating dst's folders (0700), falling back
-// to copy and remove across file systems.
-func moveFile(src, dst string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return err
-	}
-	if err := os.Rename(src, dst); err == nil {
-		return nil
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := out.ReadFrom(in); err != nil {
-		out.Close()
-		os.Remove(dst)
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	if fi, err := in.Stat(); err == nil {
-		_ = os.Chtimes(dst, fi.ModTime(), fi.ModTime()) // keep the identity restoreFailed checks
-	}
-	return os.Remove(src)
-}
-
-// hashFile returns the hex SHA-256 of the file at path.
-func hashFile(ctx context.Context, path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	buf := make([]byte, 256<<10)
-	for {
-		if err := ctx.Err(); err != nil {
-			return "", err
-		}
-		n, err := f.Read(buf)
-		h.Write(buf[:n])
-		if err == io.EOF {
-			return hex.EncodeToString(h.Sum(nil)), nil
-		}
-		if err != nil {
-			return "", err
-		}
+		d.park(ctx, wc, j, note, log)
 	}
 }
 

@@ -24,8 +24,7 @@ const (
 
 // enqueueLoop turns the watcher's batches into queue items, one
 // transaction per batch, holding and retrying what the queue refuses.
-func (d *Daemon) enqueueLoop(ctx context.Context, idx int, events <-chan []watcher.Event) {
-	wc := d.cfg.Watches[idx]
+func (d *Daemon) enqueueLoop(ctx context.Context, wc *config.Watch, events <-chan []watcher.Event) {
 	var held heldItems
 	failures := 0
 	retry := time.NewTimer(time.Hour)
@@ -76,7 +75,7 @@ func (d *Daemon) enqueueLoop(ctx context.Context, idx int, events <-chan []watch
 func (d *Daemon) items(wc *config.Watch, batch []watcher.Event) []queue.Item {
 	items := make([]queue.Item, 0, len(batch))
 	for _, ev := range batch {
-		if ev.Gone && d.tookOwnMove(wc.Path, ev.Rel) {
+		if ev.Gone && d.tookOwnMove(wc.Path, ev.Rel) || ownName(ev.Rel) {
 			continue
 		}
 		items = append(items, queue.Item{Watch: wc.Path, Rel: ev.Rel, Target: wc.Target, FP: ev.FP, Gone: ev.Gone, Dir: ev.Dir,

@@ -3,9 +3,12 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/windows"
 
 	"github.com/dropsync/dropsync/queue"
 )
@@ -30,6 +33,24 @@ func lockStateDir(dir string) (release func(), err error) {
 	return func() { f.Close(); os.Remove(p) }, nil
 }
 
-// Running reports whether a daemon holds the state directory's lock; on
-// Windows that cannot be told from outside, so known is false.
-func Running(string) (running, known bool) { return false, false }
+// Running reports whether a daemon holds the state directory's lock: the
+// daemon keeps the lock file open, so opening it with no sharing fails with
+// a sharing violation while it runs. known is false when that cannot be
+// told (no access).
+func Running(dir string) (running, known bool) {
+	name, err := windows.UTF16PtrFromString(filepath.Join(dir, queue.LockFileName))
+	if err != nil {
+		return false, false
+	}
+	h, err := windows.CreateFile(name, windows.GENERIC_READ, 0, nil, windows.OPEN_EXISTING, windows.FILE_ATTRIBUTE_NORMAL, 0)
+	switch {
+	case err == nil:
+		windows.CloseHandle(h) // a lock file left by a crash: nobody holds it
+		return false, true
+	case errors.Is(err, windows.ERROR_FILE_NOT_FOUND), errors.Is(err, windows.ERROR_PATH_NOT_FOUND):
+		return false, true
+	case errors.Is(err, windows.ERROR_SHARING_VIOLATION):
+		return true, true
+	}
+	return false, false
+}

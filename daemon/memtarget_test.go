@@ -19,11 +19,12 @@ type memTarget struct {
 	mu    sync.Mutex
 	files map[string]string // rel → sha256
 	puts  map[string]int
+	vers  map[string][]string // rel → sha256 of every version stored, in order
 	fail  func(rel string) error
 	block chan struct{} // if set, Put waits for it after reading half the body
 }
 
-var mem = &memTarget{files: map[string]string{}, puts: map[string]int{}}
+var mem = &memTarget{files: map[string]string{}, puts: map[string]int{}, vers: map[string][]string{}}
 
 func init() {
 	targets.Register("test-memory", func(*targets.Base) (targets.Target, error) { return mem, nil })
@@ -32,7 +33,7 @@ func init() {
 func (m *memTarget) reset() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.files, m.puts, m.fail, m.block = map[string]string{}, map[string]int{}, nil, nil
+	m.files, m.puts, m.vers, m.fail, m.block = map[string]string{}, map[string]int{}, map[string][]string{}, nil, nil
 }
 
 func (m *memTarget) Watch(w *config.Watch) (any, error) { return nil, w.Destination.Decode() }
@@ -69,6 +70,7 @@ func (m *memTarget) Put(ctx context.Context, f *targets.File, _ *targets.Plan, b
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.files[f.Rel] = sum
+	m.vers[f.Rel] = append(m.vers[f.Rel], sum)
 	return targets.Remote{ID: f.Rel, Version: fmt.Sprint(m.puts[f.Rel]), Name: f.Name()}, nil
 }
 
@@ -76,6 +78,13 @@ func (m *memTarget) get(rel string) (string, int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.files[rel], m.puts[rel]
+}
+
+// versions returns the SHA-256 of every version stored for rel.
+func (m *memTarget) versions(rel string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.vers[rel]...)
 }
 
 func sha256hex(b []byte) string {

@@ -126,7 +126,7 @@ func TestRetryAfterFailedToMovesTheFileBack(t *testing.T) {
 	mem.reset()
 	failedTo := t.TempDir()
 	mem.fail = func(string) error {
-		return &targets.Error{Kind: targets.Auth, Op: "test: upload", Status: 401, Msg: "bad token"}
+		return &targets.Error{Kind: targets.Permanent, Op: "test: upload", Status: 415, Msg: "type not allowed"}
 	}
 	h := daemontest.Start(t, memTargetYAML, "failed_to: "+failedTo)
 	sha := h.WriteRandom(t, "a/report.pdf", 300)
@@ -136,7 +136,7 @@ func TestRetryAfterFailedToMovesTheFileBack(t *testing.T) {
 		return err == nil
 	})
 	mem.mu.Lock()
-	mem.fail = nil // the operator fixed the token
+	mem.fail = nil // the operator allowed the type
 	mem.mu.Unlock()
 	if n := h.RetryFailed(t); n != 1 {
 		t.Fatalf("retried %d", n)

@@ -65,12 +65,13 @@ func (d *Daemon) prune(ctx context.Context) {
 // outside a watch is read), its records are forgettable.
 func (d *Daemon) forgettable() func(queue.StateRef) bool {
 	roots := map[string]bool{} // watch root → visible now, for this pass
+	g := d.current()           // the configuration of this pass
 	return func(s queue.StateRef) bool {
-		i, ok := d.watches[s.Watch]
+		i, ok := g.watches[s.Watch]
 		if !ok {
 			return true
 		}
-		wc := d.cfg.Watches[i]
+		wc := g.cfg.Watches[i]
 		if wc.Deletes == "propagate" && !s.MovedAway {
 			return false // the record is what a deletion of this file needs
 		}

@@ -35,6 +35,7 @@ type Metrics struct {
 	retries   *prometheus.CounterVec
 	events    prometheus.Counter
 	overflows prometheus.Counter
+	series    // series.go
 
 	mu  sync.Mutex
 	src Source
@@ -60,6 +61,7 @@ func New() *Metrics {
 	}
 	m.reg.MustRegister(m.uploads, m.bytes, m.duration, m.retries, m.events, m.overflows, &queueCollector{m: m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.initSeries()
 	return m
 }
 
@@ -77,7 +79,8 @@ func (m *Metrics) source() Source {
 }
 
 // Handler serves /metrics and /healthz (503 with the reason when the
-// database or a watch is broken).
+// database or a watch is broken, or a target has been down or had its
+// credentials rejected for longer than metrics.unhealthy_after).
 func (m *Metrics) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
@@ -137,6 +140,7 @@ func (m *Metrics) Delivered(d daemon.Delivery) {
 		m.duration.WithLabelValues(d.Target).Observe(d.Duration.Seconds())
 	}
 	m.uploads.WithLabelValues(d.Target, outcome).Inc()
+	m.lastSuccess.WithLabelValues(d.Watch).SetToCurrentTime()
 }
 
 // Failed implements daemon.Observer.
@@ -162,16 +166,28 @@ type queueCollector struct{ m *Metrics }
 
 var (
 	jobsDesc      = prometheus.NewDesc("dropsync_jobs", "Jobs in the queue by state.", []string{"state"}, nil)
-	throttledDesc = prometheus.NewDesc("dropsync_target_throttled_until_seconds", "Unix time until which a target is paused after a throttling answer.", []string{"target"}, nil)
+	throttledDesc = prometheus.NewDesc("dropsync_target_throttled_until_timestamp_seconds", "Unix time until which a target is paused after a throttling answer (0: not paused).", []string{"target"}, nil)
 	oldestDesc    = prometheus.NewDesc("dropsync_oldest_pending_age_seconds", "Age of the oldest pending job (0 when none).", nil, nil)
 	upDesc        = prometheus.NewDesc("dropsync_healthy", "1 when the database and every watch work.", nil, nil)
+	targetUpDesc  = prometheus.NewDesc("dropsync_target_up", "1 while a target is up, 0 while it is throttled, down or its credentials are rejected.", []string{"target"}, nil)
+	targetStDesc  = prometheus.NewDesc("dropsync_target_state", "1 for the state a target is in (up, throttled, down, credentials rejected), 0 for the others.", []string{"target", "state"}, nil)
 )
+
+// targetStates are the values of dropsync_target_state's state label.
+var targetStates = []string{queue.TargetUp, queue.TargetThrottled, queue.TargetDown, queue.TargetCredentials}
+
+// healthSource is a Source that knows its targets' health (the daemon).
+type healthSource interface {
+	TargetsHealth() []queue.TargetHealth
+}
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- jobsDesc
 	ch <- throttledDesc
 	ch <- oldestDesc
 	ch <- upDesc
+	ch <- targetUpDesc
+	ch <- targetStDesc
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
@@ -188,8 +204,15 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	if ps, err := q.Pauses(ctx); err == nil {
+		until := map[string]float64{}
+		for _, t := range c.m.configuredTargets() {
+			until[t] = 0
+		}
 		for _, p := range ps {
-			ch <- prometheus.MustNewConstMetric(throttledDesc, prometheus.GaugeValue, float64(p.Until.Unix()), p.Target)
+			until[p.Target] = float64(p.Until.Unix())
+		}
+		for t, u := range until {
+			ch <- prometheus.MustNewConstMetric(throttledDesc, prometheus.GaugeValue, u, t)
 		}
 	}
 	age := 0.0
@@ -202,4 +225,19 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		up = 0
 	}
 	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up)
+	if hs, ok := src.(healthSource); ok {
+		for _, th := range hs.TargetsHealth() {
+			ch <- prometheus.MustNewConstMetric(targetUpDesc, prometheus.GaugeValue, b2f(th.State == queue.TargetUp), th.Target)
+			for _, st := range targetStates {
+				ch <- prometheus.MustNewConstMetric(targetStDesc, prometheus.GaugeValue, b2f(th.State == st), th.Target, st)
+			}
+		}
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

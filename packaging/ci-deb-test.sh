@@ -142,7 +142,14 @@ fi
 check "system user dropsync exists, no login shell" sh -c 'getent passwd dropsync | tee /dev/stderr | grep -Eq ":(/usr/sbin/nologin|/sbin/nologin|/bin/false)$"'
 check "system group dropsync exists" getent group dropsync
 check "/var/lib/dropsync is dropsync:dropsync 0700" owner_mode /var/lib/dropsync dropsync:dropsync 700
-check "/var/spool/dropsync/inbox is dropsync:dropsync 0700" owner_mode /var/spool/dropsync/inbox dropsync:dropsync 700
+check "/var/spool/dropsync is dropsync:dropsync-drop 2750" owner_mode /var/spool/dropsync dropsync:dropsync-drop 2750
+check "/var/spool/dropsync/inbox is dropsync:dropsync-drop 2770 (group dropsync-drop may drop files)" owner_mode /var/spool/dropsync/inbox dropsync:dropsync-drop 2770
+check "the dropsync user is in group dropsync-drop" sh -c 'id -nG dropsync | tr " " "\n" | grep -qx dropsync-drop'
+check "the man page is installed" test -s /usr/share/man/man1/dropsync.1.gz
+check "bash completion is installed" test -s /usr/share/bash-completion/completions/dropsync
+check "zsh completion is installed" test -s /usr/share/zsh/vendor-completions/_dropsync
+check "the Debian copyright file is installed" grep -q "License: Apache-2.0" /usr/share/doc/dropsync/copyright
+check "the unit is Type=notify with ExecReload and WatchdogSec" sh -c 'grep -qx "Type=notify" /usr/lib/systemd/system/dropsync.service && grep -q "^ExecReload=" /usr/lib/systemd/system/dropsync.service && grep -q "^WatchdogSec=" /usr/lib/systemd/system/dropsync.service'
 check "/etc/dropsync/config.yaml is root:dropsync 0640" owner_mode /etc/dropsync/config.yaml root:dropsync 640
 check "/etc/dropsync/config.yaml is a conffile" sh -c "dpkg-query -W -f='\${Conffiles}' dropsync | grep -q ' /etc/dropsync/config.yaml '"
 check "/usr/bin/dropsync is root:root 0755" owner_mode /usr/bin/dropsync root:root 755

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -45,8 +46,8 @@ func TestLookupsUseIndexes(t *testing.T) {
 func explain(t *testing.T, q *Queue, query string) string {
 	t.Helper()
 	n := strings.Count(query, "?")
-	for i := 9; i >= 1; i-- {
-		if strings.Contains(query, "?"+string(rune('0'+i))) {
+	for i := 19; i >= 1; i-- {
+		if strings.Contains(query, "?"+strconv.Itoa(i)) {
 			n = i
 			break
 		}

@@ -1,6 +1,8 @@
 // Package queue is dropsync's durable work list, in SQLite: jobs with
 // explicit states, the per-file delivery state, upload sessions for
-// resumable uploads, and per-target throttle pauses.
+// resumable uploads, per-target throttle pauses and health, and attempts
+// counted per kind of failure. Jobs of a target that is down or has its
+// credentials rejected are never claimed, except one by the probe.
 //
 // A job is one path that needs attention. Jobs move pending → leased →
 // done | failed; events for a path coalesce into its one pending job, and a
@@ -76,30 +78,33 @@ const (
 	// leased job to run again, and gives a pending one a fresh start (no
 	// backoff inherited from the old content's failures).
 	qCoalesce = `UPDATE jobs SET
-		dirty = CASE WHEN state = 'leased' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4) THEN 1 ELSE dirty END,
-		not_before = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4) THEN 0 ELSE not_before END,
-		attempts = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4) THEN 0 ELSE attempts END,
-		gone = ?1, size = ?2, mtime = ?3, inode = ?4, target = ?5, updated_at = ?6, ord = ?8 WHERE id = ?7`
-	qDeliveredFP = `SELECT size, mtime, inode, moved_away FROM file_state WHERE watch = ? AND rel = ? AND target = ?`
-	qFailedFP    = `SELECT COUNT(*), COUNT(CASE WHEN gone = ? AND size = ? AND mtime = ? AND inode = ? THEN 1 END) FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
+		dirty = CASE WHEN state = 'leased' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4 OR dev != ?9 OR ctime != ?10) THEN 1 ELSE dirty END,
+		not_before = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4 OR dev != ?9 OR ctime != ?10) THEN 0 ELSE not_before END,
+		attempts = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4 OR dev != ?9 OR ctime != ?10) THEN 0 ELSE attempts END,
+		gone = ?1, size = ?2, mtime = ?3, inode = ?4, dev = ?9, ctime = ?10, target = ?5, updated_at = ?6, ord = ?8 WHERE id = ?7`
+	qDeliveredFP = `SELECT size, mtime, inode, dev, ctime, moved_away FROM file_state WHERE watch = ? AND rel = ? AND target = ?`
+	qFailedFP    = `SELECT COUNT(*), COUNT(CASE WHEN gone = ? AND size = ? AND mtime = ? AND inode = ? AND dev = ? AND ctime = ? THEN 1 END) FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
 	qDropFailed  = `DELETE FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
-	qInsert      = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, created_at, updated_at, ord) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)`
+	qInsert      = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, dev, ctime, created_at, updated_at, ord) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// Claiming selects the ids, then leases each by primary key: one
 	// UPDATE … WHERE id IN (subquery) costs SQLite about ten times more.
 	// jobs_claim (covering) walks the pending jobs in claim order and stops
 	// at the limit; without INDEXED BY, SQLite picks jobs_ready and sorts
-	// every pending job on each claim. A paused target is looked up by its
-	// key for the jobs walked (NOT IN built its list on every claim).
+	// every pending job on each claim. A paused or unhealthy target is
+	// looked up by its key for the jobs walked (NOT IN built its list on
+	// every claim).
 	qReady = `SELECT id FROM jobs INDEXED BY jobs_claim WHERE state = 'pending' AND not_before <= ?1
 				AND NOT EXISTS (SELECT 1 FROM target_pauses p WHERE p.target = jobs.target AND p.until > ?1)
+				AND NOT EXISTS (SELECT 1 FROM target_health h WHERE h.target = jobs.target AND h.state IN ('down', 'credentials rejected'))
 				ORDER BY ord, id LIMIT ?2`
 	qLease = `UPDATE jobs SET state = 'leased', attempts = attempts + 1, started_at = ?, bytes_done = 0, updated_at = ?
 			WHERE id = ? AND state = 'pending' RETURNING ` + jobCols
-	qRecord = `INSERT INTO file_state (watch, rel, target, size, mtime, inode, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	qRecord = `INSERT INTO file_state (watch, rel, target, size, mtime, inode, dev, ctime, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at, after_upload)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (watch, rel) DO UPDATE SET target = excluded.target, size = excluded.size, mtime = excluded.mtime, inode = excluded.inode,
+				dev = excluded.dev, ctime = excluded.ctime,
 				sha256 = excluded.sha256, remote_id = excluded.remote_id, remote_version = excluded.remote_version, remote_name = excluded.remote_name,
-				remote_extra = excluded.remote_extra, delivered_at = excluded.delivered_at, moved_away = 0`
+				remote_extra = excluded.remote_extra, delivered_at = excluded.delivered_at, after_upload = excluded.after_upload, moved_away = 0`
 	qDropSession = `DELETE FROM upload_sessions WHERE watch = ? AND rel = ?`
 	// qFinish ends a leased job; RETURNING sees the new row, whose state is
 	// pending exactly when the job was dirty (state is never pending here).
@@ -109,8 +114,8 @@ const (
 		not_before = CASE WHEN dirty != 0 THEN 0 ELSE not_before END,
 		dirty = 0, last_error = ?, updated_at = ?
 		WHERE id = ? AND state = 'leased' RETURNING state`
-	qFileState = `SELECT watch, rel, target, size, mtime, inode, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at
-		FROM file_state WHERE watch = ? AND rel = ?`
+	qFileState = `SELECT watch, rel, target, size, mtime, inode, dev, ctime, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at,
+		after_upload, moved_away FROM file_state WHERE watch = ? AND rel = ?`
 	qProgress = `UPDATE jobs SET bytes_done = ? WHERE id = ? AND state = 'leased'`
 )
 
@@ -344,20 +349,20 @@ func (q *Queue) enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) 
 	err := q.queryRow(ctx, tx, qActive, it.Watch, it.Rel).Scan(&id, &state)
 	switch {
 	case err == nil:
-		_, err = q.exec(ctx, tx, qCoalesce, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Target, now, id, ordKey(it, now))
+		_, err = q.exec(ctx, tx, qCoalesce, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Target, now, id, ordKey(it, now), int64(it.FP.Dev), it.FP.CTime)
 		return err == nil, err
 	case !errors.Is(err, sql.ErrNoRows):
 		return false, err
 	}
 	var fp fsid.Fingerprint
-	var inode int64
+	var inode, dev int64
 	var movedAway int
-	err = q.queryRow(ctx, tx, qDeliveredFP, it.Watch, it.Rel, it.Target).Scan(&fp.Size, &fp.ModTime, &inode, &movedAway)
+	err = q.queryRow(ctx, tx, qDeliveredFP, it.Watch, it.Rel, it.Target).Scan(&fp.Size, &fp.ModTime, &inode, &dev, &fp.CTime, &movedAway)
 	delivered := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false, err
 	}
-	fp.Inode = uint64(inode)
+	fp.Inode, fp.Dev = uint64(inode), uint64(dev)
 	if it.Gone && (!delivered || movedAway != 0) {
 		return false, nil // nothing remote to delete, or dropsync moved the file itself
 	}
@@ -366,7 +371,7 @@ func (q *Queue) enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) 
 	}
 	var failed, sameFailed int
 	if err := q.queryRow(ctx, tx, qFailedFP,
-		b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Watch, it.Rel).Scan(&failed, &sameFailed); err != nil {
+		b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), int64(it.FP.Dev), it.FP.CTime, it.Watch, it.Rel).Scan(&failed, &sameFailed); err != nil {
 		return false, err
 	}
 	if sameFailed > 0 {
@@ -378,7 +383,7 @@ func (q *Queue) enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) 
 		}
 	}
 	_, err = q.exec(ctx, tx, qInsert,
-		it.Watch, it.Rel, it.Target, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), now, now, ordKey(it, now))
+		it.Watch, it.Rel, it.Target, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), int64(it.FP.Dev), it.FP.CTime, now, now, ordKey(it, now))
 	return err == nil, err
 }
 
@@ -423,18 +428,18 @@ type Job struct {
 	Prev *FileState `json:"-"`
 }
 
-const jobCols = `id, watch, rel, target, state, gone, size, mtime, inode, attempts, not_before, last_error, bytes_done, started_at, updated_at`
+const jobCols = `id, watch, rel, target, state, gone, size, mtime, inode, dev, ctime, attempts, not_before, last_error, bytes_done, started_at, updated_at`
 
 type scanner interface{ Scan(...any) error }
 
 func scanJob(s scanner) (*Job, error) {
 	var j Job
 	var gone int
-	var inode, nb, started, updated int64
-	if err := s.Scan(&j.ID, &j.Watch, &j.Rel, &j.Target, &j.State, &gone, &j.FP.Size, &j.FP.ModTime, &inode, &j.Attempts, &nb, &j.LastError, &j.BytesDone, &started, &updated); err != nil {
+	var inode, dev, nb, started, updated int64
+	if err := s.Scan(&j.ID, &j.Watch, &j.Rel, &j.Target, &j.State, &gone, &j.FP.Size, &j.FP.ModTime, &inode, &dev, &j.FP.CTime, &j.Attempts, &nb, &j.LastError, &j.BytesDone, &started, &updated); err != nil {
 		return nil, err
 	}
-	j.Gone, j.FP.Inode = gone != 0, uint64(inode)
+	j.Gone, j.FP.Inode, j.FP.Dev = gone != 0, uint64(inode), uint64(dev)
 	if nb > 0 {
 		j.NotBefore = time.UnixMilli(nb)
 	}
@@ -446,7 +451,7 @@ func scanJob(s scanner) (*Job, error) {
 }
 
 // Claim leases the next ready job: pending, due, and not for a paused
-// target. It returns nil when none is ready.
+// target nor one that is down or has its credentials rejected. It returns nil when none is ready.
 func (q *Queue) Claim(ctx context.Context) (*Job, error) {
 	js, err := q.ClaimN(ctx, 1)
 	if err != nil || len(js) == 0 {
@@ -521,7 +526,8 @@ func (q *Queue) claim(ctx context.Context, tx *sql.Tx, n int) ([]*Job, error) {
 func (q *Queue) NextReady(ctx context.Context) (t time.Time, ok bool, err error) {
 	var v sql.NullInt64
 	err = q.db.QueryRowContext(ctx, `SELECT MIN(MAX(j.not_before, COALESCE(p.until, 0))) FROM jobs j
-		LEFT JOIN target_pauses p ON p.target = j.target WHERE j.state = 'pending'`).Scan(&v)
+		LEFT JOIN target_pauses p ON p.target = j.target WHERE j.state = 'pending'
+		AND j.target NOT IN (SELECT target FROM target_health WHERE state IN ('down', 'credentials rejected'))`).Scan(&v)
 	if err != nil || !v.Valid {
 		return time.Time{}, false, q.explain(err)
 	}
@@ -537,6 +543,11 @@ type FileState struct {
 	SHA256      string           `json:"sha256"`
 	Remote      targets.Remote   `json:"remote"`
 	DeliveredAt time.Time        `json:"delivered_at"`
+	// Intent is the after_upload action (move, delete) recorded with the
+	// delivery and not yet done; "" when none is pending.
+	Intent string `json:"after_upload,omitempty"`
+	// MovedAway: dropsync itself moved or deleted the local file.
+	MovedAway bool `json:"moved_away,omitempty"`
 }
 
 // Outcome is how a leased job ended.
@@ -546,6 +557,16 @@ type Outcome struct {
 	// Forget removes the path's file state (the remote was deleted, or the
 	// local file was moved away after upload).
 	Forget bool
+	// Intent, with Delivered or on the recorded state, is the after_upload
+	// action still to do. It is recorded in the same transaction as the
+	// delivery, and the job returns to pending until Recheck (the attempt
+	// does not count) instead of ending: the action runs in a later
+	// attempt, once the file has held still.
+	Intent  string
+	Recheck time.Time
+	// MovedAway records that the after_upload action is done: the local
+	// file was moved or deleted by dropsync, and the intent is cleared.
+	MovedAway bool
 	// Names are remote name keys (targets.NameKeyer) the delivery owns,
 	// recorded in remote_names (names.go).
 	Names []string
@@ -605,7 +626,16 @@ func (q *Queue) completeOne(ctx context.Context, tx *sql.Tx, j *Job, o Outcome, 
 			extra = string(b)
 		}
 		if _, err := q.exec(ctx, tx, qRecord,
-			j.Watch, j.Rel, j.Target, d.FP.Size, d.FP.ModTime, int64(d.FP.Inode), d.SHA256, d.Remote.ID, d.Remote.Version, d.Remote.Name, extra, now); err != nil {
+			j.Watch, j.Rel, j.Target, d.FP.Size, d.FP.ModTime, int64(d.FP.Inode), int64(d.FP.Dev), d.FP.CTime, d.SHA256, d.Remote.ID, d.Remote.Version, d.Remote.Name, extra, now, o.Intent); err != nil {
+			return err
+		}
+	} else if o.Intent != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE file_state SET after_upload = ? WHERE watch = ? AND rel = ?`, o.Intent, j.Watch, j.Rel); err != nil {
+			return err
+		}
+	}
+	if o.MovedAway {
+		if _, err := tx.ExecContext(ctx, `UPDATE file_state SET moved_away = 1, after_upload = '' WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
 			return err
 		}
 	}
@@ -620,6 +650,9 @@ func (q *Queue) completeOne(ctx context.Context, tx *sql.Tx, j *Job, o Outcome, 
 	if _, err := q.exec(ctx, tx, qDropSession, j.Watch, j.Rel); err != nil {
 		return err
 	}
+	if o.Intent != "" {
+		return q.recheck(ctx, tx, j.ID, ms(o.Recheck), "delivered; after_upload "+o.Intent+" once the file has held still", now, requeued)
+	}
 	return q.finish(ctx, tx, j.ID, Done, "", now, requeued)
 }
 
@@ -631,6 +664,37 @@ func (q *Queue) finish(ctx context.Context, tx *sql.Tx, id int64, state, msg str
 		return fmt.Errorf("job %d is no longer leased: %w", id, err)
 	}
 	*requeued = newState == Pending
+	return nil
+}
+
+// recheck returns a leased job to pending until at, without counting the
+// attempt; a dirty job is due at once.
+func (q *Queue) recheck(ctx context.Context, tx *sql.Tx, id, at int64, msg string, now int64, requeued *bool) error {
+	var dirty int
+	err := tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'pending', not_before = CASE WHEN dirty != 0 THEN 0 ELSE ? END,
+		attempts = MAX(attempts - 1, 0), last_error = ?, bytes_done = 0, updated_at = ?
+		WHERE id = ? AND state = 'leased' RETURNING dirty`, at, msg, now, id).Scan(&dirty)
+	if err != nil {
+		return fmt.Errorf("job %d is no longer leased: %w", id, err)
+	}
+	*requeued = dirty != 0
+	_, err = tx.ExecContext(ctx, `UPDATE jobs SET dirty = 0 WHERE id = ?`, id)
+	return err
+}
+
+// Sync makes every committed transaction durable: it checkpoints the
+// write-ahead log into the database file and fsyncs it (with
+// synchronous=NORMAL a commit alone may still be only in the log). Call it
+// before an irreversible action that relies on a record, such as deleting
+// a delivered file.
+func (q *Queue) Sync(ctx context.Context) error {
+	var busy, logFrames, done int
+	if err := q.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(FULL)`).Scan(&busy, &logFrames, &done); err != nil {
+		return fmt.Errorf("queue: checkpoint: %w", err)
+	}
+	if busy != 0 || done < logFrames {
+		return fmt.Errorf("queue: checkpoint: %d of %d log frames written, the database is busy", done, logFrames)
+	}
 	return nil
 }
 
@@ -659,9 +723,9 @@ func (q *Queue) Retry(ctx context.Context, j *Job, notBefore time.Time, msg stri
 // from what settled, and waits until it holds still.
 func (q *Queue) Defer(ctx context.Context, j *Job, fp fsid.Fingerprint, notBefore time.Time, msg string) error {
 	err := q.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'pending', dirty = 0, size = ?, mtime = ?, inode = ?, not_before = ?, last_error = ?,
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'pending', dirty = 0, size = ?, mtime = ?, inode = ?, dev = ?, ctime = ?, not_before = ?, last_error = ?,
 			attempts = MAX(attempts - 1, 0), bytes_done = 0, updated_at = ? WHERE id = ? AND state = 'leased'`,
-			fp.Size, fp.ModTime, int64(fp.Inode), ms(notBefore), msg, ms(q.now()), j.ID)
+			fp.Size, fp.ModTime, int64(fp.Inode), int64(fp.Dev), fp.CTime, ms(notBefore), msg, ms(q.now()), j.ID)
 		return err
 	})
 	if err != nil {
@@ -765,17 +829,18 @@ func (q *Queue) FileState(ctx context.Context, watch, rel string) (*FileState, e
 // fileState is FileState, in tx unless tx is nil.
 func (q *Queue) fileState(ctx context.Context, tx *sql.Tx, watch, rel string) (*FileState, error) {
 	var s FileState
-	var inode, delivered int64
+	var inode, dev, delivered int64
 	var extra string
-	err := q.queryRow(ctx, tx, qFileState, watch, rel).Scan(&s.Watch, &s.Rel, &s.Target, &s.FP.Size, &s.FP.ModTime, &inode, &s.SHA256,
-		&s.Remote.ID, &s.Remote.Version, &s.Remote.Name, &extra, &delivered)
+	var movedAway int
+	err := q.queryRow(ctx, tx, qFileState, watch, rel).Scan(&s.Watch, &s.Rel, &s.Target, &s.FP.Size, &s.FP.ModTime, &inode, &dev, &s.FP.CTime, &s.SHA256,
+		&s.Remote.ID, &s.Remote.Version, &s.Remote.Name, &extra, &delivered, &s.Intent, &movedAway)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("queue: file state: %w", q.explain(err))
 	}
-	s.FP.Inode = uint64(inode)
+	s.FP.Inode, s.FP.Dev, s.MovedAway = uint64(inode), uint64(dev), movedAway != 0
 	s.DeliveredAt = time.UnixMilli(delivered)
 	if extra != "" {
 		if err := json.Unmarshal([]byte(extra), &s.Remote.Extra); err != nil {
@@ -809,6 +874,30 @@ func (q *Queue) Jobs(ctx context.Context, state, rel string, limit int) ([]*Job,
 	}
 	defer rows.Close()
 	var out []*Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// StillWriting starts the message of a pending job whose file changed
+// during each of its last uploads.
+const StillWriting = "still being written"
+
+// StillBeingWritten lists up to limit pending jobs whose file changed
+// during each of their last uploads, newest first.
+func (q *Queue) StillBeingWritten(ctx context.Context, limit int) ([]*Job, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE state = 'pending' AND substr(last_error, 1, length(?1)) = ?1
+		ORDER BY updated_at DESC, id DESC LIMIT ?2`, StillWriting, limit)
+	if err != nil {
+		return nil, fmt.Errorf("queue: list: %w", err)
+	}
+	defer rows.Close()
+	out := []*Job{}
 	for rows.Next() {
 		j, err := scanJob(rows)
 		if err != nil {

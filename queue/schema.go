@@ -98,4 +98,50 @@ CREATE INDEX jobs_claim ON jobs (ord, id, not_before, target) WHERE state = 'pen
 	at     INTEGER NOT NULL,  -- unix ms of the last claim
 	PRIMARY KEY (target, key)
 ) STRICT;`,
+	// 6: fingerprints gain the device and the change time (ctime), upload
+	// sessions record the whole fingerprint, and file_state records the
+	// after_upload action (move, delete) decided with the delivery, in the
+	// same transaction, until it is done.
+	`
+ALTER TABLE jobs ADD COLUMN dev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN ctime INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE file_state ADD COLUMN dev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE file_state ADD COLUMN ctime INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE file_state ADD COLUMN after_upload TEXT NOT NULL DEFAULT '';
+ALTER TABLE upload_sessions ADD COLUMN inode INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE upload_sessions ADD COLUMN dev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE upload_sessions ADD COLUMN ctime INTEGER NOT NULL DEFAULT 0;
+`,
+	// 7: after_upload actions (delete, move) that failed, for status and
+	// metrics; a later success removes the row.
+	`CREATE TABLE after_upload_failures (
+	watch  TEXT    NOT NULL,
+	rel    TEXT    NOT NULL,
+	action TEXT    NOT NULL,             -- delete | move
+	error  TEXT    NOT NULL,
+	at     INTEGER NOT NULL,             -- unix ms
+	PRIMARY KEY (watch, rel)
+) STRICT;`,
+	// 8: per-target health (issue 11): the state the daemon's health
+	// component last decided, a request from the CLI (target retry/resume),
+	// and attempts counted per kind of failure, so that an adapter's cap
+	// counts only its own kind.
+	`
+CREATE TABLE target_health (
+	target     TEXT    PRIMARY KEY,
+	state      TEXT    NOT NULL CHECK (state IN ('up', 'throttled', 'down', 'credentials rejected')),
+	since      INTEGER NOT NULL,            -- unix ms of the last change of state
+	reason     TEXT    NOT NULL DEFAULT '', -- the last error, in the server's words
+	next_probe INTEGER NOT NULL DEFAULT 0,  -- unix ms
+	request    TEXT    NOT NULL DEFAULT ''  -- retry | resume, from dropsync target
+) STRICT;
+CREATE TABLE job_attempts (
+	job_id INTEGER NOT NULL,
+	class  TEXT    NOT NULL,  -- the kind of failure, e.g. "blueworks: FAILED"
+	size   INTEGER NOT NULL,  -- the content the attempts were counted for
+	mtime  INTEGER NOT NULL,
+	n      INTEGER NOT NULL,
+	PRIMARY KEY (job_id, class)
+) STRICT;
+`,
 }

@@ -23,8 +23,10 @@ type sessionStore struct {
 func (s *sessionStore) Load(ctx context.Context) (*targets.Session, error) {
 	var sess targets.Session
 	var plan, target string
-	err := s.q.db.QueryRowContext(ctx, `SELECT target, token, plan, offset, chunk_size, hash_state, size, mtime FROM upload_sessions WHERE watch = ? AND rel = ?`,
-		s.watch, s.rel).Scan(&target, &sess.Token, &plan, &sess.Offset, &sess.ChunkSize, &sess.HashState, &sess.Size, &sess.ModTime)
+	var inode, dev int64
+	err := s.q.db.QueryRowContext(ctx, `SELECT target, token, plan, offset, chunk_size, hash_state, size, mtime, inode, dev, ctime FROM upload_sessions WHERE watch = ? AND rel = ?`,
+		s.watch, s.rel).Scan(&target, &sess.Token, &plan, &sess.Offset, &sess.ChunkSize, &sess.HashState, &sess.Size, &sess.ModTime, &inode, &dev, &sess.CTime)
+	sess.Inode, sess.Dev = uint64(inode), uint64(dev)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -46,11 +48,13 @@ func (s *sessionStore) Save(ctx context.Context, sess *targets.Session) error {
 		return err
 	}
 	return s.q.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO upload_sessions (watch, rel, target, token, plan, offset, chunk_size, hash_state, size, mtime, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		_, err := tx.ExecContext(ctx, `INSERT INTO upload_sessions (watch, rel, target, token, plan, offset, chunk_size, hash_state, size, mtime, inode, dev, ctime, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (watch, rel) DO UPDATE SET target = excluded.target, token = excluded.token, plan = excluded.plan, offset = excluded.offset,
-			chunk_size = excluded.chunk_size, hash_state = excluded.hash_state, size = excluded.size, mtime = excluded.mtime, updated_at = excluded.updated_at`,
-			s.watch, s.rel, s.target, sess.Token, string(plan), sess.Offset, sess.ChunkSize, sess.HashState, sess.Size, sess.ModTime, ms(s.q.now()))
+			chunk_size = excluded.chunk_size, hash_state = excluded.hash_state, size = excluded.size, mtime = excluded.mtime,
+			inode = excluded.inode, dev = excluded.dev, ctime = excluded.ctime, updated_at = excluded.updated_at`,
+			s.watch, s.rel, s.target, sess.Token, string(plan), sess.Offset, sess.ChunkSize, sess.HashState, sess.Size, sess.ModTime,
+			int64(sess.Inode), int64(sess.Dev), sess.CTime, ms(s.q.now()))
 		return err
 	})
 }

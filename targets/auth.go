@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 
@@ -40,15 +41,18 @@ func NewAuth(a config.Auth, o AuthOptions) (Authorizer, error) {
 	case "none":
 		return headerAuth{}, nil
 	case "basic":
-		return headerAuth{set: func(r *http.Request) { r.SetBasicAuth(a.Username, a.Password.Reveal()) }}, nil
+		pw := NewSecret(a.Password, a.PasswordFile)
+		return headerAuth{set: func(r *http.Request) { r.SetBasicAuth(a.Username, pw.Reveal()) }}, nil
 	case "bearer":
-		return headerAuth{set: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+a.Token.Reveal()) }}, nil
+		tok := NewSecret(a.Token, a.TokenFile)
+		return headerAuth{set: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok.Reveal()) }}, nil
 	case "apikey":
 		h := o.APIKeyHeader
 		if h == "" {
 			h = "apikey"
 		}
-		return headerAuth{set: func(r *http.Request) { r.Header.Set(h, a.Key.Reveal()) }}, nil
+		key := NewSecret(a.Key, a.KeyFile)
+		return headerAuth{set: func(r *http.Request) { r.Header.Set(h, key.Reveal()) }}, nil
 	case "oauth2":
 		tokenURL := a.TokenURL
 		if tokenURL == "" {
@@ -64,7 +68,7 @@ func NewAuth(a config.Auth, o AuthOptions) (Authorizer, error) {
 		if a.Scope != "" {
 			cc.Scopes = strings.Fields(a.Scope)
 		}
-		return &OAuth2{cfg: cc, http: o.HTTP, fetch: make(chan struct{}, 1)}, nil
+		return &OAuth2{cfg: cc, http: o.HTTP, secret: NewSecret(a.ClientSecret, a.ClientSecretFile), fetch: make(chan struct{}, 1)}, nil
 	}
 	return nil, fmt.Errorf("auth.type: %q is not supported here", a.Type)
 }
@@ -86,8 +90,9 @@ func (headerAuth) Refresh() bool { return false }
 // so a stop is honoured during it; one fetch runs at a time, and callers
 // waiting for it give up when their own context ends.
 type OAuth2 struct {
-	cfg  *clientcredentials.Config
-	http *http.Client
+	cfg    *clientcredentials.Config
+	http   *http.Client
+	secret *Secret
 
 	fetch chan struct{} // holds one token while a fetch runs
 
@@ -123,6 +128,7 @@ func (o *OAuth2) token(ctx context.Context) (*oauth2.Token, error) {
 	if o.http != nil {
 		ctx = context.WithValue(ctx, oauth2.HTTPClient, o.http)
 	}
+	o.cfg.ClientSecret = o.secret.Reveal() // client_secret_file may have changed; cfg is only used here, one fetch at a time
 	tok, err := o.cfg.Token(ctx)
 	if err != nil {
 		return nil, err
@@ -182,4 +188,75 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// Secret is a credential that follows its *_file: when the file changes on
+// disk (an operator fixing or rotating a token), the next request reads it
+// again, so a target whose credentials were rejected recovers without a
+// restart. A secret given inline or through ${ENV} never changes.
+type Secret struct {
+	path string
+
+	mu    sync.Mutex
+	val   config.Secret
+	stamp string // size and mtime of the file when val was read
+}
+
+// NewSecret returns the secret val, read from path (if not "") when that
+// file changes.
+func NewSecret(val config.Secret, path string) *Secret {
+	s := &Secret{path: path, val: val}
+	if path != "" {
+		s.stamp = fileStamp(path)
+	}
+	return s
+}
+
+// Reveal returns the current value.
+func (s *Secret) Reveal() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.path == "" {
+		return s.val.Reveal()
+	}
+	if st := fileStamp(s.path); st != s.stamp && st != "" {
+		// Read as at start (size cap, trailing newline dropped); a file
+		// caught empty half-way through an edit keeps the old value.
+		if v, _, err := config.ReadSecretFile(s.path); err == nil {
+			s.val, s.stamp = v, st
+		}
+	}
+	return s.val.Reveal()
+}
+
+// fileStamp identifies a file's content cheaply: size and modification
+// time ("" when it cannot be read).
+func fileStamp(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%d/%d", fi.Size(), fi.ModTime().UnixNano())
+}
+
+// CredentialFiles lists the *_file paths of a target's credentials.
+func CredentialFiles(a config.Auth) []string {
+	var out []string
+	for _, p := range []string{a.PasswordFile, a.TokenFile, a.KeyFile, a.ClientSecretFile} {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// CredentialStamp identifies the current content of a target's credential
+// files; it changes when one of them does.
+func CredentialStamp(a config.Auth) string {
+	var b strings.Builder
+	for _, p := range CredentialFiles(a) {
+		b.WriteString(fileStamp(p))
+		b.WriteByte(';')
+	}
+	return b.String()
 }

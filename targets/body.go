@@ -20,6 +20,8 @@ type Body struct {
 	startState []byte
 	read       int64
 	progress   Progress
+	verify     func() error // before the last byte; see File.Unchanged
+	changed    error        // what verify said, once it refused
 }
 
 // newBody returns a Body over bytes [start, start+n) of f that feeds h,
@@ -39,9 +41,17 @@ func NewBodyForTest(f *os.File, size int64) *Body {
 	return b
 }
 
-// Read implements io.Reader.
+// Read implements io.Reader. On the read that would yield the last byte
+// of a committing body it first asks whether the file is still the one
+// being sent, and fails instead of completing the body if not.
 func (b *Body) Read(p []byte) (int, error) {
 	n, err := b.sec.Read(p)
+	if n > 0 && b.verify != nil && b.read+int64(n) == b.n {
+		if verr := b.verify(); verr != nil {
+			b.changed = verr
+			return 0, verr
+		}
+	}
 	if n > 0 {
 		b.h.Write(p[:n])
 		b.read += int64(n)

@@ -32,9 +32,10 @@ type Base struct {
 
 // NewHTTPClient builds the one HTTP client setup every target uses:
 // connection and TLS-handshake timeouts, the configured per-request timeout
-// applied to waiting for the response headers (a large upload may take
-// longer than that to send), keep-alive, and the TLS options. Certificate
-// verification stays on unless tls.insecure_skip_verify says otherwise.
+// applied to waiting for the response headers once the request is sent
+// (longer for a large body, see deadlineTransport) and to reading the whole
+// answer, keep-alive, and the TLS options. Certificate verification stays
+// on unless tls.insecure_skip_verify says otherwise.
 func NewHTTPClient(t *config.Target) (*http.Client, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.TLS.InsecureSkipVerify} //nolint:gosec // opt-in by configuration
 	if t.TLS.CAFile != "" {
@@ -57,7 +58,6 @@ func NewHTTPClient(t *config.Target) (*http.Client, error) {
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:       tc,
 		TLSHandshakeTimeout:   15 * time.Second,
-		ResponseHeaderTimeout: timeout,
 		ExpectContinueTimeout: time.Second,
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConns:          64,
@@ -67,7 +67,7 @@ func NewHTTPClient(t *config.Target) (*http.Client, error) {
 		ForceAttemptHTTP2:     true,
 	}
 	return &http.Client{
-		Transport: tr,
+		Transport: &deadlineTransport{next: tr, timeout: timeout},
 		// Redirects are not followed: a redirected POST would lose its
 		// streamed body. Adapters that expect one handle it themselves.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -91,6 +91,10 @@ type Client struct {
 	// Stall aborts a request that makes no progress (no request body
 	// bytes taken, no response bytes read) for this long; 0: never.
 	Stall time.Duration
+	// Redirects hands 3xx answers to the adapter, which expects them (a
+	// login page it explains itself). Otherwise Do turns a redirect into
+	// an Unreachable error naming the Location: the url is wrong.
+	Redirects bool
 }
 
 // NewClient returns a Client for the target with the given credentials;
@@ -143,14 +147,19 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 			if act.stalled() {
 				return nil, &Error{Kind: Retryable, Op: op, Msg: fmt.Sprintf("no progress for %s: the server stopped reading or answering", c.Stall), Err: err}
 			}
-			var ue *url.Error
-			if errors.As(err, &ue) {
-				err = ue.Err // the URL may carry identifiers; the op says enough
+			te := transportError(op, err)
+			if readOnly(ctx) {
+				te.Ambiguous = false
 			}
-			return nil, &Error{Kind: Retryable, Op: op, Msg: err.Error(), Err: err}
+			return nil, te
 		}
 		act.resume()
 		resp.Body = &watchedBody{ReadCloser: resp.Body, act: act, bodies: bodies}
+		if resp.StatusCode/100 == 3 && resp.StatusCode != http.StatusNotModified && !c.Redirects {
+			DrainClose(resp)
+			return nil, &Error{Kind: Unreachable, Op: op, Status: resp.StatusCode,
+				Msg: fmt.Sprintf("unexpected redirect to %q (a moved server or a login page): check the target's url and auth", location(resp))}
+		}
 		if resp.StatusCode == http.StatusUnauthorized && try == 0 && c.Auth != nil && c.Auth.Refresh() {
 			if err := drainClose(resp); err != nil {
 				return nil, &Error{Kind: Retryable, Op: op, Msg: err.Error(), Err: err}
@@ -159,6 +168,215 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 		}
 		return resp, nil
 	}
+}
+
+type readOnlyKey struct{}
+
+// ReadOnly marks requests made with the returned context as reads that
+// change nothing on the server even when they carry a body (SBM's
+// GetFileField is a POST): a lost answer to them is never ambiguous.
+func ReadOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, readOnlyKey{}, true)
+}
+
+func readOnly(ctx context.Context) bool { v, _ := ctx.Value(readOnlyKey{}).(bool); return v }
+
+// transportError classifies a request that got no answer: the target is
+// Unreachable when no connection could be made (refused, DNS, TLS);
+// otherwise the failure is Retryable, and Ambiguous when the whole body had
+// been sent (the server may have stored it).
+func transportError(op string, err error) *Error {
+	e := &Error{Kind: Retryable, Op: op, Err: err}
+	var na *noAnswerError
+	if errors.As(err, &na) {
+		e.Ambiguous = na.bodySent
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // the URL may carry identifiers; the op says enough
+	}
+	e.Msg = err.Error()
+	var oe *net.OpError
+	var de *net.DNSError
+	var ce *tls.CertificateVerificationError
+	var re tls.RecordHeaderError
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	if (errors.As(err, &oe) && oe.Op == "dial") || errors.As(err, &de) || errors.As(err, &ce) || errors.As(err, &re) ||
+		errors.As(err, &ua) || errors.As(err, &he) {
+		e.Kind, e.Ambiguous = Unreachable, false
+	}
+	return e
+}
+
+// location is a redirect's target without its query, which may carry
+// anything.
+func location(resp *http.Response) string {
+	u, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		return "an unreadable Location"
+	}
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return u.String()
+}
+
+// answerRate is the rate at which a server is assumed to take in (store,
+// decode, scan) a body it has received before it answers: the wait for the
+// response headers is the target's timeout plus the body's size at this
+// rate.
+const answerRate = 8 << 20 // bytes per second
+
+// errNoAnswer and errSlowAnswer end requests the server does not answer in
+// time.
+var (
+	errNoAnswer   = errors.New("no answer in time")
+	errSlowAnswer = errors.New("the answer did not arrive in time")
+)
+
+// noAnswerError is a request that ended without response headers;
+// bodySent tells whether the whole request body had been sent.
+type noAnswerError struct {
+	err      error
+	bodySent bool
+}
+
+func (e *noAnswerError) Error() string {
+	if e.bodySent {
+		return "sent, but no answer: " + e.err.Error()
+	}
+	return e.err.Error()
+}
+
+func (e *noAnswerError) Unwrap() error { return e.err }
+
+// deadlineTransport bounds every exchange, so that no server can hold a
+// worker: once the request (and its body) is sent, the response headers
+// must arrive within timeout plus the body's size at answerRate; once they
+// have, the whole answer must be read within timeout, whatever trickle of
+// bytes the server sends. A failure without an answer tells whether the
+// body had been sent whole.
+type deadlineTransport struct {
+	next    http.RoundTripper
+	timeout time.Duration
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.timeout <= 0 {
+		return t.next.RoundTrip(req)
+	}
+	ctx, cancel := context.WithCancelCause(req.Context())
+	sent := &sentBody{done: make(chan struct{})}
+	out := req.WithContext(ctx)
+	if req.Body == nil || req.Body == http.NoBody {
+		sent.finish()
+	} else {
+		out.Body = sent.wrap(req.Body)
+		if gb := req.GetBody; gb != nil {
+			out.GetBody = func() (io.ReadCloser, error) {
+				rc, err := gb()
+				if err != nil {
+					return nil, err
+				}
+				return sent.wrap(rc), nil
+			}
+		}
+	}
+	headers := make(chan struct{})
+	go func() {
+		select {
+		case <-sent.done:
+		case <-headers:
+			return
+		case <-ctx.Done():
+			return
+		}
+		timer := time.NewTimer(t.timeout + time.Duration(float64(sent.n.Load())/answerRate*float64(time.Second)))
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+			cancel(errNoAnswer)
+		case <-headers:
+		case <-ctx.Done():
+		}
+	}()
+	resp, err := t.next.RoundTrip(out)
+	close(headers)
+	if err != nil {
+		cause := context.Cause(ctx)
+		cancel(nil)
+		if errors.Is(cause, errNoAnswer) {
+			err = fmt.Errorf("%w after %s: %w", errNoAnswer, t.timeout, err)
+		}
+		if req.Context().Err() != nil {
+			return nil, err
+		}
+		return nil, &noAnswerError{err: err, bodySent: sent.whole(req.ContentLength)}
+	}
+	stop := time.AfterFunc(t.timeout, func() { cancel(errSlowAnswer) })
+	resp.Body = &deadlineBody{ReadCloser: resp.Body, ctx: ctx, end: func() { stop.Stop(); cancel(nil) }, timeout: t.timeout}
+	return resp, nil
+}
+
+// sentBody counts the request body bytes the transport took and closes
+// done at their end.
+type sentBody struct {
+	n    atomic.Int64
+	eof  atomic.Bool
+	once sync.Once
+	done chan struct{}
+}
+
+func (s *sentBody) finish() { s.once.Do(func() { close(s.done) }) }
+
+// whole reports whether the body was sent to its end.
+func (s *sentBody) whole(length int64) bool {
+	return s.eof.Load() || (length > 0 && s.n.Load() >= length)
+}
+
+func (s *sentBody) wrap(rc io.ReadCloser) io.ReadCloser {
+	s.n.Store(0)
+	s.eof.Store(false)
+	return &countingBody{ReadCloser: rc, s: s}
+}
+
+type countingBody struct {
+	io.ReadCloser
+	s *sentBody
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.s.n.Add(int64(n))
+	if err == io.EOF {
+		c.s.eof.Store(true)
+		c.s.finish()
+	}
+	return n, err
+}
+
+// deadlineBody ends the exchange's deadline when the answer is closed and
+// names the deadline when it cut the answer short.
+type deadlineBody struct {
+	io.ReadCloser
+	ctx     context.Context
+	end     func()
+	timeout time.Duration
+	once    sync.Once
+}
+
+func (d *deadlineBody) Read(p []byte) (int, error) {
+	n, err := d.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && errors.Is(context.Cause(d.ctx), errSlowAnswer) {
+		err = fmt.Errorf("the answer was not read within %s: %w", d.timeout, err)
+	}
+	return n, err
+}
+
+func (d *deadlineBody) Close() error {
+	err := d.ReadCloser.Close()
+	d.once.Do(d.end)
+	return err
 }
 
 // errStalled cancels a request that made no progress.

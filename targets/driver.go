@@ -27,16 +27,24 @@ type Result struct {
 // chunk_size, recording the session and every confirmed chunk in sessions so
 // that a restart resumes at the next chunk. A file over max_file_size (or
 // the API's documented limit) fails before any byte is sent. The file is
-// read once, while it is sent, and hashed on the way.
+// read once, while it is sent, and hashed on the way: from f.Source when
+// set, and then a session is resumed only onto the very file (inode,
+// device and change time too) it began with. f.Unchanged is asked before
+// the last byte of the committing request; if it refuses, Deliver returns
+// its error and the server has committed nothing.
 func Deliver(ctx context.Context, t Target, cfg *config.Target, f *File, sessions SessionStore, progress Progress) (*Result, error) {
 	if err := checkLimit(t, cfg, f); err != nil {
 		return nil, err
 	}
-	fh, err := os.Open(f.Path)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", f.Rel, err)
+	fh := f.Source
+	if fh == nil {
+		var err error
+		if fh, err = os.Open(f.Path); err != nil {
+			return nil, fmt.Errorf("open %s: %w", f.Rel, err)
+		}
+		defer fh.Close()
 	}
-	defer fh.Close()
+	var err error
 
 	ch, canChunk := t.(Chunker)
 	var sess *Session
@@ -46,8 +54,10 @@ func Deliver(ctx context.Context, t Target, cfg *config.Target, f *File, session
 		if sess, err = sessions.Load(ctx); err != nil {
 			return nil, fmt.Errorf("load upload session: %w", err)
 		}
-		if sess != nil && (sess.Size != f.Size || sess.ModTime != f.ModTime.UnixNano()) {
-			// The file changed since the session began: its chunks are stale.
+		if sess != nil && (sess.Size != f.Size || sess.ModTime != f.ModTime.UnixNano() ||
+			f.Source != nil && (sess.Inode != f.Ident.Inode || sess.Dev != f.Ident.Dev || sess.CTime != f.Ident.CTime)) {
+			// The file changed since the session began (or another file of
+			// the same size and mtime replaced it): its chunks are stale.
 			if err := sessions.Delete(ctx); err != nil {
 				return nil, fmt.Errorf("drop stale upload session: %w", err)
 			}
@@ -112,7 +122,11 @@ func putWhole(ctx context.Context, t Target, f *File, plan *Plan, fh *os.File, p
 	if err != nil {
 		return nil, err
 	}
+	body.verify = f.Unchanged
 	r, err := t.Put(ctx, f, plan, body)
+	if body.changed != nil {
+		return nil, body.changed
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +149,8 @@ func startSession(ctx context.Context, ch Chunker, cfg *config.Target, f *File, 
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Token: token, Plan: *plan, ChunkSize: size, HashState: st, Size: f.Size, ModTime: f.ModTime.UnixNano()}
+	s := &Session{Token: token, Plan: *plan, ChunkSize: size, HashState: st, Size: f.Size, ModTime: f.ModTime.UnixNano(),
+		Inode: f.Ident.Inode, Dev: f.Ident.Dev, CTime: f.Ident.CTime}
 	if err := sessions.Save(ctx, s); err != nil {
 		return nil, fmt.Errorf("record upload session: %w", err)
 	}
@@ -158,7 +173,13 @@ func sendChunks(ctx context.Context, ch Chunker, f *File, s *Session, fh *os.Fil
 		if err != nil {
 			return err
 		}
+		if off+n == f.Size {
+			body.verify = f.Unchanged // the last chunk commits
+		}
 		r, err := ch.PutChunk(ctx, f, &s.Plan, s.Token, Chunk{Offset: off, Len: n, Total: f.Size, Body: body})
+		if body.changed != nil {
+			return body.changed
+		}
 		if err != nil {
 			return err
 		}

@@ -219,7 +219,7 @@ func TestClassify(t *testing.T) {
 			t.Errorf("Classify(%v) = %v, want %v", c.err, got, c.want)
 		}
 	}
-	for status, want := range map[int]targets.Kind{429: targets.Throttled, 401: targets.Auth, 403: targets.Auth, 404: targets.Permanent, 413: targets.Permanent, 408: targets.Retryable, 500: targets.Retryable, 503: targets.Retryable} {
+	for status, want := range map[int]targets.Kind{429: targets.Throttled, 401: targets.Auth, 403: targets.Permanent, 404: targets.Permanent, 413: targets.Permanent, 408: targets.Retryable, 500: targets.Retryable, 503: targets.Retryable} {
 		if got := targets.KindOfStatus(status); got != want {
 			t.Errorf("KindOfStatus(%d) = %v, want %v", status, got, want)
 		}

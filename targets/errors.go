@@ -24,13 +24,20 @@ const (
 	// Throttled failures (429, 503 with Retry-After) pause the whole target
 	// until the server's time has passed.
 	Throttled
-	// Auth failures (401, 403) go to the failed list with the server's words.
+	// Auth failures are credentials the server rejects (401, and a 403
+	// where the API means the caller, not the item): the target's
+	// credentials are rejected until a probe succeeds; files wait.
 	Auth
 	// Permanent failures (not found, too large, unsupported, rejected
 	// content) go to the failed list at once with the server's words.
 	Permanent
 	// Canceled means dropsync itself stopped the work (shutdown).
 	Canceled
+	// Unreachable failures are about the target as a whole, not the file:
+	// connection refused, DNS, TLS, or a redirect the adapter does not
+	// expect (a wrong url, a login page). The target goes down and a probe
+	// tests it; the file waits.
+	Unreachable
 )
 
 func (k Kind) String() string {
@@ -45,9 +52,15 @@ func (k Kind) String() string {
 		return "permanent"
 	case Canceled:
 		return "canceled"
+	case Unreachable:
+		return "unreachable"
 	}
 	return "unknown"
 }
+
+// ErrChanged marks an upload aborted because the file changed (or was
+// replaced) while it was being sent; no version was committed.
+var ErrChanged = errors.New("the file changed while it was being sent")
 
 // ErrSessionInvalid marks an upload session the server no longer accepts
 // (an expired or unknown token). The driver starts a new session once.
@@ -60,10 +73,25 @@ type Error struct {
 	Status     int           // HTTP status, if any
 	Msg        string        // the server's own words, or ours
 	RetryAfter time.Duration // with Throttled or Retryable: the server's wait
-	// MaxAttempts, if set, caps how often a Retryable failure is retried
-	// before it becomes permanent (e.g. Blueworks status FAILED).
+	// MaxAttempts, if set, caps how often a Retryable failure of this
+	// Class is retried before it becomes permanent (e.g. Blueworks status
+	// FAILED). Other failures of the same file do not count towards it.
 	MaxAttempts int
-	Err         error
+	// Class names the kind of failure MaxAttempts counts; "" counts by Op
+	// and Status.
+	Class string
+	// Ambiguous is set when a request carrying a body was sent whole and
+	// no answer came (timeout, reset): the server may have stored it.
+	Ambiguous bool
+	Err       error
+}
+
+// AttemptClass is the kind of failure e's MaxAttempts counts.
+func (e *Error) AttemptClass() string {
+	if e.Class != "" {
+		return e.Class
+	}
+	return fmt.Sprintf("%s %d", e.Op, e.Status)
 }
 
 func (e *Error) Error() string {
@@ -89,12 +117,14 @@ func Errorf(k Kind, op, format string, args ...any) *Error {
 	return &Error{Kind: k, Op: op, Msg: fmt.Sprintf(format, args...)}
 }
 
-// KindOfStatus is the standard classification of an HTTP status.
+// KindOfStatus is the standard classification of an HTTP status. 401 is
+// about the credentials; 403 is taken as "not allowed on this item" and is
+// Permanent unless an adapter knows its API means the caller (Blueworks).
 func KindOfStatus(status int) Kind {
 	switch {
 	case status == http.StatusTooManyRequests:
 		return Throttled
-	case status == http.StatusUnauthorized, status == http.StatusForbidden:
+	case status == http.StatusUnauthorized:
 		return Auth
 	case status == http.StatusRequestTimeout, status == http.StatusTooEarly, status >= 500:
 		return Retryable
@@ -121,21 +151,26 @@ func StatusError(op string, resp *http.Response, msg string) *Error {
 	return e
 }
 
-// RetryAfter parses a Retry-After header: seconds, or an HTTP date.
+// MaxRetryAfter bounds what RetryAfter returns, so that no header
+// overflows a time.Duration; the daemon caps it further by retry.max_pause.
+const MaxRetryAfter = 100 * 365 * 24 * time.Hour
+
+// RetryAfter parses a Retry-After header: seconds, or an HTTP date. The
+// result is between 0 and MaxRetryAfter whatever the header says.
 func RetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false
 	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+	if s, err := strconv.ParseUint(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if err != nil || s > uint64(MaxRetryAfter/time.Second) {
+			return MaxRetryAfter, true
+		}
 		return time.Duration(s) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		d := t.Sub(now)
-		if d < 0 {
-			d = 0
-		}
-		return d, true
+		d := t.Sub(now) // Sub saturates instead of overflowing
+		return min(max(d, 0), MaxRetryAfter), true
 	}
 	return 0, false
 }

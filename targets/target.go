@@ -12,7 +12,14 @@
 //   - optionally Chunker, for protocols whose upload spans several requests
 //     tied by a server token (sensenet chunks, Connections two-phase);
 //   - optionally Deleter, for deletes: propagate;
-//   - optionally Limiter, for an API's documented size limit.
+//   - optionally Limiter, for an API's documented size limit;
+//   - optionally Verifier, to tell whether an upload whose answer was lost
+//     landed, or ResendLimiter, to bound re-sending it where the API
+//     cannot tell.
+//
+// Every request has bounded waits (Client, deadlineTransport), and Classify
+// sorts every failure into the file's (Retryable, Permanent) or the
+// target's (Auth, Unreachable, Throttled).
 //
 // The driver (Deliver) owns reading the file: it hashes while sending,
 // counts progress, checks limits before any byte goes out, and records every
@@ -22,9 +29,11 @@ package targets
 import (
 	"context"
 	"io"
+	"os"
 	"time"
 
 	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/internal/fsid"
 )
 
 // Remote identifies the remote object a file was delivered to. It is what
@@ -48,6 +57,19 @@ type File struct {
 	Dest       any       // the watch's destination as returned by Target.Watch
 	Previous   *Remote   // what this path was last delivered as; nil if never
 	Names      NameBook  // the remote names recorded for the target; nil if the target is no NameKeyer
+
+	// Source, if set, is the open file to send: the driver reads it
+	// instead of opening Path, so the file that was checked is the file
+	// that is sent. Ident is its fingerprint (from fstat) at the start of
+	// the job; a recorded upload session of another fingerprint is
+	// dropped, never resumed.
+	Source *os.File
+	Ident  fsid.Fingerprint
+	// Unchanged, if set, is called before the request that commits a
+	// version yields its last byte (the whole-file body, the last chunk);
+	// an error, which should wrap ErrChanged, fails that read, so the
+	// request is aborted and the server never commits the version.
+	Unchanged func() error
 }
 
 // Name is the file's base name.
@@ -148,6 +170,9 @@ type Session struct {
 	HashState []byte // SHA-256 state after Offset bytes
 	Size      int64  // fingerprint of the file when the session began
 	ModTime   int64
+	Inode     uint64
+	Dev       uint64
+	CTime     int64
 }
 
 // Progress is told how many bytes of the file have been sent so far.

@@ -88,6 +88,9 @@ type Options struct {
 	OnOverflow func()
 	// OnEvent, if set, is called for every file-system event received.
 	OnEvent func()
+	// OnScanned, if set, is called once Run's start-up scan has walked the
+	// tree: every file found is then settling towards the queue.
+	OnScanned func()
 }
 
 // Event is a settled file (or, with EmitDeletes, a deleted one).
@@ -180,6 +183,10 @@ func New(o Options) (*Watcher, error) {
 		reports: map[string]bool{}}, nil
 }
 
+// Close releases a watcher that was made but will not Run (Run closes
+// its own).
+func (w *Watcher) Close() error { return w.fsw.Close() }
+
 // Health returns nil while the watch works, or what broke it.
 func (w *Watcher) Health() error {
 	w.mu.Lock()
@@ -247,6 +254,9 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 	defer w.fsw.Close()
 	if err := w.scan(ctx); err != nil {
 		return err
+	}
+	if w.o.OnScanned != nil {
+		w.o.OnScanned()
 	}
 	now := time.Now()
 	nextProbe := now.Add(rootProbe)

@@ -47,7 +47,7 @@ func cmdDemo(ctx context.Context, args []string, w io.Writer) error {
 	}
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "state_dir: %s\nlog: {level: warn}\nworkers: 4\nretry: {initial: 500ms, max: 5s}\ntargets:\n", filepath.Join(*dir, "state"))
-	var watches strings.Builder
+	var watches []demoWatch
 	servers := make([]*http.Server, 0, len(types))
 	defer func() {
 		for _, s := range servers {
@@ -78,10 +78,16 @@ func cmdDemo(ctx context.Context, args []string, w io.Writer) error {
 		if setup.OnConflict != "" {
 			onConflict = setup.OnConflict
 		}
-		fmt.Fprintf(&watches, "  - path: %s\n    target: %s\n    destination: %s\n    settle: 500ms\n    on_conflict: %s\n", inbox, typ, setup.Destination, onConflict)
+		watches = append(watches, demoWatch{inbox: inbox, typ: typ, dest: setup.Destination, onConflict: onConflict})
 		fmt.Fprintf(w, "  %-24s %s   ← %s\n", typ, base, inbox)
 	}
-	cfg.WriteString("watches:\n" + watches.String())
+	// Targets without folders get a flat watch, so the demo's own
+	// configuration draws no warning about shared remote names.
+	flat, err := flatTargets(cfg.String() + demoWatches(watches, nil))
+	if err != nil {
+		return err
+	}
+	cfg.WriteString(demoWatches(watches, flat))
 	cfgPath := filepath.Join(*dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
 		return err
@@ -101,10 +107,13 @@ func cmdDemo(ctx context.Context, args []string, w io.Writer) error {
 	var once sync.Once
 	stillWatching := func() {
 		once.Do(func() {
-			fmt.Fprintf(w, "\nStill watching. Drop files into %s/<api>/ and watch them arrive; Ctrl-C stops.\n", filepath.Join(*dir, "inbox"))
+			fmt.Fprintf(w, "\nStill watching. Drop files into %s and watch them arrive; Ctrl-C stops.\n", filepath.Join(*dir, "inbox", "<api>")+string(filepath.Separator))
 		})
 	}
-	obs := &demoObserver{w: w, start: time.Now(), bars: map[string]int{}, samples: sampleCount(types), allIn: stillWatching}
+	obs := &demoObserver{w: w, start: time.Now(), bars: map[string]int{}, samples: sampleCount(types), allIn: stillWatching, types: map[string]string{}}
+	for n, t := range c.Targets {
+		obs.types[n] = t.Type
+	}
 	d, err := daemon.New(ctx, c, daemon.Options{Log: log, Observer: obs, ProgressInterval: 150 * time.Millisecond})
 	if err != nil {
 		return err
@@ -112,7 +121,7 @@ func cmdDemo(ctx context.Context, args []string, w io.Writer) error {
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	fmt.Fprintln(w, "Dropping sample files…")
-	if err := dropSamples(filepath.Join(*dir, "inbox"), types); err != nil {
+	if err := dropSamples(filepath.Join(*dir, "inbox"), types, flat); err != nil {
 		return err
 	}
 	go func() { // also when the samples were delivered by an earlier run
@@ -139,17 +148,65 @@ func sampleCount(types []string) int {
 	return n
 }
 
+// largeMode names how an API sends a file at or above chunk_threshold.
+func largeMode(typ string) string {
+	if typ == "connections-activities" {
+		return "two-phase"
+	}
+	return "chunked"
+}
+
+// demoWatch is one watch of the demo's configuration.
+type demoWatch struct{ inbox, typ, dest, onConflict string }
+
+// demoWatches is the watches section; flat targets get recursive: false.
+func demoWatches(ws []demoWatch, flat map[string]bool) string {
+	var b strings.Builder
+	b.WriteString("watches:\n")
+	for _, dw := range ws {
+		fmt.Fprintf(&b, "  - path: %s\n    target: %s\n    destination: %s\n    settle: 500ms\n    on_conflict: %s\n", dw.inbox, dw.typ, dw.dest, dw.onConflict)
+		if flat[dw.typ] {
+			b.WriteString("    recursive: false\n")
+		}
+	}
+	return b.String()
+}
+
+// flatTargets names the targets of a configuration that have no folders.
+func flatTargets(y string) (map[string]bool, error) {
+	c, err := config.Parse(strings.NewReader(y))
+	if err != nil {
+		return nil, fmt.Errorf("demo config: %w", err)
+	}
+	set, err := targets.Build(c, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, fmt.Errorf("demo config: %w", err)
+	}
+	defer set.Close()
+	flat := map[string]bool{}
+	for n, t := range set.Targets {
+		if f, ok := t.(targets.Flattener); ok && f.FlatNames() {
+			flat[n] = true
+		}
+	}
+	return flat, nil
+}
+
 // largeSample reports whether an API gets the large sample (a chunked or
 // two-phase protocol).
 func largeSample(typ string) bool { return typ == "sensenet" || typ == "connections-activities" }
 
 // dropSamples writes a few files per API, and one large file for the
 // adapters with a chunked or two-phase protocol.
-func dropSamples(inbox string, types []string) error {
+func dropSamples(inbox string, types []string, flat map[string]bool) error {
 	for _, typ := range types {
+		invoice := "invoices/2026-11-001.txt"
+		if flat[typ] {
+			invoice = "invoice-2026-11-001.txt" // a flat watch: no sub-folders
+		}
 		files := map[string][]byte{
-			"invoices/2026-11-001.txt": []byte("Invoice 2026-11-001\nTotal: 1,234.00 EUR\n"),
-			"notes.md":                 []byte("# Drop folder\nFiles dropped here arrive on the server.\n"),
+			invoice:    []byte("Invoice 2026-11-001\nTotal: 1,234.00 EUR\n"),
+			"notes.md": []byte("# Drop folder\nFiles dropped here arrive on the server.\n"),
 		}
 		for rel, data := range files {
 			p := filepath.Join(inbox, typ, filepath.FromSlash(rel))
@@ -184,8 +241,9 @@ type demoObserver struct {
 	start     time.Time
 	bars      map[string]int // target/rel → last percentage printed
 	delivered int
-	samples   int    // after this many deliveries, allIn runs
-	allIn     func() // says the demo keeps watching
+	samples   int               // after this many deliveries, allIn runs
+	allIn     func()            // says the demo keeps watching
+	types     map[string]string // target name → type
 }
 
 func (o *demoObserver) Delivered(d daemon.Delivery) {
@@ -209,7 +267,7 @@ func (o *demoObserver) Delivered(d daemon.Delivery) {
 	}
 	mode := ""
 	if d.Chunked {
-		mode = ", chunked"
+		mode = ", " + largeMode(o.types[d.Target])
 	}
 	fmt.Fprintf(o.w, "  ✓ %-24s %-28s %10s  %s: id %s%s (%s%s)\n", d.Target, d.Rel, config.FormatBytes(d.Bytes), what, d.Remote.ID, ver,
 		d.Duration.Round(time.Millisecond), mode)

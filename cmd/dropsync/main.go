@@ -14,7 +14,8 @@ import (
 	"strings"
 	"syscall"
 
-	_ "github.com/dropsync/dropsync/targets/all" // register the adapters
+	_ "github.com/dropsync/dropsync/internal/cgoguard" // a build without cgo fails here
+	_ "github.com/dropsync/dropsync/targets/all"       // register the adapters
 )
 
 // command is one subcommand. run gets the arguments after the command name
@@ -41,8 +42,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := runMain(ctx, os.Args[1:], os.Stdout)
 	stop()
-	if err != nil {
-		if !errors.Is(err, errUsage) && !errors.Is(err, flag.ErrHelp) {
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		if !errors.Is(err, errUsage) {
 			fmt.Fprintln(os.Stderr, "dropsync: "+oneLine(err.Error()))
 		}
 		os.Exit(exitCode(err))
@@ -50,12 +51,22 @@ func main() {
 }
 
 func runMain(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
 		usage(os.Stderr)
-		if len(args) == 0 {
-			return errUsage
-		}
+		return errUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "-help":
+		usage(stdout)
 		return nil
+	case "help":
+		if len(args) == 1 {
+			usage(stdout)
+			return nil
+		}
+		args = []string{args[1], "-h"} // dropsync help CMD = dropsync CMD -h
+	case "--version", "-version", "-V":
+		args = []string{"version"}
 	}
 	c, ok := commands[args[0]]
 	if !ok {
@@ -74,7 +85,7 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'dropsync COMMAND -h' for a command's options.")
+	fmt.Fprintln(w, "\nRun 'dropsync COMMAND -h' for a command's options; 'dropsync --version' for the version.")
 }
 
 // exitCodeError carries a specific exit status.
@@ -91,7 +102,10 @@ func exitCode(err error) int {
 	if errors.As(err, &ec) {
 		return ec.code
 	}
-	if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0 // help was asked for and shown
+	}
+	if errors.Is(err, errUsage) {
 		return 2
 	}
 	return 1
@@ -105,17 +119,40 @@ func newFlags(name, args string) *flag.FlagSet {
 	fs := flag.NewFlagSet("dropsync "+name, flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "Usage: dropsync %s %s\n", name, args)
+		fmt.Fprintf(fs.Output(), "Usage: dropsync %s %s\n", name, args)
 		fs.PrintDefaults()
 	}
+	usages[fs] = args
 	return fs
 }
 
-// parseFlags parses args, allowing flags after positional arguments.
+// usages holds each FlagSet's argument synopsis, for the man page.
+var usages = map[*flag.FlagSet]string{}
+
+// describeFlags, when set, receives the FlagSet of the command being
+// described (man page, completion) instead of parsing it.
+var describeFlags func(*flag.FlagSet)
+
+// parseFlags parses args, allowing flags after positional arguments. -h
+// and --help print the usage on stdout and return flag.ErrHelp (exit 0); a
+// bad flag prints the error and the usage on stderr (exit 2).
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	if describeFlags != nil {
+		describeFlags(fs)
+		return nil, flag.ErrHelp
+	}
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		var msg strings.Builder
+		fs.SetOutput(&msg)
+		err := fs.Parse(args)
+		fs.SetOutput(os.Stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			io.WriteString(os.Stdout, msg.String())
+			return nil, flag.ErrHelp
+		}
+		if err != nil {
+			io.WriteString(os.Stderr, msg.String())
 			return nil, errUsage
 		}
 		args = fs.Args()

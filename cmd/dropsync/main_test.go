@@ -10,19 +10,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/dropsync/dropsync/daemon"
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/queue"
 	"github.com/dropsync/dropsync/targets/connections"
+	"github.com/dropsync/dropsync/targets/fakehttp"
 	"github.com/dropsync/dropsync/targets/sensenet"
 )
 
@@ -30,6 +34,14 @@ import (
 // main, so tests drive the real command in a real subprocess.
 func TestMain(m *testing.M) {
 	if os.Getenv("DROPSYNC_RUN_MAIN") == "1" {
+		if at := os.Getenv("DROPSYNC_TEST_KILL_AT"); at != "" {
+			// Crash tests: die at that step of an after_upload action.
+			daemon.SetStepHook(func(step string) {
+				if step == at {
+					syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				}
+			})
+		}
 		main()
 		os.Exit(0)
 	}
@@ -255,9 +267,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	sha := writeRandom(t, filepath.Join(dir, "in", "ok.txt"), 100)
 	writeRandom(t, filepath.Join(dir, "in2", "denied.txt"), 100)
-	daemontest.Eventually(t, "one delivery and one failure", func() bool {
+	daemontest.Eventually(t, "one delivery and one target with its credentials rejected", func() bool {
 		c, ok := fake.Content(sensenet.DocumentsPath + "/ok.txt")
-		return ok && c.Current().SHA256 == sha && strings.Contains(logs.String(), "upload failed permanently")
+		return ok && c.Current().SHA256 == sha && strings.Contains(logs.String(), `"msg":"target credentials rejected; its files wait"`)
 	})
 	status, _, code := runCLI(t, "status", "-c", cfg, "--json")
 	d.Process.Signal(syscall.SIGTERM)
@@ -266,7 +278,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatalf("status exit %d", code)
 	}
 	var st statusReport
-	if err := json.Unmarshal([]byte(status), &st); err != nil || st.Counts[queue.Failed] != 1 {
+	if err := json.Unmarshal([]byte(status), &st); err != nil || st.Counts[queue.Pending] != 1 || st.Counts[queue.Failed] != 0 {
 		t.Fatalf("status %s (%v)", status, err)
 	}
 	db, _ := os.ReadFile(filepath.Join(dir, "state", queue.FileName))
@@ -353,10 +365,12 @@ func writeRandom(t *testing.T, p string, size int64) string {
 }
 
 // The README's first command: files arrive at all five fakes, the large
-// ones chunked or in two phases, and Ctrl-C stops it cleanly.
+// ones chunked or in two phases (each called by its name), the demo's own
+// configuration draws no warning, and Ctrl-C stops it cleanly.
 func TestDemoShowsFilesArrivingAtAllFakes(t *testing.T) {
 	var out syncBuffer
-	cmd := dropsync("demo", "--dir", t.TempDir())
+	dir := t.TempDir()
+	cmd := dropsync("demo", "--dir", dir)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -370,14 +384,23 @@ func TestDemoShowsFilesArrivingAtAllFakes(t *testing.T) {
 				return false
 			}
 		}
-		return strings.Count(s, "scan-large.bin") >= 2 && strings.Contains(s, "24.0 MiB  arrived") && strings.Contains(s, "chunked)")
+		return strings.Count(s, "scan-large.bin") >= 2 && strings.Contains(s, "24.0 MiB  arrived") && strings.Contains(s, "chunked)") &&
+			strings.Contains(s, "two-phase)")
 	})
 	s := out.String()
 	daemontest.Eventually(t, "the still-watching line", func() bool { return strings.Contains(out.String(), "Still watching.") })
 	s = out.String()
-	for _, line := range []string{"inbox:", "status:  dropsync status -c "} {
+	for _, line := range []string{"inbox:", "status:  dropsync status -c ", "Drop files into " + filepath.Join(dir, "inbox", "<api>") + string(filepath.Separator) + " and"} {
 		if !strings.Contains(s, line) {
 			t.Errorf("demo output lacks %q", line)
+		}
+	}
+	if strings.Contains(s, "WARN") {
+		t.Errorf("the demo warns about its own configuration:\n%s", s)
+	}
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, "connections-activities") && strings.Contains(l, "scan-large.bin") && strings.Contains(l, "chunked") {
+			t.Errorf("a two-phase upload is called chunked: %s", l)
 		}
 	}
 	if strings.Contains(s, "✗") {
@@ -497,5 +520,52 @@ func TestValidateOnlineChecksCredentialsAndDestination(t *testing.T) {
 	out, stderr, code := runCLI(t, "validate", "--online", "-c", writeConfig(t, dir, good))
 	if code != 0 || !strings.Contains(out, "destination OK") {
 		t.Fatalf("good config: exit %d, %q %q", code, out, stderr)
+	}
+}
+
+// `dropsync target list|resume` from another process: the list shows the
+// pause with its date and what it waits for, and resume tells the running
+// daemon, which sends the file at once.
+func TestTargetCommandsTellTheRunningDaemon(t *testing.T) {
+	fake := sensenet.NewFake()
+	faults := fakehttp.Wrap(fake)
+	var throttled atomic.Bool
+	faults.Set(func(r *http.Request) fakehttp.Action {
+		if r.Method == http.MethodPost && throttled.CompareAndSwap(false, true) {
+			return fakehttp.Action{Status: http.StatusTooManyRequests, RetryAfter: "31536000"}
+		}
+		return fakehttp.Action{}
+	})
+	srv := httptest.NewServer(faults)
+	defer srv.Close()
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "in"), 0o700)
+	cfg := writeConfig(t, dir, sensenetConfig(dir, srv.URL, sensenet.DemoToken, ""))
+	startRun(t, cfg)
+	sha := writeRandom(t, filepath.Join(dir, "in", "a.txt"), 1000)
+	var out string
+	daemontest.Eventually(t, "the pause in target list", func() bool {
+		out, _, _ = runCLI(t, "target", "list", "-c", cfg)
+		return strings.Contains(out, "throttled")
+	})
+	if !strings.Contains(out, "resumes "+time.Now().Format("2006-01-02")) || !(strings.Contains(out, "(in 59m") || strings.Contains(out, "(in 1h0m0s)")) || !strings.Contains(out, "Too Many Requests") {
+		t.Fatalf("target list: %q", out)
+	}
+	js, _, _ := runCLI(t, "status", "--json", "-c", cfg)
+	var st struct {
+		Targets []struct{ Name, State string }
+	}
+	if err := json.Unmarshal([]byte(js), &st); err != nil || len(st.Targets) != 1 || st.Targets[0].State != "throttled" {
+		t.Fatalf("status --json targets: %v %s", err, js)
+	}
+	if out, _, code := runCLI(t, "target", "resume", "docs", "-c", cfg); code != 0 || !strings.Contains(out, "pause ended") {
+		t.Fatalf("resume: %d %q", code, out)
+	}
+	daemontest.Eventually(t, "the delivery after resume", func() bool {
+		c, ok := fake.Content(sensenet.DocumentsPath + "/a.txt")
+		return ok && c.Current().SHA256 == sha
+	})
+	if _, stderr, code := runCLI(t, "target", "retry", "nosuch", "-c", cfg); code != 1 || !strings.Contains(stderr, `"nosuch" is not a target`) {
+		t.Fatalf("retry of an unknown target: %d %q", code, stderr)
 	}
 }

@@ -19,7 +19,11 @@ func init() {
 
 func cmdQueue(ctx context.Context, args []string, w io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(os.Stderr, "Usage: dropsync queue list [--state S] [--json] [-n N] | retry ID…|--failed | forget ID…  [-c FILE]")
+		out := w // asked for: stdout
+		if len(args) == 0 {
+			out = os.Stderr
+		}
+		fmt.Fprintln(out, "Usage: dropsync queue list [--state S] [--json] [-n N] | retry ID…|--failed | forget ID…  [-c FILE]")
 		if len(args) == 0 {
 			return errUsage
 		}

@@ -69,17 +69,19 @@ func TestInspectionNeverMigratesTheDatabase(t *testing.T) {
 // within a second or two, without a restart.
 func TestQueueRetryReachesTheRunningDaemon(t *testing.T) {
 	fake := sensenet.NewFake()
-	fake.SetCredentials("the-new-token", "")
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	defer fake.Close()
 	dir := t.TempDir()
 	os.Mkdir(filepath.Join(dir, "in"), 0o700)
-	cfg := writeConfig(t, dir, sensenetConfig(dir, srv.URL, "the-old-token", ""))
+	cfg := writeConfig(t, dir, sensenetConfig(dir, srv.URL, sensenet.DemoToken, ""))
+	// A permission on the item is refused once (403 is about the file; a
+	// rejected token would pause the target instead of failing the file).
+	fake.Inject(1, sensenet.Fault{Op: sensenet.OpWhole, Status: 403, Message: "Access denied for the user dropsync."})
 	_, logs, _ := startRun(t, cfg)
 	sha := writeRandom(t, filepath.Join(dir, "in", "a.txt"), 100)
 	daemontest.Eventually(t, "the rejection", func() bool { return strings.Contains(logs.String(), "upload failed permanently") })
-	fake.SetCredentials("the-old-token", "") // the server's side is fixed
+	// the server's side is fixed: the fault was for one request
 	out, stderr, code := runCLI(t, "queue", "retry", "--failed", "-c", cfg)
 	if code != 0 || !strings.Contains(out, "re-queued 1 failed job(s); the running daemon picks them up within a second") {
 		t.Fatalf("retry: %d %q %q", code, out, stderr)

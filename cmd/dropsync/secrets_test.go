@@ -88,7 +88,7 @@ func TestMalformedSecretsReachNoOutput(t *testing.T) {
 			} else {
 				cmd, logs, exited := startRun(t, cfg)
 				writeRandom(t, filepath.Join(dir, "in", "a.txt"), 100)
-				daemontest.Eventually(t, "the server's rejection in the log", func() bool { return strings.Contains(logs.String(), "upload failed permanently") })
+				daemontest.Eventually(t, "the server's rejection in the log", func() bool { return strings.Contains(logs.String(), "target credentials rejected") })
 				out, stderr, _ = runCLI(t, "status", "-c", cfg, "--json")
 				fmt.Fprintf(&all, "status:\n%s\n%s\n", out, stderr)
 				cmd.Process.Signal(syscall.SIGTERM)

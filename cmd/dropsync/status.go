@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 )
 
 func init() {
-	register("status", "queue counts, uploads in flight, throttled targets, recent failures", cmdStatus)
+	register("status", "queue counts, uploads in flight, target health, throttled targets, recent failures", cmdStatus)
 }
 
 // statusReport is `dropsync status --json`.
@@ -23,8 +24,14 @@ type statusReport struct {
 	Daemon    string          `json:"daemon"` // running | stopped | unknown
 	Counts    map[string]int  `json:"counts"`
 	Uploading []uploadStatus  `json:"uploading"`
+	Targets   []targetRow     `json:"targets"`
 	Throttled []throttleState `json:"throttled"`
 	Failures  []*queue.Job    `json:"recent_failures"`
+	Writing   []*queue.Job    `json:"still_being_written"`
+	// AfterUpload counts after_upload actions (delete, move) that failed
+	// for delivered files; the next scan tries them again.
+	AfterUploadFailed   int                        `json:"after_upload_failed"`
+	AfterUploadFailures []queue.AfterUploadFailure `json:"after_upload_failures"`
 }
 
 type uploadStatus struct {
@@ -90,6 +97,9 @@ func buildStatus(ctx context.Context, q *queue.Queue, c *config.Config, now time
 		}
 		r.Uploading = append(r.Uploading, u)
 	}
+	if r.Targets, err = targetRows(ctx, q, c); err != nil {
+		return nil, err
+	}
 	pauses, err := q.Pauses(ctx)
 	if err != nil {
 		return nil, err
@@ -103,12 +113,24 @@ func buildStatus(ctx context.Context, q *queue.Queue, c *config.Config, now time
 	if r.Failures == nil {
 		r.Failures = []*queue.Job{}
 	}
+	if r.Writing, err = q.StillBeingWritten(ctx, 10); err != nil {
+		return nil, err
+	}
+	if r.AfterUploadFailed, r.AfterUploadFailures, err = q.AfterUploadFailures(ctx, 10); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
 func printStatus(w io.Writer, r *statusReport, now time.Time) {
 	fmt.Fprintf(w, "daemon: %s   queue: %d pending, %d uploading, %d done, %d failed   (state: %s)\n",
 		r.Daemon, r.Counts[queue.Pending], r.Counts[queue.Leased], r.Counts[queue.Done], r.Counts[queue.Failed], r.StateDir)
+	if r.AfterUploadFailed > 0 {
+		fmt.Fprintf(w, "after_upload: %d failed (delivered, still in the watch; the next scan tries again)\n", r.AfterUploadFailed)
+		for _, f := range r.AfterUploadFailures {
+			fmt.Fprintf(w, "  %-6s %s  %s\n         %s\n", f.Action, filepath.Join(f.Watch, filepath.FromSlash(f.Rel)), f.At.Format("2006-01-02 15:04:05"), oneLine(f.Error))
+		}
+	}
 	if len(r.Uploading) > 0 && r.Daemon == "stopped" {
 		fmt.Fprintln(w, "\ninterrupted (the daemon is not running; these resume at its next start):")
 	} else if len(r.Uploading) > 0 {
@@ -122,10 +144,20 @@ func printStatus(w io.Writer, r *statusReport, now time.Time) {
 				progressBar(u.BytesDone, u.BytesTotal, 30), config.FormatBytes(u.BytesDone), config.FormatBytes(u.BytesTotal), config.FormatBytes(int64(u.RateBps)), eta)
 		}
 	}
+	if len(r.Targets) > 0 {
+		fmt.Fprintln(w, "\ntargets (dropsync target retry|resume NAME):")
+		printTargets(w, r.Targets, now)
+	}
 	if len(r.Throttled) > 0 {
 		fmt.Fprintln(w, "\nthrottled targets:")
 		for _, p := range r.Throttled {
-			fmt.Fprintf(w, "  %-10s paused until %s (%s left): %s\n", p.Target, p.Until.Format("15:04:05"), p.Until.Sub(now).Round(time.Second), p.Reason)
+			fmt.Fprintf(w, "  %-10s paused until %s (%s left): %s\n", p.Target, p.Until.Format("2006-01-02 15:04:05 MST"), p.Until.Sub(now).Round(time.Second), p.Reason)
+		}
+	}
+	if len(r.Writing) > 0 {
+		fmt.Fprintln(w, "\nstill being written (changed during each upload; sent once they hold still):")
+		for _, j := range r.Writing {
+			fmt.Fprintf(w, "  #%-5d %-10s %s\n", j.ID, j.Target, j.Rel)
 		}
 	}
 	if len(r.Failures) > 0 {

@@ -43,6 +43,11 @@ func cmdValidate(ctx context.Context, args []string, w io.Writer) error {
 		return fmt.Errorf("%s: %w", *cfgPath, err)
 	}
 	defer set.Close()
+	check := folderChecker(ctx, *cfgPath)
+	check.Warn = func(msg string) { fmt.Fprintln(w, "note: "+msg) }
+	if err := check.Check(c); err != nil {
+		return fmt.Errorf("%s: %w", *cfgPath, err)
+	}
 	dirs, modes := watchModes(c)
 	fmt.Fprintf(w, "%s: OK: %d target(s), %d watch(es), %d folder(s) to watch\n", *cfgPath, len(c.Targets), len(c.Watches), dirs)
 	for _, m := range modes {

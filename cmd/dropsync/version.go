@@ -11,7 +11,10 @@ import (
 )
 
 func init() {
-	register("version", "print version and build information", func(_ context.Context, _ []string, w io.Writer) error {
+	register("version", "print version and build information (also dropsync --version)", func(_ context.Context, args []string, w io.Writer) error {
+		if _, err := parseFlags(newFlags("version", ""), args); err != nil {
+			return err
+		}
 		fmt.Fprintln(w, version.String())
 		fmt.Fprintln(w, "targets: "+strings.Join(targets.Types(), ", "))
 		return nil

@@ -142,6 +142,21 @@ func (h *Harness) StopAsync() <-chan struct{} {
 	return stopped
 }
 
+// Reload applies a whole new configuration to the running daemon, as
+// SIGHUP does; {{inbox}} and {{state}} stand for the harness's folders. A
+// configuration that does not parse fails the test.
+func (h *Harness) Reload(t testing.TB, y string) error {
+	t.Helper()
+	y = strings.NewReplacer("{{inbox}}", h.Inbox, "{{state}}", h.StateDir).Replace(y)
+	c, err := config.Parse(strings.NewReader(y))
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, y)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	return h.Daemon().Reload(ctx, c)
+}
+
 // Restart stops the daemon and starts it again on the same state.
 func (h *Harness) Restart(t testing.TB) {
 	t.Helper()

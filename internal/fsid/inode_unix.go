@@ -7,9 +7,8 @@ import (
 	"syscall"
 )
 
-func inode(fi os.FileInfo) uint64 {
+func fill(fp *Fingerprint, fi os.FileInfo) {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return uint64(st.Ino)
+		fp.Inode, fp.Dev, fp.CTime = uint64(st.Ino), uint64(st.Dev), ctime(st)
 	}
-	return 0
 }

@@ -4,6 +4,7 @@ package fsid
 
 import "os"
 
-// inode is 0 on Windows: os.FileInfo carries no file index there, so size
-// and modification time alone identify a state.
-func inode(os.FileInfo) uint64 { return 0 }
+// fill leaves inode, device and change time at 0 on Windows: os.FileInfo
+// carries neither the file index nor the change time there, so size and
+// modification time alone identify a state.
+func fill(*Fingerprint, os.FileInfo) {}

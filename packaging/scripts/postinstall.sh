@@ -11,6 +11,7 @@ esac
 
 USER=dropsync
 GROUP=dropsync
+DROP_GROUP=dropsync-drop # people and programs that may drop files into $SPOOL/inbox
 STATE=/var/lib/dropsync
 SPOOL=/var/spool/dropsync
 CONFIG=/etc/dropsync/config.yaml
@@ -42,11 +43,29 @@ if ! getent passwd "$USER" >/dev/null 2>&1; then
 	fi
 fi
 
+if ! getent group "$DROP_GROUP" >/dev/null 2>&1; then
+	if command -v groupadd >/dev/null 2>&1; then
+		groupadd --system "$DROP_GROUP"
+	else
+		addgroup --system "$DROP_GROUP" >/dev/null
+	fi
+fi
+# The service user reads and moves what the group drops.
+if ! id -nG "$USER" | tr ' ' '\n' | grep -qx "$DROP_GROUP"; then
+	if command -v usermod >/dev/null 2>&1; then
+		usermod -a -G "$DROP_GROUP" "$USER"
+	else
+		adduser "$USER" "$DROP_GROUP" >/dev/null
+	fi
+fi
+
 # state_dir (systemd's StateDirectory= would create it too, but validate
-# and `dropsync status` run before the first start) and the example inbox.
+# and `dropsync status` run before the first start) and the example inbox:
+# group-writable by dropsync-drop, setgid so dropped files take the group
+# (droppers need a umask that keeps group read, e.g. 027, or chmod g+r).
 install -d -o "$USER" -g "$GROUP" -m 0700 "$STATE"
-install -d -o "$USER" -g "$GROUP" -m 0750 "$SPOOL"
-install -d -o "$USER" -g "$GROUP" -m 0700 "$SPOOL/inbox"
+install -d -o "$USER" -g "$DROP_GROUP" -m 2750 "$SPOOL"
+install -d -o "$USER" -g "$DROP_GROUP" -m 2770 "$SPOOL/inbox"
 
 # The packaged config arrives root:root 0640 (it holds credentials): give
 # it to group dropsync so the service can read it. A file already given to

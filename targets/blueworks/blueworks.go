@@ -2,6 +2,7 @@ package blueworks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"path"
@@ -60,24 +61,49 @@ var locationNames = []string{"activity", "app", "decision", "instance", "policy"
 
 // Target uploads files to one Blueworks account.
 type Target struct {
-	base   *targets.Base
-	client *targets.Client
-	moves  *router
+	base    *targets.Base
+	client  *targets.Client
+	moves   *router
+	resends int // ambiguous_resends
+}
+
+// Options are the Blueworks target keys.
+type Options struct {
+	// AmbiguousResends is how often a file is sent again after an attempt
+	// that sent it whole and got no answer (default 1). Blueworks cannot be
+	// asked whether it attached the file, and every upload adds an
+	// attachment, so each re-send may add a duplicate.
+	AmbiguousResends *int `yaml:"ambiguous_resends"`
 }
 
 var (
-	_ targets.Target  = (*Target)(nil)
-	_ targets.Limiter = (*Target)(nil)
-	_ targets.Checker = (*Target)(nil)
+	_ targets.Target        = (*Target)(nil)
+	_ targets.Limiter       = (*Target)(nil)
+	_ targets.Checker       = (*Target)(nil)
+	_ targets.ResendLimiter = (*Target)(nil)
 )
 
-// New builds the target from its configuration. Blueworks has no
-// adapter-specific target keys, and accepts only oauth2 client credentials.
+// AmbiguousResends implements targets.ResendLimiter.
+func (t *Target) AmbiguousResends() (int, string) {
+	return t.resends, "the file may already be attached in Blueworks (check the attachments before sending it again)"
+}
+
+// New builds the target from its configuration. Blueworks has one
+// adapter-specific target key (ambiguous_resends) and accepts only oauth2
+// client credentials.
 func New(b *targets.Base) (targets.Target, error) {
+	var opts Options
 	if !b.Config.Extra.IsZero() {
-		if err := b.Config.Extra.Decode(&struct{}{}); err != nil {
-			return nil, fmt.Errorf("%w; blueworks takes only the common target keys", err)
+		if err := b.Config.Extra.Decode(&opts); err != nil {
+			return nil, fmt.Errorf("%w; blueworks takes the common target keys and ambiguous_resends", err)
 		}
+	}
+	resends := 1
+	if opts.AmbiguousResends != nil {
+		if *opts.AmbiguousResends < 0 {
+			return nil, errors.New("ambiguous_resends: must not be negative")
+		}
+		resends = *opts.AmbiguousResends
 	}
 	if b.Config.Auth.Type != "oauth2" {
 		return nil, fmt.Errorf("auth.type: blueworks FileUpload takes oauth2 client credentials (a User Service ID with the Artifact Authoring category), not %q", b.Config.Auth.Type)
@@ -99,7 +125,7 @@ func New(b *targets.Base) (targets.Target, error) {
 	}
 	c := b.NewClient(auth)
 	c.HTTP = &hc
-	return &Target{base: b, client: c, moves: moves}, nil
+	return &Target{base: b, client: c, moves: moves, resends: resends}, nil
 }
 
 // Watch checks a watch: its destination (location and the ids that

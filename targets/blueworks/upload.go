@@ -25,6 +25,11 @@ const opUpload = "blueworks: FileUpload"
 // is tried in all before the file goes to the failed list.
 const failedAttempts = 3
 
+// failedClass counts the answers that are not SUCCESS (FAILED, an unknown
+// status, not FileUpload's JSON) apart from other failures of the file:
+// only these count towards failedAttempts.
+const failedClass = "blueworks: FileUpload not SUCCESS"
+
 // Put uploads the file as a new attachment in one streamed multipart
 // request. The request is sent again, from the start of the file, after a
 // 401 (with a fresh token) and after a host move to the account's server.
@@ -187,11 +192,15 @@ func (t *Target) result(resp *http.Response, p *targets.Plan) (targets.Remote, e
 		return targets.Remote{}, &targets.Error{Kind: targets.Permanent, Op: opUpload, Status: resp.StatusCode,
 			Msg: fmt.Sprintf("the server redirected to %q; dropsync follows only a 301 host move to the account's own server, so set url to the server Blueworks names", resp.Header.Get("Location"))}
 	case resp.StatusCode < 200 || resp.StatusCode >= 300:
-		return targets.Remote{}, targets.StatusError(opUpload, resp, serverText(raw))
+		e := targets.StatusError(opUpload, resp, serverText(raw))
+		if resp.StatusCode == http.StatusForbidden {
+			e.Kind = targets.Auth // the Service ID may not upload (category, API not enabled): no file can go
+		}
+		return targets.Remote{}, e
 	}
 	var r reply
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return targets.Remote{}, &targets.Error{Kind: targets.Retryable, MaxAttempts: failedAttempts, Op: opUpload, Status: resp.StatusCode,
+		return targets.Remote{}, &targets.Error{Kind: targets.Retryable, MaxAttempts: failedAttempts, Class: failedClass, Op: opUpload, Status: resp.StatusCode,
 			Msg: "the answer is not FileUpload's JSON: " + serverText(raw)}
 	}
 	switch r.Status {
@@ -220,11 +229,11 @@ func (t *Target) result(resp *http.Response, p *targets.Plan) (targets.Remote, e
 		return targets.Remote{}, targets.Errorf(targets.Permanent, opUpload, "status FAILED_DELETED: the server rejected the file (virus or not-permitted content)")
 	case "FAILED":
 		e := targets.Errorf(targets.Retryable, opUpload, "status FAILED: the upload failed")
-		e.MaxAttempts = failedAttempts
+		e.MaxAttempts, e.Class = failedAttempts, failedClass
 		return targets.Remote{}, e
 	}
 	e := targets.Errorf(targets.Retryable, opUpload, "unexpected status %q", r.Status)
-	e.MaxAttempts = failedAttempts
+	e.MaxAttempts, e.Class = failedAttempts, failedClass
 	return targets.Remote{}, e
 }
 

@@ -37,6 +37,7 @@ type Target struct {
 	base   *targets.Base
 	client *targets.Client
 	api    string // server URL + apiPath
+	plans  targets.PlanMemo
 }
 
 var (
@@ -55,7 +56,9 @@ func New(b *targets.Base) (targets.Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Target{base: b, client: b.NewClient(auth), api: b.URL.String() + apiPath}, nil
+	c := b.NewClient(auth)
+	c.Redirects = true // a redirect is its login page: statusError explains it
+	return &Target{base: b, client: c, api: b.URL.String() + apiPath}, nil
 }
 
 // Watch decodes the destination ({activity_id: …}) and refuses deletes:
@@ -90,6 +93,9 @@ func (t *Target) Prepare(ctx context.Context, f *targets.File) (*targets.Plan, e
 	d, ok := f.Dest.(*Destination)
 	if !ok {
 		return nil, errors.New("connections: the file's destination was not built by this target")
+	}
+	if p, ok := t.plans.Get(f); ok {
+		return p, nil // the last attempt was refused with an answer: nothing changed
 	}
 	fields, err := t.readFields(ctx, d.ActivityID)
 	if err != nil {

@@ -58,7 +58,8 @@ func (t *Target) readFields(ctx context.Context, id string) ([]fileField, error)
 // reference SDK does for every update, because a plain PUT of a node
 // replaces its whole Atom entry; its token is not recorded, since a failed
 // small upload is cheaper to start over.
-func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body *targets.Body) (targets.Remote, error) {
+func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body *targets.Body) (_ targets.Remote, err error) {
+	defer func() { t.plans.Settle(f, p, err) }()
 	if p.Existing != nil {
 		token, err := t.phase1(ctx, body.Len(), p)
 		if err != nil {

@@ -1,12 +1,16 @@
 package oracledocs_test
 
 import (
+	"context"
 	"fmt"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/dropsync/dropsync/daemon/daemontest"
+	"github.com/dropsync/dropsync/queue"
 	"github.com/dropsync/dropsync/targets/oracledocs"
 )
 
@@ -119,26 +123,37 @@ func TestE2ESubFoldersMirrored(t *testing.T) {
 	}
 }
 
-func TestE2EWrongPasswordFailsAfterOneAttempt(t *testing.T) {
+// A wrong password fails no file: the target's credentials are rejected
+// with Oracle's words, the file waits without attempts piling up, and once
+// the password file holds the right password the file is delivered.
+func TestE2EWrongPasswordWaitsForTheRightOne(t *testing.T) {
 	fake := oracledocs.NewFake()
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
+	pwFile := filepath.Join(t.TempDir(), "oce.pw")
+	if err := os.WriteFile(pwFile, []byte("not-the-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	h := daemontest.Start(t,
-		fmt.Sprintf("type: oracle-documents\nurl: %s\nauth: {type: basic, username: %s, password: not-the-password}", srv.URL, oracledocs.FakeUser),
+		fmt.Sprintf("type: oracle-documents\nurl: %s\nauth: {type: basic, username: %s, password_file: %s}", srv.URL, oracledocs.FakeUser, pwFile),
 		"destination: {folder_id: "+oracledocs.FakeFolderID+"}")
-	h.WriteRandom(t, "a.txt", 100)
-	job := h.WaitFailed(t, "a.txt")
-	if job.Attempts != 1 {
-		t.Errorf("%d attempts, want 1", job.Attempts)
+	sum := h.WriteRandom(t, "a.txt", 100)
+	var th queue.TargetHealth
+	daemontest.Eventually(t, "credentials rejected", func() bool {
+		for _, x := range h.Daemon().TargetsHealth() {
+			th = x
+		}
+		return th.State == queue.TargetCredentials
+	})
+	if !strings.Contains(th.Reason, "Authentication failed: the user name or password is not valid.") || strings.Contains(th.Reason, "not-the-password") {
+		t.Errorf("target shows %q, want Oracle's message without the password", th.Reason)
 	}
-	if !strings.Contains(job.LastError, "Authentication failed: the user name or password is not valid.") {
-		t.Errorf("failed list shows %q, want Oracle's message", job.LastError)
+	if err := os.WriteFile(pwFile, []byte(oracledocs.FakePassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	if strings.Contains(job.LastError, "not-the-password") {
-		t.Errorf("failed list shows the password: %q", job.LastError)
-	}
-	if n := fake.Count(oracledocs.OpUpload); n != 1 {
-		t.Errorf("%d upload requests, want 1", n)
+	h.WaitDelivered(t, "a.txt", sum)
+	if c, _ := h.Queue().Counts(context.Background()); c[queue.Failed] != 0 {
+		t.Errorf("counts %v", c)
 	}
 }
 

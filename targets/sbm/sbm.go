@@ -77,6 +77,7 @@ type Target struct {
 	opts   Options
 	client *targets.Client
 	root   string // the server URL without a trailing slash
+	plans  targets.PlanMemo
 }
 
 var (
@@ -163,6 +164,9 @@ func (t *Target) Prepare(ctx context.Context, f *targets.File) (*targets.Plan, e
 	if err != nil {
 		return nil, err
 	}
+	if p, ok := t.plans.Get(f); ok {
+		return p, nil // the last attempt was refused with an answer: nothing changed
+	}
 	p := &targets.Plan{Name: f.Name(), Parent: d.String()}
 	switch f.OnConflict {
 	case config.OnConflictVersion, config.OnConflictOverwrite:
@@ -206,7 +210,8 @@ func (t *Target) Prepare(ctx context.Context, f *targets.File) (*targets.Plan, e
 // the content base64-encoded on the fly: NEW-UPDATE of the recorded object
 // for version and overwrite, NEW-ONLY for a file without one and for rename
 // and skip.
-func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body *targets.Body) (targets.Remote, error) {
+func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body *targets.Body) (_ targets.Remote, err error) {
+	defer func() { t.plans.Settle(f, p, err) }()
 	d, err := dest(f)
 	if err != nil {
 		return targets.Remote{}, err
@@ -348,7 +353,7 @@ func (t *Target) Delete(ctx context.Context, f *targets.File, r targets.Remote) 
 
 // list returns the field's file objects (GetFileField, metadata only).
 func (t *Target) list(ctx context.Context, d *Destination) ([]fileObjReply, error) {
-	rep, err := t.post(ctx, opGet, "GetFileField", d, getRequest{IncludeFile: false})
+	rep, err := t.post(targets.ReadOnly(ctx), opGet, "GetFileField", d, getRequest{IncludeFile: false})
 	if err != nil {
 		return nil, err
 	}

@@ -461,7 +461,7 @@ func TestErrorClassification(t *testing.T) {
 		{"503", func(b *bundle) { b.fake.FailNext(503, "Service Unavailable") }, "", targets.Retryable, []string{"Service Unavailable", "503"}},
 		{"500", func(b *bundle) { b.fake.FailNext(500, "Database deadlock victim") }, "", targets.Retryable, []string{"deadlock"}},
 		{"reset", func(b *bundle) { b.fake.ResetNext() }, "", targets.Retryable, nil},
-		{"403", func(b *bundle) { b.fake.FailNext(403, "You do not have privileges to update this field.") }, "", targets.Auth, []string{"privileges"}},
+		{"403", func(b *bundle) { b.fake.FailNext(403, "You do not have privileges to update this field.") }, "", targets.Permanent, []string{"privileges"}},
 		{"result ERROR", func(b *bundle) { b.fake.FailNext(200, "The field is read-only in this state.") }, "", targets.Permanent, []string{"read-only"}},
 		{"lock as 409", func(b *bundle) { b.fake.FailNext(409, "Item is locked by Joe Smith (jsmith)") }, "", targets.Retryable, []string{"Joe Smith", "break_lock"}},
 		{"item 404", nil, "destination: {table: 1000, item: 999, field: FILEFIELD}", targets.Permanent, []string{`item "999" not found (destination.item)`, "Item 1000:999 was not found"}},

@@ -27,7 +27,7 @@ const opToken = "sbm: get sso token"
 type sso struct {
 	url      string
 	username string
-	password config.Secret
+	password *targets.Secret
 	http     *http.Client
 
 	mu    sync.Mutex
@@ -39,7 +39,7 @@ func newSSO(a config.Auth, hc *http.Client) (*sso, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("auth.token_service_url: %q is not an http(s) URL (e.g. https://sso.example.com:8085/idp/services/rest/TokenService/)", a.TokenServiceURL)
 	}
-	return &sso{url: a.TokenServiceURL, username: a.Username, password: a.Password, http: hc}, nil
+	return &sso{url: a.TokenServiceURL, username: a.Username, password: targets.NewSecret(a.Password, a.PasswordFile), http: hc}, nil
 }
 
 // Authorize implements targets.Authorizer.

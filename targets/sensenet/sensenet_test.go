@@ -349,7 +349,7 @@ func TestServerErrors(t *testing.T) {
 		msg     string
 		retryIn time.Duration
 	}{
-		{"403", sensenet.Fault{Status: 403, Message: "Access denied for the user dropsync."}, targets.Auth, "Access denied for the user dropsync. [Forbidden] (HTTP 403)", 0},
+		{"403", sensenet.Fault{Status: 403, Message: "Access denied for the user dropsync."}, targets.Permanent, "Access denied for the user dropsync. [Forbidden] (HTTP 403)", 0},
 		{"401", sensenet.Fault{Status: 401, Message: "Token expired."}, targets.Auth, "Token expired. [Unauthorized] (HTTP 401)", 0},
 		{"404", sensenet.Fault{Status: 404, Message: "Content not found: /Root/X"}, targets.Permanent, "Content not found: /Root/X [ResourceNotFound] (HTTP 404)", 0},
 		{"500", sensenet.Fault{Status: 500, Message: "The content is locked by someone else."}, targets.Retryable, "The content is locked by someone else. (HTTP 500)", 0},

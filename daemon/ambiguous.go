@@ -1,0 +1,113 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/internal/fsid"
+	"github.com/dropsync/dropsync/queue"
+	"github.com/dropsync/dropsync/targets"
+)
+
+// Ambiguous outcomes.
+//
+// An attempt that sent the whole file and got no answer may have been
+// stored. The attempt is counted under classAmbiguous. Before the next
+// attempt, a target that can be asked (targets.Verifier) is asked whether
+// the upload landed, and a landed upload is recorded as delivered without
+// sending it again. A target that cannot be asked and whose every upload
+// adds an object (targets.ResendLimiter) sends it again at most its limit
+// of times; then the file fails with the target's words on what may have
+// happened, and `queue retry` sends it anyway. Other targets replace what
+// they stored and simply send again.
+
+const classAmbiguous = "ambiguous: sent, no answer"
+
+// ambiguous counts an ambiguous attempt and fails the job when a target
+// that cannot be asked has re-sent it often enough; it reports whether it
+// did.
+func (d *Daemon) ambiguous(ctx context.Context, j *queue.Job, wc *config.Watch, path string, te *targets.Error, log *slog.Logger) bool {
+	n, err := d.q.CountAttempt(context.WithoutCancel(ctx), j, j.FP, classAmbiguous)
+	if err != nil {
+		log.Warn("cannot count the ambiguous attempt", "err", err)
+		return false
+	}
+	tgt := d.current().set.Targets[wc.Target] // only its kind is asked: no I/O
+	if _, ok := tgt.(targets.Verifier); ok {
+		return false
+	}
+	rl, ok := tgt.(targets.ResendLimiter)
+	if !ok {
+		return false
+	}
+	limit, words := rl.AmbiguousResends()
+	if n <= limit {
+		return false
+	}
+	d.finishFail(ctx, j, wc, path, fmt.Errorf("%s: the whole file was sent %d times and no answer came; not sending it again (dropsync queue retry sends it anyway): %w", words, n, te), targets.Permanent)
+	return true
+}
+
+// landed asks a Verifier target, after an ambiguous attempt, whether the
+// upload is already there; if so the job is recorded as delivered and
+// landed reports true. Any doubt sends the file again.
+func (d *Daemon) landed(ctx context.Context, j *queue.Job, wc *config.Watch, tgt targets.Target, f *targets.File, src *source, fp fsid.Fingerprint, claim *nameClaim, log *slog.Logger) bool {
+	v, ok := tgt.(targets.Verifier)
+	if !ok {
+		return false
+	}
+	if n, err := d.q.Attempts(ctx, j, fp, classAmbiguous); err != nil || n == 0 {
+		return false
+	}
+	start := time.Now()
+	sum, err := src.hash(ctx)
+	if err != nil {
+		return false
+	}
+	r, err := v.Landed(ctx, f, sum)
+	if err != nil {
+		d.handleErr(ctx, j, wc, f.Path, err, log)
+		return true
+	}
+	if r == nil {
+		log.Info("the attempt whose answer was lost did not land; sending the file again")
+		if err := d.q.ResetAttempts(ctx, j, classAmbiguous); err != nil {
+			log.Warn("cannot reset the ambiguous attempts", "err", err)
+		}
+		return false
+	}
+	o := deliveredOutcome(wc, &queue.FileState{FP: fp, SHA256: sum, Remote: *r})
+	o.Names = claim.keys(f, *r)
+	recorded := d.recordDelivered(ctx, j, wc, o, log)
+	claim.release()
+	if !recorded {
+		return true
+	}
+	log.Info("delivered: the attempt whose answer was lost had landed; not sent again", "remote_id", r.ID, "version", r.Version)
+	d.obs.Delivered(Delivery{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Bytes: f.Size, Duration: time.Since(start), Attempt: j.Attempts, Remote: *r, SHA256: sum})
+	d.health.succeeded(ctx, wc.Target)
+	return true
+}
+
+// takeTargetRequests carries out `dropsync target retry|resume` from
+// another process.
+func (d *Daemon) takeTargetRequests(ctx context.Context) {
+	reqs, err := d.q.TakeTargetRequests(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("cannot read target requests", "err", err)
+		}
+		return
+	}
+	for name, r := range reqs {
+		d.log.Info("target "+r+" requested", "target", name)
+		d.health.request(ctx, name, r)
+	}
+}
+
+// TargetsHealth returns every configured target's health as the daemon
+// sees it now.
+func (d *Daemon) TargetsHealth() []queue.TargetHealth { return d.health.states() }

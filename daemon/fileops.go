@@ -1,0 +1,482 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/internal/fsid"
+	"github.com/dropsync/dropsync/internal/safefs"
+	"github.com/dropsync/dropsync/queue"
+	"github.com/dropsync/dropsync/targets"
+)
+
+// This file holds the daemon's operations on watched files; the discipline
+// they follow is stated in the package comment.
+
+// source is a watched file opened for one attempt: its folder, confined
+// below the watch, and a handle on the file itself.
+type source struct {
+	dir    *safefs.Dir
+	base   string
+	follow bool
+	f      *os.File
+	fi     os.FileInfo
+	fp     fsid.Fingerprint // from fstat of f
+}
+
+// openSource opens rel below the watch: no symlink in any folder
+// component (nor in the last, unless follow_symlinks), without blocking,
+// regular files only. safefs.Missing(err) says no such file is there.
+func openSource(wc *config.Watch, rel string) (*source, error) {
+	dir, f, err := safefs.OpenFile(wc.Path, rel, wc.FollowLinks)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		dir.Close()
+		return nil, err
+	}
+	return &source{dir: dir, base: path.Base(rel), follow: wc.FollowLinks, f: f, fi: fi, fp: fsid.Of(fi)}, nil
+}
+
+func (s *source) Close() {
+	s.f.Close()
+	s.dir.Close()
+}
+
+// unchanged returns nil while the handle's file is as it was opened (its
+// fstat fingerprint, change time included, is the same) and its name
+// still leads to it; otherwise an error wrapping targets.ErrChanged.
+func (s *source) unchanged() error {
+	fi, err := s.f.Stat()
+	if err != nil {
+		return fmt.Errorf("%w: %v", targets.ErrChanged, err)
+	}
+	if fsid.Of(fi) != s.fp {
+		return fmt.Errorf("%w: it was written to", targets.ErrChanged)
+	}
+	ino, dev, err := s.dir.Ident(s.base, s.follow)
+	if err != nil {
+		return fmt.Errorf("%w: its name no longer leads to it: %v", targets.ErrChanged, err)
+	}
+	if ino != s.fp.Inode || dev != s.fp.Dev {
+		return fmt.Errorf("%w: another file took its name", targets.ErrChanged)
+	}
+	return nil
+}
+
+// hash returns the hex SHA-256 of the handle's content.
+func (s *source) hash(ctx context.Context) (string, error) {
+	h := sha256.New()
+	r := io.NewSectionReader(s.f, 0, s.fp.Size)
+	buf := make([]byte, 256<<10)
+	for {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		n, err := r.Read(buf)
+		h.Write(buf[:n])
+		if err == io.EOF {
+			return hex.EncodeToString(h.Sum(nil)), nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+}
+
+// stagePrefix starts the names of files the daemon itself makes inside a
+// watch: a file staged for after_upload, a copy being moved in. The
+// daemon never queues them.
+const stagePrefix = ".dropsync-"
+
+// stageName is the name a file takes in its own folder while after_upload
+// checks and moves or deletes it.
+func stageName(base string) string {
+	n := stagePrefix + "stage." + base
+	if len(n) > 255 { // NAME_MAX
+		sum := sha256.Sum256([]byte(base))
+		n = stagePrefix + "stage." + hex.EncodeToString(sum[:16])
+	}
+	return n
+}
+
+// ownName reports whether rel is a name the daemon made (stageName, a copy).
+func ownName(rel string) bool { return strings.HasPrefix(path.Base(rel), stagePrefix) }
+
+// splitRel splits a slash-separated relative path into folder and name.
+func splitRel(rel string) (dir, base string) {
+	dir, base = path.Split(rel)
+	return strings.TrimSuffix(dir, "/"), base
+}
+
+// stepHook, if set, is called at each step of an after_upload action.
+var stepHook atomic.Pointer[func(string)]
+
+// SetStepHook makes the daemon call h at each step of an after_upload
+// action, with the step's name: "recorded" (the delivery and the intent
+// are committed), "synced" (and durable), "staged" (the file has its
+// staging name) and "moved" (it is moved or deleted, not yet recorded).
+// Crash tests kill the process there; nil removes the hook.
+func SetStepHook(h func(step string)) {
+	if h == nil {
+		stepHook.Store(nil)
+		return
+	}
+	stepHook.Store(&h)
+}
+
+func step(name string) {
+	if h := stepHook.Load(); h != nil {
+		(*h)(name)
+	}
+}
+
+// deliveredOutcome records state as delivered; with after_upload move or
+// delete, the intent goes into the same transaction and the job comes
+// back after settle to carry it out.
+func deliveredOutcome(wc *config.Watch, state *queue.FileState) queue.Outcome {
+	o := queue.Outcome{Delivered: state}
+	if wc.AfterUpload == "move" || wc.AfterUpload == "delete" {
+		o.Intent, o.Recheck = wc.AfterUpload, time.Now().Add(wc.Settle.D())
+	}
+	return o
+}
+
+// recordDelivered records the outcome of a delivered (or found
+// unchanged) file. With after_upload keep, what follows a delivery happens
+// now (the ready marker goes); move and delete come in a later attempt
+// (finishAfterUpload). It reports whether the outcome was recorded.
+func (d *Daemon) recordDelivered(ctx context.Context, j *queue.Job, wc *config.Watch, o queue.Outcome, log *slog.Logger) bool {
+	ok, requeued := d.complete(ctx, j, o, log)
+	if ok && !requeued && o.Intent == "" {
+		d.readyMarkerDone(ctx, wc, filepath.Join(wc.Path, filepath.FromSlash(j.Rel)), j.Rel, log)
+	}
+	return ok
+}
+
+// unsettledLimit is how many uploads in a row a file may change during
+// before status calls it still being written.
+const unsettledLimit = 3
+
+// noteUnsettled counts an upload during which the file changed; reset
+// clears the count after a delivery or deletion.
+func (d *Daemon) noteUnsettled(watch, rel string, add, reset bool) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	k := watch + "\x00" + rel
+	if reset {
+		delete(d.changing, k)
+		return 0
+	}
+	if add {
+		d.changing[k]++
+	}
+	return d.changing[k]
+}
+
+// unsettledMsg is the job's message while it waits for the file to hold
+// still.
+func unsettledMsg(n int, wc *config.Watch, msg string) string {
+	if n >= unsettledLimit {
+		return fmt.Sprintf("%s: it changed during each of its last %d uploads (nothing was committed); sending it once it holds still for %s", queue.StillWriting, n, wc.Settle.D())
+	}
+	return msg
+}
+
+// changedWhileSending re-queues a job whose file changed (or was
+// replaced) while it was being sent; the commit was refused, so no
+// version reached the server. The attempt does not count.
+func (d *Daemon) changedWhileSending(ctx context.Context, j *queue.Job, wc *config.Watch, cause error, log *slog.Logger) {
+	n := d.noteUnsettled(j.Watch, j.Rel, true, false)
+	msg := unsettledMsg(n, wc, "the file changed while it was being sent; nothing was committed; sending it again once it settles")
+	log.Info(msg, "cause", cause)
+	d.requeue(ctx, j, time.Now().Add(wc.Settle.D()), msg, true, log)
+}
+
+// finishAfterUpload carries out the after_upload intent recorded with the
+// delivery of prev. It returns false, doing nothing, when the file at its
+// name is no longer the delivered one: it is sent again first.
+func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config.Watch, prev *queue.FileState, log *slog.Logger) bool {
+	action := wc.AfterUpload
+	if action != "move" && action != "delete" {
+		// after_upload was set to keep since: forget the intent.
+		d.complete(ctx, j, queue.Outcome{Delivered: &queue.FileState{FP: prev.FP, SHA256: prev.SHA256, Remote: prev.Remote}}, log)
+		return true
+	}
+	dirRel, base := splitRel(j.Rel)
+	dir, err := safefs.OpenDir(wc.Path, dirRel)
+	if safefs.Missing(err) {
+		d.doneAfterUpload(ctx, j, wc, action, "", log) // its folder is gone, and the file with it
+		return true
+	}
+	if err != nil {
+		d.retry(ctx, j, wc, err, log)
+		return true
+	}
+	defer dir.Close()
+	stage := stageName(base)
+	at := base
+	f, err := dir.Open(base, wc.FollowLinks)
+	switch {
+	case err == nil:
+		fi, err := f.Stat()
+		if err != nil || fsid.Of(fi) != prev.FP {
+			f.Close()
+			return false // changed since the delivery: sent again first
+		}
+	case safefs.Missing(err):
+		// Not at its name: staged when the daemon stopped, or done.
+		f, err = dir.Open(stage, wc.FollowLinks)
+		if safefs.Missing(err) {
+			d.doneAfterUpload(ctx, j, wc, action, "", log)
+			return true
+		}
+		if err != nil {
+			d.retry(ctx, j, wc, err, log)
+			return true
+		}
+		if fi, err := f.Stat(); err != nil || !fsid.Of(fi).SameContent(prev.FP) {
+			f.Close()
+			d.putBack(dir, stage, base, log)
+			d.requeue(ctx, j, time.Now(), "the staged file differs from the delivered one; put back", true, log)
+			return true
+		}
+		at = stage
+	default:
+		d.retry(ctx, j, wc, err, log)
+		return true
+	}
+	defer f.Close()
+	if wait := time.Until(prev.DeliveredAt.Add(wc.Settle.D())); wait > 0 && at == base {
+		d.requeue(ctx, j, time.Now().Add(wait), "delivered; after_upload "+action+" once the file has held still", true, log)
+		return true
+	}
+	if err := d.q.Sync(ctx); err != nil { // the delivery record reaches the disk first
+		d.retry(ctx, j, wc, err, log)
+		return true
+	}
+	step("synced")
+	// The write lease, held until the action is done, says no other
+	// process has the file open (a writer that paused); one that opens it
+	// meanwhile waits, and breaks the lease, which puts the file back.
+	held, err := safefs.Lease(f)
+	if errors.Is(err, safefs.ErrBusy) {
+		msg := "delivered; another process still has the file open, so after_upload " + action + " waits"
+		log.Debug(msg)
+		d.requeue(ctx, j, time.Now().Add(wc.Settle.D()), msg, true, log)
+		return true
+	}
+	defer held.Release()
+	d.noteOwnMove(wc.Path, j.Rel)
+	if at == base {
+		if err := dir.Rename(base, dir, stage); err != nil {
+			if errors.Is(err, fs.ErrExist) { // a staged file left from before: back beside it
+				d.putBack(dir, stage, base, log)
+			}
+			d.retry(ctx, j, wc, err, log)
+			return true
+		}
+		if err := dir.Sync(); err != nil {
+			log.Warn("cannot sync the folder", "err", err)
+		}
+		step("staged")
+		// Nobody can open it by name now: is it still the delivered file?
+		fi, err := f.Stat()
+		same := err == nil && fsid.Of(fi).SameContent(prev.FP)
+		if ino, dev, err := dir.Ident(stage, wc.FollowLinks); err != nil || ino != prev.FP.Inode || dev != prev.FP.Dev {
+			same = false
+		}
+		if !same {
+			d.putBack(dir, stage, base, log)
+			d.requeue(ctx, j, time.Now(), "the file changed at the moment of after_upload; sending it again", true, log)
+			return true
+		}
+	}
+	if held.Broken() {
+		d.putBack(dir, stage, base, log)
+		d.requeue(ctx, j, time.Now().Add(wc.Settle.D()), "delivered; another process is opening the file, so after_upload "+action+" waits", true, log)
+		return true
+	}
+	used := ""
+	switch action {
+	case "delete":
+		if err = dir.Remove(stage); err == nil {
+			err = dir.Sync()
+		}
+	case "move":
+		var dst *safefs.Dir
+		if dst, err = safefs.MkdirAll(wc.MoveTo, dirRel); err == nil {
+			used, err = safefs.Move(dir, stage, f, dst, base, true)
+			dst.Close()
+		}
+	}
+	if err != nil {
+		d.putBack(dir, stage, base, log)
+		log.Error("after_upload "+action+" failed; trying again", "err", err)
+		d.afterUploadResult(ctx, wc, j.Rel, err, log) // counted in status and metrics
+		d.retry(ctx, j, wc, err, log)
+		return true
+	}
+	held.Release()
+	step("moved")
+	d.doneAfterUpload(ctx, j, wc, action, used, log)
+	return true
+}
+
+// doneAfterUpload records that the after_upload action is done (in one
+// transaction with the end of the job); the path's remote object is never
+// deleted for the file's absence.
+func (d *Daemon) doneAfterUpload(ctx context.Context, j *queue.Job, wc *config.Watch, action, used string, log *slog.Logger) {
+	if ok, _ := d.complete(ctx, j, queue.Outcome{MovedAway: true}, log); !ok {
+		return
+	}
+	d.afterUploadResult(ctx, wc, j.Rel, nil, log) // clears a recorded failure
+	d.readyMarkerDone(ctx, wc, filepath.Join(wc.Path, filepath.FromSlash(j.Rel)), j.Rel, log)
+	if used != "" && used != path.Base(j.Rel) {
+		log.Info("moved after upload under a free name", "name", used)
+	} else {
+		log.Debug("after_upload done", "action", action)
+	}
+}
+
+// putBack gives a staged file its name again (or the next free one).
+func (d *Daemon) putBack(dir *safefs.Dir, stage, base string, log *slog.Logger) {
+	used, err := safefs.Move(dir, stage, nil, dir, base, true)
+	if err != nil {
+		log.Error("cannot put the staged file back; it stays under its staging name", "name", stage, "err", err)
+		return
+	}
+	if used != base {
+		log.Warn("put the staged file back under a free name", "name", used)
+	}
+}
+
+// park moves a failed file to failed_to under a free name, with its
+// .error.txt note beside the name used. The path is recorded as moved
+// away before the move, so its absence never deletes a remote object.
+func (d *Daemon) park(ctx context.Context, wc *config.Watch, j *queue.Job, note string, log *slog.Logger) {
+	dirRel, base := splitRel(j.Rel)
+	src, err := safefs.OpenDir(wc.Path, dirRel)
+	if err != nil {
+		log.Error("failed_to move failed", "err", err)
+		return
+	}
+	defer src.Close()
+	f, err := src.Open(base, wc.FollowLinks) // only a regular file is parked
+	if err != nil {
+		log.Error("failed_to move failed", "err", err)
+		return
+	}
+	f.Close()
+	dst, err := safefs.MkdirAll(wc.FailedTo, dirRel)
+	if err != nil {
+		log.Error("failed_to move failed", "err", err)
+		return
+	}
+	defer dst.Close()
+	if err := d.q.MarkMovedAway(context.WithoutCancel(ctx), wc.Path, j.Rel); err != nil {
+		log.Error("cannot record the move to failed_to; the file stays", "err", err)
+		return
+	}
+	d.noteOwnMove(wc.Path, j.Rel)
+	used, err := safefs.Move(src, base, nil, dst, base, true)
+	if err != nil {
+		log.Error("failed_to move failed", "err", err)
+		return
+	}
+	name := used + ".error.txt"
+	if err := dst.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		log.Error("cannot write error note", "err", err)
+		return
+	}
+	nf, err := dst.Create(name) // a note without its file is stale
+	if err == nil {
+		_, err = nf.WriteString(note)
+		if cerr := nf.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		log.Error("cannot write error note", "err", err)
+	}
+	if used != base {
+		log.Info("parked in failed_to under a free name", "name", used)
+	}
+}
+
+// parkedName finds, among the files parked in dir for base (base, "base
+// (2)", …), the one whose size and mtime are fp's.
+func parkedName(dir *safefs.Dir, dirPath, base string, fp fsid.Fingerprint) (string, bool) {
+	ents, err := os.ReadDir(dirPath)
+	if err != nil {
+		return "", false
+	}
+	ext := path.Ext(base)
+	stem := strings.TrimSuffix(base, ext)
+	for _, e := range ents {
+		n := e.Name()
+		if n != base && !(strings.HasPrefix(n, stem+" (") && strings.HasSuffix(n, ")"+ext)) {
+			continue
+		}
+		f, err := dir.Open(n, false)
+		if err != nil {
+			continue
+		}
+		fi, err := f.Stat()
+		f.Close()
+		if err == nil && fi.Size() == fp.Size && fi.ModTime().UnixNano() == fp.ModTime {
+			return n, true
+		}
+	}
+	return "", false
+}
+
+// restoreFailed moves a file back from failed_to for another attempt (after
+// `queue retry`), removing its .error.txt note; it reports whether it did.
+// Only the very file that failed comes back (same size and mtime as the
+// job recorded): a copy parked there earlier must not replace a file the
+// user has deleted since, and nothing at the file's name is overwritten.
+func (d *Daemon) restoreFailed(ctx context.Context, wc *config.Watch, j *queue.Job, log *slog.Logger) bool {
+	if wc.FailedTo == "" {
+		return false
+	}
+	dirRel, base := splitRel(j.Rel)
+	src, err := safefs.OpenDir(wc.FailedTo, dirRel)
+	if err != nil {
+		return false
+	}
+	defer src.Close()
+	name, ok := parkedName(src, src.Name(), base, j.FP)
+	if !ok {
+		return false
+	}
+	dst, err := safefs.MkdirAll(wc.Path, dirRel)
+	if err != nil {
+		log.Error("cannot move the file back from failed_to", "err", err)
+		return false
+	}
+	defer dst.Close()
+	if _, err := safefs.Move(src, name, nil, dst, base, false); err != nil {
+		log.Error("cannot move the file back from failed_to", "err", err)
+		return false
+	}
+	src.Remove(name + ".error.txt")
+	log.Info("moved back from failed_to for another attempt", "from", path.Join(src.Name(), name))
+	return true
+}

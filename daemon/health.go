@@ -1,0 +1,538 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/queue"
+	"github.com/dropsync/dropsync/targets"
+)
+
+// Target health.
+//
+// One component decides whether a target is up, and it alone changes that
+// state. Failures about the server (its credentials rejected, no
+// connection, a storm of 5xx, a throttling answer) change the target's
+// state; failures about one file stay with that file. While a target is not
+// up its jobs stay pending, uncounted: the queue does not hand them out
+// (Claim skips targets that are down or whose credentials are rejected, and
+// throttled ones through their pause), and a job claimed just before the
+// change goes back untouched. Only the probe talks to such a target: one
+// request where the adapter can check its destination, else one real job,
+// with a backoff of its own from retry.initial to retry.max (probeWait). The
+// first success makes the target up and its backlog moves at once. A
+// throttle ends when the server's time (capped by retry.max_pause) has
+// passed or `dropsync target resume` ends it.
+//
+// Invariants: the state is persisted before it is acted on, so `status`,
+// `target list` and a restart see it; a restart, a configuration reload,
+// `dropsync target retry` and a change of a credential *_file re-test at
+// once; exactly one log line is written per change of state.
+
+// serverStorm is how many attempts in a row must fail with a server error
+// (5xx, reset, timeout) before the target counts as down; a single stray
+// failure among successes is the file's, retried soon.
+const serverStorm = 5
+
+// credentialPoll is how often a target whose credentials are rejected
+// looks at its credential files for a change.
+const credentialPoll = time.Second
+
+type targetState struct {
+	name   string
+	state  string
+	since  time.Time
+	reason string
+	until  time.Time // throttled: the end of the pause
+	next   time.Time // down, credentials rejected: the next probe
+	streak int       // server failures in a row while up
+	kick   chan struct{}
+}
+
+// health owns every target's state.
+type health struct {
+	d *Daemon
+	// change serializes changes of state with their records in the queue,
+	// so that the recorded state (which gates claims) is always the last
+	// one decided; mu guards the fields and is never held while writing.
+	change  sync.Mutex
+	mu      sync.Mutex
+	ts      map[string]*targetState
+	probing map[int64]bool // jobs claimed as probes
+	workCtx context.Context
+	runCtx  context.Context // the loops' context, once run has started
+	loops   sync.WaitGroup
+}
+
+func newHealth(d *Daemon) *health {
+	h := &health{d: d, ts: map[string]*targetState{}, probing: map[int64]bool{}}
+	now := time.Now()
+	for name := range d.cfg.Targets {
+		h.ts[name] = &targetState{name: name, state: queue.TargetUp, since: now, kick: make(chan struct{}, 1)}
+	}
+	return h
+}
+
+// load takes over the recorded states: a target that was down or had its
+// credentials rejected stays so, and is probed at once (a restart
+// re-tests). A pause longer than retry.max_pause is shortened.
+func (h *health) load(ctx context.Context) error {
+	if err := h.d.q.CapPauses(ctx, time.Now().Add(h.d.cfg.Retry.MaxPause.D())); err != nil {
+		return err
+	}
+	rec, err := h.d.q.TargetsHealth(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := h.d.q.TakeTargetRequests(ctx); err != nil { // requests made while no daemon ran are done by now
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now()
+	for name, r := range rec {
+		t, ok := h.ts[name]
+		if !ok || r.State == queue.TargetUp {
+			continue
+		}
+		t.state, t.since, t.reason = r.State, r.Since, r.Reason
+		switch r.State {
+		case queue.TargetThrottled:
+			t.until = r.NextProbe
+		default:
+			t.next = now
+		}
+	}
+	return nil
+}
+
+// run probes and ends pauses until ctx ends: one loop per target. A probe
+// job runs under workCtx, which outlives ctx by the shutdown drain, as
+// every upload does.
+func (h *health) run(ctx, workCtx context.Context) {
+	h.mu.Lock()
+	h.workCtx, h.runCtx = workCtx, ctx
+	for _, t := range h.ts {
+		h.startLoop(ctx, t)
+	}
+	h.mu.Unlock()
+	<-ctx.Done()
+	h.loops.Wait()
+}
+
+// startLoop runs t's loop until ctx ends; h.mu is held.
+func (h *health) startLoop(ctx context.Context, t *targetState) {
+	h.loops.Add(1)
+	go func() {
+		defer h.loops.Done()
+		h.loop(ctx, t)
+	}()
+}
+
+// reconfigure follows a reload (c is the new configuration): a target it
+// adds starts up with a loop of its own, and every target that is not up
+// is re-tested at once, as at a restart.
+func (h *health) reconfigure(c *config.Config) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now()
+	for name := range c.Targets {
+		if _, ok := h.ts[name]; ok {
+			continue
+		}
+		t := &targetState{name: name, state: queue.TargetUp, since: now, kick: make(chan struct{}, 1)}
+		h.ts[name] = t
+		if h.runCtx != nil && h.runCtx.Err() == nil {
+			h.startLoop(h.runCtx, t)
+		}
+	}
+	for _, t := range h.ts {
+		if t.state == queue.TargetDown || t.state == queue.TargetCredentials {
+			t.next = now
+			select {
+			case t.kick <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+func (h *health) loop(ctx context.Context, t *targetState) {
+	cfg := h.d.current().cfg.Targets[t.name]
+	if cfg == nil {
+		return // removed by a reload before its loop started
+	}
+	stamp := targets.CredentialStamp(cfg.Auth)
+	for {
+		if c := h.d.current().cfg.Targets[t.name]; c != nil && c != cfg { // reloaded: its credentials may have moved
+			cfg, stamp = c, targets.CredentialStamp(c.Auth)
+		}
+		h.mu.Lock()
+		state, due := t.state, time.Time{}
+		switch state {
+		case queue.TargetThrottled:
+			due = t.until
+		case queue.TargetDown, queue.TargetCredentials:
+			due = t.next
+		}
+		h.mu.Unlock()
+		wait := time.Duration(-1)
+		if !due.IsZero() {
+			wait = max(time.Until(due), 0)
+		}
+		if state == queue.TargetCredentials && len(targets.CredentialFiles(cfg.Auth)) > 0 && (wait < 0 || wait > credentialPoll) {
+			wait = credentialPoll
+		}
+		var timer <-chan time.Time
+		var tm *time.Timer
+		if wait >= 0 {
+			tm = time.NewTimer(wait)
+			timer = tm.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-t.kick:
+		case <-timer:
+		}
+		if tm != nil {
+			tm.Stop()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		now := time.Now()
+		h.mu.Lock()
+		state, until, next := t.state, t.until, t.next
+		h.mu.Unlock()
+		switch state {
+		case queue.TargetThrottled:
+			if !now.Before(until) {
+				h.setUp(ctx, t.name, "the pause has ended")
+			}
+		case queue.TargetDown, queue.TargetCredentials:
+			changed := false
+			if st := targets.CredentialStamp(cfg.Auth); st != stamp {
+				stamp, changed = st, true
+			}
+			if changed || !now.Before(next) {
+				h.probe(ctx, t.name)
+			}
+		}
+	}
+}
+
+// probe tests a target that is not up: a request where the adapter can
+// check a destination without uploading, else one real job.
+func (h *health) probe(ctx context.Context, name string) {
+	d := h.d
+	g := d.acquire()
+	tgt := g.set.Targets[name]
+	if dc, ok := tgt.(targets.DestinationChecker); ok {
+		for i, w := range g.cfg.Watches {
+			if w.Target != name {
+				continue
+			}
+			err := dc.CheckDestination(ctx, g.set.Dests[i])
+			g.done()
+			if ctx.Err() != nil {
+				return
+			}
+			kind, ra := targets.Classify(err)
+			if err == nil || kind == targets.Permanent {
+				// The server answers and takes the credentials; what is
+				// wrong with a destination is for its files to say.
+				h.setUp(ctx, name, "the probe succeeded")
+			} else {
+				h.failed(ctx, name, kind, ra, err)
+			}
+			return
+		}
+	}
+	g.done()
+	j, err := d.q.ClaimTarget(ctx, name)
+	if err != nil || j == nil {
+		if err != nil && ctx.Err() == nil {
+			d.log.Warn("cannot claim a probe job", "target", name, "err", err)
+		}
+		h.reschedule(name) // nothing to test with yet
+		return
+	}
+	h.mu.Lock()
+	h.probing[j.ID] = true
+	workCtx := h.workCtx
+	h.mu.Unlock()
+	d.process(workCtx, j)
+	h.mu.Lock()
+	delete(h.probing, j.ID)
+	t := h.ts[name]
+	stillDown := t.state == queue.TargetDown || t.state == queue.TargetCredentials
+	h.mu.Unlock()
+	if stillDown {
+		h.reschedule(name)
+	}
+}
+
+// reschedule sets the next probe of a target that is not up, after its
+// backoff.
+func (h *health) reschedule(name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t := h.ts[name]
+	if t.next.After(time.Now()) {
+		return // a failure already set it
+	}
+	t.next = time.Now().Add(h.d.probeWait(time.Since(t.since)))
+}
+
+// holds reports whether job j must not be sent now: its target is down or
+// has its credentials rejected and j is not the probe. Such a job goes
+// back to pending, uncounted. A throttle is held by its recorded pause
+// alone, which `dropsync target resume` may end from another process.
+func (h *health) holds(j *queue.Job) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t, ok := h.ts[j.Target]
+	if !ok || h.probing[j.ID] {
+		return false
+	}
+	return t.state == queue.TargetDown || t.state == queue.TargetCredentials
+}
+
+// succeeded notes a delivery: a target that was down or had its
+// credentials rejected is up.
+func (h *health) succeeded(ctx context.Context, name string) {
+	h.mu.Lock()
+	t, ok := h.ts[name]
+	if !ok {
+		h.mu.Unlock()
+		return
+	}
+	t.streak = 0
+	// A throttle ends with its time: an upload sent before the server
+	// asked for the pause does not end it.
+	down := t.state == queue.TargetDown || t.state == queue.TargetCredentials
+	h.mu.Unlock()
+	if down {
+		h.setUp(ctx, name, "a delivery succeeded")
+	}
+}
+
+// serverFailed notes a retryable server failure of one file and reports
+// whether it made the target down (a storm): then the file waits for the
+// target instead of retrying on its own.
+func (h *health) serverFailed(ctx context.Context, name string, err error) bool {
+	h.mu.Lock()
+	t, ok := h.ts[name]
+	if !ok {
+		h.mu.Unlock()
+		return false
+	}
+	t.streak++
+	storm := t.streak >= serverStorm || t.state == queue.TargetDown
+	h.mu.Unlock()
+	if storm {
+		h.failed(ctx, name, targets.Unreachable, 0, fmt.Errorf("%d attempts in a row failed: %w", serverStorm, err))
+	}
+	return storm
+}
+
+// failed records a failure about the target: kind Auth (credentials
+// rejected), Throttled (paused for ra, or a growing backoff without one)
+// or anything else (down). It returns when the target may be tried again.
+func (h *health) failed(ctx context.Context, name string, kind targets.Kind, ra time.Duration, err error) time.Time {
+	h.change.Lock() // the change and its record, in the order they happen
+	defer h.change.Unlock()
+	d := h.d
+	now := time.Now()
+	h.mu.Lock()
+	t, ok := h.ts[name]
+	if !ok {
+		h.mu.Unlock()
+		return now
+	}
+	prev := t.state
+	t.reason = err.Error()
+	var at time.Time
+	switch kind {
+	case targets.Throttled:
+		if ra <= 0 {
+			ra = d.backoff(d.throttled(name))
+		}
+		at = now.Add(min(ra, d.cfg.Retry.MaxPause.D()))
+		if prev == queue.TargetDown || prev == queue.TargetCredentials {
+			t.next = at // a probe was throttled: probe again after the pause
+		} else {
+			t.state = queue.TargetThrottled
+			if at.After(t.until) || prev != queue.TargetThrottled {
+				t.until = at
+			}
+			at = t.until
+		}
+	case targets.Auth:
+		t.state = queue.TargetCredentials
+	default:
+		t.state = queue.TargetDown
+	}
+	if prev != t.state {
+		t.since = now
+	}
+	if t.state == queue.TargetDown || t.state == queue.TargetCredentials {
+		if kind != targets.Throttled {
+			t.next = now.Add(d.probeWait(now.Sub(t.since)))
+		}
+		at = t.next
+	}
+	rec := t.record()
+	state, until := t.state, t.until
+	h.mu.Unlock()
+
+	bg := context.WithoutCancel(ctx)
+	if state == queue.TargetThrottled {
+		if perr := d.q.PauseTarget(bg, name, until, err.Error()); perr != nil {
+			d.log.Error("cannot record the pause", "target", name, "err", perr)
+		}
+	}
+	if perr := d.q.SetTargetHealth(bg, rec); perr != nil {
+		d.log.Error("cannot record the target's health", "target", name, "err", perr)
+	}
+	if prev != state {
+		attrs := []any{"target", name, "state", state, "err", err.Error()}
+		switch state {
+		case queue.TargetThrottled:
+			attrs = append(attrs, "until", until.Format(time.RFC3339))
+		default:
+			attrs = append(attrs, "next_probe", rec.NextProbe.Format(time.RFC3339))
+		}
+		d.log.Warn("target "+state+"; its files wait", attrs...)
+	}
+	h.kickLoop(name)
+	return at
+}
+
+// setUp makes a target up and moves its backlog.
+func (h *health) setUp(ctx context.Context, name, why string) {
+	h.change.Lock()
+	defer h.change.Unlock()
+	h.mu.Lock()
+	t, ok := h.ts[name]
+	if !ok || t.state == queue.TargetUp {
+		h.mu.Unlock()
+		return
+	}
+	prev, since := t.state, t.since
+	t.state, t.since, t.reason, t.until, t.next, t.streak = queue.TargetUp, time.Now(), "", time.Time{}, time.Time{}, 0
+	rec := t.record()
+	h.mu.Unlock()
+	bg := context.WithoutCancel(ctx)
+	if err := h.d.q.SetTargetHealth(bg, rec); err != nil {
+		h.d.log.Error("cannot record the target's health", "target", name, "err", err)
+	}
+	if prev == queue.TargetThrottled {
+		if err := h.d.q.ResumeTarget(bg, name); err != nil {
+			h.d.log.Error("cannot end the pause", "target", name, "err", err)
+		}
+	}
+	h.d.log.Info("target up", "target", name, "was", prev, "for", time.Since(since).Round(time.Millisecond), "because", why)
+	h.d.wake.notify()
+}
+
+// request carries out a CLI request: retry probes now, resume ends a pause.
+func (h *health) request(ctx context.Context, name, req string) {
+	h.mu.Lock()
+	t, ok := h.ts[name]
+	var state string
+	if ok {
+		state = t.state
+		if req == queue.RequestRetry && state != queue.TargetUp {
+			t.next = time.Now()
+		}
+	}
+	h.mu.Unlock()
+	if !ok {
+		return
+	}
+	switch {
+	case req == queue.RequestResume && state == queue.TargetThrottled:
+		h.setUp(ctx, name, "dropsync target resume")
+	case req == queue.RequestRetry:
+		h.kickLoop(name)
+	}
+	h.d.wake.notify()
+}
+
+func (h *health) kickLoop(name string) {
+	h.mu.Lock()
+	t, ok := h.ts[name]
+	h.mu.Unlock()
+	if !ok {
+		return
+	}
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
+}
+
+// unhealthy returns why /healthz must fail: a target down or with its
+// credentials rejected for longer than metrics.unhealthy_after.
+func (h *health) unhealthy() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	limit := h.d.cfg.Metrics.UnhealthyAfter.D()
+	var errs []error
+	for _, t := range h.ts {
+		if (t.state == queue.TargetDown || t.state == queue.TargetCredentials) && time.Since(t.since) > limit {
+			errs = append(errs, fmt.Errorf("target %s: %s since %s: %s", t.name, t.state, t.since.Format(time.RFC3339), t.reason))
+		}
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
+
+// states returns every target's health, for status and tests.
+func (h *health) states() []queue.TargetHealth {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]queue.TargetHealth, 0, len(h.ts))
+	for _, t := range h.ts {
+		out = append(out, t.record())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Target < out[j].Target })
+	return out
+}
+
+func (t *targetState) record() queue.TargetHealth {
+	r := queue.TargetHealth{Target: t.name, State: t.state, Since: t.since, Reason: t.reason}
+	switch t.state {
+	case queue.TargetThrottled:
+		r.NextProbe = t.until
+	case queue.TargetDown, queue.TargetCredentials:
+		r.NextProbe = t.next
+	}
+	return r
+}
+
+// probeWait is the wait before the next probe of a target that has been
+// down (or had its credentials rejected) for downFor: a fifth of that
+// time, at least retry.initial and at most retry.max, jittered by a tenth
+// either way. Probes are few (their number grows with the logarithm of the
+// outage's length) and the first delivery after an outage follows within
+// about a fifth of its length, or retry.initial after a short one.
+func (d *Daemon) probeWait(downFor time.Duration) time.Duration {
+	w := min(max(downFor/5, d.cfg.Retry.Initial.D()), d.cfg.Retry.Max.D())
+	return w*9/10 + rand.N(w/5+1)
+}
+
+// soon is the wait before a file's own retry after a stray server failure:
+// retry.initial, jittered by a quarter either way. Long waits belong to a
+// target that is down, where the probe's backoff decides.
+func (d *Daemon) soon() time.Duration {
+	base := d.cfg.Retry.Initial.D()
+	return base*3/4 + rand.N(base/2+1)
+}

@@ -1,0 +1,190 @@
+//go:build windows
+
+package safefs
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+const isWindows = true
+
+// Dir is a folder below a root. Windows has no openat: every component is
+// checked with Lstat (no symlink, no junction) when the Dir is opened, and
+// operations use paths below it.
+type Dir struct {
+	name string
+}
+
+// OpenDir opens the folder rel below root, refusing a symlink or junction
+// in any component of rel.
+func OpenDir(root, rel string) (*Dir, error) {
+	parts, err := components(rel)
+	if err != nil {
+		return nil, err
+	}
+	cur := root
+	if fi, err := os.Stat(root); err != nil {
+		return nil, err
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("open %s: %w", root, ErrOutside)
+	}
+	for _, p := range parts {
+		cur = filepath.Join(cur, p)
+		fi, err := os.Lstat(cur)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() || fi.Mode()&(os.ModeSymlink|os.ModeIrregular) != 0 {
+			return nil, fmt.Errorf("open %s: %w", cur, ErrOutside)
+		}
+	}
+	return &Dir{name: cur}, nil
+}
+
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." || filepath.Base(name) != name {
+		return fmt.Errorf("%w: %q is not a name", ErrOutside, name)
+	}
+	return nil
+}
+
+// Name is the folder's path, for messages.
+func (d *Dir) Name() string { return d.name }
+
+// Close releases the folder.
+func (d *Dir) Close() error { return nil }
+
+// Open opens the regular file name for reading; see the Unix version.
+func (d *Dir) Open(name string, follow bool) (*os.File, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(d.name, name)
+	if !follow {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return nil, err
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			return nil, fmt.Errorf("open %s: %w (a symlink)", p, ErrNotRegular)
+		}
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("open %s: %w", p, ErrNotRegular)
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+// Rename renames without replacing: link, then remove the old name.
+func (d *Dir) Rename(old string, to *Dir, new string) error {
+	if err := checkName(old); err != nil {
+		return err
+	}
+	if err := checkName(new); err != nil {
+		return err
+	}
+	o, n := filepath.Join(d.name, old), filepath.Join(to.name, new)
+	if err := os.Link(o, n); err != nil {
+		if _, serr := os.Lstat(n); serr == nil {
+			return &os.LinkError{Op: "rename", Old: o, New: n, Err: fs.ErrExist}
+		}
+		if crossDevice(err) {
+			return err
+		}
+		return os.Rename(o, n) // no hard links here (FAT, some shares)
+	}
+	return os.Remove(o)
+}
+
+// errNotSameDevice is ERROR_NOT_SAME_DEVICE.
+const errNotSameDevice = syscall.Errno(17)
+
+func crossDevice(err error) bool { return errors.Is(err, errNotSameDevice) }
+
+// Remove removes name.
+func (d *Dir) Remove(name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	return os.Remove(filepath.Join(d.name, name))
+}
+
+// Sync is a no-op: Windows cannot flush a folder.
+func (d *Dir) Sync() error { return nil }
+
+// Create creates name for writing; it fails if name exists.
+func (d *Dir) Create(name string) (*os.File, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(filepath.Join(d.name, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+}
+
+// CreateTemp creates a new file named prefix plus a random suffix.
+func (d *Dir) CreateTemp(prefix string) (string, *os.File, error) {
+	for {
+		var b [8]byte
+		rand.Read(b[:])
+		name := prefix + hex.EncodeToString(b[:])
+		f, err := d.Create(name)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return name, f, err
+	}
+}
+
+// Chtimes sets the access and modification times of name.
+func (d *Dir) Chtimes(name string, t time.Time) error {
+	return os.Chtimes(filepath.Join(d.name, name), t, t)
+}
+
+// Mkdir opens the sub-folder name, creating it if missing.
+func (d *Dir) Mkdir(name string) (*Dir, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(d.name, name)
+	if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, err
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() || fi.Mode()&(os.ModeSymlink|os.ModeIrregular) != 0 {
+		return nil, fmt.Errorf("open %s: %w", p, ErrOutside)
+	}
+	return &Dir{name: p}, nil
+}
+
+// Ident returns 0, 0 on Windows, where the fingerprint has no inode
+// either; it fails if name is missing.
+func (d *Dir) Ident(name string, follow bool) (inode, dev uint64, err error) {
+	if err := checkName(name); err != nil {
+		return 0, 0, err
+	}
+	stat := os.Lstat
+	if follow {
+		stat = os.Stat
+	}
+	_, err = stat(filepath.Join(d.name, name))
+	return 0, 0, err
+}

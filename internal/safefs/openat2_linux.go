@@ -1,0 +1,37 @@
+package safefs
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// noOpenat2 is set once openat2 turned out to be missing (kernels before
+// 5.6, or a seccomp filter that refuses it).
+var noOpenat2 atomic.Bool
+
+// openBeneath opens rel (split into parts) below fd with openat2, which
+// refuses symlinks in every component and any escape from fd; where
+// openat2 is missing it walks the components with O_NOFOLLOW.
+func openBeneath(fd int, rel string, parts []string) (int, error) {
+	if !noOpenat2.Load() {
+		how := unix.OpenHow{Flags: dirFlags, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+		nfd, err := retry(func() (int, error) { return unix.Openat2(fd, rel, &how) })
+		if !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM) {
+			return nfd, err
+		}
+		noOpenat2.Store(true)
+	}
+	return walk(fd, parts)
+}
+
+// renameNoReplace renames with RENAME_NOREPLACE, falling back to link and
+// unlink where the file system does not support the flag.
+func renameNoReplace(ofd int, old string, nfd int, new string) error {
+	err := unix.Renameat2(ofd, old, nfd, new, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		return linkRename(ofd, old, nfd, new)
+	}
+	return err
+}

@@ -1,0 +1,198 @@
+// Package safefs does dropsync's file operations on watched files without
+// ever leaving the folder they belong to.
+//
+// Invariants:
+//
+//   - Confinement. A Dir is opened below a root folder one component at a
+//     time or with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS): no
+//     component may be a symlink or "..", so a folder swapped for a link
+//     after a file was queued is never followed out of the root. Every
+//     later open, rename and unlink is relative to that Dir's descriptor,
+//     never to a path string. (The root itself is configuration and is
+//     opened as given.)
+//   - Only regular files. Dir.Open opens with O_NONBLOCK and O_NOFOLLOW
+//     (unless follow is asked for the last component) and returns the
+//     handle only if fstat says it is a regular file: a FIFO or device
+//     renamed over a file never blocks the caller, and what the handle
+//     reads is what its fstat describes.
+//   - Never overwrite. Rename fails with fs.ErrExist instead of replacing
+//     (renameat2 RENAME_NOREPLACE, or link and unlink), Create uses
+//     O_EXCL, and Move picks the next free name ("scan (2).pdf").
+//   - Durable moves. A move across file systems copies to a fresh name,
+//     fsyncs the copy and its folder, and only then removes the source.
+package safefs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+)
+
+// Errors.
+var (
+	// ErrOutside: the path crosses a symlink or leaves its root.
+	ErrOutside = errors.New("safefs: the path crosses a symlink or leaves its folder")
+	// ErrNotRegular: the name is not a regular file (a FIFO, a device, a
+	// folder, or a symlink that is not followed).
+	ErrNotRegular = errors.New("safefs: not a regular file")
+	// ErrBusy: another process holds the file open (see Lease), or holds
+	// a lease on it, so it cannot be opened without waiting.
+	ErrBusy = errors.New("safefs: the file is open in another process")
+)
+
+// Missing reports whether err means that no regular file is at the name
+// inside the root: absent, behind a symlink, or not a regular file.
+func Missing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrOutside) || errors.Is(err, ErrNotRegular)
+}
+
+// components splits a slash-separated relative path, refusing absolute
+// paths and "." or ".." components.
+func components(rel string) ([]string, error) {
+	if rel == "" || rel == "." {
+		return nil, nil
+	}
+	if path.IsAbs(rel) || strings.HasPrefix(rel, "\\") {
+		return nil, fmt.Errorf("%w: %s is absolute", ErrOutside, rel)
+	}
+	parts := strings.Split(rel, "/")
+	for _, p := range parts {
+		if p == "" || p == "." || p == ".." || strings.ContainsRune(p, '\\') && isWindows {
+			return nil, fmt.Errorf("%w: %s", ErrOutside, rel)
+		}
+	}
+	return parts, nil
+}
+
+// OpenFile opens the regular file at rel below root for reading (see
+// Dir.Open), with the Dir of its folder, which the caller closes too.
+func OpenFile(root, rel string, follow bool) (*Dir, *os.File, error) {
+	dir, base := path.Split(rel)
+	d, err := OpenDir(root, strings.TrimSuffix(dir, "/"))
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := d.Open(base, follow)
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	return d, f, nil
+}
+
+// FreeName returns the n-th candidate for name: name itself for n <= 1,
+// then "stem (n).ext".
+func FreeName(name string, n int) string {
+	if n <= 1 {
+		return name
+	}
+	ext := path.Ext(name)
+	if ext == name { // ".profile"
+		ext = ""
+	}
+	return fmt.Sprintf("%s (%d)%s", strings.TrimSuffix(name, ext), n, ext)
+}
+
+// maxCandidates bounds the search for a free name.
+const maxCandidates = 10000
+
+// Move moves the file name in src to dst under want, or, when want is
+// taken and free is set, under the first free FreeName(want, n); it
+// returns the name used. Nothing is ever overwritten. Across file systems
+// the file is copied (from the open handle from if not nil, else from
+// name, opened) to a fresh name in dst, the copy and dst are fsynced, and
+// only then is the source removed. Both folders are fsynced after a
+// rename.
+func Move(src *Dir, name string, from *os.File, dst *Dir, want string, free bool) (string, error) {
+	for n := 1; n <= maxCandidates; n++ {
+		cand := FreeName(want, n)
+		err := src.Rename(name, dst, cand)
+		switch {
+		case err == nil:
+			if err := dst.Sync(); err != nil {
+				return cand, err
+			}
+			return cand, src.Sync()
+		case errors.Is(err, fs.ErrExist) && free:
+			continue
+		case crossDevice(err):
+			return copyAcross(src, name, from, dst, want, free)
+		default:
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("safefs: no free name for %s after %d tries", want, maxCandidates)
+}
+
+// copyAcross is Move between file systems.
+func copyAcross(src *Dir, name string, from *os.File, dst *Dir, want string, free bool) (string, error) {
+	if from == nil {
+		in, err := src.Open(name, false)
+		if err != nil {
+			return "", err
+		}
+		defer in.Close()
+		from = in
+	}
+	fi, err := from.Stat()
+	if err != nil {
+		return "", err
+	}
+	tmp, out, err := dst.CreateTemp(".dropsync-copy-")
+	if err != nil {
+		return "", err
+	}
+	_, err = io.Copy(out, io.NewSectionReader(from, 0, fi.Size()))
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = dst.Chtimes(tmp, fi.ModTime()) // keep the mtime that identifies it
+	}
+	if err != nil {
+		dst.Remove(tmp)
+		return "", fmt.Errorf("copy %s across file systems: %w", name, err)
+	}
+	used, err := Move(dst, tmp, nil, dst, want, free)
+	if err != nil {
+		dst.Remove(tmp)
+		return "", err
+	}
+	if err := src.Remove(name); err != nil {
+		return used, err
+	}
+	return used, src.Sync()
+}
+
+// MkdirAll opens the folder rel below root, creating missing folders
+// (0700) on the way; like OpenDir, it follows no symlink below root. root
+// itself is created if missing.
+func MkdirAll(root, rel string) (*Dir, error) {
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, err
+	}
+	parts, err := components(rel)
+	if err != nil {
+		return nil, err
+	}
+	d, err := OpenDir(root, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range parts {
+		next, err := d.Mkdir(p)
+		d.Close()
+		if err != nil {
+			return nil, err
+		}
+		d = next
+	}
+	return d, nil
+}

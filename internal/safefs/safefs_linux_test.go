@@ -1,0 +1,186 @@
+package safefs
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// both runs f with openat2 and with the O_NOFOLLOW walk that replaces it
+// on kernels before 5.6.
+func both(t *testing.T, f func(t *testing.T)) {
+	for _, walk := range []bool{false, true} {
+		name := "openat2"
+		if walk {
+			name = "walk"
+		}
+		t.Run(name, func(t *testing.T) {
+			old := noOpenat2.Load()
+			noOpenat2.Store(walk)
+			defer noOpenat2.Store(old)
+			f(t)
+		})
+	}
+}
+
+func write(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenStaysBelowTheRoot(t *testing.T) {
+	both(t, func(t *testing.T) {
+		root, outside := t.TempDir(), t.TempDir()
+		write(t, filepath.Join(root, "real", "x"), "inside")
+		write(t, filepath.Join(outside, "x"), "outside")
+		os.Symlink(outside, filepath.Join(root, "link"))
+		os.Symlink(filepath.Join(outside, "x"), filepath.Join(root, "real", "lx"))
+		if err := syscall.Mkfifo(filepath.Join(root, "real", "fifo"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			rel    string
+			follow bool
+			want   error
+		}{
+			{"link/x", true, ErrOutside}, // a folder component is a symlink
+			{"../x", false, ErrOutside},  // ".."
+			{"real/../link/x", true, ErrOutside},
+			{"real/lx", false, ErrNotRegular},   // a final symlink, not followed
+			{"real/fifo", false, ErrNotRegular}, // never blocks
+			{"real/missing", false, fs.ErrNotExist},
+		} {
+			d, f, err := OpenFile(root, tc.rel, tc.follow)
+			if !errors.Is(err, tc.want) || !Missing(err) {
+				if f != nil {
+					f.Close()
+					d.Close()
+				}
+				t.Errorf("%s: err %v, want %v", tc.rel, err, tc.want)
+			}
+		}
+		d, f, err := OpenFile(root, "real/lx", true) // follow_symlinks: the last component only
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		d.Close()
+		d, f, err = OpenFile(root, "real/x", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		defer f.Close()
+		b := make([]byte, 6)
+		if n, _ := f.Read(b); string(b[:n]) != "inside" {
+			t.Fatalf("read %q", b[:n])
+		}
+	})
+}
+
+func TestMoveNeverOverwrites(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(dst, "scan.pdf"), "parked first")
+	write(t, filepath.Join(dst, "scan (2).pdf"), "parked second")
+	write(t, filepath.Join(src, "scan.pdf"), "third")
+	sd, _ := OpenDir(src, "")
+	dd, _ := OpenDir(dst, "")
+	defer sd.Close()
+	defer dd.Close()
+	used, err := Move(sd, "scan.pdf", nil, dd, "scan.pdf", true)
+	if err != nil || used != "scan (3).pdf" {
+		t.Fatalf("used %q, %v", used, err)
+	}
+	for n, want := range map[string]string{"scan.pdf": "parked first", "scan (2).pdf": "parked second", "scan (3).pdf": "third"} {
+		if b, _ := os.ReadFile(filepath.Join(dst, n)); string(b) != want {
+			t.Errorf("%s holds %q", n, b)
+		}
+	}
+	write(t, filepath.Join(src, "x"), "x")
+	if _, err := Move(sd, "x", nil, dd, "scan.pdf", false); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("a move without free names replaced a file: %v", err)
+	}
+}
+
+// The copy used across file systems: a fresh name, the mtime kept, the
+// source removed only after the copy, a free name taken.
+func TestCopyAcross(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(src, "a.txt"), "payload")
+	mt := time.Unix(1_700_000_000, 123)
+	os.Chtimes(filepath.Join(src, "a.txt"), mt, mt)
+	write(t, filepath.Join(dst, "a.txt"), "parked")
+	sd, _ := OpenDir(src, "")
+	dd, _ := MkdirAll(dst, "")
+	defer sd.Close()
+	defer dd.Close()
+	used, err := copyAcross(sd, "a.txt", nil, dd, "a.txt", true)
+	if err != nil || used != "a (2).txt" {
+		t.Fatalf("used %q, %v", used, err)
+	}
+	fi, err := os.Stat(filepath.Join(dst, used))
+	if err != nil || !fi.ModTime().Equal(mt) {
+		t.Fatalf("copy: %v, mtime %v", err, fi)
+	}
+	if _, err := os.Stat(filepath.Join(src, "a.txt")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal("the source is still there")
+	}
+	ents, _ := os.ReadDir(dst)
+	if len(ents) != 2 {
+		t.Fatalf("left in dst: %v", ents)
+	}
+}
+
+func TestMkdirAllRefusesSymlinks(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	os.Symlink(outside, filepath.Join(root, "link"))
+	if _, err := MkdirAll(root, "link/sub"); !errors.Is(err, ErrOutside) {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "sub")); err == nil {
+		t.Fatal("created a folder outside the root")
+	}
+}
+
+func TestLeaseRefusedWhileAnotherHolderHasTheFileOpen(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	write(t, p, "x")
+	f, _ := os.Open(p)
+	defer f.Close()
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_SETLEASE, unix.F_WRLCK); err != nil {
+		t.Skipf("no leases here (%v): the check is best effort", err)
+	}
+	unix.FcntlInt(f.Fd(), unix.F_SETLEASE, unix.F_UNLCK)
+	w, _ := os.OpenFile(p, os.O_WRONLY, 0)
+	if _, err := Lease(f); !errors.Is(err, ErrBusy) {
+		w.Close()
+		t.Fatalf("lease with a writer: %v, want ErrBusy", err)
+	}
+	w.Close()
+	held, err := Lease(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held.Broken() {
+		t.Fatal("broken with no other open")
+	}
+	if g, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil { // fails: the lease holds it
+		g.Close()
+		t.Fatal("opened a leased file without waiting")
+	}
+	if !held.Broken() {
+		t.Fatal("an open waiting for the lease does not break it")
+	}
+	held.Release()
+}
