@@ -38,6 +38,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,11 +90,13 @@ const (
 	// UPDATE … WHERE id IN (subquery) costs SQLite about ten times more.
 	// jobs_claim (covering) walks the pending jobs in claim order and stops
 	// at the limit; without INDEXED BY, SQLite picks jobs_ready and sorts
-	// every pending job on each claim.
-	qReady = `SELECT id FROM jobs INDEXED BY jobs_claim WHERE state = 'pending' AND not_before <= ?
-				AND target NOT IN (SELECT target FROM target_pauses WHERE until > ?)
-				AND target NOT IN (SELECT target FROM target_health WHERE state IN ('down', 'credentials rejected'))
-				ORDER BY ord, id LIMIT ?`
+	// every pending job on each claim. A paused or unhealthy target is
+	// looked up by its key for the jobs walked (NOT IN built its list on
+	// every claim).
+	qReady = `SELECT id FROM jobs INDEXED BY jobs_claim WHERE state = 'pending' AND not_before <= ?1
+				AND NOT EXISTS (SELECT 1 FROM target_pauses p WHERE p.target = jobs.target AND p.until > ?1)
+				AND NOT EXISTS (SELECT 1 FROM target_health h WHERE h.target = jobs.target AND h.state IN ('down', 'credentials rejected'))
+				ORDER BY ord, id LIMIT ?2`
 	qLease = `UPDATE jobs SET state = 'leased', attempts = attempts + 1, started_at = ?, bytes_done = 0, updated_at = ?
 			WHERE id = ? AND state = 'pending' RETURNING ` + jobCols
 	qRecord = `INSERT INTO file_state (watch, rel, target, size, mtime, inode, dev, ctime, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at, after_upload)
@@ -122,7 +125,23 @@ const (
 	qExpandDir    = `SELECT rel FROM file_state WHERE watch = ?1 AND rel > ?3 AND rel < ?4 AND target = ?2 AND moved_away = 0`
 )
 
-var hotStatements = []string{qActive, qCoalesce, qDeliveredFP, qFailedFP, qDropFailed, qInsert, qReady, qLease, qRecord, qDropSession, qFinish, qFileState, qProgress, qNameOwner, qClaimName}
+var hotStatements = append([]string{qActive, qCoalesce, qDeliveredFP, qFailedFP, qDropFailed, qInsert, qReady, qLease, qRecord, qDropSession, qFinish, qFileState, qProgress, qNameOwner, qClaimName},
+	qReadyLimited...)
+
+// claimLimits are the limits qReady is also prepared with, written into
+// the statement: SQLite runs it about three times faster with LIMIT 4 than
+// with LIMIT ? bound to 4 (6 vs 17 µs with 10,000 pending jobs). A claim of
+// n uses the smallest one of at least n and leases the first n ids.
+var claimLimits = []int{1, 2, 4, 8, 16, 32, 64}
+
+// qReadyLimited[i] is qReady with the limit claimLimits[i] written in.
+var qReadyLimited = func() []string {
+	qs := make([]string, len(claimLimits))
+	for i, n := range claimLimits {
+		qs[i] = strings.Replace(qReady, "LIMIT ?2", "LIMIT "+strconv.Itoa(n), 1)
+	}
+	return qs
+}()
 
 // prepare prepares the hot statements; it runs before any transaction,
 // because the single connection cannot prepare while a transaction holds it.
@@ -464,12 +483,19 @@ func (q *Queue) ClaimN(ctx context.Context, n int) ([]*Job, error) {
 // claim leases up to n ready jobs in tx and reads their delivery state.
 func (q *Queue) claim(ctx context.Context, tx *sql.Tx, n int) ([]*Job, error) {
 	now := ms(q.now())
-	rows, err := tx.StmtContext(ctx, q.stmts[qReady]).QueryContext(ctx, now, now, n)
+	query, args := qReady, []any{now, n}
+	for i, k := range claimLimits {
+		if k >= n {
+			query, args = qReadyLimited[i], args[:1]
+			break
+		}
+	}
+	rows, err := tx.StmtContext(ctx, q.stmts[query]).QueryContext(ctx, args...)
 	if err != nil {
 		return nil, err
 	}
 	var ids []int64
-	for rows.Next() {
+	for len(ids) < n && rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()

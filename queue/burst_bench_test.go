@@ -1,0 +1,107 @@
+//go:build unix
+
+package queue_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dropsync/dropsync/internal/fsid"
+	"github.com/dropsync/dropsync/queue"
+	"github.com/dropsync/dropsync/targets"
+)
+
+// BenchmarkBurstQueueWork is the queue's share of the hot-folder burst
+// (see internal/hotbench): 10,000 new files in 100 folders enqueued in
+// batches of 500, while 4 workers each claim a job and complete it with
+// its file state and one remote name, as the daemon's workers do. It
+// reports the process CPU time per file, steadier than wall time on a
+// shared machine.
+func BenchmarkBurstQueueWork(b *testing.B) {
+	const files, folders, workers, batch = 10_000, 100, 4, 500
+	ctx := context.Background()
+	var cpu, wall time.Duration
+	for i := 0; i < b.N; i++ {
+		q, _ := open(b)
+		items := make([]queue.Item, files)
+		for k := range items {
+			items[k] = queue.Item{Watch: "/w", Rel: fmt.Sprintf("d%03d/f%05d.bin", k%folders, k), Target: "t",
+				FP: fsid.Fingerprint{Size: 4096, ModTime: int64(k), Inode: uint64(k + 1)}}
+		}
+		c0, t0 := cpuTime(b), time.Now()
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		more := sync.NewCond(&mu)
+		batches, finished := 0, false // under mu
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < files; k += batch {
+				_, err := q.Enqueue(ctx, items[k:k+batch])
+				if err != nil {
+					b.Error(err)
+				}
+				mu.Lock()
+				batches++
+				finished = finished || k+batch >= files || err != nil
+				more.Broadcast()
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					mu.Lock()
+					seen, last := batches, finished
+					mu.Unlock()
+					j, err := q.Claim(ctx)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					if j == nil {
+						if last {
+							return
+						}
+						mu.Lock()
+						for batches == seen && !finished {
+							more.Wait()
+						}
+						mu.Unlock()
+						continue
+					}
+					o := queue.Outcome{Delivered: &queue.FileState{FP: j.FP, SHA256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+						Remote: targets.Remote{ID: "id-" + j.Rel, Name: j.Rel}}, Names: []string{j.Rel}}
+					if _, err := q.Complete(ctx, j, o); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		cpu += cpuTime(b) - c0
+		wall += time.Since(t0)
+		q.Close()
+	}
+	n := float64(b.N * files)
+	b.ReportMetric(float64(cpu.Microseconds())/n, "cpu-µs/file")
+	b.ReportMetric(float64(wall.Microseconds())/n, "wall-µs/file")
+}
+
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
