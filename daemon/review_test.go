@@ -1,0 +1,53 @@
+package daemon_test
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dropsync/dropsync/daemon"
+	"github.com/dropsync/dropsync/daemon/daemontest"
+)
+
+// A ready marker is removed inside its watch only: a folder swapped for a
+// symlink after the delivery is not followed out of the watch to delete
+// a file of the same name there.
+func TestReadyMarkerRemovalStaysInsideWatch(t *testing.T) {
+	mem.reset()
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "x.pdf.done"), []byte("keep me"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := daemontest.Start(t, "type: test-memory\nurl: http://127.0.0.1:1\n", "ready_marker: \"{name}.done\"\nafter_upload: delete")
+	var once sync.Once
+	swapped := make(chan struct{})
+	daemon.SetStepHook(func(step string) {
+		if step != "moved" {
+			return
+		}
+		once.Do(func() {
+			sub := filepath.Join(h.Inbox, "sub")
+			if err := os.Rename(sub, filepath.Join(t.TempDir(), "gone")); err != nil {
+				t.Error(err)
+			}
+			if err := os.Symlink(outside, sub); err != nil {
+				t.Error(err)
+			}
+			close(swapped)
+		})
+	})
+	t.Cleanup(func() { daemon.SetStepHook(nil) })
+	h.WriteFile(t, "sub/x.pdf", []byte("x"))
+	h.WriteFile(t, "sub/x.pdf.done", nil)
+	select {
+	case <-swapped:
+	case <-time.After(15 * time.Second):
+		t.Fatal("after_upload delete did not run")
+	}
+	h.WaitIdle(t)
+	if _, err := os.Stat(filepath.Join(outside, "x.pdf.done")); err != nil {
+		t.Fatalf("a file outside the watch was removed as a ready marker: %v", err)
+	}
+}
