@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/dropsync/dropsync/daemon"
 	"github.com/dropsync/dropsync/daemon/daemontest"
+	"github.com/dropsync/dropsync/queue"
 )
 
 // A ready marker is removed inside its watch only: a folder swapped for a
@@ -50,4 +52,24 @@ func TestReadyMarkerRemovalStaysInsideWatch(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(outside, "x.pdf.done")); err != nil {
 		t.Fatalf("a file outside the watch was removed as a ready marker: %v", err)
 	}
+}
+
+// A reload applies a changed retention: it is not a start-only setting
+// (the reload does not say it needs a restart), so records are pruned by
+// the new policy without waiting for the old one's hourly pass.
+func TestReloadAppliesRetention(t *testing.T) {
+	mem.reset()
+	const base = "state_dir: {{state}}\ntargets:\n  t:\n    type: test-memory\n    url: http://127.0.0.1:1\n" +
+		"watches:\n  - path: {{inbox}}\n    target: t\n    settle: 100ms\n"
+	h := daemontest.StartYAML(t, base)
+	h.WriteFile(t, "a.txt", []byte("a"))
+	h.WaitDelivered(t, "a.txt", "")
+	h.WaitIdle(t)
+	if err := h.Reload(t, base+"retention: {done: 200ms, failed: 200ms, forgotten_state: 200ms}\n"); err != nil {
+		t.Fatal(err)
+	}
+	daemontest.Eventually(t, "done jobs pruned by the reloaded retention", func() bool {
+		c, _ := h.Queue().Counts(context.Background())
+		return c[queue.Done] == 0
+	})
 }
