@@ -1,0 +1,43 @@
+package queue_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/dropsync/dropsync/queue"
+)
+
+// A recorded after_upload failure goes with its file's record: once the
+// file is forgotten (it left the watch for retention.forgotten_state),
+// nothing will try its action again, and status must not list it forever.
+func TestPruneRemovesAfterUploadFailuresOfForgottenFiles(t *testing.T) {
+	q, _ := open(t)
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	q.SetClock(func() time.Time { return now })
+	for _, rel := range []string{"kept.txt", "gone.txt"} {
+		deliver(t, q, rel, "r-"+rel)
+		if err := q.AfterUploadFailed(ctx, "/w", rel, "move", "permission denied"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pol := queue.Retention{Done: time.Hour, Failed: time.Hour, ForgottenState: time.Hour,
+		Forgettable: func(s queue.StateRef) bool { return s.Rel == "gone.txt" }}
+	for range 2 {
+		now = now.Add(2 * time.Hour)
+		if _, err := q.Prune(ctx, pol); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, _ := q.FileState(ctx, "/w", "gone.txt"); st != nil {
+		t.Fatal("gone.txt's record was not forgotten")
+	}
+	n, fs, err := q.AfterUploadFailures(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || len(fs) != 1 || fs[0].Rel != "kept.txt" {
+		t.Fatalf("after_upload failures after the prune: %d %+v, want only kept.txt's", n, fs)
+	}
+}
