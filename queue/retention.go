@@ -63,6 +63,8 @@ var retentionStatements = map[string]string{
 		AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.watch = f.watch AND j.rel = f.rel AND j.state IN ('pending', 'leased')) LIMIT ?2)`,
 	"after_upload": `DELETE FROM after_upload_failures WHERE rowid IN (SELECT rowid FROM after_upload_failures a
 		WHERE NOT EXISTS (SELECT 1 FROM file_state f WHERE f.watch = a.watch AND f.rel = a.rel) LIMIT ?1)`,
+	"attempts": `DELETE FROM job_attempts WHERE rowid IN (SELECT a.rowid FROM job_attempts a
+		WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = a.job_id AND j.state IN ('pending', 'leased')) LIMIT ?1)`,
 }
 
 // Prune removes what the retention policy no longer keeps, in small
@@ -70,7 +72,8 @@ var retentionStatements = map[string]string{
 // record became forgettable (and clearing that when its file is back),
 // then deletes done jobs, failed jobs, the records forgettable for longer
 // than ForgottenState, upload sessions orphaned for longer than Failed, and
-// the recorded after_upload failures of files whose record is gone.
+// the recorded after_upload failures of files whose record is gone, and the
+// per-kind attempts of jobs no longer pending or leased.
 func (q *Queue) Prune(ctx context.Context, r Retention) (Pruned, error) {
 	var p Pruned
 	if err := q.sweep(ctx, r.Forgettable); err != nil {
@@ -87,6 +90,7 @@ func (q *Queue) Prune(ctx context.Context, r Retention) (Pruned, error) {
 		{&p.States, retentionStatements["forget"], []any{ms(now.Add(-r.ForgottenState))}},
 		{&p.Sessions, retentionStatements["sessions"], []any{ms(now.Add(-r.Failed))}},
 		{new(int64), retentionStatements["after_upload"], nil}, // of files forgotten: nothing tries them again
+		{new(int64), retentionStatements["attempts"], nil},     // of jobs no longer active
 	}
 	for _, s := range steps {
 		for {

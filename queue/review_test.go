@@ -41,3 +41,27 @@ func TestPruneRemovesAfterUploadFailuresOfForgottenFiles(t *testing.T) {
 		t.Fatalf("after_upload failures after the prune: %d %+v, want only kept.txt's", n, fs)
 	}
 }
+
+// The per-kind attempts of a job that was delivered in the end are
+// removed by the retention pass: they served only while the job was
+// active, and without failures elsewhere nothing else removed them.
+func TestPruneRemovesAttemptsOfFinishedJobs(t *testing.T) {
+	q, _ := open(t)
+	ctx := context.Background()
+	if _, err := q.Enqueue(ctx, []queue.Item{item("a.txt", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	j := claim(t, q)
+	if _, err := q.CountAttempt(ctx, j, j.FP, "ambiguous"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Complete(ctx, j, queue.Outcome{Delivered: &queue.FileState{FP: j.FP, SHA256: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Prune(ctx, queue.Retention{Done: time.Hour, Failed: time.Hour, ForgottenState: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := q.Attempts(ctx, j, j.FP, "ambiguous"); err != nil || n != 0 {
+		t.Fatalf("attempts of a delivered job after the prune: %d %v", n, err)
+	}
+}
