@@ -73,3 +73,31 @@ func TestReloadAppliesRetention(t *testing.T) {
 		return c[queue.Done] == 0
 	})
 }
+
+// A failed after_upload move stops counting once a reload sets
+// after_upload to keep: the file's intent is dropped with its next
+// attempt, and so is the recorded failure (the file stays in its watch,
+// so retention never removes it).
+func TestAfterUploadFailureClearedWhenReloadSetsKeep(t *testing.T) {
+	mem.reset()
+	blocker := filepath.Join(t.TempDir(), "not-a-folder")
+	if err := os.WriteFile(blocker, []byte("a file where move_to's folder should be"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const head = "state_dir: {{state}}\nworkers: 4\nshutdown_timeout: 5s\nretry: {initial: 20ms, max: 200ms}\n" +
+		"targets:\n  t:\n    type: test-memory\n    url: http://127.0.0.1:1\nwatches:\n  - path: {{inbox}}\n    target: t\n    settle: 100ms\n"
+	h := daemontest.StartYAML(t, head+"    after_upload: move\n    move_to: "+filepath.Join(blocker, "done")+"\n")
+	h.WriteFile(t, "a.txt", []byte("delivered, but cannot be moved"))
+	daemontest.Eventually(t, "the failed move to be recorded", func() bool {
+		n, _, _ := h.Queue().AfterUploadFailures(context.Background(), 10)
+		return n == 1
+	})
+	if err := h.Reload(t, head); err != nil {
+		t.Fatal(err)
+	}
+	daemontest.Eventually(t, "the recorded failure to go once after_upload is keep", func() bool {
+		n, _, _ := h.Queue().AfterUploadFailures(context.Background(), 10)
+		js, _ := h.Queue().Jobs(context.Background(), queue.Done, "a.txt", 0)
+		return n == 0 && len(js) == 1
+	})
+}
