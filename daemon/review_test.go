@@ -2,8 +2,10 @@ package daemon_test
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,4 +102,41 @@ func TestAfterUploadFailureClearedWhenReloadSetsKeep(t *testing.T) {
 		js, _ := h.Queue().Jobs(context.Background(), queue.Done, "a.txt", 0)
 		return n == 0 && len(js) == 1
 	})
+}
+
+// A watch whose batches the queue refused stops counting against the
+// daemon's health once a reload removes it: nothing else would clear the
+// mark, and health stayed failing for a watch that no longer exists.
+func TestRemovedWatchNoLongerFailsHealth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the database's 10s busy timeout")
+	}
+	mem.reset()
+	second := t.TempDir()
+	const head = "state_dir: {{state}}\nretry: {initial: 20ms, max: 200ms}\ntargets:\n  t: {type: test-memory, url: http://127.0.0.1:1}\n" +
+		"watches:\n  - {path: {{inbox}}, target: t, settle: 100ms}\n"
+	h := daemontest.StartYAML(t, head+"  - {path: "+second+", target: t, settle: 100ms}\n")
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(h.StateDir, queue.FileName)+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(second, "x.txt"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	daemontest.Eventually(t, "the second watch reporting that it cannot queue", func() bool {
+		err := h.Daemon().Health(context.Background())
+		return err != nil && strings.Contains(err.Error(), second)
+	})
+	if err := h.Reload(t, head); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	daemontest.Eventually(t, "health ok without the removed watch", func() bool { return h.Daemon().Health(context.Background()) == nil })
 }
