@@ -3,6 +3,8 @@ package daemon_test
 import (
 	"context"
 	"database/sql"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,8 @@ import (
 	"github.com/dropsync/dropsync/daemon"
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/queue"
+	"github.com/dropsync/dropsync/targets/fakehttp"
+	"github.com/dropsync/dropsync/targets/sensenet"
 )
 
 // A ready marker is removed inside its watch only: a folder swapped for a
@@ -139,4 +143,32 @@ func TestRemovedWatchNoLongerFailsHealth(t *testing.T) {
 		t.Fatal(err)
 	}
 	daemontest.Eventually(t, "health ok without the removed watch", func() bool { return h.Daemon().Health(context.Background()) == nil })
+}
+
+// A target removed by a reload while it is down no longer fails health
+// (it is not configured: nothing waits for it) and is no longer probed.
+func TestRemovedDownTargetNoLongerFailsHealth(t *testing.T) {
+	mem.reset()
+	fake := sensenet.NewFake()
+	faults := fakehttp.Wrap(fake)
+	srv := httptest.NewServer(faults)
+	t.Cleanup(func() { srv.Close(); fake.Close() })
+	faults.Set(func(*http.Request) fakehttp.Action { return fakehttp.Action{Status: http.StatusServiceUnavailable} })
+	const head = "state_dir: {{state}}\nworkers: 2\nshutdown_timeout: 5s\nretry: {initial: 50ms, max: 200ms}\nmetrics: {unhealthy_after: 1ms}\n"
+	h := daemontest.StartYAML(t, head+"targets:\n  t:\n    type: sensenet\n    url: "+srv.URL+"\n    auth: {type: bearer, token: "+sensenet.DemoToken+"}\n"+
+		"watches:\n  - path: {{inbox}}\n    target: t\n    settle: 100ms\n    destination: {path: "+sensenet.DocumentsPath+"}\n")
+	h.WriteRandom(t, "a.bin", 100)
+	daemontest.Eventually(t, "the target down and health failing", func() bool {
+		return targetState(h).State == queue.TargetDown && h.Daemon().Health(context.Background()) != nil
+	})
+	if err := h.Reload(t, head+"targets:\n  u: {type: test-memory, url: http://127.0.0.1:1}\nwatches:\n  - {path: {{inbox}}, target: u, settle: 100ms}\n"); err != nil {
+		t.Fatal(err)
+	}
+	h.WaitDelivered(t, "a.bin", "")
+	daemontest.Eventually(t, "health ok without the removed target", func() bool { return h.Daemon().Health(context.Background()) == nil })
+	for _, th := range h.Daemon().TargetsHealth() {
+		if th.Target == "t" {
+			t.Fatalf("the removed target is still tracked: %+v", th)
+		}
+	}
 }
