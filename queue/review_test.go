@@ -2,6 +2,8 @@ package queue_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -63,5 +65,33 @@ func TestPruneRemovesAttemptsOfFinishedJobs(t *testing.T) {
 	}
 	if n, err := q.Attempts(ctx, j, j.FP, "ambiguous"); err != nil || n != 0 {
 		t.Fatalf("attempts of a delivered job after the prune: %d %v", n, err)
+	}
+}
+
+// Telling the daemon of a change never writes through a link planted in
+// the state directory: `queue retry` often runs as root, the daemon as a
+// service account that owns state_dir/notify.
+func TestNotifyDoesNotWriteThroughALink(t *testing.T) {
+	q, dir := open(t)
+	ctx := context.Background()
+	if _, err := q.Changes(ctx); err != nil { // a daemon ran here: notify/ exists
+		t.Fatal(err)
+	}
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(dir, "notify", "changed")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Enqueue(ctx, []queue.Item{item("a.txt", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	q.Fail(ctx, claim(t, q), "no")
+	if n, err := q.RetryFailed(ctx); err != nil || n != 1 {
+		t.Fatalf("retry: %d %v", n, err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious" {
+		t.Fatalf("the file behind the link was overwritten: %q", b)
 	}
 }
