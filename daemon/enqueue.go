@@ -23,8 +23,11 @@ const (
 )
 
 // enqueueLoop turns the watcher's batches into queue items, one
-// transaction per batch, holding and retrying what the queue refuses.
+// transaction per batch, holding and retrying what the queue refuses. Its
+// end (a reload removed or changed the watch) clears the watch's mark on
+// health: what it held, the next watcher's scan finds again.
 func (d *Daemon) enqueueLoop(ctx context.Context, wc *config.Watch, events <-chan []watcher.Event) {
+	defer d.enq.set(wc.Path, nil)
 	var held heldItems
 	failures := 0
 	retry := time.NewTimer(time.Hour)

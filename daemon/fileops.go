@@ -215,8 +215,12 @@ func (d *Daemon) changedWhileSending(ctx context.Context, j *queue.Job, wc *conf
 func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config.Watch, prev *queue.FileState, log *slog.Logger) bool {
 	action := wc.AfterUpload
 	if action != "move" && action != "delete" {
-		// after_upload was set to keep since: forget the intent.
-		d.complete(ctx, j, queue.Outcome{Delivered: &queue.FileState{FP: prev.FP, SHA256: prev.SHA256, Remote: prev.Remote}}, log)
+		// after_upload was set to keep since: forget the intent (what
+		// follows a delivery with keep happens: the ready marker goes), and
+		// a failure of the action recorded before.
+		if d.recordDelivered(ctx, j, wc, queue.Outcome{Delivered: &queue.FileState{FP: prev.FP, SHA256: prev.SHA256, Remote: prev.Remote}}, log) {
+			d.afterUploadResult(ctx, wc, j.Rel, nil, log)
+		}
 		return true
 	}
 	dirRel, base := splitRel(j.Rel)

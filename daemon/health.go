@@ -136,12 +136,22 @@ func (h *health) startLoop(ctx context.Context, t *targetState) {
 }
 
 // reconfigure follows a reload (c is the new configuration): a target it
-// adds starts up with a loop of its own, and every target that is not up
-// is re-tested at once, as at a restart.
+// adds starts up with a loop of its own, a target it removes is no longer
+// tracked (its loop ends; it neither fails health nor is probed), and
+// every target that is not up is re-tested at once, as at a restart.
 func (h *health) reconfigure(c *config.Config) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := time.Now()
+	for name, t := range h.ts {
+		if _, ok := c.Targets[name]; !ok {
+			delete(h.ts, name)
+			select {
+			case t.kick <- struct{}{}:
+			default:
+			}
+		}
+	}
 	for name := range c.Targets {
 		if _, ok := h.ts[name]; ok {
 			continue
@@ -209,7 +219,11 @@ func (h *health) loop(ctx context.Context, t *targetState) {
 		now := time.Now()
 		h.mu.Lock()
 		state, until, next := t.state, t.until, t.next
+		removed := h.ts[t.name] != t // by a reload
 		h.mu.Unlock()
+		if removed {
+			return
+		}
 		switch state {
 		case queue.TargetThrottled:
 			if !now.Before(until) {
@@ -270,8 +284,8 @@ func (h *health) probe(ctx context.Context, name string) {
 	d.process(workCtx, j)
 	h.mu.Lock()
 	delete(h.probing, j.ID)
-	t := h.ts[name]
-	stillDown := t.state == queue.TargetDown || t.state == queue.TargetCredentials
+	t, ok := h.ts[name]
+	stillDown := ok && (t.state == queue.TargetDown || t.state == queue.TargetCredentials)
 	h.mu.Unlock()
 	if stillDown {
 		h.reschedule(name)
@@ -283,9 +297,9 @@ func (h *health) probe(ctx context.Context, name string) {
 func (h *health) reschedule(name string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	t := h.ts[name]
-	if t.next.After(time.Now()) {
-		return // a failure already set it
+	t, ok := h.ts[name]
+	if !ok || t.next.After(time.Now()) {
+		return // removed by a reload, or a failure already set it
 	}
 	t.next = time.Now().Add(h.d.probeWait(time.Since(t.since)))
 }

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path"
+	"path/filepath"
 
 	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/internal/safefs"
 	"github.com/dropsync/dropsync/watcher"
 )
 
@@ -36,7 +37,13 @@ func (d *Daemon) readyMarkerDone(ctx context.Context, wc *config.Watch, p, rel s
 		}
 	}
 	mp := m.For(p)
-	if err := os.Remove(mp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	dirRel, _ := splitRel(rel)
+	dir, err := safefs.OpenDir(wc.Path, dirRel) // never through a folder swapped for a link
+	if err == nil {
+		err = dir.Remove(filepath.Base(mp))
+		dir.Close()
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		log.Warn("cannot remove the ready marker", "marker", mp, "err", err)
 		return
 	}

@@ -8,15 +8,15 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/dropsync/dropsync/config"
 	"github.com/dropsync/dropsync/queue"
 )
 
-// pruneEvery is how often housekeeping applies the retention policy: hourly,
-// or more often when a retention is shorter, so nothing outlives its
-// retention by more than half of it.
-func (d *Daemon) pruneEvery() time.Duration {
+// pruneEvery is how often housekeeping applies the retention policy r:
+// hourly, or more often when a retention is shorter, so nothing outlives
+// its retention by more than half of it.
+func pruneEvery(r config.Retention) time.Duration {
 	every := time.Hour
-	r := d.cfg.Retention
 	for _, v := range []time.Duration{r.Done.D(), r.Failed.D(), r.ForgottenState.D()} {
 		if v/2 < every {
 			every = v / 2
@@ -28,24 +28,34 @@ func (d *Daemon) pruneEvery() time.Duration {
 // pruneLoop applies the retention policy at start and then every
 // pruneEvery, until ctx ends. It runs beside housekeeping's other work: a
 // pass over a million records takes seconds (an lstat each), and must not
-// delay progress reports or noticing `queue retry`.
+// delay progress reports or noticing `queue retry`. The policy is the
+// current generation's: a reload that changes it (the daemon's wake-up
+// follows every reload) prunes by the new one at once and from then on.
 func (d *Daemon) pruneLoop(ctx context.Context) {
-	t := time.NewTicker(d.pruneEvery())
+	r := d.current().cfg.Retention
+	t := time.NewTicker(pruneEvery(r))
 	defer t.Stop()
 	for {
-		d.prune(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		d.prune(ctx, r)
+		for again := false; !again; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				again = true
+			case <-d.wake.wait():
+				if nr := d.current().cfg.Retention; nr != r {
+					r, again = nr, true
+					t.Reset(pruneEvery(r))
+				}
+			}
 		}
 	}
 }
 
-// prune applies the retention policy (see queue.Retention for what is kept
-// forever and why).
-func (d *Daemon) prune(ctx context.Context) {
-	r := d.cfg.Retention
+// prune applies the retention policy r (see queue.Retention for what is
+// kept forever and why).
+func (d *Daemon) prune(ctx context.Context, r config.Retention) {
 	p, err := d.q.Prune(ctx, queue.Retention{Done: r.Done.D(), Failed: r.Failed.D(), ForgottenState: r.ForgottenState.D(), Forgettable: d.forgettable()})
 	if err != nil {
 		if ctx.Err() == nil {

@@ -16,12 +16,19 @@ const notifyDir = "notify"
 
 // notifyChanged tells a daemon watching the state directory that the queue
 // changed. Without a daemon that ever ran there, there is no one to tell.
+// It creates a new file (O_EXCL) and removes it, and never goes through a
+// link: the CLI may run as root in a folder the daemon's account owns.
 func (q *Queue) notifyChanged() error {
 	dir := filepath.Join(filepath.Dir(q.path), notifyDir)
-	if _, err := os.Stat(dir); err != nil {
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
 		return nil
 	}
-	return os.WriteFile(filepath.Join(dir, "changed"), []byte{'\n'}, 0o600)
+	f, err := os.CreateTemp(dir, "changed-")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // Changes returns a channel that receives after another process changed

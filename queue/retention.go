@@ -61,13 +61,19 @@ var retentionStatements = map[string]string{
 		AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.watch = s.watch AND j.rel = s.rel AND j.state IN ('pending', 'leased')) LIMIT ?2)`,
 	"forget": `DELETE FROM file_state WHERE rowid IN (SELECT rowid FROM file_state f WHERE gone_since != 0 AND gone_since < ?1
 		AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.watch = f.watch AND j.rel = f.rel AND j.state IN ('pending', 'leased')) LIMIT ?2)`,
+	"after_upload": `DELETE FROM after_upload_failures WHERE rowid IN (SELECT rowid FROM after_upload_failures a
+		WHERE NOT EXISTS (SELECT 1 FROM file_state f WHERE f.watch = a.watch AND f.rel = a.rel) LIMIT ?1)`,
+	"attempts": `DELETE FROM job_attempts WHERE rowid IN (SELECT a.rowid FROM job_attempts a
+		WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = a.job_id AND j.state IN ('pending', 'leased')) LIMIT ?1)`,
 }
 
 // Prune removes what the retention policy no longer keeps, in small
 // transactions. It first sweeps every file state record, noting when a
 // record became forgettable (and clearing that when its file is back),
 // then deletes done jobs, failed jobs, the records forgettable for longer
-// than ForgottenState, and upload sessions orphaned for longer than Failed.
+// than ForgottenState, upload sessions orphaned for longer than Failed, and
+// the recorded after_upload failures of files whose record is gone, and the
+// per-kind attempts of jobs no longer pending or leased.
 func (q *Queue) Prune(ctx context.Context, r Retention) (Pruned, error) {
 	var p Pruned
 	if err := q.sweep(ctx, r.Forgettable); err != nil {
@@ -83,6 +89,8 @@ func (q *Queue) Prune(ctx context.Context, r Retention) (Pruned, error) {
 		{&p.Failed, retentionStatements["jobs"], []any{Failed, ms(now.Add(-r.Failed))}},
 		{&p.States, retentionStatements["forget"], []any{ms(now.Add(-r.ForgottenState))}},
 		{&p.Sessions, retentionStatements["sessions"], []any{ms(now.Add(-r.Failed))}},
+		{new(int64), retentionStatements["after_upload"], nil}, // of files forgotten: nothing tries them again
+		{new(int64), retentionStatements["attempts"], nil},     // of jobs no longer active
 	}
 	for _, s := range steps {
 		for {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	sdnotify "github.com/coreos/go-systemd/v22/daemon"
@@ -69,8 +70,12 @@ func (n *notifier) summary(ctx context.Context) string {
 // run refreshes STATUS every statusEvery and, when the unit sets
 // WatchdogSec, pings the watchdog at half its interval while the daemon is
 // alive, until ctx ends. A daemon whose loops stopped gets no ping, so
-// systemd restarts it.
+// systemd restarts it. Outside systemd (no NOTIFY_SOCKET) it returns at
+// once: nothing would hear it, and an idle daemon arms no timer.
 func (n *notifier) run(ctx context.Context, statusEvery time.Duration) {
+	if os.Getenv("NOTIFY_SOCKET") == "" {
+		return
+	}
 	interval, err := sdnotify.SdWatchdogEnabled(false)
 	if err != nil {
 		n.log.Warn("watchdog settings unreadable; not pinging it", "err", err)
