@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -64,6 +65,12 @@ func (c *collector) rels() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// emitted lists the distinct events received so far, sorted, joined by
+// commas.
+func (c *collector) emitted() string {
+	return strings.Join(slices.Compact(c.rels()), ",")
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
