@@ -178,34 +178,34 @@ func (h *Harness) Queue() *queue.Queue { return h.Daemon().Queue() }
 func (h *Harness) WatchPath() string { return h.Config.Watches[0].Path }
 
 // WriteFile writes data to rel under the inbox, creating folders. The file
-// appears whole, by a rename (see place).
+// appears whole, by a rename (see Place).
 func (h *Harness) WriteFile(t testing.TB, rel string, data []byte) {
 	t.Helper()
-	h.place(t, rel, func(w io.Writer) error {
-		_, err := w.Write(data)
+	h.Place(t, rel, 0o600, func(f *os.File) error {
+		_, err := f.Write(data)
 		return err
 	})
 }
 
 // WriteRandom writes size random bytes to rel and returns their SHA-256.
-// The file appears whole, by a rename (see place).
+// The file appears whole, by a rename (see Place).
 func (h *Harness) WriteRandom(t testing.TB, rel string, size int64) string {
 	t.Helper()
 	hs := sha256.New()
-	h.place(t, rel, func(w io.Writer) error {
-		_, err := io.CopyN(io.MultiWriter(w, hs), rand.Reader, size)
+	h.Place(t, rel, 0o644, func(f *os.File) error {
+		_, err := io.CopyN(io.MultiWriter(f, hs), rand.Reader, size)
 		return err
 	})
 	return hex.EncodeToString(hs.Sum(nil))
 }
 
-// place writes a file beside the inbox (same file system, outside the
-// watch) and renames it to rel, creating folders, as a finished upload or
-// "save as" does. Written in place, a writer stalled longer than the
-// settle period by a loaded machine would hand the daemon a partial file
-// that no test meant to write; tests about slow or in-place writers write
-// the inbox themselves.
-func (h *Harness) place(t testing.TB, rel string, write func(io.Writer) error) {
+// Place writes a file beside the inbox (same file system, outside the
+// watch) with mode perm and renames it to rel, creating folders, as a
+// finished upload or "save as" does. Written in place, a writer stalled
+// longer than the settle period by a loaded machine would hand the daemon
+// a partial file that no test meant to write; tests about slow or
+// in-place writers write the inbox themselves.
+func (h *Harness) Place(t testing.TB, rel string, perm os.FileMode, write func(*os.File) error) {
 	t.Helper()
 	p := filepath.Join(h.Inbox, filepath.FromSlash(rel))
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
@@ -217,6 +217,10 @@ func (h *Harness) place(t testing.TB, rel string, write func(io.Writer) error) {
 	}
 	defer os.Remove(f.Name()) // after a failure; gone after the rename
 	if err := write(f); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	if err := f.Chmod(perm); err != nil {
 		f.Close()
 		t.Fatal(err)
 	}
