@@ -95,7 +95,10 @@ func startSensenetOn(t *testing.T, fake *sensenet.Fake, watchYAML string) (*daem
 }
 
 func TestSensenetSlowWriterDeliveredOnceWithFinalContent(t *testing.T) {
-	h, fake := startSensenet(t, "", "settle: 400ms")
+	// The writer pauses 150ms between lines; settle leaves a wide margin, so
+	// that a loaded machine stalling the test's own writer does not end a
+	// write early (the watcher emits a file whose pause exceeded settle).
+	h, fake := startSensenet(t, "", "settle: 2s")
 	p := filepath.Join(h.Inbox, "slow.log")
 	f, err := os.Create(p)
 	if err != nil {

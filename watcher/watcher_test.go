@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -66,6 +67,12 @@ func (c *collector) rels() []string {
 	return out
 }
 
+// emitted lists the distinct events received so far, sorted, joined by
+// commas.
+func (c *collector) emitted() string {
+	return strings.Join(slices.Compact(c.rels()), ",")
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -79,12 +86,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// write places a file with content s at p whole, creating folders: it is
+// written in a folder of its own (the same file system) and renamed to p.
+// Written in place, a writer stalled longer than settle by a loaded
+// machine would have its empty file emitted, and the file emitted twice.
 func write(t *testing.T, p, s string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+	tmp := filepath.Join(t.TempDir(), "writing")
+	if err := os.WriteFile(tmp, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
 		t.Fatal(err)
 	}
 }

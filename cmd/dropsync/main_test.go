@@ -348,9 +348,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// writeRandom places size random bytes at p whole, by a rename from a
+// folder outside the watch (the same file system), and returns their
+// SHA-256: written in place, a writer stalled longer than settle by a
+// loaded machine would hand the daemon a partial file no test meant.
 func writeRandom(t *testing.T, p string, size int64) string {
 	t.Helper()
-	f, err := os.Create(p)
+	f, err := os.CreateTemp(t.TempDir(), "writing-*")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +362,13 @@ func writeRandom(t *testing.T, p string, size int64) string {
 	if _, err := io.CopyN(io.MultiWriter(f, h), rand.Reader, size); err != nil {
 		t.Fatal(err)
 	}
+	if err := f.Chmod(0o644); err != nil { // as os.Create with umask 022
+		t.Fatal(err)
+	}
 	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(f.Name(), p); err != nil {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(h.Sum(nil))

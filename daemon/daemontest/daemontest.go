@@ -177,37 +177,59 @@ func (h *Harness) Queue() *queue.Queue { return h.Daemon().Queue() }
 // WatchPath is the watch root as the queue records it.
 func (h *Harness) WatchPath() string { return h.Config.Watches[0].Path }
 
-// WriteFile writes data to rel under the inbox, creating folders.
+// WriteFile writes data to rel under the inbox, creating folders. The file
+// appears whole, by a rename (see Place).
 func (h *Harness) WriteFile(t testing.TB, rel string, data []byte) {
 	t.Helper()
-	p := filepath.Join(h.Inbox, filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	h.Place(t, rel, 0o600, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
 }
 
 // WriteRandom writes size random bytes to rel and returns their SHA-256.
+// The file appears whole, by a rename (see Place).
 func (h *Harness) WriteRandom(t testing.TB, rel string, size int64) string {
+	t.Helper()
+	hs := sha256.New()
+	h.Place(t, rel, 0o644, func(f *os.File) error {
+		_, err := io.CopyN(io.MultiWriter(f, hs), rand.Reader, size)
+		return err
+	})
+	return hex.EncodeToString(hs.Sum(nil))
+}
+
+// Place writes a file beside the inbox (same file system, outside the
+// watch) with mode perm and renames it to rel, creating folders, as a
+// finished upload or "save as" does. Written in place, a writer stalled
+// longer than the settle period by a loaded machine would hand the daemon
+// a partial file that no test meant to write; tests about slow or
+// in-place writers write the inbox themselves.
+func (h *Harness) Place(t testing.TB, rel string, perm os.FileMode, write func(*os.File) error) {
 	t.Helper()
 	p := filepath.Join(h.Inbox, filepath.FromSlash(rel))
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Create(p)
+	f, err := os.CreateTemp(filepath.Dir(h.Inbox), "writing-*")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := sha256.New()
-	if _, err := io.CopyN(io.MultiWriter(f, hs), rand.Reader, size); err != nil {
+	defer os.Remove(f.Name()) // after a failure; gone after the rename
+	if err := write(f); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return hex.EncodeToString(hs.Sum(nil))
+	if err := os.Rename(f.Name(), p); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Remove deletes rel from the inbox.

@@ -81,15 +81,7 @@ func TestE2ETokenExpiringMidRunIsRefreshed(t *testing.T) {
 func TestE2EOverLimitFailsBeforeSending(t *testing.T) {
 	h, fake := startDaemon(t)
 	// 51 MB, sparse: the size is what matters.
-	p := filepath.Join(h.Inbox, "scan.tif")
-	fh, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fh.Truncate(51_000_000); err != nil {
-		t.Fatal(err)
-	}
-	fh.Close()
+	h.Place(t, "scan.tif", 0o644, func(f *os.File) error { return f.Truncate(51_000_000) })
 
 	job := h.WaitFailed(t, "scan.tif")
 	if !strings.Contains(job.LastError, "over the Blueworks FileUpload limit of 50 MB (50,000,000 bytes); nothing was sent") {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -201,14 +200,7 @@ func TestE2EOverLimitSendsNothing(t *testing.T) {
 	})
 	t.Run("default 500 MB", func(t *testing.T) {
 		e := startE2E(t, "", "")
-		fh, err := os.Create(filepath.Join(e.h.Inbox, "huge.iso"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := fh.Truncate(sbm.DefaultMaxFileSize + 1); err != nil { // sparse
-			t.Fatal(err)
-		}
-		fh.Close()
+		e.h.Place(t, "huge.iso", 0o644, func(f *os.File) error { return f.Truncate(sbm.DefaultMaxFileSize + 1) }) // sparse
 		job := e.h.WaitFailed(t, "huge.iso")
 		if !strings.Contains(job.LastError, "Maximum File Size of 500 MB") {
 			t.Fatalf("last error %q", job.LastError)
