@@ -139,7 +139,13 @@ func (h *health) startLoop(ctx context.Context, t *targetState) {
 // adds starts up with a loop of its own, a target it removes is no longer
 // tracked (its loop ends; it neither fails health nor is probed), and
 // every target that is not up is re-tested at once, as at a restart.
-func (h *health) reconfigure(c *config.Config) {
+func (h *health) reconfigure(ctx context.Context, c *config.Config) {
+	// A target added back may have a recorded state that still gates its
+	// claims: take it over, as load does at a restart, so its probe runs.
+	rec, err := h.d.q.TargetsHealth(ctx)
+	if err != nil {
+		h.d.log.Warn("cannot read the recorded target health; added targets start up", "err", err)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := time.Now()
@@ -157,6 +163,14 @@ func (h *health) reconfigure(c *config.Config) {
 			continue
 		}
 		t := &targetState{name: name, state: queue.TargetUp, since: now, kick: make(chan struct{}, 1)}
+		if r, ok := rec[name]; ok && r.State != queue.TargetUp {
+			t.state, t.since, t.reason = r.State, r.Since, r.Reason
+			if r.State == queue.TargetThrottled {
+				t.until = r.NextProbe
+			} else {
+				t.next = now
+			}
+		}
 		h.ts[name] = t
 		if h.runCtx != nil && h.runCtx.Err() == nil {
 			h.startLoop(h.runCtx, t)

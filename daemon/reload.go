@@ -371,7 +371,7 @@ func (d *Daemon) apply(ctx context.Context, wg *sync.WaitGroup, errc chan<- erro
 	d.mu.Lock()
 	d.gen = ng
 	d.mu.Unlock()
-	d.health.reconfigure(c)
+	d.health.reconfigure(ctx, c)
 	go func() {
 		old.users.Wait()
 		old.set.Close()

@@ -172,3 +172,36 @@ func TestRemovedDownTargetNoLongerFailsHealth(t *testing.T) {
 		}
 	}
 }
+
+// A target a reload removes while it is down, and a later reload adds
+// back, takes over its recorded state and is probed: its files are
+// delivered once the server answers. (Before, it came back "up" in memory
+// while the recorded "down" still kept the queue from handing out its
+// jobs, so nothing was ever sent to it again until a restart.)
+func TestTargetAddedBackAfterARemovalIsProbed(t *testing.T) {
+	mem.reset()
+	fake := sensenet.NewFake()
+	faults := fakehttp.Wrap(fake)
+	srv := httptest.NewServer(faults)
+	t.Cleanup(func() { srv.Close(); fake.Close() })
+	faults.Set(func(*http.Request) fakehttp.Action { return fakehttp.Action{Status: http.StatusServiceUnavailable} })
+	const head = "state_dir: {{state}}\nworkers: 2\nshutdown_timeout: 5s\nretry: {initial: 50ms, max: 200ms}\n"
+	withT := head + "targets:\n  t:\n    type: sensenet\n    url: " + srv.URL + "\n    auth: {type: bearer, token: " + sensenet.DemoToken + "}\n" +
+		"watches:\n  - path: {{inbox}}\n    target: t\n    settle: 100ms\n    destination: {path: " + sensenet.DocumentsPath + "}\n"
+	h := daemontest.StartYAML(t, withT)
+	h.WriteRandom(t, "a.bin", 100)
+	daemontest.Eventually(t, "the target down", func() bool { return targetState(h).State == queue.TargetDown })
+	if err := h.Reload(t, head+"targets:\n  u: {type: test-memory, url: http://127.0.0.1:1}\nwatches:\n  - {path: {{inbox}}, target: u, settle: 100ms}\n"); err != nil {
+		t.Fatal(err)
+	}
+	h.WaitDelivered(t, "a.bin", "")
+	faults.Set(nil) // the server answers again
+	if err := h.Reload(t, withT); err != nil {
+		t.Fatal(err)
+	}
+	sha := h.WriteRandom(t, "b.bin", 100)
+	h.WaitDelivered(t, "b.bin", sha)
+	if _, ok := fake.Content(sensenet.DocumentsPath + "/b.bin"); !ok {
+		t.Fatal("b.bin is not on the server")
+	}
+}
