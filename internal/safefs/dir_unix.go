@@ -3,11 +3,8 @@
 package safefs
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"time"
@@ -214,20 +211,6 @@ func (d *Dir) Create(name string) (*os.File, error) {
 		return nil, &os.PathError{Op: "create", Path: p, Err: err}
 	}
 	return os.NewFile(uintptr(fd), p), nil
-}
-
-// CreateTemp creates a new file named prefix plus a random suffix.
-func (d *Dir) CreateTemp(prefix string) (string, *os.File, error) {
-	for {
-		var b [8]byte
-		rand.Read(b[:])
-		name := prefix + hex.EncodeToString(b[:])
-		f, err := d.Create(name)
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		return name, f, err
-	}
 }
 
 // Chtimes sets the access and modification times of name.

@@ -3,8 +3,6 @@
 package safefs
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -135,20 +133,6 @@ func (d *Dir) Create(name string) (*os.File, error) {
 		return nil, err
 	}
 	return os.OpenFile(filepath.Join(d.name, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-}
-
-// CreateTemp creates a new file named prefix plus a random suffix.
-func (d *Dir) CreateTemp(prefix string) (string, *os.File, error) {
-	for {
-		var b [8]byte
-		rand.Read(b[:])
-		name := prefix + hex.EncodeToString(b[:])
-		f, err := d.Create(name)
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		return name, f, err
-	}
 }
 
 // Chtimes sets the access and modification times of name.

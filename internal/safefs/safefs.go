@@ -23,6 +23,8 @@
 package safefs
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -195,4 +197,18 @@ func MkdirAll(root, rel string) (*Dir, error) {
 		d = next
 	}
 	return d, nil
+}
+
+// CreateTemp creates a new file named prefix plus a random suffix.
+func (d *Dir) CreateTemp(prefix string) (string, *os.File, error) {
+	for {
+		var b [8]byte
+		rand.Read(b[:])
+		name := prefix + hex.EncodeToString(b[:])
+		f, err := d.Create(name)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return name, f, err
+	}
 }
