@@ -148,23 +148,7 @@ func TestRemovedWatchNoLongerFailsHealth(t *testing.T) {
 // A target removed by a reload while it is down no longer fails health
 // (it is not configured: nothing waits for it) and is no longer probed.
 func TestRemovedDownTargetNoLongerFailsHealth(t *testing.T) {
-	mem.reset()
-	fake := sensenet.NewFake()
-	faults := fakehttp.Wrap(fake)
-	srv := httptest.NewServer(faults)
-	t.Cleanup(func() { srv.Close(); fake.Close() })
-	faults.Set(func(*http.Request) fakehttp.Action { return fakehttp.Action{Status: http.StatusServiceUnavailable} })
-	const head = "state_dir: {{state}}\nworkers: 2\nshutdown_timeout: 5s\nretry: {initial: 50ms, max: 200ms}\nmetrics: {unhealthy_after: 1ms}\n"
-	h := daemontest.StartYAML(t, head+"targets:\n  t:\n    type: sensenet\n    url: "+srv.URL+"\n    auth: {type: bearer, token: "+sensenet.DemoToken+"}\n"+
-		"watches:\n  - path: {{inbox}}\n    target: t\n    settle: 100ms\n    destination: {path: "+sensenet.DocumentsPath+"}\n")
-	h.WriteRandom(t, "a.bin", 100)
-	daemontest.Eventually(t, "the target down and health failing", func() bool {
-		return targetState(h).State == queue.TargetDown && h.Daemon().Health(context.Background()) != nil
-	})
-	if err := h.Reload(t, head+"targets:\n  u: {type: test-memory, url: http://127.0.0.1:1}\nwatches:\n  - {path: {{inbox}}, target: u, settle: 100ms}\n"); err != nil {
-		t.Fatal(err)
-	}
-	h.WaitDelivered(t, "a.bin", "")
+	h, _, _, _ := removeDownTarget(t)
 	daemontest.Eventually(t, "health ok without the removed target", func() bool { return h.Daemon().Health(context.Background()) == nil })
 	for _, th := range h.Daemon().TargetsHealth() {
 		if th.Target == "t" {
@@ -179,22 +163,7 @@ func TestRemovedDownTargetNoLongerFailsHealth(t *testing.T) {
 // while the recorded "down" still kept the queue from handing out its
 // jobs, so nothing was ever sent to it again until a restart.)
 func TestTargetAddedBackAfterARemovalIsProbed(t *testing.T) {
-	mem.reset()
-	fake := sensenet.NewFake()
-	faults := fakehttp.Wrap(fake)
-	srv := httptest.NewServer(faults)
-	t.Cleanup(func() { srv.Close(); fake.Close() })
-	faults.Set(func(*http.Request) fakehttp.Action { return fakehttp.Action{Status: http.StatusServiceUnavailable} })
-	const head = "state_dir: {{state}}\nworkers: 2\nshutdown_timeout: 5s\nretry: {initial: 50ms, max: 200ms}\n"
-	withT := head + "targets:\n  t:\n    type: sensenet\n    url: " + srv.URL + "\n    auth: {type: bearer, token: " + sensenet.DemoToken + "}\n" +
-		"watches:\n  - path: {{inbox}}\n    target: t\n    settle: 100ms\n    destination: {path: " + sensenet.DocumentsPath + "}\n"
-	h := daemontest.StartYAML(t, withT)
-	h.WriteRandom(t, "a.bin", 100)
-	daemontest.Eventually(t, "the target down", func() bool { return targetState(h).State == queue.TargetDown })
-	if err := h.Reload(t, head+"targets:\n  u: {type: test-memory, url: http://127.0.0.1:1}\nwatches:\n  - {path: {{inbox}}, target: u, settle: 100ms}\n"); err != nil {
-		t.Fatal(err)
-	}
-	h.WaitDelivered(t, "a.bin", "")
+	h, fake, faults, withT := removeDownTarget(t)
 	faults.Set(nil) // the server answers again
 	if err := h.Reload(t, withT); err != nil {
 		t.Fatal(err)
@@ -204,4 +173,32 @@ func TestTargetAddedBackAfterARemovalIsProbed(t *testing.T) {
 	if _, ok := fake.Content(sensenet.DocumentsPath + "/b.bin"); !ok {
 		t.Fatal("b.bin is not on the server")
 	}
+}
+
+// removeDownTarget runs a daemon whose sensenet target t is down (every
+// request 503) with a.bin waiting for it, then reloads to a configuration
+// where the watch goes to a memory target u instead and waits until a.bin
+// is delivered there. It returns the harness, the sensenet fake, its fault
+// switch and the first configuration (with t), for a reload back.
+func removeDownTarget(t *testing.T) (*daemontest.Harness, *sensenet.Fake, *fakehttp.Faults, string) {
+	t.Helper()
+	mem.reset()
+	fake := sensenet.NewFake()
+	faults := fakehttp.Wrap(fake)
+	srv := httptest.NewServer(faults)
+	t.Cleanup(func() { srv.Close(); fake.Close() })
+	faults.Set(func(*http.Request) fakehttp.Action { return fakehttp.Action{Status: http.StatusServiceUnavailable} })
+	const head = "state_dir: {{state}}\nworkers: 2\nshutdown_timeout: 5s\nretry: {initial: 50ms, max: 200ms}\nmetrics: {unhealthy_after: 1ms}\n"
+	withT := head + "targets:\n  t:\n    type: sensenet\n    url: " + srv.URL + "\n    auth: {type: bearer, token: " + sensenet.DemoToken + "}\n" +
+		"watches:\n  - path: {{inbox}}\n    target: t\n    settle: 100ms\n    destination: {path: " + sensenet.DocumentsPath + "}\n"
+	h := daemontest.StartYAML(t, withT)
+	h.WriteRandom(t, "a.bin", 100)
+	daemontest.Eventually(t, "the target down and health failing", func() bool {
+		return targetState(h).State == queue.TargetDown && h.Daemon().Health(context.Background()) != nil
+	})
+	if err := h.Reload(t, head+"targets:\n  u: {type: test-memory, url: http://127.0.0.1:1}\nwatches:\n  - {path: {{inbox}}, target: u, settle: 100ms}\n"); err != nil {
+		t.Fatal(err)
+	}
+	h.WaitDelivered(t, "a.bin", "")
+	return h, fake, faults, withT
 }
