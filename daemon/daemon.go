@@ -124,7 +124,7 @@ type Daemon struct {
 	mu       sync.Mutex
 	gen      *generation // the configuration jobs start with; see reload.go
 	inflight map[int64]*flight
-	handoffs map[int64]*handoff // leased job → the slot of the worker running it
+	handoffs map[int64]*handoff   // leased job → the slot of the worker running it
 	ownMoves map[string]time.Time // watch+"\x00"+rel the daemon removed itself
 	stranded []*queue.Job         // leased jobs whose outcome could not be written
 	throttle map[string]int       // target → throttled answers since its last delivery
