@@ -74,3 +74,22 @@ func TestNameOwnerBehindASwappedFolderIsGone(t *testing.T) {
 		t.Fatalf("delivered to %+v, want the next version of %+v", st.Remote, owner.Remote)
 	}
 }
+
+// A file behind a folder swapped for a symlink to a folder outside is gone
+// from its watch: its record is pruned after retention.forgotten_state,
+// even when the folder outside holds a file of its name (which retention
+// must not stat as the file still there).
+func TestRecordBehindASwappedFolderIsPruned(t *testing.T) {
+	mem.reset()
+	outside := t.TempDir()
+	writeIn(t, outside, "a.txt", "outside the watch")
+	h := daemontest.StartYAML(t, "state_dir: {{state}}\nretention: {done: 200ms, failed: 200ms, forgotten_state: 200ms}\n"+
+		"targets:\n  t:\n    type: test-memory\n    url: http://127.0.0.1:1\nwatches:\n  - path: {{inbox}}\n    target: t\n    settle: 100ms\n")
+	h.WaitDelivered(t, "sub/a.txt", h.WriteRandom(t, "sub/a.txt", 10))
+	h.WaitDelivered(t, "b.txt", h.WriteRandom(t, "b.txt", 10))
+	swapForLink(t, h.Inbox, "sub", outside)
+	h.WaitForgotten(t, "sub/a.txt")
+	if st, err := h.Queue().FileState(context.Background(), h.WatchPath(), "b.txt"); err != nil || st == nil {
+		t.Fatalf("the record of a file still in the watch went: %v", err)
+	}
+}
