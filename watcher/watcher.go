@@ -21,6 +21,11 @@
 //     marker exists. Markers are never emitted. The files of one folder
 //     listing, or released by one marker, are noted at one time, so they
 //     settle and reach the queue together.
+//   - Nothing outside the root is looked at: folders are listed and files
+//     and markers stat'ed beneath the root (package safefs), so a folder
+//     swapped for a symlink is neither listed nor stat'ed through, and a
+//     folder watch added through one is removed when its listing finds
+//     the link. (The root itself is configuration.)
 //   - The watcher never trusts events alone: it scans the whole tree at
 //     start, after an event-queue overflow, after the root's device or inode
 //     changed (unmount, remount, another share mounted over it), and every
