@@ -73,6 +73,27 @@ func (d *Daemon) acquire() *generation {
 	return d.gen
 }
 
+// jobKey is the context key of the generation a job runs on.
+type jobKey struct{}
+
+// withJob returns the context of a job that holds g (from acquire until
+// done): what its later steps ask of the configuration or the targets
+// (jobGeneration) is g's, not that of whatever generation a reload made
+// current meanwhile.
+func withJob(ctx context.Context, g *generation) context.Context {
+	return context.WithValue(ctx, jobKey{}, g)
+}
+
+// jobGeneration returns the generation of the job that runs under ctx
+// (withJob). Only a job's own steps call it: without one it panics.
+func jobGeneration(ctx context.Context) *generation {
+	g, ok := ctx.Value(jobKey{}).(*generation)
+	if !ok {
+		panic("daemon: jobGeneration outside a job")
+	}
+	return g
+}
+
 // current returns the current generation without using it.
 func (d *Daemon) current() *generation {
 	d.mu.Lock()
