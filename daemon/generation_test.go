@@ -5,6 +5,7 @@ import (
 	"io"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dropsync/dropsync/config"
 	"github.com/dropsync/dropsync/daemon/daemontest"
@@ -97,5 +98,82 @@ func TestAmbiguousAttemptIsJudgedByTheJobsGeneration(t *testing.T) {
 	release()
 	if j := jobEnded(t, h, "a.bin"); j.State != queue.Done {
 		t.Fatalf("a.bin: %s (%s); the lost answer came from a target that replaces what it stored, which sends again", j.State, j.LastError)
+	}
+}
+
+// closeGates holds the Close of test-gated-close clients, by URL.
+var closeGates = struct {
+	mu      sync.Mutex
+	gate    map[string]chan struct{}
+	entered map[string]chan struct{}
+	closed  map[string]bool
+}{gate: map[string]chan struct{}{}, entered: map[string]chan struct{}{}, closed: map[string]bool{}}
+
+// gatedCloseTarget is test-gated-close: uploads succeed; Close of a
+// client whose URL has a gate waits for it.
+type gatedCloseTarget struct {
+	lostAnswerTarget
+	url string
+}
+
+func init() {
+	targets.Register("test-gated-close", func(b *targets.Base) (targets.Target, error) { return &gatedCloseTarget{url: b.Config.URL}, nil })
+}
+
+// gateClose makes Close of the client for url wait until open; entered is
+// closed once Close has begun.
+func gateClose(url string) (entered <-chan struct{}, open func()) {
+	closeGates.mu.Lock()
+	defer closeGates.mu.Unlock()
+	g, e := make(chan struct{}), make(chan struct{})
+	closeGates.gate[url], closeGates.entered[url] = g, e
+	return e, func() { close(g) }
+}
+
+func (c *gatedCloseTarget) Close() error {
+	closeGates.mu.Lock()
+	g, e := closeGates.gate[c.url], closeGates.entered[c.url]
+	closeGates.mu.Unlock()
+	if g != nil {
+		close(e)
+		<-g
+	}
+	closeGates.mu.Lock()
+	defer closeGates.mu.Unlock()
+	closeGates.closed[c.url] = true
+	return nil
+}
+
+// Run returns only once the clients of a configuration that a reload
+// replaced are closed: nothing of the daemon runs on after it.
+func TestRunReturnsAfterTheOldClientsAreClosed(t *testing.T) {
+	conf := func(url string) string {
+		return "state_dir: {{state}}\nshutdown_timeout: 5s\ntargets:\n  t:\n    type: test-gated-close\n    url: " + url +
+			"\nwatches:\n  - path: {{inbox}}\n    target: t\n    settle: 100ms\n"
+	}
+	h := daemontest.StartYAML(t, conf("http://one"))
+	entered, open := gateClose("http://one")
+	if err := h.Reload(t, conf("http://two")); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	<-entered // the old client is being closed, and stays so until open
+	done := h.StopAsync()
+	// A Run that does not wait for the old client returns within
+	// milliseconds; one that waits cannot return before open. The bound
+	// only limits how long the test looks for a wrong return.
+	wrong := time.NewTimer(time.Second)
+	defer wrong.Stop()
+	select {
+	case <-done:
+		open()
+		t.Fatal("Run returned while the old configuration's client was still being closed")
+	case <-wrong.C:
+	}
+	open()
+	<-done
+	closeGates.mu.Lock()
+	defer closeGates.mu.Unlock()
+	if !closeGates.closed["http://one"] || !closeGates.closed["http://two"] {
+		t.Fatalf("closed at Run's return: %v, want both clients", closeGates.closed)
 	}
 }
