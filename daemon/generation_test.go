@@ -177,3 +177,59 @@ func TestRunReturnsAfterTheOldClientsAreClosed(t *testing.T) {
 		t.Fatalf("closed at Run's return: %v, want both clients", closeGates.closed)
 	}
 }
+
+// unreachableTarget is test-unreachable: every upload fails as a server
+// that cannot be reached, which takes the target down.
+type unreachableTarget struct{ lostAnswerTarget }
+
+func init() {
+	targets.Register("test-unreachable", func(*targets.Base) (targets.Target, error) { return &unreachableTarget{}, nil })
+}
+
+func (*unreachableTarget) Put(context.Context, *targets.File, *targets.Plan, *targets.Body) (targets.Remote, error) {
+	return targets.Remote{}, &targets.Error{Kind: targets.Unreachable, Op: "test: upload", Msg: "connection refused"}
+}
+
+// The recorded health of a target the configuration no longer has is
+// dropped, at a reload and at a start: its "down" would otherwise hold a
+// job queued for it while it was down pending forever (status counting it)
+// once its watch moved to another target, here the job of a file deleted
+// meanwhile, which no scan queues again.
+func TestHealthOfARemovedTargetIsDropped(t *testing.T) {
+	conf := func(target, typ string) string {
+		return "state_dir: {{state}}\nworkers: 2\nshutdown_timeout: 5s\nretry: {initial: 20ms, max: 200ms}\n" +
+			"targets:\n  " + target + ":\n    type: " + typ + "\n    url: http://127.0.0.1:1\nwatches:\n  - path: {{inbox}}\n    target: " + target + "\n    settle: 100ms\n"
+	}
+	down := func(h *daemontest.Harness, name string) bool {
+		rec, err := h.Queue().TargetsHealth(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec[name].State == queue.TargetDown
+	}
+	for _, how := range []string{"reload", "restart"} {
+		t.Run(how, func(t *testing.T) {
+			mem.reset()
+			h := daemontest.StartYAML(t, conf("old", "test-unreachable"))
+			h.WriteRandom(t, "a.txt", 100)
+			daemontest.Eventually(t, "the old target down", func() bool { return down(h, "old") })
+			h.Remove(t, "a.txt")
+			switch how {
+			case "reload":
+				if err := h.Reload(t, conf("new", "test-memory")); err != nil {
+					t.Fatalf("reload: %v", err)
+				}
+			case "restart":
+				h.RestartYAML(t, conf("new", "test-memory"))
+			}
+			h.WaitIdle(t) // the job of a.txt, queued for the old target, ends (a.txt is gone)
+			rec, err := h.Queue().TargetsHealth(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := rec["old"]; ok {
+				t.Fatalf("the removed target's health is still recorded: %+v", rec["old"])
+			}
+		})
+	}
+}
