@@ -22,7 +22,9 @@ import (
 // adds an object (targets.ResendLimiter) sends it again at most its limit
 // of times; then the file fails with the target's words on what may have
 // happened, and `queue retry` sends it anyway. Other targets replace what
-// they stored and simply send again.
+// they stored and simply send again. The adapter asked is the one of the
+// job's own generation (the one the attempt ran on), also when a reload
+// changed the target's type meanwhile.
 
 const classAmbiguous = "ambiguous: sent, no answer"
 
@@ -35,7 +37,7 @@ func (d *Daemon) ambiguous(ctx context.Context, j *queue.Job, wc *config.Watch, 
 		log.Warn("cannot count the ambiguous attempt", "err", err)
 		return false
 	}
-	tgt := d.current().set.Targets[wc.Target] // only its kind is asked: no I/O
+	tgt := jobGeneration(ctx).set.Targets[wc.Target] // the adapter the attempt ran on; only its kind is asked
 	if _, ok := tgt.(targets.Verifier); ok {
 		return false
 	}

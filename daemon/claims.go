@@ -2,10 +2,10 @@ package daemon
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 
 	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/internal/safefs"
 	"github.com/dropsync/dropsync/targets"
 )
 
@@ -99,11 +99,13 @@ func (d *Daemon) checkName(ctx context.Context, wc *config.Watch, tgt targets.Ta
 		f.Rel, other, key, other, f.Rel)
 }
 
-// exists reports whether the local path rel of a configured watch exists.
+// exists reports whether the local path rel of a configured watch exists,
+// resolved beneath the watch (safefs.Stat): behind a folder swapped for a
+// symlink it does not, whatever lies where the link points.
 func (d *Daemon) exists(watch, rel string) bool {
 	if _, ok := d.current().watches[watch]; !ok {
 		return false
 	}
-	fi, err := os.Lstat(filepath.Join(watch, filepath.FromSlash(rel)))
+	fi, err := safefs.Stat(watch, rel, false)
 	return err == nil && !fi.IsDir()
 }

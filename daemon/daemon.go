@@ -497,6 +497,7 @@ func (d *Daemon) recordProgress(ctx context.Context) {
 func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	g := d.acquire() // the whole job runs on the configuration it started with
 	defer g.done()
+	ctx = withJob(ctx, g)
 	idx, ok := g.watches[j.Watch]
 	if !ok {
 		d.finishFail(ctx, j, nil, "", fmt.Errorf("the watch %s is no longer configured", j.Watch), targets.Permanent)

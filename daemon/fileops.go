@@ -425,9 +425,10 @@ func (d *Daemon) park(ctx context.Context, wc *config.Watch, j *queue.Job, note 
 }
 
 // parkedName finds, among the files parked in dir for base (base, "base
-// (2)", …), the one whose size and mtime are fp's.
-func parkedName(dir *safefs.Dir, dirPath, base string, fp fsid.Fingerprint) (string, bool) {
-	ents, err := os.ReadDir(dirPath)
+// (2)", …), the one whose size and mtime are fp's. It lists the folder dir
+// holds open, never its path, which may be a link by now.
+func parkedName(dir *safefs.Dir, base string, fp fsid.Fingerprint) (string, bool) {
+	ents, err := dir.ReadDir(-1)
 	if err != nil {
 		return "", false
 	}
@@ -466,7 +467,7 @@ func (d *Daemon) restoreFailed(ctx context.Context, wc *config.Watch, j *queue.J
 		return false
 	}
 	defer src.Close()
-	name, ok := parkedName(src, src.Name(), base, j.FP)
+	name, ok := parkedName(src, base, j.FP)
 	if !ok {
 		return false
 	}

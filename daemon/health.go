@@ -81,13 +81,17 @@ func newHealth(d *Daemon) *health {
 
 // load takes over the recorded states: a target that was down or had its
 // credentials rejected stays so, and is probed at once (a restart
-// re-tests). A pause longer than retry.max_pause is shortened.
+// re-tests). A pause longer than retry.max_pause is shortened. The records
+// of targets the configuration no longer has are dropped (forgetRemoved).
 func (h *health) load(ctx context.Context) error {
 	if err := h.d.q.CapPauses(ctx, time.Now().Add(h.d.cfg.Retry.MaxPause.D())); err != nil {
 		return err
 	}
 	rec, err := h.d.q.TargetsHealth(ctx)
 	if err != nil {
+		return err
+	}
+	if err := h.forgetRemoved(ctx, rec, h.d.cfg); err != nil {
 		return err
 	}
 	if _, err := h.d.q.TakeTargetRequests(ctx); err != nil { // requests made while no daemon ran are done by now
@@ -110,6 +114,22 @@ func (h *health) load(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// forgetRemoved drops the recorded health of the targets in rec that c
+// does not configure. Nothing shows it (status and target list show the
+// configured targets), but a recorded "down" keeps the jobs queued for
+// the target from being claimed: a job of a file deleted since, which no
+// scan queues again for the watch's new target, would stay pending
+// forever. h.change is held, or the loops do not run yet.
+func (h *health) forgetRemoved(ctx context.Context, rec map[string]queue.TargetHealth, c *config.Config) error {
+	var gone []string
+	for name := range rec {
+		if _, ok := c.Targets[name]; !ok {
+			gone = append(gone, name)
+		}
+	}
+	return h.d.q.ForgetTargetHealth(ctx, gone...)
 }
 
 // run probes and ends pauses until ctx ends: one loop per target. A probe
@@ -137,14 +157,20 @@ func (h *health) startLoop(ctx context.Context, t *targetState) {
 
 // reconfigure follows a reload (c is the new configuration): a target it
 // adds starts up with a loop of its own, a target it removes is no longer
-// tracked (its loop ends; it neither fails health nor is probed), and
-// every target that is not up is re-tested at once, as at a restart.
+// tracked (its loop ends; it neither fails health nor is probed; its
+// record is dropped), and every target that is not up is re-tested at
+// once, as at a restart.
 func (h *health) reconfigure(ctx context.Context, c *config.Config) {
+	h.change.Lock() // no record of a removed target is written after it is dropped
+	defer h.change.Unlock()
 	// A target added back may have a recorded state that still gates its
 	// claims: take it over, as load does at a restart, so its probe runs.
 	rec, err := h.d.q.TargetsHealth(ctx)
 	if err != nil {
 		h.d.log.Warn("cannot read the recorded target health; added targets start up", "err", err)
+	}
+	if err := h.forgetRemoved(ctx, rec, c); err != nil {
+		h.d.log.Warn("cannot drop the recorded health of removed targets", "err", err)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

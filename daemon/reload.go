@@ -7,7 +7,7 @@ package daemon
 //   - Every job runs start to end on one generation: the configuration and
 //     target clients that were current when the job started. A reload makes
 //     a new generation current; the old one's clients are closed once its
-//     last job has finished. Changed targets therefore get new clients for
+//     last job has finished, and Run returns only after that. Changed targets therefore get new clients for
 //     new jobs while uploads in flight finish on the old ones.
 //   - A new configuration is applied whole or not at all: its folders are
 //     checked (Options.CheckFolders), its targets built and its watchers
@@ -73,6 +73,27 @@ func (d *Daemon) acquire() *generation {
 	return d.gen
 }
 
+// jobKey is the context key of the generation a job runs on.
+type jobKey struct{}
+
+// withJob returns the context of a job that holds g (from acquire until
+// done): what its later steps ask of the configuration or the targets
+// (jobGeneration) is g's, not that of whatever generation a reload made
+// current meanwhile.
+func withJob(ctx context.Context, g *generation) context.Context {
+	return context.WithValue(ctx, jobKey{}, g)
+}
+
+// jobGeneration returns the generation of the job that runs under ctx
+// (withJob). Only a job's own steps call it: without one it panics.
+func jobGeneration(ctx context.Context) *generation {
+	g, ok := ctx.Value(jobKey{}).(*generation)
+	if !ok {
+		panic("daemon: jobGeneration outside a job")
+	}
+	return g
+}
+
 // current returns the current generation without using it.
 func (d *Daemon) current() *generation {
 	d.mu.Lock()
@@ -80,9 +101,25 @@ func (d *Daemon) current() *generation {
 	return d.gen
 }
 
-// retireGeneration closes the current generation's clients once its jobs
-// are done (at the end of Run).
+// retire closes the clients of old, which a reload replaced, once its last
+// job has finished; retireGeneration waits for it.
+func (d *Daemon) retire(old *generation) {
+	d.retiring.Add(1)
+	go func() {
+		defer d.retiring.Done()
+		old.users.Wait()
+		old.set.Close()
+	}()
+}
+
+// retireGeneration, at the end of Run, waits until the clients of every
+// generation a reload replaced are closed and closes the current one's:
+// nothing of the daemon runs on after Run. The wait is bounded by the
+// shutdown deadline: Run gets here only after its workers (whose uploads
+// the deadline cuts) and health loops have returned, so no job holds a
+// generation any more.
 func (d *Daemon) retireGeneration() {
+	d.retiring.Wait()
 	g := d.current()
 	g.users.Wait()
 	g.set.Close()
@@ -106,6 +143,8 @@ type reloadState struct {
 
 	runMu   sync.Mutex
 	running map[string]*watchRun // by watch root; changed only by Run's goroutine
+
+	retiring sync.WaitGroup // replaced generations whose clients are not closed yet (retire)
 }
 
 type reloadRequest struct {
@@ -372,10 +411,7 @@ func (d *Daemon) apply(ctx context.Context, wg *sync.WaitGroup, errc chan<- erro
 	d.gen = ng
 	d.mu.Unlock()
 	d.health.reconfigure(ctx, c)
-	go func() {
-		old.users.Wait()
-		old.set.Close()
-	}()
+	d.retire(old)
 	for _, r := range stop {
 		r.cancel()
 		<-r.done

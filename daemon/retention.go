@@ -5,10 +5,10 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/internal/safefs"
 	"github.com/dropsync/dropsync/queue"
 )
 
@@ -72,7 +72,9 @@ func (d *Daemon) prune(ctx context.Context, r config.Retention) {
 // when its file is gone from its watch and no deletion waits for it. A
 // watch whose root cannot be seen right now (an unmounted share) keeps all
 // its records; a watch no longer configured is not looked into (nothing
-// outside a watch is read), its records are forgettable.
+// outside a watch is read), its records are forgettable. A file is looked
+// up beneath its watch (safefs.Stat): one behind a folder swapped for a
+// symlink is gone from the watch, whatever lies where the link points.
 func (d *Daemon) forgettable() func(queue.StateRef) bool {
 	roots := map[string]bool{} // watch root → visible now, for this pass
 	g := d.current()           // the configuration of this pass
@@ -94,7 +96,7 @@ func (d *Daemon) forgettable() func(queue.StateRef) bool {
 		if !visible {
 			return false
 		}
-		_, err := os.Lstat(filepath.Join(s.Watch, filepath.FromSlash(s.Rel)))
-		return errors.Is(err, fs.ErrNotExist)
+		_, err := safefs.Stat(s.Watch, s.Rel, false)
+		return errors.Is(err, fs.ErrNotExist) || errors.Is(err, safefs.ErrOutside)
 	}
 }

@@ -85,6 +85,24 @@ func (q *Queue) TargetsHealth(ctx context.Context) (map[string]TargetHealth, err
 	return out, rows.Err()
 }
 
+// ForgetTargetHealth drops the recorded health, and any request from the
+// CLI, of the named targets: those the configuration no longer has, whose
+// recorded "down" would otherwise keep the jobs queued for them from ever
+// being claimed.
+func (q *Queue) ForgetTargetHealth(ctx context.Context, names ...string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	return q.inTx(ctx, func(tx *sql.Tx) error {
+		for _, n := range names {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM target_health WHERE target = ?`, n); err != nil {
+				return fmt.Errorf("queue: forget the health of target %s: %w", n, err)
+			}
+		}
+		return nil
+	})
+}
+
 // RequestTarget leaves a request (RequestRetry, RequestResume) for the
 // running daemon and tells it through the state directory's notification. A resume also
 // ends the pause at once, so it works without a daemon too.

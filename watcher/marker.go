@@ -1,14 +1,12 @@
 package watcher
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
 
-	"github.com/dropsync/dropsync/internal/fsid"
+	"github.com/dropsync/dropsync/internal/safefs"
 )
 
 // Marker is a parsed ready_marker: "{name}.done"-style (any pattern with
@@ -67,13 +65,14 @@ func (m Marker) For(p string) string {
 	return filepath.Join(filepath.Dir(p), m.prefix+filepath.Base(p)+m.suffix)
 }
 
-// ready reports whether the file at p may go: its marker exists.
-func (m Marker) ready(p string) bool {
-	mp := m.For(p)
+// markerReady reports whether the file rel may go: its marker exists
+// beneath the root (one behind a folder swapped for a symlink does not).
+func (w *Watcher) markerReady(rel string) bool {
+	mp := w.marker.For(rel)
 	if mp == "" {
 		return true
 	}
-	_, err := os.Lstat(mp)
+	_, err := safefs.Stat(w.o.Root, filepath.ToSlash(mp), false)
 	return err == nil
 }
 
@@ -87,7 +86,12 @@ func (w *Watcher) markerSeen(rel string, gone bool) {
 	dir := path.Dir(rel)
 	defer w.stampFiles()()
 	if w.marker.PerFolder() {
-		ents, err := os.ReadDir(w.abs(dir))
+		d, err := safefs.OpenDir(w.o.Root, beneath(dir))
+		if err != nil {
+			return
+		}
+		ents, err := d.ReadDir(-1)
+		d.Close()
 		if err != nil {
 			return
 		}
@@ -106,12 +110,11 @@ func (w *Watcher) noteExisting(rel string) {
 	if !w.wanted(rel) {
 		return
 	}
-	p := w.abs(rel)
-	if _, _, err := fsid.StatFollow(p, w.o.FollowSymlinks); err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			w.reportOnce(p, err)
+	if _, _, err := w.stat(rel); err != nil {
+		if !missing(err) {
+			w.reportOnce(w.abs(rel), err)
 		}
 		return
 	}
-	w.note(p, rel, false)
+	w.note(rel, false)
 }

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/dropsync/dropsync/internal/fsid"
+	"github.com/dropsync/dropsync/internal/safefs"
 )
 
 // scan checks the root and walks the whole tree, watching or polling every
@@ -152,9 +151,15 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 			w.dirs[dir] = true
 		}
 	}
-	f, err := os.Open(dir)
+	d, err := safefs.OpenDir(w.o.Root, beneath(rel))
 	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, safefs.ErrOutside) && w.dirs[dir] {
+			// Swapped for a link since its parent was listed: the watch
+			// just added may be on the folder the link points to.
+			_ = w.fsw.Remove(dir)
+			delete(w.dirs, dir)
+		}
+		if !missing(err) {
 			w.reportOnce(dir, err)
 			w.unread = append(w.unread, rel)
 		}
@@ -162,8 +167,9 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 	}
 	var subdirs []string
 	unstamp := w.stampFiles()
+	w.listing = listing{rel: rel, d: d}
 	for {
-		ents, err := f.ReadDir(512)
+		ents, err := d.ReadDir(512)
 		for _, d := range ents {
 			name := d.Name()
 			crel := name
@@ -174,18 +180,17 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 				subdirs = append(subdirs, name)
 				continue
 			}
-			p := dir + string(filepath.Separator) + name // dir is clean
 			switch {
 			case !w.wanted(crel):
 				if polled && w.marker.Is(name) {
-					w.pollFile(p, crel, true)
+					w.pollFile(crel, true)
 				}
 			case polled:
-				if fp, changed, ok := w.pollFile(p, crel, false); ok && (changed || all) {
+				if fp, changed, ok := w.pollFile(crel, false); ok && (changed || all) {
 					w.noteFP(crel, fp)
 				}
 			case all:
-				w.note(p, crel, false)
+				w.note(crel, false)
 			}
 		}
 		if err != nil {
@@ -196,8 +201,9 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 			break
 		}
 	}
+	w.listing = listing{}
 	unstamp()
-	f.Close()
+	d.Close()
 	if !w.o.Recursive {
 		return nil
 	}
@@ -226,8 +232,8 @@ var addWatch = func(w *Watcher, dir string) error { return w.fsw.Add(dir) }
 // new or changed since the last walk (ok is false for what is not a
 // regular file, or is gone meanwhile: the sweep notices that). A marker
 // that appeared notes the files waiting for it.
-func (w *Watcher) pollFile(p, rel string, isMarker bool) (fp fsid.Fingerprint, changed, ok bool) {
-	fp, fi, err := fsid.StatFollow(p, w.o.FollowSymlinks)
+func (w *Watcher) pollFile(rel string, isMarker bool) (fp fsid.Fingerprint, changed, ok bool) {
+	fp, fi, err := w.stat(rel)
 	if err != nil || !fi.Mode().IsRegular() {
 		return fp, false, false
 	}

@@ -21,6 +21,11 @@
 //     marker exists. Markers are never emitted. The files of one folder
 //     listing, or released by one marker, are noted at one time, so they
 //     settle and reach the queue together.
+//   - Nothing outside the root is looked at: folders are listed and files
+//     and markers stat'ed beneath the root (package safefs), so a folder
+//     swapped for a symlink is neither listed nor stat'ed through, and a
+//     folder watch added through one is removed when its listing finds
+//     the link. (The root itself is configuration.)
 //   - The watcher never trusts events alone: it scans the whole tree at
 //     start, after an event-queue overflow, after the root's device or inode
 //     changed (unmount, remount, another share mounted over it), and every
@@ -50,6 +55,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -59,6 +65,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/dropsync/dropsync/internal/fsid"
+	"github.com/dropsync/dropsync/internal/safefs"
 )
 
 // Options configures a Watcher.
@@ -128,11 +135,19 @@ type Watcher struct {
 	again        bool      // events were lost during a scan: scan again
 	budgetLogged bool      // the inotify budget warning was logged
 	stamp        time.Time // if set, the time noted for files (one per folder listing)
+	listing      listing   // the folder a walk is listing now
 	wakes        int       // loop wake-ups, for tests
 
 	mu      sync.Mutex
 	health  error
 	reports map[string]bool // paths whose errors were already logged
+}
+
+// listing is a folder being listed, open beneath the root: stat looks up
+// its files through d.
+type listing struct {
+	rel string // slash-separated, "." for the root
+	d   *safefs.Dir
 }
 
 // rootID is the root as last watched; mount says it is expected to be a
@@ -455,14 +470,46 @@ func (w *Watcher) skipDir(rel string) bool {
 	return false
 }
 
+// stat returns the fingerprint of the file rel, looked up beneath the root
+// (safefs.Stat): a folder swapped for a symlink is never stat'ed through,
+// a final symlink is followed only with FollowSymlinks. During a walk's
+// listing the listed folder's open handle serves its files.
+func (w *Watcher) stat(rel string) (fsid.Fingerprint, os.FileInfo, error) {
+	var fi os.FileInfo
+	var err error
+	if l := w.listing; l.d != nil && path.Dir(rel) == l.rel {
+		fi, err = l.d.Stat(path.Base(rel), w.o.FollowSymlinks)
+	} else {
+		fi, err = safefs.Stat(w.o.Root, rel, w.o.FollowSymlinks)
+	}
+	if err != nil {
+		return fsid.Fingerprint{}, nil, err
+	}
+	return fsid.Of(fi), fi, nil
+}
+
+// beneath turns a folder's rel into safefs's: "" for the root.
+func beneath(rel string) string {
+	if rel == "." {
+		return ""
+	}
+	return rel
+}
+
+// missing reports whether err means that nothing is at a path in the
+// watch: absent, or behind a symlink or a file where a folder was.
+func missing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, safefs.ErrOutside)
+}
+
 // note records a file event: the settle clock restarts.
-func (w *Watcher) note(p, rel string, gone bool) {
+func (w *Watcher) note(rel string, gone bool) {
 	if !w.wanted(rel) {
 		w.markerSeen(rel, gone)
 		return
 	}
 	if !gone {
-		fp, fi, err := fsid.StatFollow(p, w.o.FollowSymlinks)
+		fp, fi, err := w.stat(rel)
 		if err != nil {
 			gone = true
 		} else if !fi.Mode().IsRegular() {
@@ -542,16 +589,16 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 			return
 		}
 		if w.o.EmitDeletes {
-			w.note(ev.Name, rel, true)
+			w.note(rel, true)
 		} else {
 			delete(w.pending, rel)
 			w.markerSeen(rel, true)
 		}
 		return
 	}
-	fi, err := os.Lstat(ev.Name)
+	fi, err := safefs.Stat(w.o.Root, rel, false)
 	if err != nil {
-		return // already gone again; a Remove event follows
+		return // already gone again (a Remove event follows), or behind a link
 	}
 	if fi.IsDir() {
 		if ev.Has(fsnotify.Create) && w.o.Recursive && !w.skipDir(rel) {
@@ -559,7 +606,7 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 		}
 		return
 	}
-	w.note(ev.Name, rel, false)
+	w.note(rel, false)
 }
 
 // unwatchTree drops the watches of a folder that was renamed or removed and
@@ -607,19 +654,18 @@ func (w *Watcher) settled(now time.Time) []Event {
 			w.due(e.notBefore)
 			continue
 		}
-		p := w.abs(rel)
-		fp, fi, err := fsid.StatFollow(p, w.o.FollowSymlinks)
+		fp, fi, err := w.stat(rel)
 		switch {
 		case e.dir:
-			if errors.Is(err, fs.ErrNotExist) {
+			if missing(err) {
 				batch = append(batch, Event{Rel: rel, Gone: true, Dir: true})
 			} // else it came back: its Create is walked as usual
 			delete(w.pending, rel)
 		case err != nil:
-			if errors.Is(err, fs.ErrNotExist) && e.gone && w.o.EmitDeletes {
+			if missing(err) && e.gone && w.o.EmitDeletes {
 				batch = append(batch, Event{Rel: rel, Gone: true})
-			} else if !errors.Is(err, fs.ErrNotExist) {
-				w.reportOnce(p, err)
+			} else if !missing(err) {
+				w.reportOnce(w.abs(rel), err)
 			}
 			delete(w.pending, rel)
 		case !fi.Mode().IsRegular():
@@ -635,7 +681,7 @@ func (w *Watcher) settled(now time.Time) []Event {
 				e.notBefore = lim
 			}
 			w.due(e.notBefore)
-		case !w.marker.ready(p):
+		case !w.markerReady(rel):
 			// Waits for its marker, whose arrival notes it again.
 			delete(w.pending, rel)
 		default:

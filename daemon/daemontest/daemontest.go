@@ -164,6 +164,16 @@ func (h *Harness) Restart(t testing.TB) {
 	h.start()
 }
 
+// RestartYAML stops the daemon and starts it again on the same state with
+// the whole configuration y, in which {{inbox}} and {{state}} stand for the
+// harness's folders.
+func (h *Harness) RestartYAML(t testing.TB, y string) {
+	t.Helper()
+	h.Stop()
+	h.yaml = strings.NewReplacer("{{inbox}}", h.Inbox, "{{state}}", h.StateDir).Replace(y)
+	h.start()
+}
+
 // Daemon is the running daemon.
 func (h *Harness) Daemon() *daemon.Daemon {
 	h.mu.Lock()

@@ -5,6 +5,7 @@ package safefs
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"time"
@@ -18,7 +19,8 @@ const isWindows = false
 // descriptor. It is not safe for concurrent Close.
 type Dir struct {
 	fd   int
-	name string // for messages
+	name string   // for messages
+	list *os.File // owns fd once ReadDir was called
 }
 
 const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC
@@ -91,7 +93,41 @@ func checkName(name string) error {
 func (d *Dir) Name() string { return d.name }
 
 // Close closes the folder.
-func (d *Dir) Close() error { return unix.Close(d.fd) }
+func (d *Dir) Close() error {
+	if d.list != nil {
+		return d.list.Close()
+	}
+	return unix.Close(d.fd)
+}
+
+// ReadDir reads the folder's entries as (*os.File).ReadDir does: at most n
+// per call (all with n <= 0), io.EOF at the end. The entries are those of
+// the folder d holds open, wherever its path points now; an entry's Info
+// goes by path, so use Stat for it.
+func (d *Dir) ReadDir(n int) ([]fs.DirEntry, error) {
+	if d.list == nil {
+		d.list = os.NewFile(uintptr(d.fd), d.name)
+	}
+	return d.list.ReadDir(n)
+}
+
+// Stat returns the information of name in the folder, without following a
+// final symlink unless follow is set (what a followed link points to may
+// lie anywhere). Its Sys is a *syscall.Stat_t, as os gives.
+func (d *Dir) Stat(name string, follow bool) (fs.FileInfo, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	flags := unix.AT_SYMLINK_NOFOLLOW
+	if follow {
+		flags = 0
+	}
+	fi := &fileInfo{name: name}
+	if err := unix.Fstatat(d.fd, name, &fi.st, flags); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: path.Join(d.name, name), Err: err}
+	}
+	return fi, nil
+}
 
 // Open opens the regular file name for reading, without blocking and, unless
 // follow is set, without following a symlink. It fails with ErrNotRegular

@@ -19,6 +19,7 @@ const isWindows = true
 // operations use paths below it.
 type Dir struct {
 	name string
+	list *os.File // opened by ReadDir
 }
 
 // OpenDir opens the folder rel below root, refusing a symlink or junction
@@ -58,7 +59,37 @@ func checkName(name string) error {
 func (d *Dir) Name() string { return d.name }
 
 // Close releases the folder.
-func (d *Dir) Close() error { return nil }
+func (d *Dir) Close() error {
+	if d.list != nil {
+		return d.list.Close()
+	}
+	return nil
+}
+
+// ReadDir reads the folder's entries as (*os.File).ReadDir does; see the
+// Unix version.
+func (d *Dir) ReadDir(n int) ([]fs.DirEntry, error) {
+	if d.list == nil {
+		f, err := os.Open(d.name)
+		if err != nil {
+			return nil, err
+		}
+		d.list = f
+	}
+	return d.list.ReadDir(n)
+}
+
+// Stat returns the information of name, following a final symlink only
+// with follow.
+func (d *Dir) Stat(name string, follow bool) (fs.FileInfo, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	if follow {
+		return os.Stat(filepath.Join(d.name, name))
+	}
+	return os.Lstat(filepath.Join(d.name, name))
+}
 
 // Open opens the regular file name for reading; see the Unix version.
 func (d *Dir) Open(name string, follow bool) (*os.File, error) {

@@ -10,6 +10,9 @@
 //     later open, rename and unlink is relative to that Dir's descriptor,
 //     never to a path string. (The root itself is configuration and is
 //     opened as given.)
+//   - Metadata too. Stat and Dir.ReadDir, for questions that read no
+//     content (does the file exist, what does the folder hold), resolve
+//     the same way: a folder swapped for a link is not listed or stat'ed.
 //   - Only regular files. Dir.Open opens with O_NONBLOCK and O_NOFOLLOW
 //     (unless follow is asked for the last component) and returns the
 //     handle only if fstat says it is a regular file: a FIFO or device
@@ -84,6 +87,21 @@ func OpenFile(root, rel string, follow bool) (*Dir, *os.File, error) {
 		return nil, nil, err
 	}
 	return d, f, nil
+}
+
+// Stat returns the information of rel below root, resolving every folder
+// of rel beneath root without following a symlink (as OpenDir; a folder
+// swapped for a link fails with ErrOutside), and following the last
+// component only with follow. Nothing outside root is looked at, even for
+// a metadata-only question such as whether a file exists.
+func Stat(root, rel string, follow bool) (fs.FileInfo, error) {
+	dir, base := path.Split(rel)
+	d, err := OpenDir(root, strings.TrimSuffix(dir, "/"))
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.Stat(base, follow)
 }
 
 // FreeName returns the n-th candidate for name: name itself for n <= 1,

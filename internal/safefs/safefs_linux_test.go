@@ -184,3 +184,65 @@ func TestLeaseRefusedWhileAnotherHolderHasTheFileOpen(t *testing.T) {
 	}
 	held.Release()
 }
+
+// Stat and ReadDir answer metadata questions without looking through a
+// folder swapped for a symlink: what lies outside is neither stat'ed as
+// present nor listed.
+func TestStatAndReadDirStayBelowTheRoot(t *testing.T) {
+	both(t, func(t *testing.T) {
+		root, outside := t.TempDir(), t.TempDir()
+		write(t, filepath.Join(root, "real", "x"), "inside")
+		write(t, filepath.Join(outside, "secret"), "outside")
+		os.Symlink(outside, filepath.Join(root, "link"))
+		os.Symlink(filepath.Join(outside, "secret"), filepath.Join(root, "real", "ls"))
+		for _, rel := range []string{"link/secret", "real/../link/secret", "../secret"} {
+			if fi, err := Stat(root, rel, true); !errors.Is(err, ErrOutside) {
+				t.Errorf("Stat %s: %v, %v; want ErrOutside", rel, fi, err)
+			}
+		}
+		if _, err := Stat(root, "real/missing", false); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Stat of a missing file: %v", err)
+		}
+		if fi, err := Stat(root, "real/ls", false); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			t.Errorf("a final symlink, not followed: %v, %v", fi, err)
+		}
+		if fi, err := Stat(root, "real/ls", true); err != nil || !fi.Mode().IsRegular() { // follow_symlinks: the last component only
+			t.Errorf("a final symlink, followed: %v, %v", fi, err)
+		}
+		if _, err := OpenDir(root, "link"); !errors.Is(err, ErrOutside) {
+			t.Fatalf("OpenDir of a folder swapped for a link: %v", err)
+		}
+		d, err := OpenDir(root, "real")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		ents, err := d.ReadDir(-1)
+		if err != nil || len(ents) != 2 {
+			t.Fatalf("ReadDir: %v, %v", ents, err)
+		}
+	})
+}
+
+// Stat's information is os.Lstat's: the same mode, size, mtime, and a Sys
+// from which the inode, device and change time are read.
+func TestStatIsLstat(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "d", "f"), "content")
+	os.Symlink("f", filepath.Join(root, "d", "l"))
+	syscall.Mkfifo(filepath.Join(root, "d", "p"), 0o640)
+	for _, rel := range []string{"d", "d/f", "d/l", "d/p"} {
+		got, err := Stat(root, rel, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := os.Lstat(filepath.Join(root, rel))
+		if got.Name() != want.Name() || got.Mode() != want.Mode() || got.Size() != want.Size() || !got.ModTime().Equal(want.ModTime()) || got.IsDir() != want.IsDir() {
+			t.Errorf("%s: %s %v %d %v, want %s %v %d %v", rel, got.Name(), got.Mode(), got.Size(), got.ModTime(), want.Name(), want.Mode(), want.Size(), want.ModTime())
+		}
+		g, w := got.Sys().(*syscall.Stat_t), want.Sys().(*syscall.Stat_t)
+		if g.Ino != w.Ino || g.Dev != w.Dev || g.Ctim != w.Ctim || g.Mode != w.Mode {
+			t.Errorf("%s: Sys %+v, want %+v", rel, g, w)
+		}
+	}
+}
