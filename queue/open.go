@@ -114,7 +114,7 @@ func open(ctx context.Context, path string, mode openMode) (*Queue, error) {
 			err = q.noAutoCheckpoint(ctx)
 		}
 		if err == nil {
-			q.ckpt, err = startCheckpointer(dsn)
+			q.ckpt, err = startCheckpointer(dsn, path)
 		}
 	} else {
 		err = q.checkSchema(ctx)
