@@ -11,11 +11,17 @@
 // stores references and fingerprints, never file bytes.
 //
 // The database runs in WAL mode with a busy timeout and immediate
-// transactions; a daemon holds a single connection. Completions recorded by
-// several workers at once share one transaction (group commit); each caller
-// returns only after the commit that holds its completion, and a completion
-// that fails is retried alone so it never undoes the others. A claim reads
-// each leased job's delivery state in the same transaction. Another process
+// transactions; a daemon holds a single connection for its work, and a
+// second one only for checkpoints (checkpoint.go: a commit never waits for
+// a checkpoint's fsyncs, and the log stays bounded). The hot path
+// (enqueue, claim, complete) runs on the driver's connection with
+// statements prepared once, without database/sql's per-query goroutines
+// (conn.go). Completions recorded by several workers at once share one
+// transaction (group commit); each caller returns only after the commit
+// that holds its completion, and a completion that fails is retried alone
+// so it never undoes the others. A worker's completion may claim its next
+// job in the same transaction (CompleteNext). A claim reads each leased
+// job's delivery state and counted attempts in the same transaction. Another process
 // that changes what a daemon must do (RetryFailed) tells it through a file
 // in the state directory (Changes), so an idle daemon polls nothing.
 //
