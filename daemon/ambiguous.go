@@ -61,7 +61,7 @@ func (d *Daemon) landed(ctx context.Context, j *queue.Job, wc *config.Watch, tgt
 	if !ok {
 		return false
 	}
-	if n, err := d.q.Attempts(ctx, j, fp, classAmbiguous); err != nil || n == 0 {
+	if j.CountedFor(classAmbiguous, fp) == 0 { // read when the job was claimed
 		return false
 	}
 	start := time.Now()

@@ -60,7 +60,10 @@
 //     share commits (queue.Complete).
 //   - A job is claimed only when a worker is free for it (so a backlog goes
 //     in each watch's claim order), and claims share transactions with the
-//     completions committed at the same moment.
+//     completions committed at the same moment. A worker whose job ends
+//     by a completion claims its next job in that completion's own
+//     transaction (queue.CompleteNext); only a worker that finds nothing
+//     goes back to the dispatcher.
 //   - With nothing pending and nothing in flight, the daemon's own loops
 //     run no timer: the dispatcher sleeps on channels (new work, a freed
 //     slot) and arms a timer only for the earliest pending job's deadline;
@@ -121,6 +124,7 @@ type Daemon struct {
 	mu       sync.Mutex
 	gen      *generation // the configuration jobs start with; see reload.go
 	inflight map[int64]*flight
+	handoffs map[int64]*handoff   // leased job → the slot of the worker running it
 	ownMoves map[string]time.Time // watch+"\x00"+rel the daemon removed itself
 	stranded []*queue.Job         // leased jobs whose outcome could not be written
 	throttle map[string]int       // target → throttled answers since its last delivery
@@ -183,7 +187,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 		o.ProgressInterval = time.Second
 	}
 	d := &Daemon{cfg: cfg, log: o.Log, obs: o.Observer, progressEvery: o.ProgressInterval, q: q, release: release, gen: newGeneration(cfg, set),
-		wake: newSignal(), busy: make(chan struct{}, 1), inflight: map[int64]*flight{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}, changing: map[string]int{}}
+		wake: newSignal(), busy: make(chan struct{}, 1), inflight: map[int64]*flight{}, handoffs: map[int64]*handoff{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}, changing: map[string]int{}}
 	d.initReload(o)
 	d.health = newHealth(d)
 	if err := d.health.load(ctx); err != nil {
@@ -254,7 +258,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		go func() {
 			defer workers.Done()
 			for j := range jobs {
-				d.process(workCtx, j)
+				for j != nil { // the jobs its completions claimed, one by one
+					j = d.runJob(runCtx, workCtx, j)
+				}
 				freed <- struct{}{}
 			}
 		}()
@@ -283,6 +289,27 @@ func (d *Daemon) Run(ctx context.Context) error {
 	workers.Wait()
 	d.log.Info("dropsync stopped")
 	return runErr
+}
+
+// handoff is the slot in which a worker's completion leaves the worker's
+// next job (see complete).
+type handoff struct {
+	run  context.Context // claiming stops when it ends: the daemon is stopping
+	next *queue.Job
+}
+
+// runJob processes j on a worker and returns the job its completion
+// claimed for the same worker, or nil.
+func (d *Daemon) runJob(runCtx, workCtx context.Context, j *queue.Job) *queue.Job {
+	h := &handoff{run: runCtx}
+	d.mu.Lock()
+	d.handoffs[j.ID] = h
+	d.mu.Unlock()
+	d.process(workCtx, j)
+	d.mu.Lock()
+	delete(d.handoffs, j.ID)
+	d.mu.Unlock()
+	return h.next
 }
 
 // noteOwnMove records that the daemon itself removes a file (after_upload,
@@ -662,13 +689,24 @@ func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt t
 // complete records success; it reports whether that worked and whether
 // the job went back to pending because the file changed meanwhile. A job
 // whose outcome cannot be recorded is released in the background and runs
-// again.
+// again. When a worker runs j (runJob), the same commit claims the
+// worker's next job, unless the daemon is stopping.
 func (d *Daemon) complete(ctx context.Context, j *queue.Job, o queue.Outcome, log *slog.Logger) (ok, requeued bool) {
-	requeued, err := d.q.Complete(context.WithoutCancel(ctx), j, o)
+	d.mu.Lock()
+	h := d.handoffs[j.ID]
+	d.mu.Unlock()
+	n := 0
+	if h != nil && h.next == nil && h.run.Err() == nil {
+		n = 1 // a worker runs j: it takes its next job from this commit
+	}
+	requeued, next, err := d.q.CompleteNext(context.WithoutCancel(ctx), j, o, n)
 	if err != nil {
 		log.Error("cannot record the outcome; the job runs again", "err", err)
 		d.strand(j)
 		return false, false
+	}
+	if len(next) > 0 {
+		h.next = next[0]
 	}
 	if requeued {
 		d.wake.notify()

@@ -242,3 +242,34 @@ func TestClaimOrderPerWatch(t *testing.T) {
 		})
 	}
 }
+
+// A worker takes its next job from its completion's own commit, but not
+// once the daemon is stopping: the drain finishes what is in flight and
+// leaves the backlog pending for the next start.
+func TestStoppingWorkerTakesNoNextJob(t *testing.T) {
+	mem.reset()
+	block := make(chan struct{})
+	mem.block = block
+	h := daemontest.StartYAML(t, "state_dir: {{state}}\nworkers: 1\ntargets:\n  t: {type: test-memory, url: http://127.0.0.1:1}\n"+
+		"watches:\n  - {path: {{inbox}}, target: t, settle: 50ms}\n")
+	h.WriteFile(t, "first.txt", []byte("first"))
+	daemontest.Eventually(t, "the first upload to block", func() bool { _, p := mem.get("first.txt"); return p == 1 })
+	for _, name := range []string{"b.txt", "c.txt", "d.txt"} {
+		h.WriteFile(t, name, []byte(name))
+	}
+	daemontest.Eventually(t, "the backlog", func() bool {
+		c, _ := h.Queue().Counts(context.Background())
+		return c[queue.Pending] == 3
+	})
+	stopped := h.StopAsync()
+	close(block)
+	<-stopped
+	if sum, _ := mem.get("first.txt"); sum == "" {
+		t.Fatal("the upload in flight was not finished by the drain")
+	}
+	for _, name := range []string{"b.txt", "c.txt", "d.txt"} {
+		if _, p := mem.get(name); p != 0 {
+			t.Errorf("%s was uploaded after the stop began", name)
+		}
+	}
+}

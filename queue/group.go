@@ -1,14 +1,11 @@
 package queue
 
-import (
-	"database/sql"
-	"sync"
-)
+import "sync"
 
 // groupOp is one change waiting for a shared commit: apply runs it in the
 // transaction of its round, and again alone if the shared one failed.
 type groupOp struct {
-	apply func(tx *sql.Tx) error
+	apply func(c *conn) error
 	err   error
 	wake  chan bool // true: lead the next round; false: done
 }

@@ -192,21 +192,22 @@ func (q *Queue) PendingByTarget(ctx context.Context) (map[string]int, error) {
 }
 
 // ClaimTarget leases one pending job of target even though the target is
-// not up: the health component's probe by a real job. It returns nil when
-// the target has no pending job.
+// not up: the health component's probe by a real job. Like a claim, it
+// reads the path's delivery state with the lease. It returns nil when the
+// target has no pending job.
 func (q *Queue) ClaimTarget(ctx context.Context, target string) (*Job, error) {
 	now := ms(q.now())
 	var j *Job
-	err := q.inTx(ctx, func(tx *sql.Tx) error {
+	err := q.hotTx(ctx, func(c *conn) error {
 		var id int64
-		err := tx.QueryRowContext(ctx, `SELECT id FROM jobs WHERE state = 'pending' AND target = ? ORDER BY not_before, id LIMIT 1`, target).Scan(&id)
+		err := c.queryRow(`SELECT id FROM jobs WHERE state = 'pending' AND target = ? ORDER BY not_before, id LIMIT 1`, []any{target}, &id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		j, err = scanJob(q.queryRow(ctx, tx, qLease, now, now, id))
+		j, err = q.lease(c, id, now)
 		return err
 	})
 	if err != nil {
@@ -243,6 +244,42 @@ func (q *Queue) Attempts(ctx context.Context, j *Job, fp fsid.Fingerprint, class
 		return 0, fmt.Errorf("queue: attempts: %w", err)
 	}
 	return n, nil
+}
+
+// Counted is a job's count of failed attempts of one kind, for the content
+// of the given size and mtime.
+type Counted struct {
+	Class       string
+	Size, MTime int64
+	N           int
+}
+
+// qCounted reads a job's counted attempts when it is claimed.
+const qCounted = `SELECT class, size, mtime, n FROM job_attempts WHERE job_id = ?`
+
+// counted reads job id's attempts per kind in c's transaction.
+func counted(c *conn, id int64) ([]Counted, error) {
+	var out []Counted
+	err := c.query(qCounted, []any{id}, func(scan func(...any) error) error {
+		var a Counted
+		if err := scan(&a.Class, &a.Size, &a.MTime, &a.N); err != nil {
+			return err
+		}
+		out = append(out, a)
+		return nil
+	})
+	return out, err
+}
+
+// CountedFor is how many failed attempts of kind class the job had with
+// the content fp when it was claimed (Attempts, read with the lease).
+func (j *Job) CountedFor(class string, fp fsid.Fingerprint) int {
+	for _, a := range j.Counted {
+		if a.Class == class && a.Size == fp.Size && a.MTime == fp.ModTime {
+			return a.N
+		}
+	}
+	return 0
 }
 
 // ResetAttempts forgets job j's attempts of kind class.

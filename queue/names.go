@@ -12,7 +12,9 @@ import (
 // NameOwner returns the local path recorded for the remote name key of
 // target; found is false when none is.
 func (q *Queue) NameOwner(ctx context.Context, target, key string) (watch, rel string, found bool, err error) {
-	err = q.queryRow(ctx, nil, qNameOwner, target, key).Scan(&watch, &rel)
+	err = q.withConn(ctx, func(c *conn) error {
+		return c.queryRow(qNameOwner, []any{target, key}, &watch, &rel)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", false, nil
 	}
@@ -31,9 +33,9 @@ const qClaimName = `INSERT INTO remote_names (target, key, watch, rel, at) VALUE
 
 // claimNames records job j's path as the owner of the remote name keys,
 // within the transaction that completes it.
-func (q *Queue) claimNames(ctx context.Context, tx *sql.Tx, j *Job, keys []string, now int64) error {
+func claimNames(c *conn, j *Job, keys []string, now int64) error {
 	for _, k := range keys {
-		if _, err := q.exec(ctx, tx, qClaimName, j.Target, k, j.Watch, j.Rel, now); err != nil {
+		if _, err := c.exec(qClaimName, j.Target, k, j.Watch, j.Rel, now); err != nil {
 			return fmt.Errorf("claim name: %w", err)
 		}
 	}

@@ -107,9 +107,15 @@ func open(ctx context.Context, path string, mode openMode) (*Queue, error) {
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
-	q := &Queue{db: db, path: path, now: time.Now, stmts: map[string]*sql.Stmt{}}
+	q := &Queue{db: db, path: path, now: time.Now, daemon: mode == modeDaemon}
 	if mode == modeDaemon {
 		err = q.migrate(ctx)
+		if err == nil {
+			err = q.noAutoCheckpoint(ctx)
+		}
+		if err == nil {
+			q.ckpt, err = startCheckpointer(dsn, path)
+		}
 	} else {
 		err = q.checkSchema(ctx)
 	}
@@ -126,10 +132,6 @@ func open(ctx context.Context, path string, mode openMode) (*Queue, error) {
 	if err != nil {
 		q.Close()
 		return nil, err
-	}
-	if err := q.prepare(ctx); err != nil {
-		q.Close()
-		return nil, q.explain(err)
 	}
 	return q, nil
 }
@@ -166,14 +168,10 @@ func openImmutable(ctx context.Context, path string) (*Queue, error) {
 		return nil, fmt.Errorf("queue: open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(1)
-	q := &Queue{db: db, path: path, now: time.Now, stmts: map[string]*sql.Stmt{}}
+	q := &Queue{db: db, path: path, now: time.Now}
 	if err := q.checkSchema(ctx); err != nil {
 		q.Close()
 		return nil, err
-	}
-	if err := q.prepare(ctx); err != nil {
-		q.Close()
-		return nil, q.explain(err)
 	}
 	return q, nil
 }

@@ -11,11 +11,17 @@
 // stores references and fingerprints, never file bytes.
 //
 // The database runs in WAL mode with a busy timeout and immediate
-// transactions; a daemon holds a single connection. Completions recorded by
-// several workers at once share one transaction (group commit); each caller
-// returns only after the commit that holds its completion, and a completion
-// that fails is retried alone so it never undoes the others. A claim reads
-// each leased job's delivery state in the same transaction. Another process
+// transactions; a daemon holds a single connection for its work, and a
+// second one only for checkpoints (checkpoint.go: a commit never waits for
+// a checkpoint's fsyncs, and the log stays bounded). The hot path
+// (enqueue, claim, complete) runs on the driver's connection with
+// statements prepared once, without database/sql's per-query goroutines
+// (conn.go). Completions recorded by several workers at once share one
+// transaction (group commit); each caller returns only after the commit
+// that holds its completion, and a completion that fails is retried alone
+// so it never undoes the others. A worker's completion may claim its next
+// job in the same transaction (CompleteNext). A claim reads each leased
+// job's delivery state and counted attempts in the same transaction. Another process
 // that changes what a daemon must do (RetryFailed) tells it through a file
 // in the state directory (Changes), so an idle daemon polls nothing.
 //
@@ -40,6 +46,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver
@@ -65,7 +72,11 @@ type Queue struct {
 	path string // the database file, absolute, for messages
 	now  func() time.Time
 
-	stmts map[string]*sql.Stmt // hotStatements, prepared at open
+	cacheMu sync.Mutex
+	cache   stmtCache // the hot path's statements, prepared on the connection (conn.go)
+
+	daemon bool          // opened by Open: the connection leaves checkpoints to ckpt
+	ckpt   *checkpointer // the daemon's checkpoints (checkpoint.go); nil otherwise
 
 	group groupCommit // shares transactions between concurrent Complete and ClaimN calls
 }
@@ -125,9 +136,6 @@ const (
 	qExpandDir    = `SELECT rel FROM file_state WHERE watch = ?1 AND rel > ?3 AND rel < ?4 AND target = ?2 AND moved_away = 0`
 )
 
-var hotStatements = append([]string{qActive, qCoalesce, qDeliveredFP, qFailedFP, qDropFailed, qInsert, qReady, qLease, qRecord, qDropSession, qFinish, qFileState, qProgress, qNameOwner, qClaimName},
-	qReadyLimited...)
-
 // claimLimits are the limits qReady is also prepared with, written into
 // the statement: SQLite runs it about three times faster with LIMIT 4 than
 // with LIMIT ? bound to 4 (6 vs 17 µs with 10,000 pending jobs). A claim of
@@ -143,45 +151,13 @@ var qReadyLimited = func() []string {
 	return qs
 }()
 
-// prepare prepares the hot statements; it runs before any transaction,
-// because the single connection cannot prepare while a transaction holds it.
-func (q *Queue) prepare(ctx context.Context) error {
-	for _, s := range hotStatements {
-		st, err := q.db.PrepareContext(ctx, s)
-		if err != nil {
-			return fmt.Errorf("queue: prepare: %w", err)
-		}
-		q.stmts[s] = st
-	}
-	return nil
-}
-
-// exec runs a prepared statement, in tx unless tx is nil.
-func (q *Queue) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
-	st := q.stmts[query]
-	if tx != nil {
-		st = tx.StmtContext(ctx, st)
-	}
-	return st.ExecContext(ctx, args...)
-}
-
-// queryRow runs a prepared single-row query, in tx unless tx is nil.
-func (q *Queue) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
-	st := q.stmts[query]
-	if tx != nil {
-		st = tx.StmtContext(ctx, st)
-	}
-	return st.QueryRowContext(ctx, args...)
-}
-
 // SetClock replaces the queue's clock, for tests.
 func (q *Queue) SetClock(now func() time.Time) { q.now = now }
 
 // Close closes the database.
 func (q *Queue) Close() error {
-	for _, st := range q.stmts {
-		st.Close()
-	}
+	q.ckpt.close()
+	q.closeStmts()
 	return q.db.Close()
 }
 
@@ -237,6 +213,7 @@ func (q *Queue) inTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 	if err = tx.Commit(); err != nil {
 		return fmt.Errorf("queue: commit: %w", err)
 	}
+	q.ckpt.committed()
 	return nil
 }
 
@@ -281,13 +258,13 @@ func (q *Queue) Enqueue(ctx context.Context, items []Item) (int, error) {
 		items = items[len(chunk):]
 		n := 0
 		now := ms(q.now())
-		err := q.inTx(ctx, func(tx *sql.Tx) error {
+		err := q.hotTx(ctx, func(c *conn) error {
 			n = 0
-			for _, it := range expand(ctx, tx, chunk) {
+			for _, it := range expand(c, chunk) {
 				if it.err != nil {
 					return fmt.Errorf("queue: enqueue %s: %w", it.Rel, it.err)
 				}
-				changed, err := q.enqueueOne(ctx, tx, it.Item, now)
+				changed, err := enqueueOne(c, it.Item, now)
 				if err != nil {
 					return fmt.Errorf("queue: enqueue %s: %w", it.Rel, err)
 				}
@@ -312,7 +289,7 @@ type expanded struct {
 
 // expand replaces a deleted folder by deletions of the files delivered from
 // below it.
-func expand(ctx context.Context, tx *sql.Tx, items []Item) []expanded {
+func expand(c *conn, items []Item) []expanded {
 	out := make([]expanded, 0, len(items))
 	for _, it := range items {
 		if !it.Dir {
@@ -323,33 +300,28 @@ func expand(ctx context.Context, tx *sql.Tx, items []Item) []expanded {
 		// ('0' follows '/' in byte order, SQLite's default collation), a
 		// range the primary key seeks.
 		prefix := it.Rel + "/"
-		rows, err := tx.QueryContext(ctx, qExpandDir, it.Watch, it.Target, prefix, it.Rel+"0")
-		if err != nil {
-			return append(out, expanded{Item: it, err: err})
-		}
-		for rows.Next() {
+		err := c.query(qExpandDir, []any{it.Watch, it.Target, prefix, it.Rel + "0"}, func(scan func(...any) error) error {
 			var rel string
-			if err := rows.Scan(&rel); err != nil {
-				rows.Close()
-				return append(out, expanded{Item: it, err: err})
+			if err := scan(&rel); err != nil {
+				return err
 			}
 			out = append(out, expanded{Item: Item{Watch: it.Watch, Rel: rel, Target: it.Target, Gone: true}})
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return append(out, expanded{Item: it, err: err})
 		}
 	}
 	return out
 }
 
-func (q *Queue) enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) (bool, error) {
+func enqueueOne(c *conn, it Item, now int64) (bool, error) {
 	var id int64
 	var state string
-	err := q.queryRow(ctx, tx, qActive, it.Watch, it.Rel).Scan(&id, &state)
+	err := c.queryRow(qActive, []any{it.Watch, it.Rel}, &id, &state)
 	switch {
 	case err == nil:
-		_, err = q.exec(ctx, tx, qCoalesce, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Target, now, id, ordKey(it, now), int64(it.FP.Dev), it.FP.CTime)
+		_, err = c.exec(qCoalesce, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Target, now, id, ordKey(it, now), int64(it.FP.Dev), it.FP.CTime)
 		return err == nil, err
 	case !errors.Is(err, sql.ErrNoRows):
 		return false, err
@@ -357,7 +329,7 @@ func (q *Queue) enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) 
 	var fp fsid.Fingerprint
 	var inode, dev int64
 	var movedAway int
-	err = q.queryRow(ctx, tx, qDeliveredFP, it.Watch, it.Rel, it.Target).Scan(&fp.Size, &fp.ModTime, &inode, &dev, &fp.CTime, &movedAway)
+	err = c.queryRow(qDeliveredFP, []any{it.Watch, it.Rel, it.Target}, &fp.Size, &fp.ModTime, &inode, &dev, &fp.CTime, &movedAway)
 	delivered := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false, err
@@ -370,19 +342,19 @@ func (q *Queue) enqueueOne(ctx context.Context, tx *sql.Tx, it Item, now int64) 
 		return false, nil // unchanged since delivery (and after_upload done)
 	}
 	var failed, sameFailed int
-	if err := q.queryRow(ctx, tx, qFailedFP,
-		b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), int64(it.FP.Dev), it.FP.CTime, it.Watch, it.Rel).Scan(&failed, &sameFailed); err != nil {
+	if err := c.queryRow(qFailedFP,
+		[]any{b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), int64(it.FP.Dev), it.FP.CTime, it.Watch, it.Rel}, &failed, &sameFailed); err != nil {
 		return false, err
 	}
 	if sameFailed > 0 {
 		return false, nil // this very state already failed; reported once
 	}
 	if failed > 0 {
-		if _, err := q.exec(ctx, tx, qDropFailed, it.Watch, it.Rel); err != nil {
+		if _, err := c.exec(qDropFailed, it.Watch, it.Rel); err != nil {
 			return false, err
 		}
 	}
-	_, err = q.exec(ctx, tx, qInsert,
+	_, err = c.exec(qInsert,
 		it.Watch, it.Rel, it.Target, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), int64(it.FP.Dev), it.FP.CTime, now, now, ordKey(it, now))
 	return err == nil, err
 }
@@ -426,11 +398,20 @@ type Job struct {
 	// the transaction that leased the job (Claim, ClaimN). Only the job's
 	// own outcome changes it while the job is leased.
 	Prev *FileState `json:"-"`
+	// Counted are the job's attempts counted per kind of failure
+	// (CountAttempt), read in the same transaction; only the job's own
+	// worker changes them while the job is leased.
+	Counted []Counted `json:"-"`
 }
 
 const jobCols = `id, watch, rel, target, state, gone, size, mtime, inode, dev, ctime, attempts, not_before, last_error, bytes_done, started_at, updated_at`
 
 type scanner interface{ Scan(...any) error }
+
+// scanFunc lets a conn row scan like a database/sql row.
+type scanFunc func(...any) error
+
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
 func scanJob(s scanner) (*Job, error) {
 	var j Job
@@ -469,8 +450,8 @@ func (q *Queue) ClaimN(ctx context.Context, n int) ([]*Job, error) {
 		return nil, fmt.Errorf("queue: claim: %w", err)
 	}
 	var js []*Job
-	op := &groupOp{apply: func(tx *sql.Tx) (err error) {
-		js, err = q.claim(ctx, tx, n)
+	op := &groupOp{apply: func(c *conn) (err error) {
+		js, err = q.claim(c, n)
 		return err
 	}}
 	q.group.run(op, func(b []*groupOp) { q.commitGroup(ctx, b) })
@@ -480,8 +461,9 @@ func (q *Queue) ClaimN(ctx context.Context, n int) ([]*Job, error) {
 	return js, nil
 }
 
-// claim leases up to n ready jobs in tx and reads their delivery state.
-func (q *Queue) claim(ctx context.Context, tx *sql.Tx, n int) ([]*Job, error) {
+// claim leases up to n ready jobs in c's transaction and reads their
+// delivery state.
+func (q *Queue) claim(c *conn, n int) ([]*Job, error) {
 	now := ms(q.now())
 	query, args := qReady, []any{now, n}
 	for i, k := range claimLimits {
@@ -490,35 +472,53 @@ func (q *Queue) claim(ctx context.Context, tx *sql.Tx, n int) ([]*Job, error) {
 			break
 		}
 	}
-	rows, err := tx.StmtContext(ctx, q.stmts[query]).QueryContext(ctx, args...)
-	if err != nil {
-		return nil, err
-	}
 	var ids []int64
-	for len(ids) < n && rows.Next() {
+	err := c.query(query, args, func(scan func(...any) error) error {
 		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
+		if len(ids) >= n {
+			return nil
+		}
+		if err := scan(&id); err != nil {
+			return err
 		}
 		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	js := make([]*Job, 0, len(ids))
 	for _, id := range ids {
-		j, err := scanJob(q.queryRow(ctx, tx, qLease, now, now, id))
+		j, err := q.lease(c, id, now)
 		if err != nil {
-			return nil, err
-		}
-		if j.Prev, err = q.fileState(ctx, tx, j.Watch, j.Rel); err != nil {
 			return nil, err
 		}
 		js = append(js, j)
 	}
 	return js, nil
+}
+
+// lease leases the pending job id in c's transaction, with what its path
+// was last delivered as and its counted attempts.
+func (q *Queue) lease(c *conn, id, now int64) (*Job, error) {
+	var j *Job
+	err := c.query(qLease, []any{now, now, id}, func(scan func(...any) error) (err error) {
+		j, err = scanJob(scanFunc(scan))
+		return err
+	})
+	if err == nil && j == nil {
+		err = sql.ErrNoRows
+	}
+	if err != nil {
+		return nil, err
+	}
+	if j.Prev, err = q.fileState(c, j.Watch, j.Rel); err != nil {
+		return nil, err
+	}
+	if j.Counted, err = counted(c, id); err != nil {
+		return nil, err
+	}
+	return j, nil
 }
 
 // NextReady returns when the earliest pending job becomes claimable, taking
@@ -583,15 +583,30 @@ type Outcome struct {
 // fails, the shared transaction is rolled back and each runs in a
 // transaction of its own, so one failure never undoes the others.
 func (q *Queue) Complete(ctx context.Context, j *Job, o Outcome) (requeued bool, err error) {
-	op := &groupOp{apply: func(tx *sql.Tx) error {
-		requeued = false
-		return q.completeOne(ctx, tx, j, o, ms(q.now()), &requeued)
+	requeued, _, err = q.CompleteNext(ctx, j, o, 0)
+	return requeued, err
+}
+
+// CompleteNext is Complete, and claims up to n ready jobs (as ClaimN does)
+// in the same transaction: a worker that records its job's outcome takes
+// its next job without another commit. A job is claimed only for a worker
+// that is free for it, so the claim order holds as with ClaimN.
+func (q *Queue) CompleteNext(ctx context.Context, j *Job, o Outcome, n int) (requeued bool, next []*Job, err error) {
+	op := &groupOp{apply: func(c *conn) (err error) {
+		requeued, next = false, nil
+		if err := q.completeOne(c, j, o, ms(q.now()), &requeued); err != nil {
+			return err
+		}
+		if n > 0 {
+			next, err = q.claim(c, n)
+		}
+		return err
 	}}
 	q.group.run(op, func(b []*groupOp) { q.commitGroup(ctx, b) })
 	if op.err != nil {
-		return false, fmt.Errorf("queue: complete job %d: %w", j.ID, op.err)
+		return false, nil, fmt.Errorf("queue: complete job %d: %w", j.ID, op.err)
 	}
-	return requeued, nil
+	return requeued, next, nil
 }
 
 // commitGroup runs a round of operations in one transaction, or, if that
@@ -600,9 +615,9 @@ func (q *Queue) Complete(ctx context.Context, j *Job, o Outcome) (requeued bool,
 func (q *Queue) commitGroup(ctx context.Context, batch []*groupOp) {
 	ctx = context.WithoutCancel(ctx)
 	run := func(ops []*groupOp) error {
-		return q.inTx(ctx, func(tx *sql.Tx) error {
+		return q.hotTx(ctx, func(c *conn) error {
 			for _, op := range ops {
-				if err := op.apply(tx); err != nil {
+				if err := op.apply(c); err != nil {
 					return err
 				}
 			}
@@ -618,48 +633,48 @@ func (q *Queue) commitGroup(ctx context.Context, batch []*groupOp) {
 }
 
 // completeOne records one completion in tx.
-func (q *Queue) completeOne(ctx context.Context, tx *sql.Tx, j *Job, o Outcome, now int64, requeued *bool) error {
+func (q *Queue) completeOne(c *conn, j *Job, o Outcome, now int64, requeued *bool) error {
 	if d := o.Delivered; d != nil {
 		extra := ""
 		if len(d.Remote.Extra) > 0 {
 			b, _ := json.Marshal(d.Remote.Extra)
 			extra = string(b)
 		}
-		if _, err := q.exec(ctx, tx, qRecord,
+		if _, err := c.exec(qRecord,
 			j.Watch, j.Rel, j.Target, d.FP.Size, d.FP.ModTime, int64(d.FP.Inode), int64(d.FP.Dev), d.FP.CTime, d.SHA256, d.Remote.ID, d.Remote.Version, d.Remote.Name, extra, now, o.Intent); err != nil {
 			return err
 		}
 	} else if o.Intent != "" {
-		if _, err := tx.ExecContext(ctx, `UPDATE file_state SET after_upload = ? WHERE watch = ? AND rel = ?`, o.Intent, j.Watch, j.Rel); err != nil {
+		if _, err := c.exec(`UPDATE file_state SET after_upload = ? WHERE watch = ? AND rel = ?`, o.Intent, j.Watch, j.Rel); err != nil {
 			return err
 		}
 	}
 	if o.MovedAway {
-		if _, err := tx.ExecContext(ctx, `UPDATE file_state SET moved_away = 1, after_upload = '' WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
+		if _, err := c.exec(`UPDATE file_state SET moved_away = 1, after_upload = '' WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
 			return err
 		}
 	}
-	if err := q.claimNames(ctx, tx, j, o.Names, now); err != nil {
+	if err := claimNames(c, j, o.Names, now); err != nil {
 		return err
 	}
 	if o.Forget {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM file_state WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
+		if _, err := c.exec(`DELETE FROM file_state WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
 			return err
 		}
 	}
-	if _, err := q.exec(ctx, tx, qDropSession, j.Watch, j.Rel); err != nil {
+	if _, err := c.exec(qDropSession, j.Watch, j.Rel); err != nil {
 		return err
 	}
 	if o.Intent != "" {
-		return q.recheck(ctx, tx, j.ID, ms(o.Recheck), "delivered; after_upload "+o.Intent+" once the file has held still", now, requeued)
+		return recheck(c, j.ID, ms(o.Recheck), "delivered; after_upload "+o.Intent+" once the file has held still", now, requeued)
 	}
-	return q.finish(ctx, tx, j.ID, Done, "", now, requeued)
+	return finish(c, j.ID, Done, "", now, requeued)
 }
 
 // finish moves a leased job to state; a dirty job goes back to pending.
-func (q *Queue) finish(ctx context.Context, tx *sql.Tx, id int64, state, msg string, now int64, requeued *bool) error {
+func finish(c *conn, id int64, state, msg string, now int64, requeued *bool) error {
 	var newState string
-	err := q.queryRow(ctx, tx, qFinish, state, msg, now, id).Scan(&newState)
+	err := c.queryRow(qFinish, []any{state, msg, now, id}, &newState)
 	if err != nil {
 		return fmt.Errorf("job %d is no longer leased: %w", id, err)
 	}
@@ -669,16 +684,16 @@ func (q *Queue) finish(ctx context.Context, tx *sql.Tx, id int64, state, msg str
 
 // recheck returns a leased job to pending until at, without counting the
 // attempt; a dirty job is due at once.
-func (q *Queue) recheck(ctx context.Context, tx *sql.Tx, id, at int64, msg string, now int64, requeued *bool) error {
+func recheck(c *conn, id, at int64, msg string, now int64, requeued *bool) error {
 	var dirty int
-	err := tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'pending', not_before = CASE WHEN dirty != 0 THEN 0 ELSE ? END,
+	err := c.queryRow(`UPDATE jobs SET state = 'pending', not_before = CASE WHEN dirty != 0 THEN 0 ELSE ? END,
 		attempts = MAX(attempts - 1, 0), last_error = ?, bytes_done = 0, updated_at = ?
-		WHERE id = ? AND state = 'leased' RETURNING dirty`, at, msg, now, id).Scan(&dirty)
+		WHERE id = ? AND state = 'leased' RETURNING dirty`, []any{at, msg, now, id}, &dirty)
 	if err != nil {
 		return fmt.Errorf("job %d is no longer leased: %w", id, err)
 	}
 	*requeued = dirty != 0
-	_, err = tx.ExecContext(ctx, `UPDATE jobs SET dirty = 0 WHERE id = ?`, id)
+	_, err = c.exec(`UPDATE jobs SET dirty = 0 WHERE id = ?`, id)
 	return err
 }
 
@@ -688,6 +703,10 @@ func (q *Queue) recheck(ctx context.Context, tx *sql.Tx, id, at int64, msg strin
 // before an irreversible action that relies on a record, such as deleting
 // a delivered file.
 func (q *Queue) Sync(ctx context.Context) error {
+	if q.ckpt != nil {
+		q.ckpt.mu.Lock()
+		defer q.ckpt.mu.Unlock()
+	}
 	var busy, logFrames, done int
 	if err := q.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(FULL)`).Scan(&busy, &logFrames, &done); err != nil {
 		return fmt.Errorf("queue: checkpoint: %w", err)
@@ -765,11 +784,11 @@ func (q *Queue) RemoteShared(ctx context.Context, target, remoteID, watch, rel s
 // instead: the new content gets its own attempt.
 func (q *Queue) Fail(ctx context.Context, j *Job, msg string) (requeued bool, err error) {
 	now := ms(q.now())
-	err = q.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM upload_sessions WHERE watch = ? AND rel = ?`, j.Watch, j.Rel); err != nil {
+	err = q.hotTx(ctx, func(c *conn) error {
+		if _, err := c.exec(qDropSession, j.Watch, j.Rel); err != nil {
 			return err
 		}
-		return q.finish(ctx, tx, j.ID, Failed, msg, now, &requeued)
+		return finish(c, j.ID, Failed, msg, now, &requeued)
 	})
 	if err != nil {
 		return false, fmt.Errorf("queue: fail job %d: %w", j.ID, err)
@@ -780,8 +799,10 @@ func (q *Queue) Fail(ctx context.Context, j *Job, msg string) (requeued bool, er
 // SetProgress records how many bytes of a leased job have been sent, for
 // `dropsync status` in another process.
 func (q *Queue) SetProgress(ctx context.Context, id, bytes int64) error {
-	_, err := q.exec(ctx, nil, qProgress, bytes, id)
-	return q.explain(err)
+	return q.explain(q.withConn(ctx, func(c *conn) error {
+		_, err := c.exec(qProgress, bytes, id)
+		return err
+	}))
 }
 
 // PauseTarget records that target must not be contacted before until; the
@@ -823,16 +844,21 @@ func (q *Queue) Pauses(ctx context.Context) ([]Pause, error) {
 
 // FileState returns what watch/rel was last delivered as, or nil.
 func (q *Queue) FileState(ctx context.Context, watch, rel string) (*FileState, error) {
-	return q.fileState(ctx, nil, watch, rel)
+	var s *FileState
+	err := q.withConn(ctx, func(c *conn) (err error) {
+		s, err = q.fileState(c, watch, rel)
+		return err
+	})
+	return s, q.explain(err)
 }
 
 // fileState is FileState, in tx unless tx is nil.
-func (q *Queue) fileState(ctx context.Context, tx *sql.Tx, watch, rel string) (*FileState, error) {
+func (q *Queue) fileState(c *conn, watch, rel string) (*FileState, error) {
 	var s FileState
 	var inode, dev, delivered int64
 	var extra string
 	var movedAway int
-	err := q.queryRow(ctx, tx, qFileState, watch, rel).Scan(&s.Watch, &s.Rel, &s.Target, &s.FP.Size, &s.FP.ModTime, &inode, &dev, &s.FP.CTime, &s.SHA256,
+	err := c.queryRow(qFileState, []any{watch, rel}, &s.Watch, &s.Rel, &s.Target, &s.FP.Size, &s.FP.ModTime, &inode, &dev, &s.FP.CTime, &s.SHA256,
 		&s.Remote.ID, &s.Remote.Version, &s.Remote.Name, &extra, &delivered, &s.Intent, &movedAway)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil

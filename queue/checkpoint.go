@@ -1,0 +1,168 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+)
+
+// Checkpoints.
+//
+// In WAL mode a commit appends pages to the write-ahead log, and a
+// checkpoint copies them back into the database file and fsyncs both. By
+// default SQLite checkpoints inside the commit that takes the log past
+// 1,000 pages: the daemon's one connection then waits for the fsyncs of
+// scattered writes (10–15 ms here), and every worker waits behind it. The
+// daemon's connection therefore never checkpoints (wal_autocheckpoint = 0);
+// a checkpointer with a connection of its own does, after every
+// ckptCommits commits, in PASSIVE mode, which copies what is committed
+// without holding up writers. Commits go on into the log meanwhile, so
+// under a steady stream of writes the log is never found fully copied at
+// the start of a transaction (when SQLite would start it again from its
+// beginning) and would only grow: when a checkpoint finds
+// ckptRestartPages or more in it, a TRUNCATE follows at once, which waits
+// for the writer, copies the rest and empties the log (writers wait for
+// that one, once per some tens of megabytes written). Should writers still
+// outrun the checkpointer, the log is bounded all the same: every
+// ckptCommits commits the writer looks at the log's size, and past
+// ckptHardBytes it waits for a TRUNCATE itself. One checkpoint runs at a
+// time (Sync takes the same lock). An idle daemon commits
+// nothing and so checkpoints nothing; the last connection to close
+// checkpoints what is left.
+const (
+	ckptCommits      = 16
+	ckptRestartPages = 8192     // 32 MiB of 4 KiB pages
+	ckptHardBytes    = 64 << 20 // the log's size at which writers wait
+)
+
+// checkpointer runs checkpoints on its own connection.
+type checkpointer struct {
+	db      *sql.DB
+	mu      sync.Mutex // one checkpoint at a time (with Sync)
+	wal     string     // the write-ahead log's file
+	commits atomic.Int64
+	kick    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+	log     *slog.Logger
+}
+
+// startCheckpointer opens the checkpointer's connection to the database at
+// dsn, whose file is path, and starts it.
+func startCheckpointer(dsn, path string) (*checkpointer, error) {
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	c := &checkpointer{db: db, wal: path + "-wal", kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), log: slog.Default()}
+	go c.run()
+	return c, nil
+}
+
+// committed counts a commit of the daemon's connection; every ckptCommits
+// commits it wakes the checkpointer, or, with the log past ckptHardBytes,
+// waits for a TRUNCATE checkpoint.
+func (c *checkpointer) committed() {
+	if c == nil || c.commits.Add(1)%ckptCommits != 0 {
+		return
+	}
+	if c.walBytes() >= ckptHardBytes {
+		c.catchUp()
+		return
+	}
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// walBytes is the size of the write-ahead log's file: at least what it
+// holds (SQLite starts a checkpointed log again from its beginning without
+// shrinking the file; TRUNCATE empties it).
+func (c *checkpointer) walBytes() int64 {
+	fi, err := os.Stat(c.wal)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+func (c *checkpointer) run() {
+	defer close(c.done)
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-c.kick:
+		}
+		c.mu.Lock()
+		err := c.checkpoint()
+		c.mu.Unlock()
+		if err != nil {
+			c.log.Warn("queue: checkpoint of the write-ahead log; the next one tries again", "err", err)
+		}
+	}
+}
+
+// checkpoint runs a PASSIVE checkpoint, and a TRUNCATE when the log has
+// grown to ckptRestartPages; under mu.
+func (c *checkpointer) checkpoint() error {
+	pages, err := c.run1("PASSIVE")
+	if err == nil && pages >= ckptRestartPages {
+		_, err = c.run1("TRUNCATE")
+	}
+	return err
+}
+
+// catchUp runs a TRUNCATE checkpoint for a writer that found the log past
+// ckptHardBytes.
+func (c *checkpointer) catchUp() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.walBytes() < ckptHardBytes {
+		return // a checkpoint emptied it meanwhile
+	}
+	if _, err := c.run1("TRUNCATE"); err != nil {
+		c.log.Warn("queue: checkpoint of the write-ahead log; the next one tries again", "err", err)
+	}
+}
+
+// run1 runs one checkpoint in mode, under mu, and returns the log's size
+// in pages.
+func (c *checkpointer) run1(mode string) (int, error) {
+	var busy, pages, copied int
+	if err := c.db.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &pages, &copied); err != nil {
+		return 0, fmt.Errorf("%s: %w", mode, err)
+	}
+	return pages, nil
+}
+
+// close stops the checkpointer and closes its connection; it may be
+// called more than once.
+func (c *checkpointer) close() {
+	if c == nil {
+		return
+	}
+	c.once.Do(func() {
+		close(c.stop)
+		<-c.done
+		c.db.Close()
+	})
+}
+
+// AutoCheckpoint returns the wal_autocheckpoint of the queue's connection:
+// 0 for a daemon's (its checkpointer checkpoints), SQLite's default of
+// 1,000 pages for the command line's.
+func (q *Queue) AutoCheckpoint(ctx context.Context) (int, error) {
+	var n int
+	err := q.db.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&n)
+	return n, q.explain(err)
+}

@@ -1,0 +1,276 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// The hot path (enqueue, claim, complete) runs on the driver's connection
+// directly (conn), not through database/sql. database/sql starts a
+// goroutine for every query inside a transaction (to close its rows when
+// the transaction's context ends) and wraps every prepared statement per
+// transaction; for statements that take SQLite a few microseconds, that
+// was most of the queue's cost. Here statements are prepared once per
+// connection and run synchronously: a transaction is never interrupted
+// half-way (cancellation is checked before it starts, as in inTx).
+
+// conn is the database's one connection at the driver level, borrowed from
+// database/sql's pool for one transaction (or one read). Statements are
+// the driver's, prepared once per connection and cached in the Queue.
+type conn struct {
+	q  *Queue
+	dc driver.Conn
+}
+
+// stmtCache holds the driver statements prepared on one connection.
+type stmtCache struct {
+	dc    driver.Conn
+	stmts map[string]driver.Stmt
+}
+
+// withConn runs fn on the driver connection, outside any transaction
+// unless fn begins one.
+func (q *Queue) withConn(ctx context.Context, fn func(c *conn) error) error {
+	sc, err := q.db.Conn(context.WithoutCancel(ctx))
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
+	return sc.Raw(func(dc any) error {
+		d, ok := dc.(driver.Conn)
+		if !ok {
+			return fmt.Errorf("queue: the driver's connection is a %T", dc)
+		}
+		return fn(&conn{q: q, dc: d})
+	})
+}
+
+// hotTx runs fn in an immediate transaction on the driver connection,
+// rolling back on error or panic. Like inTx, cancellation of ctx is
+// checked before starting and never interrupts the transaction.
+func (q *Queue) hotTx(ctx context.Context, fn func(c *conn) error) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	defer func() { err = q.explain(err) }()
+	return q.withConn(ctx, func(c *conn) (err error) {
+		if _, err := c.exec(`BEGIN IMMEDIATE`); err != nil {
+			return fmt.Errorf("queue: begin: %w", err)
+		}
+		defer func() {
+			if p := recover(); p != nil {
+				c.exec(`ROLLBACK`)
+				panic(p)
+			}
+			if err != nil {
+				c.exec(`ROLLBACK`)
+			}
+		}()
+		if err = fn(c); err != nil {
+			return err
+		}
+		if _, err = c.exec(`COMMIT`); err != nil {
+			return fmt.Errorf("queue: commit: %w", err)
+		}
+		q.ckpt.committed()
+		return nil
+	})
+}
+
+// stmt returns query prepared on c's connection, preparing it the first
+// time. The cache is dropped when database/sql hands out another
+// connection (after the previous one failed).
+func (c *conn) stmt(query string) (driver.Stmt, error) {
+	q := c.q
+	q.cacheMu.Lock()
+	defer q.cacheMu.Unlock()
+	if q.cache.dc != c.dc {
+		for _, st := range q.cache.stmts {
+			st.Close()
+		}
+		q.cache = stmtCache{dc: c.dc, stmts: map[string]driver.Stmt{}}
+		if q.daemon { // a new connection: it leaves checkpoints to q.ckpt
+			if err := execDriver(c.dc, noAutoCheckpoint); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if st, ok := q.cache.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := c.dc.Prepare(query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	q.cache.stmts[query] = st
+	return st, nil
+}
+
+// closeStmts finalizes the cached statements; the connection is about to
+// close.
+func (q *Queue) closeStmts() {
+	q.cacheMu.Lock()
+	defer q.cacheMu.Unlock()
+	for _, st := range q.cache.stmts {
+		st.Close()
+	}
+	q.cache = stmtCache{}
+}
+
+// namedArgs converts args to the driver's positional values: the driver
+// takes int64, float64, bool, []byte, string and nil.
+func namedArgs(args []any) ([]driver.NamedValue, error) {
+	nv := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case int:
+			a = int64(v)
+		case int32:
+			a = int64(v)
+		case uint32:
+			a = int64(v)
+		case nil, int64, float64, bool, []byte, string:
+		default:
+			return nil, fmt.Errorf("queue: argument %d of type %T", i+1, a)
+		}
+		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	return nv, nil
+}
+
+// exec runs a statement that returns no rows and reports how many rows it
+// changed.
+func (c *conn) exec(query string, args ...any) (int64, error) {
+	st, err := c.stmt(query)
+	if err != nil {
+		return 0, err
+	}
+	nv, err := namedArgs(args)
+	if err != nil {
+		return 0, err
+	}
+	res, err := st.(driver.StmtExecContext).ExecContext(context.Background(), nv)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// query runs a statement and calls each for every row it returns, with a
+// scan function that fills dest the way database/sql's Scan does for the
+// types the queue uses (*int64, *int, *string, *bool, *sql.NullInt64).
+func (c *conn) query(query string, args []any, each func(scan func(dest ...any) error) error) error {
+	st, err := c.stmt(query)
+	if err != nil {
+		return err
+	}
+	nv, err := namedArgs(args)
+	if err != nil {
+		return err
+	}
+	rows, err := st.(driver.StmtQueryContext).QueryContext(context.Background(), nv)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	vals := make([]driver.Value, len(rows.Columns()))
+	scan := func(dest ...any) error { return scanValues(vals, dest) }
+	for {
+		if err := rows.Next(vals); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if err := each(scan); err != nil {
+			return err
+		}
+	}
+}
+
+// queryRow runs a statement and scans its first row into dest; it returns
+// sql.ErrNoRows when there is none.
+func (c *conn) queryRow(query string, args []any, dest ...any) error {
+	found := false
+	err := c.query(query, args, func(scan func(...any) error) error {
+		if found {
+			return nil
+		}
+		found = true
+		return scan(dest...)
+	})
+	if err == nil && !found {
+		return sql.ErrNoRows
+	}
+	return err
+}
+
+// scanValues stores a row's driver values in dest.
+func scanValues(vals []driver.Value, dest []any) error {
+	if len(dest) != len(vals) {
+		return fmt.Errorf("queue: scan of %d columns into %d values", len(vals), len(dest))
+	}
+	for i, v := range vals {
+		switch d := dest[i].(type) {
+		case *int64:
+			n, ok := v.(int64)
+			if !ok {
+				return fmt.Errorf("queue: column %d is %T, not an integer", i+1, v)
+			}
+			*d = n
+		case *int:
+			n, ok := v.(int64)
+			if !ok {
+				return fmt.Errorf("queue: column %d is %T, not an integer", i+1, v)
+			}
+			*d = int(n)
+		case *string:
+			switch s := v.(type) {
+			case string:
+				*d = s
+			case []byte:
+				*d = string(s)
+			default:
+				return fmt.Errorf("queue: column %d is %T, not text", i+1, v)
+			}
+		case *sql.NullInt64:
+			if v == nil {
+				*d = sql.NullInt64{}
+				continue
+			}
+			n, ok := v.(int64)
+			if !ok {
+				return fmt.Errorf("queue: column %d is %T, not an integer", i+1, v)
+			}
+			*d = sql.NullInt64{Int64: n, Valid: true}
+		default:
+			return fmt.Errorf("queue: scan into %T", dest[i])
+		}
+	}
+	return nil
+}
+
+// noAutoCheckpoint keeps a connection from checkpointing in its commits
+// (see checkpoint.go).
+const noAutoCheckpoint = `PRAGMA wal_autocheckpoint = 0`
+
+// noAutoCheckpoint sets it on the daemon's connection when the queue opens.
+func (q *Queue) noAutoCheckpoint(ctx context.Context) error {
+	_, err := q.db.ExecContext(ctx, noAutoCheckpoint)
+	return err
+}
+
+// execDriver runs a statement without arguments on a driver connection.
+func execDriver(dc driver.Conn, query string) error {
+	st, err := dc.Prepare(query)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	_, err = st.(driver.StmtExecContext).ExecContext(context.Background(), nil)
+	return err
+}
