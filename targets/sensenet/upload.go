@@ -70,35 +70,68 @@ type form struct {
 // newForm builds the fields and, if fileName is not empty, the header of
 // the file part "files[]" whose content the caller streams. The parts are
 // written as multipart.Writer writes them (boundary lines, one
-// Content-Disposition header per field), without its per-part header maps:
-// a form is built for every upload.
+// Content-Disposition header per field), without its per-part header maps
+// and into one buffer of the form's size: a form is built for every upload
+// and every chunk.
 func newForm(fields []field, fileName string) (*form, error) {
 	boundary := multipart.NewWriter(nil).Boundary()
-	var buf bytes.Buffer
-	buf.Grow(512)
-	for i, f := range fields {
-		if i > 0 {
-			buf.WriteString("\r\n")
-		}
-		buf.WriteString("--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + quoteEscaper.Replace(f.name) + "\"\r\n\r\n" + f.value)
-	}
+	var ct, quoted, escaped string
 	if fileName != "" {
-		ct := mime.TypeByExtension(path.Ext(fileName))
-		if ct == "" {
+		if ct = mime.TypeByExtension(path.Ext(fileName)); ct == "" {
 			ct = "application/octet-stream"
 		}
-		if len(fields) > 0 {
-			buf.WriteString("\r\n")
+		quoted, escaped = quoteEscaper.Replace(fileName), escape(fileName)
+	}
+	const (
+		dash      = "--"
+		crlf      = "\r\n"
+		fieldHead = "\r\nContent-Disposition: form-data; name=\""
+		fieldEnd  = "\"\r\n\r\n"
+		fileHead  = "\r\nContent-Disposition: form-data; name=\"files[]\"; filename=\""
+		fileStar  = "\"; filename*=utf-8''"
+		fileType  = "\r\nContent-Type: "
+	)
+	size := len(crlf) + len(dash) + len(boundary) + len(dash) + len(crlf) // the tail
+	for _, f := range fields {
+		size += len(crlf) + len(dash) + len(boundary) + len(fieldHead) + len(f.name) + len(fieldEnd) + len(f.value)
+	}
+	if fileName != "" {
+		size += len(crlf) + len(dash) + len(boundary) + len(fileHead) + len(quoted) + len(fileStar) + len(escaped) + len(fileType) + len(ct) + 2*len(crlf)
+	}
+	var buf bytes.Buffer
+	buf.Grow(size)
+	for i, f := range fields {
+		if i > 0 {
+			buf.WriteString(crlf)
 		}
-		buf.WriteString("--" + boundary + "\r\nContent-Disposition: " +
-			fmt.Sprintf(`form-data; name="files[]"; filename="%s"; filename*=utf-8''%s`, quoteEscaper.Replace(fileName), escape(fileName)) +
-			"\r\nContent-Type: " + ct + "\r\n\r\n")
+		buf.WriteString(dash)
+		buf.WriteString(boundary)
+		buf.WriteString(fieldHead)
+		buf.WriteString(quoteEscaper.Replace(f.name))
+		buf.WriteString(fieldEnd)
+		buf.WriteString(f.value)
+	}
+	if fileName != "" {
+		if len(fields) > 0 {
+			buf.WriteString(crlf)
+		}
+		buf.WriteString(dash)
+		buf.WriteString(boundary)
+		buf.WriteString(fileHead)
+		buf.WriteString(quoted)
+		buf.WriteString(fileStar)
+		buf.WriteString(escaped)
+		buf.WriteString(fileType)
+		buf.WriteString(ct)
+		buf.WriteString(crlf + crlf)
 	}
 	n := buf.Len()
 	if n > 0 {
-		buf.WriteString("\r\n")
+		buf.WriteString(crlf)
 	}
-	buf.WriteString("--" + boundary + "--\r\n")
+	buf.WriteString(dash)
+	buf.WriteString(boundary)
+	buf.WriteString(dash + crlf)
 	b := buf.Bytes()
 	return &form{head: b[:n:n], tail: b[n:], contentType: "multipart/form-data; boundary=" + boundary}, nil
 }
