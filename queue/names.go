@@ -10,11 +10,18 @@ import (
 )
 
 // NameOwner returns the local path recorded for the remote name key of
-// target; found is false when none is.
+// target; found is false when none is. A daemon reads it on its reader
+// connection: a worker's look-up before its upload does not wait for the
+// commits of the others. It sees every committed owner, and an owner is
+// committed before the name's in-memory lock is released (daemon/claims.go).
 func (q *Queue) NameOwner(ctx context.Context, target, key string) (watch, rel string, found bool, err error) {
-	err = q.withConn(ctx, func(c *conn) error {
-		return c.queryRow(qNameOwner, []any{target, key}, &watch, &rel)
-	})
+	if q.read != nil {
+		err = q.read.owner.QueryRowContext(context.WithoutCancel(ctx), target, key).Scan(&watch, &rel)
+	} else {
+		err = q.withConn(ctx, func(c *conn) error {
+			return c.queryRow(qNameOwner, []any{target, key}, &watch, &rel)
+		})
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", false, nil
 	}
@@ -26,6 +33,39 @@ func (q *Queue) NameOwner(ctx context.Context, target, key string) (watch, rel s
 
 // The name book's statements run for every delivery: they are hot
 // statements, prepared once.
+
+// reader is a daemon's connections for look-ups that must not queue behind
+// the writer: in WAL mode a reader sees the last commit and never waits
+// for a transaction in progress.
+type reader struct {
+	db    *sql.DB
+	owner *sql.Stmt // qNameOwner
+}
+
+// openReader opens a reader on the database at dsn.
+func openReader(ctx context.Context, dsn string) (*reader, error) {
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(2)
+	db.SetMaxIdleConns(2)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	owner, err := db.PrepareContext(ctx, qNameOwner)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &reader{db: db, owner: owner}, nil
+}
+
+func (r *reader) close() {
+	if r != nil {
+		r.owner.Close()
+		r.db.Close()
+	}
+}
 const qNameOwner = `SELECT watch, rel FROM remote_names WHERE target = ? AND key = ?`
 
 const qClaimName = `INSERT INTO remote_names (target, key, watch, rel, at) VALUES (?, ?, ?, ?, ?)

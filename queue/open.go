@@ -116,6 +116,9 @@ func open(ctx context.Context, path string, mode openMode) (*Queue, error) {
 		if err == nil {
 			q.ckpt, err = startCheckpointer(dsn, path)
 		}
+		if err == nil {
+			q.read, err = openReader(ctx, dsn)
+		}
 	} else {
 		err = q.checkSchema(ctx)
 	}

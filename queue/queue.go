@@ -77,6 +77,7 @@ type Queue struct {
 
 	daemon bool          // opened by Open: the connection leaves checkpoints to ckpt
 	ckpt   *checkpointer // the daemon's checkpoints (checkpoint.go); nil otherwise
+	read   *reader       // the daemon's look-ups beside the writer (names.go); nil otherwise
 
 	group groupCommit // shares transactions between concurrent Complete and ClaimN calls
 }
@@ -157,6 +158,7 @@ func (q *Queue) SetClock(now func() time.Time) { q.now = now }
 // Close closes the database.
 func (q *Queue) Close() error {
 	q.ckpt.close()
+	q.read.close()
 	q.closeStmts()
 	return q.db.Close()
 }
