@@ -11,9 +11,10 @@
 // stores references and fingerprints, never file bytes.
 //
 // The database runs in WAL mode with a busy timeout and immediate
-// transactions; a daemon holds a single connection for its work, and a
-// second one only for checkpoints (checkpoint.go: a commit never waits for
-// a checkpoint's fsyncs, and the log stays bounded). The hot path
+// transactions; a daemon does all its writing on a single connection, and
+// keeps one more for checkpoints (checkpoint.go: a commit never waits for
+// a checkpoint's fsyncs, and the log stays bounded) and a reader for the
+// look-ups that must not queue behind the writer (names.go). The hot path
 // (enqueue, claim, complete) runs on the driver's connection with
 // statements prepared once, without database/sql's per-query goroutines
 // (conn.go). Completions recorded by several workers at once share one
