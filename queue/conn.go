@@ -51,23 +51,34 @@ func (q *Queue) withConn(ctx context.Context, fn func(c *conn) error) error {
 
 // hotTx runs fn in an immediate transaction on the driver connection,
 // rolling back on error or panic. Like inTx, cancellation of ctx is
-// checked before starting and never interrupts the transaction.
+// checked before starting and never interrupts the transaction. A
+// connection whose rollback failed may still be inside the transaction:
+// it is handed back as broken (driver.ErrBadConn), so database/sql closes
+// it and the next caller gets a fresh one. The checkpointer hears of the
+// commit once the connection is back in the pool (a writer that waits for
+// a checkpoint never holds it).
 func (q *Queue) hotTx(ctx context.Context, fn func(c *conn) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	defer func() { err = q.explain(err) }()
-	return q.withConn(ctx, func(c *conn) (err error) {
+	err = q.withConn(ctx, func(c *conn) (err error) {
 		if _, err := c.exec(`BEGIN IMMEDIATE`); err != nil {
 			return fmt.Errorf("queue: begin: %w", err)
 		}
+		rollback := func() error {
+			if _, rerr := c.exec(`ROLLBACK`); rerr != nil {
+				return fmt.Errorf("queue: rollback: %v: %w", rerr, driver.ErrBadConn)
+			}
+			return nil
+		}
 		defer func() {
 			if p := recover(); p != nil {
-				c.exec(`ROLLBACK`)
+				rollback()
 				panic(p)
 			}
 			if err != nil {
-				c.exec(`ROLLBACK`)
+				err = errors.Join(err, rollback())
 			}
 		}()
 		if err = fn(c); err != nil {
@@ -76,9 +87,12 @@ func (q *Queue) hotTx(ctx context.Context, fn func(c *conn) error) (err error) {
 		if _, err = c.exec(`COMMIT`); err != nil {
 			return fmt.Errorf("queue: commit: %w", err)
 		}
-		q.ckpt.committed()
 		return nil
 	})
+	if err == nil {
+		q.ckpt.committed()
+	}
+	return err
 }
 
 // stmt returns query prepared on c's connection, preparing it the first
