@@ -31,9 +31,6 @@ func (q *Queue) NameOwner(ctx context.Context, target, key string) (watch, rel s
 	return watch, rel, true, nil
 }
 
-// The name book's statements run for every delivery: they are hot
-// statements, prepared once.
-
 // reader is a daemon's connections for look-ups that must not queue behind
 // the writer: in WAL mode a reader sees the last commit and never waits
 // for a transaction in progress.
@@ -66,6 +63,9 @@ func (r *reader) close() {
 		r.db.Close()
 	}
 }
+
+// The name book's statements run for every delivery: they are hot
+// statements, prepared once.
 const qNameOwner = `SELECT watch, rel FROM remote_names WHERE target = ? AND key = ?`
 
 const qClaimName = `INSERT INTO remote_names (target, key, watch, rel, at) VALUES (?, ?, ?, ?, ?)
