@@ -706,7 +706,11 @@ func (d *Daemon) complete(ctx context.Context, j *queue.Job, o queue.Outcome, lo
 		return false, false
 	}
 	if len(next) > 0 {
-		h.next = next[0]
+		if h.run.Err() == nil {
+			h.next = next[0]
+		} else { // the stop began while the commit waited: the job stays for the next start
+			d.requeue(ctx, next[0], time.Now(), next[0].LastError, true, log.With("path", next[0].Rel))
+		}
 	}
 	if requeued {
 		d.wake.notify()

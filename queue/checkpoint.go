@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Checkpoints.
@@ -29,7 +30,10 @@ import (
 // that one, once per some tens of megabytes written). Should writers still
 // outrun the checkpointer, the log is bounded all the same: every
 // ckptCommits commits the writer looks at the log's size, and past
-// ckptHardBytes it waits for a TRUNCATE itself. One checkpoint runs at a
+// ckptHardBytes it waits for a TRUNCATE itself. A TRUNCATE that cannot
+// finish (another process reads an old snapshot: a backup, the sqlite3
+// shell) is not tried again for ckptBusyPause, and said once, so writers
+// do not stall a busy timeout every few commits. One checkpoint runs at a
 // time (Sync takes the same lock). An idle daemon commits
 // nothing and so checkpoints nothing; the last connection to close
 // checkpoints what is left.
@@ -37,6 +41,7 @@ const (
 	ckptCommits      = 16
 	ckptRestartPages = 8192     // 32 MiB of 4 KiB pages
 	ckptHardBytes    = 64 << 20 // the log's size at which writers wait
+	ckptBusyPause    = time.Minute
 )
 
 // checkpointer runs checkpoints on its own connection.
@@ -50,6 +55,7 @@ type checkpointer struct {
 	done    chan struct{}
 	once    sync.Once
 	log     *slog.Logger
+	held    time.Time // under mu: when a TRUNCATE last found the log held by a reader
 }
 
 // startCheckpointer opens the checkpointer's connection to the database at
@@ -116,7 +122,7 @@ func (c *checkpointer) run() {
 // grown to ckptRestartPages; under mu.
 func (c *checkpointer) checkpoint() error {
 	pages, err := c.run1("PASSIVE")
-	if err == nil && pages >= ckptRestartPages {
+	if err == nil && pages >= ckptRestartPages && time.Since(c.held) >= ckptBusyPause {
 		_, err = c.run1("TRUNCATE")
 	}
 	return err
@@ -127,8 +133,8 @@ func (c *checkpointer) checkpoint() error {
 func (c *checkpointer) catchUp() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.walBytes() < ckptHardBytes {
-		return // a checkpoint emptied it meanwhile
+	if c.walBytes() < ckptHardBytes || time.Since(c.held) < ckptBusyPause {
+		return // emptied meanwhile, or a reader holds it
 	}
 	if _, err := c.run1("TRUNCATE"); err != nil {
 		c.log.Warn("queue: checkpoint of the write-ahead log; the next one tries again", "err", err)
@@ -141,6 +147,15 @@ func (c *checkpointer) run1(mode string) (int, error) {
 	var busy, pages, copied int
 	if err := c.db.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &pages, &copied); err != nil {
 		return 0, fmt.Errorf("%s: %w", mode, err)
+	}
+	if mode == "TRUNCATE" && busy != 0 {
+		if c.held.IsZero() {
+			c.log.Warn("queue: the write-ahead log cannot be emptied while another program reads an old state of the database; it grows until that program ends its read",
+				"log", c.wal, "pages", pages)
+		}
+		c.held = time.Now()
+	} else if mode == "TRUNCATE" {
+		c.held = time.Time{}
 	}
 	return pages, nil
 }

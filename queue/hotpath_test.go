@@ -2,9 +2,11 @@ package queue_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,5 +141,57 @@ func TestCommitsLeaveCheckpointsToTheCheckpointer(t *testing.T) {
 	}
 	if c, err := q.Counts(ctx); err != nil || c[queue.Done] != files {
 		t.Fatalf("counts %v, %v", c, err)
+	}
+}
+
+// A reader in another program that holds an old snapshot keeps the log
+// from being emptied; the writer then does not wait for a checkpoint that
+// cannot finish at every look (a second each time), and is told once.
+func TestHeldLogDoesNotStallEveryCommit(t *testing.T) {
+	q, dir := open(t)
+	ctx := context.Background()
+	other, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, queue.FileName)+"?_busy_timeout=1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := q.Enqueue(ctx, []queue.Item{item("first", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := other.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Rollback()
+	var n int
+	if err := reader.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs`).Scan(&n); err != nil { // the snapshot is taken
+		t.Fatal(err)
+	}
+	// Fill the log past the writers' bound.
+	pad := strings.Repeat("x", 3000)
+	for k := 0; ; k++ {
+		fi, err := os.Stat(filepath.Join(dir, queue.FileName+"-wal"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() > 66<<20 {
+			break
+		}
+		var items []queue.Item
+		for i := range 200 {
+			items = append(items, queue.Item{Watch: "/w", Rel: fmt.Sprintf("%s/%d/%d", pad, k, i), Target: "t", FP: fsid.Fingerprint{Size: 1, ModTime: 1, Inode: uint64(i + 1)}})
+		}
+		if _, err := q.Enqueue(ctx, items); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	for i := range 64 { // four looks at the log's size
+		if _, err := q.Enqueue(ctx, []queue.Item{item(fmt.Sprintf("more-%d", i), 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Fatalf("64 commits with the log held by a reader took %v: each look waited for a checkpoint that cannot finish", d)
 	}
 }

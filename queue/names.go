@@ -26,7 +26,7 @@ func (q *Queue) NameOwner(ctx context.Context, target, key string) (watch, rel s
 		return "", "", false, nil
 	}
 	if err != nil {
-		return "", "", false, fmt.Errorf("queue: name owner: %w", err)
+		return "", "", false, fmt.Errorf("queue: name owner: %w", q.explain(err))
 	}
 	return watch, rel, true, nil
 }
