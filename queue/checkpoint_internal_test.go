@@ -1,0 +1,66 @@
+package queue
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// A writer whose commit finds the log past ckptHardBytes waits for the
+// checkpoint lock; Sync (before an after_upload action) holds that lock
+// and waits for the daemon's connection. The writer used to wait while it
+// still held the connection: both hung, and every worker with them.
+func TestCatchingUpWriterAndSyncDoNotDeadlock(t *testing.T) {
+	ctx := context.Background()
+	q, err := Open(ctx, filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	touch := func(c *conn) error { _, err := c.exec(`UPDATE jobs SET dirty = 0 WHERE id = 0`); return err }
+	if err := q.hotTx(ctx, touch); err != nil {
+		t.Fatal(err)
+	}
+	// The log has grown past the writers' bound (a burst outran the
+	// checkpointer), and the next commit is one that looks at it.
+	if err := os.Truncate(q.path+"-wal", ckptHardBytes+4096); err != nil {
+		t.Fatal(err)
+	}
+	q.ckpt.commits.Store(ckptCommits - 1)
+	inTx, release := make(chan struct{}), make(chan struct{})
+	writer := make(chan error, 1)
+	go func() {
+		writer <- q.hotTx(ctx, func(c *conn) error {
+			close(inTx)
+			<-release
+			return touch(c)
+		})
+	}()
+	<-inTx
+	syncer := make(chan error, 1)
+	go func() { syncer <- q.Sync(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for q.ckpt.mu.TryLock() { // until Sync holds the checkpoint lock
+		q.ckpt.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("Sync never took the checkpoint lock")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	for _, c := range []struct {
+		name string
+		ch   chan error
+	}{{"the writer", writer}, {"Sync", syncer}} {
+		select {
+		case err := <-c.ch:
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s hangs: the writer holds the connection while it waits for the checkpoint lock, which Sync holds while it waits for the connection", c.name)
+		}
+	}
+}
