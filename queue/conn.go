@@ -103,15 +103,15 @@ func (c *conn) stmt(query string) (driver.Stmt, error) {
 	q.cacheMu.Lock()
 	defer q.cacheMu.Unlock()
 	if q.cache.dc != c.dc {
-		for _, st := range q.cache.stmts {
-			st.Close()
-		}
-		q.cache = stmtCache{dc: c.dc, stmts: map[string]driver.Stmt{}}
 		if q.daemon { // a new connection: it leaves checkpoints to q.ckpt
 			if err := execDriver(c.dc, noAutoCheckpoint); err != nil {
 				return nil, err
 			}
 		}
+		for _, st := range q.cache.stmts {
+			st.Close()
+		}
+		q.cache = stmtCache{dc: c.dc, stmts: map[string]driver.Stmt{}}
 	}
 	if st, ok := q.cache.stmts[query]; ok {
 		return st, nil
@@ -136,16 +136,13 @@ func (q *Queue) closeStmts() {
 }
 
 // namedArgs converts args to the driver's positional values: the driver
-// takes int64, float64, bool, []byte, string and nil.
+// takes int64, float64, bool, []byte, string and nil (an int becomes an
+// int64, as database/sql converts it).
 func namedArgs(args []any) ([]driver.NamedValue, error) {
 	nv := make([]driver.NamedValue, len(args))
 	for i, a := range args {
 		switch v := a.(type) {
 		case int:
-			a = int64(v)
-		case int32:
-			a = int64(v)
-		case uint32:
 			a = int64(v)
 		case nil, int64, float64, bool, []byte, string:
 		default:
@@ -176,7 +173,7 @@ func (c *conn) exec(query string, args ...any) (int64, error) {
 
 // query runs a statement and calls each for every row it returns, with a
 // scan function that fills dest the way database/sql's Scan does for the
-// types the queue uses (*int64, *int, *string, *bool, *sql.NullInt64).
+// types the queue uses (*int64, *int, *string).
 func (c *conn) query(query string, args []any, each func(scan func(dest ...any) error) error) error {
 	st, err := c.stmt(query)
 	if err != nil {
@@ -251,16 +248,6 @@ func scanValues(vals []driver.Value, dest []any) error {
 			default:
 				return fmt.Errorf("queue: column %d is %T, not text", i+1, v)
 			}
-		case *sql.NullInt64:
-			if v == nil {
-				*d = sql.NullInt64{}
-				continue
-			}
-			n, ok := v.(int64)
-			if !ok {
-				return fmt.Errorf("queue: column %d is %T, not an integer", i+1, v)
-			}
-			*d = sql.NullInt64{Int64: n, Valid: true}
 		default:
 			return fmt.Errorf("queue: scan into %T", dest[i])
 		}
