@@ -95,10 +95,11 @@ const (
 		not_before = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4 OR dev != ?9 OR ctime != ?10) THEN 0 ELSE not_before END,
 		attempts = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4 OR dev != ?9 OR ctime != ?10) THEN 0 ELSE attempts END,
 		gone = ?1, size = ?2, mtime = ?3, inode = ?4, dev = ?9, ctime = ?10, target = ?5, updated_at = ?6, ord = ?8 WHERE id = ?7`
-	qDeliveredFP = `SELECT size, mtime, inode, dev, ctime, moved_away FROM file_state WHERE watch = ? AND rel = ? AND target = ?`
-	qFailedFP    = `SELECT COUNT(*), COUNT(CASE WHEN gone = ? AND size = ? AND mtime = ? AND inode = ? AND dev = ? AND ctime = ? THEN 1 END) FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
-	qDropFailed  = `DELETE FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
-	qInsert      = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, dev, ctime, created_at, updated_at, ord) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qDeliveredFP    = `SELECT size, mtime, inode, dev, ctime, moved_away FROM file_state WHERE watch = ? AND rel = ? AND target = ?`
+	qFailedFP       = `SELECT COUNT(*), COUNT(CASE WHEN gone = ? AND size = ? AND mtime = ? AND inode = ? AND dev = ? AND ctime = ? THEN 1 END) FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
+	qDropFailed     = `DELETE FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
+	qNewJobAttempts = `DELETE FROM job_attempts WHERE job_id = last_insert_rowid()`
+	qInsert         = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, dev, ctime, created_at, updated_at, ord) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// Claiming selects the ids, then leases each by primary key: one
 	// UPDATE … WHERE id IN (subquery) costs SQLite about ten times more.
 	// jobs_claim (covering) walks the pending jobs in claim order and stops
@@ -357,8 +358,14 @@ func enqueueOne(c *conn, it Item, now int64) (bool, error) {
 			return false, err
 		}
 	}
-	_, err = c.exec(qInsert,
-		it.Watch, it.Rel, it.Target, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), int64(it.FP.Dev), it.FP.CTime, now, now, ordKey(it, now))
+	if _, err = c.exec(qInsert,
+		it.Watch, it.Rel, it.Target, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), int64(it.FP.Dev), it.FP.CTime, now, now, ordKey(it, now)); err != nil {
+		return false, err
+	}
+	// SQLite gives a new row the largest id + 1, so the id of a job deleted
+	// (forgotten, replaced, pruned) comes back: the new job starts with no
+	// attempts counted.
+	_, err = c.exec(qNewJobAttempts)
 	return err == nil, err
 }
 
