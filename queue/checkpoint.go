@@ -33,7 +33,10 @@ import (
 // ckptHardBytes it waits for a TRUNCATE itself. A TRUNCATE that cannot
 // finish (another process reads an old snapshot: a backup, the sqlite3
 // shell) is not tried again for ckptBusyPause, and said once, so writers
-// do not stall a busy timeout every few commits. One checkpoint runs at a
+// do not stall a busy timeout every few commits. Should the checkpointer
+// fail ckptFailures times in a row (its connection broken), the daemon's
+// connection checkpoints in its commits again, as SQLite does by default,
+// until a checkpoint succeeds: the log never grows unchecked. One checkpoint runs at a
 // time (Sync takes the same lock). An idle daemon commits
 // nothing and so checkpoints nothing; the last connection to close
 // checkpoints what is left.
@@ -42,6 +45,8 @@ const (
 	ckptRestartPages = 8192     // 32 MiB of 4 KiB pages
 	ckptHardBytes    = 64 << 20 // the log's size at which writers wait
 	ckptBusyPause    = time.Minute
+	ckptFailures     = 3
+	autoCheckpoint   = 1000 // SQLite's default, for the daemon's connection while the checkpointer fails
 )
 
 // checkpointer runs checkpoints on its own connection.
@@ -50,6 +55,7 @@ type checkpointer struct {
 	mu      sync.Mutex // one checkpoint at a time (with Sync)
 	wal     string     // the write-ahead log's file
 	commits atomic.Int64
+	failed  atomic.Int32 // checkpoints failed in a row
 	kick    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -112,9 +118,7 @@ func (c *checkpointer) run() {
 		c.mu.Lock()
 		err := c.checkpoint()
 		c.mu.Unlock()
-		if err != nil {
-			c.log.Warn("queue: checkpoint of the write-ahead log; the next one tries again", "err", err)
-		}
+		c.note(err)
 	}
 }
 
@@ -136,10 +140,29 @@ func (c *checkpointer) catchUp() {
 	if c.walBytes() < ckptHardBytes || time.Since(c.held) < ckptBusyPause {
 		return // emptied meanwhile, or a reader holds it
 	}
-	if _, err := c.run1("TRUNCATE"); err != nil {
-		c.log.Warn("queue: checkpoint of the write-ahead log; the next one tries again", "err", err)
-	}
+	_, err := c.run1("TRUNCATE")
+	c.note(err)
 }
+
+// note counts a checkpoint's failure or success, and says when the
+// daemon's connection takes checkpoints over and gives them back.
+func (c *checkpointer) note(err error) {
+	if err == nil {
+		if c.failed.Swap(0) >= ckptFailures {
+			c.log.Info("queue: checkpoints of the write-ahead log work again on their own connection")
+		}
+		return
+	}
+	if c.failed.Add(1) == ckptFailures {
+		c.log.Warn("queue: checkpoints of the write-ahead log keep failing on their own connection; the daemon's commits checkpoint it until they work again", "err", err)
+		return
+	}
+	c.log.Warn("queue: checkpoint of the write-ahead log; the next one tries again", "err", err)
+}
+
+// failing reports whether the checkpointer has failed ckptFailures times
+// in a row.
+func (c *checkpointer) failing() bool { return c != nil && c.failed.Load() >= ckptFailures }
 
 // run1 runs one checkpoint in mode, under mu, and returns the log's size
 // in pages.

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
@@ -62,5 +63,58 @@ func TestCatchingUpWriterAndSyncDoNotDeadlock(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%s hangs: the writer holds the connection while it waits for the checkpoint lock, which Sync holds while it waits for the connection", c.name)
 		}
+	}
+}
+
+// When the checkpointer's own connection keeps failing, the daemon's
+// commits checkpoint the log again (SQLite's default), and hand it back
+// once a checkpoint works: the log never grows unchecked.
+func TestCommitsCheckpointWhileTheCheckpointerFails(t *testing.T) {
+	ctx := context.Background()
+	q, err := Open(ctx, filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	touch := func(c *conn) error { _, err := c.exec(`UPDATE jobs SET dirty = 0 WHERE id = 0`); return err }
+	q.ckpt.db.Close() // its connection is gone for good
+	deadline := time.Now().Add(10 * time.Second)
+	for !q.ckpt.failing() {
+		if err := q.hotTx(ctx, touch); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the checkpointer failed %d times in a row, not %d", q.ckpt.failed.Load(), ckptFailures)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := q.hotTx(ctx, touch); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := q.AutoCheckpoint(ctx); err != nil || n != autoCheckpoint {
+		t.Fatalf("with the checkpointer failing, the daemon's connection checkpoints every %d pages (%v); want %d", n, err, autoCheckpoint)
+	}
+	// The checkpointer works again.
+	q.ckpt.mu.Lock()
+	q.ckpt.db, err = sql.Open("sqlite3", "file:"+q.path+"?_busy_timeout="+busyTimeout)
+	q.ckpt.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.ckpt.db.Close()
+	for q.ckpt.failing() {
+		if err := q.hotTx(ctx, touch); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the checkpointer did not recover")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := q.hotTx(ctx, touch); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := q.AutoCheckpoint(ctx); err != nil || n != 0 {
+		t.Fatalf("with the checkpointer working again, the daemon's connection checkpoints every %d pages (%v); want never", n, err)
 	}
 }

@@ -26,10 +26,12 @@ type conn struct {
 	dc driver.Conn
 }
 
-// stmtCache holds the driver statements prepared on one connection.
+// stmtCache holds the driver statements prepared on one connection, and
+// its wal_autocheckpoint as last set (-1: not yet).
 type stmtCache struct {
 	dc    driver.Conn
 	stmts map[string]driver.Stmt
+	auto  int
 }
 
 // withConn runs fn on the driver connection, outside any transaction
@@ -63,6 +65,9 @@ func (q *Queue) hotTx(ctx context.Context, fn func(c *conn) error) (err error) {
 	}
 	defer func() { err = q.explain(err) }()
 	err = q.withConn(ctx, func(c *conn) (err error) {
+		if err := c.autoCheckpoint(); err != nil {
+			return err
+		}
 		if _, err := c.exec(`BEGIN IMMEDIATE`); err != nil {
 			return fmt.Errorf("queue: begin: %w", err)
 		}
@@ -102,17 +107,7 @@ func (c *conn) stmt(query string) (driver.Stmt, error) {
 	q := c.q
 	q.cacheMu.Lock()
 	defer q.cacheMu.Unlock()
-	if q.cache.dc != c.dc {
-		if q.daemon { // a new connection: it leaves checkpoints to q.ckpt
-			if err := execDriver(c.dc, noAutoCheckpoint); err != nil {
-				return nil, err
-			}
-		}
-		for _, st := range q.cache.stmts {
-			st.Close()
-		}
-		q.cache = stmtCache{dc: c.dc, stmts: map[string]driver.Stmt{}}
-	}
+	c.attachLocked()
 	if st, ok := q.cache.stmts[query]; ok {
 		return st, nil
 	}
@@ -122,6 +117,18 @@ func (c *conn) stmt(query string) (driver.Stmt, error) {
 	}
 	q.cache.stmts[query] = st
 	return st, nil
+}
+
+// attachLocked makes the cache c's connection's, dropping another's;
+// under cacheMu.
+func (c *conn) attachLocked() {
+	q := c.q
+	if q.cache.dc != c.dc {
+		for _, st := range q.cache.stmts {
+			st.Close()
+		}
+		q.cache = stmtCache{dc: c.dc, stmts: map[string]driver.Stmt{}, auto: -1}
+	}
 }
 
 // closeStmts finalizes the cached statements; the connection is about to
@@ -258,6 +265,32 @@ func scanValues(vals []driver.Value, dest []any) error {
 // noAutoCheckpoint keeps a connection from checkpointing in its commits
 // (see checkpoint.go).
 const noAutoCheckpoint = `PRAGMA wal_autocheckpoint = 0`
+
+// autoCheckpoint gives a daemon's connection the wal_autocheckpoint the
+// checkpointer needs: none while it works, SQLite's default while it fails
+// (see checkpoint.go). It runs before every transaction of the hot path,
+// outside it; a connection keeps what was set.
+func (c *conn) autoCheckpoint() error {
+	q := c.q
+	if !q.daemon {
+		return nil
+	}
+	want := 0
+	if q.ckpt.failing() {
+		want = autoCheckpoint
+	}
+	q.cacheMu.Lock()
+	defer q.cacheMu.Unlock()
+	c.attachLocked()
+	if q.cache.auto == want {
+		return nil
+	}
+	if err := execDriver(c.dc, fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d`, want)); err != nil {
+		return err
+	}
+	q.cache.auto = want
+	return nil
+}
 
 // noAutoCheckpoint sets it on the daemon's connection when the queue opens.
 func (q *Queue) noAutoCheckpoint(ctx context.Context) error {
