@@ -8,17 +8,23 @@ import (
 	"github.com/dropsync/dropsync/queue"
 )
 
-// openQueueReadOnly loads the configuration and opens its queue read-only
-// (SQLite mode=ro, never migrated), for the commands that only look:
-// status and queue list. A monitoring user who may read the database can
-// run them, and a newer binary never changes the schema under a running
-// older daemon.
-func openQueueReadOnly(ctx context.Context, path string) (*config.Config, *queue.Queue, error) {
+// openQueue loads the configuration and opens its existing queue, never
+// migrating it. The commands that only look (status, the list
+// subcommands) open it read-only (SQLite mode=ro): a monitoring user who
+// may read the database can run them, and a newer binary never changes the
+// schema under a running older daemon. The commands that steer a queue
+// beside a running daemon (retry, forget, resume) write through the
+// queue's own methods.
+func openQueue(ctx context.Context, path string, write bool) (*config.Config, *queue.Queue, error) {
 	c, err := config.LoadForInspection(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	q, err := queue.OpenReadOnly(ctx, c.StateDir)
+	open := queue.OpenReadOnly
+	if write {
+		open = queue.OpenExisting
+	}
+	q, err := open(ctx, c.StateDir)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -31,11 +31,7 @@ func cmdQueue(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	open := openQueue // retry, forget: the queue's own methods, as the daemon uses them
-	if sub == "list" {
-		open = openQueueReadOnly
-	}
-	c, q, err := open(ctx, *cfgPath)
+	c, q, err := openQueue(ctx, *cfgPath, sub != "list") // retry, forget: the queue's own methods
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/dropsync/dropsync/daemon"
 	"github.com/dropsync/dropsync/internal/sandbox"
 	"github.com/dropsync/dropsync/metrics"
-	"github.com/dropsync/dropsync/queue"
 )
 
 func init() {
@@ -133,18 +132,4 @@ func loadConfig(path string) (*config.Config, error) {
 		}
 	}
 	return c, err
-}
-
-// openQueue loads the configuration and opens its existing queue, for the
-// commands that inspect or steer it beside a running daemon.
-func openQueue(ctx context.Context, path string) (*config.Config, *queue.Queue, error) {
-	c, err := config.LoadForInspection(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	q, err := queue.OpenExisting(ctx, c.StateDir)
-	if err != nil {
-		return nil, nil, err
-	}
-	return c, q, nil
 }

@@ -58,7 +58,7 @@ func cmdStatus(ctx context.Context, args []string, w io.Writer) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	c, q, err := openQueueReadOnly(ctx, *cfgPath)
+	c, q, err := openQueue(ctx, *cfgPath, false)
 	if err != nil {
 		return err
 	}

@@ -89,11 +89,7 @@ func cmdTarget(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	open := openQueue // retry, resume: a request the running daemon notices
-	if sub == "list" {
-		open = openQueueReadOnly
-	}
-	c, q, err := open(ctx, *cfgPath)
+	c, q, err := openQueue(ctx, *cfgPath, sub != "list") // retry, resume: a request the running daemon notices
 	if err != nil {
 		return err
 	}

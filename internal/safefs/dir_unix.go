@@ -81,14 +81,6 @@ func retry(f func() (int, error)) (int, error) {
 	}
 }
 
-// checkName refuses anything but a plain name inside the folder.
-func checkName(name string) error {
-	if name == "" || name == "." || name == ".." || path.Base(name) != name {
-		return fmt.Errorf("%w: %q is not a name", ErrOutside, name)
-	}
-	return nil
-}
-
 // Name is the folder's path, for messages.
 func (d *Dir) Name() string { return d.name }
 

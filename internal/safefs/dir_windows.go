@@ -48,13 +48,6 @@ func OpenDir(root, rel string) (*Dir, error) {
 	return &Dir{name: cur}, nil
 }
 
-func checkName(name string) error {
-	if name == "" || name == "." || name == ".." || filepath.Base(name) != name {
-		return fmt.Errorf("%w: %q is not a name", ErrOutside, name)
-	}
-	return nil
-}
-
 // Name is the folder's path, for messages.
 func (d *Dir) Name() string { return d.name }
 

@@ -34,6 +34,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 )
 
@@ -102,6 +103,15 @@ func Stat(root, rel string, follow bool) (fs.FileInfo, error) {
 	}
 	defer d.Close()
 	return d.Stat(base, follow)
+}
+
+// checkName refuses anything but a plain name inside the folder (no
+// separator of the platform, no "." or "..").
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." || filepath.Base(name) != name {
+		return fmt.Errorf("%w: %q is not a name", ErrOutside, name)
+	}
+	return nil
 }
 
 // FreeName returns the n-th candidate for name: name itself for n <= 1,
