@@ -2,9 +2,7 @@ package sensenet
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 
 	"github.com/dropsync/dropsync/config"
 	"github.com/dropsync/dropsync/targets"
@@ -40,35 +38,10 @@ func (t *Target) Landed(ctx context.Context, f *targets.File, _ string) (*target
 	if err != nil {
 		return nil, err
 	}
-	u := t.base + entityPath(parent, stored) + "?metadata=no&$select=Id,Name,Version,Path,Size"
-	resp, err := t.client.Do(ctx, op, func() (*http.Request, error) {
-		req, err := http.NewRequest(http.MethodGet, u, nil)
-		if err == nil {
-			req.Header.Set("Accept", "application/json")
-		}
-		return req, err
-	})
-	if err != nil {
+	e, found, err := t.lookupFile(ctx, op, parent, stored)
+	if err != nil || !found {
 		return nil, err
 	}
-	switch {
-	case resp.StatusCode == http.StatusNotFound:
-		targets.DrainClose(resp)
-		return nil, nil
-	case resp.StatusCode != http.StatusOK:
-		return nil, statusError(op, resp, "")
-	}
-	var body struct {
-		D *struct {
-			entity
-			Size json.Number `json:"Size"`
-		} `json:"d"`
-	}
-	raw := targets.ReadBody(resp)
-	if err := json.Unmarshal(raw, &body); err != nil || body.D == nil || body.D.ID == "" {
-		return nil, targets.Errorf(targets.Retryable, op, "unexpected answer: %s", short(raw))
-	}
-	e := body.D
 	if size, err := e.Size.Int64(); err != nil || size != f.Size {
 		return nil, nil
 	}

@@ -163,12 +163,22 @@ type entity struct {
 	Path     string      `json:"Path"`
 	Type     string      `json:"Type"`
 	IsFolder bool        `json:"IsFolder"`
+	Size     json.Number `json:"Size"` // of a file's binary; read by lookupFile only
 }
 
 // lookup reads the content name under parent. found is false when the
 // server answers 404.
 func (t *Target) lookup(ctx context.Context, op, parent, name string) (e entity, found bool, err error) {
-	u := t.base + entityPath(parent, name) + "?metadata=no&$select=Id,Name,Version,Path,Type,IsFolder"
+	return t.lookupFields(ctx, op, parent, name, "Id,Name,Version,Path,Type,IsFolder")
+}
+
+// lookupFile is lookup for a content known to be a file, with its Size.
+func (t *Target) lookupFile(ctx context.Context, op, parent, name string) (e entity, found bool, err error) {
+	return t.lookupFields(ctx, op, parent, name, "Id,Name,Version,Path,Size")
+}
+
+func (t *Target) lookupFields(ctx context.Context, op, parent, name, fields string) (e entity, found bool, err error) {
+	u := t.base + entityPath(parent, name) + "?metadata=no&$select=" + fields
 	resp, err := t.client.Do(ctx, op, func() (*http.Request, error) {
 		req, err := http.NewRequest(http.MethodGet, u, nil)
 		if err == nil {
