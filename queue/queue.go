@@ -904,6 +904,11 @@ func (q *Queue) Jobs(ctx context.Context, state, rel string, limit int) ([]*Job,
 	if limit > 0 {
 		query += fmt.Sprintf(" LIMIT %d", limit)
 	}
+	return q.listJobs(ctx, query, args...)
+}
+
+// listJobs runs a query of jobCols and scans its rows; nil when none.
+func (q *Queue) listJobs(ctx context.Context, query string, args ...any) ([]*Job, error) {
 	rows, err := q.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("queue: list: %w", q.explain(err))
@@ -927,21 +932,12 @@ const StillWriting = "still being written"
 // StillBeingWritten lists up to limit pending jobs whose file changed
 // during each of their last uploads, newest first.
 func (q *Queue) StillBeingWritten(ctx context.Context, limit int) ([]*Job, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE state = 'pending' AND substr(last_error, 1, length(?1)) = ?1
+	out, err := q.listJobs(ctx, `SELECT `+jobCols+` FROM jobs WHERE state = 'pending' AND substr(last_error, 1, length(?1)) = ?1
 		ORDER BY updated_at DESC, id DESC LIMIT ?2`, StillWriting, limit)
-	if err != nil {
-		return nil, fmt.Errorf("queue: list: %w", err)
+	if out == nil && err == nil {
+		out = []*Job{} // status --json shows an empty list, not null
 	}
-	defer rows.Close()
-	out := []*Job{}
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
+	return out, err
 }
 
 // Counts returns the number of jobs per state.
