@@ -21,28 +21,42 @@ import (
 // daemon's connection therefore never checkpoints (wal_autocheckpoint = 0);
 // a checkpointer with a connection of its own does, after every
 // ckptCommits commits, in PASSIVE mode, which copies what is committed
-// without holding up writers. Commits go on into the log meanwhile, so
-// under a steady stream of writes the log is never found fully copied at
-// the start of a transaction (when SQLite would start it again from its
-// beginning) and would only grow: when a checkpoint finds
-// ckptRestartPages or more in it, a TRUNCATE follows at once, which waits
-// for the writer, copies the rest and empties the log (writers wait for
-// that one, once per some tens of megabytes written). Should writers still
-// outrun the checkpointer, the log is bounded all the same: every
+// without holding up writers. A checkpoint copies each page once however
+// often the log holds it, and a burst commits the same few pages (the
+// ends of the tables and indexes that grow) in every transaction: the
+// rarer the checkpoints, the fewer copies and fsyncs per commit, up to
+// the log's bound below.
+//
+// Commits go on into the log meanwhile, so under a steady stream of
+// writes the log is never found fully copied at the start of a
+// transaction (when SQLite would start it again from its beginning) and
+// would only grow: when a checkpoint finds ckptRestartPages or more in it,
+// a RESTART follows at once, which waits for the writer, copies the rest,
+// and makes the next commit start the log again from its beginning. The
+// file is kept (overwriting pages the kernel holds costs less than
+// growing a file block by block) and cut back to ckptRestartBytes by that
+// commit (journal_size_limit), so it stays about that size. Should writers
+// still outrun the checkpointer, the log is bounded all the same: every
 // ckptCommits commits the writer looks at the log's size, and past
-// ckptHardBytes it waits for a TRUNCATE itself. A TRUNCATE that cannot
-// finish (another process reads an old snapshot: a backup, the sqlite3
-// shell) is not tried again for ckptBusyPause, and said once, so writers
-// do not stall a busy timeout every few commits. Should the checkpointer
-// fail ckptFailures times in a row (its connection broken), the daemon's
-// connection checkpoints in its commits again, as SQLite does by default,
-// until a checkpoint succeeds: the log never grows unchecked. One checkpoint runs at a
-// time (Sync takes the same lock). An idle daemon commits
-// nothing and so checkpoints nothing; the last connection to close
-// checkpoints what is left.
+// ckptHardBytes it waits for a TRUNCATE itself. A RESTART or TRUNCATE that
+// cannot finish (another process reads an old snapshot: a backup, the
+// sqlite3 shell) is not tried again for ckptBusyPause, and said once, so
+// writers do not stall a busy timeout every few commits. Both need the
+// write lock, which the daemon's writer takes and releases a thousand
+// times a second: SQLite's busy handler, which polls, may never find it
+// free. They take the checkpointer's gate instead, which the daemon's
+// transactions hold (lock order: connection, then gate; mu, then gate;
+// nobody waits for the connection while holding the gate). Should the
+// checkpointer fail ckptFailures times in a row (its connection broken),
+// the daemon's connection checkpoints in its commits again, as SQLite does
+// by default, until a checkpoint succeeds: the log never grows unchecked.
+// One checkpoint runs at a time (Sync takes the same lock). An idle daemon
+// commits nothing and so checkpoints nothing; the last connection to close
+// checkpoints what is left and removes the log.
 const (
-	ckptCommits      = 16
+	ckptCommits      = 64
 	ckptRestartPages = 8192     // 32 MiB of 4 KiB pages
+	ckptRestartBytes = 32 << 20 // the log's file after a restart (journal_size_limit)
 	ckptHardBytes    = 64 << 20 // the log's size at which writers wait
 	ckptBusyPause    = time.Minute
 	ckptFailures     = 3
@@ -53,6 +67,7 @@ const (
 type checkpointer struct {
 	db      *sql.DB
 	mu      sync.Mutex // one checkpoint at a time (with Sync)
+	gate    sync.Mutex // held by the daemon's transactions and by RESTART and TRUNCATE
 	wal     string     // the write-ahead log's file
 	commits atomic.Int64
 	failed  atomic.Int32 // checkpoints failed in a row
@@ -122,12 +137,12 @@ func (c *checkpointer) run() {
 	}
 }
 
-// checkpoint runs a PASSIVE checkpoint, and a TRUNCATE when the log has
+// checkpoint runs a PASSIVE checkpoint, and a RESTART when the log has
 // grown to ckptRestartPages; under mu.
 func (c *checkpointer) checkpoint() error {
 	pages, err := c.run1("PASSIVE")
 	if err == nil && pages >= ckptRestartPages && time.Since(c.held) >= ckptBusyPause {
-		_, err = c.run1("TRUNCATE")
+		_, err = c.run1("RESTART")
 	}
 	return err
 }
@@ -160,24 +175,43 @@ func (c *checkpointer) note(err error) {
 	c.log.Warn("queue: checkpoint of the write-ahead log; the next one tries again", "err", err)
 }
 
+// enter and leave bracket a transaction of the daemon's connection, which
+// holds it; a nil checkpointer (not the daemon's queue) does nothing.
+func (c *checkpointer) enter() {
+	if c != nil {
+		c.gate.Lock()
+	}
+}
+
+func (c *checkpointer) leave() {
+	if c != nil {
+		c.gate.Unlock()
+	}
+}
+
 // failing reports whether the checkpointer has failed ckptFailures times
 // in a row.
 func (c *checkpointer) failing() bool { return c != nil && c.failed.Load() >= ckptFailures }
 
 // run1 runs one checkpoint in mode, under mu, and returns the log's size
-// in pages.
+// in pages. A RESTART or TRUNCATE holds the gate, so that the daemon's
+// writer waits for it rather than it for the writer.
 func (c *checkpointer) run1(mode string) (int, error) {
+	if mode != "PASSIVE" {
+		c.gate.Lock()
+		defer c.gate.Unlock()
+	}
 	var busy, pages, copied int
 	if err := c.db.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &pages, &copied); err != nil {
 		return 0, fmt.Errorf("%s: %w", mode, err)
 	}
-	if mode == "TRUNCATE" && busy != 0 {
+	if mode != "PASSIVE" && busy != 0 {
 		if c.held.IsZero() {
 			c.log.Warn("queue: the write-ahead log cannot be emptied while another program reads an old state of the database; it grows until that program ends its read",
 				"log", c.wal, "pages", pages)
 		}
 		c.held = time.Now()
-	} else if mode == "TRUNCATE" {
+	} else if mode != "PASSIVE" {
 		c.held = time.Time{}
 	}
 	return pages, nil

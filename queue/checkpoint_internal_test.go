@@ -118,3 +118,52 @@ func TestCommitsCheckpointWhileTheCheckpointerFails(t *testing.T) {
 		t.Fatalf("with the checkpointer working again, the daemon's connection checkpoints every %d pages (%v); want never", n, err)
 	}
 }
+
+// A RESTART that meets the daemon's own writer in a transaction waits for
+// it to commit, instead of polling for the write lock until the busy
+// timeout and giving up: it used to, under a steady stream of commits,
+// and then said another program held the log and did not try again for
+// a minute, while the log grew.
+func TestRestartWaitsForTheDaemonsOwnWriter(t *testing.T) {
+	ctx := context.Background()
+	q, err := Open(ctx, filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	touch := func(c *conn) error { _, err := c.exec(`UPDATE jobs SET dirty = 0 WHERE id = 0`); return err }
+	inTx, release := make(chan struct{}), make(chan struct{})
+	writer := make(chan error, 1)
+	go func() {
+		writer <- q.hotTx(ctx, func(c *conn) error {
+			close(inTx)
+			<-release
+			return touch(c)
+		})
+	}()
+	<-inTx
+	restarted := make(chan error, 1)
+	go func() {
+		q.ckpt.mu.Lock()
+		defer q.ckpt.mu.Unlock()
+		_, err := q.ckpt.run1("RESTART")
+		restarted <- err
+	}()
+	// The writer stays in its transaction longer than the busy timeout.
+	timeout, _ := time.ParseDuration(busyTimeout + "ms")
+	select {
+	case err := <-restarted:
+		t.Fatalf("the RESTART ended (%v) while the writer was in its transaction", err)
+	case <-time.After(timeout + 500*time.Millisecond):
+	}
+	close(release)
+	if err := <-writer; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-restarted; err != nil {
+		t.Fatal(err)
+	}
+	if !q.ckpt.held.IsZero() {
+		t.Fatal("the RESTART found the log held by a reader; only the daemon's own writer was in the way")
+	}
+}

@@ -58,7 +58,9 @@ func (q *Queue) withConn(ctx context.Context, fn func(c *conn) error) error {
 // it is handed back as broken (driver.ErrBadConn), so database/sql closes
 // it and the next caller gets a fresh one. The checkpointer hears of the
 // commit once the connection is back in the pool (a writer that waits for
-// a checkpoint never holds it).
+// a checkpoint never holds it); the transaction itself holds the
+// checkpointer's gate, which a RESTART or TRUNCATE takes instead of
+// polling for the write lock (see checkpoint.go).
 func (q *Queue) hotTx(ctx context.Context, fn func(c *conn) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -68,6 +70,8 @@ func (q *Queue) hotTx(ctx context.Context, fn func(c *conn) error) (err error) {
 		if err := c.autoCheckpoint(); err != nil {
 			return err
 		}
+		q.ckpt.enter()
+		defer q.ckpt.leave()
 		if _, err := c.exec(`BEGIN IMMEDIATE`); err != nil {
 			return fmt.Errorf("queue: begin: %w", err)
 		}
@@ -266,10 +270,16 @@ func scanValues(vals []driver.Value, dest []any) error {
 // (see checkpoint.go).
 const noAutoCheckpoint = `PRAGMA wal_autocheckpoint = 0`
 
+// journalSizeLimit cuts the log's file back to ckptRestartBytes when a
+// commit starts it again from its beginning (see checkpoint.go); SQLite
+// otherwise keeps the file at the largest size it ever reached.
+var journalSizeLimit = fmt.Sprintf(`PRAGMA journal_size_limit = %d`, ckptRestartBytes)
+
 // autoCheckpoint gives a daemon's connection the wal_autocheckpoint the
 // checkpointer needs: none while it works, SQLite's default while it fails
-// (see checkpoint.go). It runs before every transaction of the hot path,
-// outside it; a connection keeps what was set.
+// (see checkpoint.go), and, once, its journalSizeLimit. It runs before
+// every transaction of the hot path, outside it; a connection keeps what
+// was set.
 func (c *conn) autoCheckpoint() error {
 	q := c.q
 	if !q.daemon {
@@ -284,6 +294,11 @@ func (c *conn) autoCheckpoint() error {
 	c.attachLocked()
 	if q.cache.auto == want {
 		return nil
+	}
+	if q.cache.auto < 0 { // a connection new to the cache
+		if err := execDriver(c.dc, journalSizeLimit); err != nil {
+			return err
+		}
 	}
 	if err := execDriver(c.dc, fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d`, want)); err != nil {
 		return err
