@@ -118,8 +118,9 @@ type Daemon struct {
 	// timerWakeups counts the dispatcher's and housekeeping's wake-ups
 	// by a timer rather than by work; with nothing to do there are none.
 	timerWakeups atomic.Int64
+	busyWakeups  atomic.Int64 // housekeeping's wake-ups on busy
 
-	busy chan struct{} // poked when an upload starts or a job is stranded
+	busy chan struct{} // poked when uploads start from none or all end, or a job is stranded
 
 	mu       sync.Mutex
 	gen      *generation // the configuration jobs start with; see reload.go
@@ -440,8 +441,10 @@ func (d *Daemon) housekeeping(ctx context.Context) {
 			d.takeTargetRequests(ctx)
 			d.wake.notify()
 		case <-d.busy:
-			// an upload started or ended, or a job was stranded: the loop
-			// arms the timer, or stops it once nothing is left to record
+			d.busyWakeups.Add(1)
+			// uploads started from none or all ended, or a job was
+			// stranded: the loop arms the timer, or stops it once nothing
+			// is left to record
 			if progressC != nil && !d.hasWork() {
 				progress.Stop()
 				progressC = nil
@@ -598,13 +601,19 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	fl := &flight{job: j, target: wc.Target, total: f.Size}
 	d.mu.Lock()
 	d.inflight[j.ID] = fl
+	first := len(d.inflight) == 1
 	d.mu.Unlock()
-	d.pokeBusy()
+	if first {
+		d.pokeBusy() // the first upload in flight arms the progress timer
+	}
 	res, err := targets.Deliver(ctx, tgt, g.cfg.Targets[wc.Target], f, d.q.Sessions(j.Watch, j.Rel, wc.Target), func(n int64) { fl.sent.Store(n) })
 	d.mu.Lock()
 	delete(d.inflight, j.ID)
+	last := len(d.inflight) == 0
 	d.mu.Unlock()
-	d.pokeBusy() // the last upload's end stops the progress timer
+	if last {
+		d.pokeBusy() // the last upload's end stops it
+	}
 	if err == nil {
 		err = src.unchanged() // an adapter whose commit is not the last byte
 	}

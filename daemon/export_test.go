@@ -3,3 +3,7 @@ package daemon
 // TimerWakeups is how often the daemon's own loops (dispatcher,
 // housekeeping) have woken on a timer or ticker rather than on work.
 func TimerWakeups(d *Daemon) int64 { return d.timerWakeups.Load() }
+
+// BusyWakeups is how often housekeeping has woken because uploads
+// started or ended, or a job was stranded.
+func BusyWakeups(d *Daemon) int64 { return d.busyWakeups.Load() }

@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -69,4 +70,35 @@ func TestProgressIsRecordedWhileUploading(t *testing.T) {
 	})
 	close(block)
 	h.WaitDelivered(t, "slow.bin", sha)
+}
+
+// Housekeeping's progress timer is armed when uploads start from none and
+// stopped when the last one ends: a burst wakes it a few times, not twice
+// per file. It used to be told of every upload's start and end (two
+// wake-ups, two goroutine hand-offs per file on a burst of small files).
+func TestBurstDoesNotWakeHousekeepingPerUpload(t *testing.T) {
+	mem.reset()
+	block := make(chan struct{})
+	mem.block = block
+	mem.fail = func(string) error {
+		time.Sleep(5 * time.Millisecond) // the server's answer takes a while, as over a network
+		return nil
+	}
+	h := daemontest.Start(t, memTargetYAML, "")
+	const files = 40
+	for i := range files {
+		h.WriteRandom(t, fmt.Sprintf("f%02d.bin", i), 1000)
+	}
+	// Every worker holds an upload while the rest wait, so that the burst
+	// runs back to back once they are released.
+	daemontest.Eventually(t, "the backlog", func() bool {
+		c, _ := h.Queue().Counts(context.Background())
+		return c[queue.Pending]+c[queue.Leased] == files && c[queue.Leased] == 4
+	})
+	before := daemon.BusyWakeups(h.Daemon())
+	close(block)
+	h.WaitIdle(t)
+	if n := daemon.BusyWakeups(h.Daemon()) - before; n > 10 {
+		t.Fatalf("housekeeping woke %d times for the uploads of %d files", n, files)
+	}
 }
