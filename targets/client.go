@@ -124,9 +124,8 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 		}
 		act := newActivity(ctx, c.Stall)
 		bodies := &bodyTracker{}
-		if req.Body == nil || req.Body == http.NoBody {
-			act.pause() // nothing to send: only the answer is watched
-		} else {
+		if req.Body != nil && req.Body != http.NoBody { // else nothing to send: only the answer is watched
+			act.resume()
 			req.Body = bodies.wrap(req.Body, act)
 			if gb := req.GetBody; gb != nil { // the transport re-sends (redirects, retried connections)
 				req.GetBody = func() (io.ReadCloser, error) {
@@ -266,43 +265,25 @@ func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		return t.next.RoundTrip(req)
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
-	sent := &sentBody{done: make(chan struct{})}
+	x := &exchange{timeout: t.timeout, cancel: cancel}
 	out := req.WithContext(ctx)
 	if req.Body == nil || req.Body == http.NoBody {
-		sent.finish()
+		x.sent()
 	} else {
-		out.Body = sent.wrap(req.Body)
+		out.Body = x.wrap(req.Body)
 		if gb := req.GetBody; gb != nil {
 			out.GetBody = func() (io.ReadCloser, error) {
 				rc, err := gb()
 				if err != nil {
 					return nil, err
 				}
-				return sent.wrap(rc), nil
+				return x.wrap(rc), nil
 			}
 		}
 	}
-	headers := make(chan struct{})
-	go func() {
-		select {
-		case <-sent.done:
-		case <-headers:
-			return
-		case <-ctx.Done():
-			return
-		}
-		timer := time.NewTimer(t.timeout + time.Duration(float64(sent.n.Load())/answerRate*float64(time.Second)))
-		defer timer.Stop()
-		select {
-		case <-timer.C:
-			cancel(errNoAnswer)
-		case <-headers:
-		case <-ctx.Done():
-		}
-	}()
 	resp, err := t.next.RoundTrip(out)
-	close(headers)
 	if err != nil {
+		x.end()
 		cause := context.Cause(ctx)
 		cancel(nil)
 		if errors.Is(cause, errNoAnswer) {
@@ -311,46 +292,123 @@ func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		if req.Context().Err() != nil {
 			return nil, err
 		}
-		return nil, &noAnswerError{err: err, bodySent: sent.whole(req.ContentLength)}
+		return nil, &noAnswerError{err: err, bodySent: x.whole(req.ContentLength)}
 	}
-	stop := time.AfterFunc(t.timeout, func() { cancel(errSlowAnswer) })
-	resp.Body = &deadlineBody{ReadCloser: resp.Body, ctx: ctx, end: func() { stop.Stop(); cancel(nil) }, timeout: t.timeout}
+	x.answered()
+	resp.Body = &deadlineBody{ReadCloser: resp.Body, ctx: ctx, x: x}
 	return resp, nil
 }
 
-// sentBody counts the request body bytes the transport took and closes
-// done at their end.
-type sentBody struct {
-	n    atomic.Int64
-	eof  atomic.Bool
-	once sync.Once
-	done chan struct{}
+// exchangePhase is where an exchange under deadlineTransport stands.
+type exchangePhase int
+
+const (
+	sending  exchangePhase = iota // the transport takes the request body; no deadline yet
+	awaiting                      // the body is sent: the response headers are due
+	reading                       // the headers arrived: the whole answer is due
+	over                          // failed, or the answer was closed
+)
+
+// exchange is one request's deadline under deadlineTransport: a single
+// timer, armed when the body has been sent (for the headers) and again
+// when the headers arrive (for the rest of the answer), which cancels the
+// request's context with errNoAnswer or errSlowAnswer. No goroutine waits
+// on it.
+type exchange struct {
+	timeout time.Duration
+	cancel  context.CancelCauseFunc
+	n       atomic.Int64 // request body bytes the transport took
+	eof     atomic.Bool  // the transport read the body to its end
+
+	mu       sync.Mutex
+	phase    exchangePhase
+	timer    *time.Timer // nil until first armed
+	deadline time.Time   // of the phase the timer is armed for
 }
 
-func (s *sentBody) finish() { s.once.Do(func() { close(s.done) }) }
+// sent starts the wait for the response headers when the body has been
+// sent for the first time: timeout plus the body's size at answerRate.
+// Later calls (a body sent again, or after the answer) change nothing.
+func (x *exchange) sent() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.phase == sending {
+		x.phase = awaiting
+		x.arm(x.timeout + time.Duration(float64(x.n.Load())/answerRate*float64(time.Second)))
+	}
+}
+
+// answered starts the deadline for reading the whole answer.
+func (x *exchange) answered() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.phase != over {
+		x.phase = reading
+		x.arm(x.timeout)
+	}
+}
+
+// end stops the deadline; it may be called more than once.
+func (x *exchange) end() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.phase = over
+	if x.timer != nil {
+		x.timer.Stop()
+	}
+}
+
+// arm sets the timer to fire after d. Call with mu held.
+func (x *exchange) arm(d time.Duration) {
+	x.deadline = time.Now().Add(d)
+	if x.timer == nil {
+		x.timer = time.AfterFunc(d, x.expire)
+	} else {
+		x.timer.Reset(d)
+	}
+}
+
+// expire cancels the request whose current phase ran out of time. A call
+// for an earlier phase (it fired while the next one was being armed) finds
+// the deadline still ahead and does nothing: the timer fires again then.
+func (x *exchange) expire() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if time.Now().Before(x.deadline) {
+		return
+	}
+	switch x.phase {
+	case awaiting:
+		x.cancel(errNoAnswer)
+	case reading:
+		x.cancel(errSlowAnswer)
+	}
+}
 
 // whole reports whether the body was sent to its end.
-func (s *sentBody) whole(length int64) bool {
-	return s.eof.Load() || (length > 0 && s.n.Load() >= length)
+func (x *exchange) whole(length int64) bool {
+	return x.eof.Load() || (length > 0 && x.n.Load() >= length)
 }
 
-func (s *sentBody) wrap(rc io.ReadCloser) io.ReadCloser {
-	s.n.Store(0)
-	s.eof.Store(false)
-	return &countingBody{ReadCloser: rc, s: s}
+// wrap counts what the transport takes of rc, a body sent (again) from
+// its start.
+func (x *exchange) wrap(rc io.ReadCloser) io.ReadCloser {
+	x.n.Store(0)
+	x.eof.Store(false)
+	return &countingBody{ReadCloser: rc, x: x}
 }
 
 type countingBody struct {
 	io.ReadCloser
-	s *sentBody
+	x *exchange
 }
 
 func (c *countingBody) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
-	c.s.n.Add(int64(n))
+	c.x.n.Add(int64(n))
 	if err == io.EOF {
-		c.s.eof.Store(true)
-		c.s.finish()
+		c.x.eof.Store(true)
+		c.x.sent()
 	}
 	return n, err
 }
@@ -359,23 +417,22 @@ func (c *countingBody) Read(p []byte) (int, error) {
 // names the deadline when it cut the answer short.
 type deadlineBody struct {
 	io.ReadCloser
-	ctx     context.Context
-	end     func()
-	timeout time.Duration
-	once    sync.Once
+	ctx context.Context
+	x   *exchange
 }
 
 func (d *deadlineBody) Read(p []byte) (int, error) {
 	n, err := d.ReadCloser.Read(p)
 	if err != nil && err != io.EOF && errors.Is(context.Cause(d.ctx), errSlowAnswer) {
-		err = fmt.Errorf("the answer was not read within %s: %w", d.timeout, err)
+		err = fmt.Errorf("the answer was not read within %s: %w", d.x.timeout, err)
 	}
 	return n, err
 }
 
 func (d *deadlineBody) Close() error {
 	err := d.ReadCloser.Close()
-	d.once.Do(d.end)
+	d.x.end()
+	d.x.cancel(nil)
 	return err
 }
 
@@ -387,61 +444,78 @@ var errStalled = errors.New("stalled")
 // transport takes the request body (a server that stops reading) and while
 // the response body is read. Between the two (the body handed to the
 // kernel, the server working) it is paused: bytes still in the socket buffer
-// show no progress here, and the transport's ResponseHeaderTimeout covers
-// that wait.
+// show no progress here, and deadlineTransport covers that wait. Progress
+// is a timestamp; a timer checks it when the period may have run out, so
+// no goroutine watches.
 type activity struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	stall  time.Duration
 	last   atomic.Int64 // unix nanoseconds of the last progress
 	paused atomic.Bool
-	once   sync.Once
-	done   chan struct{}
+
+	mu    sync.Mutex
+	timer *time.Timer // nil when stall is 0
+	ended bool
 }
 
+// newActivity returns a watch that starts paused: resume starts it.
 func newActivity(parent context.Context, stall time.Duration) *activity {
 	ctx, cancel := context.WithCancelCause(parent)
-	a := &activity{ctx: ctx, cancel: cancel, done: make(chan struct{})}
-	a.touch()
-	if stall > 0 {
-		go a.watch(stall)
-	}
+	a := &activity{ctx: ctx, cancel: cancel, stall: stall}
+	a.paused.Store(true)
 	return a
 }
 
 func (a *activity) touch() { a.last.Store(time.Now().UnixNano()) }
 
-// pause stops the stall check until resume.
+// pause stops the stall check until resume: the timer, when it fires,
+// leaves itself unarmed.
 func (a *activity) pause() { a.paused.Store(true) }
 
+// resume counts as progress and, when paused, (re)starts the check.
 func (a *activity) resume() {
 	a.touch()
-	a.paused.Store(false)
-}
-
-func (a *activity) watch(stall time.Duration) {
-	t := time.NewTicker(max(stall/4, 5*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-a.done:
-			return
-		case <-a.ctx.Done():
-			return
-		case now := <-t.C:
-			if !a.paused.Load() && now.Sub(time.Unix(0, a.last.Load())) > stall {
-				a.cancel(errStalled)
-				return
-			}
+	if a.paused.CompareAndSwap(true, false) && a.stall > 0 {
+		a.mu.Lock()
+		switch {
+		case a.ended:
+		case a.timer == nil:
+			a.timer = time.AfterFunc(a.stall, a.check)
+		default:
+			a.timer.Reset(a.stall)
 		}
+		a.mu.Unlock()
 	}
 }
 
-// end stops watching and releases the request's context.
+// check runs when the stall period may have passed since the last
+// progress: it cancels the request if it has, and otherwise fires again
+// when it would. Paused, it stays unarmed (resume arms it).
+func (a *activity) check() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ended || a.paused.Load() {
+		return
+	}
+	idle := time.Since(time.Unix(0, a.last.Load()))
+	if idle >= a.stall {
+		a.cancel(errStalled)
+		return
+	}
+	a.timer.Reset(a.stall - idle)
+}
+
+// end stops watching and releases the request's context; it may be called
+// more than once.
 func (a *activity) end() {
-	a.once.Do(func() {
-		close(a.done)
-		a.cancel(nil)
-	})
+	a.mu.Lock()
+	a.ended = true
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	a.mu.Unlock()
+	a.cancel(nil)
 }
 
 func (a *activity) stalled() bool { return errors.Is(context.Cause(a.ctx), errStalled) }
