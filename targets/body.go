@@ -15,7 +15,7 @@ import (
 type Body struct {
 	f          *os.File
 	start, n   int64
-	sec        *io.SectionReader
+	sec        io.SectionReader
 	h          hash.Hash
 	startState []byte
 	read       int64
@@ -27,11 +27,37 @@ type Body struct {
 // newBody returns a Body over bytes [start, start+n) of f that feeds h,
 // whose state must correspond to bytes [0, start).
 func newBody(f *os.File, start, n int64, h hash.Hash, progress Progress) (*Body, error) {
-	st, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	b := &Body{f: f, h: h, progress: progress}
+	if err := b.reset(start, n); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// reset makes b yield bytes [start, start+n) of its file, feeding its hash,
+// whose state must now correspond to bytes [0, start), and verifying
+// nothing. It reuses b's memory: the chunks of an upload share one Body.
+func (b *Body) reset(start, n int64) error {
+	st, err := appendHash(b.startState[:0], b.h)
+	if err != nil {
+		return err
+	}
+	b.start, b.n, b.startState, b.read, b.verify, b.changed = start, n, st, 0, nil, nil
+	b.sec = *io.NewSectionReader(b.f, start, n)
+	return nil
+}
+
+// appendHash appends h's state to buf.
+func appendHash(buf []byte, h hash.Hash) ([]byte, error) {
+	a, ok := h.(encoding.BinaryAppender)
+	if !ok {
+		return nil, fmt.Errorf("save hash state: %T cannot save its state", h)
+	}
+	b, err := a.AppendBinary(buf)
 	if err != nil {
 		return nil, fmt.Errorf("save hash state: %w", err)
 	}
-	return &Body{f: f, start: start, n: n, sec: io.NewSectionReader(f, start, n), h: h, startState: st, progress: progress}, nil
+	return b, nil
 }
 
 // NewBodyForTest returns a Body over the whole of f, for adapter tests that
@@ -77,7 +103,7 @@ func (b *Body) Rewind() error {
 	if err := b.h.(encoding.BinaryUnmarshaler).UnmarshalBinary(b.startState); err != nil {
 		return fmt.Errorf("restore hash state: %w", err)
 	}
-	b.sec = io.NewSectionReader(b.f, b.start, b.n)
+	b.sec = *io.NewSectionReader(b.f, b.start, b.n)
 	b.read = 0
 	return nil
 }

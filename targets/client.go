@@ -55,7 +55,7 @@ func NewHTTPClient(t *config.Target) (*http.Client, error) {
 	timeout := t.Timeout.D()
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           pooledCopyDial((&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext),
+		DialContext:           copyBufferDial((&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext),
 		TLSClientConfig:       tc,
 		TLSHandshakeTimeout:   15 * time.Second,
 		ExpectContinueTimeout: time.Second,
@@ -116,35 +116,38 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
-		req.Header.Set("User-Agent", version.UserAgent())
+		req.Header.Set("User-Agent", userAgent)
 		if c.Auth != nil {
 			if err := c.Auth.Authorize(ctx, req); err != nil {
 				return nil, fmt.Errorf("%s: %w", op, err)
 			}
 		}
-		act := newActivity(ctx, c.Stall)
-		bodies := &bodyTracker{}
-		if req.Body == nil || req.Body == http.NoBody {
-			act.pause() // nothing to send: only the answer is watched
-		} else {
-			req.Body = bodies.wrap(req.Body, act)
+		if req.URL != nil && req.Host == req.URL.Host {
+			// The same Host header either way; http.Client copies the URL
+			// of every request whose Host is set.
+			req.Host = ""
+		}
+		cl := newCall(ctx, c.Stall)
+		if req.Body != nil && req.Body != http.NoBody { // else nothing to send: only the answer is watched
+			cl.resume()
+			req.Body = cl.wrapFirst(req.Body)
 			if gb := req.GetBody; gb != nil { // the transport re-sends (redirects, retried connections)
 				req.GetBody = func() (io.ReadCloser, error) {
 					rc, err := gb()
 					if err != nil {
 						return nil, err
 					}
-					return bodies.wrap(rc, act), nil
+					return cl.wrap(rc), nil
 				}
 			}
 		}
-		resp, err := c.HTTP.Do(req.WithContext(act.ctx))
+		resp, err := c.HTTP.Do(req.WithContext(&cl.ctx))
 		if err != nil {
-			act.end()
+			cl.end()
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("%s: %w", op, ctx.Err())
 			}
-			if act.stalled() {
+			if cl.stalled() {
 				return nil, &Error{Kind: Retryable, Op: op, Msg: fmt.Sprintf("no progress for %s: the server stopped reading or answering", c.Stall), Err: err}
 			}
 			te := transportError(op, err)
@@ -153,8 +156,9 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 			}
 			return nil, te
 		}
-		act.resume()
-		resp.Body = &watchedBody{ReadCloser: resp.Body, act: act, bodies: bodies}
+		cl.resume()
+		cl.answer = watchedBody{ReadCloser: resp.Body, c: cl}
+		resp.Body = &cl.answer
 		if resp.StatusCode/100 == 3 && resp.StatusCode != http.StatusNotModified && !c.Redirects {
 			DrainClose(resp)
 			return nil, &Error{Kind: Unreachable, Op: op, Status: resp.StatusCode,
@@ -169,6 +173,9 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 		return resp, nil
 	}
 }
+
+// userAgent is the User-Agent header of every request.
+var userAgent = version.UserAgent()
 
 type readOnlyKey struct{}
 
@@ -260,98 +267,199 @@ type deadlineTransport struct {
 	timeout time.Duration
 }
 
-// RoundTrip implements http.RoundTripper.
+// RoundTrip implements http.RoundTripper. Under Client.Do the deadline
+// runs on the call's context and counts what the call's body wrapper
+// sees, so that a request costs one context and one copy, not two; any
+// other request (a token fetch, a second hop of one call) gets a context
+// and a body wrapper of its own.
 func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.timeout <= 0 {
 		return t.next.RoundTrip(req)
 	}
-	ctx, cancel := context.WithCancelCause(req.Context())
-	sent := &sentBody{done: make(chan struct{})}
-	out := req.WithContext(ctx)
-	if req.Body == nil || req.Body == http.NoBody {
-		sent.finish()
-	} else {
-		out.Body = sent.wrap(req.Body)
-		if gb := req.GetBody; gb != nil {
-			out.GetBody = func() (io.ReadCloser, error) {
-				rc, err := gb()
-				if err != nil {
-					return nil, err
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	out := req
+	x := callExchange(req, t.timeout)
+	if x == nil {
+		ctx, cancel := context.WithCancelCause(req.Context())
+		x = &exchange{ctx: ctx, cancel: cancel, own: true, timeout: t.timeout}
+		out = req.WithContext(ctx)
+		if hasBody {
+			x.body = countingBody{ReadCloser: req.Body, x: x}
+			out.Body = &x.body
+			if gb := req.GetBody; gb != nil {
+				out.GetBody = func() (io.ReadCloser, error) {
+					rc, err := gb()
+					if err != nil {
+						return nil, err
+					}
+					x.restart()
+					return &countingBody{ReadCloser: rc, x: x}, nil
 				}
-				return sent.wrap(rc), nil
 			}
 		}
 	}
-	headers := make(chan struct{})
-	go func() {
-		select {
-		case <-sent.done:
-		case <-headers:
-			return
-		case <-ctx.Done():
-			return
-		}
-		timer := time.NewTimer(t.timeout + time.Duration(float64(sent.n.Load())/answerRate*float64(time.Second)))
-		defer timer.Stop()
-		select {
-		case <-timer.C:
-			cancel(errNoAnswer)
-		case <-headers:
-		case <-ctx.Done():
-		}
-	}()
+	if !hasBody {
+		x.sent()
+	}
 	resp, err := t.next.RoundTrip(out)
-	close(headers)
 	if err != nil {
-		cause := context.Cause(ctx)
-		cancel(nil)
+		x.end()
+		cause := context.Cause(x.ctx)
+		if x.own {
+			x.cancel(nil)
+		}
 		if errors.Is(cause, errNoAnswer) {
 			err = fmt.Errorf("%w after %s: %w", errNoAnswer, t.timeout, err)
+		} else if req.Context().Err() != nil {
+			return nil, err // the caller's end, or its stall watch
 		}
-		if req.Context().Err() != nil {
-			return nil, err
-		}
-		return nil, &noAnswerError{err: err, bodySent: sent.whole(req.ContentLength)}
+		return nil, &noAnswerError{err: err, bodySent: x.whole(req.ContentLength)}
 	}
-	stop := time.AfterFunc(t.timeout, func() { cancel(errSlowAnswer) })
-	resp.Body = &deadlineBody{ReadCloser: resp.Body, ctx: ctx, end: func() { stop.Stop(); cancel(nil) }, timeout: t.timeout}
+	x.answered()
+	x.answer = deadlineBody{ReadCloser: resp.Body, x: x}
+	resp.Body = &x.answer
 	return resp, nil
 }
 
-// sentBody counts the request body bytes the transport took and closes
-// done at their end.
-type sentBody struct {
-	n    atomic.Int64
-	eof  atomic.Bool
-	once sync.Once
-	done chan struct{}
+// callExchange returns the exchange of the Client.Do call that req belongs
+// to, set to timeout, when the call's body wrapper is what the transport
+// will read and no earlier exchange used it; otherwise nil.
+func callExchange(req *http.Request, timeout time.Duration) *exchange {
+	cc, ok := req.Context().(*callCtx)
+	if !ok || (req.Body != nil && req.Body != http.NoBody && req.Body != io.ReadCloser(&cc.call.first)) {
+		return nil
+	}
+	x := &cc.call.x
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.timeout != 0 {
+		return nil
+	}
+	x.timeout = timeout
+	return x
 }
 
-func (s *sentBody) finish() { s.once.Do(func() { close(s.done) }) }
+// exchangePhase is where an exchange under deadlineTransport stands.
+type exchangePhase int
+
+const (
+	sending  exchangePhase = iota // the transport takes the request body; no deadline yet
+	awaiting                      // the body is sent: the response headers are due
+	reading                       // the headers arrived: the whole answer is due
+	over                          // failed, or the answer was closed
+)
+
+// exchange is one request's deadline under deadlineTransport: a single
+// timer, armed when the body has been sent (for the headers) and again
+// when the headers arrive (for the rest of the answer), which cancels the
+// request's context with errNoAnswer or errSlowAnswer. No goroutine waits
+// on it.
+type exchange struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	own    bool         // ctx is the exchange's own, not a call's: cancel it at the end
+	n      atomic.Int64 // request body bytes the transport took
+	eof    atomic.Bool  // the transport read the body to its end
+
+	mu       sync.Mutex
+	timeout  time.Duration // 0: no deadline (a call's exchange no deadlineTransport took)
+	phase    exchangePhase
+	timer    *time.Timer // nil until first armed
+	deadline time.Time   // of the phase the timer is armed for
+
+	body   countingBody // the request body, when the exchange wraps it itself
+	answer deadlineBody
+}
+
+// restart counts a body sent again from its start.
+func (x *exchange) restart() {
+	x.n.Store(0)
+	x.eof.Store(false)
+}
+
+// took counts n bytes the transport took of the body, and its end.
+func (x *exchange) took(n int, err error) {
+	x.n.Add(int64(n))
+	if err == io.EOF {
+		x.eof.Store(true)
+		x.sent()
+	}
+}
+
+// sent starts the wait for the response headers when the body has been
+// sent for the first time: timeout plus the body's size at answerRate.
+// Later calls (a body sent again, or after the answer) change nothing.
+func (x *exchange) sent() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.timeout > 0 && x.phase == sending {
+		x.phase = awaiting
+		x.arm(x.timeout + time.Duration(float64(x.n.Load())/answerRate*float64(time.Second)))
+	}
+}
+
+// answered starts the deadline for reading the whole answer.
+func (x *exchange) answered() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.phase != over {
+		x.phase = reading
+		x.arm(x.timeout)
+	}
+}
+
+// end stops the deadline; it may be called more than once.
+func (x *exchange) end() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.phase = over
+	if x.timer != nil {
+		x.timer.Stop()
+	}
+}
+
+// arm sets the timer to fire after d. Call with mu held.
+func (x *exchange) arm(d time.Duration) {
+	x.deadline = time.Now().Add(d)
+	if x.timer == nil {
+		x.timer = time.AfterFunc(d, x.expire)
+	} else {
+		x.timer.Reset(d)
+	}
+}
+
+// expire cancels the request whose current phase ran out of time. A call
+// for an earlier phase (it fired while the next one was being armed) finds
+// the deadline still ahead and does nothing: the timer fires again then.
+func (x *exchange) expire() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if time.Now().Before(x.deadline) {
+		return
+	}
+	switch x.phase {
+	case awaiting:
+		x.cancel(errNoAnswer)
+	case reading:
+		x.cancel(errSlowAnswer)
+	}
+}
 
 // whole reports whether the body was sent to its end.
-func (s *sentBody) whole(length int64) bool {
-	return s.eof.Load() || (length > 0 && s.n.Load() >= length)
+func (x *exchange) whole(length int64) bool {
+	return x.eof.Load() || (length > 0 && x.n.Load() >= length)
 }
 
-func (s *sentBody) wrap(rc io.ReadCloser) io.ReadCloser {
-	s.n.Store(0)
-	s.eof.Store(false)
-	return &countingBody{ReadCloser: rc, s: s}
-}
-
+// countingBody counts what the transport takes of a request body for an
+// exchange of its own.
 type countingBody struct {
 	io.ReadCloser
-	s *sentBody
+	x *exchange
 }
 
 func (c *countingBody) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
-	c.s.n.Add(int64(n))
-	if err == io.EOF {
-		c.s.eof.Store(true)
-		c.s.finish()
-	}
+	c.x.took(n, err)
 	return n, err
 }
 
@@ -359,110 +467,187 @@ func (c *countingBody) Read(p []byte) (int, error) {
 // names the deadline when it cut the answer short.
 type deadlineBody struct {
 	io.ReadCloser
-	ctx     context.Context
-	end     func()
-	timeout time.Duration
-	once    sync.Once
+	x *exchange
 }
 
 func (d *deadlineBody) Read(p []byte) (int, error) {
 	n, err := d.ReadCloser.Read(p)
-	if err != nil && err != io.EOF && errors.Is(context.Cause(d.ctx), errSlowAnswer) {
-		err = fmt.Errorf("the answer was not read within %s: %w", d.timeout, err)
+	if err != nil && err != io.EOF && errors.Is(context.Cause(d.x.ctx), errSlowAnswer) {
+		err = fmt.Errorf("the answer was not read within %s: %w", d.x.timeout, err)
 	}
 	return n, err
 }
 
 func (d *deadlineBody) Close() error {
 	err := d.ReadCloser.Close()
-	d.once.Do(d.end)
+	d.x.end()
+	if d.x.own {
+		d.x.cancel(nil)
+	}
 	return err
 }
 
 // errStalled cancels a request that made no progress.
 var errStalled = errors.New("stalled")
 
-// activity watches one request for progress; its context is cancelled with
-// errStalled when nothing moves for the stall period. It watches while the
-// transport takes the request body (a server that stops reading) and while
-// the response body is read. Between the two (the body handed to the
-// kernel, the server working) it is paused: bytes still in the socket buffer
-// show no progress here, and the transport's ResponseHeaderTimeout covers
-// that wait.
-type activity struct {
-	ctx    context.Context
+// call is one attempt of Client.Do, in one allocation: its context, the
+// stall watch, the deadline a deadlineTransport keeps on it, and the
+// wrappers of the request body and of the answer.
+//
+// The stall watch cancels the context with errStalled when nothing moves
+// for the stall period. It watches while the transport takes the request
+// body (a server that stops reading) and while the response body is read.
+// It starts paused, and pauses between the two (the body handed to the
+// kernel, the server working): bytes still in the socket buffer show no
+// progress here, and deadlineTransport covers that wait. Progress is a
+// timestamp; a timer checks it when the period may have run out, so no
+// goroutine watches.
+type call struct {
+	ctx    callCtx
 	cancel context.CancelCauseFunc
+
+	stall  time.Duration
 	last   atomic.Int64 // unix nanoseconds of the last progress
 	paused atomic.Bool
-	once   sync.Once
-	done   chan struct{}
+
+	mu        sync.Mutex
+	timer     *time.Timer // the stall check; nil until first armed
+	ended     bool
+	open      int           // request bodies the transport has not closed
+	allClosed chan struct{} // made by waitBodies, closed when open drops to 0
+
+	x      exchange
+	first  closeSignal // the request body; a re-sent one is wrapped anew
+	answer watchedBody
 }
 
-func newActivity(parent context.Context, stall time.Duration) *activity {
+// callCtx is a call's context: cancellable with a cause, and known to
+// deadlineTransport.
+type callCtx struct {
+	context.Context
+	call *call
+}
+
+// newCall returns a call whose stall watch is paused: resume starts it.
+func newCall(parent context.Context, stall time.Duration) *call {
+	c := &call{stall: stall}
 	ctx, cancel := context.WithCancelCause(parent)
-	a := &activity{ctx: ctx, cancel: cancel, done: make(chan struct{})}
-	a.touch()
-	if stall > 0 {
-		go a.watch(stall)
-	}
-	return a
+	c.ctx, c.cancel = callCtx{Context: ctx, call: c}, cancel
+	c.x.ctx, c.x.cancel = &c.ctx, cancel
+	c.paused.Store(true)
+	return c
 }
 
-func (a *activity) touch() { a.last.Store(time.Now().UnixNano()) }
+func (c *call) touch() { c.last.Store(time.Now().UnixNano()) }
 
-// pause stops the stall check until resume.
-func (a *activity) pause() { a.paused.Store(true) }
+// pause stops the stall check until resume: the timer, when it fires,
+// leaves itself unarmed.
+func (c *call) pause() { c.paused.Store(true) }
 
-func (a *activity) resume() {
-	a.touch()
-	a.paused.Store(false)
-}
-
-func (a *activity) watch(stall time.Duration) {
-	t := time.NewTicker(max(stall/4, 5*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-a.done:
-			return
-		case <-a.ctx.Done():
-			return
-		case now := <-t.C:
-			if !a.paused.Load() && now.Sub(time.Unix(0, a.last.Load())) > stall {
-				a.cancel(errStalled)
-				return
-			}
+// resume counts as progress and, when paused, (re)starts the check.
+func (c *call) resume() {
+	c.touch()
+	if c.paused.CompareAndSwap(true, false) && c.stall > 0 {
+		c.mu.Lock()
+		switch {
+		case c.ended:
+		case c.timer == nil:
+			c.timer = time.AfterFunc(c.stall, c.check)
+		default:
+			c.timer.Reset(c.stall)
 		}
+		c.mu.Unlock()
 	}
 }
 
-// end stops watching and releases the request's context.
-func (a *activity) end() {
-	a.once.Do(func() {
-		close(a.done)
-		a.cancel(nil)
-	})
+// check runs when the stall period may have passed since the last
+// progress: it cancels the request if it has, and otherwise fires again
+// when it would. Paused, it stays unarmed (resume arms it).
+func (c *call) check() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended || c.paused.Load() {
+		return
+	}
+	idle := time.Since(time.Unix(0, c.last.Load()))
+	if idle >= c.stall {
+		c.cancel(errStalled)
+		return
+	}
+	c.timer.Reset(c.stall - idle)
 }
 
-func (a *activity) stalled() bool { return errors.Is(context.Cause(a.ctx), errStalled) }
+// end stops watching and releases the request's context; it may be called
+// more than once.
+func (c *call) end() {
+	c.mu.Lock()
+	c.ended = true
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Unlock()
+	c.cancel(nil)
+}
 
-// watchedBody counts response reads as progress and ends the watch when
+func (c *call) stalled() bool { return errors.Is(context.Cause(&c.ctx), errStalled) }
+
+// wrapFirst wraps the request's body.
+func (c *call) wrapFirst(rc io.ReadCloser) io.ReadCloser {
+	c.mu.Lock()
+	c.open++
+	c.mu.Unlock()
+	c.first = closeSignal{ReadCloser: rc, c: c}
+	return &c.first
+}
+
+// wrap wraps a body sent again from its start (GetBody).
+func (c *call) wrap(rc io.ReadCloser) io.ReadCloser {
+	c.mu.Lock()
+	c.open++
+	c.mu.Unlock()
+	c.x.restart()
+	return &closeSignal{ReadCloser: rc, c: c}
+}
+
+// waitBodies returns once the transport has closed every request body it
+// was given, or an error after d.
+func (c *call) waitBodies(d time.Duration) error {
+	c.mu.Lock()
+	if c.open == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	if c.allClosed == nil {
+		c.allClosed = make(chan struct{})
+	}
+	ch := c.allClosed
+	c.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return nil
+	case <-t.C:
+		return errors.New("the request body was not released by the transport in time; not sending it again now")
+	}
+}
+
+// watchedBody counts response reads as progress and ends the call when
 // closed. Close also waits until the transport has released the request's
 // body: a server may answer before reading all of it, and the transport
 // keeps reading it until it closes it. After Close, a Body may be rewound
 // and sent again safely.
 type watchedBody struct {
 	io.ReadCloser
-	act    *activity
-	bodies *bodyTracker
+	c *call
 }
 
 func (w *watchedBody) Read(p []byte) (int, error) {
 	n, err := w.ReadCloser.Read(p)
 	if n > 0 {
-		w.act.touch()
+		w.c.touch()
 	}
-	if err != nil && w.act.stalled() {
+	if err != nil && w.c.stalled() {
 		err = fmt.Errorf("no progress while reading the answer: %w", err)
 	}
 	return n, err
@@ -470,73 +655,49 @@ func (w *watchedBody) Read(p []byte) (int, error) {
 
 func (w *watchedBody) Close() error {
 	err := w.ReadCloser.Close()
-	if werr := w.bodies.wait(30 * time.Second); werr != nil {
+	if werr := w.c.waitBodies(30 * time.Second); werr != nil {
 		err = werr
 	}
-	w.act.end()
+	w.c.end()
 	return err
 }
 
-// bodyTracker knows every request body the transport got for one request
-// (the original and any GetBody re-send).
-type bodyTracker struct {
-	mu     sync.Mutex
-	closed []chan struct{}
-}
-
-func (b *bodyTracker) wrap(rc io.ReadCloser, act *activity) *closeSignal {
-	ch := make(chan struct{})
-	b.mu.Lock()
-	b.closed = append(b.closed, ch)
-	b.mu.Unlock()
-	return &closeSignal{ReadCloser: rc, closed: ch, act: act}
-}
-
-// wait returns once the transport has closed every body, or an error after d.
-func (b *bodyTracker) wait(d time.Duration) error {
-	b.mu.Lock()
-	chans := append([]chan struct{}(nil), b.closed...)
-	b.mu.Unlock()
-	if len(chans) == 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	for _, ch := range chans {
-		select {
-		case <-ch:
-		case <-t.C:
-			return errors.New("the request body was not released by the transport in time; not sending it again now")
-		}
-	}
-	return nil
-}
-
-// closeSignal reports when the transport has closed a request body, after
-// which it reads no more of it.
+// closeSignal is a request body as the transport takes it: each read is
+// progress (and counts for the call's deadline), and its close tells the
+// call that the transport reads no more of it.
 type closeSignal struct {
 	io.ReadCloser
-	once   sync.Once
-	closed chan struct{}
-	act    *activity
+	c      *call
+	closed bool // guarded by c.mu
 }
 
 // Read counts body bytes taken by the transport as progress; once all are
 // taken the stall check pauses until the answer arrives.
-func (c *closeSignal) Read(p []byte) (int, error) {
-	n, err := c.ReadCloser.Read(p)
+func (s *closeSignal) Read(p []byte) (int, error) {
+	n, err := s.ReadCloser.Read(p)
 	if n > 0 {
-		c.act.resume() // also after a pause: the transport may send a body again
+		s.c.resume() // also after a pause: the transport may send a body again
 	}
+	s.c.x.took(n, err)
 	if err == io.EOF {
-		c.act.pause()
+		s.c.pause()
 	}
 	return n, err
 }
 
-func (c *closeSignal) Close() error {
-	c.once.Do(func() { close(c.closed) })
-	return c.ReadCloser.Close()
+func (s *closeSignal) Close() error {
+	c := s.c
+	c.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		c.open--
+		if c.open == 0 && c.allClosed != nil {
+			close(c.allClosed)
+			c.allClosed = nil
+		}
+	}
+	c.mu.Unlock()
+	return s.ReadCloser.Close()
 }
 
 // ReadBody reads at most 1 MiB of a response body, for parsing a reply or

@@ -68,6 +68,35 @@ func TestSlowSteadyUploadIsNotAborted(t *testing.T) {
 	}
 }
 
+// A server that sends its headers and part of the answer and then nothing
+// more is cut off after the stall period while the answer is read, and
+// the error says so.
+func TestStalledAnswerIsAborted(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "part of the answer")
+		w.(http.Flusher).Flush()
+		<-release
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := &targets.Client{HTTP: srv.Client(), Stall: 200 * time.Millisecond}
+	for _, body := range []io.Reader{nil, strings.NewReader("data")} {
+		resp, err := c.Do(context.Background(), "test: send", func() (*http.Request, error) {
+			return http.NewRequest(http.MethodPost, srv.URL, body)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "part of the answer" || err == nil || !strings.Contains(err.Error(), "no progress while reading the answer") {
+			t.Fatalf("read %q, err = %v", b, err)
+		}
+	}
+}
+
 // A server that answers before reading the body: closing the answer waits
 // until the transport let go of the body, so rewinding and re-sending it
 // (here twice, as an adapter does after a 409) sends intact bytes.

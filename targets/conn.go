@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"sync"
 )
 
 // copyBufSize is the size of the buffer a request body is sent through:
@@ -12,17 +11,21 @@ import (
 // a block that stays in the processor's cache.
 const copyBufSize = 32 << 10
 
-var copyBufs = sync.Pool{New: func() any { return new([copyBufSize]byte) }}
-
-// pooledCopyConn is a client connection whose ReadFrom sends through a
-// pooled buffer, filled before each write. net/http writes a request body
-// of known length to the connection with io.Copy from an io.LimitedReader;
-// a *net.TCPConn, which can splice or sendfile only from a socket or a
-// plain *os.File, falls back to io.Copy with a fresh 32 KiB buffer for
-// every request: 4 MiB of garbage per GiB uploaded in 8 MiB chunks, enough
-// to lift a large upload's heap to the collector's minimum goal. No body
-// dropsync sends could use sendfile: every file is hashed on its way (see
-// Body).
+// copyBufferConn is a client connection whose ReadFrom sends through a
+// buffer of its own, filled before each write. net/http writes a request
+// body of known length to the connection with io.Copy from an
+// io.LimitedReader; a *net.TCPConn, which can splice or sendfile only from
+// a socket or a plain *os.File, falls back to io.Copy with a fresh 32 KiB
+// buffer for every request: 4 MiB of garbage per GiB uploaded in 8 MiB
+// chunks, enough to lift a large upload's heap to the collector's minimum
+// goal. No body dropsync sends could use sendfile: every file is hashed on
+// its way (see Body).
+//
+// The buffer is the connection's, made at its first body and kept while
+// it lives (one connection writes one request at a time). A sync.Pool was
+// used before: its buffer, put back on one processor, is not found from
+// another (the transport's writing goroutine moves between them) nor after
+// a collection, and each miss was another 32 KiB of garbage.
 //
 // io.Copy also writes after every read, and a multipart body is read in
 // parts (the form's head, the file, the form's tail): three writes, three
@@ -32,12 +35,17 @@ var copyBufs = sync.Pool{New: func() any { return new([copyBufSize]byte) }}
 //
 // Under TLS the transport writes to the *tls.Conn above this one, which
 // has no ReadFrom: there io.Copy still allocates its buffer per request.
-type pooledCopyConn struct{ net.Conn }
+type copyBufferConn struct {
+	net.Conn
+	buf *[copyBufSize]byte
+}
 
 // ReadFrom implements io.ReaderFrom.
-func (c pooledCopyConn) ReadFrom(r io.Reader) (n int64, err error) {
-	buf := copyBufs.Get().(*[copyBufSize]byte)
-	defer copyBufs.Put(buf)
+func (c *copyBufferConn) ReadFrom(r io.Reader) (n int64, err error) {
+	if c.buf == nil {
+		c.buf = new([copyBufSize]byte)
+	}
+	buf := c.buf
 	for {
 		filled := 0
 		var rerr error
@@ -62,13 +70,13 @@ func (c pooledCopyConn) ReadFrom(r io.Reader) (n int64, err error) {
 	}
 }
 
-// pooledCopyDial wraps the connections dial makes in pooledCopyConn.
-func pooledCopyDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+// copyBufferDial wraps the connections dial makes in copyBufferConn.
+func copyBufferDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		return pooledCopyConn{c}, nil
+		return &copyBufferConn{Conn: c}, nil
 	}
 }

@@ -148,6 +148,30 @@ func TestResponseTimeoutGrowsWithTheBody(t *testing.T) {
 	})
 }
 
+// The deadlines hold for a request sent with the HTTP client directly, not
+// through Client.Do (a token fetch does that): a server that takes the
+// body and never answers ends the request.
+func TestDirectRequestWithoutAnswerEnds(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	hc, err := targets.NewHTTPClient(&config.Target{Timeout: config.Duration(300 * time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	within(t, 5*time.Second, func() {
+		resp, err := hc.Post(srv.URL, "text/plain", strings.NewReader("grant_type=client_credentials"))
+		if err == nil {
+			resp.Body.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), "no answer in time") {
+			t.Errorf("err = %v", err)
+		}
+	})
+}
+
 // A refused connection is about the target, not the file.
 func TestRefusedConnectionIsUnreachable(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

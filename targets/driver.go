@@ -167,16 +167,20 @@ func sendChunks(ctx context.Context, ch Chunker, f *File, s *Session, fh *os.Fil
 	if progress != nil {
 		progress(s.Offset)
 	}
+	// One Body, one buffer of hash state and the adapter's fixed parts
+	// serve every chunk: a chunk's garbage is only its request's.
+	body := &Body{f: fh, h: h, progress: progress}
+	var state []byte
+	var fixed any
 	for off := s.Offset; off < f.Size; {
 		n := min(s.ChunkSize, f.Size-off)
-		body, err := newBody(fh, off, n, h, progress)
-		if err != nil {
+		if err := body.reset(off, n); err != nil {
 			return err
 		}
 		if off+n == f.Size {
 			body.verify = f.Unchanged // the last chunk commits
 		}
-		r, err := ch.PutChunk(ctx, f, &s.Plan, s.Token, Chunk{Offset: off, Len: n, Total: f.Size, Body: body})
+		r, err := ch.PutChunk(ctx, f, &s.Plan, s.Token, Chunk{Offset: off, Len: n, Total: f.Size, Body: body, Fixed: &fixed})
 		if body.changed != nil {
 			return body.changed
 		}
@@ -195,9 +199,10 @@ func sendChunks(ctx context.Context, ch Chunker, f *File, s *Session, fh *os.Fil
 			return nil
 		}
 		s.Offset = off
-		if s.HashState, err = marshalHash(h); err != nil {
+		if state, err = appendHash(state[:0], h); err != nil {
 			return err
 		}
+		s.HashState = state
 		if err := sessions.Save(ctx, s); err != nil {
 			return fmt.Errorf("record chunk: %w", err)
 		}

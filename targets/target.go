@@ -128,6 +128,13 @@ type Chunk struct {
 	Len    int64
 	Total  int64
 	Body   *Body
+	// Fixed, when not nil, is kept by the driver for the chunks of one
+	// session that one Deliver sends: an adapter may store there what it
+	// builds alike for every chunk (a form, a URL, headers) and find it
+	// at the next chunk instead of building it again, so that a large
+	// upload's chunks make little garbage. It points to nil at the first
+	// chunk of each Deliver.
+	Fixed *any
 }
 
 // Last reports whether this chunk completes the file.
@@ -155,7 +162,9 @@ type Closer interface{ Close() error }
 type SessionStore interface {
 	// Load returns the recorded session, or nil.
 	Load(ctx context.Context) (*Session, error)
-	// Save records s, replacing any earlier one.
+	// Save records s, replacing any earlier one. It must not keep s or
+	// s.HashState past the call: the driver reuses both for the next
+	// chunk.
 	Save(ctx context.Context, s *Session) error
 	// Delete forgets the session.
 	Delete(ctx context.Context) error

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"testing"
+	"testing/iotest"
 )
 
 // A chunk's form is built in one buffer of its size: every chunk of a
@@ -57,6 +58,38 @@ func TestNewFormAllocations(t *testing.T) {
 		}
 		if p.FormName() != "files[]" || p.FileName() != "scan 0001.pdf" || p.Header.Get("Content-Type") != "application/pdf" || string(v) != "PDF" {
 			t.Errorf("file part: name %q, file %q, type %q, content %q", p.FormName(), p.FileName(), p.Header.Get("Content-Type"), v)
+		}
+	}
+}
+
+// A form's body yields its head, the file and its tail whatever the size
+// of the reads, with and without a file.
+func TestFormBodyYieldsTheWholeForm(t *testing.T) {
+	fm, err := newForm([]field{{"FileName", "a.txt"}}, "a.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := bytes.Repeat([]byte("0123456789"), 1000)
+	for _, c := range []struct {
+		name string
+		file io.Reader
+		want []byte
+	}{
+		{"file", bytes.NewReader(file), append(append(append([]byte(nil), fm.head...), file...), fm.tail...)},
+		{"no file", nil, append(append([]byte(nil), fm.head...), fm.tail...)},
+	} {
+		for _, small := range []bool{false, true} {
+			if c.file != nil {
+				c.file = bytes.NewReader(file)
+			}
+			var r io.Reader = &formBody{form: fm, file: c.file}
+			if small {
+				r = iotest.OneByteReader(r)
+			}
+			got, err := io.ReadAll(r)
+			if err != nil || !bytes.Equal(got, c.want) {
+				t.Errorf("%s (one byte at a time: %v): read %d bytes (%v), want %d", c.name, small, len(got), err, len(c.want))
+			}
 		}
 	}
 }

@@ -142,15 +142,13 @@ var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", "", "\n", "")
 // parts. It rewinds body, so it may be called again for a retry.
 func (fm *form) request(u string, body *targets.Body) (*http.Request, error) {
 	n := int64(len(fm.head) + len(fm.tail))
-	r := io.Reader(bytes.NewReader(fm.head))
+	r := &formBody{form: fm}
 	if body != nil {
 		if err := body.Rewind(); err != nil {
 			return nil, err
 		}
 		n += body.Len()
-		r = io.MultiReader(r, body, bytes.NewReader(fm.tail))
-	} else {
-		r = io.MultiReader(r, bytes.NewReader(fm.tail))
+		r.file = body
 	}
 	req, err := http.NewRequest(http.MethodPost, u, r)
 	if err != nil {
@@ -160,6 +158,53 @@ func (fm *form) request(u string, body *targets.Body) (*http.Request, error) {
 	req.Header.Set("Content-Type", fm.contentType)
 	return req, nil
 }
+
+// formBody yields a form's head, the file section (if any) and the form's
+// tail: one allocation per request, where readers over the parts and a
+// MultiReader of them were four.
+type formBody struct {
+	form *form
+	file io.Reader // nil: none
+	part int       // 0 head, 1 file, 2 tail
+	off  int       // read of the head or the tail
+}
+
+func (b *formBody) Read(p []byte) (int, error) {
+	for {
+		switch b.part {
+		case 0:
+			if b.off < len(b.form.head) {
+				n := copy(p, b.form.head[b.off:])
+				b.off += n
+				return n, nil
+			}
+			b.part, b.off = 1, 0
+		case 1:
+			if b.file == nil {
+				b.part = 2
+				continue
+			}
+			n, err := b.file.Read(p)
+			if err != io.EOF {
+				return n, err
+			}
+			b.part = 2
+			if n > 0 {
+				return n, nil
+			}
+		default:
+			if b.off < len(b.form.tail) {
+				n := copy(p, b.form.tail[b.off:])
+				b.off += n
+				return n, nil
+			}
+			return 0, io.EOF
+		}
+	}
+}
+
+// Close implements io.Closer, so that the request takes the body as it is.
+func (b *formBody) Close() error { return nil }
 
 // uploadURL is the Upload action of the folder parent.
 func (t *Target) uploadURL(parent string) string {
@@ -180,12 +225,21 @@ type uploadResult struct {
 // dropsync created, the folder cache forgets it and the failure is
 // retryable (a few times), so the next attempt creates it again.
 func (t *Target) post(ctx context.Context, op string, p *targets.Plan, f *targets.File, build func() (*http.Request, error)) ([]byte, error) {
+	return t.postFor(ctx, op, p, f, build, true)
+}
+
+// postFor is post; an answer that is not wanted is discarded unread.
+func (t *Target) postFor(ctx context.Context, op string, p *targets.Plan, f *targets.File, build func() (*http.Request, error), want bool) ([]byte, error) {
 	resp, err := t.client.Do(ctx, op, build)
 	if err != nil {
 		return nil, err
 	}
 	switch resp.StatusCode {
 	case http.StatusOK, http.StatusCreated:
+		if !want {
+			targets.DrainClose(resp)
+			return nil, nil
+		}
 		return targets.ReadBody(resp), nil
 	case http.StatusNoContent:
 		targets.DrainClose(resp)
@@ -256,35 +310,34 @@ func (t *Target) StartSession(ctx context.Context, f *targets.File, p *targets.P
 
 // PutChunk sends bytes [c.Offset, c.Offset+c.Len) with their Content-Range
 // and the file name in Content-Disposition; the last chunk commits the
-// upload and returns the remote content.
+// upload and returns the remote content. What every chunk of the session
+// has alike (the form, the URL, the token's flags) is built once and kept
+// in c.Fixed.
 func (t *Target) PutChunk(ctx context.Context, f *targets.File, p *targets.Plan, token string, c targets.Chunk) (*targets.Remote, error) {
-	op := fmt.Sprintf("sensenet: upload chunk %d-%d/%d of %s/%s", c.Offset, c.Offset+c.Len-1, c.Total, p.Parent, p.Name)
+	var buf [80]byte
+	b := append(buf[:0], "bytes "...)
+	b = strconv.AppendInt(b, c.Offset, 10)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, c.Offset+c.Len-1, 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, c.Total, 10)
+	contentRange := string(b)
+	op := "sensenet: upload chunk " + contentRange[len("bytes "):] + " of " + p.Parent + "/" + p.Name
 	if c.Len <= 0 || c.Len > maxChunk {
 		return nil, fmt.Errorf("%s: chunk length %d is outside 1..%d", op, c.Len, maxChunk)
 	}
-	tok, err := parseToken(token)
-	if err != nil {
-		return nil, &targets.Error{Kind: targets.Retryable, Op: op, Msg: "recorded token: " + err.Error(), Err: targets.ErrSessionInvalid}
-	}
-	fields, err := uploadFields(f, p, true)
+	cr, err := t.chunkRequest(op, f, p, token, c.Fixed)
 	if err != nil {
 		return nil, err
 	}
-	fm, err := newForm(append(fields, field{"ChunkToken", token}), p.Name)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	u := t.uploadURL(p.Parent)
-	contentRange := fmt.Sprintf("bytes %d-%d/%d", c.Offset, c.Offset+c.Len-1, c.Total)
-	disposition := `attachment; filename="` + escape(p.Name) + `"`
-	raw, err := t.post(ctx, op, p, f, func() (*http.Request, error) {
-		req, err := fm.request(u, c.Body)
+	raw, err := t.postFor(ctx, op, p, f, func() (*http.Request, error) {
+		req, err := cr.form.request(cr.url, c.Body)
 		if err == nil {
 			req.Header.Set("Content-Range", contentRange)
-			req.Header.Set("Content-Disposition", disposition)
+			req.Header.Set("Content-Disposition", cr.disposition)
 		}
 		return req, err
-	})
+	}, c.Last())
 	var te *targets.Error
 	if errors.As(err, &te) && te.Status == http.StatusNotFound {
 		// The parent folder went away: the session cannot finish there.
@@ -302,7 +355,7 @@ func (t *Target) PutChunk(ctx context.Context, f *targets.File, p *targets.Plan,
 		return nil, err
 	}
 	t.warnName(f, p, res.Name)
-	if !tok.mustFinalize && !tok.mustCheckIn {
+	if !cr.tok.mustFinalize && !cr.tok.mustCheckIn {
 		// The content was already in a multistep save when this session
 		// started (an earlier upload of ours was abandoned), so the commit
 		// does not finalize it: do that here, or it stays checked out.
@@ -312,6 +365,43 @@ func (t *Target) PutChunk(ctx context.Context, f *targets.File, p *targets.Plan,
 	}
 	r := t.finish(ctx, op, p, res)
 	return &r, nil
+}
+
+// chunkRequest is what every chunk request of one session has alike.
+type chunkRequest struct {
+	token       string
+	tok         chunkToken
+	form        *form
+	url         string
+	disposition string
+}
+
+// chunkRequest returns the fixed parts of the session's chunk requests:
+// those kept in fixed, or built (and kept there, when fixed is not nil).
+func (t *Target) chunkRequest(op string, f *targets.File, p *targets.Plan, token string, fixed *any) (*chunkRequest, error) {
+	if fixed != nil {
+		if cr, ok := (*fixed).(*chunkRequest); ok && cr.token == token {
+			return cr, nil
+		}
+	}
+	tok, err := parseToken(token)
+	if err != nil {
+		return nil, &targets.Error{Kind: targets.Retryable, Op: op, Msg: "recorded token: " + err.Error(), Err: targets.ErrSessionInvalid}
+	}
+	fields, err := uploadFields(f, p, true)
+	if err != nil {
+		return nil, err
+	}
+	fm, err := newForm(append(fields, field{"ChunkToken", token}), p.Name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	cr := &chunkRequest{token: token, tok: tok, form: fm, url: t.uploadURL(p.Parent),
+		disposition: `attachment; filename="` + escape(p.Name) + `"`}
+	if fixed != nil {
+		*fixed = cr
+	}
+	return cr, nil
 }
 
 // finalize runs the FinalizeContent action on the uploaded content.
