@@ -15,12 +15,7 @@ import (
 // still held the connection: both hung, and every worker with them.
 func TestCatchingUpWriterAndSyncDoNotDeadlock(t *testing.T) {
 	ctx := context.Background()
-	q, err := Open(ctx, filepath.Join(t.TempDir(), "state"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	touch := func(c *conn) error { _, err := c.exec(`UPDATE jobs SET dirty = 0 WHERE id = 0`); return err }
+	q := openDaemonQueue(t)
 	if err := q.hotTx(ctx, touch); err != nil {
 		t.Fatal(err)
 	}
@@ -30,16 +25,7 @@ func TestCatchingUpWriterAndSyncDoNotDeadlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	q.ckpt.commits.Store(ckptCommits - 1)
-	inTx, release := make(chan struct{}), make(chan struct{})
-	writer := make(chan error, 1)
-	go func() {
-		writer <- q.hotTx(ctx, func(c *conn) error {
-			close(inTx)
-			<-release
-			return touch(c)
-		})
-	}()
-	<-inTx
+	release, writer := holdWriter(q)
 	syncer := make(chan error, 1)
 	go func() { syncer <- q.Sync(ctx) }()
 	deadline := time.Now().Add(5 * time.Second)
@@ -50,10 +36,10 @@ func TestCatchingUpWriterAndSyncDoNotDeadlock(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	close(release)
+	release()
 	for _, c := range []struct {
 		name string
-		ch   chan error
+		ch   <-chan error
 	}{{"the writer", writer}, {"Sync", syncer}} {
 		select {
 		case err := <-c.ch:
@@ -71,12 +57,8 @@ func TestCatchingUpWriterAndSyncDoNotDeadlock(t *testing.T) {
 // once a checkpoint works: the log never grows unchecked.
 func TestCommitsCheckpointWhileTheCheckpointerFails(t *testing.T) {
 	ctx := context.Background()
-	q, err := Open(ctx, filepath.Join(t.TempDir(), "state"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	touch := func(c *conn) error { _, err := c.exec(`UPDATE jobs SET dirty = 0 WHERE id = 0`); return err }
+	q := openDaemonQueue(t)
+	var err error
 	q.ckpt.db.Close() // its connection is gone for good
 	deadline := time.Now().Add(10 * time.Second)
 	for !q.ckpt.failing() {
@@ -125,23 +107,8 @@ func TestCommitsCheckpointWhileTheCheckpointerFails(t *testing.T) {
 // and then said another program held the log and did not try again for
 // a minute, while the log grew.
 func TestRestartWaitsForTheDaemonsOwnWriter(t *testing.T) {
-	ctx := context.Background()
-	q, err := Open(ctx, filepath.Join(t.TempDir(), "state"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	touch := func(c *conn) error { _, err := c.exec(`UPDATE jobs SET dirty = 0 WHERE id = 0`); return err }
-	inTx, release := make(chan struct{}), make(chan struct{})
-	writer := make(chan error, 1)
-	go func() {
-		writer <- q.hotTx(ctx, func(c *conn) error {
-			close(inTx)
-			<-release
-			return touch(c)
-		})
-	}()
-	<-inTx
+	q := openDaemonQueue(t)
+	release, writer := holdWriter(q)
 	restarted := make(chan error, 1)
 	go func() {
 		q.ckpt.mu.Lock()
@@ -156,7 +123,7 @@ func TestRestartWaitsForTheDaemonsOwnWriter(t *testing.T) {
 		t.Fatalf("the RESTART ended (%v) while the writer was in its transaction", err)
 	case <-time.After(timeout + 500*time.Millisecond):
 	}
-	close(release)
+	release()
 	if err := <-writer; err != nil {
 		t.Fatal(err)
 	}
@@ -166,4 +133,35 @@ func TestRestartWaitsForTheDaemonsOwnWriter(t *testing.T) {
 	if !q.ckpt.held.IsZero() {
 		t.Fatal("the RESTART found the log held by a reader; only the daemon's own writer was in the way")
 	}
+}
+
+// openDaemonQueue opens a daemon's queue (with its checkpointer) in a
+// temporary state directory.
+func openDaemonQueue(t *testing.T) *Queue {
+	t.Helper()
+	q, err := Open(context.Background(), filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return q
+}
+
+// touch is a transaction's smallest write.
+func touch(c *conn) error { _, err := c.exec(`UPDATE jobs SET dirty = 0 WHERE id = 0`); return err }
+
+// holdWriter starts a transaction of the daemon's connection and returns
+// once it is open; release lets it commit, and its result arrives on done.
+func holdWriter(q *Queue) (release func(), done <-chan error) {
+	inTx, rel := make(chan struct{}), make(chan struct{})
+	writer := make(chan error, 1)
+	go func() {
+		writer <- q.hotTx(context.Background(), func(c *conn) error {
+			close(inTx)
+			<-rel
+			return touch(c)
+		})
+	}()
+	<-inTx
+	return func() { close(rel) }, writer
 }
