@@ -156,7 +156,7 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 			}
 			return nil, te
 		}
-		cl.resume()
+		cl.watchAnswer()
 		cl.answer = watchedBody{ReadCloser: resp.Body, c: cl}
 		resp.Body = &cl.answer
 		if resp.StatusCode/100 == 3 && resp.StatusCode != http.StatusNotModified && !c.Redirects {
@@ -513,6 +513,7 @@ type call struct {
 	mu        sync.Mutex
 	timer     *time.Timer // the stall check; nil until first armed
 	ended     bool
+	answering bool          // the answer arrived: the body's end pauses nothing
 	open      int           // request bodies the transport has not closed
 	allClosed chan struct{} // made by waitBodies, closed when open drops to 0
 
@@ -541,8 +542,25 @@ func newCall(parent context.Context, stall time.Duration) *call {
 func (c *call) touch() { c.last.Store(time.Now().UnixNano()) }
 
 // pause stops the stall check until resume: the timer, when it fires,
-// leaves itself unarmed.
-func (c *call) pause() { c.paused.Store(true) }
+// leaves itself unarmed. Once the answer is watched it does nothing: a
+// transport may take the request body's end after the answer arrived
+// (HTTP/1's writer reads it after writing the last bytes, and the server
+// may answer in between).
+func (c *call) pause() {
+	c.mu.Lock()
+	if !c.answering {
+		c.paused.Store(true)
+	}
+	c.mu.Unlock()
+}
+
+// watchAnswer starts the stall check for reading the answer, for good.
+func (c *call) watchAnswer() {
+	c.mu.Lock()
+	c.answering = true
+	c.mu.Unlock()
+	c.resume()
+}
 
 // resume counts as progress and, when paused, (re)starts the check.
 func (c *call) resume() {

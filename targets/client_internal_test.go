@@ -172,3 +172,65 @@ func TestAnswerCloseWaitsForTheTransportsLastRead(t *testing.T) {
 		t.Fatalf("the request body was read %d times after the answer was closed", n)
 	}
 }
+
+// lateEOFTransport answers at once, and takes the end of the request body
+// only once told to: HTTP/1's writer reads the body's end after writing
+// its last bytes, and the server may have answered by then. The answer
+// sends a few bytes and then nothing until the request is cancelled.
+type lateEOFTransport struct {
+	readEOF chan struct{} // closed by the test: take the body's end now
+	tookEOF chan struct{} // closed once it has
+}
+
+func (l *lateEOFTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	body := req.Body
+	var buf [16]byte
+	io.ReadFull(body, buf[:4]) // the body's bytes, not its end
+	go func() {
+		defer close(l.tookEOF)
+		<-l.readEOF
+		body.Read(buf[:])
+		body.Close()
+	}()
+	answer := io.MultiReader(strings.NewReader("part"), stalledReader{req.Context()})
+	return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(answer), Request: req}, nil
+}
+
+// stalledReader yields nothing until ctx ends.
+type stalledReader struct{ ctx context.Context }
+
+func (s stalledReader) Read([]byte) (int, error) {
+	<-s.ctx.Done()
+	return 0, context.Cause(s.ctx)
+}
+
+// The stall watch keeps watching the answer when the transport takes the
+// request body's end after the answer arrived: that end used to pause the
+// watch, and an answer that stopped half-way then held the reader for
+// ever (TestStalledAnswerIsAborted hung about once in 40 runs).
+func TestBodysEndAfterTheAnswerDoesNotPauseTheStallWatch(t *testing.T) {
+	tr := &lateEOFTransport{readEOF: make(chan struct{}), tookEOF: make(chan struct{})}
+	c := &Client{HTTP: &http.Client{Transport: tr}, Stall: 50 * time.Millisecond}
+	resp, err := c.Do(context.Background(), "test: send", func() (*http.Request, error) {
+		return http.NewRequest(http.MethodPost, "http://example.invalid/", strings.NewReader("data"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(tr.readEOF)
+	<-tr.tookEOF
+	read := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		read <- err
+	}()
+	select {
+	case err := <-read:
+		if err == nil || !strings.Contains(err.Error(), "no progress while reading the answer") {
+			t.Fatalf("err = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("an answer that stopped was still being read after 100 stall periods")
+	}
+}
