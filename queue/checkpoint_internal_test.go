@@ -167,3 +167,55 @@ func TestRestartWaitsForTheDaemonsOwnWriter(t *testing.T) {
 		t.Fatal("the RESTART found the log held by a reader; only the daemon's own writer was in the way")
 	}
 }
+
+// The same holds for the daemon's transactions outside the hot path
+// (inTx: a retry, a pause, a batch of the retention prune, a chunk's
+// session record): a RESTART that meets one waits for it. It used to poll
+// for the write lock behind them, and behind a prune's run of batches gave
+// up, said another program held the log and did not try again for a
+// minute while the deletions grew it.
+func TestRestartWaitsForTheDaemonsOtherTransactions(t *testing.T) {
+	ctx := context.Background()
+	q, err := Open(ctx, filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	inTx, release := make(chan struct{}), make(chan struct{})
+	writer := make(chan error, 1)
+	go func() {
+		writer <- q.inTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET dirty = 0 WHERE id = 0`); err != nil {
+				return err
+			}
+			close(inTx)
+			<-release
+			return nil
+		})
+	}()
+	<-inTx
+	restarted := make(chan error, 1)
+	go func() {
+		q.ckpt.mu.Lock()
+		defer q.ckpt.mu.Unlock()
+		_, err := q.ckpt.run1("RESTART")
+		restarted <- err
+	}()
+	// The writer stays in its transaction longer than the busy timeout.
+	timeout, _ := time.ParseDuration(busyTimeout + "ms")
+	select {
+	case err := <-restarted:
+		t.Fatalf("the RESTART ended (%v) while the writer was in its transaction", err)
+	case <-time.After(timeout + 500*time.Millisecond):
+	}
+	close(release)
+	if err := <-writer; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-restarted; err != nil {
+		t.Fatal(err)
+	}
+	if !q.ckpt.held.IsZero() {
+		t.Fatal("the RESTART found the log held by a reader; only the daemon's own writer was in the way")
+	}
+}
