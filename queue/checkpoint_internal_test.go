@@ -25,7 +25,7 @@ func TestCatchingUpWriterAndSyncDoNotDeadlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	q.ckpt.commits.Store(ckptCommits - 1)
-	release, writer := holdWriter(q)
+	release, writer := holdWriter(q, true)
 	syncer := make(chan error, 1)
 	go func() { syncer <- q.Sync(ctx) }()
 	deadline := time.Now().Add(5 * time.Second)
@@ -108,7 +108,70 @@ func TestCommitsCheckpointWhileTheCheckpointerFails(t *testing.T) {
 // a minute, while the log grew.
 func TestRestartWaitsForTheDaemonsOwnWriter(t *testing.T) {
 	q := openDaemonQueue(t)
-	release, writer := holdWriter(q)
+	release, writer := holdWriter(q, true)
+	restartWaitsFor(t, q, release, writer)
+}
+
+// The same holds for the daemon's transactions outside the hot path
+// (inTx: a retry, a pause, a batch of the retention prune, a chunk's
+// session record): a RESTART that meets one waits for it. It used to poll
+// for the write lock behind them, and behind a prune's run of batches gave
+// up, said another program held the log and did not try again for a
+// minute while the deletions grew it.
+func TestRestartWaitsForTheDaemonsOtherTransactions(t *testing.T) {
+	q := openDaemonQueue(t)
+	release, writer := holdWriter(q, false)
+	restartWaitsFor(t, q, release, writer)
+}
+
+// openDaemonQueue opens a daemon's queue (with its checkpointer) in a
+// temporary state directory.
+func openDaemonQueue(t *testing.T) *Queue {
+	t.Helper()
+	q, err := Open(context.Background(), filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return q
+}
+
+// touch is a transaction's smallest write.
+func touch(c *conn) error { _, err := c.exec(`UPDATE jobs SET dirty = 0 WHERE id = 0`); return err }
+
+// holdWriter starts a transaction of the daemon's connection, on the hot
+// path (hotTx) or beside it (inTx), and returns once it has written;
+// release lets it commit, and its result arrives on done.
+func holdWriter(q *Queue, hot bool) (release func(), done <-chan error) {
+	ctx := context.Background()
+	inTx, rel := make(chan struct{}), make(chan struct{})
+	writer := make(chan error, 1)
+	go func() {
+		if hot {
+			writer <- q.hotTx(ctx, func(c *conn) error {
+				err := touch(c)
+				close(inTx)
+				<-rel
+				return err
+			})
+			return
+		}
+		writer <- q.inTx(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE jobs SET dirty = 0 WHERE id = 0`)
+			close(inTx)
+			<-rel
+			return err
+		})
+	}()
+	<-inTx
+	return func() { close(rel) }, writer
+}
+
+// restartWaitsFor runs a RESTART while a writer of the daemon is in its
+// transaction, and checks that it waits for the commit (longer than the
+// busy timeout) and then succeeds.
+func restartWaitsFor(t *testing.T, q *Queue, release func(), writer <-chan error) {
+	t.Helper()
 	restarted := make(chan error, 1)
 	go func() {
 		q.ckpt.mu.Lock()
@@ -133,35 +196,4 @@ func TestRestartWaitsForTheDaemonsOwnWriter(t *testing.T) {
 	if !q.ckpt.held.IsZero() {
 		t.Fatal("the RESTART found the log held by a reader; only the daemon's own writer was in the way")
 	}
-}
-
-// openDaemonQueue opens a daemon's queue (with its checkpointer) in a
-// temporary state directory.
-func openDaemonQueue(t *testing.T) *Queue {
-	t.Helper()
-	q, err := Open(context.Background(), filepath.Join(t.TempDir(), "state"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { q.Close() })
-	return q
-}
-
-// touch is a transaction's smallest write.
-func touch(c *conn) error { _, err := c.exec(`UPDATE jobs SET dirty = 0 WHERE id = 0`); return err }
-
-// holdWriter starts a transaction of the daemon's connection and returns
-// once it is open; release lets it commit, and its result arrives on done.
-func holdWriter(q *Queue) (release func(), done <-chan error) {
-	inTx, rel := make(chan struct{}), make(chan struct{})
-	writer := make(chan error, 1)
-	go func() {
-		writer <- q.hotTx(context.Background(), func(c *conn) error {
-			close(inTx)
-			<-rel
-			return touch(c)
-		})
-	}()
-	<-inTx
-	return func() { close(rel) }, writer
 }

@@ -192,13 +192,33 @@ func (q *Queue) migrate(ctx context.Context) error {
 
 // inTx runs fn in an immediate transaction, rolling back on error or panic.
 // Cancellation of ctx does not interrupt a transaction half-way: it is
-// checked before starting.
+// checked before starting. Like hotTx, the transaction holds the
+// checkpointer's gate (see checkpoint.go), taken once the connection is
+// had and before the transaction begins; the checkpointer hears of the
+// commit once both are released.
 func (q *Queue) inTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	defer func() { err = q.explain(err) }()
-	tx, err := q.db.BeginTx(context.WithoutCancel(ctx), nil)
+	if err := q.gatedTx(context.WithoutCancel(ctx), fn); err != nil {
+		return err
+	}
+	q.ckpt.committed()
+	return nil
+}
+
+// gatedTx is inTx's transaction, on a connection of the pool, under the
+// checkpointer's gate.
+func (q *Queue) gatedTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	sc, err := q.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("queue: begin: %w", err)
+	}
+	defer sc.Close()
+	q.ckpt.enter()
+	defer q.ckpt.leave()
+	tx, err := sc.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("queue: begin: %w", err)
 	}
@@ -217,7 +237,6 @@ func (q *Queue) inTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 	if err = tx.Commit(); err != nil {
 		return fmt.Errorf("queue: commit: %w", err)
 	}
-	q.ckpt.committed()
 	return nil
 }
 

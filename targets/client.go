@@ -156,7 +156,7 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 			}
 			return nil, te
 		}
-		cl.resume()
+		cl.watchAnswer()
 		cl.answer = watchedBody{ReadCloser: resp.Body, c: cl}
 		resp.Body = &cl.answer
 		if resp.StatusCode/100 == 3 && resp.StatusCode != http.StatusNotModified && !c.Redirects {
@@ -513,6 +513,7 @@ type call struct {
 	mu        sync.Mutex
 	timer     *time.Timer // the stall check; nil until first armed
 	ended     bool
+	answering bool          // the answer arrived: the body's end pauses nothing
 	open      int           // request bodies the transport has not closed
 	allClosed chan struct{} // made by waitBodies, closed when open drops to 0
 
@@ -541,8 +542,25 @@ func newCall(parent context.Context, stall time.Duration) *call {
 func (c *call) touch() { c.last.Store(time.Now().UnixNano()) }
 
 // pause stops the stall check until resume: the timer, when it fires,
-// leaves itself unarmed.
-func (c *call) pause() { c.paused.Store(true) }
+// leaves itself unarmed. Once the answer is watched it does nothing: a
+// transport may take the request body's end after the answer arrived
+// (HTTP/1's writer reads it after writing the last bytes, and the server
+// may answer in between).
+func (c *call) pause() {
+	c.mu.Lock()
+	if !c.answering {
+		c.paused.Store(true)
+	}
+	c.mu.Unlock()
+}
+
+// watchAnswer starts the stall check for reading the answer, for good.
+func (c *call) watchAnswer() {
+	c.mu.Lock()
+	c.answering = true
+	c.mu.Unlock()
+	c.resume()
+}
 
 // resume counts as progress and, when paused, (re)starts the check.
 func (c *call) resume() {
@@ -665,15 +683,31 @@ func (w *watchedBody) Close() error {
 // closeSignal is a request body as the transport takes it: each read is
 // progress (and counts for the call's deadline), and its close tells the
 // call that the transport reads no more of it.
+//
+// A transport may close a body while another of its goroutines is inside
+// a Read of it, and read it again after: HTTP/2 does, when the server
+// answers 300 or more before it has the whole body (a 401, a 409). Close
+// therefore waits for a Read in progress, and a Read after Close yields
+// nothing, so that once the call knows the body closed, nothing touches
+// the body again and it may be rewound and sent anew.
 type closeSignal struct {
 	io.ReadCloser
 	c      *call
-	closed bool // guarded by c.mu
+	mu     sync.Mutex // held by Read while it reads, and by Close to wait for it
+	closed bool       // under mu
 }
+
+// errBodyClosed is what a request body yields once the transport closed it.
+var errBodyClosed = errors.New("request body read after it was closed")
 
 // Read counts body bytes taken by the transport as progress; once all are
 // taken the stall check pauses until the answer arrives.
 func (s *closeSignal) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, errBodyClosed
+	}
 	n, err := s.ReadCloser.Read(p)
 	if n > 0 {
 		s.c.resume() // also after a pause: the transport may send a body again
@@ -685,19 +719,25 @@ func (s *closeSignal) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Close closes the body first, which may end a Read that waits (a pipe's),
+// then waits for a Read in progress before the call hears of it.
 func (s *closeSignal) Close() error {
-	c := s.c
-	c.mu.Lock()
-	if !s.closed {
-		s.closed = true
+	err := s.ReadCloser.Close()
+	s.mu.Lock()
+	first := !s.closed
+	s.closed = true
+	s.mu.Unlock()
+	if first {
+		c := s.c
+		c.mu.Lock()
 		c.open--
 		if c.open == 0 && c.allClosed != nil {
 			close(c.allClosed)
 			c.allClosed = nil
 		}
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
-	return s.ReadCloser.Close()
+	return err
 }
 
 // ReadBody reads at most 1 MiB of a response body, for parsing a reply or

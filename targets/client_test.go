@@ -147,3 +147,74 @@ func TestResendAfterEarlyAnswerSendsIntactBody(t *testing.T) {
 		t.Fatalf("server received %v, want the file's %s", got, sha)
 	}
 }
+
+// refreshingAuth is a credential that a 401 refreshes.
+type refreshingAuth struct{}
+
+func (refreshingAuth) Authorize(context.Context, *http.Request) error { return nil }
+func (refreshingAuth) Refresh() bool                                  { return true }
+
+// Over HTTP/2 a server that answers 401 part-way through the body has the
+// request sent again with the rewound body, and the second request
+// carries the file intact. HTTP/2's transport closes the first request's
+// body while its writer is still reading it; that Read used to land in the
+// rewound body, taking bytes from the second request.
+func TestResendAfter401OverHTTP2SendsIntactBody(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	n := 0
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		first := n%2 == 1
+		mu.Unlock()
+		if first {
+			io.CopyN(io.Discard, r.Body, 100<<10)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		h := sha256.New()
+		io.Copy(h, r.Body)
+		mu.Lock()
+		got = append(got, hex.EncodeToString(h.Sum(nil)))
+		mu.Unlock()
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	env := targettest.Build(t, "type: test-chunks\nurl: "+srv.URL+"\n", "")
+	f, sha := env.File(t, "x.bin", 4<<20)
+	fh, err := os.Open(f.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	body := targets.NewBodyForTest(fh, f.Size)
+	c := &targets.Client{HTTP: srv.Client(), Auth: refreshingAuth{}, Stall: 10 * time.Second}
+	const rounds = 5
+	for range rounds {
+		resp, err := c.Do(context.Background(), "test: upload", func() (*http.Request, error) {
+			if err := body.Rewind(); err != nil {
+				return nil, err
+			}
+			req, err := http.NewRequest(http.MethodPost, srv.URL, body)
+			req.ContentLength = f.Size
+			return req, err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("the exchange used %s, not HTTP/2", resp.Proto)
+		}
+		targets.ReadBody(resp)
+	}
+	for i, g := range got {
+		if g != sha {
+			t.Fatalf("request %d of %d after a 401: the server received %s, want the file's %s", i+1, len(got), g, sha)
+		}
+	}
+	if len(got) != rounds {
+		t.Fatalf("the server received %d files, want %d", len(got), rounds)
+	}
+}
