@@ -81,7 +81,10 @@ func TestBurstDoesNotWakeHousekeepingPerUpload(t *testing.T) {
 	block := make(chan struct{})
 	mem.block = block
 	mem.fail = func(string) error {
-		time.Sleep(5 * time.Millisecond) // the server's answer takes a while, as over a network
+		// The server's answer takes a while, as over a network: much
+		// longer than a commit, so the workers are seldom all between
+		// uploads at once.
+		time.Sleep(20 * time.Millisecond)
 		return nil
 	}
 	h := daemontest.Start(t, memTargetYAML, "")
