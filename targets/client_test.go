@@ -101,50 +101,92 @@ func TestStalledAnswerIsAborted(t *testing.T) {
 // until the transport let go of the body, so rewinding and re-sending it
 // (here twice, as an adapter does after a 409) sends intact bytes.
 func TestResendAfterEarlyAnswerSendsIntactBody(t *testing.T) {
-	var got []string
-	var mu sync.Mutex
-	n := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		n++
-		first := n == 1
-		mu.Unlock()
-		if first {
-			w.WriteHeader(http.StatusConflict) // answer without reading the body
-			return
+	got := &bodySums{}
+	srv := httptest.NewServer(got.handler(func(n int) int {
+		if n == 1 {
+			return http.StatusConflict // answer without reading the body
 		}
-		h := sha256.New()
-		io.Copy(h, r.Body)
-		mu.Lock()
-		got = append(got, hex.EncodeToString(h.Sum(nil)))
-		mu.Unlock()
-	}))
+		return 0
+	}, 0))
 	defer srv.Close()
-	env := targettest.Build(t, "type: test-chunks\nurl: "+srv.URL+"\n", "")
-	f, sha := env.File(t, "x.bin", 8<<20)
-	fh, err := os.Open(f.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	body := targets.NewBodyForTest(fh, f.Size)
+	body, sha := fileBody(t, srv.URL, 8<<20)
 	c := &targets.Client{HTTP: srv.Client(), Stall: 10 * time.Second}
 	for range 2 {
-		resp, err := c.Do(context.Background(), "test: upload", func() (*http.Request, error) {
-			if err := body.Rewind(); err != nil {
-				return nil, err
-			}
-			req, err := http.NewRequest(http.MethodPost, srv.URL, body)
-			req.ContentLength = f.Size
-			return req, err
-		})
+		resp, err := c.Do(context.Background(), "test: upload", body.request(srv.URL))
 		if err != nil {
 			t.Fatal(err)
 		}
 		targets.ReadBody(resp)
 	}
-	if len(got) != 1 || got[0] != sha {
-		t.Fatalf("server received %v, want the file's %s", got, sha)
+	if sums := got.all(); len(sums) != 1 || sums[0] != sha {
+		t.Fatalf("server received %v, want the file's %s", sums, sha)
+	}
+}
+
+// bodySums records the SHA-256 of the request bodies a server received.
+type bodySums struct {
+	mu   sync.Mutex
+	n    int
+	sums []string
+}
+
+// handler answers the nth request (from 1) with refuse(n) when that is not
+// 0, after reading skip bytes of its body; it records the SHA-256 of every
+// other request's body.
+func (b *bodySums) handler(refuse func(n int) int, skip int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.mu.Lock()
+		b.n++
+		status := refuse(b.n)
+		b.mu.Unlock()
+		if status != 0 {
+			io.CopyN(io.Discard, r.Body, skip)
+			w.WriteHeader(status)
+			return
+		}
+		h := sha256.New()
+		io.Copy(h, r.Body)
+		b.mu.Lock()
+		b.sums = append(b.sums, hex.EncodeToString(h.Sum(nil)))
+		b.mu.Unlock()
+	})
+}
+
+func (b *bodySums) all() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.sums...)
+}
+
+// testBody is a file's Body, rewound for every request.
+type testBody struct {
+	*targets.Body
+	size int64
+}
+
+// fileBody writes a file of size random bytes and returns a Body over it
+// and the file's SHA-256.
+func fileBody(t *testing.T, url string, size int64) (testBody, string) {
+	t.Helper()
+	env := targettest.Build(t, "type: test-chunks\nurl: "+url+"\n", "")
+	f, sha := env.File(t, "x.bin", size)
+	fh, err := os.Open(f.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fh.Close() })
+	return testBody{targets.NewBodyForTest(fh, f.Size), f.Size}, sha
+}
+
+// request builds a POST of the rewound body to url.
+func (b testBody) request(url string) func() (*http.Request, error) {
+	return func() (*http.Request, error) {
+		if err := b.Rewind(); err != nil {
+			return nil, err
+		}
+		req, err := http.NewRequest(http.MethodPost, url, b.Body)
+		req.ContentLength = b.size
+		return req, err
 	}
 }
 
@@ -160,47 +202,21 @@ func (refreshingAuth) Refresh() bool                                  { return t
 // body while its writer is still reading it; that Read used to land in the
 // rewound body, taking bytes from the second request.
 func TestResendAfter401OverHTTP2SendsIntactBody(t *testing.T) {
-	var mu sync.Mutex
-	var got []string
-	n := 0
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		n++
-		first := n%2 == 1
-		mu.Unlock()
-		if first {
-			io.CopyN(io.Discard, r.Body, 100<<10)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
+	got := &bodySums{}
+	srv := httptest.NewUnstartedServer(got.handler(func(n int) int {
+		if n%2 == 1 {
+			return http.StatusUnauthorized // part-way through the body
 		}
-		h := sha256.New()
-		io.Copy(h, r.Body)
-		mu.Lock()
-		got = append(got, hex.EncodeToString(h.Sum(nil)))
-		mu.Unlock()
-	}))
+		return 0
+	}, 100<<10))
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	defer srv.Close()
-	env := targettest.Build(t, "type: test-chunks\nurl: "+srv.URL+"\n", "")
-	f, sha := env.File(t, "x.bin", 4<<20)
-	fh, err := os.Open(f.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	body := targets.NewBodyForTest(fh, f.Size)
+	body, sha := fileBody(t, srv.URL, 4<<20)
 	c := &targets.Client{HTTP: srv.Client(), Auth: refreshingAuth{}, Stall: 10 * time.Second}
 	const rounds = 5
 	for range rounds {
-		resp, err := c.Do(context.Background(), "test: upload", func() (*http.Request, error) {
-			if err := body.Rewind(); err != nil {
-				return nil, err
-			}
-			req, err := http.NewRequest(http.MethodPost, srv.URL, body)
-			req.ContentLength = f.Size
-			return req, err
-		})
+		resp, err := c.Do(context.Background(), "test: upload", body.request(srv.URL))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,12 +225,13 @@ func TestResendAfter401OverHTTP2SendsIntactBody(t *testing.T) {
 		}
 		targets.ReadBody(resp)
 	}
-	for i, g := range got {
+	sums := got.all()
+	for i, g := range sums {
 		if g != sha {
-			t.Fatalf("request %d of %d after a 401: the server received %s, want the file's %s", i+1, len(got), g, sha)
+			t.Fatalf("request %d of %d after a 401: the server received %s, want the file's %s", i+1, len(sums), g, sha)
 		}
 	}
-	if len(got) != rounds {
-		t.Fatalf("the server received %d files, want %d", len(got), rounds)
+	if len(sums) != rounds {
+		t.Fatalf("the server received %d files, want %d", len(sums), rounds)
 	}
 }
