@@ -82,13 +82,10 @@ type checkpointer struct {
 // startCheckpointer opens the checkpointer's connection to the database at
 // dsn, whose file is path, and starts it.
 func startCheckpointer(dsn, path string) (*checkpointer, error) {
-	db, err := sql.Open("sqlite3", dsn)
+	db, err := openPool(dsn, 1)
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(1)
-	db.SetConnMaxIdleTime(0)
-	db.SetConnMaxLifetime(0)
 	c := &checkpointer{db: db, wal: path + "-wal", kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), log: slog.Default()}
 	go c.run()
 	return c, nil

@@ -41,14 +41,10 @@ type reader struct {
 
 // openReader opens a reader on the database at dsn.
 func openReader(ctx context.Context, dsn string) (*reader, error) {
-	db, err := sql.Open("sqlite3", dsn)
+	db, err := openPool(dsn, 2)
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(2)
-	db.SetMaxIdleConns(2)
-	db.SetConnMaxIdleTime(0)
-	db.SetConnMaxLifetime(0)
 	owner, err := db.PrepareContext(ctx, qNameOwner)
 	if err != nil {
 		db.Close()

@@ -100,13 +100,10 @@ func open(ctx context.Context, path string, mode openMode) (*Queue, error) {
 	if mode == modeReader {
 		dsn = "file:" + path + "?mode=ro&_busy_timeout=" + busyTimeout
 	}
-	db, err := sql.Open("sqlite3", dsn)
+	db, err := openPool(dsn, 1)
 	if err != nil {
 		return nil, fmt.Errorf("queue: open %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(1)
-	db.SetConnMaxIdleTime(0)
-	db.SetConnMaxLifetime(0)
 	q := &Queue{db: db, path: path, now: time.Now, daemon: mode == modeDaemon}
 	if mode == modeDaemon {
 		err = q.migrate(ctx)
@@ -177,4 +174,19 @@ func openImmutable(ctx context.Context, path string) (*Queue, error) {
 		return nil, err
 	}
 	return q, nil
+}
+
+// openPool opens a pool of at most conns connections to the database at
+// dsn, kept open while the queue is (SQLite connections are cheap to keep
+// and their page caches and prepared statements costly to rebuild).
+func openPool(dsn string, conns int) (*sql.DB, error) {
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	return db, nil
 }
