@@ -197,3 +197,38 @@ func restartWaitsFor(t *testing.T, q *Queue, release func(), writer <-chan error
 		t.Fatal("the RESTART found the log held by a reader; only the daemon's own writer was in the way")
 	}
 }
+
+// A RESTART keeps the log's file, and the commit that starts the log
+// again cuts it back to ckptRestartBytes: the next commits overwrite pages
+// the kernel holds instead of growing a file emptied by a TRUNCATE, and
+// the file stays bounded instead of at its largest size.
+func TestRestartKeepsTheLogFileAtItsLimit(t *testing.T) {
+	ctx := context.Background()
+	q := openDaemonQueue(t)
+	grow := func(c *conn) error {
+		if _, err := c.exec(`CREATE TABLE IF NOT EXISTS pad (b BLOB)`); err != nil {
+			return err
+		}
+		_, err := c.exec(`INSERT INTO pad SELECT zeroblob(1 << 20) FROM (WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 40) SELECT i FROM s)`)
+		return err
+	}
+	if err := q.hotTx(ctx, grow); err != nil {
+		t.Fatal(err)
+	}
+	if size := q.ckpt.walBytes(); size <= ckptRestartBytes {
+		t.Fatalf("the log's file is %d bytes after 40 MiB of writes", size)
+	}
+	q.ckpt.mu.Lock()
+	err := q.ckpt.checkpoint() // PASSIVE, then RESTART: the log holds more than ckptRestartPages
+	q.ckpt.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := func(c *conn) error { _, err := c.exec(`INSERT INTO pad VALUES (x'00')`); return err }
+	if err := q.hotTx(ctx, small); err != nil {
+		t.Fatal(err)
+	}
+	if size := q.ckpt.walBytes(); size != ckptRestartBytes {
+		t.Fatalf("after the restart and a commit the log's file is %d bytes, want %d (kept, cut back to the limit)", size, ckptRestartBytes)
+	}
+}
