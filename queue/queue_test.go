@@ -37,6 +37,21 @@ func claim(t testing.TB, q *queue.Queue) *queue.Job {
 	return j
 }
 
+// claimWithAmbiguousSend enqueues a.txt, claims its job and counts one
+// ambiguous send against it.
+func claimWithAmbiguousSend(t testing.TB, q *queue.Queue) *queue.Job {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := q.Enqueue(ctx, []queue.Item{item("a.txt", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	j := claim(t, q)
+	if _, err := q.CountAttempt(ctx, j, j.FP, "ambiguous"); err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
 func TestFilesAreCreatedPrivate(t *testing.T) {
 	_, dir := open(t)
 	for _, p := range []string{dir, filepath.Join(dir, queue.FileName)} {

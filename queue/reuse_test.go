@@ -16,13 +16,7 @@ func TestAttemptsOfADeletedJobAreNotInherited(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			q, _ := open(t)
 			ctx := context.Background()
-			if _, err := q.Enqueue(ctx, []queue.Item{item("a.txt", 1)}); err != nil {
-				t.Fatal(err)
-			}
-			j := claim(t, q)
-			if _, err := q.CountAttempt(ctx, j, j.FP, "ambiguous"); err != nil {
-				t.Fatal(err)
-			}
+			j := claimWithAmbiguousSend(t, q)
 			if _, err := q.Fail(ctx, j, "no answer"); err != nil {
 				t.Fatal(err)
 			}

@@ -50,13 +50,7 @@ func TestPruneRemovesAfterUploadFailuresOfForgottenFiles(t *testing.T) {
 func TestPruneRemovesAttemptsOfFinishedJobs(t *testing.T) {
 	q, _ := open(t)
 	ctx := context.Background()
-	if _, err := q.Enqueue(ctx, []queue.Item{item("a.txt", 1)}); err != nil {
-		t.Fatal(err)
-	}
-	j := claim(t, q)
-	if _, err := q.CountAttempt(ctx, j, j.FP, "ambiguous"); err != nil {
-		t.Fatal(err)
-	}
+	j := claimWithAmbiguousSend(t, q)
 	if _, err := q.Complete(ctx, j, queue.Outcome{Delivered: &queue.FileState{FP: j.FP, SHA256: "x"}}); err != nil {
 		t.Fatal(err)
 	}
