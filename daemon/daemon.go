@@ -121,6 +121,7 @@ type Daemon struct {
 	busyWakeups  atomic.Int64 // housekeeping's wake-ups on busy
 
 	busy chan struct{} // poked when uploads start from none or all end, or a job is stranded
+	pipe *pipeline     // job runners and upload slots
 
 	mu       sync.Mutex
 	gen      *generation // the configuration jobs start with; see reload.go
@@ -188,7 +189,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 		o.ProgressInterval = time.Second
 	}
 	d := &Daemon{cfg: cfg, log: o.Log, obs: o.Observer, progressEvery: o.ProgressInterval, q: q, release: release, gen: newGeneration(cfg, set),
-		wake: newSignal(), busy: make(chan struct{}, 1), inflight: map[int64]*flight{}, handoffs: map[int64]*handoff{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}, changing: map[string]int{}}
+		wake: newSignal(), busy: make(chan struct{}, 1), pipe: newPipeline(cfg.Workers), inflight: map[int64]*flight{}, handoffs: map[int64]*handoff{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}, changing: map[string]int{}}
 	d.initReload(o)
 	d.health = newHealth(d)
 	if err := d.health.load(ctx); err != nil {
@@ -253,8 +254,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	var workers sync.WaitGroup
 	jobs := make(chan *queue.Job)
-	freed := make(chan struct{}, d.cfg.Workers)
-	for range d.cfg.Workers {
+	freed := make(chan struct{}, d.pipe.runners())
+	for range d.pipe.runners() {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
@@ -295,8 +296,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 // handoff is the slot in which a worker's completion leaves the worker's
 // next job (see complete).
 type handoff struct {
-	run  context.Context // claiming stops when it ends: the daemon is stopping
-	next *queue.Job
+	run        context.Context // claiming stops when it ends: the daemon is stopping
+	next       *queue.Job
+	phaseEnded bool // the job's slot phase ended (pipeline); the runner's own
 }
 
 // runJob processes j on a worker and returns the job its completion
@@ -307,6 +309,7 @@ func (d *Daemon) runJob(runCtx, workCtx context.Context, j *queue.Job) *queue.Jo
 	d.handoffs[j.ID] = h
 	d.mu.Unlock()
 	d.process(workCtx, j)
+	d.endSlotPhase(h)
 	d.mu.Lock()
 	delete(d.handoffs, j.ID)
 	d.mu.Unlock()
@@ -345,7 +348,7 @@ func (d *Daemon) tookOwnMove(watch, rel string) bool {
 // nothing pending no timer runs. It never polls.
 func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-chan struct{}) {
 	defer close(jobs)
-	idle := d.cfg.Workers
+	idle := d.pipe.runners()
 	for ctx.Err() == nil {
 		for idle == 0 {
 			select {
@@ -364,7 +367,9 @@ func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-c
 			}
 		}
 		wakeCh := d.wake.wait()
-		js, err := d.q.ClaimN(ctx, idle)
+		want := d.pipe.want(idle)
+		js, held, err := d.q.ClaimAhead(ctx, want)
+		d.pipe.got(want, len(js))
 		if err != nil {
 			if ctx.Err() == nil {
 				d.log.Error("claim failed", "err", err)
@@ -383,7 +388,11 @@ func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-c
 		}
 		var timer *time.Timer
 		var due <-chan time.Time
-		t, ok, err := d.q.NextReady(ctx)
+		var t time.Time
+		ok := false
+		if !held { // ready jobs held back wait for a slot, not for a time
+			t, ok, err = d.q.NextReady(ctx)
+		}
 		if err != nil || ok {
 			wait := time.Minute // the database did not answer: look again later
 			if err == nil {
@@ -598,21 +607,34 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	if done := d.landed(ctx, j, wc, tgt, f, src, fp, claim, log); done {
 		return
 	}
-	fl := &flight{job: j, target: wc.Target, total: f.Size}
-	d.mu.Lock()
-	d.inflight[j.ID] = fl
-	first := len(d.inflight) == 1
-	d.mu.Unlock()
-	if first {
-		d.pokeBusy() // the first upload in flight arms the progress timer
-	}
-	res, err := targets.Deliver(ctx, tgt, g.cfg.Targets[wc.Target], f, d.q.Sessions(j.Watch, j.Rel, wc.Target), func(n int64) { fl.sent.Store(n) })
-	d.mu.Lock()
-	delete(d.inflight, j.ID)
-	last := len(d.inflight) == 0
-	d.mu.Unlock()
-	if last {
-		d.pokeBusy() // the last upload's end stops it
+	var res *targets.Result
+	held := false
+	sent := d.withSlot(ctx, j, func() {
+		if held = d.health.holds(j); held { // its target stopped being up while it waited
+			return
+		}
+		fl := &flight{job: j, target: wc.Target, total: f.Size}
+		d.mu.Lock()
+		d.inflight[j.ID] = fl
+		first := len(d.inflight) == 1
+		d.mu.Unlock()
+		if first {
+			d.pokeBusy() // the first upload in flight arms the progress timer
+		}
+		res, err = targets.Deliver(ctx, tgt, g.cfg.Targets[wc.Target], f, d.q.Sessions(j.Watch, j.Rel, wc.Target), func(n int64) { fl.sent.Store(n) })
+		d.mu.Lock()
+		delete(d.inflight, j.ID)
+		last := len(d.inflight) == 0
+		d.mu.Unlock()
+		if last {
+			d.pokeBusy() // the last upload's end stops it
+		}
+	})
+	if !sent || held {
+		// Claimed ahead of its slot, it waited into the stop, or its
+		// target stopped being up: it goes back untried, uncounted.
+		d.requeue(ctx, j, time.Now(), j.LastError, true, log)
+		return
 	}
 	if err == nil {
 		err = src.unchanged() // an adapter whose commit is not the last byte
@@ -685,7 +707,11 @@ func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt t
 		return
 	}
 	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: filepath.Join(wc.Path, filepath.FromSlash(j.Rel)), OnConflict: wc.OnConflict, Dest: dest, Previous: &prev.Remote}
-	if err := del.Delete(ctx, f, prev.Remote); err != nil {
+	if !d.withSlot(ctx, j, func() { err = del.Delete(ctx, f, prev.Remote) }) {
+		d.requeue(ctx, j, time.Now(), j.LastError, true, log) // claimed ahead, it waited into the stop
+		return
+	}
+	if err != nil {
 		d.handleErr(ctx, j, wc, "", err, log)
 		return
 	}
@@ -704,11 +730,13 @@ func (d *Daemon) complete(ctx context.Context, j *queue.Job, o queue.Outcome, lo
 	d.mu.Lock()
 	h := d.handoffs[j.ID]
 	d.mu.Unlock()
-	n := 0
+	var want queue.Want
 	if h != nil && h.next == nil && h.run.Err() == nil {
-		n = 1 // a worker runs j: it takes its next job from this commit
+		d.endSlotPhase(h)
+		want = d.pipe.want(1) // a runner runs j: it takes its next job from this commit
 	}
-	requeued, next, err := d.q.CompleteNext(context.WithoutCancel(ctx), j, o, n)
+	requeued, next, err := d.q.CompleteNext(context.WithoutCancel(ctx), j, o, want)
+	d.pipe.got(want, len(next))
 	if err != nil {
 		log.Error("cannot record the outcome; the job runs again", "err", err)
 		d.strand(j)
@@ -718,6 +746,7 @@ func (d *Daemon) complete(ctx context.Context, j *queue.Job, o queue.Outcome, lo
 		if h.run.Err() == nil {
 			h.next = next[0]
 		} else { // the stop began while the commit waited: the job stays for the next start
+			d.pipe.phaseEnded()
 			d.requeue(ctx, next[0], time.Now(), next[0].LastError, true, log.With("path", next[0].Rel))
 		}
 	}

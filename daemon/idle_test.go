@@ -96,7 +96,8 @@ func TestBurstDoesNotWakeHousekeepingPerUpload(t *testing.T) {
 	// runs back to back once they are released.
 	daemontest.Eventually(t, "the backlog", func() bool {
 		c, _ := h.Queue().Counts(context.Background())
-		return c[queue.Pending]+c[queue.Leased] == files && c[queue.Leased] == 4
+		active, _ := mem.running()
+		return c[queue.Pending]+c[queue.Leased] == files && active == 4
 	})
 	before := daemon.BusyWakeups(h.Daemon())
 	close(block)

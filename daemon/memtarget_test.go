@@ -22,6 +22,8 @@ type memTarget struct {
 	vers  map[string][]string // rel → sha256 of every version stored, in order
 	fail  func(rel string) error
 	block chan struct{} // if set, Put waits for it after reading half the body
+	// active is how many Puts run now; peak the most that ran at once.
+	active, peak int
 }
 
 var mem = &memTarget{files: map[string]string{}, puts: map[string]int{}, vers: map[string][]string{}}
@@ -34,6 +36,14 @@ func (m *memTarget) reset() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.files, m.puts, m.vers, m.fail, m.block = map[string]string{}, map[string]int{}, map[string][]string{}, nil, nil
+	m.active, m.peak = 0, 0
+}
+
+// running returns how many Puts run now and the most that ran at once.
+func (m *memTarget) running() (active, peak int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.active, m.peak
 }
 
 func (m *memTarget) Watch(w *config.Watch) (any, error) { return nil, w.Destination.Decode() }
@@ -46,7 +56,14 @@ func (m *memTarget) Put(ctx context.Context, f *targets.File, _ *targets.Plan, b
 	m.mu.Lock()
 	fail, block := m.fail, m.block
 	m.puts[f.Rel]++
+	m.active++
+	m.peak = max(m.peak, m.active)
 	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.active--
+		m.mu.Unlock()
+	}()
 	if fail != nil {
 		if err := fail(f.Rel); err != nil {
 			return targets.Remote{}, err

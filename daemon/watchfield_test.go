@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dropsync/dropsync/daemon"
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/queue"
 )
@@ -272,4 +273,116 @@ func TestStoppingWorkerTakesNoNextJob(t *testing.T) {
 			t.Errorf("%s was uploaded after the stop began", name)
 		}
 	}
+}
+
+// A large backlog keeps the next jobs claimed and opened while the upload
+// slots are busy (runners ahead of their slot), but no more than `workers`
+// uploads run at once, and every file goes once.
+func TestLargeBacklogIsClaimedAheadOfTheSlots(t *testing.T) {
+	mem.reset()
+	block := make(chan struct{})
+	mem.block = block
+	h := daemontest.StartYAML(t, "state_dir: {{state}}\nworkers: 1\ntargets:\n  t: {type: test-memory, url: http://127.0.0.1:1}\n"+
+		"watches:\n  - {path: {{inbox}}, target: t, settle: 50ms}\n")
+	h.WriteFile(t, "first.txt", []byte("first"))
+	daemontest.Eventually(t, "the first upload to block", func() bool { _, p := mem.get("first.txt"); return p == 1 })
+	const files = 20
+	for i := range files {
+		h.WriteFile(t, fmt.Sprintf("f%02d.txt", i), []byte{byte(i)})
+	}
+	daemontest.Eventually(t, "two jobs claimed ahead of the one slot", func() bool {
+		c, _ := h.Queue().Counts(context.Background())
+		return c[queue.Leased] == 3 && c[queue.Pending] == files-2
+	})
+	close(block)
+	h.WaitIdle(t)
+	for i := range files {
+		if sum, p := mem.get(fmt.Sprintf("f%02d.txt", i)); sum != sha256hex([]byte{byte(i)}) || p != 1 {
+			t.Errorf("f%02d.txt: %d uploads, content %s", i, p, sum)
+		}
+	}
+	if _, peak := mem.running(); peak != 1 {
+		t.Fatalf("%d uploads ran at once with workers: 1", peak)
+	}
+}
+
+// Jobs claimed ahead that still wait for a slot when the stop begins are
+// not sent: they return to pending, their attempt uncounted, and go at the
+// next start.
+func TestStopPutsBackJobsClaimedAhead(t *testing.T) {
+	mem.reset()
+	block := make(chan struct{})
+	mem.block = block
+	h := daemontest.StartYAML(t, "state_dir: {{state}}\nworkers: 1\ntargets:\n  t: {type: test-memory, url: http://127.0.0.1:1}\n"+
+		"watches:\n  - {path: {{inbox}}, target: t, settle: 50ms}\n")
+	h.WriteFile(t, "first.txt", []byte("first"))
+	daemontest.Eventually(t, "the first upload to block", func() bool { _, p := mem.get("first.txt"); return p == 1 })
+	const files = 20
+	for i := range files {
+		h.WriteFile(t, fmt.Sprintf("f%02d.txt", i), []byte{byte(i)})
+	}
+	daemontest.Eventually(t, "jobs claimed ahead", func() bool {
+		c, _ := h.Queue().Counts(context.Background())
+		return c[queue.Leased] == 3 && c[queue.Pending] == files-2
+	})
+	stopped := h.StopAsync()
+	close(block)
+	<-stopped
+	if sum, _ := mem.get("first.txt"); sum == "" {
+		t.Fatal("the upload in flight was not finished by the drain")
+	}
+	for i := range files {
+		if _, p := mem.get(fmt.Sprintf("f%02d.txt", i)); p != 0 {
+			t.Errorf("f%02d.txt was uploaded after the stop began", i)
+		}
+	}
+	q, err := queue.OpenExisting(context.Background(), filepath.Clean(h.StateDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := q.Jobs(context.Background(), queue.Pending, "", 100)
+	q.Close()
+	if err != nil || len(js) != files {
+		t.Fatalf("pending after the stop: %d jobs, %v; want %d", len(js), err, files)
+	}
+	for _, j := range js {
+		if j.Attempts != 0 {
+			t.Errorf("%s: %d attempts counted for a job that was never sent", j.Rel, j.Attempts)
+		}
+	}
+	h.Restart(t)
+	h.WaitIdle(t)
+	for i := range files {
+		if _, p := mem.get(fmt.Sprintf("f%02d.txt", i)); p != 1 {
+			t.Errorf("f%02d.txt: %d uploads after the restart, want 1", i, p)
+		}
+	}
+}
+
+// Ready jobs held back for a free slot (a small backlog while every slot
+// is busy) wait on the slots, not on a timer: the dispatcher does not
+// poll the queue for them. The window is a measurement: it must pass with
+// nothing happening.
+func TestHeldBacklogDoesNotSpinTheDispatcher(t *testing.T) {
+	mem.reset()
+	block := make(chan struct{})
+	mem.block = block
+	h := daemontest.StartYAML(t, "state_dir: {{state}}\nworkers: 1\ntargets:\n  t: {type: test-memory, url: http://127.0.0.1:1}\n"+
+		"watches:\n  - {path: {{inbox}}, target: t, settle: 50ms}\n")
+	h.WriteFile(t, "first.txt", []byte("first"))
+	daemontest.Eventually(t, "the first upload to block", func() bool { _, p := mem.get("first.txt"); return p == 1 })
+	for _, name := range []string{"a.txt", "b.txt"} {
+		h.WriteFile(t, name, []byte(name))
+	}
+	daemontest.Eventually(t, "the backlog", func() bool {
+		c, _ := h.Queue().Counts(context.Background())
+		return c[queue.Pending] == 2
+	})
+	before := daemon.TimerWakeups(h.Daemon())
+	<-time.After(time.Second)
+	if n := daemon.TimerWakeups(h.Daemon()) - before; n > 4 { // the two settle deadlines, and slack
+		t.Fatalf("the dispatcher woke %d times on a timer in 1s while two ready jobs waited for the slot", n)
+	}
+	close(block)
+	h.WaitIdle(t)
 }

@@ -85,7 +85,7 @@ func BenchmarkBurstQueueWork(b *testing.B) {
 					}
 					o := queue.Outcome{Delivered: &queue.FileState{FP: j.FP, SHA256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
 						Remote: targets.Remote{ID: "id-" + j.Rel, Name: j.Rel}}, Names: []string{j.Rel}}
-					_, next, err := q.CompleteNext(ctx, j, o, 1)
+					_, next, err := q.CompleteNext(ctx, j, o, queue.Want{Now: 1})
 					if err != nil {
 						b.Error(err)
 						return

@@ -76,7 +76,7 @@ func TestCompletionClaimsTheWorkersNextJob(t *testing.T) {
 	var seq []string
 	for j != nil {
 		seq = append(seq, j.Rel)
-		_, next, err := q.CompleteNext(ctx, j, queue.Outcome{Delivered: &queue.FileState{FP: j.FP, SHA256: "x"}}, 1)
+		_, next, err := q.CompleteNext(ctx, j, queue.Outcome{Delivered: &queue.FileState{FP: j.FP, SHA256: "x"}}, queue.Want{Now: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

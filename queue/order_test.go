@@ -61,3 +61,52 @@ func TestActiveInFolder(t *testing.T) {
 		}
 	}
 }
+
+// Jobs are claimed ahead of a free worker only from a backlog that keeps
+// more than Keep ready jobs behind them; jobs for free workers are claimed
+// from any backlog; either way the backlog's head goes first.
+func TestClaimAheadKeepsASmallBacklogForFreeWorkers(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		backlog int
+		want    queue.Want
+		claimed string
+		held    bool
+	}{
+		{"small backlog, no worker free", 5, queue.Want{Ahead: 2, Keep: 5}, "", true},
+		{"small backlog, one worker free", 5, queue.Want{Now: 1, Ahead: 2, Keep: 5}, "a", true},
+		{"one job beyond Keep", 6, queue.Want{Ahead: 2, Keep: 5}, "a", true},
+		{"large backlog", 20, queue.Want{Now: 1, Ahead: 2, Keep: 5}, "a,b,c", true},
+		{"backlog smaller than the free workers", 2, queue.Want{Now: 3, Ahead: 2, Keep: 5}, "a,b", false},
+		{"nothing ahead asked", 20, queue.Want{Now: 2}, "a,b", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, _ := open(t)
+			var items []queue.Item
+			for i := range tc.backlog {
+				it := item(string(rune('a'+i)), int64(i+1))
+				it.Order = "name"
+				items = append(items, it)
+			}
+			if _, err := q.Enqueue(ctx, items); err != nil {
+				t.Fatal(err)
+			}
+			js, held, err := q.ClaimAhead(ctx, tc.want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, j := range js {
+				got = append(got, j.Rel)
+			}
+			if strings.Join(got, ",") != tc.claimed || held != tc.held {
+				t.Fatalf("claimed %q, held %v; want %q, held %v", strings.Join(got, ","), held, tc.claimed, tc.held)
+			}
+			c, err := q.Counts(ctx)
+			if err != nil || c[queue.Leased] != len(js) || c[queue.Pending] != tc.backlog-len(js) {
+				t.Fatalf("counts %v, %v", c, err)
+			}
+		})
+	}
+}

@@ -475,36 +475,61 @@ func (q *Queue) Claim(ctx context.Context) (*Job, error) {
 // Item.Order); between watches, time-ordered backlogs (oldest, none)
 // interleave by time and go before name-ordered ones.
 func (q *Queue) ClaimN(ctx context.Context, n int) ([]*Job, error) {
+	js, _, err := q.ClaimAhead(ctx, Want{Now: n})
+	return js, err
+}
+
+// A Want is what a claim asks for: Now jobs for workers free to start them
+// at once, and up to Ahead more for workers that would wait for one of the
+// others to finish (claimed ahead of their turn). Jobs ahead are leased
+// only from a backlog that keeps more than Keep ready jobs behind them, so
+// a backlog of up to Now+Keep jobs is claimed strictly in order as workers
+// free up, and of a larger one at most Ahead jobs go before a job that
+// arrives later but comes first in its watch's order.
+type Want struct {
+	Now, Ahead, Keep int
+}
+
+// ClaimAhead is ClaimN for a Want. held reports that ready jobs were left
+// for later by the Keep rule: they wait for a worker to free up, not for
+// time to pass.
+func (q *Queue) ClaimAhead(ctx context.Context, w Want) (js []*Job, held bool, err error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("queue: claim: %w", err)
+		return nil, false, fmt.Errorf("queue: claim: %w", err)
 	}
-	var js []*Job
 	op := &groupOp{apply: func(c *conn) (err error) {
-		js, err = q.claim(c, n)
+		js, held, err = q.claim(c, w)
 		return err
 	}}
 	q.group.run(op, func(b []*groupOp) { q.commitGroup(ctx, b) })
 	if op.err != nil {
-		return nil, fmt.Errorf("queue: claim: %w", op.err)
+		return nil, false, fmt.Errorf("queue: claim: %w", op.err)
 	}
-	return js, nil
+	return js, held, nil
 }
 
-// claim leases up to n ready jobs in c's transaction and reads their
-// delivery state.
-func (q *Queue) claim(c *conn, n int) ([]*Job, error) {
+// claim leases the ready jobs w asks for in c's transaction, and reads
+// their delivery state.
+func (q *Queue) claim(c *conn, w Want) (js []*Job, held bool, err error) {
+	limit := w.Now + w.Ahead
+	if w.Ahead > 0 {
+		limit += w.Keep
+	}
+	if limit <= 0 {
+		return nil, false, nil
+	}
 	now := ms(q.now())
-	query, args := qReady, []any{now, n}
+	query, args := qReady, []any{now, limit}
 	for i, k := range claimLimits {
-		if k >= n {
+		if k >= limit {
 			query, args = qReadyLimited[i], args[:1]
 			break
 		}
 	}
-	var ids []int64
-	err := c.query(query, args, func(scan func(...any) error) error {
+	ids := make([]int64, 0, limit)
+	err = c.query(query, args, func(scan func(...any) error) error {
 		var id int64
-		if len(ids) >= n {
+		if len(ids) >= limit {
 			return nil
 		}
 		if err := scan(&id); err != nil {
@@ -514,17 +539,22 @@ func (q *Queue) claim(c *conn, n int) ([]*Job, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	js := make([]*Job, 0, len(ids))
-	for _, id := range ids {
+	n := min(len(ids), w.Now)
+	if extra := len(ids) - w.Now - w.Keep; w.Ahead > 0 && extra > 0 {
+		n += min(extra, w.Ahead)
+	}
+	held = len(ids) > n
+	js = make([]*Job, 0, n)
+	for _, id := range ids[:n] {
 		j, err := q.lease(c, id, now)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		js = append(js, j)
 	}
-	return js, nil
+	return js, held, nil
 }
 
 // lease leases the pending job id in c's transaction, with what its path
@@ -612,23 +642,20 @@ type Outcome struct {
 // fails, the shared transaction is rolled back and each runs in a
 // transaction of its own, so one failure never undoes the others.
 func (q *Queue) Complete(ctx context.Context, j *Job, o Outcome) (requeued bool, err error) {
-	requeued, _, err = q.CompleteNext(ctx, j, o, 0)
+	requeued, _, err = q.CompleteNext(ctx, j, o, Want{})
 	return requeued, err
 }
 
-// CompleteNext is Complete, and claims up to n ready jobs (as ClaimN does)
-// in the same transaction: a worker that records its job's outcome takes
-// its next job without another commit. A job is claimed only for a worker
-// that is free for it, so the claim order holds as with ClaimN.
-func (q *Queue) CompleteNext(ctx context.Context, j *Job, o Outcome, n int) (requeued bool, next []*Job, err error) {
+// CompleteNext is Complete, and claims what w asks for (as ClaimAhead
+// does) in the same transaction: a worker that records its job's outcome
+// takes its next job without another commit, in the claim order.
+func (q *Queue) CompleteNext(ctx context.Context, j *Job, o Outcome, w Want) (requeued bool, next []*Job, err error) {
 	op := &groupOp{apply: func(c *conn) (err error) {
 		requeued, next = false, nil
 		if err := q.completeOne(c, j, o, ms(q.now()), &requeued); err != nil {
 			return err
 		}
-		if n > 0 {
-			next, err = q.claim(c, n)
-		}
+		next, _, err = q.claim(c, w)
 		return err
 	}}
 	q.group.run(op, func(b []*groupOp) { q.commitGroup(ctx, b) })
