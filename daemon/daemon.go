@@ -1,5 +1,5 @@
 // Package daemon wires dropsync together: one watcher per watch feeds the
-// queue, and a pool of workers claims jobs and delivers files through the
+// queue, and a pool of job runners claims jobs and delivers files through the
 // targets, retrying with backoff, pausing throttled targets, and moving
 // permanent failures to the failed list.
 //
@@ -58,11 +58,15 @@
 //   - A delivery counts (is logged, observed, followed by after_upload)
 //     only after its outcome is committed; completions of several workers
 //     share commits (queue.Complete).
-//   - A job is claimed only when a worker is free for it (so a backlog goes
-//     in each watch's claim order), and claims share transactions with the
-//     completions committed at the same moment. A worker whose job ends
+//   - Jobs run on 3×workers runners that share `workers` upload slots,
+//     held only around the upload or remote delete (pipeline.go), so one
+//     job's preparation and another's commit overlap each upload. A job is
+//     claimed for a free slot from any backlog, ahead of one only from a
+//     backlog larger than 3×workers (so a small backlog goes strictly in
+//     each watch's claim order), and claims share transactions with the
+//     completions committed at the same moment. A runner whose job ends
 //     by a completion claims its next job in that completion's own
-//     transaction (queue.CompleteNext); only a worker that finds nothing
+//     transaction (queue.CompleteNext); only a runner that finds nothing
 //     goes back to the dispatcher.
 //   - With nothing pending and nothing in flight, the daemon's own loops
 //     run no timer: the dispatcher sleeps on channels (new work, a freed
@@ -126,7 +130,7 @@ type Daemon struct {
 	mu       sync.Mutex
 	gen      *generation // the configuration jobs start with; see reload.go
 	inflight map[int64]*flight
-	handoffs map[int64]*handoff   // leased job → the slot of the worker running it
+	handoffs map[int64]*handoff   // leased job → where the runner running it takes its next job
 	ownMoves map[string]time.Time // watch+"\x00"+rel the daemon removed itself
 	stranded []*queue.Job         // leased jobs whose outcome could not be written
 	throttle map[string]int       // target → throttled answers since its last delivery
@@ -293,7 +297,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return runErr
 }
 
-// handoff is the slot in which a worker's completion leaves the worker's
+// handoff is the slot in which a job's completion leaves the runner's
 // next job (see complete).
 type handoff struct {
 	run        context.Context // claiming stops when it ends: the daemon is stopping
@@ -301,8 +305,8 @@ type handoff struct {
 	phaseEnded bool // the job's slot phase ended (pipeline); the runner's own
 }
 
-// runJob processes j on a worker and returns the job its completion
-// claimed for the same worker, or nil.
+// runJob processes j on a runner and returns the job its completion
+// claimed for the same runner, or nil.
 func (d *Daemon) runJob(runCtx, workCtx context.Context, j *queue.Job) *queue.Job {
 	h := &handoff{run: runCtx}
 	d.mu.Lock()
@@ -339,13 +343,13 @@ func (d *Daemon) tookOwnMove(watch, rel string) bool {
 	return ok
 }
 
-// dispatch claims jobs for idle workers, as many as are idle in one
+// dispatch claims jobs for idle runners, as many as are idle in one
 // transaction (shared with the completions committed at that moment), until
-// ctx ends; then it closes jobs. A job is claimed only when a worker is free
-// for it, so a backlog goes in each watch's claim order. Between claims it
-// sleeps until new work is queued, a worker frees up, or the earliest
-// pending job becomes due: a timer is armed for that deadline only, so with
-// nothing pending no timer runs. It never polls.
+// ctx ends; then it closes jobs. What it claims ahead of a free slot is
+// pipeline.want's to say. Between claims it sleeps until new work is
+// queued, a runner frees up, or the earliest pending job becomes due: a
+// timer is armed for that deadline only, so with nothing pending no timer
+// runs, and none for ready jobs held back for a free slot. It never polls.
 func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-chan struct{}) {
 	defer close(jobs)
 	idle := d.pipe.runners()
@@ -358,7 +362,7 @@ func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-c
 				idle++
 			}
 		}
-		for drained := false; !drained; { // claim for every worker that is free by now
+		for drained := false; !drained; { // claim for every runner that is free by now
 			select {
 			case <-freed:
 				idle++
@@ -380,7 +384,7 @@ func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-c
 			continue
 		}
 		for _, j := range js {
-			jobs <- j // a worker is idle for each
+			jobs <- j // a runner is idle for each
 			idle--
 		}
 		if len(js) > 0 {
@@ -724,8 +728,8 @@ func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt t
 // complete records success; it reports whether that worked and whether
 // the job went back to pending because the file changed meanwhile. A job
 // whose outcome cannot be recorded is released in the background and runs
-// again. When a worker runs j (runJob), the same commit claims the
-// worker's next job, unless the daemon is stopping.
+// again. When a runner runs j (runJob), the same commit claims the
+// runner's next job, unless the daemon is stopping.
 func (d *Daemon) complete(ctx context.Context, j *queue.Job, o queue.Outcome, log *slog.Logger) (ok, requeued bool) {
 	d.mu.Lock()
 	h := d.handoffs[j.ID]
