@@ -248,37 +248,26 @@ func TestClaimOrderPerWatch(t *testing.T) {
 // once the daemon is stopping: the drain finishes what is in flight and
 // leaves the backlog pending for the next start.
 func TestStoppingWorkerTakesNoNextJob(t *testing.T) {
-	mem.reset()
-	block := make(chan struct{})
-	mem.block = block
-	h := daemontest.StartYAML(t, "state_dir: {{state}}\nworkers: 1\ntargets:\n  t: {type: test-memory, url: http://127.0.0.1:1}\n"+
-		"watches:\n  - {path: {{inbox}}, target: t, settle: 50ms}\n")
-	h.WriteFile(t, "first.txt", []byte("first"))
-	daemontest.Eventually(t, "the first upload to block", func() bool { _, p := mem.get("first.txt"); return p == 1 })
-	for _, name := range []string{"b.txt", "c.txt", "d.txt"} {
-		h.WriteFile(t, name, []byte(name))
-	}
-	daemontest.Eventually(t, "the backlog", func() bool {
-		c, _ := h.Queue().Counts(context.Background())
-		return c[queue.Pending] == 3
-	})
+	h, block := startOneSlotBlocked(t, 3, false)
 	stopped := h.StopAsync()
 	close(block)
 	<-stopped
 	if sum, _ := mem.get("first.txt"); sum == "" {
 		t.Fatal("the upload in flight was not finished by the drain")
 	}
-	for _, name := range []string{"b.txt", "c.txt", "d.txt"} {
-		if _, p := mem.get(name); p != 0 {
-			t.Errorf("%s was uploaded after the stop began", name)
+	for i := range 3 {
+		if _, p := mem.get(fmt.Sprintf("f%02d.txt", i)); p != 0 {
+			t.Errorf("f%02d.txt was uploaded after the stop began", i)
 		}
 	}
 }
 
-// A large backlog keeps the next jobs claimed and opened while the upload
-// slots are busy (runners ahead of their slot), but no more than `workers`
-// uploads run at once, and every file goes once.
-func TestLargeBacklogIsClaimedAheadOfTheSlots(t *testing.T) {
+// startOneSlotBlocked starts a daemon with one worker whose upload of
+// first.txt blocks until the returned channel is closed, and queues
+// backlog small files behind it, f00.txt…; with ahead, it waits until two
+// of them are claimed ahead of the slot.
+func startOneSlotBlocked(t *testing.T, backlog int, ahead bool) (*daemontest.Harness, chan struct{}) {
+	t.Helper()
 	mem.reset()
 	block := make(chan struct{})
 	mem.block = block
@@ -286,14 +275,26 @@ func TestLargeBacklogIsClaimedAheadOfTheSlots(t *testing.T) {
 		"watches:\n  - {path: {{inbox}}, target: t, settle: 50ms}\n")
 	h.WriteFile(t, "first.txt", []byte("first"))
 	daemontest.Eventually(t, "the first upload to block", func() bool { _, p := mem.get("first.txt"); return p == 1 })
-	const files = 20
-	for i := range files {
+	for i := range backlog {
 		h.WriteFile(t, fmt.Sprintf("f%02d.txt", i), []byte{byte(i)})
 	}
-	daemontest.Eventually(t, "two jobs claimed ahead of the one slot", func() bool {
+	leased := 1
+	if ahead {
+		leased = 3
+	}
+	daemontest.Eventually(t, "the backlog", func() bool {
 		c, _ := h.Queue().Counts(context.Background())
-		return c[queue.Leased] == 3 && c[queue.Pending] == files-2
+		return c[queue.Leased] == leased && c[queue.Pending] == backlog+1-leased
 	})
+	return h, block
+}
+
+// A large backlog keeps the next jobs claimed and opened while the upload
+// slots are busy (runners ahead of their slot), but no more than `workers`
+// uploads run at once, and every file goes once.
+func TestLargeBacklogIsClaimedAheadOfTheSlots(t *testing.T) {
+	const files = 20
+	h, block := startOneSlotBlocked(t, files, true)
 	close(block)
 	h.WaitIdle(t)
 	for i := range files {
@@ -310,21 +311,8 @@ func TestLargeBacklogIsClaimedAheadOfTheSlots(t *testing.T) {
 // not sent: they return to pending, their attempt uncounted, and go at the
 // next start.
 func TestStopPutsBackJobsClaimedAhead(t *testing.T) {
-	mem.reset()
-	block := make(chan struct{})
-	mem.block = block
-	h := daemontest.StartYAML(t, "state_dir: {{state}}\nworkers: 1\ntargets:\n  t: {type: test-memory, url: http://127.0.0.1:1}\n"+
-		"watches:\n  - {path: {{inbox}}, target: t, settle: 50ms}\n")
-	h.WriteFile(t, "first.txt", []byte("first"))
-	daemontest.Eventually(t, "the first upload to block", func() bool { _, p := mem.get("first.txt"); return p == 1 })
 	const files = 20
-	for i := range files {
-		h.WriteFile(t, fmt.Sprintf("f%02d.txt", i), []byte{byte(i)})
-	}
-	daemontest.Eventually(t, "jobs claimed ahead", func() bool {
-		c, _ := h.Queue().Counts(context.Background())
-		return c[queue.Leased] == 3 && c[queue.Pending] == files-2
-	})
+	h, block := startOneSlotBlocked(t, files, true)
 	stopped := h.StopAsync()
 	close(block)
 	<-stopped
@@ -364,23 +352,10 @@ func TestStopPutsBackJobsClaimedAhead(t *testing.T) {
 // poll the queue for them. The window is a measurement: it must pass with
 // nothing happening.
 func TestHeldBacklogDoesNotSpinTheDispatcher(t *testing.T) {
-	mem.reset()
-	block := make(chan struct{})
-	mem.block = block
-	h := daemontest.StartYAML(t, "state_dir: {{state}}\nworkers: 1\ntargets:\n  t: {type: test-memory, url: http://127.0.0.1:1}\n"+
-		"watches:\n  - {path: {{inbox}}, target: t, settle: 50ms}\n")
-	h.WriteFile(t, "first.txt", []byte("first"))
-	daemontest.Eventually(t, "the first upload to block", func() bool { _, p := mem.get("first.txt"); return p == 1 })
-	for _, name := range []string{"a.txt", "b.txt"} {
-		h.WriteFile(t, name, []byte(name))
-	}
-	daemontest.Eventually(t, "the backlog", func() bool {
-		c, _ := h.Queue().Counts(context.Background())
-		return c[queue.Pending] == 2
-	})
+	h, block := startOneSlotBlocked(t, 2, false)
 	before := daemon.TimerWakeups(h.Daemon())
 	<-time.After(time.Second)
-	if n := daemon.TimerWakeups(h.Daemon()) - before; n > 4 { // the two settle deadlines, and slack
+	if n := daemon.TimerWakeups(h.Daemon()) - before; n > 4 { // the settle deadlines, and slack
 		t.Fatalf("the dispatcher woke %d times on a timer in 1s while two ready jobs waited for the slot", n)
 	}
 	close(block)
