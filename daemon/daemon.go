@@ -59,8 +59,9 @@
 //     only after its outcome is committed; completions of several workers
 //     share commits (queue.Complete).
 //   - Jobs run on 3×workers runners that share `workers` upload slots,
-//     held only around the upload or remote delete (pipeline.go), so one
-//     job's preparation and another's commit overlap each upload. A job is
+//     held only around the upload or remote delete and the handling of
+//     its failure (pipeline.go), so one job's preparation and another's
+//     commit overlap each upload. A job is
 //     claimed for a free slot from any backlog, ahead of one only from a
 //     backlog larger than 3×workers (so a small backlog goes strictly in
 //     each watch's claim order), and claims share transactions with the
@@ -612,9 +613,9 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		return
 	}
 	var res *targets.Result
-	held := false
+	held, failed := false, false
 	sent := d.withSlot(ctx, j, func() {
-		if held = d.health.holds(j); held { // its target stopped being up while it waited
+		if held = d.health.holds(j) || d.health.pausedNow(ctx, j); held { // its target stopped being up while it waited
 			return
 		}
 		fl := &flight{job: j, target: wc.Target, total: f.Size}
@@ -633,17 +634,14 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		if last {
 			d.pokeBusy() // the last upload's end stops it
 		}
-	})
-	if !sent || held {
-		// Claimed ahead of its slot, it waited into the stop, or its
-		// target stopped being up: it goes back untried, uncounted.
-		d.requeue(ctx, j, time.Now(), j.LastError, true, log)
-		return
-	}
-	if err == nil {
-		err = src.unchanged() // an adapter whose commit is not the last byte
-	}
-	if err != nil {
+		if err == nil {
+			err = src.unchanged() // an adapter whose commit is not the last byte
+		}
+		if failed = err != nil; !failed {
+			return
+		}
+		// Handled holding the slot: the job that takes it next sees what
+		// this failure says about the target.
 		if cerr := src.unchanged(); errors.Is(err, targets.ErrChanged) || cerr != nil {
 			// The file changed while it was sent: not delivered, and the
 			// commit was refused.
@@ -651,6 +649,14 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 			return
 		}
 		d.handleErr(ctx, j, wc, path, err, log)
+	})
+	if !sent || held {
+		// Claimed ahead of its slot, it waited into the stop, or its
+		// target stopped being up: it goes back untried, uncounted.
+		d.requeue(ctx, j, time.Now(), j.LastError, true, log)
+		return
+	}
+	if failed {
 		return
 	}
 	state := &queue.FileState{FP: fp, SHA256: res.SHA256, Remote: res.Remote}

@@ -358,6 +358,36 @@ func (h *health) holds(j *queue.Job) bool {
 	return t.state == queue.TargetDown || t.state == queue.TargetCredentials
 }
 
+// throttledNow reports whether job j's target is throttled (a pause in
+// force in the daemon's view; its record may already have been ended by
+// `dropsync target resume`).
+func (h *health) throttledNow(j *queue.Job) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t, ok := h.ts[j.Target]
+	return ok && !h.probing[j.ID] && t.state == queue.TargetThrottled && time.Now().Before(t.until)
+}
+
+// pausedNow reports whether a claim now would hold job j back for its
+// target's recorded pause; the record is read only while the target is
+// throttled. A job that waited for an upload slot while its target was
+// throttled is held by it as a claim is, and only then.
+func (h *health) pausedNow(ctx context.Context, j *queue.Job) bool {
+	if !h.throttledNow(j) {
+		return false
+	}
+	ps, err := h.d.q.Pauses(context.WithoutCancel(ctx))
+	if err != nil {
+		return false // as a claim that found no pause: it is sent
+	}
+	for _, p := range ps {
+		if p.Target == j.Target {
+			return true
+		}
+	}
+	return false
+}
+
 // succeeded notes a delivery: a target that was down or had its
 // credentials rejected is up.
 func (h *health) succeeded(ctx context.Context, name string) {

@@ -14,6 +14,7 @@ import (
 	"github.com/dropsync/dropsync/daemon"
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/queue"
+	"github.com/dropsync/dropsync/targets"
 )
 
 // within polls cond every 10ms and fails the test when it does not hold
@@ -344,6 +345,33 @@ func TestStopPutsBackJobsClaimedAhead(t *testing.T) {
 		if _, p := mem.get(fmt.Sprintf("f%02d.txt", i)); p != 1 {
 			t.Errorf("f%02d.txt: %d uploads after the restart, want 1", i, p)
 		}
+	}
+}
+
+// A job claimed ahead of its slot is not sent once its target is
+// throttled while it waits: the server asked for a pause, so the job
+// returns to pending uncounted, as the rest of the backlog waits, and only
+// the upload that was answered 429 reached the server.
+func TestJobsClaimedAheadWaitOutAThrottle(t *testing.T) {
+	const files = 20
+	h, block := startOneSlotBlocked(t, files, true)
+	mem.mu.Lock()
+	mem.fail = func(string) error {
+		return &targets.Error{Kind: targets.Throttled, Op: "test: put", Status: 429, RetryAfter: time.Hour}
+	}
+	mem.mu.Unlock()
+	close(block)
+	daemontest.Eventually(t, "the throttle and the backlog back to pending", func() bool {
+		c, _ := h.Queue().Counts(context.Background())
+		return !h.PausedUntil(t, "t").IsZero() && c[queue.Leased] == 0 && c[queue.Pending] == files
+	})
+	sent := 0
+	for i := range files {
+		_, p := mem.get(fmt.Sprintf("f%02d.txt", i))
+		sent += p
+	}
+	if sent != 1 {
+		t.Fatalf("%d uploads reached the throttled target; want only the one it answered 429", sent)
 	}
 }
 
