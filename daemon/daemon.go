@@ -614,7 +614,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	}
 	var res *targets.Result
 	held, failed := false, false
-	sent := d.withSlot(ctx, j, func() {
+	sent := d.withSlot(j, func() {
 		if held = d.health.holds(j) || d.health.pausedNow(ctx, j); held { // its target stopped being up while it waited
 			return
 		}
@@ -717,7 +717,7 @@ func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt t
 		return
 	}
 	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: filepath.Join(wc.Path, filepath.FromSlash(j.Rel)), OnConflict: wc.OnConflict, Dest: dest, Previous: &prev.Remote}
-	if !d.withSlot(ctx, j, func() { err = del.Delete(ctx, f, prev.Remote) }) {
+	if !d.withSlot(j, func() { err = del.Delete(ctx, f, prev.Remote) }) {
 		d.requeue(ctx, j, time.Now(), j.LastError, true, log) // claimed ahead, it waited into the stop
 		return
 	}

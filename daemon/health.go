@@ -146,6 +146,14 @@ func (h *health) run(ctx, workCtx context.Context) {
 	h.loops.Wait()
 }
 
+// stopping returns a channel closed when the daemon begins to stop (the
+// end of run's ctx); run has started.
+func (h *health) stopping() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.runCtx.Done()
+}
+
 // startLoop runs t's loop until ctx ends; h.mu is held.
 func (h *health) startLoop(ctx context.Context, t *targetState) {
 	h.loops.Add(1)

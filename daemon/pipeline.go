@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"sync"
 
 	"github.com/dropsync/dropsync/queue"
@@ -80,15 +79,17 @@ func (d *Daemon) endSlotPhase(h *handoff) {
 }
 
 // withSlot runs fn holding an upload slot and reports true, or reports
-// false without running it if the daemon began to stop (or ctx ended)
-// before the job had one: the caller puts the job back.
-func (d *Daemon) withSlot(ctx context.Context, j *queue.Job, fn func()) bool {
+// false without running it if the daemon began to stop before the job had
+// one (a runner's job or the health probe's): the caller puts the job back.
+func (d *Daemon) withSlot(j *queue.Job, fn func()) bool {
 	d.mu.Lock()
 	h := d.handoffs[j.ID] // nil for the health probe's job
 	d.mu.Unlock()
-	stop := ctx.Done()
+	var stop <-chan struct{}
 	if h != nil {
 		stop = h.run.Done()
+	} else {
+		stop = d.health.stopping() // the probe's: its loop ends with the stop
 	}
 	select {
 	case <-stop:

@@ -375,6 +375,65 @@ func TestJobsClaimedAheadWaitOutAThrottle(t *testing.T) {
 	}
 }
 
+// The probe of a down target that waits for the upload slot when the stop
+// begins is not sent either: no upload starts after the stop began, and
+// the probe's file stays pending for the next start.
+func TestStopPutsBackAProbeWaitingForTheSlot(t *testing.T) {
+	mem.reset()
+	block := make(chan struct{})
+	mem.block = block
+	mem.fail = func(rel string) error {
+		if rel == "y.txt" {
+			return &targets.Error{Kind: targets.Unreachable, Op: "test: put", Msg: "connection refused"}
+		}
+		return nil
+	}
+	other := filepath.Join(t.TempDir(), "other")
+	if err := os.MkdirAll(other, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	h := daemontest.StartYAML(t, "state_dir: {{state}}\nworkers: 1\nshutdown_timeout: 5s\nretry: {initial: 100ms, max: 300ms}\n"+
+		"targets:\n  t: {type: test-memory, url: http://127.0.0.1:1}\n  d: {type: test-memory, url: http://127.0.0.1:2}\n"+
+		"watches:\n  - {path: {{inbox}}, target: t, settle: 50ms}\n  - {path: "+other+", target: d, settle: 50ms}\n")
+	if err := os.WriteFile(filepath.Join(other, "y.txt"), []byte("y"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	down := func() bool {
+		for _, th := range h.Daemon().TargetsHealth() {
+			if th.Target == "d" {
+				return th.State == queue.TargetDown
+			}
+		}
+		return false
+	}
+	daemontest.Eventually(t, "the target d down", down)
+	h.WriteFile(t, "first.txt", []byte("first"))
+	daemontest.Eventually(t, "the first upload to block and the probe to wait for the slot", func() bool {
+		c, _ := h.Queue().Counts(context.Background())
+		_, p := mem.get("first.txt")
+		return p == 1 && c[queue.Leased] == 2
+	})
+	_, probes := mem.get("y.txt")
+	stopped := h.StopAsync()
+	close(block)
+	<-stopped
+	if sum, _ := mem.get("first.txt"); sum == "" {
+		t.Fatal("the upload in flight was not finished by the drain")
+	}
+	if _, p := mem.get("y.txt"); p != probes {
+		t.Fatalf("the probe waiting for the slot was sent after the stop began (%d sends, %d before the stop)", p, probes)
+	}
+	q, err := queue.OpenExisting(context.Background(), filepath.Clean(h.StateDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := q.Jobs(context.Background(), queue.Pending, "", 10)
+	q.Close()
+	if err != nil || len(js) != 1 || js[0].Rel != "y.txt" {
+		t.Fatalf("pending after the stop: %v, %v; want y.txt", js, err)
+	}
+}
+
 // Ready jobs held back for a free slot (a small backlog while every slot
 // is busy) wait on the slots, not on a timer: the dispatcher does not
 // poll the queue for them. The window is a measurement: it must pass with
