@@ -613,11 +613,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		return
 	}
 	var res *targets.Result
-	held, failed := false, false
-	sent := d.withSlot(j, func() {
-		if held = d.health.holds(j) || d.health.pausedNow(ctx, j); held { // its target stopped being up while it waited
-			return
-		}
+	upload := func() (err error) {
 		fl := &flight{job: j, target: wc.Target, total: f.Size}
 		d.mu.Lock()
 		d.inflight[j.ID] = fl
@@ -637,11 +633,9 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		if err == nil {
 			err = src.unchanged() // an adapter whose commit is not the last byte
 		}
-		if failed = err != nil; !failed {
-			return
-		}
-		// Handled holding the slot: the job that takes it next sees what
-		// this failure says about the target.
+		return err
+	}
+	failed := func(err error) {
 		if cerr := src.unchanged(); errors.Is(err, targets.ErrChanged) || cerr != nil {
 			// The file changed while it was sent: not delivered, and the
 			// commit was refused.
@@ -649,14 +643,8 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 			return
 		}
 		d.handleErr(ctx, j, wc, path, err, log)
-	})
-	if !sent || held {
-		// Claimed ahead of its slot, it waited into the stop, or its
-		// target stopped being up: it goes back untried, uncounted.
-		d.requeue(ctx, j, time.Now(), j.LastError, true, log)
-		return
 	}
-	if failed {
+	if !d.callTarget(ctx, j, log, upload, failed) {
 		return
 	}
 	state := &queue.FileState{FP: fp, SHA256: res.SHA256, Remote: res.Remote}
@@ -717,12 +705,8 @@ func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt t
 		return
 	}
 	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: filepath.Join(wc.Path, filepath.FromSlash(j.Rel)), OnConflict: wc.OnConflict, Dest: dest, Previous: &prev.Remote}
-	if !d.withSlot(j, func() { err = del.Delete(ctx, f, prev.Remote) }) {
-		d.requeue(ctx, j, time.Now(), j.LastError, true, log) // claimed ahead, it waited into the stop
-		return
-	}
-	if err != nil {
-		d.handleErr(ctx, j, wc, "", err, log)
+	del1 := func() error { return del.Delete(ctx, f, prev.Remote) }
+	if !d.callTarget(ctx, j, log, del1, func(err error) { d.handleErr(ctx, j, wc, "", err, log) }) {
 		return
 	}
 	if ok, _ := d.complete(ctx, j, queue.Outcome{Forget: true}, log); ok {

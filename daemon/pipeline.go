@@ -1,7 +1,10 @@
 package daemon
 
 import (
+	"context"
+	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/dropsync/dropsync/queue"
 )
@@ -17,7 +20,8 @@ const runnersPerWorker = 3
 //
 // Invariants:
 //   - At most `workers` uploads and remote deletes run at once: each holds
-//     a slot (withSlot), granted in the order runners asked for one.
+//     a slot (callTarget), granted in the order runners asked for one,
+//     and handles a failure before it lets go of it.
 //   - A job is claimed for a free slot (a runner idle and fewer jobs in
 //     their slot phase than slots: want's Now) from any backlog; ahead of
 //     a free slot only while more than 3×workers ready jobs stay behind it
@@ -78,33 +82,51 @@ func (d *Daemon) endSlotPhase(h *handoff) {
 	}
 }
 
-// withSlot runs fn holding an upload slot and reports true, or reports
-// false without running it if the daemon began to stop before the job had
-// one (a runner's job or the health probe's): the caller puts the job back.
-func (d *Daemon) withSlot(j *queue.Job, fn func()) bool {
+// callTarget runs call (an upload or a remote delete) for j holding an
+// upload slot, and fail with its error, still holding the slot, so the
+// job that takes the slot next sees what the failure said about the
+// target. A job that waited for the slot into the stop, or whose target
+// stopped being up or was throttled meanwhile, goes back to pending
+// untried and uncounted. callTarget reports whether call ran and
+// succeeded.
+func (d *Daemon) callTarget(ctx context.Context, j *queue.Job, log *slog.Logger, call func() error, fail func(error)) bool {
 	d.mu.Lock()
 	h := d.handoffs[j.ID] // nil for the health probe's job
 	d.mu.Unlock()
-	var stop <-chan struct{}
+	stop := d.health.stopping() // the probe's: its loop ends with the stop
 	if h != nil {
 		stop = h.run.Done()
-	} else {
-		stop = d.health.stopping() // the probe's: its loop ends with the stop
 	}
-	select {
-	case <-stop:
+	defer d.endSlotPhase(h)
+	if !d.takeSlot(ctx, j, stop) {
+		d.requeue(ctx, j, time.Now(), j.LastError, true, log)
 		return false
-	default:
 	}
+	defer func() { <-d.pipe.slots }()
+	if err := call(); err != nil {
+		fail(err)
+		return false
+	}
+	return true
+}
+
+// takeSlot waits for an upload slot for j and reports true holding it, or
+// false holding none if stop came first or with it (a select picks either
+// of two ready cases), or j's target stopped being up or was throttled
+// while it waited.
+func (d *Daemon) takeSlot(ctx context.Context, j *queue.Job, stop <-chan struct{}) bool {
 	select {
 	case d.pipe.slots <- struct{}{}:
 	case <-stop:
 		return false
 	}
-	defer func() {
-		<-d.pipe.slots
-		d.endSlotPhase(h)
-	}()
-	fn()
-	return true
+	select {
+	case <-stop:
+	default:
+		if !d.health.holds(j) && !d.health.pausedNow(ctx, j) {
+			return true
+		}
+	}
+	<-d.pipe.slots
+	return false
 }

@@ -27,6 +27,8 @@ type memDel struct {
 	*memTarget
 	dmu     sync.Mutex
 	deleted []string
+	calls   int                    // Delete calls, failed ones too
+	fail    func(rel string) error // if set, Delete's answer
 }
 
 var mdel = &memDel{memTarget: mem}
@@ -37,9 +39,25 @@ func init() {
 
 func (m *memDel) Delete(_ context.Context, f *targets.File, _ targets.Remote) error {
 	m.dmu.Lock()
+	m.calls++
+	fail := m.fail
+	m.dmu.Unlock()
+	if fail != nil {
+		if err := fail(f.Rel); err != nil {
+			return err
+		}
+	}
+	m.dmu.Lock()
 	defer m.dmu.Unlock()
 	m.deleted = append(m.deleted, f.Rel)
 	return nil
+}
+
+// reset forgets deletions and hooks.
+func (m *memDel) reset() {
+	m.dmu.Lock()
+	defer m.dmu.Unlock()
+	m.deleted, m.calls, m.fail = nil, 0, nil
 }
 
 // A rescan that sees a file while it is being uploaded must not make the
@@ -47,9 +65,7 @@ func (m *memDel) Delete(_ context.Context, f *targets.File, _ targets.Remote) er
 // object it has just delivered.
 func TestRescanDuringUploadWithMoveDoesNotDeleteRemote(t *testing.T) {
 	mem.reset()
-	mdel.dmu.Lock()
-	mdel.deleted = nil
-	mdel.dmu.Unlock()
+	mdel.reset()
 	block := make(chan struct{})
 	mem.block = block
 	moveTo := t.TempDir()
@@ -154,9 +170,7 @@ func TestRetryAfterFailedToMovesTheFileBack(t *testing.T) {
 // it is deleted on the server.
 func TestDeletedFolderPropagatesToItsFiles(t *testing.T) {
 	mem.reset()
-	mdel.dmu.Lock()
-	mdel.deleted = nil
-	mdel.dmu.Unlock()
+	mdel.reset()
 	h := daemontest.Start(t, "type: test-memdel\nurl: http://127.0.0.1:1\n", "deletes: propagate")
 	for _, rel := range []string{"batch/x.txt", "batch/deep/y.txt", "keep.txt"} {
 		h.WaitDelivered(t, rel, h.WriteRandom(t, rel, 10))
@@ -182,9 +196,7 @@ func TestDeletedFolderPropagatesToItsFiles(t *testing.T) {
 // folder's: its delivered files are deleted on the server all the same.
 func TestFolderMovedAwayPropagatesToItsFiles(t *testing.T) {
 	mem.reset()
-	mdel.dmu.Lock()
-	mdel.deleted = nil
-	mdel.dmu.Unlock()
+	mdel.reset()
 	h := daemontest.Start(t, "type: test-memdel\nurl: http://127.0.0.1:1\n", "deletes: propagate")
 	for _, rel := range []string{"old/a.txt", "old/sub/b.txt"} {
 		h.WaitDelivered(t, rel, h.WriteRandom(t, rel, 10))
@@ -203,9 +215,7 @@ func TestFolderMovedAwayPropagatesToItsFiles(t *testing.T) {
 
 func resetDel() {
 	mem.reset()
-	mdel.dmu.Lock()
-	mdel.deleted = nil
-	mdel.dmu.Unlock()
+	mdel.reset()
 }
 
 func deleted() []string {

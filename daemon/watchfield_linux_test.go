@@ -103,9 +103,7 @@ func remount(t *testing.T, mode string) {
 		}
 	}
 	mem.reset()
-	mdel.dmu.Lock()
-	mdel.deleted = nil
-	mdel.dmu.Unlock()
+	mdel.reset()
 	share := filepath.Join(t.TempDir(), "share")
 	if err := os.Mkdir(share, 0o700); err != nil {
 		t.Fatal(err)

@@ -72,9 +72,7 @@ func TestFailedEnqueueIsRetried(t *testing.T) {
 		t.Skip("waits out the database's 10s busy timeout")
 	}
 	mem.reset()
-	mdel.dmu.Lock()
-	mdel.deleted = nil
-	mdel.dmu.Unlock()
+	mdel.reset()
 	h := daemontest.Start(t, "type: test-memdel\nurl: http://127.0.0.1:1\n", "deletes: propagate")
 	h.WriteFile(t, "old.txt", []byte("old"))
 	h.WaitDelivered(t, "old.txt", "")
@@ -447,4 +445,46 @@ func TestHeldBacklogDoesNotSpinTheDispatcher(t *testing.T) {
 	}
 	close(block)
 	h.WaitIdle(t)
+}
+
+// Remote deletes claimed ahead wait out a throttle as uploads do: the
+// delete the server answered 429 is handled before the next one takes
+// the slot, and the jobs that waited for it go back untried.
+func TestDeletesClaimedAheadWaitOutAThrottle(t *testing.T) {
+	mem.reset()
+	mdel.reset()
+	h := daemontest.StartYAML(t, "state_dir: {{state}}\nworkers: 1\ntargets:\n  t: {type: test-memdel, url: http://127.0.0.1:1}\n"+
+		"watches:\n  - {path: {{inbox}}, target: t, settle: 50ms, deletes: propagate}\n")
+	const files = 20
+	for i := range files {
+		h.WriteFile(t, fmt.Sprintf("f%02d.txt", i), []byte{byte(i)})
+	}
+	for i := range files {
+		h.WaitDelivered(t, fmt.Sprintf("f%02d.txt", i), "")
+	}
+	block := make(chan struct{})
+	mdel.dmu.Lock()
+	mdel.fail = func(string) error {
+		<-block
+		return &targets.Error{Kind: targets.Throttled, Op: "test: delete", Status: 429, RetryAfter: time.Hour}
+	}
+	mdel.dmu.Unlock()
+	for i := range files {
+		h.Remove(t, fmt.Sprintf("f%02d.txt", i))
+	}
+	daemontest.Eventually(t, "one delete blocked and two claimed ahead", func() bool {
+		c, _ := h.Queue().Counts(context.Background())
+		return c[queue.Leased] == 3 && c[queue.Pending] == files-3
+	})
+	close(block)
+	daemontest.Eventually(t, "the throttle and the deletes back to pending", func() bool {
+		c, _ := h.Queue().Counts(context.Background())
+		return !h.PausedUntil(t, "t").IsZero() && c[queue.Leased] == 0 && c[queue.Pending] == files
+	})
+	mdel.dmu.Lock()
+	calls := mdel.calls
+	mdel.dmu.Unlock()
+	if calls != 1 {
+		t.Fatalf("%d deletes reached the throttled target; want only the one it answered 429", calls)
+	}
 }
