@@ -125,8 +125,14 @@ func (d *Dir) Stat(name string, follow bool) (fs.FileInfo, error) {
 // follow is set, without following a symlink. It fails with ErrNotRegular
 // when fstat says the handle is not a regular file.
 func (d *Dir) Open(name string, follow bool) (*os.File, error) {
+	f, _, err := d.OpenStat(name, follow)
+	return f, err
+}
+
+// OpenStat is Open, and returns the handle's fstat information too.
+func (d *Dir) OpenStat(name string, follow bool) (*os.File, fs.FileInfo, error) {
 	if err := checkName(name); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	flags := unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC
 	if !follow {
@@ -141,35 +147,35 @@ func (d *Dir) Open(name string, follow bool) (*os.File, error) {
 		atFlags = 0
 	}
 	if err := unix.Fstatat(d.fd, name, &st, atFlags); err != nil {
-		return nil, &os.PathError{Op: "stat", Path: p, Err: err}
+		return nil, nil, &os.PathError{Op: "stat", Path: p, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
-			return nil, fmt.Errorf("open %s: %w (a symlink)", p, ErrNotRegular)
+			return nil, nil, fmt.Errorf("open %s: %w (a symlink)", p, ErrNotRegular)
 		}
-		return nil, fmt.Errorf("open %s: %w", p, ErrNotRegular)
+		return nil, nil, fmt.Errorf("open %s: %w", p, ErrNotRegular)
 	}
 	fd, err := retry(func() (int, error) { return unix.Openat(d.fd, name, flags, 0) })
 	if errors.Is(err, unix.ELOOP) {
-		return nil, fmt.Errorf("open %s: %w (a symlink)", p, ErrNotRegular)
+		return nil, nil, fmt.Errorf("open %s: %w (a symlink)", p, ErrNotRegular)
 	}
 	if errors.Is(err, unix.EWOULDBLOCK) {
-		return nil, fmt.Errorf("open %s: %w (it holds a lease)", p, ErrBusy)
+		return nil, nil, fmt.Errorf("open %s: %w (it holds a lease)", p, ErrBusy)
 	}
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+		return nil, nil, &os.PathError{Op: "open", Path: p, Err: err}
 	}
 	f := os.NewFile(uintptr(fd), p)
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("open %s: %w (%s)", p, ErrNotRegular, fi.Mode().Type())
+		return nil, nil, fmt.Errorf("open %s: %w (%s)", p, ErrNotRegular, fi.Mode().Type())
 	}
-	return f, nil
+	return f, fi, nil
 }
 
 // Rename renames old in d to new in to, failing with an error matching
