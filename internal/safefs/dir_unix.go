@@ -27,19 +27,32 @@ const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC
 
 // OpenDir opens the folder rel (slash-separated, "" for root itself) below
 // root without following a symlink in any component of rel.
-func OpenDir(root, rel string) (*Dir, error) {
+func OpenDir(root, rel string) (*Dir, error) { return openDir(root, rel, dirFlags) }
+
+// openLookupDir is OpenDir for a Dir that only looks names up (Stat,
+// Ident, Open): on Linux it is an O_PATH handle, which costs the kernel
+// less to open and close than a readable one; ReadDir and Sync fail on it.
+func openLookupDir(root, rel string) (*Dir, error) { return openDir(root, rel, dirFlags|pathOnly) }
+
+// openDir opens rel below root with flags. The root, when rel is below it,
+// is only the base of that lookup, and is opened as a path (pathOnly).
+func openDir(root, rel string, flags int) (*Dir, error) {
 	parts, err := components(rel)
 	if err != nil {
 		return nil, err
 	}
-	rfd, err := retry(func() (int, error) { return unix.Open(root, dirFlags, 0) })
+	rflags := flags
+	if len(parts) > 0 {
+		rflags = dirFlags | pathOnly
+	}
+	rfd, err := retry(func() (int, error) { return unix.Open(root, rflags, 0) })
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: root, Err: err}
 	}
 	if len(parts) == 0 {
 		return &Dir{fd: rfd, name: root}, nil
 	}
-	fd, err := openBeneath(rfd, rel, parts)
+	fd, err := openBeneath(rfd, rel, parts, flags)
 	unix.Close(rfd)
 	if err != nil {
 		return nil, pathErr("open", path.Join(root, rel), err)
@@ -47,12 +60,16 @@ func OpenDir(root, rel string) (*Dir, error) {
 	return &Dir{fd: fd, name: path.Join(root, rel)}, nil
 }
 
-// walk opens parts below fd one component at a time with O_NOFOLLOW: the
-// fallback where openat2 is missing. fd stays open.
-func walk(fd int, parts []string) (int, error) {
+// walk opens parts below fd one component at a time with O_NOFOLLOW, the
+// last with flags: the fallback where openat2 is missing. fd stays open.
+func walk(fd int, parts []string, flags int) (int, error) {
 	cur := fd
-	for _, p := range parts {
-		next, err := retry(func() (int, error) { return unix.Openat(cur, p, dirFlags|unix.O_NOFOLLOW, 0) })
+	for i, p := range parts {
+		f := dirFlags | pathOnly
+		if i == len(parts)-1 {
+			f = flags
+		}
+		next, err := retry(func() (int, error) { return unix.Openat(cur, p, f|unix.O_NOFOLLOW, 0) })
 		if cur != fd {
 			unix.Close(cur)
 		}

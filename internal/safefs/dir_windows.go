@@ -22,6 +22,10 @@ type Dir struct {
 	list *os.File // opened by ReadDir
 }
 
+// openLookupDir is OpenDir for a Dir that only looks names up; see the
+// Unix version.
+func openLookupDir(root, rel string) (*Dir, error) { return OpenDir(root, rel) }
+
 // OpenDir opens the folder rel below root, refusing a symlink or junction
 // in any component of rel.
 func OpenDir(root, rel string) (*Dir, error) {

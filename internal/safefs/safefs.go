@@ -76,10 +76,12 @@ func components(rel string) ([]string, error) {
 
 // OpenFile opens the regular file at rel below root for reading (see
 // Dir.Open), with the Dir of its folder, which the caller closes too, and
-// the handle's fstat information.
+// the handle's fstat information. The Dir serves to look names up (Open,
+// Stat, Ident, Rename, Remove): on Linux it is a path handle, on which
+// ReadDir and Sync fail.
 func OpenFile(root, rel string, follow bool) (*Dir, *os.File, fs.FileInfo, error) {
 	dir, base := path.Split(rel)
-	d, err := OpenDir(root, strings.TrimSuffix(dir, "/"))
+	d, err := openLookupDir(root, strings.TrimSuffix(dir, "/"))
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -98,7 +100,7 @@ func OpenFile(root, rel string, follow bool) (*Dir, *os.File, fs.FileInfo, error
 // a metadata-only question such as whether a file exists.
 func Stat(root, rel string, follow bool) (fs.FileInfo, error) {
 	dir, base := path.Split(rel)
-	d, err := OpenDir(root, strings.TrimSuffix(dir, "/"))
+	d, err := openLookupDir(root, strings.TrimSuffix(dir, "/"))
 	if err != nil {
 		return nil, err
 	}
