@@ -41,14 +41,8 @@ type source struct {
 // component (nor in the last, unless follow_symlinks), without blocking,
 // regular files only. safefs.Missing(err) says no such file is there.
 func openSource(wc *config.Watch, rel string) (*source, error) {
-	dir, f, err := safefs.OpenFile(wc.Path, rel, wc.FollowLinks)
+	dir, f, fi, err := safefs.OpenFile(wc.Path, rel, wc.FollowLinks)
 	if err != nil {
-		return nil, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		dir.Close()
 		return nil, err
 	}
 	return &source{dir: dir, base: path.Base(rel), follow: wc.FollowLinks, f: f, fi: fi, fp: fsid.Of(fi)}, nil

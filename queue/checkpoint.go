@@ -54,7 +54,7 @@ import (
 // commits nothing and so checkpoints nothing; the last connection to close
 // checkpoints what is left and removes the log.
 const (
-	ckptCommits      = 64
+	ckptCommits      = 256
 	ckptRestartPages = 8192     // 32 MiB of 4 KiB pages
 	ckptRestartBytes = 32 << 20 // the log's file after a restart (journal_size_limit)
 	ckptHardBytes    = 64 << 20 // the log's size at which writers wait

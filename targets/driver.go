@@ -104,12 +104,20 @@ func Deliver(ctx context.Context, t Target, cfg *config.Target, f *File, session
 	}
 }
 
+// checkLimit fails a file over the configured max_file_size, or else
+// over the API's own limit (Limiter). The message is formatted only then:
+// this runs for every delivery.
 func checkLimit(t Target, cfg *config.Target, f *File) error {
-	limit, what := int64(cfg.MaxFileSize), fmt.Sprintf("max_file_size of %s", cfg.MaxFileSize)
-	if l, ok := t.(Limiter); ok && limit == 0 {
+	limit, what := int64(cfg.MaxFileSize), ""
+	l, ok := t.(Limiter)
+	ok = ok && limit == 0
+	if ok {
 		limit, what = l.MaxFileSize()
 	}
 	if limit > 0 && f.Size > limit {
+		if !ok {
+			what = fmt.Sprintf("max_file_size of %s", cfg.MaxFileSize)
+		}
 		return &Error{Kind: Permanent, Op: cfg.Type + ": check size",
 			Msg: fmt.Sprintf("%s is %s (%d bytes), over %s; nothing was sent (targets.%s.max_file_size sets the limit)", f.Rel, config.FormatBytes(f.Size), f.Size, what, cfg.Name)}
 	}

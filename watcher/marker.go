@@ -110,11 +110,12 @@ func (w *Watcher) noteExisting(rel string) {
 	if !w.wanted(rel) {
 		return
 	}
-	if _, _, err := w.stat(rel); err != nil {
+	_, fi, err := w.stat(rel)
+	if err != nil {
 		if !missing(err) {
 			w.reportOnce(w.abs(rel), err)
 		}
 		return
 	}
-	w.note(rel, false)
+	w.noteSeen(rel, false, fi)
 }

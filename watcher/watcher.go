@@ -57,6 +57,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -135,7 +136,7 @@ type Watcher struct {
 	again        bool      // events were lost during a scan: scan again
 	budgetLogged bool      // the inotify budget warning was logged
 	stamp        time.Time // if set, the time noted for files (one per folder listing)
-	listing      listing   // the folder a walk is listing now
+	listing      listing   // the folder a walk is listing, or a settle pass looking at, now
 	wakes        int       // loop wake-ups, for tests
 
 	mu      sync.Mutex
@@ -143,8 +144,8 @@ type Watcher struct {
 	reports map[string]bool // paths whose errors were already logged
 }
 
-// listing is a folder being listed, open beneath the root: stat looks up
-// its files through d.
+// listing is a folder being listed (or whose files a settle pass looks
+// at), open beneath the root: stat looks up its files through d.
 type listing struct {
 	rel string // slash-separated, "." for the root
 	d   *safefs.Dir
@@ -488,6 +489,28 @@ func (w *Watcher) stat(rel string) (fsid.Fingerprint, os.FileInfo, error) {
 	return fsid.Of(fi), fi, nil
 }
 
+// listFolder makes the folder rel (slash-separated, "." for the root) the
+// one whose files stat looks up through an open handle, opened beneath the
+// root, unless it already is. If it cannot be opened, stat looks each file
+// up on its own and meets the same error.
+func (w *Watcher) listFolder(rel string) {
+	if w.listing.d != nil && w.listing.rel == rel {
+		return
+	}
+	w.closeListing()
+	if d, err := safefs.OpenDir(w.o.Root, beneath(rel)); err == nil {
+		w.listing = listing{rel: rel, d: d}
+	}
+}
+
+// closeListing closes the handle listFolder opened, if any.
+func (w *Watcher) closeListing() {
+	if w.listing.d != nil {
+		w.listing.d.Close()
+	}
+	w.listing = listing{}
+}
+
 // beneath turns a folder's rel into safefs's: "" for the root.
 func beneath(rel string) string {
 	if rel == "." {
@@ -503,13 +526,23 @@ func missing(err error) bool {
 }
 
 // note records a file event: the settle clock restarts.
-func (w *Watcher) note(rel string, gone bool) {
+func (w *Watcher) note(rel string, gone bool) { w.noteSeen(rel, gone, nil) }
+
+// noteSeen is note with the file's information when the caller has just
+// looked it up as stat would (nil: look it up).
+func (w *Watcher) noteSeen(rel string, gone bool, seen os.FileInfo) {
 	if !w.wanted(rel) {
 		w.markerSeen(rel, gone)
 		return
 	}
 	if !gone {
-		fp, fi, err := w.stat(rel)
+		var fp fsid.Fingerprint
+		fi, err := seen, error(nil)
+		if fi == nil {
+			fp, fi, err = w.stat(rel)
+		} else {
+			fp = fsid.Of(fi)
+		}
 		if err != nil {
 			gone = true
 		} else if !fi.Mode().IsRegular() {
@@ -606,7 +639,10 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 		}
 		return
 	}
-	w.note(rel, false)
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		fi = nil // stat follows it or not, as FollowSymlinks says
+	}
+	w.noteSeen(rel, false, fi)
 }
 
 // unwatchTree drops the watches of a folder that was renamed or removed and
@@ -642,18 +678,30 @@ func (w *Watcher) unwatchTree(dir string) {
 // settled returns the entries that have been quiet for the settle period
 // and whose second stat agrees with the first; the others wait again. It
 // sets settleAt to the earliest time a remaining entry may be due.
+//
+// The due entries are looked at in path order, and the files of one folder
+// through one handle on it, opened beneath the root for this pass as a
+// walk's listing is (stat), not once per file.
 func (w *Watcher) settled(now time.Time) []Event {
 	var batch []Event
+	var due []string
 	w.settleAt = time.Time{}
 	for rel, e := range w.pending {
-		if due := e.last.Add(w.o.Settle); now.Before(due) {
-			w.due(due)
+		if t := e.last.Add(w.o.Settle); now.Before(t) {
+			w.due(t)
 			continue
 		}
 		if now.Before(e.notBefore) {
 			w.due(e.notBefore)
 			continue
 		}
+		due = append(due, rel)
+	}
+	slices.Sort(due)
+	defer w.closeListing()
+	for _, rel := range due {
+		e := w.pending[rel]
+		w.listFolder(path.Dir(rel))
 		fp, fi, err := w.stat(rel)
 		switch {
 		case e.dir:

@@ -27,19 +27,32 @@ const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC
 
 // OpenDir opens the folder rel (slash-separated, "" for root itself) below
 // root without following a symlink in any component of rel.
-func OpenDir(root, rel string) (*Dir, error) {
+func OpenDir(root, rel string) (*Dir, error) { return openDir(root, rel, dirFlags) }
+
+// openLookupDir is OpenDir for a Dir that only looks names up (Stat,
+// Ident, Open): on Linux it is an O_PATH handle, which costs the kernel
+// less to open and close than a readable one; ReadDir and Sync fail on it.
+func openLookupDir(root, rel string) (*Dir, error) { return openDir(root, rel, dirFlags|pathOnly) }
+
+// openDir opens rel below root with flags. The root, when rel is below it,
+// is only the base of that lookup, and is opened as a path (pathOnly).
+func openDir(root, rel string, flags int) (*Dir, error) {
 	parts, err := components(rel)
 	if err != nil {
 		return nil, err
 	}
-	rfd, err := retry(func() (int, error) { return unix.Open(root, dirFlags, 0) })
+	rflags := flags
+	if len(parts) > 0 {
+		rflags = dirFlags | pathOnly
+	}
+	rfd, err := retry(func() (int, error) { return unix.Open(root, rflags, 0) })
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: root, Err: err}
 	}
 	if len(parts) == 0 {
 		return &Dir{fd: rfd, name: root}, nil
 	}
-	fd, err := openBeneath(rfd, rel, parts)
+	fd, err := openBeneath(rfd, rel, parts, flags)
 	unix.Close(rfd)
 	if err != nil {
 		return nil, pathErr("open", path.Join(root, rel), err)
@@ -47,12 +60,16 @@ func OpenDir(root, rel string) (*Dir, error) {
 	return &Dir{fd: fd, name: path.Join(root, rel)}, nil
 }
 
-// walk opens parts below fd one component at a time with O_NOFOLLOW: the
-// fallback where openat2 is missing. fd stays open.
-func walk(fd int, parts []string) (int, error) {
+// walk opens parts below fd one component at a time with O_NOFOLLOW, the
+// last with flags: the fallback where openat2 is missing. fd stays open.
+func walk(fd int, parts []string, flags int) (int, error) {
 	cur := fd
-	for _, p := range parts {
-		next, err := retry(func() (int, error) { return unix.Openat(cur, p, dirFlags|unix.O_NOFOLLOW, 0) })
+	for i, p := range parts {
+		f := dirFlags | pathOnly
+		if i == len(parts)-1 {
+			f = flags
+		}
+		next, err := retry(func() (int, error) { return unix.Openat(cur, p, f|unix.O_NOFOLLOW, 0) })
 		if cur != fd {
 			unix.Close(cur)
 		}
@@ -125,8 +142,14 @@ func (d *Dir) Stat(name string, follow bool) (fs.FileInfo, error) {
 // follow is set, without following a symlink. It fails with ErrNotRegular
 // when fstat says the handle is not a regular file.
 func (d *Dir) Open(name string, follow bool) (*os.File, error) {
+	f, _, err := d.OpenStat(name, follow)
+	return f, err
+}
+
+// OpenStat is Open, and returns the handle's fstat information too.
+func (d *Dir) OpenStat(name string, follow bool) (*os.File, fs.FileInfo, error) {
 	if err := checkName(name); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	flags := unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC
 	if !follow {
@@ -141,35 +164,35 @@ func (d *Dir) Open(name string, follow bool) (*os.File, error) {
 		atFlags = 0
 	}
 	if err := unix.Fstatat(d.fd, name, &st, atFlags); err != nil {
-		return nil, &os.PathError{Op: "stat", Path: p, Err: err}
+		return nil, nil, &os.PathError{Op: "stat", Path: p, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
-			return nil, fmt.Errorf("open %s: %w (a symlink)", p, ErrNotRegular)
+			return nil, nil, fmt.Errorf("open %s: %w (a symlink)", p, ErrNotRegular)
 		}
-		return nil, fmt.Errorf("open %s: %w", p, ErrNotRegular)
+		return nil, nil, fmt.Errorf("open %s: %w", p, ErrNotRegular)
 	}
 	fd, err := retry(func() (int, error) { return unix.Openat(d.fd, name, flags, 0) })
 	if errors.Is(err, unix.ELOOP) {
-		return nil, fmt.Errorf("open %s: %w (a symlink)", p, ErrNotRegular)
+		return nil, nil, fmt.Errorf("open %s: %w (a symlink)", p, ErrNotRegular)
 	}
 	if errors.Is(err, unix.EWOULDBLOCK) {
-		return nil, fmt.Errorf("open %s: %w (it holds a lease)", p, ErrBusy)
+		return nil, nil, fmt.Errorf("open %s: %w (it holds a lease)", p, ErrBusy)
 	}
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+		return nil, nil, &os.PathError{Op: "open", Path: p, Err: err}
 	}
 	f := os.NewFile(uintptr(fd), p)
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("open %s: %w (%s)", p, ErrNotRegular, fi.Mode().Type())
+		return nil, nil, fmt.Errorf("open %s: %w (%s)", p, ErrNotRegular, fi.Mode().Type())
 	}
-	return f, nil
+	return f, fi, nil
 }
 
 // Rename renames old in d to new in to, failing with an error matching

@@ -22,6 +22,10 @@ type Dir struct {
 	list *os.File // opened by ReadDir
 }
 
+// openLookupDir is OpenDir for a Dir that only looks names up; see the
+// Unix version.
+func openLookupDir(root, rel string) (*Dir, error) { return OpenDir(root, rel) }
+
 // OpenDir opens the folder rel below root, refusing a symlink or junction
 // in any component of rel.
 func OpenDir(root, rel string) (*Dir, error) {
@@ -86,22 +90,28 @@ func (d *Dir) Stat(name string, follow bool) (fs.FileInfo, error) {
 
 // Open opens the regular file name for reading; see the Unix version.
 func (d *Dir) Open(name string, follow bool) (*os.File, error) {
+	f, _, err := d.OpenStat(name, follow)
+	return f, err
+}
+
+// OpenStat is Open, and returns the handle's stat information too.
+func (d *Dir) OpenStat(name string, follow bool) (*os.File, fs.FileInfo, error) {
 	if err := checkName(name); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p := filepath.Join(d.name, name)
 	if !follow {
 		fi, err := os.Lstat(p)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if fi.Mode()&os.ModeSymlink != 0 {
-			return nil, fmt.Errorf("open %s: %w (a symlink)", p, ErrNotRegular)
+			return nil, nil, fmt.Errorf("open %s: %w (a symlink)", p, ErrNotRegular)
 		}
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
@@ -109,9 +119,9 @@ func (d *Dir) Open(name string, follow bool) (*os.File, error) {
 		if err == nil {
 			err = fmt.Errorf("open %s: %w", p, ErrNotRegular)
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return f, nil
+	return f, fi, nil
 }
 
 // Rename renames without replacing: link, then remove the old name.

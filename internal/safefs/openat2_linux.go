@@ -11,19 +11,23 @@ import (
 // 5.6, or a seccomp filter that refuses it).
 var noOpenat2 atomic.Bool
 
-// openBeneath opens rel (split into parts) below fd with openat2, which
-// refuses symlinks in every component and any escape from fd; where
-// openat2 is missing it walks the components with O_NOFOLLOW.
-func openBeneath(fd int, rel string, parts []string) (int, error) {
+// pathOnly opens a folder that only serves as the base of lookups
+// (openat, fstatat, renameat) as a path: no read access is set up for it.
+const pathOnly = unix.O_PATH
+
+// openBeneath opens rel (split into parts) below fd with openat2 and
+// flags, which refuses symlinks in every component and any escape from fd;
+// where openat2 is missing it walks the components with O_NOFOLLOW.
+func openBeneath(fd int, rel string, parts []string, flags int) (int, error) {
 	if !noOpenat2.Load() {
-		how := unix.OpenHow{Flags: dirFlags, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+		how := unix.OpenHow{Flags: uint64(flags), Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
 		nfd, err := retry(func() (int, error) { return unix.Openat2(fd, rel, &how) })
 		if !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM) {
 			return nfd, err
 		}
 		noOpenat2.Store(true)
 	}
-	return walk(fd, parts)
+	return walk(fd, parts, flags)
 }
 
 // renameNoReplace renames with RENAME_NOREPLACE, falling back to link and

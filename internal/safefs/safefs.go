@@ -75,19 +75,22 @@ func components(rel string) ([]string, error) {
 }
 
 // OpenFile opens the regular file at rel below root for reading (see
-// Dir.Open), with the Dir of its folder, which the caller closes too.
-func OpenFile(root, rel string, follow bool) (*Dir, *os.File, error) {
+// Dir.Open), with the Dir of its folder, which the caller closes too, and
+// the handle's fstat information. The Dir serves to look names up (Open,
+// Stat, Ident, Rename, Remove): on Linux it is a path handle, on which
+// ReadDir and Sync fail.
+func OpenFile(root, rel string, follow bool) (*Dir, *os.File, fs.FileInfo, error) {
 	dir, base := path.Split(rel)
-	d, err := OpenDir(root, strings.TrimSuffix(dir, "/"))
+	d, err := openLookupDir(root, strings.TrimSuffix(dir, "/"))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	f, err := d.Open(base, follow)
+	f, fi, err := d.OpenStat(base, follow)
 	if err != nil {
 		d.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return d, f, nil
+	return d, f, fi, nil
 }
 
 // Stat returns the information of rel below root, resolving every folder
@@ -97,7 +100,7 @@ func OpenFile(root, rel string, follow bool) (*Dir, *os.File, error) {
 // a metadata-only question such as whether a file exists.
 func Stat(root, rel string, follow bool) (fs.FileInfo, error) {
 	dir, base := path.Split(rel)
-	d, err := OpenDir(root, strings.TrimSuffix(dir, "/"))
+	d, err := openLookupDir(root, strings.TrimSuffix(dir, "/"))
 	if err != nil {
 		return nil, err
 	}

@@ -61,7 +61,7 @@ func TestOpenStaysBelowTheRoot(t *testing.T) {
 			{"real/fifo", false, ErrNotRegular}, // never blocks
 			{"real/missing", false, fs.ErrNotExist},
 		} {
-			d, f, err := OpenFile(root, tc.rel, tc.follow)
+			d, f, _, err := OpenFile(root, tc.rel, tc.follow)
 			if !errors.Is(err, tc.want) || !Missing(err) {
 				if f != nil {
 					f.Close()
@@ -70,13 +70,13 @@ func TestOpenStaysBelowTheRoot(t *testing.T) {
 				t.Errorf("%s: err %v, want %v", tc.rel, err, tc.want)
 			}
 		}
-		d, f, err := OpenFile(root, "real/lx", true) // follow_symlinks: the last component only
+		d, f, _, err := OpenFile(root, "real/lx", true) // follow_symlinks: the last component only
 		if err != nil {
 			t.Fatal(err)
 		}
 		f.Close()
 		d.Close()
-		d, f, err = OpenFile(root, "real/x", false)
+		d, f, _, err = OpenFile(root, "real/x", false)
 		if err != nil {
 			t.Fatal(err)
 		}

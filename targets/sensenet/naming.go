@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"unicode/utf8"
 
@@ -30,6 +31,12 @@ const DefaultNameReplacement = "-"
 type namer struct {
 	invalid *regexp.Regexp
 	repl    string
+	// byByte: every match of invalid is one character (the pattern is a
+	// character class or a single character), so a name of ASCII
+	// characters is replaced byte by byte, by ascii, without the regexp
+	// (a name is predicted several times per delivery).
+	byByte bool
+	ascii  [utf8.RuneSelf]bool // ascii[b]: invalid matches the character b
 }
 
 // dotnetEscape matches the .NET regex escapes \uXXXX, which Go writes
@@ -45,7 +52,8 @@ func newNamer(pattern, repl string) (*namer, error) {
 	if repl == "" {
 		repl = DefaultNameReplacement
 	}
-	re, err := regexp.Compile(dotnetEscape.ReplaceAllString(pattern, `\x{$1}`))
+	expr := dotnetEscape.ReplaceAllString(pattern, `\x{$1}`)
+	re, err := regexp.Compile(expr)
 	if err != nil {
 		return nil, fmt.Errorf("invalid_name_chars: %w", err)
 	}
@@ -55,12 +63,62 @@ func newNamer(pattern, repl string) (*namer, error) {
 	if re.MatchString(repl) {
 		return nil, fmt.Errorf("name_replacement: %q matches invalid_name_chars itself", repl)
 	}
-	return &namer{invalid: re, repl: repl}, nil
+	n := &namer{invalid: re, repl: repl, byByte: oneCharacter(expr)}
+	for b := range n.ascii {
+		n.ascii[b] = re.MatchString(string(rune(b)))
+	}
+	return n, nil
+}
+
+// oneCharacter reports whether every match of the regular expression expr
+// (Go syntax, as regexp.Compile takes it) is exactly one character.
+func oneCharacter(expr string) bool {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return false
+	}
+	re = re.Simplify()
+	switch re.Op {
+	case syntax.OpCharClass, syntax.OpAnyCharNotNL, syntax.OpAnyChar:
+		return true
+	case syntax.OpLiteral:
+		return len(re.Rune) == 1
+	}
+	return false
+}
+
+// replaceInvalid replaces every match of the invalid characters pattern
+// by the replacement character.
+func (n *namer) replaceInvalid(name string) string {
+	if !n.byByte {
+		return n.invalid.ReplaceAllLiteralString(name, n.repl)
+	}
+	found := false
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= utf8.RuneSelf {
+			return n.invalid.ReplaceAllLiteralString(name, n.repl)
+		}
+		found = found || n.ascii[c]
+	}
+	if !found {
+		return name
+	}
+	var b strings.Builder
+	b.Grow(len(name))
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; n.ascii[c] {
+			b.WriteString(n.repl)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // stored is the name the server stores for a content requested as name.
 func (n *namer) stored(name string) string {
-	s := n.invalid.ReplaceAllLiteralString(name, n.repl)
+	s := n.replaceInvalid(name)
 	for double := n.repl + n.repl; strings.Contains(s, double); {
 		s = strings.ReplaceAll(s, double, n.repl)
 	}
