@@ -111,8 +111,11 @@ const (
 				AND NOT EXISTS (SELECT 1 FROM target_pauses p WHERE p.target = jobs.target AND p.until > ?1)
 				AND NOT EXISTS (SELECT 1 FROM target_health h WHERE h.target = jobs.target AND h.state IN ('down', 'credentials rejected'))
 				ORDER BY ord, id LIMIT ?2`
+	// A lease is an UPDATE and a read by id: RETURNING would build a
+	// temporary table for its one row on every lease.
 	qLease = `UPDATE jobs SET state = 'leased', attempts = attempts + 1, started_at = ?, bytes_done = 0, updated_at = ?
-			WHERE id = ? AND state = 'pending' RETURNING ` + jobCols
+			WHERE id = ? AND state = 'pending'`
+	qLeased = `SELECT ` + jobCols + ` FROM jobs WHERE id = ?`
 	qRecord = `INSERT INTO file_state (watch, rel, target, size, mtime, inode, dev, ctime, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at, after_upload)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (watch, rel) DO UPDATE SET target = excluded.target, size = excluded.size, mtime = excluded.mtime, inode = excluded.inode,
@@ -120,14 +123,16 @@ const (
 				sha256 = excluded.sha256, remote_id = excluded.remote_id, remote_version = excluded.remote_version, remote_name = excluded.remote_name,
 				remote_extra = excluded.remote_extra, delivered_at = excluded.delivered_at, after_upload = excluded.after_upload, moved_away = 0`
 	qDropSession = `DELETE FROM upload_sessions WHERE watch = ? AND rel = ?`
-	// qFinish ends a leased job; RETURNING sees the new row, whose state is
-	// pending exactly when the job was dirty (state is never pending here).
-	qFinish = `UPDATE jobs SET
+	// qFinish ends a leased job, which goes back to pending if it is
+	// dirty (qFinishing reads that first, in the same transaction: a
+	// RETURNING would build a temporary table for its row).
+	qFinishing = `SELECT dirty FROM jobs WHERE id = ? AND state = 'leased'`
+	qFinish    = `UPDATE jobs SET
 		state = CASE WHEN dirty != 0 THEN 'pending' ELSE ? END,
 		attempts = CASE WHEN dirty != 0 THEN 0 ELSE attempts END,
 		not_before = CASE WHEN dirty != 0 THEN 0 ELSE not_before END,
 		dirty = 0, last_error = ?, updated_at = ?
-		WHERE id = ? AND state = 'leased' RETURNING state`
+		WHERE id = ? AND state = 'leased'`
 	qFileState = `SELECT watch, rel, target, size, mtime, inode, dev, ctime, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at,
 		after_upload, moved_away FROM file_state WHERE watch = ? AND rel = ?`
 	qProgress = `UPDATE jobs SET bytes_done = ? WHERE id = ? AND state = 'leased'`
@@ -560,8 +565,15 @@ func (q *Queue) claim(c *conn, w Want) (js []*Job, held bool, err error) {
 // lease leases the pending job id in c's transaction, with what its path
 // was last delivered as and its counted attempts.
 func (q *Queue) lease(c *conn, id, now int64) (*Job, error) {
+	n, err := c.exec(qLease, now, now, id)
+	if err == nil && n != 1 {
+		err = sql.ErrNoRows
+	}
+	if err != nil {
+		return nil, err
+	}
 	var j *Job
-	err := c.query(qLease, []any{now, now, id}, func(scan func(...any) error) (err error) {
+	err = c.query(qLeased, []any{id}, func(scan func(...any) error) (err error) {
 		j, err = scanJob(scanFunc(scan))
 		return err
 	})
@@ -729,12 +741,14 @@ func (q *Queue) completeOne(c *conn, j *Job, o Outcome, now int64, requeued *boo
 
 // finish moves a leased job to state; a dirty job goes back to pending.
 func finish(c *conn, id int64, state, msg string, now int64, requeued *bool) error {
-	var newState string
-	err := c.queryRow(qFinish, []any{state, msg, now, id}, &newState)
-	if err != nil {
+	var dirty int
+	if err := c.queryRow(qFinishing, []any{id}, &dirty); err != nil {
 		return fmt.Errorf("job %d is no longer leased: %w", id, err)
 	}
-	*requeued = newState == Pending
+	if _, err := c.exec(qFinish, state, msg, now, id); err != nil {
+		return err
+	}
+	*requeued = dirty != 0
 	return nil
 }
 
