@@ -147,7 +147,7 @@ func (h *health) run(ctx, workCtx context.Context) {
 }
 
 // stopping returns a channel closed when the daemon begins to stop (the
-// end of run's ctx); run has started.
+// end of run's ctx), for the probe's job: only run's loops call it.
 func (h *health) stopping() <-chan struct{} {
 	h.mu.Lock()
 	defer h.mu.Unlock()

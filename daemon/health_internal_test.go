@@ -24,10 +24,7 @@ func TestRecordedHealthIsTheLastDecided(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	d := &Daemon{q: q, log: slog.New(slog.NewTextHandler(io.Discard, nil)), wake: newSignal(), throttle: map[string]int{},
-		cfg: &config.Config{Targets: map[string]*config.Target{"t": {}},
-			Retry: config.Retry{Initial: config.Duration(time.Second), Max: config.Duration(time.Minute), MaxPause: config.Duration(time.Hour)}}}
-	h := newHealth(d)
+	h := newBareDaemon(q).health
 	for round := range 50 {
 		var wg sync.WaitGroup
 		for i := range 8 {
@@ -50,4 +47,15 @@ func TestRecordedHealthIsTheLastDecided(t *testing.T) {
 			t.Fatalf("round %d: the daemon holds %q, the queue records %q", round, mem, rec["t"].State)
 		}
 	}
+}
+
+// newBareDaemon returns a daemon on q with one target "t", its health
+// component and one upload slot, and nothing running.
+func newBareDaemon(q *queue.Queue) *Daemon {
+	d := &Daemon{q: q, log: slog.New(slog.NewTextHandler(io.Discard, nil)), wake: newSignal(), throttle: map[string]int{},
+		handoffs: map[int64]*handoff{}, pipe: newPipeline(1),
+		cfg: &config.Config{Targets: map[string]*config.Target{"t": {}},
+			Retry: config.Retry{Initial: config.Duration(time.Second), Max: config.Duration(time.Minute), MaxPause: config.Duration(time.Hour)}}}
+	d.health = newHealth(d)
+	return d
 }

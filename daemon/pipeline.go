@@ -93,9 +93,11 @@ func (d *Daemon) callTarget(ctx context.Context, j *queue.Job, log *slog.Logger,
 	d.mu.Lock()
 	h := d.handoffs[j.ID] // nil for the health probe's job
 	d.mu.Unlock()
-	stop := d.health.stopping() // the probe's: its loop ends with the stop
+	var stop <-chan struct{}
 	if h != nil {
 		stop = h.run.Done()
+	} else {
+		stop = d.health.stopping() // the probe's: its loop ends with the stop
 	}
 	defer d.endSlotPhase(h)
 	if !d.takeSlot(ctx, j, stop) {
