@@ -190,6 +190,9 @@ func (q *Queue) migrate(ctx context.Context) error {
 				return fmt.Errorf("queue: migration %d: %w", i+1, err)
 			}
 		}
+		if _, err := tx.ExecContext(ctx, checksAsComparisons); err != nil {
+			return fmt.Errorf("queue: rewrite the state check: %w", err)
+		}
 		_, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, len(migrations)))
 		return err
 	})

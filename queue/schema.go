@@ -144,21 +144,25 @@ CREATE TABLE job_attempts (
 	PRIMARY KEY (job_id, class)
 ) STRICT;
 `,
-	// 9: the CHECK on jobs.state as comparisons: SQLite codes an IN list
-	// of more than two constants as a temporary table that every statement
-	// writing the column (each enqueue, lease and finish) builds again,
-	// about a tenth of the queue's CPU in a burst. The condition is the
-	// same, so no row needs checking again, and the table's text is changed
-	// in place as SQLite's documentation of ALTER TABLE describes for
-	// changes that leave the stored rows valid. RESET makes this connection
-	// read the schema again; the daemon's other connections open after the
-	// migration, and one of another process that read the old text checks
-	// the same condition.
-	`
+}
+
+// checksAsComparisons writes the CHECK on jobs.state as comparisons. SQLite
+// codes an IN list of more than two constants as a temporary table that
+// every statement writing the column (each enqueue, lease and finish)
+// builds again, about a tenth of the queue's CPU in a burst. The condition
+// is the same, so no row needs checking again, and the table's text is
+// changed in place, as SQLite's documentation of ALTER TABLE describes for
+// changes that leave the stored rows valid; RESET makes this connection
+// read the schema again, the daemon's other connections open later, and a
+// connection of another process that read the old text checks the same
+// condition. It is not a migration: user_version stays, so a previous
+// dropsync still opens the database (its own statements do not care how
+// the CHECK is written). It runs at every daemon start and changes
+// nothing once done.
+const checksAsComparisons = `
 PRAGMA writable_schema = ON;
 UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (state IN (''pending'', ''leased'', ''done'', ''failed''))',
 	'CHECK (state = ''pending'' OR state = ''leased'' OR state = ''done'' OR state = ''failed'')')
-	WHERE type = 'table' AND name = 'jobs';
+	WHERE type = 'table' AND name = 'jobs' AND instr(sql, 'CHECK (state IN (') > 0;
 PRAGMA writable_schema = RESET;
-`,
-}
+`

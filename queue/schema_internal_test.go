@@ -14,22 +14,34 @@ import (
 // IN list of more than two constants as one, built again by every
 // statement that writes the column (every enqueue, lease and finish), so
 // the CHECK on jobs.state is a chain of comparisons, and a database made
-// by an older dropsync gets the same check when it is migrated (which
-// still refuses an unknown state); RETURNING builds one for its rows, so
-// the lease and the finish read their rows by id instead.
+// by an older dropsync gets the same check at the daemon's start (which
+// still refuses an unknown state) without a new schema version;
+// RETURNING builds one for its rows, so the lease and the finish read
+// their rows by id instead.
 func TestStateCheckBuildsNoTemporaryTable(t *testing.T) {
 	ctx := context.Background()
-	for _, from := range []string{"new", "schema 8"} {
+	for _, from := range []string{"new", "an older dropsync's"} {
 		t.Run(from, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "state")
 			if from != "new" {
-				makeSchema(t, dir, 8)
+				makeSchema(t, dir, 8) // the schema of dropsync until bf10e53
+			}
+			for range 2 { // the second start finds it done
+				q, err := Open(ctx, dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				q.Close()
 			}
 			q, err := Open(ctx, dir)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer q.Close()
+			var v int
+			if err := q.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != 8 {
+				t.Fatalf("user_version %d, %v; want 8, so that a previous dropsync still opens the database", v, err)
+			}
 			for s, want := range map[string]int{qInsert: 0, qLease: 0, qLeased: 0, qFinishing: 0, qFinish: 0} {
 				if n := temporaryTables(t, q, s); n != want {
 					t.Errorf("%d temporary tables for\n%s\nwant %d", n, s, want)
