@@ -10,12 +10,12 @@ import (
 	"testing"
 )
 
-// The statements of a job's life build no temporary table. SQLite codes an
-// IN list of more than two constants as one, built again by every
-// statement that writes the column (every enqueue, lease and finish), so
-// the CHECK on jobs.state is a chain of comparisons, and a database made
-// by an older dropsync gets the same check at the daemon's start (which
-// still refuses an unknown state) without a new schema version;
+// The statements of a job's hot path (enqueue, lease, finish) build no
+// temporary table. SQLite codes an IN list of more than two constants as
+// one, built again by every statement that writes the column, so the
+// CHECK on jobs.state is a chain of comparisons, and a database made by
+// an older dropsync gets the same check at the daemon's start (which
+// still refuses an unknown state) without a new schema version.
 // RETURNING builds one for its rows, so the lease and the finish read
 // their rows by id instead.
 func TestStateCheckBuildsNoTemporaryTable(t *testing.T) {
