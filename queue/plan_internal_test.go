@@ -47,6 +47,18 @@ func TestLookupsUseIndexes(t *testing.T) {
 
 func explain(t *testing.T, q *Queue, query string) string {
 	t.Helper()
+	var out []string
+	explainRows(t, q, "EXPLAIN QUERY PLAN ", query, func(row []any) {
+		detail, _ := row[3].(string)
+		out = append(out, detail)
+	})
+	return strings.Join(out, "\n")
+}
+
+// explainRows runs prefix+query (an EXPLAIN) with an argument for every
+// placeholder and calls each with every row's columns.
+func explainRows(t *testing.T, q *Queue, prefix, query string, each func(row []any)) {
+	t.Helper()
 	n := strings.Count(query, "?")
 	for i := 19; i >= 1; i-- {
 		if strings.Contains(query, "?"+strconv.Itoa(i)) {
@@ -58,19 +70,27 @@ func explain(t *testing.T, q *Queue, query string) string {
 	for i := range args {
 		args[i] = "x"
 	}
-	rows, err := q.db.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+query, args...)
+	rows, err := q.db.QueryContext(context.Background(), prefix+query, args...)
 	if err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 	defer rows.Close()
-	var out []string
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+		row := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range row {
+			ptrs[i] = &row[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, detail)
+		each(row)
 	}
-	return strings.Join(out, "\n")
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -84,29 +84,11 @@ func makeSchema(t *testing.T, dir string, n int) {
 // temporaryTables counts the temporary tables query's program opens.
 func temporaryTables(t *testing.T, q *Queue, query string) int {
 	t.Helper()
-	args := make([]any, strings.Count(query, "?"))
-	for i := range args {
-		args[i] = "x"
-	}
-	rows, err := q.db.QueryContext(context.Background(), "EXPLAIN "+query, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
 	n := 0
-	for rows.Next() {
-		v := make([]any, len(cols))
-		p := make([]any, len(cols))
-		for i := range v {
-			p[i] = &v[i]
-		}
-		if err := rows.Scan(p...); err != nil {
-			t.Fatal(err)
-		}
-		if op, _ := v[1].(string); op == "OpenEphemeral" {
+	explainRows(t, q, "EXPLAIN ", query, func(row []any) {
+		if op, _ := row[1].(string); op == "OpenEphemeral" {
 			n++
 		}
-	}
+	})
 	return n
 }
