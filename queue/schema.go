@@ -157,8 +157,9 @@ CREATE TABLE job_attempts (
 // connection of another process that read the old text checks the same
 // condition. It is not a migration: user_version stays, so a previous
 // dropsync still opens the database (its own statements do not care how
-// the CHECK is written). It runs at every daemon start and changes
-// nothing once done.
+// the CHECK is written). It runs at every daemon start, in a transaction
+// of its own, and changes nothing once done; an SQLite that refuses it
+// costs only speed.
 const checksAsComparisons = `
 PRAGMA writable_schema = ON;
 UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (state IN (''pending'', ''leased'', ''done'', ''failed''))',
