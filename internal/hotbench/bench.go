@@ -160,12 +160,12 @@ func size(n int64) string {
 func Run(ctx context.Context, o Options) (*Report, error) {
 	o.defaults()
 	r := &Report{Opts: o}
-	sink, stopSink, err := startSink(ctx, o.SinkCmd)
+	sink, sinkPID, stopSink, err := startSink(ctx, o.SinkCmd)
 	if err != nil {
 		return nil, err
 	}
 	defer stopSink()
-	b := &bench{o: o, sink: sink, http: &http.Client{}, expect: map[string]string{}}
+	b := &bench{o: o, sink: sink, sinkPID: sinkPID, http: &http.Client{}, expect: map[string]string{}}
 
 	if err := b.burst(ctx, r); err != nil {
 		return nil, err
@@ -180,9 +180,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 }
 
 type bench struct {
-	o      Options
-	sink   string
-	http   *http.Client
+	o       Options
+	sink    string
+	sinkPID int // the sink's process, whose CPU time is counted per file too
+	http    *http.Client
 	expect map[string]string // remote path → SHA-256 of the local file
 	seq    int
 }
@@ -192,19 +193,19 @@ type staged struct {
 	src, dir, name string
 }
 
-// startSink runs the sink command and returns its URL.
-func startSink(ctx context.Context, argv []string) (string, func(), error) {
+// startSink runs the sink command and returns its URL and process id.
+func startSink(ctx context.Context, argv []string) (string, int, func(), error) {
 	if len(argv) == 0 {
-		return "", nil, errors.New("hotbench: no sink command")
+		return "", 0, nil, errors.New("hotbench: no sink command")
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("hotbench: start sink: %w", err)
+		return "", 0, nil, fmt.Errorf("hotbench: start sink: %w", err)
 	}
 	stop := func() {
 		cmd.Process.Signal(syscall.SIGTERM)
@@ -213,14 +214,14 @@ func startSink(ctx context.Context, argv []string) (string, func(), error) {
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		stop()
-		return "", nil, fmt.Errorf("hotbench: sink did not say where it listens: %w", err)
+		return "", 0, nil, fmt.Errorf("hotbench: sink did not say where it listens: %w", err)
 	}
 	f := strings.Fields(line)
 	if len(f) == 0 || !strings.HasPrefix(f[len(f)-1], "http://") {
 		stop()
-		return "", nil, fmt.Errorf("hotbench: sink said %q", line)
+		return "", 0, nil, fmt.Errorf("hotbench: sink said %q", line)
 	}
-	return f[len(f)-1], stop, nil
+	return f[len(f)-1], cmd.Process.Pid, stop, nil
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -349,6 +350,10 @@ func (b *bench) bareBurst(ctx context.Context, scenario string) (rate, reqs floa
 	if err != nil {
 		return 0, 0, 0, err
 	}
+	s0, err := sampleProc(b.sinkPID)
+	if err != nil {
+		return 0, 0, 0, err
+	}
 	if err := newBare(b.sink, "bench", o.Workers).burst(ctx, o.Workers, BenchRoot+"/"+scenario, dirs, files); err != nil {
 		return 0, 0, 0, err
 	}
@@ -360,8 +365,12 @@ func (b *bench) bareBurst(ctx context.Context, scenario string) (rate, reqs floa
 	if err != nil {
 		return 0, 0, 0, err
 	}
+	s1, err := sampleProc(b.sinkPID)
+	if err != nil {
+		return 0, 0, 0, err
+	}
 	rate, reqs, cpu = float64(o.Files)/bs.LastCommit.Sub(bs.Mark).Seconds(), float64(bs.Requests)/float64(o.Files), (c1.cpu-c0.cpu)/time.Duration(o.Files)
-	b.logf("bare uploader: %.0f files/s, %.2f requests/file, CPU per file %s", rate, reqs, cpu)
+	b.logf("bare uploader: %.0f files/s, %.2f requests/file, CPU per file %s, the sink's %s", rate, reqs, cpu, (s1.cpu-s0.cpu)/time.Duration(o.Files))
 	return rate, reqs, cpu, nil
 }
 
@@ -406,6 +415,10 @@ func (b *bench) burst(ctx context.Context, r *Report) error {
 	if err != nil {
 		return err
 	}
+	sink0, err := sampleProc(b.sinkPID)
+	if err != nil {
+		return err
+	}
 	if err := b.control(ctx, http.MethodPost, "mark", "burst", nil); err != nil {
 		return err
 	}
@@ -429,11 +442,17 @@ func (b *bench) burst(ctx context.Context, r *Report) error {
 	if err != nil {
 		return err
 	}
+	sink1, err := sampleProc(b.sinkPID)
+	if err != nil {
+		return err
+	}
 	r.DropsyncCPUPerFile = (c1.cpu - c0.cpu) / time.Duration(o.Files)
+	sinkCPU := (sink1.cpu - sink0.cpu) / time.Duration(o.Files)
 	r.DropsyncFilesPerSec = float64(o.Files) / ds.LastCommit.Sub(ds.Mark).Seconds()
 	r.DropsyncReqPerFile = float64(ds.Requests-before.Requests) / float64(o.Files)
 	r.DropsyncConns = ds.Conns - before.Conns
-	b.logf("dropsync: %.0f files/s, %.2f requests/file, CPU per file %s", r.DropsyncFilesPerSec, r.DropsyncReqPerFile, r.DropsyncCPUPerFile)
+	b.logf("dropsync: %.0f files/s, %.2f requests/file, CPU per file %s, the sink's %s; first commit after %s",
+		r.DropsyncFilesPerSec, r.DropsyncReqPerFile, r.DropsyncCPUPerFile, sinkCPU, ds.FirstCommit.Sub(ds.Mark).Round(time.Millisecond))
 	rate2, _, cpu2, err := b.bareBurst(ctx, "bare2")
 	if err != nil {
 		return err
