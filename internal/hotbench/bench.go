@@ -184,8 +184,8 @@ type bench struct {
 	sink    string
 	sinkPID int // the sink's process, whose CPU time is counted per file too
 	http    *http.Client
-	expect map[string]string // remote path → SHA-256 of the local file
-	seq    int
+	expect  map[string]string // remote path → SHA-256 of the local file
+	seq     int
 }
 
 // staged is a file written outside the watch, to be renamed in.
