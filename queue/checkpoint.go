@@ -55,7 +55,7 @@ import (
 // checkpoints what is left and removes the log.
 const (
 	ckptCommits      = 256
-	ckptRestartPages = 8192     // 32 MiB of 4 KiB pages
+	ckptRestartPages = 8192     // 16 MiB of newPageSize pages (32 MiB in a database of 4 KiB pages)
 	ckptRestartBytes = 32 << 20 // the log's file after a restart (journal_size_limit)
 	ckptHardBytes    = 64 << 20 // the log's size at which writers wait
 	ckptBusyPause    = time.Minute
