@@ -126,13 +126,15 @@ func (w *Watcher) walkNew(ctx context.Context, dir string) {
 // all, every file is noted; otherwise only polled files that are new or
 // changed since the last walk. The watch on a folder is added before its
 // entries are read, so a file created meanwhile is either listed or
-// reported by an event. At every folder it checks ctx and handles the
-// events that arrived meanwhile.
+// reported by an event. At every folder it checks ctx, and before each
+// sub-folder it handles the events that arrived meanwhile: a new folder's
+// own watch and listing come first (its files are noted when it is
+// found), and the walk of a folder without sub-folders, the usual new
+// one, handles no event, so it never keeps Run's loop from a deadline.
 func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	w.pump(ctx)
 	if scanHook != nil {
 		scanHook(dir)
 	}
@@ -215,6 +217,7 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 		if w.skipDir(crel) {
 			continue
 		}
+		w.pump(ctx)
 		if err := w.walk(ctx, filepath.Join(dir, name), polled, all); err != nil {
 			return err
 		}

@@ -42,7 +42,12 @@
 //     where mount changes cannot be watched).
 //   - Run's loop sleeps on one timer armed for the earliest thing due (a
 //     settle deadline, the root probe, the next poll or reconcile): an idle
-//     watch with events on Linux does not wake until the reconcile.
+//     watch with events on Linux does not wake until the reconcile. What
+//     is due is done before another event is read, so a stream of events
+//     never holds a deadline back. Settle passes are at least settleGap
+//     apart, so the files of a burst reach the queue in batches: a file is
+//     emitted at most settleGap after it settled (the first of a burst, on
+//     time).
 //
 // Events are sent in batches of at most maxBatch, so that the queue never
 // holds its write transaction for a whole scan.
@@ -114,6 +119,12 @@ type Event struct {
 // maxBatch is the most events sent in one batch (one queue transaction).
 const maxBatch = 1000
 
+// settleGap is the least time between two settle passes. Files noted one
+// event at a time settle one by one; without it, a burst would be sent a
+// file or two per pass (a queue transaction each, and a walk of every
+// pending entry).
+const settleGap = 10 * time.Millisecond
+
 // Watcher watches one tree. Create it with New, then call Run.
 type Watcher struct {
 	o      Options
@@ -133,6 +144,7 @@ type Watcher struct {
 	root         rootID
 	decision     Decision
 	settleAt     time.Time // earliest time a pending entry may be due; zero: none
+	lastPass     time.Time // when the last settle pass began
 	again        bool      // events were lost during a scan: scan again
 	budgetLogged bool      // the inotify budget warning was logged
 	stamp        time.Time // if set, the time noted for files (one per folder listing)
@@ -285,6 +297,27 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 	defer unsubscribe()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	// dueWork does what is due at now; every deadline it meets moves on.
+	dueWork := func(now time.Time, probing bool) error {
+		w.wakes++
+		if probing && !now.Before(nextProbe) {
+			nextProbe = now.Add(rootProbe)
+			w.probeRoot(ctx)
+		}
+		if w.polling() && !now.Before(nextPoll) {
+			w.poll(ctx)
+			nextPoll = time.Now().Add(w.o.PollInterval) // a gap, also after a long poll
+		}
+		if !nextReconcile.IsZero() && !now.Before(nextReconcile) {
+			nextReconcile = now.Add(w.o.Reconcile)
+			w.rescanNow(ctx)
+		}
+		if at := w.passAt(); !at.IsZero() && !now.Before(at) {
+			w.lastPass = time.Now()
+			return w.send(ctx, out, w.settled(w.lastPass))
+		}
+		return nil
+	}
 	for {
 		now = time.Now()
 		if w.again {
@@ -304,10 +337,19 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 		if !nextReconcile.IsZero() && nextReconcile.Before(due) {
 			due = nextReconcile
 		}
-		if !w.settleAt.IsZero() && w.settleAt.Before(due) {
-			due = w.settleAt
+		if at := w.passAt(); !at.IsZero() && at.Before(due) {
+			due = at
 		}
-		timer.Reset(max(time.Until(due), time.Millisecond))
+		if !now.Before(due) {
+			// Due already: done before another event is read, which
+			// would otherwise push the timer on for as long as events
+			// keep coming.
+			if err := dueWork(now, probing); err != nil {
+				return err
+			}
+			continue
+		}
+		timer.Reset(due.Sub(now))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -330,27 +372,25 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 				notified, mountCh = false, nil
 			}
 			w.probeRoot(ctx)
-		case now = <-timer.C:
-			w.wakes++
-			if probing && !now.Before(nextProbe) {
-				nextProbe = now.Add(rootProbe)
-				w.probeRoot(ctx)
-			}
-			if w.polling() && !now.Before(nextPoll) {
-				w.poll(ctx)
-				nextPoll = time.Now().Add(w.o.PollInterval) // a gap, also after a long poll
-			}
-			if !nextReconcile.IsZero() && !now.Before(nextReconcile) {
-				nextReconcile = now.Add(w.o.Reconcile)
-				w.rescanNow(ctx)
-			}
-			if !w.settleAt.IsZero() && !now.Before(w.settleAt) {
-				if err := w.send(ctx, out, w.settled(time.Now())); err != nil {
-					return err
-				}
+		case <-timer.C:
+			if err := dueWork(time.Now(), probing); err != nil {
+				return err
 			}
 		}
 	}
+}
+
+// passAt is when the next settle pass is due: the earliest settle
+// deadline, but not within settleGap of the last pass; zero if nothing is
+// pending.
+func (w *Watcher) passAt() time.Time {
+	if w.settleAt.IsZero() {
+		return time.Time{}
+	}
+	if gap := w.lastPass.Add(settleGap); gap.After(w.settleAt) {
+		return gap
+	}
+	return w.settleAt
 }
 
 // send hands batch to out in pieces of at most maxBatch.
