@@ -208,7 +208,10 @@ func (b *formBody) Close() error { return nil }
 
 // uploadURL is the Upload action of the folder parent.
 func (t *Target) uploadURL(parent string) string {
-	return t.base + entityOf(parent) + "/Upload"
+	var buf [256]byte
+	b := append(buf[:0], t.base...)
+	b = appendEntityOf(b, parent)
+	return string(append(b, "/Upload"...))
 }
 
 // uploadResult is the Upload action's answer to every data request.
