@@ -1,14 +1,14 @@
 package sensenet
 
 import (
-	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
-	"mime/multipart"
 	"net/http"
 	"path"
 	"strconv"
@@ -42,14 +42,15 @@ func uploadFields(f *targets.File, p *targets.Plan, chunked bool) ([]field, erro
 	if !ok {
 		return nil, fmt.Errorf("sensenet: %s: destination is %T, not a sensenet destination", f.Rel, f.Dest)
 	}
-	return []field{
-		{"FileName", p.Name},
-		{"ContentType", d.ContentType},
-		{"PropertyName", "Binary"},
-		{"UseChunk", dotnetBool(chunked)},
-		{"Overwrite", dotnetBool(overwrite(f.OnConflict))},
-		{"FileLength", strconv.FormatInt(f.Size, 10)},
-	}, nil
+	fields := make([]field, 0, 7) // room for the ChunkToken the caller adds
+	return append(fields,
+		field{"FileName", p.Name},
+		field{"ContentType", d.ContentType},
+		field{"PropertyName", "Binary"},
+		field{"UseChunk", dotnetBool(chunked)},
+		field{"Overwrite", dotnetBool(overwrite(f.OnConflict))},
+		field{"FileLength", strconv.FormatInt(f.Size, 10)},
+	), nil
 }
 
 func dotnetBool(b bool) string {
@@ -70,17 +71,25 @@ type form struct {
 // newForm builds the fields and, if fileName is not empty, the header of
 // the file part "files[]" whose content the caller streams. The parts are
 // written as multipart.Writer writes them (boundary lines, one
-// Content-Disposition header per field), without its per-part header maps
-// and into one buffer of the form's size: a form is built for every upload
-// and every chunk.
+// Content-Disposition header per field, a boundary of 30 random bytes in
+// hex), without its per-part header maps and into one buffer of the
+// form's size: a form is built for every upload and every chunk, in three
+// allocations (the form, its buffer, its content type).
 func newForm(fields []field, fileName string) (*form, error) {
-	boundary := multipart.NewWriter(nil).Boundary()
-	var ct, quoted, escaped string
+	var random [30]byte
+	if _, err := rand.Read(random[:]); err != nil {
+		return nil, err
+	}
+	var bbuf [2 * len(random)]byte
+	boundary := bbuf[:hex.Encode(bbuf[:], random[:])]
+	var ct, quoted string
+	var escaped []byte
+	var ebuf [256]byte
 	if fileName != "" {
 		if ct = mime.TypeByExtension(path.Ext(fileName)); ct == "" {
 			ct = "application/octet-stream"
 		}
-		quoted, escaped = quoteEscaper.Replace(fileName), escape(fileName)
+		quoted, escaped = quoteEscaper.Replace(fileName), appendEscape(ebuf[:0], fileName)
 	}
 	const (
 		dash      = "--"
@@ -98,42 +107,40 @@ func newForm(fields []field, fileName string) (*form, error) {
 	if fileName != "" {
 		size += len(crlf) + len(dash) + len(boundary) + len(fileHead) + len(quoted) + len(fileStar) + len(escaped) + len(fileType) + len(ct) + 2*len(crlf)
 	}
-	var buf bytes.Buffer
-	buf.Grow(size)
+	buf := make([]byte, 0, size)
 	for i, f := range fields {
 		if i > 0 {
-			buf.WriteString(crlf)
+			buf = append(buf, crlf...)
 		}
-		buf.WriteString(dash)
-		buf.WriteString(boundary)
-		buf.WriteString(fieldHead)
-		buf.WriteString(quoteEscaper.Replace(f.name))
-		buf.WriteString(fieldEnd)
-		buf.WriteString(f.value)
+		buf = append(buf, dash...)
+		buf = append(buf, boundary...)
+		buf = append(buf, fieldHead...)
+		buf = append(buf, quoteEscaper.Replace(f.name)...)
+		buf = append(buf, fieldEnd...)
+		buf = append(buf, f.value...)
 	}
 	if fileName != "" {
 		if len(fields) > 0 {
-			buf.WriteString(crlf)
+			buf = append(buf, crlf...)
 		}
-		buf.WriteString(dash)
-		buf.WriteString(boundary)
-		buf.WriteString(fileHead)
-		buf.WriteString(quoted)
-		buf.WriteString(fileStar)
-		buf.WriteString(escaped)
-		buf.WriteString(fileType)
-		buf.WriteString(ct)
-		buf.WriteString(crlf + crlf)
+		buf = append(buf, dash...)
+		buf = append(buf, boundary...)
+		buf = append(buf, fileHead...)
+		buf = append(buf, quoted...)
+		buf = append(buf, fileStar...)
+		buf = append(buf, escaped...)
+		buf = append(buf, fileType...)
+		buf = append(buf, ct...)
+		buf = append(buf, crlf+crlf...)
 	}
-	n := buf.Len()
+	n := len(buf)
 	if n > 0 {
-		buf.WriteString(crlf)
+		buf = append(buf, crlf...)
 	}
-	buf.WriteString(dash)
-	buf.WriteString(boundary)
-	buf.WriteString(dash + crlf)
-	b := buf.Bytes()
-	return &form{head: b[:n:n], tail: b[n:], contentType: "multipart/form-data; boundary=" + boundary}, nil
+	buf = append(buf, dash...)
+	buf = append(buf, boundary...)
+	buf = append(buf, dash+crlf...)
+	return &form{head: buf[:n:n], tail: buf[n:], contentType: "multipart/form-data; boundary=" + string(boundary)}, nil
 }
 
 var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", "", "\n", "")
