@@ -460,13 +460,18 @@ func parseToken(s string) (chunkToken, error) {
 	return t, nil
 }
 
-// parseResult decodes the Upload action's JSON answer and checks that the
-// server took the whole file. A success it cannot read is retried a few
+// parseResult decodes the Upload action's JSON answer (by scanResult, or
+// json.Unmarshal for what it does not read) and checks that the server
+// took the whole file. A success it cannot read is retried a few
 // times only: with Overwrite=false every retry may leave another name(N)
 // copy on the server.
 func parseResult(op string, raw []byte, size int64) (uploadResult, error) {
-	var res uploadResult
-	if err := json.Unmarshal(raw, &res); err != nil || res.ID == "" || res.Name == "" {
+	res, ok := scanResult(raw)
+	if !ok {
+		res = uploadResult{}
+		ok = json.Unmarshal(raw, &res) == nil
+	}
+	if !ok || res.ID == "" || res.Name == "" {
 		e := targets.Errorf(targets.Retryable, op, "unexpected answer: %s", short(raw))
 		e.MaxAttempts = 3
 		return uploadResult{}, e
