@@ -173,6 +173,9 @@ const unsettledLimit = 3
 func (d *Daemon) noteUnsettled(watch, rel string, add, reset bool) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if !add && len(d.changing) == 0 {
+		return 0 // nothing is counted: no key to make
+	}
 	k := watch + "\x00" + rel
 	if reset {
 		delete(d.changing, k)
