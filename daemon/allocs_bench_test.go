@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -52,7 +53,8 @@ func TestMain(m *testing.M) {
 // file: with -benchmem, allocs/op and B/op are per delivered file. The
 // daemon logs at warn, as the burst's does, and has delivered one file
 // (connection, destination folder) before the clock starts. It also
-// reports the process's CPU time per file. Use a fixed count, e.g.
+// reports the process's CPU time per file and the garbage collections
+// per 1,000 files. Use a fixed count, e.g.
 //
 //	go test ./daemon/ -run '^$' -bench BurstPerFile -benchmem -benchtime 3000x
 func BenchmarkBurstPerFile(b *testing.B) {
@@ -116,6 +118,8 @@ func BenchmarkBurstPerFile(b *testing.B) {
 	}
 
 	var ru0, ru1 syscall.Rusage
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	start := time.Now()
 	b.StartTimer()
@@ -135,9 +139,11 @@ func BenchmarkBurstPerFile(b *testing.B) {
 	b.StopTimer()
 	elapsed := time.Since(start)
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	runtime.ReadMemStats(&ms1)
 	cpu := time.Duration(syscall.TimevalToNsec(ru1.Utime) + syscall.TimevalToNsec(ru1.Stime) - syscall.TimevalToNsec(ru0.Utime) - syscall.TimevalToNsec(ru0.Stime))
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/file")
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "files/s")
+	b.ReportMetric(float64(ms1.NumGC-ms0.NumGC)*1000/float64(b.N), "GCs/1000files")
 }
 
 // mkdirMove renames from/rel to to/rel, making rel's folder in to.
