@@ -3,6 +3,8 @@ package sensenet
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/dropsync/dropsync/targets"
 )
 
 // resultSeeds are Upload answers as the server, the fake and the bench
@@ -54,5 +56,29 @@ func TestScanResultReadsTheUsualAnswers(t *testing.T) {
 	raw := []byte(resultSeeds[0])
 	if n := testing.AllocsPerRun(100, func() { scanResult(raw) }); n > 1 {
 		t.Errorf("%.0f allocations, want 1", n)
+	}
+}
+
+// An upload's fields, form and parsed answer: the form's three
+// allocations, the size as text, and the answer's string.
+func TestUploadRequestPartsAllocations(t *testing.T) {
+	f := &targets.File{Rel: "d001/f000123.dat", Size: 4096, Dest: &Destination{Path: "/Root/Bench", ContentType: "File"}, OnConflict: "version"}
+	p := &targets.Plan{Name: "f000123.dat", Parent: "/Root/Bench/d001"}
+	raw := []byte(resultSeeds[0])
+	n := testing.AllocsPerRun(100, func() {
+		var fb [7]field
+		fields, err := uploadFields(&fb, f, p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := newForm(append(fields, field{"ChunkToken", wholeToken}), p.Name); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := parseResult("op", raw, 4096); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n > 5 {
+		t.Fatalf("%.0f allocations, want 5", n)
 	}
 }

@@ -36,14 +36,14 @@ const maxChunk = 1<<31 - 1
 type field struct{ name, value string }
 
 // uploadFields are the Upload action's parameters shared by every request
-// of one upload.
-func uploadFields(f *targets.File, p *targets.Plan, chunked bool) ([]field, error) {
+// of one upload, in buf (on the caller's stack), with room for the
+// ChunkToken the caller adds.
+func uploadFields(buf *[7]field, f *targets.File, p *targets.Plan, chunked bool) ([]field, error) {
 	d, ok := f.Dest.(*Destination)
 	if !ok {
 		return nil, fmt.Errorf("sensenet: %s: destination is %T, not a sensenet destination", f.Rel, f.Dest)
 	}
-	fields := make([]field, 0, 7) // room for the ChunkToken the caller adds
-	return append(fields,
+	return append(buf[:0],
 		field{"FileName", p.Name},
 		field{"ContentType", d.ContentType},
 		field{"PropertyName", "Binary"},
@@ -268,7 +268,8 @@ func (t *Target) postFor(ctx context.Context, op string, p *targets.Plan, f *tar
 // Put uploads the whole file in one multipart request.
 func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body *targets.Body) (targets.Remote, error) {
 	op := "sensenet: upload " + p.Parent + "/" + p.Name
-	fields, err := uploadFields(f, p, false)
+	var fb [7]field
+	fields, err := uploadFields(&fb, f, p, false)
 	if err != nil {
 		return targets.Remote{}, err
 	}
@@ -294,7 +295,8 @@ func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body
 // {contentId}*{innerToken}*{mustFinalize}*{mustCheckIn}.
 func (t *Target) StartSession(ctx context.Context, f *targets.File, p *targets.Plan) (string, error) {
 	op := "sensenet: start chunked upload of " + p.Parent + "/" + p.Name
-	fields, err := uploadFields(f, p, true)
+	var fb [7]field
+	fields, err := uploadFields(&fb, f, p, true)
 	if err != nil {
 		return "", err
 	}
@@ -398,7 +400,8 @@ func (t *Target) chunkRequest(op string, f *targets.File, p *targets.Plan, token
 	if err != nil {
 		return nil, &targets.Error{Kind: targets.Retryable, Op: op, Msg: "recorded token: " + err.Error(), Err: targets.ErrSessionInvalid}
 	}
-	fields, err := uploadFields(f, p, true)
+	var fb [7]field
+	fields, err := uploadFields(&fb, f, p, true)
 	if err != nil {
 		return nil, err
 	}
@@ -468,8 +471,9 @@ func parseToken(s string) (chunkToken, error) {
 func parseResult(op string, raw []byte, size int64) (uploadResult, error) {
 	res, ok := scanResult(raw)
 	if !ok {
-		res = uploadResult{}
-		ok = json.Unmarshal(raw, &res) == nil
+		var u uploadResult // only this one escapes (to json.Unmarshal)
+		ok = json.Unmarshal(raw, &u) == nil
+		res = u
 	}
 	if !ok || res.ID == "" || res.Name == "" {
 		e := targets.Errorf(targets.Retryable, op, "unexpected answer: %s", short(raw))
