@@ -42,7 +42,9 @@ func (c *nameClaim) release() {
 	}
 }
 
-// keys are the remote name keys a delivery as r owns.
+// keys are the remote name keys a delivery as r owns. The server's name
+// is keyed only when it is not the file's own, which the claim keyed
+// already (NameKey is a function of the file's destination and the name).
 func (c *nameClaim) keys(f *targets.File, r targets.Remote) []string {
 	if c.keyer == nil {
 		return nil
@@ -51,7 +53,7 @@ func (c *nameClaim) keys(f *targets.File, r targets.Remote) []string {
 	if c.own {
 		ks = append(ks, c.key)
 	}
-	if r.Name != "" {
+	if r.Name != "" && !(c.own && r.Name == f.Name()) {
 		if k, err := c.keyer.NameKey(f, r.Name); err == nil && (!c.own || k != c.key) {
 			ks = append(ks, k)
 		}

@@ -522,7 +522,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	}
 	wc := g.cfg.Watches[idx]
 	tgt := g.set.Targets[wc.Target]
-	log := d.log.With("target", wc.Target, "path", j.Rel)
+	log := jobLogger(d.log, wc.Target, j.Rel)
 	if d.health.holds(j) { // claimed just before its target stopped being up
 		d.requeue(ctx, j, time.Now(), j.LastError, true, log)
 		return
@@ -661,7 +661,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		Remote: res.Remote, SHA256: res.SHA256, Skipped: res.Skipped, Chunked: res.Chunked, Resumed: res.Resumed}
 	if res.Skipped {
 		log.Info("skipped: already on the server (on_conflict: skip)", "remote_id", res.Remote.ID)
-	} else {
+	} else if log.Enabled(ctx, slog.LevelInfo) {
 		attrs := []any{"bytes", f.Size, "duration", dl.Duration.Round(time.Millisecond), "attempt", j.Attempts, "remote_id", res.Remote.ID}
 		if res.Remote.Version != "" {
 			attrs = append(attrs, "version", res.Remote.Version)
@@ -741,7 +741,7 @@ func (d *Daemon) complete(ctx context.Context, j *queue.Job, o queue.Outcome, lo
 			h.next = next[0]
 		} else { // the stop began while the commit waited: the job stays for the next start
 			d.pipe.phaseEnded()
-			d.requeue(ctx, next[0], time.Now(), next[0].LastError, true, log.With("path", next[0].Rel))
+			d.requeue(ctx, next[0], time.Now(), next[0].LastError, true, jobLogger(d.log, next[0].Target, next[0].Rel))
 		}
 	}
 	if requeued {
@@ -878,7 +878,7 @@ func (d *Daemon) finishFail(ctx context.Context, j *queue.Job, wc *config.Watch,
 	if wc != nil {
 		target = wc.Target
 	}
-	log := d.log.With("target", target, "path", j.Rel)
+	log := jobLogger(d.log, target, j.Rel)
 	requeued, ferr := d.q.Fail(context.WithoutCancel(ctx), j, msg)
 	if ferr != nil {
 		log.Error("cannot record failure; the job runs again", "err", ferr)

@@ -111,9 +111,16 @@ type heldItems struct {
 	index map[string]int
 }
 
+// add merges items into h: an item of a path and kind h holds takes the
+// held one's place (the latest event wins). h takes over items' memory:
+// into an empty h they are merged in place, an item written at or before
+// the index it is read from, and the index is made for their number.
 func (h *heldItems) add(items []queue.Item) {
+	if h.items == nil {
+		h.items = items[:0]
+	}
 	if h.index == nil {
-		h.index = map[string]int{}
+		h.index = make(map[string]int, len(items))
 	}
 	for _, it := range items {
 		k := it.Rel

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -159,7 +158,7 @@ func deliveredOutcome(wc *config.Watch, state *queue.FileState) queue.Outcome {
 func (d *Daemon) recordDelivered(ctx context.Context, j *queue.Job, wc *config.Watch, o queue.Outcome, log *slog.Logger) bool {
 	ok, requeued := d.complete(ctx, j, o, log)
 	if ok && !requeued && o.Intent == "" {
-		d.readyMarkerDone(ctx, wc, filepath.Join(wc.Path, filepath.FromSlash(j.Rel)), j.Rel, log)
+		d.readyMarkerDone(ctx, wc, j.Rel, log)
 	}
 	return ok
 }
@@ -173,6 +172,9 @@ const unsettledLimit = 3
 func (d *Daemon) noteUnsettled(watch, rel string, add, reset bool) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if !add && len(d.changing) == 0 {
+		return 0 // nothing is counted: no key to make
+	}
 	k := watch + "\x00" + rel
 	if reset {
 		delete(d.changing, k)
@@ -345,7 +347,7 @@ func (d *Daemon) doneAfterUpload(ctx context.Context, j *queue.Job, wc *config.W
 		return
 	}
 	d.afterUploadResult(ctx, wc, j.Rel, nil, log) // clears a recorded failure
-	d.readyMarkerDone(ctx, wc, filepath.Join(wc.Path, filepath.FromSlash(j.Rel)), j.Rel, log)
+	d.readyMarkerDone(ctx, wc, j.Rel, log)
 	if used != "" && used != path.Base(j.Rel) {
 		log.Info("moved after upload under a free name", "name", used)
 	} else {

@@ -13,12 +13,12 @@ import (
 	"github.com/dropsync/dropsync/watcher"
 )
 
-// readyMarkerDone removes the ready marker of a delivered file, after its
-// after_upload (ready_marker_keep leaves it). A "{name}.done" marker goes
+// readyMarkerDone removes the ready marker of the delivered file rel, after
+// its after_upload (ready_marker_keep leaves it). A "{name}.done" marker goes
 // with its file; a "{dir}/.ready" marker goes once no other job of its
 // folder is pending or in flight. The watcher never emits markers, so
 // their removal is no deletion to propagate.
-func (d *Daemon) readyMarkerDone(ctx context.Context, wc *config.Watch, p, rel string, log *slog.Logger) {
+func (d *Daemon) readyMarkerDone(ctx context.Context, wc *config.Watch, rel string, log *slog.Logger) {
 	if wc.ReadyMarker == "" || wc.ReadyMarkerKeep {
 		return
 	}
@@ -36,7 +36,7 @@ func (d *Daemon) readyMarkerDone(ctx context.Context, wc *config.Watch, p, rel s
 			return
 		}
 	}
-	mp := m.For(p)
+	mp := m.For(filepath.Join(wc.Path, filepath.FromSlash(rel)))
 	dirRel, _ := splitRel(rel)
 	dir, err := safefs.OpenDir(wc.Path, dirRel) // never through a folder swapped for a link
 	if err == nil {

@@ -3,6 +3,7 @@ package targets
 import (
 	"crypto/sha256"
 	"encoding"
+	"encoding/hex"
 	"fmt"
 	"hash"
 	"io"
@@ -22,6 +23,11 @@ type Body struct {
 	progress   Progress
 	verify     func() error // before the last byte; see File.Unchanged
 	changed    error        // what verify said, once it refused
+
+	// Room for the hash's state (SHA-256's takes 108 bytes) and its sum,
+	// so that neither needs an allocation of its own.
+	stateBuf [128]byte
+	sumBuf   [64]byte
 }
 
 // newBody returns a Body over bytes [start, start+n) of f that feeds h,
@@ -38,6 +44,9 @@ func newBody(f *os.File, start, n int64, h hash.Hash, progress Progress) (*Body,
 // whose state must now correspond to bytes [0, start), and verifying
 // nothing. It reuses b's memory: the chunks of an upload share one Body.
 func (b *Body) reset(start, n int64) error {
+	if b.startState == nil {
+		b.startState = b.stateBuf[:0]
+	}
 	st, err := appendHash(b.startState[:0], b.h)
 	if err != nil {
 		return err
@@ -106,6 +115,16 @@ func (b *Body) Rewind() error {
 	b.sec = *io.NewSectionReader(b.f, b.start, b.n)
 	b.read = 0
 	return nil
+}
+
+// sumHex is the hex form of the hash's sum: one allocation, the string.
+func (b *Body) sumHex() string {
+	sum := b.h.Sum(b.sumBuf[:0])
+	var out [2 * len(b.sumBuf)]byte
+	if 2*len(sum) > len(out) {
+		return hex.EncodeToString(sum)
+	}
+	return string(out[:hex.Encode(out[:], sum)])
 }
 
 // complete reports whether every byte was read.

@@ -745,7 +745,21 @@ func (s *closeSignal) Close() error {
 // be rewound and sent again).
 func ReadBody(resp *http.Response) []byte {
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	const limit = 1 << 20
+	if n := resp.ContentLength; n >= 0 && n < limit {
+		// An answer of announced length is read into a buffer of its
+		// size (io.ReadAll starts at 512 bytes), and one more byte, so
+		// that the read which finds its end is made and the connection
+		// goes back to the pool.
+		b := make([]byte, n+1)
+		m, _ := io.ReadFull(resp.Body, b)
+		if m <= int(n) {
+			return b[:m]
+		}
+		rest, _ := io.ReadAll(io.LimitReader(resp.Body, limit-int64(m)))
+		return append(b, rest...)
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, limit))
 	return b
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -65,14 +64,14 @@ func Deliver(ctx context.Context, t Target, cfg *config.Target, f *File, session
 		}
 	}
 	for try := 0; ; try++ {
-		res := &Result{Resumed: sess != nil}
+		resumed := sess != nil
 		if sess == nil {
 			plan, err := t.Prepare(ctx, f)
 			if err != nil {
 				return nil, err
 			}
 			if plan.Skip {
-				res.Skipped = true
+				res := &Result{Skipped: true}
 				switch {
 				case plan.Remote != nil:
 					res.Remote = *plan.Remote
@@ -88,7 +87,7 @@ func Deliver(ctx context.Context, t Target, cfg *config.Target, f *File, session
 				return nil, err
 			}
 		}
-		res.Chunked = true
+		res := &Result{Chunked: true, Resumed: resumed}
 		err := sendChunks(ctx, ch, f, sess, fh, sessions, progress, res)
 		if errors.Is(err, ErrSessionInvalid) && try == 0 {
 			if derr := sessions.Delete(ctx); derr != nil {
@@ -141,7 +140,7 @@ func putWhole(ctx context.Context, t Target, f *File, plan *Plan, fh *os.File, p
 	if !body.complete() {
 		return nil, fmt.Errorf("%s: the adapter did not send the whole file (%d of %d bytes)", f.Rel, body.read, body.n)
 	}
-	return &Result{Remote: r, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	return &Result{Remote: r, SHA256: body.sumHex()}, nil
 }
 
 func startSession(ctx context.Context, ch Chunker, cfg *config.Target, f *File, plan *Plan, sessions SessionStore) (*Session, error) {
@@ -203,7 +202,7 @@ func sendChunks(ctx context.Context, ch Chunker, f *File, s *Session, fh *os.Fil
 			if off != f.Size {
 				return fmt.Errorf("%s: the server reported completion at %d of %d bytes", f.Rel, off, f.Size)
 			}
-			res.Remote, res.SHA256 = *r, hex.EncodeToString(h.Sum(nil))
+			res.Remote, res.SHA256 = *r, body.sumHex()
 			return nil
 		}
 		s.Offset = off

@@ -129,26 +129,51 @@ func (n *namer) stored(name string) string {
 func (n *namer) storedName(op, name string) (string, error) {
 	s := n.stored(name)
 	if s == "" {
-		return "", targets.Errorf(targets.Permanent, op, "%q has no character the server keeps in a content name; rename it", name)
+		return "", nameError(op, name)
 	}
 	return s, nil
+}
+
+// nameError is storedName's failure for name.
+func nameError(op, name string) error {
+	return targets.Errorf(targets.Permanent, op, "%q has no character the server keeps in a content name; rename it", name)
 }
 
 // remoteDir is the server's path of the watch's sub-folder dir
 // (slash-separated, "" for the root) below root.
 func (n *namer) remoteDir(op, root, dir string) (string, error) {
-	p := root
 	if dir == "" {
-		return p, nil
+		return root, nil
 	}
-	for _, s := range strings.Split(dir, "/") {
-		name, err := n.storedName(op, s)
-		if err != nil {
-			return "", err
+	var buf [256]byte
+	b, bad, ok := n.appendRemoteDir(buf[:0], root, dir)
+	if !ok {
+		return "", nameError(op, bad)
+	}
+	return string(b), nil
+}
+
+// appendRemoteDir appends remoteDir(…, root, dir) to b; ok is false, and
+// bad the segment, when a segment of dir has no character the server
+// keeps.
+func (n *namer) appendRemoteDir(b []byte, root, dir string) (_ []byte, bad string, ok bool) {
+	b = append(b, root...)
+	if dir == "" {
+		return b, "", true
+	}
+	for {
+		seg, rest, more := strings.Cut(dir, "/")
+		s := n.stored(seg)
+		if s == "" {
+			return b, seg, false
 		}
-		p += "/" + name
+		b = append(b, '/')
+		b = append(b, s...)
+		if !more {
+			return b, "", true
+		}
+		dir = rest
 	}
-	return p, nil
 }
 
 // NameKey implements targets.NameKeyer: the server's path of the content
@@ -159,16 +184,38 @@ func (t *Target) NameKey(f *targets.File, name string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("sensenet: %s: destination is %T, not a sensenet destination", f.Rel, f.Dest)
 	}
-	op := "sensenet: name " + f.Rel
-	parent, err := t.names.remoteDir(op, d.Path, f.Dir())
-	if err != nil {
-		return "", err
+	var buf [256]byte
+	b, bad, ok := t.names.appendRemoteDir(buf[:0], d.Path, f.Dir())
+	s := t.names.stored(name)
+	if !ok || s == "" {
+		if ok {
+			bad = name
+		}
+		return "", nameError("sensenet: name "+f.Rel, bad)
 	}
-	s, err := t.names.storedName(op, name)
-	if err != nil {
-		return "", err
+	b = append(b, '/')
+	b = append(b, s...)
+	if !lowerASCII(b) {
+		return strings.ToLower(string(b)), nil
 	}
-	return strings.ToLower(parent + "/" + s), nil
+	return string(b), nil
+}
+
+// lowerASCII lowers b in place and reports true when b is ASCII;
+// otherwise it leaves b as it is and reports false (strings.ToLower
+// applies then).
+func lowerASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return true
 }
 
 // checkCreated compares the name of a folder the server created (its

@@ -15,54 +15,90 @@ import (
 // so that a name survives as one path segment, as one OData string literal
 // and as a url-decoded Content-Disposition file name ("+" stays "+").
 func escape(s string) string {
+	return string(appendEscape(make([]byte, 0, len(s)), s))
+}
+
+// appendEscape appends escape(s) to b.
+func appendEscape(b []byte, s string) []byte {
 	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	b.Grow(len(s))
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
-			b.WriteByte(c)
+			b = append(b, c)
 			continue
 		}
-		b.WriteByte('%')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&15])
+		b = append(b, '%', hex[c>>4], hex[c&15])
 	}
-	return b.String()
+	return b
 }
 
-// literal is name as an OData string literal inside a URL: quotes doubled,
-// then percent-encoded, between the literal's own quotes.
-func literal(name string) string {
-	return "('" + escape(strings.ReplaceAll(name, "'", "''")) + "')"
+// appendLiteral appends name as an OData string literal inside a URL:
+// quotes doubled, then percent-encoded, between the literal's own quotes.
+func appendLiteral(b []byte, name string) []byte {
+	b = append(b, "('"...)
+	for {
+		i := strings.IndexByte(name, '\'')
+		if i < 0 {
+			break
+		}
+		b = appendEscape(b, name[:i])
+		b = append(b, "%27%27"...) // '' escaped
+		name = name[i+1:]
+	}
+	b = appendEscape(b, name)
+	return append(b, "')"...)
 }
 
 // collectionPath is the OData path of a content path, addressing its
 // children: /Root/Content/Documents → /OData.svc/Root/Content/Documents.
 func collectionPath(p string) string {
-	var b strings.Builder
-	b.WriteString("/OData.svc")
-	for _, s := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
-		b.WriteByte('/')
-		b.WriteString(escape(s))
+	var buf [256]byte
+	return string(appendCollectionPath(buf[:0], p))
+}
+
+// appendCollectionPath appends collectionPath(p) to b.
+func appendCollectionPath(b []byte, p string) []byte {
+	b = append(b, "/OData.svc"...)
+	rest := strings.TrimPrefix(p, "/")
+	for {
+		seg, after, more := strings.Cut(rest, "/")
+		b = append(b, '/')
+		b = appendEscape(b, seg)
+		if !more {
+			return b
+		}
+		rest = after
 	}
-	return b.String()
 }
 
 // entityPath is the OData path of one content, given its parent path and
 // name: (/Root/Content, Documents) → /OData.svc/Root/Content('Documents'),
 // and ("", Root) → /OData.svc/('Root').
 func entityPath(parent, name string) string {
+	var buf [256]byte
+	return string(appendEntityPath(buf[:0], parent, name))
+}
+
+// appendEntityPath appends entityPath(parent, name) to b.
+func appendEntityPath(b []byte, parent, name string) []byte {
 	if parent == "" {
-		return "/OData.svc/" + literal(name)
+		b = append(b, "/OData.svc/"...)
+	} else {
+		b = appendCollectionPath(b, parent)
 	}
-	return collectionPath(parent) + literal(name)
+	return appendLiteral(b, name)
 }
 
 // entityOf is the OData path of the content at path p.
 func entityOf(p string) string {
+	var buf [256]byte
+	return string(appendEntityOf(buf[:0], p))
+}
+
+// appendEntityOf appends entityOf(p) to b.
+func appendEntityOf(b []byte, p string) []byte {
 	i := strings.LastIndexByte(p, '/')
-	return entityPath(p[:i], p[i+1:])
+	return appendEntityPath(b, p[:i], p[i+1:])
 }
 
 // odataError is sensenet's error body.

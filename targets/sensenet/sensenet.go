@@ -230,14 +230,19 @@ func overwrite(c string) bool {
 // that is not a folder fails permanently. Workers that need the same
 // folder at once share one check and creation.
 func (t *Target) ensureFolders(ctx context.Context, root, dir string) (string, error) {
-	full, err := t.names.remoteDir("sensenet: folder "+root+"/"+dir, root, dir)
-	if err != nil || dir == "" {
-		return full, err
+	if dir == "" {
+		return root, nil
 	}
+	var buf [256]byte
+	b, bad, ok := t.names.appendRemoteDir(buf[:0], root, dir)
+	if !ok {
+		return "", nameError("sensenet: folder "+root+"/"+dir, bad)
+	}
+	full := string(b)
 	if t.known(full) {
 		return full, nil
 	}
-	_, err, _ = t.creating.Do(strings.ToLower(full), func() (any, error) {
+	_, err, _ := t.creating.Do(strings.ToLower(full), func() (any, error) {
 		if t.known(full) {
 			return nil, nil
 		}
@@ -344,9 +349,14 @@ func (t *Target) createFolder(ctx context.Context, parent, name, root string) er
 }
 
 func (t *Target) known(p string) bool {
+	var buf [256]byte
+	k := append(buf[:0], p...)
+	if !lowerASCII(k) {
+		k = append(k[:0], strings.ToLower(p)...)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.folders[strings.ToLower(p)]
+	return t.folders[string(k)]
 }
 
 // remember records p and its ancestors as existing.

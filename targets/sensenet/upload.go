@@ -1,14 +1,14 @@
 package sensenet
 
 import (
-	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
-	"mime/multipart"
 	"net/http"
 	"path"
 	"strconv"
@@ -36,20 +36,21 @@ const maxChunk = 1<<31 - 1
 type field struct{ name, value string }
 
 // uploadFields are the Upload action's parameters shared by every request
-// of one upload.
-func uploadFields(f *targets.File, p *targets.Plan, chunked bool) ([]field, error) {
+// of one upload, in buf (on the caller's stack), with room for the
+// ChunkToken the caller adds.
+func uploadFields(buf *[7]field, f *targets.File, p *targets.Plan, chunked bool) ([]field, error) {
 	d, ok := f.Dest.(*Destination)
 	if !ok {
 		return nil, fmt.Errorf("sensenet: %s: destination is %T, not a sensenet destination", f.Rel, f.Dest)
 	}
-	return []field{
-		{"FileName", p.Name},
-		{"ContentType", d.ContentType},
-		{"PropertyName", "Binary"},
-		{"UseChunk", dotnetBool(chunked)},
-		{"Overwrite", dotnetBool(overwrite(f.OnConflict))},
-		{"FileLength", strconv.FormatInt(f.Size, 10)},
-	}, nil
+	return append(buf[:0],
+		field{"FileName", p.Name},
+		field{"ContentType", d.ContentType},
+		field{"PropertyName", "Binary"},
+		field{"UseChunk", dotnetBool(chunked)},
+		field{"Overwrite", dotnetBool(overwrite(f.OnConflict))},
+		field{"FileLength", strconv.FormatInt(f.Size, 10)},
+	), nil
 }
 
 func dotnetBool(b bool) string {
@@ -70,17 +71,25 @@ type form struct {
 // newForm builds the fields and, if fileName is not empty, the header of
 // the file part "files[]" whose content the caller streams. The parts are
 // written as multipart.Writer writes them (boundary lines, one
-// Content-Disposition header per field), without its per-part header maps
-// and into one buffer of the form's size: a form is built for every upload
-// and every chunk.
+// Content-Disposition header per field, a boundary of 30 random bytes in
+// hex), without its per-part header maps and into one buffer of the
+// form's size: a form is built for every upload and every chunk, in three
+// allocations (the form, its buffer, its content type).
 func newForm(fields []field, fileName string) (*form, error) {
-	boundary := multipart.NewWriter(nil).Boundary()
-	var ct, quoted, escaped string
+	var random [30]byte
+	if _, err := rand.Read(random[:]); err != nil {
+		return nil, err
+	}
+	var bbuf [2 * len(random)]byte
+	boundary := bbuf[:hex.Encode(bbuf[:], random[:])]
+	var ct, quoted string
+	var escaped []byte
+	var ebuf [256]byte
 	if fileName != "" {
 		if ct = mime.TypeByExtension(path.Ext(fileName)); ct == "" {
 			ct = "application/octet-stream"
 		}
-		quoted, escaped = quoteEscaper.Replace(fileName), escape(fileName)
+		quoted, escaped = quoteEscaper.Replace(fileName), appendEscape(ebuf[:0], fileName)
 	}
 	const (
 		dash      = "--"
@@ -98,42 +107,40 @@ func newForm(fields []field, fileName string) (*form, error) {
 	if fileName != "" {
 		size += len(crlf) + len(dash) + len(boundary) + len(fileHead) + len(quoted) + len(fileStar) + len(escaped) + len(fileType) + len(ct) + 2*len(crlf)
 	}
-	var buf bytes.Buffer
-	buf.Grow(size)
+	buf := make([]byte, 0, size)
 	for i, f := range fields {
 		if i > 0 {
-			buf.WriteString(crlf)
+			buf = append(buf, crlf...)
 		}
-		buf.WriteString(dash)
-		buf.WriteString(boundary)
-		buf.WriteString(fieldHead)
-		buf.WriteString(quoteEscaper.Replace(f.name))
-		buf.WriteString(fieldEnd)
-		buf.WriteString(f.value)
+		buf = append(buf, dash...)
+		buf = append(buf, boundary...)
+		buf = append(buf, fieldHead...)
+		buf = append(buf, quoteEscaper.Replace(f.name)...)
+		buf = append(buf, fieldEnd...)
+		buf = append(buf, f.value...)
 	}
 	if fileName != "" {
 		if len(fields) > 0 {
-			buf.WriteString(crlf)
+			buf = append(buf, crlf...)
 		}
-		buf.WriteString(dash)
-		buf.WriteString(boundary)
-		buf.WriteString(fileHead)
-		buf.WriteString(quoted)
-		buf.WriteString(fileStar)
-		buf.WriteString(escaped)
-		buf.WriteString(fileType)
-		buf.WriteString(ct)
-		buf.WriteString(crlf + crlf)
+		buf = append(buf, dash...)
+		buf = append(buf, boundary...)
+		buf = append(buf, fileHead...)
+		buf = append(buf, quoted...)
+		buf = append(buf, fileStar...)
+		buf = append(buf, escaped...)
+		buf = append(buf, fileType...)
+		buf = append(buf, ct...)
+		buf = append(buf, crlf+crlf...)
 	}
-	n := buf.Len()
+	n := len(buf)
 	if n > 0 {
-		buf.WriteString(crlf)
+		buf = append(buf, crlf...)
 	}
-	buf.WriteString(dash)
-	buf.WriteString(boundary)
-	buf.WriteString(dash + crlf)
-	b := buf.Bytes()
-	return &form{head: b[:n:n], tail: b[n:], contentType: "multipart/form-data; boundary=" + boundary}, nil
+	buf = append(buf, dash...)
+	buf = append(buf, boundary...)
+	buf = append(buf, dash+crlf...)
+	return &form{head: buf[:n:n], tail: buf[n:], contentType: "multipart/form-data; boundary=" + string(boundary)}, nil
 }
 
 var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", "", "\n", "")
@@ -208,7 +215,10 @@ func (b *formBody) Close() error { return nil }
 
 // uploadURL is the Upload action of the folder parent.
 func (t *Target) uploadURL(parent string) string {
-	return t.base + entityOf(parent) + "/Upload"
+	var buf [256]byte
+	b := append(buf[:0], t.base...)
+	b = appendEntityOf(b, parent)
+	return string(append(b, "/Upload"...))
 }
 
 // uploadResult is the Upload action's answer to every data request.
@@ -258,7 +268,8 @@ func (t *Target) postFor(ctx context.Context, op string, p *targets.Plan, f *tar
 // Put uploads the whole file in one multipart request.
 func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body *targets.Body) (targets.Remote, error) {
 	op := "sensenet: upload " + p.Parent + "/" + p.Name
-	fields, err := uploadFields(f, p, false)
+	var fb [7]field
+	fields, err := uploadFields(&fb, f, p, false)
 	if err != nil {
 		return targets.Remote{}, err
 	}
@@ -284,7 +295,8 @@ func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body
 // {contentId}*{innerToken}*{mustFinalize}*{mustCheckIn}.
 func (t *Target) StartSession(ctx context.Context, f *targets.File, p *targets.Plan) (string, error) {
 	op := "sensenet: start chunked upload of " + p.Parent + "/" + p.Name
-	fields, err := uploadFields(f, p, true)
+	var fb [7]field
+	fields, err := uploadFields(&fb, f, p, true)
 	if err != nil {
 		return "", err
 	}
@@ -388,7 +400,8 @@ func (t *Target) chunkRequest(op string, f *targets.File, p *targets.Plan, token
 	if err != nil {
 		return nil, &targets.Error{Kind: targets.Retryable, Op: op, Msg: "recorded token: " + err.Error(), Err: targets.ErrSessionInvalid}
 	}
-	fields, err := uploadFields(f, p, true)
+	var fb [7]field
+	fields, err := uploadFields(&fb, f, p, true)
 	if err != nil {
 		return nil, err
 	}
@@ -450,13 +463,19 @@ func parseToken(s string) (chunkToken, error) {
 	return t, nil
 }
 
-// parseResult decodes the Upload action's JSON answer and checks that the
-// server took the whole file. A success it cannot read is retried a few
+// parseResult decodes the Upload action's JSON answer (by scanResult, or
+// json.Unmarshal for what it does not read) and checks that the server
+// took the whole file. A success it cannot read is retried a few
 // times only: with Overwrite=false every retry may leave another name(N)
 // copy on the server.
 func parseResult(op string, raw []byte, size int64) (uploadResult, error) {
-	var res uploadResult
-	if err := json.Unmarshal(raw, &res); err != nil || res.ID == "" || res.Name == "" {
+	res, ok := scanResult(raw)
+	if !ok {
+		var u uploadResult // only this one escapes (to json.Unmarshal)
+		ok = json.Unmarshal(raw, &u) == nil
+		res = u
+	}
+	if !ok || res.ID == "" || res.Name == "" {
 		e := targets.Errorf(targets.Retryable, op, "unexpected answer: %s", short(raw))
 		e.MaxAttempts = 3
 		return uploadResult{}, e

@@ -1,0 +1,87 @@
+package daemon_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/daemon"
+	"github.com/dropsync/dropsync/daemon/daemontest"
+	"github.com/dropsync/dropsync/targets/sensenet"
+)
+
+// lockedBuffer is a log destination the daemon's goroutines share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Every line logged for a job names its target and path, right after the
+// message: a retry's warning, the delivery, a permanent failure.
+func TestJobLinesCarryTargetAndPath(t *testing.T) {
+	fake := sensenet.NewFake()
+	srv := httptest.NewServer(fake)
+	t.Cleanup(func() { srv.Close(); fake.Close() })
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	if err := os.MkdirAll(in, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	y := fmt.Sprintf("state_dir: %s\nworkers: 2\nretry: {initial: 20ms, max: 200ms}\ntargets:\n  t:\n    type: sensenet\n    url: %s\n    auth: {type: bearer, token: %s}\nwatches:\n  - path: %s\n    target: t\n    destination: {path: %s}\n    settle: 50ms\n",
+		filepath.Join(dir, "state"), srv.URL, sensenet.DemoToken, in, sensenet.DocumentsPath)
+	c, err := config.Parse(strings.NewReader(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out lockedBuffer
+	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := daemon.New(ctx, c, daemon.Options{Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	fake.Inject(1, sensenet.Fault{Status: 500})
+	if err := os.WriteFile(filepath.Join(in, "ok file.txt"), []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	daemontest.Eventually(t, "the delivery's line", func() bool { return strings.Contains(out.String(), "msg=delivered") })
+	fake.Inject(1000, sensenet.Fault{Status: 403})
+	if err := os.WriteFile(filepath.Join(in, "bad.txt"), []byte("no"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	daemontest.Eventually(t, "the failure's line", func() bool { return strings.Contains(out.String(), "upload failed permanently") })
+
+	for _, want := range []string{
+		`msg="upload failed; will retry" target=t path="ok file.txt" attempt=1 `,
+		`msg=delivered target=t path="ok file.txt" bytes=5 `,
+		`msg="upload failed permanently" target=t path=bad.txt kind=`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no line with %s in\n%s", want, out.String())
+		}
+	}
+}
