@@ -112,10 +112,16 @@ const (
 				AND NOT EXISTS (SELECT 1 FROM target_health h WHERE h.target = jobs.target AND h.state IN ('down', 'credentials rejected'))
 				ORDER BY ord, id LIMIT ?2`
 	// A lease is an UPDATE and a read by id: RETURNING would build a
-	// temporary table for its one row on every lease.
+	// temporary table for its one row on every lease. The read joins what
+	// the path was last delivered as (fileStateCols, all NULL if never:
+	// the flag says which) and the job's counted attempts (one row per
+	// kind, or one row of NULLs), each looked up by its key.
 	qLease = `UPDATE jobs SET state = 'leased', attempts = attempts + 1, started_at = ?, bytes_done = 0, updated_at = ?
 			WHERE id = ? AND state = 'pending'`
-	qLeased = `SELECT ` + jobCols + ` FROM jobs WHERE id = ?`
+	qLeased = `SELECT ` + leasedCols + ` FROM jobs j
+			LEFT JOIN file_state f ON f.watch = j.watch AND f.rel = j.rel
+			LEFT JOIN job_attempts a ON a.job_id = j.id
+			WHERE j.id = ?`
 	qRecord = `INSERT INTO file_state (watch, rel, target, size, mtime, inode, dev, ctime, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at, after_upload)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (watch, rel) DO UPDATE SET target = excluded.target, size = excluded.size, mtime = excluded.mtime, inode = excluded.inode,
@@ -133,9 +139,8 @@ const (
 		not_before = CASE WHEN dirty != 0 THEN 0 ELSE not_before END,
 		dirty = 0, last_error = ?, updated_at = ?
 		WHERE id = ? AND state = 'leased'`
-	qFileState = `SELECT watch, rel, target, size, mtime, inode, dev, ctime, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at,
-		after_upload, moved_away FROM file_state WHERE watch = ? AND rel = ?`
-	qProgress = `UPDATE jobs SET bytes_done = ? WHERE id = ? AND state = 'leased'`
+	qFileState = `SELECT ` + fileStateCols + ` FROM file_state WHERE watch = ? AND rel = ?`
+	qProgress  = `UPDATE jobs SET bytes_done = ? WHERE id = ? AND state = 'leased'`
 )
 
 // Lookups of the delete path.
@@ -451,29 +456,83 @@ type Job struct {
 
 const jobCols = `id, watch, rel, target, state, gone, size, mtime, inode, dev, ctime, attempts, not_before, last_error, bytes_done, started_at, updated_at`
 
+// fileStateCols are the columns of a file_state row that fileStateRow
+// scans.
+const fileStateCols = `watch, rel, target, size, mtime, inode, dev, ctime, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at,
+	after_upload, moved_away`
+
+// leasedCols are qLeased's columns: the job's (jobCols), whether its path
+// was delivered and its file state (fileStateCols, zero values if not),
+// and whether a counted attempt follows and its class, size, mtime and n.
+const leasedCols = `j.id, j.watch, j.rel, j.target, j.state, j.gone, j.size, j.mtime, j.inode, j.dev, j.ctime, j.attempts, j.not_before,
+	j.last_error, j.bytes_done, j.started_at, j.updated_at,
+	f.rowid IS NOT NULL, IFNULL(f.watch, ''), IFNULL(f.rel, ''), IFNULL(f.target, ''), IFNULL(f.size, 0), IFNULL(f.mtime, 0), IFNULL(f.inode, 0),
+	IFNULL(f.dev, 0), IFNULL(f.ctime, 0), IFNULL(f.sha256, ''), IFNULL(f.remote_id, ''), IFNULL(f.remote_version, ''), IFNULL(f.remote_name, ''),
+	IFNULL(f.remote_extra, ''), IFNULL(f.delivered_at, 0), IFNULL(f.after_upload, ''), IFNULL(f.moved_away, 0),
+	a.job_id IS NOT NULL, IFNULL(a.class, ''), IFNULL(a.size, 0), IFNULL(a.mtime, 0), IFNULL(a.n, 0)`
+
 type scanner interface{ Scan(...any) error }
 
-// scanFunc lets a conn row scan like a database/sql row.
-type scanFunc func(...any) error
+// jobRow is a row of jobCols as scanned: dest lists where each column
+// goes, job converts them.
+type jobRow struct {
+	j                                Job
+	gone                             int
+	inode, dev, nb, started, updated int64
+}
 
-func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
+func (r *jobRow) dest() []any {
+	j := &r.j
+	return []any{&j.ID, &j.Watch, &j.Rel, &j.Target, &j.State, &r.gone, &j.FP.Size, &j.FP.ModTime, &r.inode, &r.dev, &j.FP.CTime, &j.Attempts, &r.nb,
+		&j.LastError, &j.BytesDone, &r.started, &r.updated}
+}
+
+func (r *jobRow) job() *Job {
+	j := r.j
+	j.Gone, j.FP.Inode, j.FP.Dev = r.gone != 0, uint64(r.inode), uint64(r.dev)
+	if r.nb > 0 {
+		j.NotBefore = time.UnixMilli(r.nb)
+	}
+	if r.started > 0 {
+		j.StartedAt = time.UnixMilli(r.started)
+	}
+	j.UpdatedAt = time.UnixMilli(r.updated)
+	return &j
+}
 
 func scanJob(s scanner) (*Job, error) {
-	var j Job
-	var gone int
-	var inode, dev, nb, started, updated int64
-	if err := s.Scan(&j.ID, &j.Watch, &j.Rel, &j.Target, &j.State, &gone, &j.FP.Size, &j.FP.ModTime, &inode, &dev, &j.FP.CTime, &j.Attempts, &nb, &j.LastError, &j.BytesDone, &started, &updated); err != nil {
+	var r jobRow
+	if err := s.Scan(r.dest()...); err != nil {
 		return nil, err
 	}
-	j.Gone, j.FP.Inode, j.FP.Dev = gone != 0, uint64(inode), uint64(dev)
-	if nb > 0 {
-		j.NotBefore = time.UnixMilli(nb)
+	return r.job(), nil
+}
+
+// fileStateRow is a row of fileStateCols as scanned: dest lists where each
+// column goes, state converts them.
+type fileStateRow struct {
+	s                     FileState
+	inode, dev, delivered int64
+	extra                 string
+	movedAway             int
+}
+
+func (r *fileStateRow) dest() []any {
+	s := &r.s
+	return []any{&s.Watch, &s.Rel, &s.Target, &s.FP.Size, &s.FP.ModTime, &r.inode, &r.dev, &s.FP.CTime, &s.SHA256,
+		&s.Remote.ID, &s.Remote.Version, &s.Remote.Name, &r.extra, &r.delivered, &s.Intent, &r.movedAway}
+}
+
+func (r *fileStateRow) state() (*FileState, error) {
+	s := r.s
+	s.FP.Inode, s.FP.Dev, s.MovedAway = uint64(r.inode), uint64(r.dev), r.movedAway != 0
+	s.DeliveredAt = time.UnixMilli(r.delivered)
+	if r.extra != "" {
+		if err := json.Unmarshal([]byte(r.extra), &s.Remote.Extra); err != nil {
+			return nil, fmt.Errorf("queue: file state extra: %w", err)
+		}
 	}
-	if started > 0 {
-		j.StartedAt = time.UnixMilli(started)
-	}
-	j.UpdatedAt = time.UnixMilli(updated)
-	return &j, nil
+	return &s, nil
 }
 
 // Claim leases the next ready job: pending, due, and not for a paused
@@ -584,20 +643,32 @@ func (q *Queue) lease(c *conn, id, now int64) (*Job, error) {
 		return nil, err
 	}
 	var j *Job
+	var jr jobRow
+	var fr fileStateRow
+	var a Counted
+	var delivered, counted int
+	dest := append(append(append(jr.dest(), &delivered), fr.dest()...), &counted, &a.Class, &a.Size, &a.MTime, &a.N)
 	err = c.query(qLeased, []any{id}, func(scan func(...any) error) (err error) {
-		j, err = scanJob(scanFunc(scan))
-		return err
+		if err := scan(dest...); err != nil {
+			return err
+		}
+		if j == nil {
+			j = jr.job()
+			if delivered != 0 {
+				if j.Prev, err = fr.state(); err != nil {
+					return err
+				}
+			}
+		}
+		if counted != 0 {
+			j.Counted = append(j.Counted, a)
+		}
+		return nil
 	})
 	if err == nil && j == nil {
 		err = sql.ErrNoRows
 	}
 	if err != nil {
-		return nil, err
-	}
-	if j.Prev, err = q.fileState(c, j.Watch, j.Rel); err != nil {
-		return nil, err
-	}
-	if j.Counted, err = counted(c, id); err != nil {
 		return nil, err
 	}
 	return j, nil
@@ -933,28 +1004,17 @@ func (q *Queue) FileState(ctx context.Context, watch, rel string) (*FileState, e
 	return s, q.explain(err)
 }
 
-// fileState is FileState, in tx unless tx is nil.
+// fileState is FileState, on c.
 func (q *Queue) fileState(c *conn, watch, rel string) (*FileState, error) {
-	var s FileState
-	var inode, dev, delivered int64
-	var extra string
-	var movedAway int
-	err := c.queryRow(qFileState, []any{watch, rel}, &s.Watch, &s.Rel, &s.Target, &s.FP.Size, &s.FP.ModTime, &inode, &dev, &s.FP.CTime, &s.SHA256,
-		&s.Remote.ID, &s.Remote.Version, &s.Remote.Name, &extra, &delivered, &s.Intent, &movedAway)
+	var r fileStateRow
+	err := c.queryRow(qFileState, []any{watch, rel}, r.dest()...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("queue: file state: %w", q.explain(err))
 	}
-	s.FP.Inode, s.FP.Dev, s.MovedAway = uint64(inode), uint64(dev), movedAway != 0
-	s.DeliveredAt = time.UnixMilli(delivered)
-	if extra != "" {
-		if err := json.Unmarshal([]byte(extra), &s.Remote.Extra); err != nil {
-			return nil, fmt.Errorf("queue: file state extra: %w", err)
-		}
-	}
-	return &s, nil
+	return r.state()
 }
 
 // Jobs lists jobs, newest first; state "" lists all. For a path, give rel.
