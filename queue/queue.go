@@ -129,16 +129,14 @@ const (
 				sha256 = excluded.sha256, remote_id = excluded.remote_id, remote_version = excluded.remote_version, remote_name = excluded.remote_name,
 				remote_extra = excluded.remote_extra, delivered_at = excluded.delivered_at, after_upload = excluded.after_upload, moved_away = 0`
 	qDropSession = `DELETE FROM upload_sessions WHERE watch = ? AND rel = ?`
-	// qFinish ends a leased job, which goes back to pending if it is
-	// dirty (qFinishing reads that first, in the same transaction: a
-	// RETURNING would build a temporary table for its row).
-	qFinishing = `SELECT dirty FROM jobs WHERE id = ? AND state = 'leased'`
-	qFinish    = `UPDATE jobs SET
-		state = CASE WHEN dirty != 0 THEN 'pending' ELSE ? END,
-		attempts = CASE WHEN dirty != 0 THEN 0 ELSE attempts END,
-		not_before = CASE WHEN dirty != 0 THEN 0 ELSE not_before END,
-		dirty = 0, last_error = ?, updated_at = ?
-		WHERE id = ? AND state = 'leased'`
+	// qFinish ends a leased job that is not dirty; qRequeue returns a
+	// dirty one (an event arrived while it was in flight) to pending with
+	// a fresh start. finish runs qFinish first, so the common case is one
+	// statement, and learns which it was from the rows changed (RETURNING
+	// would build a temporary table for its row).
+	qFinish  = `UPDATE jobs SET state = ?, last_error = ?, updated_at = ? WHERE id = ? AND state = 'leased' AND dirty = 0`
+	qRequeue = `UPDATE jobs SET state = 'pending', attempts = 0, not_before = 0, dirty = 0, last_error = ?, updated_at = ?
+		WHERE id = ? AND state = 'leased' AND dirty != 0`
 	qFileState = `SELECT ` + fileStateCols + ` FROM file_state WHERE watch = ? AND rel = ?`
 	qProgress  = `UPDATE jobs SET bytes_done = ? WHERE id = ? AND state = 'leased'`
 )
@@ -823,14 +821,21 @@ func (q *Queue) completeOne(c *conn, j *Job, o Outcome, now int64, requeued *boo
 
 // finish moves a leased job to state; a dirty job goes back to pending.
 func finish(c *conn, id int64, state, msg string, now int64, requeued *bool) error {
-	var dirty int
-	if err := c.queryRow(qFinishing, []any{id}, &dirty); err != nil {
-		return fmt.Errorf("job %d is no longer leased: %w", id, err)
-	}
-	if _, err := c.exec(qFinish, state, msg, now, id); err != nil {
+	n, err := c.exec(qFinish, state, msg, now, id)
+	if err != nil {
 		return err
 	}
-	*requeued = dirty != 0
+	if n == 1 {
+		*requeued = false
+		return nil
+	}
+	if n, err = c.exec(qRequeue, msg, now, id); err != nil {
+		return err
+	}
+	if n != 1 {
+		return fmt.Errorf("job %d is no longer leased: %w", id, sql.ErrNoRows)
+	}
+	*requeued = true
 	return nil
 }
 

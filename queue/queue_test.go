@@ -314,3 +314,57 @@ func TestDeliveryToAnotherTargetDoesNotCount(t *testing.T) {
 		t.Fatal("a file delivered to the old target was not queued for the watch's new target")
 	}
 }
+
+// A job that ends changes only what its outcome says: a failed job keeps
+// its attempts and records the server's words; a job whose file changed
+// while it was in flight goes back to pending with a fresh start (no
+// attempts, no wait), once; a job no longer leased cannot end again.
+func TestFinishedJobsRecordTheirOutcome(t *testing.T) {
+	q, _ := open(t)
+	ctx := context.Background()
+	if _, err := q.Enqueue(ctx, []queue.Item{item("a", 1), item("b", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := claim(t, q), claim(t, q)
+	if err := q.Retry(ctx, a, time.Now().Add(-time.Second), "HTTP 503", false); err != nil {
+		t.Fatal(err)
+	}
+	if a = claim(t, q); a == nil || a.Rel != "a" || a.Attempts != 2 {
+		t.Fatalf("claimed %+v, want a at its second attempt", a)
+	}
+	if requeued, err := q.Fail(ctx, a, "HTTP 400 bad name"); err != nil || requeued {
+		t.Fatalf("fail: requeued=%v, %v", requeued, err)
+	}
+	if _, err := q.Fail(ctx, a, "again"); err == nil {
+		t.Fatal("a job failed twice")
+	}
+	if _, err := q.Enqueue(ctx, []queue.Item{item("b", 2)}); err != nil { // b changes in flight
+		t.Fatal(err)
+	}
+	if requeued, err := q.Fail(ctx, b, "HTTP 400"); err != nil || !requeued {
+		t.Fatalf("fail of a changed file: requeued=%v, %v; want requeued", requeued, err)
+	}
+	js, err := q.Jobs(ctx, "", "", 0)
+	if err != nil || len(js) != 2 {
+		t.Fatalf("jobs %v, %v", js, err)
+	}
+	for _, j := range js {
+		switch j.Rel {
+		case "a":
+			if j.State != queue.Failed || j.Attempts != 2 || j.LastError != "HTTP 400 bad name" {
+				t.Errorf("failed job %+v", j)
+			}
+		case "b":
+			if j.State != queue.Pending || j.Attempts != 0 || !j.NotBefore.IsZero() || j.LastError != "HTTP 400" || j.FP.Size != 2 {
+				t.Errorf("re-queued job %+v: want pending, no attempts, due at once, the new content", j)
+			}
+		}
+	}
+	b = claim(t, q)
+	if requeued, err := q.Complete(ctx, b, queue.Outcome{Delivered: &queue.FileState{FP: b.FP, SHA256: "x"}}); err != nil || requeued {
+		t.Fatalf("complete: requeued=%v, %v", requeued, err)
+	}
+	if c, err := q.Counts(ctx); err != nil || c[queue.Done] != 1 || c[queue.Failed] != 1 || c[queue.Pending]+c[queue.Leased] != 0 {
+		t.Fatalf("counts %v, %v", c, err)
+	}
+}

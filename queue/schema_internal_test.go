@@ -16,8 +16,8 @@ import (
 // CHECK on jobs.state is a chain of comparisons, and a database made by
 // an older dropsync gets the same check at the daemon's start (which
 // still refuses an unknown state) without a new schema version.
-// RETURNING builds one for its rows, so the lease and the finish read
-// their rows by id instead.
+// RETURNING builds one for its rows, so the lease reads its row by id
+// instead, and the finish learns what it did from the rows changed.
 func TestStateCheckBuildsNoTemporaryTable(t *testing.T) {
 	ctx := context.Background()
 	for _, from := range []string{"new", "an older dropsync's"} {
@@ -42,7 +42,7 @@ func TestStateCheckBuildsNoTemporaryTable(t *testing.T) {
 			if err := q.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != 8 {
 				t.Fatalf("user_version %d, %v; want 8, so that a previous dropsync still opens the database", v, err)
 			}
-			for s, want := range map[string]int{qInsert: 0, qLease: 0, qLeased: 0, qFinishing: 0, qFinish: 0} {
+			for s, want := range map[string]int{qInsert: 0, qLease: 0, qLeased: 0, qFinish: 0, qRequeue: 0} {
 				if n := temporaryTables(t, q, s); n != want {
 					t.Errorf("%d temporary tables for\n%s\nwant %d", n, s, want)
 				}
