@@ -86,7 +86,18 @@ type Queue struct {
 // Hot statements, prepared once when the queue opens: preparing is most of
 // SQLite's cost for such short statements.
 const (
-	qActive = `SELECT id, state FROM jobs WHERE watch = ? AND rel = ? AND state IN ('pending', 'leased')`
+	// qLookup reads everything Enqueue decides an item by, in one
+	// statement: the path's active job (id 0: none); whether the path was
+	// delivered to the item's target, and as what; and the path's failed
+	// jobs (0: none, 1: some, 2: one of them failed with the item's very
+	// state, gone flag and fingerprint). Each is looked up by an index.
+	qLookup = `SELECT IFNULL(a.id, 0),
+		f.rowid IS NOT NULL, IFNULL(f.size, 0), IFNULL(f.mtime, 0), IFNULL(f.inode, 0), IFNULL(f.dev, 0), IFNULL(f.ctime, 0), IFNULL(f.moved_away, 0),
+		IFNULL((SELECT MAX(CASE WHEN gone = ?4 AND size = ?5 AND mtime = ?6 AND inode = ?7 AND dev = ?8 AND ctime = ?9 THEN 2 ELSE 1 END)
+			FROM jobs WHERE watch = ?1 AND rel = ?2 AND state = 'failed'), 0)
+		FROM (SELECT 1)
+		LEFT JOIN jobs a ON a.watch = ?1 AND a.rel = ?2 AND a.state IN ('pending', 'leased')
+		LEFT JOIN file_state f ON f.watch = ?1 AND f.rel = ?2 AND f.target = ?3`
 	// qCoalesce merges an event into the active job. A changed file marks a
 	// leased job to run again, and gives a pending one a fresh start (no
 	// backoff inherited from the old content's failures).
@@ -95,8 +106,6 @@ const (
 		not_before = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4 OR dev != ?9 OR ctime != ?10) THEN 0 ELSE not_before END,
 		attempts = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4 OR dev != ?9 OR ctime != ?10) THEN 0 ELSE attempts END,
 		gone = ?1, size = ?2, mtime = ?3, inode = ?4, dev = ?9, ctime = ?10, target = ?5, updated_at = ?6, ord = ?8 WHERE id = ?7`
-	qDeliveredFP    = `SELECT size, mtime, inode, dev, ctime, moved_away FROM file_state WHERE watch = ? AND rel = ? AND target = ?`
-	qFailedFP       = `SELECT COUNT(*), COUNT(CASE WHEN gone = ? AND size = ? AND mtime = ? AND inode = ? AND dev = ? AND ctime = ? THEN 1 END) FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
 	qDropFailed     = `DELETE FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
 	qNewJobAttempts = `DELETE FROM job_attempts WHERE job_id = last_insert_rowid()`
 	qInsert         = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, dev, ctime, created_at, updated_at, ord) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -358,41 +367,30 @@ func expand(c *conn, items []Item) []expanded {
 }
 
 func enqueueOne(c *conn, it Item, now int64) (bool, error) {
-	var id int64
-	var state string
-	err := c.queryRow(qActive, []any{it.Watch, it.Rel}, &id, &state)
-	switch {
-	case err == nil:
+	var id, inode, dev int64
+	var fp fsid.Fingerprint
+	var delivered, movedAway, failed int
+	err := c.queryRow(qLookup, []any{it.Watch, it.Rel, it.Target, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), int64(it.FP.Dev), it.FP.CTime},
+		&id, &delivered, &fp.Size, &fp.ModTime, &inode, &dev, &fp.CTime, &movedAway, &failed)
+	if err != nil {
+		return false, err
+	}
+	if id != 0 {
 		_, err = c.exec(qCoalesce, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Target, now, id, ordKey(it, now), int64(it.FP.Dev), it.FP.CTime)
 		return err == nil, err
-	case !errors.Is(err, sql.ErrNoRows):
-		return false, err
-	}
-	var fp fsid.Fingerprint
-	var inode, dev int64
-	var movedAway int
-	err = c.queryRow(qDeliveredFP, []any{it.Watch, it.Rel, it.Target}, &fp.Size, &fp.ModTime, &inode, &dev, &fp.CTime, &movedAway)
-	delivered := err == nil
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return false, err
 	}
 	fp.Inode, fp.Dev = uint64(inode), uint64(dev)
-	if it.Gone && (!delivered || movedAway != 0) {
+	if it.Gone && (delivered == 0 || movedAway != 0) {
 		return false, nil // nothing remote to delete, or dropsync moved the file itself
 	}
-	if !it.Gone && delivered && fp == it.FP && (!it.AfterUpload || movedAway != 0) {
+	if !it.Gone && delivered != 0 && fp == it.FP && (!it.AfterUpload || movedAway != 0) {
 		return false, nil // unchanged since delivery (and after_upload done)
 	}
-	var failed, sameFailed int
-	if err := c.queryRow(qFailedFP,
-		[]any{b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), int64(it.FP.Dev), it.FP.CTime, it.Watch, it.Rel}, &failed, &sameFailed); err != nil {
-		return false, err
-	}
-	if sameFailed > 0 {
+	if failed == 2 {
 		return false, nil // this very state already failed; reported once
 	}
 	if failed > 0 {
-		if _, err := c.exec(qDropFailed, it.Watch, it.Rel); err != nil {
+		if _, err = c.exec(qDropFailed, it.Watch, it.Rel); err != nil {
 			return false, err
 		}
 	}

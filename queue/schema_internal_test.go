@@ -42,7 +42,7 @@ func TestStateCheckBuildsNoTemporaryTable(t *testing.T) {
 			if err := q.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != 8 {
 				t.Fatalf("user_version %d, %v; want 8, so that a previous dropsync still opens the database", v, err)
 			}
-			for s, want := range map[string]int{qInsert: 0, qLease: 0, qLeased: 0, qFinish: 0, qRequeue: 0} {
+			for s, want := range map[string]int{qLookup: 0, qInsert: 0, qLease: 0, qLeased: 0, qFinish: 0, qRequeue: 0} {
 				if n := temporaryTables(t, q, s); n != want {
 					t.Errorf("%d temporary tables for\n%s\nwant %d", n, s, want)
 				}
