@@ -36,7 +36,7 @@ import (
 //
 // Run it with: go test -run '^$' -bench BurstPages -benchtime 1x ./queue/
 func BenchmarkBurstPages(b *testing.B) {
-	for _, group := range []int{1, 4} {
+	for _, group := range []int{1, 2, 4} {
 		b.Run(fmt.Sprintf("group=%d", group), func(b *testing.B) {
 			var f burstFigures
 			for range b.N {
@@ -78,7 +78,7 @@ func measureBurst(tb testing.TB, files, group int) burstFigures {
 		tb.Fatal(err)
 	}
 	defer q.Close()
-	stmts := countStatements(tb, q)
+	stmts := &logStatements(tb, q).n
 	q.ckpt.close()
 	q.ckpt = nil // nothing checkpoints: the log keeps every frame
 	if _, err := q.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
@@ -252,61 +252,84 @@ func (w *walLog) next(tb testing.TB) (pages []uint32, commits int) {
 	}
 }
 
-// countStatements reopens q's pool of connections through a driver that
-// counts the statements run on them (each step to the end, as the queue
-// runs them), and returns the count.
-func countStatements(tb testing.TB, q *Queue) *atomic.Int64 {
+// statementLog counts the statements run on a queue's pool of connections
+// and keeps their texts.
+type statementLog struct {
+	n     atomic.Int64
+	mu    sync.Mutex
+	texts map[string]bool
+}
+
+// seen returns the texts of the statements prepared so far.
+func (l *statementLog) seen() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for s := range l.texts {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// logStatements reopens q's pool of connections through a driver that
+// counts the statements run on them (each execution, as the queue runs
+// them) and keeps their texts.
+func logStatements(tb testing.TB, q *Queue) *statementLog {
 	tb.Helper()
-	n := new(atomic.Int64)
+	l := &statementLog{texts: map[string]bool{}}
 	dsn := "file:" + q.path + "?_journal_mode=WAL&_busy_timeout=" + busyTimeout + "&_txlock=immediate&_synchronous=NORMAL"
 	q.closeStmts()
 	q.db.Close()
-	q.db = sql.OpenDB(countingConnector{d: q.db.Driver(), dsn: dsn, n: n})
+	q.db = sql.OpenDB(loggingConnector{d: q.db.Driver(), dsn: dsn, log: l})
 	q.db.SetMaxOpenConns(1)
 	q.db.SetMaxIdleConns(1)
-	return n
+	return l
 }
 
-type countingConnector struct {
+type loggingConnector struct {
 	d   driver.Driver
 	dsn string
-	n   *atomic.Int64
+	log *statementLog
 }
 
-func (c countingConnector) Connect(context.Context) (driver.Conn, error) {
+func (c loggingConnector) Connect(context.Context) (driver.Conn, error) {
 	dc, err := c.d.Open(c.dsn)
 	if err != nil {
 		return nil, err
 	}
-	return countingConn{Conn: dc, n: c.n}, nil
+	return loggingConn{Conn: dc, log: c.log}, nil
 }
 
-func (c countingConnector) Driver() driver.Driver { return c.d }
+func (c loggingConnector) Driver() driver.Driver { return c.d }
 
-type countingConn struct {
+type loggingConn struct {
 	driver.Conn
-	n *atomic.Int64
+	log *statementLog
 }
 
-func (c countingConn) Prepare(query string) (driver.Stmt, error) {
+func (c loggingConn) Prepare(query string) (driver.Stmt, error) {
 	st, err := c.Conn.Prepare(query)
 	if err != nil {
 		return nil, err
 	}
-	return countingStmt{Stmt: st, n: c.n}, nil
+	c.log.mu.Lock()
+	c.log.texts[query] = true
+	c.log.mu.Unlock()
+	return loggingStmt{Stmt: st, n: &c.log.n}, nil
 }
 
-type countingStmt struct {
+type loggingStmt struct {
 	driver.Stmt
 	n *atomic.Int64
 }
 
-func (s countingStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+func (s loggingStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
 	s.n.Add(1)
 	return s.Stmt.(driver.StmtExecContext).ExecContext(ctx, args)
 }
 
-func (s countingStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+func (s loggingStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
 	s.n.Add(1)
 	return s.Stmt.(driver.StmtQueryContext).QueryContext(ctx, args)
 }
