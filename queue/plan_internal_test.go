@@ -3,9 +3,13 @@ package queue
 import (
 	"context"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/dropsync/dropsync/internal/fsid"
 )
 
 // Every lookup on the hot path (enqueue, claim, complete) and on the delete
@@ -92,5 +96,104 @@ func explainRows(t *testing.T, q *Queue, prefix, query string, each func(row []a
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// recoverLeases is the statement with which Open returns leases to
+// pending (open.go); it runs before a test can log the statements.
+const recoverLeases = `UPDATE jobs SET state = 'pending', bytes_done = 0 WHERE state = 'leased'`
+
+// Every query of jobs a queue method runs reads the jobs it is about
+// through an index, never every row of the table: those of status and
+// metrics (Counts, Jobs of a state, StillBeingWritten,
+// OldestPending, NextReady, PendingByTarget, ActiveInFolder), the probe's
+// claim, RetryFailed, Forget, the retention pass, and Open's recovery of
+// leases, besides the hot path's. Only a covering index may be read whole
+// (Counts counts every job by state). The statements checked are those the
+// methods prepared (logStatements), so a query is checked as it is.
+// Listing every job (Jobs without a state) reads them all by definition
+// and is not run.
+func TestJobQueriesUseIndexes(t *testing.T) {
+	ctx := context.Background()
+	q, err := Open(ctx, filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	log := logStatements(t, q)
+	var items []Item
+	for i := range 6 {
+		items = append(items, Item{Watch: "/w", Rel: "d/f" + strconv.Itoa(i), Target: "t", FP: fsid.Fingerprint{Size: int64(i + 1)}})
+	}
+	if _, err := q.Enqueue(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	js, err := q.ClaimN(ctx, 3)
+	if err != nil || len(js) != 3 {
+		t.Fatalf("claimed %d, %v", len(js), err)
+	}
+	if _, err := q.Complete(ctx, js[0], Outcome{Delivered: &FileState{FP: js[0].FP, SHA256: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Fail(ctx, js[1], "HTTP 400"); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Retry(ctx, js[2], time.Now(), StillWriting, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, state := range []string{Pending, Leased, Done, Failed} {
+		if _, err := q.Jobs(ctx, state, "", 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := []func() error{
+		func() error { _, err := q.Jobs(ctx, Failed, "d/f1", 10); return err },
+		func() error { _, err := q.Counts(ctx); return err },
+		func() error { _, err := q.StillBeingWritten(ctx, 10); return err },
+		func() error { _, _, err := q.OldestPending(ctx); return err },
+		func() error { _, _, err := q.NextReady(ctx); return err },
+		func() error { _, err := q.PendingByTarget(ctx); return err },
+		func() error { _, err := q.ActiveInFolder(ctx, "/w", "d"); return err },
+		func() error { _, err := q.ClaimTarget(ctx, "t"); return err },
+		func() error { _, err := q.RetryFailed(ctx, js[1].ID); return err },
+		func() error { _, err := q.RetryFailed(ctx); return err },
+		func() error { _, err := q.Forget(ctx, js[0].ID); return err },
+		func() error { return q.ClearAttempts(ctx) },
+		func() error {
+			_, err := q.Prune(ctx, Retention{Done: time.Hour, Failed: time.Hour, ForgottenState: time.Hour, Forgettable: func(StateRef) bool { return true }})
+			return err
+		},
+	}
+	for _, call := range calls {
+		if err := call(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jobsIn := regexp.MustCompile(`(?i)\bjobs\b(\s+(?:AS\s+)?(\w+))?`)
+	keywords := map[string]bool{"where": true, "set": true, "indexed": true, "group": true, "order": true, "left": true, "join": true, "limit": true}
+	checked := 0
+	for _, s := range append(log.seen(), recoverLeases) {
+		names := map[string]bool{}
+		for _, m := range jobsIn.FindAllStringSubmatch(s, -1) {
+			names["jobs"] = true
+			if m[2] != "" && !keywords[strings.ToLower(m[2])] {
+				names[m[2]] = true
+			}
+		}
+		if len(names) == 0 || strings.HasPrefix(s, "EXPLAIN") {
+			continue
+		}
+		checked++
+		plan := explain(t, q, s)
+		t.Logf("%s\n%s", s, plan)
+		for _, line := range strings.Split(plan, "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 2 && f[0] == "SCAN" && names[f[1]] && !strings.Contains(line, "COVERING INDEX") {
+				t.Errorf("reads every job:\n%s\n%s", s, plan)
+			}
+		}
+	}
+	if checked < 25 {
+		t.Fatalf("checked %d queries of jobs; the methods above run more", checked)
 	}
 }

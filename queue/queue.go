@@ -31,7 +31,8 @@
 // methods the daemon uses but never migrates; OpenReadOnly (status, queue
 // list) opens it with mode=ro and never writes. Both refuse a schema other
 // than their own. Every lookup on the hot path and the delete path uses an
-// index (TestLookupsUseIndexes). A database error that needs the operator
+// index (TestLookupsUseIndexes), and no query of a job's state reads every
+// job (TestJobQueriesUseIndexes). A database error that needs the operator
 // (full disk, damaged file, held by another program, permissions, I/O) is
 // classified in one place (explain) and names the file and the next step;
 // a held database is reported after at most busyTimeout. Nothing grows
@@ -111,11 +112,11 @@ const (
 	qInsert         = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, dev, ctime, created_at, updated_at, ord) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// Claiming selects the ids, then leases each by primary key: one
 	// UPDATE … WHERE id IN (subquery) costs SQLite about ten times more.
-	// jobs_claim (covering) walks the pending jobs in claim order and stops
-	// at the limit; without INDEXED BY, SQLite picks jobs_ready and sorts
-	// every pending job on each claim. A paused or unhealthy target is
-	// looked up by its key for the jobs walked (NOT IN built its list on
-	// every claim).
+	// jobs_claim (covering, claimIndex) walks the pending jobs in claim
+	// order and stops at the limit; without INDEXED BY, SQLite may pick
+	// another index and sort every pending job on each claim. A paused or
+	// unhealthy target is looked up by its key for the jobs walked (NOT IN
+	// built its list on every claim).
 	qReady = `SELECT id FROM jobs INDEXED BY jobs_claim WHERE state = 'pending' AND not_before <= ?1
 				AND NOT EXISTS (SELECT 1 FROM target_pauses p WHERE p.target = jobs.target AND p.until > ?1)
 				AND NOT EXISTS (SELECT 1 FROM target_health h WHERE h.target = jobs.target AND h.state IN ('down', 'credentials rejected'))
@@ -142,8 +143,12 @@ const (
 	// dirty one (an event arrived while it was in flight) to pending with
 	// a fresh start. finish runs qFinish first, so the common case is one
 	// statement, and learns which it was from the rows changed (RETURNING
-	// would build a temporary table for its row).
-	qFinish  = `UPDATE jobs SET state = ?, last_error = ?, updated_at = ? WHERE id = ? AND state = 'leased' AND dirty = 0`
+	// would build a temporary table for its row). A done job's claim order
+	// is cleared: it is never claimed again, and its entry in jobs_claim
+	// goes beside the other done jobs' (claimIndex). A failed job keeps
+	// its order for RetryFailed.
+	qFinish = `UPDATE jobs SET state = ?1, ord = CASE WHEN ?1 = 'done' THEN '' ELSE ord END, last_error = ?2, updated_at = ?3
+		WHERE id = ?4 AND state = 'leased' AND dirty = 0`
 	qRequeue = `UPDATE jobs SET state = 'pending', attempts = 0, not_before = 0, dirty = 0, last_error = ?, updated_at = ?
 		WHERE id = ? AND state = 'leased' AND dirty != 0`
 	qFileState = `SELECT ` + fileStateCols + ` FROM file_state WHERE watch = ? AND rel = ?`
@@ -189,7 +194,8 @@ func (q *Queue) Ping(ctx context.Context) error {
 }
 
 // migrate brings the schema to this dropsync's, then writes the state
-// CHECK as comparisons (checksAsComparisons), best effort.
+// CHECK as comparisons (checksAsComparisons) and gives jobs its one index
+// by state (claimIndex), each best effort.
 func (q *Queue) migrate(ctx context.Context) error {
 	if err := q.inTx(ctx, func(tx *sql.Tx) error {
 		var v int
@@ -215,7 +221,25 @@ func (q *Queue) migrate(ctx context.Context) error {
 		_, err := tx.ExecContext(ctx, checksAsComparisons)
 		return err
 	})
+	_ = q.inTx(ctx, func(tx *sql.Tx) error { return reshapeClaimIndex(ctx, tx) })
 	return nil
+}
+
+// reshapeClaimIndex makes jobs_claim claimIndex and drops jobs_ready, in
+// tx; it changes nothing when they are so already.
+func reshapeClaimIndex(ctx context.Context, tx *sql.Tx) error {
+	var def string
+	err := tx.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = 'jobs_claim'`).Scan(&def)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if def != claimIndex {
+		if _, err := tx.ExecContext(ctx, `DROP INDEX IF EXISTS jobs_claim; `+claimIndex); err != nil {
+			return err
+		}
+	}
+	_, err = tx.ExecContext(ctx, `DROP INDEX IF EXISTS jobs_ready`)
+	return err
 }
 
 // inTx runs fn in an immediate transaction, rolling back on error or panic.

@@ -167,3 +167,26 @@ UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (state IN (''pending'', ''lea
 	WHERE type = 'table' AND name = 'jobs' AND instr(sql, 'CHECK (state IN (') > 0;
 PRAGMA writable_schema = RESET;
 `
+
+// claimIndex is jobs_claim as this dropsync makes it: the one index of
+// jobs by state. It walks the pending jobs in claim order and covers the
+// claim's conditions, as the partial index of migration 4 did, and serves
+// every look-up by state (counts, listings, retention, Open's recovery of
+// leases), which jobs_ready of migration 1 did. A job's entry moves within
+// it as the state changes: from the head of the pending jobs to the leased
+// ones just before them, then to the done jobs just before those (past
+// the failed ones, usually few), so a commit that finishes and leases
+// jobs writes about one page of it where the two indexes wrote two
+// (BenchmarkBurstPages). A done job's ord is cleared (qFinish: done is
+// final, never claimed again), so done jobs sort by id and their new
+// entries go together whatever the watch's claim order.
+//
+// It is not a migration: user_version stays, so a previous dropsync
+// still opens the database. Its claim names jobs_claim in INDEXED BY,
+// which this shape serves in the same order without a sort; no dropsync
+// has named jobs_ready, and its other look-ups by state find the state
+// first in this index as they did in jobs_ready. reshapeClaimIndex runs
+// at every daemon start, in a transaction of its own, and changes
+// nothing once done (a previous dropsync never changes it back); if it
+// fails, the indexes it would replace still serve every query.
+const claimIndex = `CREATE INDEX jobs_claim ON jobs (state, ord, id, not_before, target)`

@@ -92,3 +92,85 @@ func temporaryTables(t *testing.T, q *Queue, query string) int {
 	})
 	return n
 }
+
+// Jobs have one index by state, jobs_claim as claimIndex makes it, whether
+// the database is new or an older dropsync's (jobs_ready and a partial
+// jobs_claim): a daemon's start replaces them without a new schema
+// version, keeps every row (integrity_check), and a second start changes
+// nothing. The claim, whose text a previous dropsync shares, still walks
+// jobs_claim in claim order without sorting.
+func TestJobsHaveOneIndexByState(t *testing.T) {
+	ctx := context.Background()
+	for _, from := range []string{"new", "an older dropsync's"} {
+		t.Run(from, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "state")
+			if from != "new" {
+				makeSchema(t, dir, 8)
+			}
+			q, err := Open(ctx, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			indexes := func() map[string]string {
+				t.Helper()
+				out := map[string]string{}
+				rows, err := q.db.QueryContext(ctx, `SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'jobs' AND sql IS NOT NULL`)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rows.Close()
+				for rows.Next() {
+					var name, def string
+					if err := rows.Scan(&name, &def); err != nil {
+						t.Fatal(err)
+					}
+					out[name] = def
+				}
+				return out
+			}
+			var version int
+			if err := q.db.QueryRowContext(ctx, `PRAGMA schema_version`).Scan(&version); err != nil {
+				t.Fatal(err)
+			}
+			q.Close()
+			if q, err = Open(ctx, dir); err != nil {
+				t.Fatal(err)
+			}
+			defer q.Close()
+			var again, user int
+			if err := q.db.QueryRowContext(ctx, `PRAGMA schema_version`).Scan(&again); err != nil || again != version {
+				t.Errorf("schema_version %d after a second start, %d after the first (%v): the second changed the schema", again, version, err)
+			}
+			if err := q.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&user); err != nil || user != len(migrations) {
+				t.Errorf("user_version %d, %v; want %d, so that a previous dropsync still opens the database", user, err, len(migrations))
+			}
+			got := indexes()
+			if got["jobs_claim"] != claimIndex {
+				t.Errorf("jobs_claim is %q, want %q", got["jobs_claim"], claimIndex)
+			}
+			if def, ok := got["jobs_ready"]; ok {
+				t.Errorf("jobs_ready is still there: %s", def)
+			}
+			for _, name := range []string{"jobs_active", "jobs_path"} {
+				if got[name] == "" {
+					t.Errorf("index %s is gone", name)
+				}
+			}
+			var ok string
+			if err := q.db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
+				t.Fatalf("integrity_check: %q, %v", ok, err)
+			}
+			for _, s := range append([]string{qReady}, qReadyLimited...) {
+				if plan := explain(t, q, s); !strings.Contains(plan, "SEARCH jobs USING COVERING INDEX jobs_claim (state=?)") || strings.Contains(plan, "TEMP B-TREE") {
+					t.Errorf("the claim does not walk jobs_claim in order:\n%s", plan)
+				}
+			}
+			if from != "new" {
+				j, err := q.ClaimN(ctx, 1)
+				if err != nil || len(j) != 1 || j[0].Rel != "a" {
+					t.Fatalf("claimed %+v, %v; want the older dropsync's pending job", j, err)
+				}
+			}
+		})
+	}
+}
