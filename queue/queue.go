@@ -194,8 +194,8 @@ func (q *Queue) Ping(ctx context.Context) error {
 }
 
 // migrate brings the schema to this dropsync's, then writes the state
-// CHECK as comparisons (checksAsComparisons) and gives jobs its one index
-// by state (claimIndex), each best effort.
+// CHECK as comparisons (checksAsComparisons) and gives jobs this
+// dropsync's indexes (jobIndexes), each best effort.
 func (q *Queue) migrate(ctx context.Context) error {
 	if err := q.inTx(ctx, func(tx *sql.Tx) error {
 		var v int
@@ -221,25 +221,32 @@ func (q *Queue) migrate(ctx context.Context) error {
 		_, err := tx.ExecContext(ctx, checksAsComparisons)
 		return err
 	})
-	_ = q.inTx(ctx, func(tx *sql.Tx) error { return reshapeClaimIndex(ctx, tx) })
+	_ = q.inTx(ctx, func(tx *sql.Tx) error { return reshapeIndexes(ctx, tx) })
 	return nil
 }
 
-// reshapeClaimIndex makes jobs_claim claimIndex and drops jobs_ready, in
-// tx; it changes nothing when they are so already.
-func reshapeClaimIndex(ctx context.Context, tx *sql.Tx) error {
-	var def string
-	err := tx.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = 'jobs_claim'`).Scan(&def)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
-	}
-	if def != claimIndex {
-		if _, err := tx.ExecContext(ctx, `DROP INDEX IF EXISTS jobs_claim; `+claimIndex); err != nil {
+// reshapeIndexes makes each of jobIndexes as given and drops
+// dropIndexes, in tx; it changes nothing when they are so already.
+func reshapeIndexes(ctx context.Context, tx *sql.Tx) error {
+	for name, want := range jobIndexes {
+		var def string
+		err := tx.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = ?`, name).Scan(&def)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if def == want {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `DROP INDEX IF EXISTS `+name+`; `+want); err != nil {
 			return err
 		}
 	}
-	_, err = tx.ExecContext(ctx, `DROP INDEX IF EXISTS jobs_ready`)
-	return err
+	for _, name := range dropIndexes {
+		if _, err := tx.ExecContext(ctx, `DROP INDEX IF EXISTS `+name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // inTx runs fn in an immediate transaction, rolling back on error or panic.

@@ -93,13 +93,14 @@ func temporaryTables(t *testing.T, q *Queue, query string) int {
 	return n
 }
 
-// Jobs have one index by state, jobs_claim as claimIndex makes it, whether
-// the database is new or an older dropsync's (jobs_ready and a partial
-// jobs_claim): a daemon's start replaces them without a new schema
-// version, keeps every row (integrity_check), and a second start changes
-// nothing. The claim, whose text a previous dropsync shares, still walks
-// jobs_claim in claim order without sorting.
-func TestJobsHaveOneIndexByState(t *testing.T) {
+// Jobs have this dropsync's indexes (jobIndexes: one index by state,
+// jobs_claim, and the failed jobs by path, jobs_path) whether the
+// database is new or an older dropsync's (jobs_ready, a partial
+// jobs_claim, every job by path): a daemon's start replaces them without
+// a new schema version, keeps every row (integrity_check), and a second
+// start changes nothing. The claim, whose text a previous dropsync
+// shares, still walks jobs_claim in claim order without sorting.
+func TestJobIndexesAreReshapedAtStart(t *testing.T) {
 	ctx := context.Background()
 	for _, from := range []string{"new", "an older dropsync's"} {
 		t.Run(from, func(t *testing.T) {
@@ -145,16 +146,18 @@ func TestJobsHaveOneIndexByState(t *testing.T) {
 				t.Errorf("user_version %d, %v; want %d, so that a previous dropsync still opens the database", user, err, len(migrations))
 			}
 			got := indexes()
-			if got["jobs_claim"] != claimIndex {
-				t.Errorf("jobs_claim is %q, want %q", got["jobs_claim"], claimIndex)
-			}
-			if def, ok := got["jobs_ready"]; ok {
-				t.Errorf("jobs_ready is still there: %s", def)
-			}
-			for _, name := range []string{"jobs_active", "jobs_path"} {
-				if got[name] == "" {
-					t.Errorf("index %s is gone", name)
+			for name, want := range jobIndexes {
+				if got[name] != want {
+					t.Errorf("%s is %q, want %q", name, got[name], want)
 				}
+			}
+			for _, name := range dropIndexes {
+				if def, ok := got[name]; ok {
+					t.Errorf("%s is still there: %s", name, def)
+				}
+			}
+			if got["jobs_active"] == "" {
+				t.Error("jobs_active is gone")
 			}
 			var ok string
 			if err := q.db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
