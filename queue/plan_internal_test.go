@@ -2,14 +2,19 @@ package queue
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/mattn/go-sqlite3"
+
 	"github.com/dropsync/dropsync/internal/fsid"
+	"github.com/dropsync/dropsync/targets"
 )
 
 // Every lookup on the hot path (enqueue, claim, complete) and on the delete
@@ -195,5 +200,79 @@ func TestJobQueriesUseIndexes(t *testing.T) {
 	}
 	if checked < 25 {
 		t.Fatalf("checked %d queries of jobs; the methods above run more", checked)
+	}
+}
+
+// The hot path's statements are compiled once, not at every run. SQLite
+// recompiles a statement whose plan it let depend on a bound value (an
+// equality with a parameter that no index of a single table takes, such
+// as one on the table a join reaches second) each time its parameters are
+// bound, and the driver binds them anew at every run. An authorizer, which
+// SQLite consults whenever it compiles, counts the compilations of a
+// burst's statements once each has run.
+func TestHotStatementsAreNotCompiledAgain(t *testing.T) {
+	ctx := context.Background()
+	q, err := Open(ctx, filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	var mu sync.Mutex
+	compiled := map[string]int{}
+	counting := false
+	sc, err := q.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = sc.Raw(func(dc any) error {
+		dc.(*sqlite3.SQLiteConn).RegisterAuthorizer(func(op int, a, b, c string) int {
+			mu.Lock()
+			defer mu.Unlock()
+			if counting {
+				compiled[fmt.Sprintf("%d %s %s %s", op, a, b, c)]++
+			}
+			return sqlite3.SQLITE_OK
+		})
+		return nil
+	})
+	sc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	burst := func(from, n int) {
+		t.Helper()
+		var items []Item
+		for i := from; i < from+n; i++ {
+			items = append(items, Item{Watch: "/w", Rel: fmt.Sprintf("d%d/f%03d", i%3, i), Target: "t", FP: fsid.Fingerprint{Size: int64(i + 1), ModTime: int64(i), Inode: uint64(i + 1)}})
+		}
+		if _, err := q.Enqueue(ctx, items); err != nil {
+			t.Fatal(err)
+		}
+		j, err := q.Claim(ctx)
+		for err == nil && j != nil {
+			var next []*Job
+			o := Outcome{Delivered: &FileState{FP: j.FP, SHA256: "x", Remote: targets.Remote{ID: "id-" + j.Rel}}, Names: []string{j.Rel}}
+			_, next, err = q.CompleteNext(ctx, j, o, Want{Now: 1})
+			j = nil
+			if len(next) > 0 {
+				j = next[0]
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := q.Enqueue(ctx, items); err != nil { // unchanged: dropped
+			t.Fatal(err)
+		}
+	}
+	burst(0, 3) // every statement compiled once
+	mu.Lock()
+	counting = true
+	mu.Unlock()
+	burst(3, 30)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(compiled) > 0 {
+		t.Errorf("statements compiled again while a burst ran (authorizer calls: action table column):\n%v", compiled)
 	}
 }

@@ -85,7 +85,11 @@ type Queue struct {
 }
 
 // Hot statements, prepared once when the queue opens: preparing is most of
-// SQLite's cost for such short statements.
+// SQLite's cost for such short statements. A statement that reads more
+// than one table writes each parameter it compares with = as +?: SQLite
+// otherwise may let its plan depend on the value bound, and then compiles
+// it again every time the driver binds its parameters, that is at every
+// run (TestHotStatementsAreNotCompiledAgain).
 const (
 	// qLookup reads everything Enqueue decides an item by, in one
 	// statement: the path's active job (id 0: none); whether the path was
@@ -95,10 +99,10 @@ const (
 	qLookup = `SELECT IFNULL(a.id, 0),
 		f.rowid IS NOT NULL, IFNULL(f.size, 0), IFNULL(f.mtime, 0), IFNULL(f.inode, 0), IFNULL(f.dev, 0), IFNULL(f.ctime, 0), IFNULL(f.moved_away, 0),
 		IFNULL((SELECT MAX(CASE WHEN gone = ?4 AND size = ?5 AND mtime = ?6 AND inode = ?7 AND dev = ?8 AND ctime = ?9 THEN 2 ELSE 1 END)
-			FROM jobs WHERE watch = ?1 AND rel = ?2 AND state = 'failed'), 0)
+			FROM jobs WHERE watch = +?1 AND rel = +?2 AND state = 'failed'), 0)
 		FROM (SELECT 1)
-		LEFT JOIN jobs a ON a.watch = ?1 AND a.rel = ?2 AND a.state IN ('pending', 'leased')
-		LEFT JOIN file_state f ON f.watch = ?1 AND f.rel = ?2 AND f.target = ?3`
+		LEFT JOIN jobs a ON a.watch = +?1 AND a.rel = +?2 AND a.state IN ('pending', 'leased')
+		LEFT JOIN file_state f ON f.watch = +?1 AND f.rel = +?2 AND f.target = +?3`
 	// qCoalesce merges an event into the active job. A changed file marks a
 	// leased job to run again, and gives a pending one a fresh start (no
 	// backoff inherited from the old content's failures).
@@ -131,7 +135,7 @@ const (
 	qLeased = `SELECT ` + leasedCols + ` FROM jobs j
 			LEFT JOIN file_state f ON f.watch = j.watch AND f.rel = j.rel
 			LEFT JOIN job_attempts a ON a.job_id = j.id
-			WHERE j.id = ?`
+			WHERE j.id = +?`
 	qRecord = `INSERT INTO file_state (watch, rel, target, size, mtime, inode, dev, ctime, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at, after_upload)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (watch, rel) DO UPDATE SET target = excluded.target, size = excluded.size, mtime = excluded.mtime, inode = excluded.inode,
