@@ -93,13 +93,15 @@ type Queue struct {
 const (
 	// qLookup reads everything Enqueue decides an item by, in one
 	// statement: the path's active job (id 0: none); whether the path was
-	// delivered to the item's target, and as what; and the path's failed
-	// jobs (0: none, 1: some, 2: one of them failed with the item's very
-	// state, gone flag and fingerprint). Each is looked up by an index.
+	// delivered to the item's target, and as what; the path's failed jobs
+	// (0: none, 1: some, 2: one of them failed with the item's very state,
+	// gone flag and fingerprint); and the largest job id with counted
+	// attempts (qNewJobAttempts). Each is looked up by an index.
 	qLookup = `SELECT IFNULL(a.id, 0),
 		f.rowid IS NOT NULL, IFNULL(f.size, 0), IFNULL(f.mtime, 0), IFNULL(f.inode, 0), IFNULL(f.dev, 0), IFNULL(f.ctime, 0), IFNULL(f.moved_away, 0),
 		IFNULL((SELECT MAX(CASE WHEN gone = ?4 AND size = ?5 AND mtime = ?6 AND inode = ?7 AND dev = ?8 AND ctime = ?9 THEN 2 ELSE 1 END)
-			FROM jobs WHERE watch = +?1 AND rel = +?2 AND state = 'failed'), 0)
+			FROM jobs WHERE watch = +?1 AND rel = +?2 AND state = 'failed'), 0),
+		IFNULL((SELECT MAX(job_id) FROM job_attempts), 0)
 		FROM (SELECT 1)
 		LEFT JOIN jobs a ON a.watch = +?1 AND a.rel = +?2 AND a.state IN ('pending', 'leased')
 		LEFT JOIN file_state f ON f.watch = +?1 AND f.rel = +?2 AND f.target = +?3`
@@ -111,8 +113,14 @@ const (
 		not_before = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4 OR dev != ?9 OR ctime != ?10) THEN 0 ELSE not_before END,
 		attempts = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4 OR dev != ?9 OR ctime != ?10) THEN 0 ELSE attempts END,
 		gone = ?1, size = ?2, mtime = ?3, inode = ?4, dev = ?9, ctime = ?10, target = ?5, updated_at = ?6, ord = ?8 WHERE id = ?7`
-	qDropFailed     = `DELETE FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
-	qNewJobAttempts = `DELETE FROM job_attempts WHERE job_id = last_insert_rowid()`
+	qDropFailed = `DELETE FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
+	// qNewJobAttempts forgets attempts counted for a job id that a new job
+	// takes again: SQLite gives a new row the largest id + 1, so the id of
+	// a job deleted (forgotten, replaced, pruned) comes back, and the new
+	// job must start with no attempts counted. Enqueue runs it only when
+	// such attempts can exist: the new id is not above every job id that
+	// has counted attempts (qLookup read that in the same transaction).
+	qNewJobAttempts = `DELETE FROM job_attempts WHERE job_id = ?`
 	qInsert         = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, dev, ctime, created_at, updated_at, ord) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// Claiming selects the ids, then leases each by primary key: one
 	// UPDATE … WHERE id IN (subquery) costs SQLite about ten times more.
@@ -402,11 +410,11 @@ func expand(c *conn, items []Item) []expanded {
 }
 
 func enqueueOne(c *conn, it Item, now int64) (bool, error) {
-	var id, inode, dev int64
+	var id, inode, dev, attempted int64
 	var fp fsid.Fingerprint
 	var delivered, movedAway, failed int
 	err := c.queryRow(qLookup, []any{it.Watch, it.Rel, it.Target, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), int64(it.FP.Dev), it.FP.CTime},
-		&id, &delivered, &fp.Size, &fp.ModTime, &inode, &dev, &fp.CTime, &movedAway, &failed)
+		&id, &delivered, &fp.Size, &fp.ModTime, &inode, &dev, &fp.CTime, &movedAway, &failed, &attempted)
 	if err != nil {
 		return false, err
 	}
@@ -429,14 +437,13 @@ func enqueueOne(c *conn, it Item, now int64) (bool, error) {
 			return false, err
 		}
 	}
-	if _, err = c.exec(qInsert,
+	if id, err = c.insert(qInsert,
 		it.Watch, it.Rel, it.Target, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), int64(it.FP.Dev), it.FP.CTime, now, now, ordKey(it, now)); err != nil {
 		return false, err
 	}
-	// SQLite gives a new row the largest id + 1, so the id of a job deleted
-	// (forgotten, replaced, pruned) comes back: the new job starts with no
-	// attempts counted.
-	_, err = c.exec(qNewJobAttempts)
+	if id <= attempted {
+		_, err = c.exec(qNewJobAttempts, id)
+	}
 	return err == nil, err
 }
 
