@@ -167,19 +167,33 @@ func namedArgs(args []any) ([]driver.NamedValue, error) {
 // exec runs a statement that returns no rows and reports how many rows it
 // changed.
 func (c *conn) exec(query string, args ...any) (int64, error) {
-	st, err := c.stmt(query)
-	if err != nil {
-		return 0, err
-	}
-	nv, err := namedArgs(args)
-	if err != nil {
-		return 0, err
-	}
-	res, err := st.(driver.StmtExecContext).ExecContext(context.Background(), nv)
+	res, err := c.run(query, args)
 	if err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// insert runs an INSERT of one row and returns the row's id.
+func (c *conn) insert(query string, args ...any) (int64, error) {
+	res, err := c.run(query, args)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// run runs a statement that returns no rows.
+func (c *conn) run(query string, args []any) (driver.Result, error) {
+	st, err := c.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	nv, err := namedArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	return st.(driver.StmtExecContext).ExecContext(context.Background(), nv)
 }
 
 // query runs a statement and calls each for every row it returns, with a

@@ -254,23 +254,6 @@ type Counted struct {
 	N           int
 }
 
-// qCounted reads a job's counted attempts when it is claimed.
-const qCounted = `SELECT class, size, mtime, n FROM job_attempts WHERE job_id = ?`
-
-// counted reads job id's attempts per kind in c's transaction.
-func counted(c *conn, id int64) ([]Counted, error) {
-	var out []Counted
-	err := c.query(qCounted, []any{id}, func(scan func(...any) error) error {
-		var a Counted
-		if err := scan(&a.Class, &a.Size, &a.MTime, &a.N); err != nil {
-			return err
-		}
-		out = append(out, a)
-		return nil
-	})
-	return out, err
-}
-
 // CountedFor is how many failed attempts of kind class the job had with
 // the content fp when it was claimed (Attempts, read with the lease).
 func (j *Job) CountedFor(class string, fp fsid.Fingerprint) int {

@@ -195,3 +195,60 @@ func TestHeldLogDoesNotStallEveryCommit(t *testing.T) {
 		t.Fatalf("160 commits with the log held by a reader took %v: each look waited for a checkpoint that cannot finish", d)
 	}
 }
+
+// A lease reads the job with everything its worker needs in one statement:
+// the delivery state of its path, every field as FileState returns it, and
+// its attempts counted per kind; a job of a path never delivered, and
+// without counted attempts, has neither.
+func TestLeaseReadsDeliveryStateAndEveryCountedKind(t *testing.T) {
+	q, _ := open(t)
+	ctx := context.Background()
+	a := item("a.txt", 1)
+	a.FP = fsid.Fingerprint{Size: 1, ModTime: 2, Inode: 3, Dev: 4, CTime: 5}
+	if _, err := q.Enqueue(ctx, []queue.Item{a, item("b.txt", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	js, err := q.ClaimN(ctx, 2)
+	if err != nil || len(js) != 2 {
+		t.Fatalf("claimed %d, %v", len(js), err)
+	}
+	for _, j := range js {
+		if j.Prev != nil || j.Counted != nil || j.State != queue.Leased || j.Attempts != 1 {
+			t.Fatalf("new job %+v: want leased, first attempt, never delivered, nothing counted", j)
+		}
+	}
+	j := js[0]
+	st := &queue.FileState{FP: j.FP, SHA256: "ab", Remote: targets.Remote{ID: "r1", Version: "v2", Name: "a.txt", Extra: map[string]string{"uuid": "u"}}}
+	if _, err := q.Complete(ctx, j, queue.Outcome{Delivered: st, Intent: "move", Recheck: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := q.FileState(ctx, "/w", "a.txt")
+	if err != nil || want == nil {
+		t.Fatalf("file state %+v, %v", want, err)
+	}
+	again := claim(t, q)
+	if again == nil || again.ID != j.ID {
+		t.Fatalf("claimed %+v, want job %d again (its after_upload recheck)", again, j.ID)
+	}
+	for _, class := range []string{"ambiguous", "FAILED", "FAILED"} {
+		if _, err := q.CountAttempt(ctx, again, again.FP, class); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.Retry(ctx, again, time.Time{}, "later", true); err != nil {
+		t.Fatal(err)
+	}
+	third := claim(t, q)
+	if third == nil || third.ID != j.ID {
+		t.Fatalf("claimed %+v, want job %d", third, j.ID)
+	}
+	if fmt.Sprint(*third.Prev) != fmt.Sprint(*want) || third.Prev.FP != a.FP {
+		t.Errorf("delivery state read with the lease:\n%+v\nwant\n%+v", *third.Prev, *want)
+	}
+	if len(third.Counted) != 2 || third.CountedFor("ambiguous", a.FP) != 1 || third.CountedFor("FAILED", a.FP) != 2 {
+		t.Errorf("counted attempts read with the lease %+v, want ambiguous 1 and FAILED 2", third.Counted)
+	}
+	if third.Watch != "/w" || third.Rel != "a.txt" || third.FP != a.FP || third.State != queue.Leased || third.StartedAt.IsZero() {
+		t.Errorf("job read with the lease %+v", third)
+	}
+}

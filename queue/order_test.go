@@ -110,3 +110,42 @@ func TestClaimAheadKeepsASmallBacklogForFreeWorkers(t *testing.T) {
 		})
 	}
 }
+
+// Failed jobs sent back by RetryFailed are claimed in their watch's order
+// again: a job keeps its place in the order when it fails (only a done
+// job, never claimed again, gives it up).
+func TestRetriedJobsKeepTheirClaimOrder(t *testing.T) {
+	q, _ := open(t)
+	ctx := context.Background()
+	for _, rel := range []string{"c", "a", "b"} {
+		it := item(rel, 1)
+		it.Order = "name"
+		if _, err := q.Enqueue(ctx, []queue.Item{it}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := item("0", 1)
+	done.Order = "name"
+	if _, err := q.Enqueue(ctx, []queue.Item{done}); err != nil {
+		t.Fatal(err)
+	}
+	j := claim(t, q)
+	if _, err := q.Complete(ctx, j, queue.Outcome{Delivered: &queue.FileState{FP: j.FP, SHA256: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := q.Fail(ctx, claim(t, q), "HTTP 500"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := q.RetryFailed(ctx); err != nil || n != 3 {
+		t.Fatalf("retried %d, %v", n, err)
+	}
+	var got []string
+	for j := claim(t, q); j != nil; j = claim(t, q) {
+		got = append(got, j.Rel)
+	}
+	if strings.Join(got, ",") != "a,b,c" {
+		t.Fatalf("retried jobs claimed %v, want a,b,c (by name)", got)
+	}
+}

@@ -31,7 +31,8 @@
 // methods the daemon uses but never migrates; OpenReadOnly (status, queue
 // list) opens it with mode=ro and never writes. Both refuse a schema other
 // than their own. Every lookup on the hot path and the delete path uses an
-// index (TestLookupsUseIndexes). A database error that needs the operator
+// index (TestLookupsUseIndexes), and no query of a job's state reads every
+// job (TestJobQueriesUseIndexes). A database error that needs the operator
 // (full disk, damaged file, held by another program, permissions, I/O) is
 // classified in one place (explain) and names the file and the next step;
 // a held database is reported after at most busyTimeout. Nothing grows
@@ -84,9 +85,26 @@ type Queue struct {
 }
 
 // Hot statements, prepared once when the queue opens: preparing is most of
-// SQLite's cost for such short statements.
+// SQLite's cost for such short statements. A statement that reads more
+// than one table writes each parameter it compares with = as +?: SQLite
+// otherwise may let its plan depend on the value bound, and then compiles
+// it again every time the driver binds its parameters, that is at every
+// run (TestHotStatementsAreNotCompiledAgain).
 const (
-	qActive = `SELECT id, state FROM jobs WHERE watch = ? AND rel = ? AND state IN ('pending', 'leased')`
+	// qLookup reads everything Enqueue decides an item by, in one
+	// statement: the path's active job (id 0: none); whether the path was
+	// delivered to the item's target, and as what; the path's failed jobs
+	// (0: none, 1: some, 2: one of them failed with the item's very state,
+	// gone flag and fingerprint); and the largest job id with counted
+	// attempts (qNewJobAttempts). Each is looked up by an index.
+	qLookup = `SELECT IFNULL(a.id, 0),
+		f.rowid IS NOT NULL, IFNULL(f.size, 0), IFNULL(f.mtime, 0), IFNULL(f.inode, 0), IFNULL(f.dev, 0), IFNULL(f.ctime, 0), IFNULL(f.moved_away, 0),
+		IFNULL((SELECT MAX(CASE WHEN gone = ?4 AND size = ?5 AND mtime = ?6 AND inode = ?7 AND dev = ?8 AND ctime = ?9 THEN 2 ELSE 1 END)
+			FROM jobs WHERE watch = +?1 AND rel = +?2 AND state = 'failed'), 0),
+		IFNULL((SELECT MAX(job_id) FROM job_attempts), 0)
+		FROM (SELECT 1)
+		LEFT JOIN jobs a ON a.watch = +?1 AND a.rel = +?2 AND a.state IN ('pending', 'leased')
+		LEFT JOIN file_state f ON f.watch = +?1 AND f.rel = +?2 AND f.target = +?3`
 	// qCoalesce merges an event into the active job. A changed file marks a
 	// leased job to run again, and gives a pending one a fresh start (no
 	// backoff inherited from the old content's failures).
@@ -95,27 +113,37 @@ const (
 		not_before = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4 OR dev != ?9 OR ctime != ?10) THEN 0 ELSE not_before END,
 		attempts = CASE WHEN state = 'pending' AND (gone != ?1 OR size != ?2 OR mtime != ?3 OR inode != ?4 OR dev != ?9 OR ctime != ?10) THEN 0 ELSE attempts END,
 		gone = ?1, size = ?2, mtime = ?3, inode = ?4, dev = ?9, ctime = ?10, target = ?5, updated_at = ?6, ord = ?8 WHERE id = ?7`
-	qDeliveredFP    = `SELECT size, mtime, inode, dev, ctime, moved_away FROM file_state WHERE watch = ? AND rel = ? AND target = ?`
-	qFailedFP       = `SELECT COUNT(*), COUNT(CASE WHEN gone = ? AND size = ? AND mtime = ? AND inode = ? AND dev = ? AND ctime = ? THEN 1 END) FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
-	qDropFailed     = `DELETE FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
-	qNewJobAttempts = `DELETE FROM job_attempts WHERE job_id = last_insert_rowid()`
+	qDropFailed = `DELETE FROM jobs WHERE watch = ? AND rel = ? AND state = 'failed'`
+	// qNewJobAttempts forgets attempts counted for a job id that a new job
+	// takes again: SQLite gives a new row the largest id + 1, so the id of
+	// a job deleted (forgotten, replaced, pruned) comes back, and the new
+	// job must start with no attempts counted. Enqueue runs it only when
+	// such attempts can exist: the new id is not above every job id that
+	// has counted attempts (qLookup read that in the same transaction).
+	qNewJobAttempts = `DELETE FROM job_attempts WHERE job_id = ?`
 	qInsert         = `INSERT INTO jobs (watch, rel, target, state, gone, size, mtime, inode, dev, ctime, created_at, updated_at, ord) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// Claiming selects the ids, then leases each by primary key: one
 	// UPDATE … WHERE id IN (subquery) costs SQLite about ten times more.
-	// jobs_claim (covering) walks the pending jobs in claim order and stops
-	// at the limit; without INDEXED BY, SQLite picks jobs_ready and sorts
-	// every pending job on each claim. A paused or unhealthy target is
-	// looked up by its key for the jobs walked (NOT IN built its list on
-	// every claim).
+	// jobs_claim (covering, claimIndex) walks the pending jobs in claim
+	// order and stops at the limit; without INDEXED BY, SQLite may pick
+	// another index and sort every pending job on each claim. A paused or
+	// unhealthy target is looked up by its key for the jobs walked (NOT IN
+	// built its list on every claim).
 	qReady = `SELECT id FROM jobs INDEXED BY jobs_claim WHERE state = 'pending' AND not_before <= ?1
 				AND NOT EXISTS (SELECT 1 FROM target_pauses p WHERE p.target = jobs.target AND p.until > ?1)
 				AND NOT EXISTS (SELECT 1 FROM target_health h WHERE h.target = jobs.target AND h.state IN ('down', 'credentials rejected'))
 				ORDER BY ord, id LIMIT ?2`
 	// A lease is an UPDATE and a read by id: RETURNING would build a
-	// temporary table for its one row on every lease.
+	// temporary table for its one row on every lease. The read joins what
+	// the path was last delivered as (fileStateCols, all NULL if never:
+	// the flag says which) and the job's counted attempts (one row per
+	// kind, or one row of NULLs), each looked up by its key.
 	qLease = `UPDATE jobs SET state = 'leased', attempts = attempts + 1, started_at = ?, bytes_done = 0, updated_at = ?
 			WHERE id = ? AND state = 'pending'`
-	qLeased = `SELECT ` + jobCols + ` FROM jobs WHERE id = ?`
+	qLeased = `SELECT ` + leasedCols + ` FROM jobs j
+			LEFT JOIN file_state f ON f.watch = j.watch AND f.rel = j.rel
+			LEFT JOIN job_attempts a ON a.job_id = j.id
+			WHERE j.id = +?`
 	qRecord = `INSERT INTO file_state (watch, rel, target, size, mtime, inode, dev, ctime, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at, after_upload)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (watch, rel) DO UPDATE SET target = excluded.target, size = excluded.size, mtime = excluded.mtime, inode = excluded.inode,
@@ -123,19 +151,20 @@ const (
 				sha256 = excluded.sha256, remote_id = excluded.remote_id, remote_version = excluded.remote_version, remote_name = excluded.remote_name,
 				remote_extra = excluded.remote_extra, delivered_at = excluded.delivered_at, after_upload = excluded.after_upload, moved_away = 0`
 	qDropSession = `DELETE FROM upload_sessions WHERE watch = ? AND rel = ?`
-	// qFinish ends a leased job, which goes back to pending if it is
-	// dirty (qFinishing reads that first, in the same transaction: a
-	// RETURNING would build a temporary table for its row).
-	qFinishing = `SELECT dirty FROM jobs WHERE id = ? AND state = 'leased'`
-	qFinish    = `UPDATE jobs SET
-		state = CASE WHEN dirty != 0 THEN 'pending' ELSE ? END,
-		attempts = CASE WHEN dirty != 0 THEN 0 ELSE attempts END,
-		not_before = CASE WHEN dirty != 0 THEN 0 ELSE not_before END,
-		dirty = 0, last_error = ?, updated_at = ?
-		WHERE id = ? AND state = 'leased'`
-	qFileState = `SELECT watch, rel, target, size, mtime, inode, dev, ctime, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at,
-		after_upload, moved_away FROM file_state WHERE watch = ? AND rel = ?`
-	qProgress = `UPDATE jobs SET bytes_done = ? WHERE id = ? AND state = 'leased'`
+	// qFinish ends a leased job that is not dirty; qRequeue returns a
+	// dirty one (an event arrived while it was in flight) to pending with
+	// a fresh start. finish runs qFinish first, so the common case is one
+	// statement, and learns which it was from the rows changed (RETURNING
+	// would build a temporary table for its row). A done job's claim order
+	// is cleared: it is never claimed again, and its entry in jobs_claim
+	// goes beside the other done jobs' (claimIndex). A failed job keeps
+	// its order for RetryFailed.
+	qFinish = `UPDATE jobs SET state = ?1, ord = CASE WHEN ?1 = 'done' THEN '' ELSE ord END, last_error = ?2, updated_at = ?3
+		WHERE id = ?4 AND state = 'leased' AND dirty = 0`
+	qRequeue = `UPDATE jobs SET state = 'pending', attempts = 0, not_before = 0, dirty = 0, last_error = ?, updated_at = ?
+		WHERE id = ? AND state = 'leased' AND dirty != 0`
+	qFileState = `SELECT ` + fileStateCols + ` FROM file_state WHERE watch = ? AND rel = ?`
+	qProgress  = `UPDATE jobs SET bytes_done = ? WHERE id = ? AND state = 'leased'`
 )
 
 // Lookups of the delete path.
@@ -177,7 +206,8 @@ func (q *Queue) Ping(ctx context.Context) error {
 }
 
 // migrate brings the schema to this dropsync's, then writes the state
-// CHECK as comparisons (checksAsComparisons), best effort.
+// CHECK as comparisons (checksAsComparisons) and gives jobs this
+// dropsync's indexes (jobIndexes), each best effort.
 func (q *Queue) migrate(ctx context.Context) error {
 	if err := q.inTx(ctx, func(tx *sql.Tx) error {
 		var v int
@@ -203,6 +233,31 @@ func (q *Queue) migrate(ctx context.Context) error {
 		_, err := tx.ExecContext(ctx, checksAsComparisons)
 		return err
 	})
+	_ = q.inTx(ctx, func(tx *sql.Tx) error { return reshapeIndexes(ctx, tx) })
+	return nil
+}
+
+// reshapeIndexes makes each of jobIndexes as given and drops
+// dropIndexes, in tx; it changes nothing when they are so already.
+func reshapeIndexes(ctx context.Context, tx *sql.Tx) error {
+	for name, want := range jobIndexes {
+		var def string
+		err := tx.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = ?`, name).Scan(&def)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if def == want {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `DROP INDEX IF EXISTS `+name+`; `+want); err != nil {
+			return err
+		}
+	}
+	for _, name := range dropIndexes {
+		if _, err := tx.ExecContext(ctx, `DROP INDEX IF EXISTS `+name); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -355,52 +410,40 @@ func expand(c *conn, items []Item) []expanded {
 }
 
 func enqueueOne(c *conn, it Item, now int64) (bool, error) {
-	var id int64
-	var state string
-	err := c.queryRow(qActive, []any{it.Watch, it.Rel}, &id, &state)
-	switch {
-	case err == nil:
+	var id, inode, dev, attempted int64
+	var fp fsid.Fingerprint
+	var delivered, movedAway, failed int
+	err := c.queryRow(qLookup, []any{it.Watch, it.Rel, it.Target, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), int64(it.FP.Dev), it.FP.CTime},
+		&id, &delivered, &fp.Size, &fp.ModTime, &inode, &dev, &fp.CTime, &movedAway, &failed, &attempted)
+	if err != nil {
+		return false, err
+	}
+	if id != 0 {
 		_, err = c.exec(qCoalesce, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), it.Target, now, id, ordKey(it, now), int64(it.FP.Dev), it.FP.CTime)
 		return err == nil, err
-	case !errors.Is(err, sql.ErrNoRows):
-		return false, err
-	}
-	var fp fsid.Fingerprint
-	var inode, dev int64
-	var movedAway int
-	err = c.queryRow(qDeliveredFP, []any{it.Watch, it.Rel, it.Target}, &fp.Size, &fp.ModTime, &inode, &dev, &fp.CTime, &movedAway)
-	delivered := err == nil
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return false, err
 	}
 	fp.Inode, fp.Dev = uint64(inode), uint64(dev)
-	if it.Gone && (!delivered || movedAway != 0) {
+	if it.Gone && (delivered == 0 || movedAway != 0) {
 		return false, nil // nothing remote to delete, or dropsync moved the file itself
 	}
-	if !it.Gone && delivered && fp == it.FP && (!it.AfterUpload || movedAway != 0) {
+	if !it.Gone && delivered != 0 && fp == it.FP && (!it.AfterUpload || movedAway != 0) {
 		return false, nil // unchanged since delivery (and after_upload done)
 	}
-	var failed, sameFailed int
-	if err := c.queryRow(qFailedFP,
-		[]any{b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), int64(it.FP.Dev), it.FP.CTime, it.Watch, it.Rel}, &failed, &sameFailed); err != nil {
-		return false, err
-	}
-	if sameFailed > 0 {
+	if failed == 2 {
 		return false, nil // this very state already failed; reported once
 	}
 	if failed > 0 {
-		if _, err := c.exec(qDropFailed, it.Watch, it.Rel); err != nil {
+		if _, err = c.exec(qDropFailed, it.Watch, it.Rel); err != nil {
 			return false, err
 		}
 	}
-	if _, err = c.exec(qInsert,
+	if id, err = c.insert(qInsert,
 		it.Watch, it.Rel, it.Target, b2i(it.Gone), it.FP.Size, it.FP.ModTime, int64(it.FP.Inode), int64(it.FP.Dev), it.FP.CTime, now, now, ordKey(it, now)); err != nil {
 		return false, err
 	}
-	// SQLite gives a new row the largest id + 1, so the id of a job deleted
-	// (forgotten, replaced, pruned) comes back: the new job starts with no
-	// attempts counted.
-	_, err = c.exec(qNewJobAttempts)
+	if id <= attempted {
+		_, err = c.exec(qNewJobAttempts, id)
+	}
 	return err == nil, err
 }
 
@@ -451,29 +494,83 @@ type Job struct {
 
 const jobCols = `id, watch, rel, target, state, gone, size, mtime, inode, dev, ctime, attempts, not_before, last_error, bytes_done, started_at, updated_at`
 
+// fileStateCols are the columns of a file_state row that fileStateRow
+// scans.
+const fileStateCols = `watch, rel, target, size, mtime, inode, dev, ctime, sha256, remote_id, remote_version, remote_name, remote_extra, delivered_at,
+	after_upload, moved_away`
+
+// leasedCols are qLeased's columns: the job's (jobCols), whether its path
+// was delivered and its file state (fileStateCols, zero values if not),
+// and whether a counted attempt follows and its class, size, mtime and n.
+const leasedCols = `j.id, j.watch, j.rel, j.target, j.state, j.gone, j.size, j.mtime, j.inode, j.dev, j.ctime, j.attempts, j.not_before,
+	j.last_error, j.bytes_done, j.started_at, j.updated_at,
+	f.rowid IS NOT NULL, IFNULL(f.watch, ''), IFNULL(f.rel, ''), IFNULL(f.target, ''), IFNULL(f.size, 0), IFNULL(f.mtime, 0), IFNULL(f.inode, 0),
+	IFNULL(f.dev, 0), IFNULL(f.ctime, 0), IFNULL(f.sha256, ''), IFNULL(f.remote_id, ''), IFNULL(f.remote_version, ''), IFNULL(f.remote_name, ''),
+	IFNULL(f.remote_extra, ''), IFNULL(f.delivered_at, 0), IFNULL(f.after_upload, ''), IFNULL(f.moved_away, 0),
+	a.job_id IS NOT NULL, IFNULL(a.class, ''), IFNULL(a.size, 0), IFNULL(a.mtime, 0), IFNULL(a.n, 0)`
+
 type scanner interface{ Scan(...any) error }
 
-// scanFunc lets a conn row scan like a database/sql row.
-type scanFunc func(...any) error
+// jobRow is a row of jobCols as scanned: dest lists where each column
+// goes, job converts them.
+type jobRow struct {
+	j                                Job
+	gone                             int
+	inode, dev, nb, started, updated int64
+}
 
-func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
+func (r *jobRow) dest() []any {
+	j := &r.j
+	return []any{&j.ID, &j.Watch, &j.Rel, &j.Target, &j.State, &r.gone, &j.FP.Size, &j.FP.ModTime, &r.inode, &r.dev, &j.FP.CTime, &j.Attempts, &r.nb,
+		&j.LastError, &j.BytesDone, &r.started, &r.updated}
+}
+
+func (r *jobRow) job() *Job {
+	j := r.j
+	j.Gone, j.FP.Inode, j.FP.Dev = r.gone != 0, uint64(r.inode), uint64(r.dev)
+	if r.nb > 0 {
+		j.NotBefore = time.UnixMilli(r.nb)
+	}
+	if r.started > 0 {
+		j.StartedAt = time.UnixMilli(r.started)
+	}
+	j.UpdatedAt = time.UnixMilli(r.updated)
+	return &j
+}
 
 func scanJob(s scanner) (*Job, error) {
-	var j Job
-	var gone int
-	var inode, dev, nb, started, updated int64
-	if err := s.Scan(&j.ID, &j.Watch, &j.Rel, &j.Target, &j.State, &gone, &j.FP.Size, &j.FP.ModTime, &inode, &dev, &j.FP.CTime, &j.Attempts, &nb, &j.LastError, &j.BytesDone, &started, &updated); err != nil {
+	var r jobRow
+	if err := s.Scan(r.dest()...); err != nil {
 		return nil, err
 	}
-	j.Gone, j.FP.Inode, j.FP.Dev = gone != 0, uint64(inode), uint64(dev)
-	if nb > 0 {
-		j.NotBefore = time.UnixMilli(nb)
+	return r.job(), nil
+}
+
+// fileStateRow is a row of fileStateCols as scanned: dest lists where each
+// column goes, state converts them.
+type fileStateRow struct {
+	s                     FileState
+	inode, dev, delivered int64
+	extra                 string
+	movedAway             int
+}
+
+func (r *fileStateRow) dest() []any {
+	s := &r.s
+	return []any{&s.Watch, &s.Rel, &s.Target, &s.FP.Size, &s.FP.ModTime, &r.inode, &r.dev, &s.FP.CTime, &s.SHA256,
+		&s.Remote.ID, &s.Remote.Version, &s.Remote.Name, &r.extra, &r.delivered, &s.Intent, &r.movedAway}
+}
+
+func (r *fileStateRow) state() (*FileState, error) {
+	s := r.s
+	s.FP.Inode, s.FP.Dev, s.MovedAway = uint64(r.inode), uint64(r.dev), r.movedAway != 0
+	s.DeliveredAt = time.UnixMilli(r.delivered)
+	if r.extra != "" {
+		if err := json.Unmarshal([]byte(r.extra), &s.Remote.Extra); err != nil {
+			return nil, fmt.Errorf("queue: file state extra: %w", err)
+		}
 	}
-	if started > 0 {
-		j.StartedAt = time.UnixMilli(started)
-	}
-	j.UpdatedAt = time.UnixMilli(updated)
-	return &j, nil
+	return &s, nil
 }
 
 // Claim leases the next ready job: pending, due, and not for a paused
@@ -584,20 +681,32 @@ func (q *Queue) lease(c *conn, id, now int64) (*Job, error) {
 		return nil, err
 	}
 	var j *Job
+	var jr jobRow
+	var fr fileStateRow
+	var a Counted
+	var delivered, counted int
+	dest := append(append(append(jr.dest(), &delivered), fr.dest()...), &counted, &a.Class, &a.Size, &a.MTime, &a.N)
 	err = c.query(qLeased, []any{id}, func(scan func(...any) error) (err error) {
-		j, err = scanJob(scanFunc(scan))
-		return err
+		if err := scan(dest...); err != nil {
+			return err
+		}
+		if j == nil {
+			j = jr.job()
+			if delivered != 0 {
+				if j.Prev, err = fr.state(); err != nil {
+					return err
+				}
+			}
+		}
+		if counted != 0 {
+			j.Counted = append(j.Counted, a)
+		}
+		return nil
 	})
 	if err == nil && j == nil {
 		err = sql.ErrNoRows
 	}
 	if err != nil {
-		return nil, err
-	}
-	if j.Prev, err = q.fileState(c, j.Watch, j.Rel); err != nil {
-		return nil, err
-	}
-	if j.Counted, err = counted(c, id); err != nil {
 		return nil, err
 	}
 	return j, nil
@@ -752,14 +861,21 @@ func (q *Queue) completeOne(c *conn, j *Job, o Outcome, now int64, requeued *boo
 
 // finish moves a leased job to state; a dirty job goes back to pending.
 func finish(c *conn, id int64, state, msg string, now int64, requeued *bool) error {
-	var dirty int
-	if err := c.queryRow(qFinishing, []any{id}, &dirty); err != nil {
-		return fmt.Errorf("job %d is no longer leased: %w", id, err)
-	}
-	if _, err := c.exec(qFinish, state, msg, now, id); err != nil {
+	n, err := c.exec(qFinish, state, msg, now, id)
+	if err != nil {
 		return err
 	}
-	*requeued = dirty != 0
+	if n == 1 {
+		*requeued = false
+		return nil
+	}
+	if n, err = c.exec(qRequeue, msg, now, id); err != nil {
+		return err
+	}
+	if n != 1 {
+		return fmt.Errorf("job %d is no longer leased: %w", id, sql.ErrNoRows)
+	}
+	*requeued = true
 	return nil
 }
 
@@ -933,28 +1049,17 @@ func (q *Queue) FileState(ctx context.Context, watch, rel string) (*FileState, e
 	return s, q.explain(err)
 }
 
-// fileState is FileState, in tx unless tx is nil.
+// fileState is FileState, on c.
 func (q *Queue) fileState(c *conn, watch, rel string) (*FileState, error) {
-	var s FileState
-	var inode, dev, delivered int64
-	var extra string
-	var movedAway int
-	err := c.queryRow(qFileState, []any{watch, rel}, &s.Watch, &s.Rel, &s.Target, &s.FP.Size, &s.FP.ModTime, &inode, &dev, &s.FP.CTime, &s.SHA256,
-		&s.Remote.ID, &s.Remote.Version, &s.Remote.Name, &extra, &delivered, &s.Intent, &movedAway)
+	var r fileStateRow
+	err := c.queryRow(qFileState, []any{watch, rel}, r.dest()...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("queue: file state: %w", q.explain(err))
 	}
-	s.FP.Inode, s.FP.Dev, s.MovedAway = uint64(inode), uint64(dev), movedAway != 0
-	s.DeliveredAt = time.UnixMilli(delivered)
-	if extra != "" {
-		if err := json.Unmarshal([]byte(extra), &s.Remote.Extra); err != nil {
-			return nil, fmt.Errorf("queue: file state extra: %w", err)
-		}
-	}
-	return &s, nil
+	return r.state()
 }
 
 // Jobs lists jobs, newest first; state "" lists all. For a path, give rel.

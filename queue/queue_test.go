@@ -314,3 +314,147 @@ func TestDeliveryToAnotherTargetDoesNotCount(t *testing.T) {
 		t.Fatal("a file delivered to the old target was not queued for the watch's new target")
 	}
 }
+
+// A job that ends changes only what its outcome says: a failed job keeps
+// its attempts and records the server's words; a job whose file changed
+// while it was in flight goes back to pending with a fresh start (no
+// attempts, no wait), once; a job no longer leased cannot end again.
+func TestFinishedJobsRecordTheirOutcome(t *testing.T) {
+	q, _ := open(t)
+	ctx := context.Background()
+	if _, err := q.Enqueue(ctx, []queue.Item{item("a", 1), item("b", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := claim(t, q), claim(t, q)
+	if err := q.Retry(ctx, a, time.Now().Add(-time.Second), "HTTP 503", false); err != nil {
+		t.Fatal(err)
+	}
+	if a = claim(t, q); a == nil || a.Rel != "a" || a.Attempts != 2 {
+		t.Fatalf("claimed %+v, want a at its second attempt", a)
+	}
+	if requeued, err := q.Fail(ctx, a, "HTTP 400 bad name"); err != nil || requeued {
+		t.Fatalf("fail: requeued=%v, %v", requeued, err)
+	}
+	if _, err := q.Fail(ctx, a, "again"); err == nil {
+		t.Fatal("a job failed twice")
+	}
+	if _, err := q.Enqueue(ctx, []queue.Item{item("b", 2)}); err != nil { // b changes in flight
+		t.Fatal(err)
+	}
+	if requeued, err := q.Fail(ctx, b, "HTTP 400"); err != nil || !requeued {
+		t.Fatalf("fail of a changed file: requeued=%v, %v; want requeued", requeued, err)
+	}
+	js, err := q.Jobs(ctx, "", "", 0)
+	if err != nil || len(js) != 2 {
+		t.Fatalf("jobs %v, %v", js, err)
+	}
+	for _, j := range js {
+		switch j.Rel {
+		case "a":
+			if j.State != queue.Failed || j.Attempts != 2 || j.LastError != "HTTP 400 bad name" {
+				t.Errorf("failed job %+v", j)
+			}
+		case "b":
+			if j.State != queue.Pending || j.Attempts != 0 || !j.NotBefore.IsZero() || j.LastError != "HTTP 400" || j.FP.Size != 2 {
+				t.Errorf("re-queued job %+v: want pending, no attempts, due at once, the new content", j)
+			}
+		}
+	}
+	b = claim(t, q)
+	if requeued, err := q.Complete(ctx, b, queue.Outcome{Delivered: &queue.FileState{FP: b.FP, SHA256: "x"}}); err != nil || requeued {
+		t.Fatalf("complete: requeued=%v, %v", requeued, err)
+	}
+	if c, err := q.Counts(ctx); err != nil || c[queue.Done] != 1 || c[queue.Failed] != 1 || c[queue.Pending]+c[queue.Leased] != 0 {
+		t.Fatalf("counts %v, %v", c, err)
+	}
+}
+
+// Enqueue decides each item by the path's active job, its delivery to the
+// item's target and its failed jobs, all read together: every decision,
+// with what the path held before.
+func TestEnqueueDecisions(t *testing.T) {
+	ctx := context.Background()
+	delivered := func(t *testing.T, q *queue.Queue, it queue.Item) {
+		t.Helper()
+		if _, err := q.Enqueue(ctx, []queue.Item{it}); err != nil {
+			t.Fatal(err)
+		}
+		j := claim(t, q)
+		if _, err := q.Complete(ctx, j, queue.Outcome{Delivered: &queue.FileState{FP: j.FP, SHA256: "s"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failed := func(t *testing.T, q *queue.Queue, it queue.Item) {
+		t.Helper()
+		if _, err := q.Enqueue(ctx, []queue.Item{it}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := q.Fail(ctx, claim(t, q), "HTTP 400"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a5, a6 := item("a", 5), item("a", 6)
+	gone := queue.Item{Watch: "/w", Rel: "a", Target: "t", Gone: true}
+	other := a5
+	other.Target = "other"
+	after := a5
+	after.AfterUpload = true
+	for _, c := range []struct {
+		name   string
+		before func(*testing.T, *queue.Queue)
+		it     queue.Item
+		queued bool
+		failed int // failed jobs of the path afterwards
+	}{
+		{"new", func(*testing.T, *queue.Queue) {}, a5, true, 0},
+		{"unchanged since delivery", func(t *testing.T, q *queue.Queue) { delivered(t, q, a5) }, a5, false, 0},
+		{"changed since delivery", func(t *testing.T, q *queue.Queue) { delivered(t, q, a5) }, a6, true, 0},
+		{"delivered to another target", func(t *testing.T, q *queue.Queue) { delivered(t, q, other) }, a5, true, 0},
+		{"unchanged, after_upload not done", func(t *testing.T, q *queue.Queue) { delivered(t, q, a5) }, after, true, 0},
+		{"unchanged, after_upload done", func(t *testing.T, q *queue.Queue) {
+			delivered(t, q, a5)
+			if err := q.MarkMovedAway(ctx, "/w", "a"); err != nil {
+				t.Fatal(err)
+			}
+		}, after, false, 0},
+		{"deleted after delivery", func(t *testing.T, q *queue.Queue) { delivered(t, q, a5) }, gone, true, 0},
+		{"deleted after dropsync moved it", func(t *testing.T, q *queue.Queue) {
+			delivered(t, q, a5)
+			if err := q.MarkMovedAway(ctx, "/w", "a"); err != nil {
+				t.Fatal(err)
+			}
+		}, gone, false, 0},
+		{"deleted, never delivered", func(*testing.T, *queue.Queue) {}, gone, false, 0},
+		{"the same state failed", func(t *testing.T, q *queue.Queue) { failed(t, q, a5) }, a5, false, 1},
+		{"changed after a failure", func(t *testing.T, q *queue.Queue) { failed(t, q, a5) }, a6, true, 0},
+		{"active job", func(t *testing.T, q *queue.Queue) { q.Enqueue(ctx, []queue.Item{a5}) }, a6, true, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			q, _ := open(t)
+			c.before(t, q)
+			n, err := q.Enqueue(ctx, []queue.Item{c.it})
+			if err != nil || (n == 1) != c.queued {
+				t.Fatalf("queued %d, %v; want queued %v", n, err, c.queued)
+			}
+			js, err := q.Jobs(ctx, "", "a", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			active, fails := 0, 0
+			for _, j := range js {
+				switch j.State {
+				case queue.Pending, queue.Leased:
+					active++
+					if j.FP != c.it.FP || j.Gone != c.it.Gone || j.Target != c.it.Target {
+						t.Errorf("active job %+v, want the item's state %+v", j, c.it)
+					}
+				case queue.Failed:
+					fails++
+				}
+			}
+			if (active == 1) != c.queued || active > 1 || fails != c.failed {
+				t.Fatalf("%d active and %d failed jobs of a; want queued %v, %d failed", active, fails, c.queued, c.failed)
+			}
+		})
+	}
+}

@@ -167,3 +167,43 @@ UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (state IN (''pending'', ''lea
 	WHERE type = 'table' AND name = 'jobs' AND instr(sql, 'CHECK (state IN (') > 0;
 PRAGMA writable_schema = RESET;
 `
+
+// claimIndex is jobs_claim as this dropsync makes it: the one index of
+// jobs by state. It walks the pending jobs in claim order and covers the
+// claim's conditions, as the partial index of migration 4 did, and serves
+// every look-up by state (counts, listings, retention, Open's recovery of
+// leases), which jobs_ready of migration 1 did. A job's entry moves within
+// it as the state changes: from the head of the pending jobs to the leased
+// ones just before them, then to the done jobs just before those (past
+// the failed ones, usually few), so a commit that finishes and leases
+// jobs writes about one page of it where the two indexes wrote two
+// (BenchmarkBurstPages). A done job's ord is cleared (qFinish: done is
+// final, never claimed again), so done jobs sort by id and their new
+// entries go together whatever the watch's claim order.
+const claimIndex = `CREATE INDEX jobs_claim ON jobs (state, ord, id, not_before, target)`
+
+// pathIndex is jobs_path as this dropsync makes it: the failed jobs by
+// path, which Enqueue looks up (qLookup, qDropFailed). A path's active job
+// is found by jobs_active, and nothing looks up a path's done jobs; the
+// index of every job by path of migration 1 took an entry for every job
+// enqueued (0.15 frames per file of BenchmarkBurstPages).
+const pathIndex = `CREATE INDEX jobs_path ON jobs (watch, rel) WHERE state = 'failed'`
+
+// jobIndexes are the indexes of jobs that reshapeIndexes makes as they
+// are given here; dropIndexes are those it drops (jobs_ready: its look-ups
+// are jobs_claim's).
+//
+// This is not a migration: user_version stays, so a previous dropsync
+// still opens the database and works with it. Its claim names jobs_claim
+// in INDEXED BY, which claimIndex serves in the same order without a sort;
+// no dropsync has named jobs_ready or jobs_path in INDEXED BY, and its
+// other look-ups find what they need first in these indexes, as they did
+// in the old ones. reshapeIndexes runs at every daemon start, in a
+// transaction of its own, and changes nothing once done (a previous
+// dropsync never changes them back); the first start after an upgrade
+// builds them (1.6 s for a million jobs here), holding the write lock. If
+// it fails, the indexes it would replace still serve every query.
+var (
+	jobIndexes  = map[string]string{"jobs_claim": claimIndex, "jobs_path": pathIndex}
+	dropIndexes = []string{"jobs_ready"}
+)

@@ -16,8 +16,8 @@ import (
 // CHECK on jobs.state is a chain of comparisons, and a database made by
 // an older dropsync gets the same check at the daemon's start (which
 // still refuses an unknown state) without a new schema version.
-// RETURNING builds one for its rows, so the lease and the finish read
-// their rows by id instead.
+// RETURNING builds one for its rows, so the lease reads its row by id
+// instead, and the finish learns what it did from the rows changed.
 func TestStateCheckBuildsNoTemporaryTable(t *testing.T) {
 	ctx := context.Background()
 	for _, from := range []string{"new", "an older dropsync's"} {
@@ -42,7 +42,7 @@ func TestStateCheckBuildsNoTemporaryTable(t *testing.T) {
 			if err := q.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != 8 {
 				t.Fatalf("user_version %d, %v; want 8, so that a previous dropsync still opens the database", v, err)
 			}
-			for s, want := range map[string]int{qInsert: 0, qLease: 0, qLeased: 0, qFinishing: 0, qFinish: 0} {
+			for s, want := range map[string]int{qLookup: 0, qInsert: 0, qLease: 0, qLeased: 0, qFinish: 0, qRequeue: 0} {
 				if n := temporaryTables(t, q, s); n != want {
 					t.Errorf("%d temporary tables for\n%s\nwant %d", n, s, want)
 				}
@@ -91,4 +91,89 @@ func temporaryTables(t *testing.T, q *Queue, query string) int {
 		}
 	})
 	return n
+}
+
+// Jobs have this dropsync's indexes (jobIndexes: one index by state,
+// jobs_claim, and the failed jobs by path, jobs_path) whether the
+// database is new or an older dropsync's (jobs_ready, a partial
+// jobs_claim, every job by path): a daemon's start replaces them without
+// a new schema version, keeps every row (integrity_check), and a second
+// start changes nothing. The claim, whose text a previous dropsync
+// shares, still walks jobs_claim in claim order without sorting.
+func TestJobIndexesAreReshapedAtStart(t *testing.T) {
+	ctx := context.Background()
+	for _, from := range []string{"new", "an older dropsync's"} {
+		t.Run(from, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "state")
+			if from != "new" {
+				makeSchema(t, dir, 8)
+			}
+			q, err := Open(ctx, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			indexes := func() map[string]string {
+				t.Helper()
+				out := map[string]string{}
+				rows, err := q.db.QueryContext(ctx, `SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'jobs' AND sql IS NOT NULL`)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rows.Close()
+				for rows.Next() {
+					var name, def string
+					if err := rows.Scan(&name, &def); err != nil {
+						t.Fatal(err)
+					}
+					out[name] = def
+				}
+				return out
+			}
+			var version int
+			if err := q.db.QueryRowContext(ctx, `PRAGMA schema_version`).Scan(&version); err != nil {
+				t.Fatal(err)
+			}
+			q.Close()
+			if q, err = Open(ctx, dir); err != nil {
+				t.Fatal(err)
+			}
+			defer q.Close()
+			var again, user int
+			if err := q.db.QueryRowContext(ctx, `PRAGMA schema_version`).Scan(&again); err != nil || again != version {
+				t.Errorf("schema_version %d after a second start, %d after the first (%v): the second changed the schema", again, version, err)
+			}
+			if err := q.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&user); err != nil || user != len(migrations) {
+				t.Errorf("user_version %d, %v; want %d, so that a previous dropsync still opens the database", user, err, len(migrations))
+			}
+			got := indexes()
+			for name, want := range jobIndexes {
+				if got[name] != want {
+					t.Errorf("%s is %q, want %q", name, got[name], want)
+				}
+			}
+			for _, name := range dropIndexes {
+				if def, ok := got[name]; ok {
+					t.Errorf("%s is still there: %s", name, def)
+				}
+			}
+			if got["jobs_active"] == "" {
+				t.Error("jobs_active is gone")
+			}
+			var ok string
+			if err := q.db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
+				t.Fatalf("integrity_check: %q, %v", ok, err)
+			}
+			for _, s := range append([]string{qReady}, qReadyLimited...) {
+				if plan := explain(t, q, s); !strings.Contains(plan, "SEARCH jobs USING COVERING INDEX jobs_claim (state=?)") || strings.Contains(plan, "TEMP B-TREE") {
+					t.Errorf("the claim does not walk jobs_claim in order:\n%s", plan)
+				}
+			}
+			if from != "new" {
+				j, err := q.ClaimN(ctx, 1)
+				if err != nil || len(j) != 1 || j[0].Rel != "a" {
+					t.Fatalf("claimed %+v, %v; want the older dropsync's pending job", j, err)
+				}
+			}
+		})
+	}
 }
