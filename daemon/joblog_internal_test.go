@@ -51,6 +51,9 @@ func TestJobLoggerWritesWhatWithWrites(t *testing.T) {
 // A job's logger costs one allocation, and a record below the level
 // none.
 func TestJobLoggerAllocations(t *testing.T) {
+	if raceDetector {
+		t.Skip("the race detector allocates on its own")
+	}
 	base := slog.New(slog.NewTextHandler(&bytes.Buffer{}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if n := testing.AllocsPerRun(100, func() {
 		l := jobLogger(base, "t", "a/b.pdf")
