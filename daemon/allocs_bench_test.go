@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,13 +32,9 @@ const sinkEnv = "DROPSYNC_DAEMON_TEST_SINK"
 // process.
 func TestMain(m *testing.M) {
 	if os.Getenv(sinkEnv) == "1" {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+		if err := hotbench.Serve(context.Background(), os.Stdout); err != nil {
 			os.Exit(1)
 		}
-		os.Stdout.WriteString("sink listening on http://" + ln.Addr().String() + "\n")
-		sink := hotbench.NewSink()
-		(&http.Server{Handler: sink, ConnState: sink.ConnState}).Serve(ln)
 		return
 	}
 	os.Exit(m.Run())

@@ -11,11 +11,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -31,7 +28,7 @@ func main() {
 	defer stop()
 	var err error
 	if len(os.Args) > 1 && os.Args[1] == "sink" {
-		err = serveSink(ctx)
+		err = hotbench.Serve(ctx, os.Stdout) // until SIGTERM
 	} else {
 		err = run(ctx)
 	}
@@ -87,25 +84,5 @@ func run(ctx context.Context) error {
 		return r.WriteJSON(os.Stdout)
 	}
 	r.Print(os.Stdout)
-	return nil
-}
-
-// serveSink serves the sink on a free loopback port until SIGTERM, saying
-// where on its first line.
-func serveSink(ctx context.Context) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	fmt.Printf("sink listening on http://%s\n", ln.Addr())
-	sink := hotbench.NewSink()
-	srv := &http.Server{Handler: sink, ConnState: sink.ConnState, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
 	return nil
 }

@@ -2,8 +2,6 @@ package hotbench_test
 
 import (
 	"context"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,13 +16,9 @@ import (
 // process (the benchmark runs its sink out of process).
 func TestMain(m *testing.M) {
 	if os.Getenv("HOTBENCH_SINK") == "1" {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+		if err := hotbench.Serve(context.Background(), os.Stdout); err != nil {
 			os.Exit(1)
 		}
-		os.Stdout.WriteString("sink listening on http://" + ln.Addr().String() + "\n")
-		sink := hotbench.NewSink()
-		(&http.Server{Handler: sink, ConnState: sink.ConnState}).Serve(ln)
 		return
 	}
 	os.Exit(m.Run())

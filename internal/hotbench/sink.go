@@ -1,9 +1,11 @@
 package hotbench
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -375,4 +377,26 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func odataError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]any{"error": map[string]any{"code": code, "message": map[string]string{"lang": "en-us", "value": msg}}})
+}
+
+// Serve runs a Sink on a loopback port until ctx ends, after writing
+// "sink listening on http://ADDR" and a newline to w: the line the
+// benchmark (startSink) reads to find it. The dropsync-bench command and
+// the test binaries that re-execute themselves as the sink process use it.
+func Serve(ctx context.Context, w io.Writer) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "sink listening on http://%s\n", ln.Addr())
+	sink := NewSink()
+	srv := &http.Server{Handler: sink, ConnState: sink.ConnState, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
