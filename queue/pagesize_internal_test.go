@@ -20,18 +20,7 @@ func TestNewDatabasesUseSmallPages(t *testing.T) {
 			if tc.from != "new" {
 				makeSchema(t, dir, 8) // SQLite's default page size, as before
 			}
-			for range 2 { // the second start finds the database made
-				q, err := Open(ctx, dir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				q.Close()
-			}
-			q, err := Open(ctx, dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer q.Close()
+			q := startThreeTimes(t, dir) // the later starts find the database made
 			var size, jobs int
 			var mode string
 			if err := q.db.QueryRowContext(ctx, `SELECT page_size, journal_mode, (SELECT COUNT(*) FROM jobs) FROM pragma_page_size(), pragma_journal_mode()`).Scan(&size, &mode, &jobs); err != nil {

@@ -26,18 +26,7 @@ func TestStateCheckBuildsNoTemporaryTable(t *testing.T) {
 			if from != "new" {
 				makeSchema(t, dir, 8) // the schema of dropsync until bf10e53
 			}
-			for range 2 { // the second start finds it done
-				q, err := Open(ctx, dir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				q.Close()
-			}
-			q, err := Open(ctx, dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer q.Close()
+			q := startThreeTimes(t, dir) // the later starts find it done
 			var v int
 			if err := q.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != 8 {
 				t.Fatalf("user_version %d, %v; want 8, so that a previous dropsync still opens the database", v, err)
@@ -56,6 +45,26 @@ func TestStateCheckBuildsNoTemporaryTable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startThreeTimes opens the daemon's queue in dir, closes it, does so
+// again, and returns it opened a third time (closed at the test's end):
+// what a start changes in a database must hold when later starts find it
+// done.
+func startThreeTimes(t *testing.T, dir string) *Queue {
+	t.Helper()
+	var q *Queue
+	for i := range 3 {
+		var err error
+		if q, err = Open(context.Background(), dir); err != nil {
+			t.Fatal(err)
+		}
+		if i < 2 {
+			q.Close()
+		}
+	}
+	t.Cleanup(func() { q.Close() })
+	return q
 }
 
 // makeSchema creates the queue's database in dir as the first n migrations
