@@ -51,6 +51,7 @@ func run(ctx context.Context) error {
 	flag.Int64Var(&o.Chunk, "chunk", 8<<20, "chunk size of the large file")
 	flag.DurationVar(&o.Idle, "idle", 10*time.Second, "idle window")
 	flag.IntVar(&o.Latency, "latency", 21, "single-file latency samples")
+	flag.IntVar(&o.Rounds, "rounds", 3, "dropsync runs of the burst and of the large file, each between two bare runs")
 	jsonOut := flag.Bool("json", false, "print the report as JSON")
 	flag.Parse()
 	if o.Dir == "" {

@@ -18,7 +18,11 @@
 //
 // Every delivered file's SHA-256 is compared with the one the sink
 // computed; a missing or different file fails the run. Ratios are always
-// against the baseline measured in the same run.
+// against the baseline measured in the same run: the burst and the large
+// file run in Rounds rounds, bare uploader and dropsync alternating, each
+// dropsync run against the mean of the bare runs just before and after it,
+// and the report holds the median of the rounds (single runs on a shared
+// two-core machine swing by ±15 %).
 package hotbench
 
 import (
@@ -57,6 +61,7 @@ type Options struct {
 	Chunk    int64         // chunk_size, and chunk_threshold (8 MiB)
 	Idle     time.Duration // idle window (10s)
 	Latency  int           // single-file samples (21)
+	Rounds   int           // dropsync runs of the burst and of the large file, each between two bare ones (3)
 
 	Log io.Writer // progress lines; nil: none
 }
@@ -85,6 +90,9 @@ func (o *Options) defaults() {
 	if o.Latency <= 0 {
 		o.Latency = 21
 	}
+	if o.Rounds <= 0 {
+		o.Rounds = 3
+	}
 	def(&o.FileSize, 4<<10)
 	def(&o.Large, 1<<30)
 	def(&o.Small, 1<<20)
@@ -100,18 +108,22 @@ type Report struct {
 
 	BareFilesPerSec     float64 `json:"bare_files_per_s"`
 	DropsyncFilesPerSec float64 `json:"dropsync_files_per_s"`
-	BurstRatio          float64 `json:"burst_ratio"`
-	BareReqPerFile      float64 `json:"bare_requests_per_file"`
-	DropsyncReqPerFile  float64 `json:"dropsync_requests_per_file"`
-	DropsyncConns       int64   `json:"dropsync_connections"` // opened during the burst
+	BurstRatio          float64 `json:"burst_ratio"` // the median of BurstRatios
+	// BurstRatios has each round's ratio: dropsync's rate against the
+	// mean of the bare runs before and after it.
+	BurstRatios        []float64 `json:"burst_ratios"`
+	BareReqPerFile     float64   `json:"bare_requests_per_file"`
+	DropsyncReqPerFile float64   `json:"dropsync_requests_per_file"`
+	DropsyncConns      int64     `json:"dropsync_connections"` // opened during the burst
 	// CPU time per file of the burst: the bare uploader's process and
 	// dropsync's (all threads); steadier than rates on a shared machine.
 	BareCPUPerFile     time.Duration `json:"bare_cpu_per_file"`
 	DropsyncCPUPerFile time.Duration `json:"dropsync_cpu_per_file"`
 
-	BareLargeMBps     float64 `json:"bare_large_MBps"`
-	DropsyncLargeMBps float64 `json:"dropsync_large_MBps"`
-	LargeRatio        float64 `json:"large_ratio"`
+	BareLargeMBps     float64   `json:"bare_large_MBps"`
+	DropsyncLargeMBps float64   `json:"dropsync_large_MBps"`
+	LargeRatio        float64   `json:"large_ratio"` // the median of LargeRatios
+	LargeRatios       []float64 `json:"large_ratios"`
 
 	RSSSmall int64   `json:"rss_small_bytes"`
 	RSSLarge int64   `json:"rss_large_bytes"`
@@ -129,19 +141,28 @@ type Report struct {
 // Print writes the report as the README's table.
 func (r *Report) Print(w io.Writer) {
 	o := r.Opts
-	fmt.Fprintf(w, "| scenario | dropsync | bare uploader (%d workers, keep-alive; burst: mean of a run before and after dropsync's) | ratio |\n|---|---|---|---|\n", o.Workers)
-	fmt.Fprintf(w, "| %d × %s files renamed into %d new sub-folders (settle %s), first rename → last commit | %.0f files/s, %.2f requests/file | %.0f files/s, %.2f requests/file | **%.2f×** |\n",
-		o.Files, size(o.FileSize), o.Folders, o.Settle, r.DropsyncFilesPerSec, r.DropsyncReqPerFile, r.BareFilesPerSec, r.BareReqPerFile, r.BurstRatio)
+	fmt.Fprintf(w, "| scenario (medians of %d rounds) | dropsync | bare uploader (%d workers, keep-alive; a run before and after each of dropsync's) | ratio (each round's against the mean of the bare runs around it) |\n|---|---|---|---|\n", o.Rounds, o.Workers)
+	fmt.Fprintf(w, "| %d × %s files renamed into %d new sub-folders (settle %s), first rename → last commit | %.0f files/s, %.2f requests/file | %.0f files/s, %.2f requests/file | **%.2f×** (%s) |\n",
+		o.Files, size(o.FileSize), o.Folders, o.Settle, r.DropsyncFilesPerSec, r.DropsyncReqPerFile, r.BareFilesPerSec, r.BareReqPerFile, r.BurstRatio, ratios(r.BurstRatios))
 	fmt.Fprintf(w, "| connections opened during that burst | %d | | |\n", r.DropsyncConns)
 	fmt.Fprintf(w, "| CPU time per file of that burst (all threads of the process) | %s | %s | |\n", r.DropsyncCPUPerFile.Round(time.Microsecond), r.BareCPUPerFile.Round(time.Microsecond))
-	fmt.Fprintf(w, "| one %s file, %s chunks, rename → commit, settle excluded | %.0f MB/s | %.0f MB/s | **%.2f×** |\n",
-		size(o.Large), size(o.Chunk), r.DropsyncLargeMBps, r.BareLargeMBps, r.LargeRatio)
+	fmt.Fprintf(w, "| one %s file, %s chunks, rename → commit, settle excluded | %.0f MB/s | %.0f MB/s | **%.2f×** (%s) |\n",
+		size(o.Large), size(o.Chunk), r.DropsyncLargeMBps, r.BareLargeMBps, r.LargeRatio, ratios(r.LargeRatios))
 	fmt.Fprintf(w, "| peak RSS (VmHWM), %s vs %s file | %.1f vs %.1f MiB | | **%+.1f%%** |\n",
 		size(o.Large), size(o.Small), float64(r.RSSLarge)/(1<<20), float64(r.RSSSmall)/(1<<20), 100*r.RSSGrow)
 	fmt.Fprintf(w, "| idle, nothing to do, %s | %.2f wake-ups/s, %.1f ms CPU | | |\n", o.Idle, r.IdleWakeupsPerSec, float64(r.IdleCPU)/1e6)
 	fmt.Fprintf(w, "| single file, rename → commit (%d samples) | p50 %s (max %s), settle %s | | |\n",
 		o.Latency, r.LatencyP50.Round(time.Millisecond), r.LatencyMax.Round(time.Millisecond), o.Settle)
 	fmt.Fprintf(w, "\nverified: %d files, SHA-256 on the server equal to the local files\n", r.Verified)
+}
+
+// ratios lists each round's ratio in the order of the rounds.
+func ratios(xs []float64) string {
+	var s []string
+	for _, x := range xs {
+		s = append(s, fmt.Sprintf("%.2f", x))
+	}
+	return strings.Join(s, ", ")
 }
 
 func size(n int64) string {
@@ -185,7 +206,9 @@ type bench struct {
 	sinkPID int // the sink's process, whose CPU time is counted per file too
 	http    *http.Client
 	expect  map[string]string // remote path → SHA-256 of the local file
-	seq     int
+	// scenarios holds every scenario a remote folder was made for.
+	scenarios []string
+	seq       int
 }
 
 // staged is a file written outside the watch, to be renamed in.
@@ -286,29 +309,39 @@ func (b *bench) waitFiles(ctx context.Context, scenario string, n int64, d *daem
 
 // mkdirRemote creates BenchRoot/name on the sink (a watch's destination).
 func (b *bench) mkdirRemote(ctx context.Context, name string) error {
+	b.scenarios = append(b.scenarios, name)
 	return newBare(b.sink, "bench", 1).mkdir(ctx, BenchRoot, name)
 }
 
 // writeFile writes n random bytes to path and remembers their SHA-256
 // under remote.
 func (b *bench) writeFile(path, remote string, n int64) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	sum, err := writeRandom(path, n)
+	if err != nil {
 		return err
+	}
+	b.expect[remote] = sum
+	return nil
+}
+
+// writeRandom writes n random bytes to path and returns their SHA-256.
+func writeRandom(path string, n int64) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return err
+		return "", err
 	}
 	h := sha256.New()
 	if _, err := io.CopyN(io.MultiWriter(f, h), rand.Reader, n); err != nil {
 		f.Close()
-		return err
+		return "", err
 	}
 	if err := f.Close(); err != nil {
-		return err
+		return "", err
 	}
-	b.expect[remote] = hex.EncodeToString(h.Sum(nil))
-	return nil
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // stageBurst writes the burst's files below dir, one sub-folder per remote
@@ -374,26 +407,52 @@ func (b *bench) bareBurst(ctx context.Context, scenario string) (rate, reqs floa
 	return rate, reqs, cpu, nil
 }
 
-// burst runs the bare uploader, then dropsync, then the bare uploader
-// again (the baseline is the mean of the two, so that a change of the
-// machine's load during the run weighs on both sides), then measures
+// round names the scenario of round k: base for the first, base2, base3
+// and so on after it.
+func round(base string, k int) string {
+	if k == 0 {
+		return base
+	}
+	return fmt.Sprintf("%s%d", base, k+1)
+}
+
+// median is the middle value of xs (the mean of the middle two for an
+// even count); xs is sorted in place.
+func median[T float64 | time.Duration](xs []T) T {
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+// burst alternates the bare uploader and dropsync, Rounds times each with
+// a bare run at the end: bare, dropsync, bare, …, dropsync, bare. Each
+// dropsync round is compared with the mean of the bare runs just before
+// and after it, so that a change of the machine's load weighs on both
+// sides; the report holds the median of the rounds. Then it measures
 // dropsync at idle and the latency of single files.
 func (b *bench) burst(ctx context.Context, r *Report) error {
 	o := b.o
-	stage := filepath.Join(o.Dir, "stage")
-	rate1, reqs, cpu1, err := b.bareBurst(ctx, "bare")
-	if err != nil {
+	bare := make([]float64, o.Rounds+1)
+	bareCPU := make([]time.Duration, o.Rounds+1)
+	var err error
+	if bare[0], r.BareReqPerFile, bareCPU[0], err = b.bareBurst(ctx, round("bare", 0)); err != nil {
 		return err
 	}
-	r.BareReqPerFile = reqs
 
-	// dropsync, with a watch for the burst and one for single files.
-	for _, s := range []string{"burst", "latency"} {
+	// dropsync, with a watch per round and one for single files.
+	watches := []string{"latency"}
+	for k := range o.Rounds {
+		watches = append(watches, round("burst", k))
+	}
+	for _, s := range watches {
 		if err := b.mkdirRemote(ctx, s); err != nil {
 			return err
 		}
 	}
-	d, err := b.startDaemon(ctx, "a", "burst", "latency")
+	d, err := b.startDaemon(ctx, "a", watches...)
 	if err != nil {
 		return err
 	}
@@ -402,64 +461,24 @@ func (b *bench) burst(ctx context.Context, r *Report) error {
 	if _, err := b.single(ctx, d, "latency"); err != nil {
 		return err
 	}
-	dirs, files, err := b.stageBurst(filepath.Join(stage, "burst"), BenchRoot+"/burst")
-	if err != nil {
-		return err
-	}
-	before, err := b.stats(ctx, "burst")
-	if err != nil {
-		return err
-	}
-	b.logf("dropsync: renaming %d files into %d new sub-folders", len(files), len(dirs))
-	c0, err := sampleProc(d.cmd.Process.Pid)
-	if err != nil {
-		return err
-	}
-	sink0, err := sampleProc(b.sinkPID)
-	if err != nil {
-		return err
-	}
-	if err := b.control(ctx, http.MethodPost, "mark", "burst", nil); err != nil {
-		return err
-	}
-	watch := filepath.Join(o.Dir, "watch-burst")
-	for i, dir := range dirs {
-		if err := os.Mkdir(filepath.Join(watch, dir), 0o700); err != nil {
+	var rates []float64
+	var cpus []time.Duration
+	for k := range o.Rounds {
+		rate, cpu, err := b.dropsyncBurst(ctx, d, round("burst", k), r)
+		if err != nil {
 			return err
 		}
-		for j := i; j < len(files); j += len(dirs) {
-			f := files[j]
-			if err := os.Rename(f.src, filepath.Join(watch, f.dir, f.name)); err != nil {
-				return err
-			}
+		if bare[k+1], _, bareCPU[k+1], err = b.bareBurst(ctx, round("bare", k+1)); err != nil {
+			return err
 		}
+		ratio := rate / ((bare[k] + bare[k+1]) / 2)
+		r.BurstRatios = append(r.BurstRatios, ratio)
+		rates, cpus = append(rates, rate), append(cpus, cpu)
+		b.logf("dropsync: %.2f× the bare uploader (mean of %.0f and %.0f files/s)", ratio, bare[k], bare[k+1])
 	}
-	ds, err := b.waitFiles(ctx, "burst", int64(o.Files), d)
-	if err != nil {
-		return err
-	}
-	c1, err := sampleProc(d.cmd.Process.Pid)
-	if err != nil {
-		return err
-	}
-	sink1, err := sampleProc(b.sinkPID)
-	if err != nil {
-		return err
-	}
-	r.DropsyncCPUPerFile = (c1.cpu - c0.cpu) / time.Duration(o.Files)
-	sinkCPU := (sink1.cpu - sink0.cpu) / time.Duration(o.Files)
-	r.DropsyncFilesPerSec = float64(o.Files) / ds.LastCommit.Sub(ds.Mark).Seconds()
-	r.DropsyncReqPerFile = float64(ds.Requests-before.Requests) / float64(o.Files)
-	r.DropsyncConns = ds.Conns - before.Conns
-	b.logf("dropsync: %.0f files/s, %.2f requests/file, CPU per file %s, the sink's %s; first commit after %s",
-		r.DropsyncFilesPerSec, r.DropsyncReqPerFile, r.DropsyncCPUPerFile, sinkCPU, ds.FirstCommit.Sub(ds.Mark).Round(time.Millisecond))
-	rate2, _, cpu2, err := b.bareBurst(ctx, "bare2")
-	if err != nil {
-		return err
-	}
-	r.BareFilesPerSec, r.BareCPUPerFile = (rate1+rate2)/2, (cpu1+cpu2)/2
-	r.BurstRatio = r.DropsyncFilesPerSec / r.BareFilesPerSec
-	b.logf("dropsync: %.2f× the bare uploader (mean of %.0f and %.0f files/s)", r.BurstRatio, rate1, rate2)
+	r.BurstRatio = median(slices.Clone(r.BurstRatios))
+	r.DropsyncFilesPerSec, r.DropsyncCPUPerFile = median(rates), median(cpus)
+	r.BareFilesPerSec, r.BareCPUPerFile = median(bare), median(bareCPU)
 
 	// Idle: let the burst's last bookkeeping finish, then count.
 	if err := pause(ctx, time.Second); err != nil {
@@ -495,6 +514,57 @@ func (b *bench) burst(ctx context.Context, r *Report) error {
 	return d.stop()
 }
 
+// dropsyncBurst stages a burst, renames it into new sub-folders of the
+// running daemon d's watch for scenario, and returns the rate and
+// dropsync's CPU time per file; requests per file and connections opened
+// go to r (the highest of the rounds).
+func (b *bench) dropsyncBurst(ctx context.Context, d *daemonProc, scenario string, r *Report) (rate float64, cpu time.Duration, err error) {
+	o := b.o
+	dirs, files, err := b.stageBurst(filepath.Join(o.Dir, "stage", scenario), BenchRoot+"/"+scenario)
+	if err != nil {
+		return 0, 0, err
+	}
+	before, err := b.stats(ctx, scenario)
+	if err != nil {
+		return 0, 0, err
+	}
+	b.logf("dropsync: renaming %d files into %d new sub-folders", len(files), len(dirs))
+	c0, sink0, err := b.sampleBoth(d.cmd.Process.Pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := b.control(ctx, http.MethodPost, "mark", scenario, nil); err != nil {
+		return 0, 0, err
+	}
+	watch := filepath.Join(o.Dir, "watch-"+scenario)
+	for i, dir := range dirs {
+		if err := os.Mkdir(filepath.Join(watch, dir), 0o700); err != nil {
+			return 0, 0, err
+		}
+		for j := i; j < len(files); j += len(dirs) {
+			f := files[j]
+			if err := os.Rename(f.src, filepath.Join(watch, f.dir, f.name)); err != nil {
+				return 0, 0, err
+			}
+		}
+	}
+	ds, err := b.waitFiles(ctx, scenario, int64(o.Files), d)
+	if err != nil {
+		return 0, 0, err
+	}
+	c1, sink1, err := b.sampleBoth(d.cmd.Process.Pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	cpu = (c1.cpu - c0.cpu) / time.Duration(o.Files)
+	rate = float64(o.Files) / ds.LastCommit.Sub(ds.Mark).Seconds()
+	r.DropsyncReqPerFile = max(r.DropsyncReqPerFile, float64(ds.Requests-before.Requests)/float64(o.Files))
+	r.DropsyncConns = max(r.DropsyncConns, ds.Conns-before.Conns)
+	b.logf("dropsync: %.0f files/s, %.2f requests/file, CPU per file %s, the sink's %s; first commit after %s",
+		rate, float64(ds.Requests-before.Requests)/float64(o.Files), cpu, (sink1.cpu-sink0.cpu)/time.Duration(o.Files), ds.FirstCommit.Sub(ds.Mark).Round(time.Millisecond))
+	return rate, cpu, nil
+}
+
 // single drops one small file into the latency watch and returns rename →
 // commit on the sink's clock.
 func (b *bench) single(ctx context.Context, d *daemonProc, scenario string) (time.Duration, error) {
@@ -522,83 +592,147 @@ func (b *bench) single(ctx context.Context, d *daemonProc, scenario string) (tim
 }
 
 // large compares the bare uploader and dropsync on one large chunked file,
-// and the peak RSS of fresh daemons delivering a small and the large file.
+// alternating as the burst does (bare, dropsync, …, bare, each dropsync
+// round against the mean of the bare runs around it, the median of the
+// rounds reported), and the peak RSS of fresh daemons delivering a small
+// and the large file (the highest of the large rounds). The large file is
+// written once and renamed back out of the watch after each round.
 func (b *bench) large(ctx context.Context, r *Report) error {
 	o := b.o
-	for _, s := range []string{"large-bare", "small", "large"} {
-		if err := b.mkdirRemote(ctx, s); err != nil {
-			return err
-		}
-	}
 	stage := filepath.Join(o.Dir, "stage")
-	src := filepath.Join(stage, "large-bare", "big.dat")
-	if err := b.writeFile(src, BenchRoot+"/large-bare/big.dat", o.Large); err != nil {
-		return err
-	}
-	b.logf("bare uploader: one %s file in %s chunks", size(o.Large), size(o.Chunk))
-	if err := b.control(ctx, http.MethodPost, "mark", "large-bare", nil); err != nil {
-		return err
-	}
-	if err := newBare(b.sink, "bench", 1).putChunked(ctx, src, BenchRoot+"/large-bare", "big.dat", o.Chunk); err != nil {
-		return fmt.Errorf("bare: large: %w", err)
-	}
-	bs, err := b.waitFiles(ctx, "large-bare", 1, nil)
+	src := filepath.Join(stage, "large", "big.dat")
+	sum, err := writeRandom(src, o.Large)
 	if err != nil {
 		return err
 	}
-	r.BareLargeMBps = float64(o.Large) / bs.LastCommit.Sub(bs.Mark).Seconds() / 1e6
-	os.Remove(src)
-	b.logf("bare uploader: %.0f MB/s", r.BareLargeMBps)
-
-	for _, c := range []struct {
-		scenario string
-		n        int64
-		rss      *int64
-	}{{"small", o.Small, &r.RSSSmall}, {"large", o.Large, &r.RSSLarge}} {
-		src := filepath.Join(stage, c.scenario, "big.dat")
-		if err := b.writeFile(src, BenchRoot+"/"+c.scenario+"/big.dat", c.n); err != nil {
-			return err
-		}
-		d, err := b.startDaemon(ctx, c.scenario, c.scenario)
-		if err != nil {
-			return err
-		}
-		if err := b.control(ctx, http.MethodPost, "mark", c.scenario, nil); err != nil {
-			d.stop()
-			return err
-		}
-		if err := os.Rename(src, filepath.Join(o.Dir, "watch-"+c.scenario, "big.dat")); err != nil {
-			d.stop()
-			return err
-		}
-		s, err := b.waitFiles(ctx, c.scenario, 1, d)
-		if err != nil {
-			d.stop()
-			return err
-		}
-		if *c.rss, err = peakRSS(d.cmd.Process.Pid); err != nil {
-			d.stop()
-			return err
-		}
-		if c.scenario == "large" {
-			r.DropsyncLargeMBps = float64(o.Large) / (s.LastCommit.Sub(s.Mark) - o.Settle).Seconds() / 1e6
-			r.LargeRatio = r.DropsyncLargeMBps / r.BareLargeMBps
-			b.logf("dropsync: %.0f MB/s (settle excluded): %.2f× the bare uploader", r.DropsyncLargeMBps, r.LargeRatio)
-		}
-		b.logf("dropsync: peak RSS delivering %s: %.1f MiB", size(c.n), float64(*c.rss)/(1<<20))
-		if err := d.stop(); err != nil {
-			return err
-		}
-		os.Remove(filepath.Join(o.Dir, "watch-"+c.scenario, "big.dat"))
+	small := filepath.Join(stage, "small", "big.dat")
+	if err := b.writeFile(small, BenchRoot+"/small/big.dat", o.Small); err != nil {
+		return err
 	}
+	if err := b.mkdirRemote(ctx, "small"); err != nil {
+		return err
+	}
+	if _, err := b.daemonLarge(ctx, "small", small, &r.RSSSmall); err != nil {
+		return err
+	}
+	b.logf("dropsync: peak RSS delivering %s: %.1f MiB", size(o.Small), float64(r.RSSSmall)/(1<<20))
+
+	bare := make([]float64, o.Rounds+1)
+	var rates []float64
+	for k := 0; k <= o.Rounds; k++ {
+		scenario := round("large-bare", k)
+		if err := b.mkdirRemote(ctx, scenario); err != nil {
+			return err
+		}
+		b.expect[BenchRoot+"/"+scenario+"/big.dat"] = sum
+		b.logf("bare uploader: one %s file in %s chunks", size(o.Large), size(o.Chunk))
+		if err := b.control(ctx, http.MethodPost, "mark", scenario, nil); err != nil {
+			return err
+		}
+		c0, s0, err := b.sampleBoth(os.Getpid())
+		if err != nil {
+			return err
+		}
+		if err := newBare(b.sink, "bench", 1).putChunked(ctx, src, BenchRoot+"/"+scenario, "big.dat", o.Chunk); err != nil {
+			return fmt.Errorf("bare: large: %w", err)
+		}
+		bs, err := b.waitFiles(ctx, scenario, 1, nil)
+		if err != nil {
+			return err
+		}
+		c1, s1, err := b.sampleBoth(os.Getpid())
+		if err != nil {
+			return err
+		}
+		bare[k] = float64(o.Large) / bs.LastCommit.Sub(bs.Mark).Seconds() / 1e6
+		b.logf("bare uploader: %.0f MB/s; CPU %s, the sink's %s", bare[k], (c1.cpu - c0.cpu).Round(time.Millisecond), (s1.cpu - s0.cpu).Round(time.Millisecond))
+		if k > 0 {
+			ratio := rates[k-1] / ((bare[k-1] + bare[k]) / 2)
+			r.LargeRatios = append(r.LargeRatios, ratio)
+			b.logf("dropsync: %.2f× the bare uploader (mean of %.0f and %.0f MB/s)", ratio, bare[k-1], bare[k])
+		}
+		if k == o.Rounds {
+			break
+		}
+		scenario = round("large", k)
+		if err := b.mkdirRemote(ctx, scenario); err != nil {
+			return err
+		}
+		b.expect[BenchRoot+"/"+scenario+"/big.dat"] = sum
+		var rss int64
+		rate, err := b.daemonLarge(ctx, scenario, src, &rss)
+		if err != nil {
+			return err
+		}
+		rates = append(rates, rate)
+		r.RSSLarge = max(r.RSSLarge, rss)
+		b.logf("dropsync: peak RSS delivering %s: %.1f MiB", size(o.Large), float64(rss)/(1<<20))
+	}
+	r.LargeRatio = median(slices.Clone(r.LargeRatios))
+	r.DropsyncLargeMBps, r.BareLargeMBps = median(rates), median(bare)
 	r.RSSGrow = float64(r.RSSLarge)/float64(r.RSSSmall) - 1
 	return nil
+}
+
+// daemonLarge starts a fresh daemon watching scenario, renames src into
+// its watch, waits for the commit, and returns the rate in MB/s (rename to
+// commit minus settle) and the daemon's peak RSS in *rss. The file goes
+// back to src afterwards.
+func (b *bench) daemonLarge(ctx context.Context, scenario, src string, rss *int64) (float64, error) {
+	o := b.o
+	d, err := b.startDaemon(ctx, scenario, scenario)
+	if err != nil {
+		return 0, err
+	}
+	defer d.stop()
+	if err := b.control(ctx, http.MethodPost, "mark", scenario, nil); err != nil {
+		return 0, err
+	}
+	c0, s0, err := b.sampleBoth(d.cmd.Process.Pid)
+	if err != nil {
+		return 0, err
+	}
+	dst := filepath.Join(o.Dir, "watch-"+scenario, filepath.Base(src))
+	if err := os.Rename(src, dst); err != nil {
+		return 0, err
+	}
+	s, err := b.waitFiles(ctx, scenario, 1, d)
+	if err != nil {
+		return 0, err
+	}
+	c1, s1, err := b.sampleBoth(d.cmd.Process.Pid)
+	if err != nil {
+		return 0, err
+	}
+	if *rss, err = peakRSS(d.cmd.Process.Pid); err != nil {
+		return 0, err
+	}
+	if err := d.stop(); err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(dst)
+	if err != nil {
+		return 0, err
+	}
+	rate := float64(fi.Size()) / (s.LastCommit.Sub(s.Mark) - o.Settle).Seconds() / 1e6
+	b.logf("dropsync: %s: %.0f MB/s (settle excluded); CPU %s, the sink's %s", scenario, rate, (c1.cpu - c0.cpu).Round(time.Millisecond), (s1.cpu - s0.cpu).Round(time.Millisecond))
+	return rate, os.Rename(dst, src)
+}
+
+// sampleBoth samples the process pid and the sink.
+func (b *bench) sampleBoth(pid int) (procSample, procSample, error) {
+	p, err := sampleProc(pid)
+	if err != nil {
+		return p, procSample{}, err
+	}
+	s, err := sampleProc(b.sinkPID)
+	return p, s, err
 }
 
 // verify compares every file the sink holds with the local SHA-256.
 func (b *bench) verify(ctx context.Context) (int, error) {
 	got := map[string]File{}
-	for _, s := range []string{"bare", "bare2", "burst", "latency", "large-bare", "small", "large"} {
+	for _, s := range b.scenarios {
 		var fs map[string]File
 		if err := b.control(ctx, http.MethodGet, "files", s, &fs); err != nil {
 			return 0, err

@@ -48,7 +48,7 @@ func TestSmallRun(t *testing.T) {
 	r, err := hotbench.Run(ctx, hotbench.Options{
 		Dropsync: bin, SinkCmd: []string{self, "-test.run=^$"}, Dir: dir,
 		Files: 300, Folders: 6, Large: 3 << 20, Small: 64 << 10, Chunk: 1 << 20,
-		Idle: time.Second, Latency: 3, Log: &log,
+		Idle: time.Second, Latency: 3, Rounds: 2, Log: &log,
 	})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
@@ -56,8 +56,14 @@ func TestSmallRun(t *testing.T) {
 	var out strings.Builder
 	r.Print(&out)
 	t.Logf("\n%s\n%s", log.String(), out.String())
-	if want := 3*300 + 4 + 3; r.Verified != want {
+	// Two rounds: three bare bursts and two of dropsync, four files
+	// through the latency watch, the small file, three bare large files
+	// and two of dropsync.
+	if want := 5*300 + 4 + 1 + 3 + 2; r.Verified != want {
 		t.Fatalf("verified %d files, want %d", r.Verified, want)
+	}
+	if len(r.BurstRatios) != 2 || len(r.LargeRatios) != 2 {
+		t.Fatalf("ratios of %d burst and %d large rounds, want 2 each", len(r.BurstRatios), len(r.LargeRatios))
 	}
 	if r.BareFilesPerSec <= 0 || r.DropsyncFilesPerSec <= 0 || r.BareLargeMBps <= 0 || r.DropsyncLargeMBps <= 0 || r.RSSSmall <= 0 || r.RSSLarge <= 0 || r.LatencyP50 <= 0 {
 		t.Fatalf("a figure is missing: %+v", r)
