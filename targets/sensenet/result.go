@@ -227,10 +227,17 @@ func numberEnd(b []byte, i int) int {
 	return i
 }
 
-// isInteger reports whether a JSON number has no fraction or exponent.
+// isInteger reports whether a JSON value is an integer: an optional minus
+// and digits, no fraction, no exponent, and not a literal (true, false).
 func isInteger(n []byte) bool {
+	if len(n) > 0 && n[0] == '-' {
+		n = n[1:]
+	}
+	if len(n) == 0 {
+		return false
+	}
 	for _, c := range n {
-		if c == '.' || c == 'e' || c == 'E' {
+		if c < '0' || c > '9' {
 			return false
 		}
 	}

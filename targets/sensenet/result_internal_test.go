@@ -21,7 +21,7 @@ var resultSeeds = []string{
 	`{"Id":"12"}`, `{"Id":1.5}`, `{"Id":1e3}`, `{"Length":"4096"}`, `{"Length":4096.0}`, `{"Length":99999999999999999999}`,
 	`{"Name":1}`, `{"Name":true}`, `{"X":{"a":1}}`, `{"X":[1,2]}`, `{"Kelvin\u212a":1}`, "{\"\xe2\x84\xaa\":1}",
 	`{"Name":"a",}`, `{"Name":"a"`, `{"Name" "a"}`, `{"Id":01}`, `{"Id":-}`, `{"Id":1.}`, `{"Id":1e}`, `{"Id":+1}`,
-	`{"X":tru}`, `{"X":truex}`, `{"X":nul}`, `"token"`, `[]`, ``, `{"Name":"a"} x`, "{\"Name\":\"a\x01\"}", "{\"Name\":\"\xff\"}",
+	`{"Id":true}`, `{"Length":false}`, `{"Id":-}`, `{"X":tru}`, `{"X":truex}`, `{"X":nul}`, `"token"`, `[]`, ``, `{"Name":"a"} x`, "{\"Name\":\"a\x01\"}", "{\"Name\":\"\xff\"}",
 }
 
 // scanResult reads an answer only as json.Unmarshal does: every answer it
