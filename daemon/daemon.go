@@ -190,6 +190,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 		set.Close()
 		return nil, err
 	}
+	for _, w := range q.StartWarnings() {
+		o.Log.Warn("the database could not be brought to this version's shape; deliveries work, more slowly", "err", w)
+	}
 	if o.ProgressInterval <= 0 {
 		o.ProgressInterval = time.Second
 	}

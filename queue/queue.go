@@ -82,6 +82,8 @@ type Queue struct {
 	read   *reader       // the daemon's look-ups beside the writer (names.go); nil otherwise
 
 	group groupCommit // shares transactions between concurrent Complete and ClaimN calls
+
+	warnings []error // set by migrate; see StartWarnings
 }
 
 // Hot statements, prepared once when the queue opens: preparing is most of
@@ -228,14 +230,23 @@ func (q *Queue) migrate(ctx context.Context) error {
 		return err
 	}
 	// Best effort: an SQLite that refuses writable_schema (built with
-	// SQLITE_DBCONFIG_DEFENSIVE on) costs only the speed it would gain.
-	_ = q.inTx(ctx, func(tx *sql.Tx) error {
+	// SQLITE_DBCONFIG_DEFENSIVE on), or a full disk, costs only the speed
+	// these would gain; StartWarnings says so.
+	if err := q.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, checksAsComparisons)
 		return err
-	})
-	_ = q.inTx(ctx, func(tx *sql.Tx) error { return reshapeIndexes(ctx, tx) })
+	}); err != nil {
+		q.warnings = append(q.warnings, fmt.Errorf("queue: the state CHECK of %s stays as it was (claims are slower): %w", q.path, q.explain(err)))
+	}
+	if err := q.inTx(ctx, func(tx *sql.Tx) error { return reshapeIndexes(ctx, tx) }); err != nil {
+		q.warnings = append(q.warnings, fmt.Errorf("queue: the job indexes of %s stay as they were (claims and completions are slower): %w", q.path, q.explain(err)))
+	}
 	return nil
 }
+
+// StartWarnings returns what opening the queue tried and could not do
+// without anything failing but speed (see migrate): the daemon logs them.
+func (q *Queue) StartWarnings() []error { return q.warnings }
 
 // reshapeIndexes makes each of jobIndexes as given and drops
 // dropIndexes, in tx; it changes nothing when they are so already.

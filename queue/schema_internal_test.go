@@ -186,3 +186,34 @@ func TestJobIndexesAreReshapedAtStart(t *testing.T) {
 		})
 	}
 }
+
+// A start that cannot give jobs this dropsync's indexes opens the queue
+// all the same and says why (the daemon logs it as a warning): it used to
+// drop the error, and the speed it costs went unexplained.
+func TestStartSaysWhatItCouldNotReshape(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "state")
+	q, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := q.StartWarnings(); len(w) != 0 {
+		t.Fatalf("a new database gave start warnings: %v", w)
+	}
+	// A table where an index of jobs belongs: CREATE INDEX jobs_path fails.
+	if _, err := q.db.ExecContext(ctx, `DROP INDEX jobs_path; CREATE TABLE jobs_path (x)`); err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	if q, err = Open(ctx, dir); err != nil {
+		t.Fatalf("the queue did not open: %v", err)
+	}
+	defer q.Close()
+	w := q.StartWarnings()
+	if len(w) != 1 || !strings.Contains(w[0].Error(), "jobs_path") || !strings.Contains(w[0].Error(), "indexes") {
+		t.Fatalf("start warnings %v, want one naming the job indexes and jobs_path", w)
+	}
+	if err := q.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
