@@ -671,6 +671,8 @@ func (b *bench) large(ctx context.Context, r *Report) error {
 	r.LargeRatio = median(slices.Clone(r.LargeRatios))
 	r.DropsyncLargeMBps, r.BareLargeMBps = median(rates), median(bare)
 	r.RSSGrow = float64(r.RSSLarge)/float64(r.RSSSmall) - 1
+	os.Remove(src) // a -dir of the user's keeps no GiB behind
+	os.Remove(small)
 	return nil
 }
 
