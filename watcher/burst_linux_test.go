@@ -1,7 +1,6 @@
 package watcher
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -69,9 +68,10 @@ func TestFirstFileOfANewFolderSettlesDuringABurst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	kernel := w.fsw.Events
 	w.fsw.Events = feed
+	out, ctx := run(t, w)
+	t.Cleanup(func() { noisy.Store(false) }) // before the watcher stops
 	go func() {
 		for {
 			select {
@@ -86,13 +86,6 @@ func TestFirstFileOfANewFolderSettlesDuringABurst(t *testing.T) {
 			}
 		}
 	}()
-	out := make(chan []Event)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		w.Run(ctx, out)
-	}()
-	t.Cleanup(func() { noisy.Store(false); cancel(); <-done })
 	first := make(chan time.Time, 1)
 	go func() {
 		for {
@@ -181,14 +174,7 @@ func TestSettlePassesBatchABurst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan []Event)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		w.Run(ctx, out)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	out, _ := run(t, w)
 	<-scanned
 	// Links to one file, each an event of its own, noted one at a time.
 	// The file's ctime changes with every link, so the pass that finds a

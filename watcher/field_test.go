@@ -224,13 +224,7 @@ func TestScanIsSentInBoundedBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan []Event)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		w.Run(ctx, out)
-	}()
+	out, _ := run(t, w)
 	total := 0
 	for total < 2500 {
 		b := <-out
@@ -239,8 +233,6 @@ func TestScanIsSentInBoundedBatches(t *testing.T) {
 		}
 		total += len(b)
 	}
-	cancel()
-	<-done
 }
 
 // The files a folder marker releases go to the queue together, in one
@@ -254,14 +246,7 @@ func TestFolderMarkerReleasesTheFolderInOneBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan []Event)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		w.Run(ctx, out)
-	}()
-	defer func() { cancel(); <-done }()
+	out, _ := run(t, w)
 	write(t, filepath.Join(root, "d0000", ".ready"), "")
 	if b := <-out; len(b) != 500 {
 		t.Fatalf("the first batch has %d of the folder's 500 files", len(b))

@@ -34,6 +34,26 @@ func start(t *testing.T, o Options) *collector {
 		t.Fatal(err)
 	}
 	c := &collector{w: w}
+	out, ctx := run(t, w)
+	go func() {
+		for {
+			select {
+			case b := <-out:
+				c.mu.Lock()
+				c.events = append(c.events, b...)
+				c.mu.Unlock()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return c
+}
+
+// run runs w until the test ends and returns the channel of its batches
+// and the context it runs with, which ends when the test does.
+func run(t *testing.T, w *Watcher) (<-chan []Event, context.Context) {
+	t.Helper()
 	out := make(chan []Event)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -41,15 +61,8 @@ func start(t *testing.T, o Options) *collector {
 		defer close(done)
 		w.Run(ctx, out)
 	}()
-	go func() {
-		for b := range out {
-			c.mu.Lock()
-			c.events = append(c.events, b...)
-			c.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done; close(out) })
-	return c
+	t.Cleanup(func() { cancel(); <-done })
+	return out, ctx
 }
 
 func (c *collector) rels() []string {
