@@ -1,6 +1,7 @@
 package targets
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -10,8 +11,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
+	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,7 +113,8 @@ func (b *Base) NewClient(a Authorizer) *Client {
 // progress for c.Stall (a server that stops reading an upload or never
 // answers) is aborted. A transport failure comes back as a Retryable
 // *Error; cancellation as the context's error. The caller checks the status
-// and must close the response body.
+// and must close the response body. A small body in memory (see Inline)
+// is sent as it is, with the headers in one write (see inMemoryBody).
 func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request, error)) (*http.Response, error) {
 	for try := 0; ; try++ {
 		req, err := build()
@@ -127,8 +132,13 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 			// of every request whose Host is set.
 			req.Host = ""
 		}
-		cl := newCall(ctx, c.Stall)
-		if req.Body != nil && req.Body != http.NoBody { // else nothing to send: only the answer is watched
+		mem := inMemoryBody(req)
+		cl := newCall(ctx, c.Stall, mem)
+		if mem {
+			// The transport writes the body with the headers, in one
+			// segment; only the answer is watched (see inMemoryBody).
+			cl.memBody = req.Body
+		} else if req.Body != nil && req.Body != http.NoBody { // else nothing to send: only the answer is watched
 			cl.resume()
 			req.Body = cl.wrapFirst(req.Body)
 			if gb := req.GetBody; gb != nil { // the transport re-sends (redirects, retried connections)
@@ -172,6 +182,76 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 		}
 		return resp, nil
 	}
+}
+
+// inMemoryMax is the largest in-memory request body Do sends unwrapped:
+// one that the socket's buffers take whole, so that no stall can hide in
+// sending it (see inMemoryBody).
+const inMemoryMax = 64 << 10
+
+// Types of the io.NopCloser around a reader without and with WriteTo,
+// which http.NewRequest puts around a *bytes.Reader, *bytes.Buffer or
+// *strings.Reader.
+var (
+	nopCloserType         = reflect.TypeOf(io.NopCloser(nil))
+	nopCloserWriterToType = reflect.TypeOf(io.NopCloser(struct {
+		io.Reader
+		io.WriterTo
+	}{}))
+)
+
+// inMemoryBody reports whether req's body is an in-memory reader as
+// http.NewRequest leaves it, of at most inMemoryMax bytes. net/http writes
+// such a body into its buffer behind the headers and sends both in one
+// write; any other body (a wrapper of Do's too) has its headers flushed
+// first, a segment of their own that the server wakes for: twice the
+// segments for each small upload. Do therefore sends such a body as it
+// is: the exchange's answer deadline starts when the request does (the
+// body is in the socket's buffers in no time, or the deadline cuts the
+// wait), the stall watch waits for the answer, and the transport's trace
+// says whether the request was written whole (see wroteRequest). The test
+// is net/http's own (unwrapNopCloser, isKnownInMemoryReader in
+// transfer.go).
+func inMemoryBody(req *http.Request) bool {
+	if req.Body == nil || req.Body == http.NoBody || req.ContentLength <= 0 || req.ContentLength > inMemoryMax {
+		return false
+	}
+	if t := reflect.TypeOf(req.Body); t != nopCloserType && t != nopCloserWriterToType {
+		return false
+	}
+	switch reflect.ValueOf(req.Body).Field(0).Interface().(type) {
+	case *bytes.Reader, *bytes.Buffer, *strings.Reader:
+		return true
+	}
+	return false
+}
+
+// InMemory reports whether Do sends req's body with the request's headers
+// in one write (see inMemoryBody): true for a body that Inline returned,
+// given to http.NewRequest in a *bytes.Reader.
+func InMemory(req *http.Request) bool { return inMemoryBody(req) }
+
+// Inline reads a request body of size bytes whole into a new buffer when
+// size is at most 64 KiB, and returns nil when it is more (the body is
+// then streamed). A body that reads a file (a Body, or a form around one)
+// is read as sending it would read it: hashed, and the file verified
+// before its last byte, so the buffer is exactly what is sent, and sent
+// again by a retry without reading the file again. Given to the request
+// in a *bytes.Reader, the buffer goes to the server with the request's
+// headers in one write; a streamed body takes two (see inMemoryBody).
+func Inline(r io.Reader, size int64) ([]byte, error) {
+	if size <= 0 || size > inMemoryMax {
+		return nil, nil
+	}
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, err
+	}
+	var one [1]byte
+	if n, _ := r.Read(one[:]); n > 0 {
+		return nil, fmt.Errorf("the request body is longer than its %d bytes", size)
+	}
+	return buf, nil
 }
 
 // userAgent is the User-Agent header of every request.
@@ -298,8 +378,11 @@ func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			}
 		}
 	}
-	if !hasBody {
-		x.sent()
+	switch {
+	case !hasBody:
+		x.sent(0)
+	case x.mem:
+		x.sent(req.ContentLength)
 	}
 	resp, err := t.next.RoundTrip(out)
 	if err != nil {
@@ -326,7 +409,7 @@ func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error)
 // will read and no earlier exchange used it; otherwise nil.
 func callExchange(req *http.Request, timeout time.Duration) *exchange {
 	cc, ok := req.Context().(*callCtx)
-	if !ok || (req.Body != nil && req.Body != http.NoBody && req.Body != io.ReadCloser(&cc.call.first)) {
+	if !ok || (req.Body != nil && req.Body != http.NoBody && req.Body != io.ReadCloser(&cc.call.first) && req.Body != cc.call.memBody) {
 		return nil
 	}
 	x := &cc.call.x
@@ -358,7 +441,8 @@ type exchange struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	own    bool         // ctx is the exchange's own, not a call's: cancel it at the end
-	n      atomic.Int64 // request body bytes the transport took
+	mem    bool         // the body is in memory and not wrapped: see inMemoryBody
+	n      atomic.Int64 // request body bytes the transport took (not counted for mem)
 	eof    atomic.Bool  // the transport read the body to its end
 
 	mu       sync.Mutex
@@ -382,19 +466,30 @@ func (x *exchange) took(n int, err error) {
 	x.n.Add(int64(n))
 	if err == io.EOF {
 		x.eof.Store(true)
-		x.sent()
+		x.sent(x.n.Load())
 	}
 }
 
-// sent starts the wait for the response headers when the body has been
-// sent for the first time: timeout plus the body's size at answerRate.
-// Later calls (a body sent again, or after the answer) change nothing.
-func (x *exchange) sent() {
+// wroteRequest is the transport's word that it wrote a request whole (Err
+// nil), for an in-memory body, which no wrapper sees read to its end.
+// HTTP/1 says so before it flushes its buffer: like eof, it may count as
+// sent a body the server never had, never the other way round.
+func (x *exchange) wroteRequest(w httptrace.WroteRequestInfo) {
+	if w.Err == nil {
+		x.eof.Store(true)
+	}
+}
+
+// sent starts the wait for the response headers when the body (of size
+// bytes) has been sent for the first time: timeout plus size at
+// answerRate. Later calls (a body sent again, or after the answer) change
+// nothing.
+func (x *exchange) sent(size int64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.timeout > 0 && x.phase == sending {
 		x.phase = awaiting
-		x.arm(x.timeout + time.Duration(float64(x.n.Load())/answerRate*float64(time.Second)))
+		x.arm(x.timeout + time.Duration(float64(size)/answerRate*float64(time.Second)))
 	}
 }
 
@@ -517,9 +612,11 @@ type call struct {
 	open      int           // request bodies the transport has not closed
 	allClosed chan struct{} // made by waitBodies, closed when open drops to 0
 
-	x      exchange
-	first  closeSignal // the request body; a re-sent one is wrapped anew
-	answer watchedBody
+	x       exchange
+	first   closeSignal   // the request body; a re-sent one is wrapped anew
+	memBody io.ReadCloser // or the in-memory request body, not wrapped
+	trace   httptrace.ClientTrace
+	answer  watchedBody
 }
 
 // callCtx is a call's context: cancellable with a cause, and known to
@@ -530,8 +627,15 @@ type callCtx struct {
 }
 
 // newCall returns a call whose stall watch is paused: resume starts it.
-func newCall(parent context.Context, stall time.Duration) *call {
+// A call for an in-memory body (mem) learns from the transport's trace
+// whether the request was written whole.
+func newCall(parent context.Context, stall time.Duration, mem bool) *call {
 	c := &call{stall: stall}
+	if mem {
+		c.x.mem = true
+		c.trace.WroteRequest = c.x.wroteRequest
+		parent = httptrace.WithClientTrace(parent, &c.trace)
+	}
 	ctx, cancel := context.WithCancelCause(parent)
 	c.ctx, c.cancel = callCtx{Context: ctx, call: c}, cancel
 	c.x.ctx, c.x.cancel = &c.ctx, cancel

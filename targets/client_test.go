@@ -58,7 +58,8 @@ func TestSlowSteadyUploadIsNotAborted(t *testing.T) {
 	defer srv.Close()
 	c := &targets.Client{HTTP: srv.Client(), Stall: 200 * time.Millisecond}
 	resp, err := c.Do(context.Background(), "test: upload", func() (*http.Request, error) {
-		return http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(strings.Repeat("x", 64<<10)))
+		// Streamed (not in memory), so that the stall watch watches it.
+		return http.NewRequest(http.MethodPost, srv.URL, io.MultiReader(strings.NewReader(strings.Repeat("x", 64<<10))))
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package sensenet
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -166,6 +167,25 @@ func (fm *form) request(u string, body *targets.Body) (*http.Request, error) {
 	return req, nil
 }
 
+// inline returns the form with body between its parts, read whole when
+// it is small (see targets.Inline), or nil.
+func (fm *form) inline(body *targets.Body) ([]byte, error) {
+	if err := body.Rewind(); err != nil {
+		return nil, err
+	}
+	return targets.Inline(&formBody{form: fm, file: body}, int64(len(fm.head)+len(fm.tail))+body.Len())
+}
+
+// inlineRequest builds a POST of the form held whole in buf.
+func (fm *form) inlineRequest(u string, buf []byte) (*http.Request, error) {
+	req, err := http.NewRequest(http.MethodPost, u, bytes.NewReader(buf))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", fm.contentType)
+	return req, nil
+}
+
 // formBody yields a form's head, the file section (if any) and the form's
 // tail: one allocation per request, where readers over the parts and a
 // MultiReader of them were four.
@@ -278,7 +298,15 @@ func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body
 		return targets.Remote{}, fmt.Errorf("%s: %w", op, err)
 	}
 	u := t.uploadURL(p.Parent)
-	raw, err := t.post(ctx, op, p, f, func() (*http.Request, error) { return fm.request(u, body) })
+	build := func() (*http.Request, error) { return fm.request(u, body) }
+	inline, err := fm.inline(body)
+	if err != nil {
+		return targets.Remote{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if inline != nil {
+		build = func() (*http.Request, error) { return fm.inlineRequest(u, inline) }
+	}
+	raw, err := t.post(ctx, op, p, f, build)
 	if err != nil {
 		return targets.Remote{}, err
 	}

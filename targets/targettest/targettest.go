@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,4 +168,49 @@ func (m *MemSessions) Delete(context.Context) error {
 	defer m.mu.Unlock()
 	m.s = nil
 	return nil
+}
+
+// BodyRecorder records, for each request with a body sent through an HTTP
+// client, whether Client.Do sends that body with the request's headers in
+// one write (targets.InMemory).
+type BodyRecorder struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	sent []SentBody
+}
+
+// SentBody is one request BodyRecorder saw.
+type SentBody struct {
+	Method, Path string
+	Length       int64
+	InMemory     bool
+}
+
+// RecordBodies puts a BodyRecorder in front of hc's transport.
+func RecordBodies(hc *http.Client) *BodyRecorder {
+	r := &BodyRecorder{next: hc.Transport}
+	if r.next == nil {
+		r.next = http.DefaultTransport
+	}
+	hc.Transport = r
+	return r
+}
+
+// RoundTrip implements http.RoundTripper.
+func (r *BodyRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody {
+		r.mu.Lock()
+		r.sent = append(r.sent, SentBody{Method: req.Method, Path: req.URL.Path, Length: req.ContentLength, InMemory: targets.InMemory(req)})
+		r.mu.Unlock()
+	}
+	return r.next.RoundTrip(req)
+}
+
+// Sent returns the requests with a body seen so far and forgets them.
+func (r *BodyRecorder) Sent() []SentBody {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.sent
+	r.sent = nil
+	return s
 }
