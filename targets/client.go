@@ -231,29 +231,6 @@ func inMemoryBody(req *http.Request) bool {
 // given to http.NewRequest in a *bytes.Reader.
 func InMemory(req *http.Request) bool { return inMemoryBody(req) }
 
-// Inline reads a request body of size bytes whole into a new buffer when
-// size is at most 64 KiB, and returns nil when it is more (the body is
-// then streamed). A body that reads a file (a Body, or a form around one)
-// is read as sending it would read it: hashed, and the file verified
-// before its last byte, so the buffer is exactly what is sent, and sent
-// again by a retry without reading the file again. Given to the request
-// in a *bytes.Reader, the buffer goes to the server with the request's
-// headers in one write; a streamed body takes two (see inMemoryBody).
-func Inline(r io.Reader, size int64) ([]byte, error) {
-	if size <= 0 || size > inMemoryMax {
-		return nil, nil
-	}
-	buf := make([]byte, size)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, err
-	}
-	var one [1]byte
-	if n, _ := r.Read(one[:]); n > 0 {
-		return nil, fmt.Errorf("the request body is longer than its %d bytes", size)
-	}
-	return buf, nil
-}
-
 // userAgent is the User-Agent header of every request.
 var userAgent = version.UserAgent()
 

@@ -1,7 +1,6 @@
 package sensenet
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -146,39 +145,28 @@ func newForm(fields []field, fileName string) (*form, error) {
 
 var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", "", "\n", "")
 
-// request builds a POST of the form with body (nil for none) between its
-// parts. It rewinds body, so it may be called again for a retry.
-func (fm *form) request(u string, body *targets.Body) (*http.Request, error) {
+// payload is the form with body (nil for none) between its parts; each
+// attempt rewinds body.
+func (fm *form) payload(body *targets.Body) (*targets.Payload, error) {
 	n := int64(len(fm.head) + len(fm.tail))
-	r := &formBody{form: fm}
 	if body != nil {
-		if err := body.Rewind(); err != nil {
-			return nil, err
-		}
 		n += body.Len()
-		r.file = body
 	}
-	req, err := http.NewRequest(http.MethodPost, u, r)
-	if err != nil {
-		return nil, err
-	}
-	req.ContentLength = n
-	req.Header.Set("Content-Type", fm.contentType)
-	return req, nil
+	return targets.NewPayload(n, func() (io.Reader, error) {
+		r := &formBody{form: fm}
+		if body != nil {
+			if err := body.Rewind(); err != nil {
+				return nil, err
+			}
+			r.file = body
+		}
+		return r, nil
+	})
 }
 
-// inline returns the form with body between its parts, read whole when
-// it is small (see targets.Inline), or nil.
-func (fm *form) inline(body *targets.Body) ([]byte, error) {
-	if err := body.Rewind(); err != nil {
-		return nil, err
-	}
-	return targets.Inline(&formBody{form: fm, file: body}, int64(len(fm.head)+len(fm.tail))+body.Len())
-}
-
-// inlineRequest builds a POST of the form held whole in buf.
-func (fm *form) inlineRequest(u string, buf []byte) (*http.Request, error) {
-	req, err := http.NewRequest(http.MethodPost, u, bytes.NewReader(buf))
+// request builds a POST of the form's payload pl to u.
+func (fm *form) request(u string, pl *targets.Payload) (*http.Request, error) {
+	req, err := pl.Request(http.MethodPost, u)
 	if err != nil {
 		return nil, err
 	}
@@ -297,16 +285,12 @@ func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body
 	if err != nil {
 		return targets.Remote{}, fmt.Errorf("%s: %w", op, err)
 	}
-	u := t.uploadURL(p.Parent)
-	build := func() (*http.Request, error) { return fm.request(u, body) }
-	inline, err := fm.inline(body)
+	pl, err := fm.payload(body)
 	if err != nil {
 		return targets.Remote{}, fmt.Errorf("%s: %w", op, err)
 	}
-	if inline != nil {
-		build = func() (*http.Request, error) { return fm.inlineRequest(u, inline) }
-	}
-	raw, err := t.post(ctx, op, p, f, build)
+	u := t.uploadURL(p.Parent)
+	raw, err := t.post(ctx, op, p, f, func() (*http.Request, error) { return fm.request(u, pl) })
 	if err != nil {
 		return targets.Remote{}, err
 	}
@@ -332,8 +316,12 @@ func (t *Target) StartSession(ctx context.Context, f *targets.File, p *targets.P
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", op, err)
 	}
+	pl, err := fm.payload(nil)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", op, err)
+	}
 	u := t.uploadURL(p.Parent)
-	raw, err := t.post(ctx, op, p, f, func() (*http.Request, error) { return fm.request(u, nil) })
+	raw, err := t.post(ctx, op, p, f, func() (*http.Request, error) { return fm.request(u, pl) })
 	if err != nil {
 		return "", err
 	}
@@ -370,8 +358,12 @@ func (t *Target) PutChunk(ctx context.Context, f *targets.File, p *targets.Plan,
 	if err != nil {
 		return nil, err
 	}
+	pl, err := cr.form.payload(c.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
 	raw, err := t.postFor(ctx, op, p, f, func() (*http.Request, error) {
-		req, err := cr.form.request(cr.url, c.Body)
+		req, err := cr.form.request(cr.url, pl)
 		if err == nil {
 			req.Header.Set("Content-Range", contentRange)
 			req.Header.Set("Content-Disposition", cr.disposition)

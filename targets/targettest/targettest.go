@@ -214,3 +214,33 @@ func (r *BodyRecorder) Sent() []SentBody {
 	r.sent = nil
 	return s
 }
+
+// CheckInline delivers a 4 KiB file and a 512 KiB one through e, whose
+// target sends through hc, and fails t unless each arrives whole and the
+// small file's upload (the largest request body of its delivery) is held
+// in memory, to go out with its headers in one write (targets.Inline),
+// while the larger one streams. The target's chunk_threshold must be above
+// 512 KiB.
+func (e *Env) CheckInline(t testing.TB, hc *http.Client) {
+	t.Helper()
+	rec := RecordBodies(hc)
+	for _, c := range []struct {
+		size     int64
+		inMemory bool
+	}{{4 << 10, true}, {512 << 10, false}} {
+		f, sum := e.File(t, "inline.bin", c.size)
+		res, err := e.Deliver(context.Background(), f, nil)
+		if err != nil || res.SHA256 != sum || res.Chunked {
+			t.Fatalf("%d bytes: %+v, %v", c.size, res, err)
+		}
+		var upload SentBody
+		for _, s := range rec.Sent() {
+			if s.Length > upload.Length {
+				upload = s
+			}
+		}
+		if upload.Length < c.size || upload.InMemory != c.inMemory {
+			t.Fatalf("%d bytes: the upload was %+v, want in memory: %v", c.size, upload, c.inMemory)
+		}
+	}
+}

@@ -1,0 +1,19 @@
+package connections
+
+import (
+	"net/http/httptest"
+	"testing"
+
+	"github.com/dropsync/dropsync/targets/targettest"
+)
+
+// A small file's upload is held in memory and goes to the server with its
+// request's headers in one write (targets.Inline); a larger one streams.
+func TestSmallUploadGoesWithItsHeaders(t *testing.T) {
+	fake := NewFake()
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	env := targettest.Build(t, "type: connections-activities\nurl: "+srv.URL+"\nauth: {type: basic, username: "+FakeUser+", password: "+FakePassword+"}\nchunk_threshold: 1MiB\n",
+		"destination: {activity_id: "+FakeActivityID+"}")
+	env.CheckInline(t, env.Target.(*Target).client.HTTP)
+}
