@@ -185,8 +185,9 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 }
 
 // inMemoryMax is the largest in-memory request body Do sends unwrapped:
-// one that the socket's buffers take whole, so that no stall can hide in
-// sending it (see inMemoryBody).
+// one that a working connection takes in no time worth watching. A server
+// that does not take it is still bounded: the answer deadline is armed
+// when such a request starts (see inMemoryBody).
 const inMemoryMax = 64 << 10
 
 // Types of the io.NopCloser around a reader without and with WriteTo,
@@ -206,12 +207,11 @@ var (
 // write; any other body (a wrapper of Do's too) has its headers flushed
 // first, a segment of their own that the server wakes for: twice the
 // segments for each small upload. Do therefore sends such a body as it
-// is: the exchange's answer deadline starts when the request does (the
-// body is in the socket's buffers in no time, or the deadline cuts the
-// wait), the stall watch waits for the answer, and the transport's trace
-// says whether the request was written whole (see wroteRequest). The test
-// is net/http's own (unwrapNopCloser, isKnownInMemoryReader in
-// transfer.go).
+// is: the exchange's answer deadline starts when the request does (so it
+// also bounds the sending), the stall watch waits for the answer, and the
+// transport's trace says when the request began to go out (see
+// wroteHeaders). The test is net/http's own (unwrapNopCloser,
+// isKnownInMemoryReader in transfer.go).
 func inMemoryBody(req *http.Request) bool {
 	if req.Body == nil || req.Body == http.NoBody || req.ContentLength <= 0 || req.ContentLength > inMemoryMax {
 		return false
@@ -447,15 +447,15 @@ func (x *exchange) took(n int, err error) {
 	}
 }
 
-// wroteRequest is the transport's word that it wrote a request whole (Err
-// nil), for an in-memory body, which no wrapper sees read to its end.
-// HTTP/1 says so before it flushes its buffer: like eof, it may count as
-// sent a body the server never had, never the other way round.
-func (x *exchange) wroteRequest(w httptrace.WroteRequestInfo) {
-	if w.Err == nil {
-		x.eof.Store(true)
-	}
-}
+// wroteHeaders is the transport's word that it has begun to write a
+// request whose body is in memory, which no wrapper sees read: from then
+// on the server may get all of it, so the request counts as sent whole
+// and a failure after it is ambiguous (at worst one that sent nothing).
+// WroteRequest would come too late: HTTP/2 reports it only once the
+// body's last frame is written, and that write may end after the call
+// gave up on it (its writer is not waited for), the server then holding
+// the whole upload.
+func (x *exchange) wroteHeaders() { x.eof.Store(true) }
 
 // sent starts the wait for the response headers when the body (of size
 // bytes) has been sent for the first time: timeout plus size at
@@ -605,12 +605,12 @@ type callCtx struct {
 
 // newCall returns a call whose stall watch is paused: resume starts it.
 // A call for an in-memory body (mem) learns from the transport's trace
-// whether the request was written whole.
+// when the request began to go out.
 func newCall(parent context.Context, stall time.Duration, mem bool) *call {
 	c := &call{stall: stall}
 	if mem {
 		c.x.mem = true
-		c.trace.WroteRequest = c.x.wroteRequest
+		c.trace.WroteHeaders = c.x.wroteHeaders
 		parent = httptrace.WithClientTrace(parent, &c.trace)
 	}
 	ctx, cancel := context.WithCancelCause(parent)

@@ -212,7 +212,8 @@ func TestBodysEndAfterTheAnswerDoesNotPauseTheStallWatch(t *testing.T) {
 	tr := &lateEOFTransport{readEOF: make(chan struct{}), tookEOF: make(chan struct{})}
 	c := &Client{HTTP: &http.Client{Transport: tr}, Stall: 50 * time.Millisecond}
 	resp, err := c.Do(context.Background(), "test: send", func() (*http.Request, error) {
-		return http.NewRequest(http.MethodPost, "http://example.invalid/", strings.NewReader("data"))
+		// Streamed (not in memory): the body's wrapper is under test.
+		return http.NewRequest(http.MethodPost, "http://example.invalid/", io.MultiReader(strings.NewReader("data")))
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -83,9 +83,15 @@ func TestStalledAnswerIsAborted(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 	c := &targets.Client{HTTP: srv.Client(), Stall: 200 * time.Millisecond}
-	for _, body := range []io.Reader{nil, strings.NewReader("data")} {
+	// No body, a streamed one (the body's wrapper pauses the watch at its
+	// end) and one in memory (sent unwrapped).
+	for _, body := range []func() io.Reader{
+		func() io.Reader { return nil },
+		func() io.Reader { return io.MultiReader(strings.NewReader("data")) },
+		func() io.Reader { return strings.NewReader("data") },
+	} {
 		resp, err := c.Do(context.Background(), "test: send", func() (*http.Request, error) {
-			return http.NewRequest(http.MethodPost, srv.URL, body)
+			return http.NewRequest(http.MethodPost, srv.URL, body())
 		})
 		if err != nil {
 			t.Fatal(err)
