@@ -10,8 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -85,17 +83,7 @@ func TestSmallInMemoryBodyGoesOutWithItsHeaders(t *testing.T) {
 // read as sending it would read it: hashed, and the file verified before
 // its last byte; a refusal fails it. A larger body is not held, nor read.
 func TestInline(t *testing.T) {
-	data := make([]byte, 4096)
-	rand.Read(data)
-	p := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	data, f := randomFile(t, 4096)
 	form := func(b *Body, head int) (io.Reader, int64) {
 		h := make([]byte, head)
 		return io.MultiReader(bytes.NewReader(h), b, strings.NewReader("tail")), int64(head+4) + b.Len()
