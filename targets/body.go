@@ -1,14 +1,12 @@
 package targets
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding"
 	"encoding/hex"
 	"fmt"
 	"hash"
 	"io"
-	"net/http"
 	"os"
 )
 
@@ -131,89 +129,3 @@ func (b *Body) sumHex() string {
 
 // complete reports whether every byte was read.
 func (b *Body) complete() bool { return b.read == b.n }
-
-// Inline reads a request body of size bytes whole into a new buffer when
-// size is at most 64 KiB, and returns nil when it is more (the body is
-// then streamed). A body that reads a file (a Body, or a form around one)
-// is read as sending it would read it: hashed, and the file verified
-// before its last byte, so the buffer is exactly what is sent, and sent
-// again by a retry without reading the file again. Given to the request
-// in a *bytes.Reader, the buffer goes to the server with the request's
-// headers in one write; a streamed body takes two (see inMemoryBody).
-func Inline(r io.Reader, size int64) ([]byte, error) {
-	if size <= 0 || size > inMemoryMax {
-		return nil, nil
-	}
-	buf := make([]byte, size)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, err
-	}
-	var one [1]byte
-	if n, _ := r.Read(one[:]); n > 0 {
-		return nil, fmt.Errorf("the request body is longer than its %d bytes", size)
-	}
-	return buf, nil
-}
-
-// Payload is an upload request's body as each attempt of the request
-// sends it. A body of at most 64 KiB is read once, whole, into memory
-// (see Inline): every attempt sends those bytes, and each goes out with
-// its request's headers in one write. A larger one is streamed: each
-// attempt opens it anew (open rewinds the Body it reads).
-type Payload struct {
-	size int64
-	held []byte
-	open func() (io.Reader, error)
-}
-
-// NewPayload returns the payload of size bytes that open yields.
-func NewPayload(size int64, open func() (io.Reader, error)) (*Payload, error) {
-	p := &Payload{size: size, open: open}
-	if size > 0 && size <= inMemoryMax {
-		r, err := open()
-		if err != nil {
-			return nil, err
-		}
-		if p.held, err = Inline(r, size); err != nil {
-			return nil, err
-		}
-	}
-	return p, nil
-}
-
-// Payload is the body alone as a payload: rewound for each attempt that
-// streams it.
-func (b *Body) Payload() (*Payload, error) {
-	return NewPayload(b.n, func() (io.Reader, error) { return b, b.Rewind() })
-}
-
-// Len is the payload's size in bytes.
-func (p *Payload) Len() int64 { return p.size }
-
-// Reader returns the payload for one attempt, to be given to
-// http.NewRequest as it is (so that it knows a held one is in memory):
-// http.NoBody when it is empty.
-func (p *Payload) Reader() (io.Reader, error) {
-	switch {
-	case p.size == 0:
-		return http.NoBody, nil
-	case p.held != nil:
-		return bytes.NewReader(p.held), nil
-	}
-	return p.open()
-}
-
-// Request is a request with the payload as its body, for one attempt,
-// with its exact Content-Length.
-func (p *Payload) Request(method, u string) (*http.Request, error) {
-	r, err := p.Reader()
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequest(method, u, r)
-	if err != nil {
-		return nil, err
-	}
-	req.ContentLength = p.size
-	return req, nil
-}

@@ -17,7 +17,17 @@ func TestBodyRewindAndSumAllocations(t *testing.T) {
 	if raceDetector {
 		t.Skip("the race detector allocates on its own")
 	}
-	data, f := randomFile(t, 4096)
+	data := make([]byte, 4096)
+	rand.Read(data)
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
 	want := sha256.Sum256(data)
 	h := sha256.New()
 	buf := make([]byte, 1000)
@@ -48,22 +58,4 @@ func TestBodyRewindAndSumAllocations(t *testing.T) {
 	if n > 2 {
 		t.Fatalf("%.0f allocations, want 2 (the Body and its hex sum)", n)
 	}
-}
-
-// randomFile writes size random bytes to a new file and returns them and
-// the file, open for reading until the test ends.
-func randomFile(t *testing.T, size int) ([]byte, *os.File) {
-	t.Helper()
-	data := make([]byte, size)
-	rand.Read(data)
-	p := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return data, f
 }

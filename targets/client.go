@@ -1,7 +1,6 @@
 package targets
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,11 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"os"
-	"reflect"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,8 +109,7 @@ func (b *Base) NewClient(a Authorizer) *Client {
 // progress for c.Stall (a server that stops reading an upload or never
 // answers) is aborted. A transport failure comes back as a Retryable
 // *Error; cancellation as the context's error. The caller checks the status
-// and must close the response body. A small body in memory (see Inline)
-// is sent as it is, with the headers in one write (see inMemoryBody).
+// and must close the response body.
 func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request, error)) (*http.Response, error) {
 	for try := 0; ; try++ {
 		req, err := build()
@@ -132,13 +127,8 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 			// of every request whose Host is set.
 			req.Host = ""
 		}
-		mem := inMemoryBody(req)
-		cl := newCall(ctx, c.Stall, mem)
-		if mem {
-			// The transport writes the body with the headers, in one
-			// segment; only the answer is watched (see inMemoryBody).
-			cl.memBody = req.Body
-		} else if req.Body != nil && req.Body != http.NoBody { // else nothing to send: only the answer is watched
+		cl := newCall(ctx, c.Stall)
+		if req.Body != nil && req.Body != http.NoBody { // else nothing to send: only the answer is watched
 			cl.resume()
 			req.Body = cl.wrapFirst(req.Body)
 			if gb := req.GetBody; gb != nil { // the transport re-sends (redirects, retried connections)
@@ -183,53 +173,6 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 		return resp, nil
 	}
 }
-
-// inMemoryMax is the largest in-memory request body Do sends unwrapped:
-// one that a working connection takes in no time worth watching. A server
-// that does not take it is still bounded: the answer deadline is armed
-// when such a request starts (see inMemoryBody).
-const inMemoryMax = 64 << 10
-
-// Types of the io.NopCloser around a reader without and with WriteTo,
-// which http.NewRequest puts around a *bytes.Reader, *bytes.Buffer or
-// *strings.Reader.
-var (
-	nopCloserType         = reflect.TypeOf(io.NopCloser(nil))
-	nopCloserWriterToType = reflect.TypeOf(io.NopCloser(struct {
-		io.Reader
-		io.WriterTo
-	}{}))
-)
-
-// inMemoryBody reports whether req's body is an in-memory reader as
-// http.NewRequest leaves it, of at most inMemoryMax bytes. net/http writes
-// such a body into its buffer behind the headers and sends both in one
-// write; any other body (a wrapper of Do's too) has its headers flushed
-// first, a segment of their own that the server wakes for: twice the
-// segments for each small upload. Do therefore sends such a body as it
-// is: the exchange's answer deadline starts when the request does (so it
-// also bounds the sending), the stall watch waits for the answer, and the
-// transport's trace says when the request began to go out (see
-// wroteHeaders). The test is net/http's own (unwrapNopCloser,
-// isKnownInMemoryReader in transfer.go).
-func inMemoryBody(req *http.Request) bool {
-	if req.Body == nil || req.Body == http.NoBody || req.ContentLength <= 0 || req.ContentLength > inMemoryMax {
-		return false
-	}
-	if t := reflect.TypeOf(req.Body); t != nopCloserType && t != nopCloserWriterToType {
-		return false
-	}
-	switch reflect.ValueOf(req.Body).Field(0).Interface().(type) {
-	case *bytes.Reader, *bytes.Buffer, *strings.Reader:
-		return true
-	}
-	return false
-}
-
-// InMemory reports whether Do sends req's body with the request's headers
-// in one write (see inMemoryBody): true for a body that Inline returned,
-// given to http.NewRequest in a *bytes.Reader.
-func InMemory(req *http.Request) bool { return inMemoryBody(req) }
 
 // userAgent is the User-Agent header of every request.
 var userAgent = version.UserAgent()
@@ -355,11 +298,8 @@ func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			}
 		}
 	}
-	switch {
-	case !hasBody:
-		x.sent(0)
-	case x.mem:
-		x.sent(req.ContentLength)
+	if !hasBody {
+		x.sent()
 	}
 	resp, err := t.next.RoundTrip(out)
 	if err != nil {
@@ -386,7 +326,7 @@ func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error)
 // will read and no earlier exchange used it; otherwise nil.
 func callExchange(req *http.Request, timeout time.Duration) *exchange {
 	cc, ok := req.Context().(*callCtx)
-	if !ok || (req.Body != nil && req.Body != http.NoBody && req.Body != io.ReadCloser(&cc.call.first) && req.Body != cc.call.memBody) {
+	if !ok || (req.Body != nil && req.Body != http.NoBody && req.Body != io.ReadCloser(&cc.call.first)) {
 		return nil
 	}
 	x := &cc.call.x
@@ -418,8 +358,7 @@ type exchange struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	own    bool         // ctx is the exchange's own, not a call's: cancel it at the end
-	mem    bool         // the body is in memory and not wrapped: see inMemoryBody
-	n      atomic.Int64 // request body bytes the transport took (not counted for mem)
+	n      atomic.Int64 // request body bytes the transport took
 	eof    atomic.Bool  // the transport read the body to its end
 
 	mu       sync.Mutex
@@ -443,30 +382,19 @@ func (x *exchange) took(n int, err error) {
 	x.n.Add(int64(n))
 	if err == io.EOF {
 		x.eof.Store(true)
-		x.sent(x.n.Load())
+		x.sent()
 	}
 }
 
-// wroteHeaders is the transport's word that it has begun to write a
-// request whose body is in memory, which no wrapper sees read: from then
-// on the server may get all of it, so the request counts as sent whole
-// and a failure after it is ambiguous (at worst one that sent nothing).
-// WroteRequest would come too late: HTTP/2 reports it only once the
-// body's last frame is written, and that write may end after the call
-// gave up on it (its writer is not waited for), the server then holding
-// the whole upload.
-func (x *exchange) wroteHeaders() { x.eof.Store(true) }
-
-// sent starts the wait for the response headers when the body (of size
-// bytes) has been sent for the first time: timeout plus size at
-// answerRate. Later calls (a body sent again, or after the answer) change
-// nothing.
-func (x *exchange) sent(size int64) {
+// sent starts the wait for the response headers when the body has been
+// sent for the first time: timeout plus the body's size at answerRate.
+// Later calls (a body sent again, or after the answer) change nothing.
+func (x *exchange) sent() {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.timeout > 0 && x.phase == sending {
 		x.phase = awaiting
-		x.arm(x.timeout + time.Duration(float64(size)/answerRate*float64(time.Second)))
+		x.arm(x.timeout + time.Duration(float64(x.n.Load())/answerRate*float64(time.Second)))
 	}
 }
 
@@ -589,11 +517,9 @@ type call struct {
 	open      int           // request bodies the transport has not closed
 	allClosed chan struct{} // made by waitBodies, closed when open drops to 0
 
-	x       exchange
-	first   closeSignal   // the request body; a re-sent one is wrapped anew
-	memBody io.ReadCloser // or the in-memory request body, not wrapped
-	trace   httptrace.ClientTrace
-	answer  watchedBody
+	x      exchange
+	first  closeSignal // the request body; a re-sent one is wrapped anew
+	answer watchedBody
 }
 
 // callCtx is a call's context: cancellable with a cause, and known to
@@ -604,15 +530,8 @@ type callCtx struct {
 }
 
 // newCall returns a call whose stall watch is paused: resume starts it.
-// A call for an in-memory body (mem) learns from the transport's trace
-// when the request began to go out.
-func newCall(parent context.Context, stall time.Duration, mem bool) *call {
+func newCall(parent context.Context, stall time.Duration) *call {
 	c := &call{stall: stall}
-	if mem {
-		c.x.mem = true
-		c.trace.WroteHeaders = c.x.wroteHeaders
-		parent = httptrace.WithClientTrace(parent, &c.trace)
-	}
 	ctx, cancel := context.WithCancelCause(parent)
 	c.ctx, c.cancel = callCtx{Context: ctx, call: c}, cancel
 	c.x.ctx, c.x.cancel = &c.ctx, cancel

@@ -212,8 +212,7 @@ func TestBodysEndAfterTheAnswerDoesNotPauseTheStallWatch(t *testing.T) {
 	tr := &lateEOFTransport{readEOF: make(chan struct{}), tookEOF: make(chan struct{})}
 	c := &Client{HTTP: &http.Client{Transport: tr}, Stall: 50 * time.Millisecond}
 	resp, err := c.Do(context.Background(), "test: send", func() (*http.Request, error) {
-		// Streamed (not in memory): the body's wrapper is under test.
-		return http.NewRequest(http.MethodPost, "http://example.invalid/", io.MultiReader(strings.NewReader("data")))
+		return http.NewRequest(http.MethodPost, "http://example.invalid/", strings.NewReader("data"))
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -29,9 +29,8 @@ type Result struct {
 // read once, while it is sent, and hashed on the way: from f.Source when
 // set, and then a session is resumed only onto the very file (inode,
 // device and change time too) it began with. f.Unchanged is asked before
-// the last byte of the committing request (before the request, for a small
-// body held in memory: see Payload); if it refuses, Deliver returns its
-// error and the server has committed nothing.
+// the last byte of the committing request; if it refuses, Deliver returns
+// its error and the server has committed nothing.
 func Deliver(ctx context.Context, t Target, cfg *config.Target, f *File, sessions SessionStore, progress Progress) (*Result, error) {
 	if err := checkLimit(t, cfg, f); err != nil {
 		return nil, err

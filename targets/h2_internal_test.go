@@ -57,8 +57,11 @@ func (g *finalFrameGate) Write(p []byte) (int, error) {
 
 // Over HTTP/2 the body's last frame may be written after the call gave up
 // waiting (the transport does not wait for its writer), and the server
-// then has the whole upload: a call that ended once the request began to
-// go out is ambiguous, for an in-memory body as for a streamed one.
+// then has the whole upload: the failure must be ambiguous, for an
+// in-memory body as for a streamed one. (Session 8 tried sending small
+// in-memory bodies unwrapped, learning "sent whole" from httptrace's
+// WroteRequest, which HTTP/2 reports only after that last write: this
+// test, from the review, failed on it.)
 func TestHTTP2LastFrameAfterTheDeadlineIsAmbiguous(t *testing.T) {
 	for _, streamed := range []bool{false, true} {
 		var stored atomic.Int64

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"path"
 	"strings"
@@ -276,7 +275,7 @@ func (t *Target) Check(ctx context.Context) error {
 }
 
 // newRequest builds a FileUpload request for the form.
-func (t *Target) newRequest(d *Destination, body io.Reader, length int64, contentType string) (*http.Request, error) {
+func (t *Target) newRequest(d *Destination, body *gate, length int64, contentType string) (*http.Request, error) {
 	req, err := http.NewRequest(http.MethodPost, t.base.URL.String()+UploadPath, body)
 	if err != nil {
 		return nil, err

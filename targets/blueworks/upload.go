@@ -62,24 +62,16 @@ func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body
 		}
 	}()
 
-	// A small form is read once, through a gate, and held (see
-	// targets.Payload); its request's GetBody is net/http's own.
-	pl, err := targets.NewPayload(fm.length, func() (io.Reader, error) { return attempt() })
-	if err != nil {
-		return targets.Remote{}, fmt.Errorf("%s: %w", opUpload, err)
-	}
 	resp, err := t.client.Do(ctx, opUpload, func() (*http.Request, error) {
-		r, err := pl.Reader()
+		g, err := attempt()
 		if err != nil {
 			return nil, err
 		}
-		req, err := t.newRequest(d, r, fm.length, fm.contentType)
+		req, err := t.newRequest(d, g, fm.length, fm.contentType)
 		if err != nil {
 			return nil, err
 		}
-		if _, streamed := r.(*gate); streamed {
-			req.GetBody = func() (io.ReadCloser, error) { return attempt() }
-		}
+		req.GetBody = func() (io.ReadCloser, error) { return attempt() }
 		return req, nil
 	})
 	if err != nil {

@@ -72,12 +72,8 @@ func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body
 		return *r, nil
 	}
 	const op = "connections: upload file"
-	pl, err := body.Payload()
-	if err != nil {
-		return targets.Remote{}, fmt.Errorf("%s: %w", op, err)
-	}
 	resp, err := t.client.Do(ctx, op, func() (*http.Request, error) {
-		req, err := pl.Request(http.MethodPost, t.activityURL(p.Parent))
+		req, err := newUpload(http.MethodPost, t.activityURL(p.Parent), body)
 		if err == nil {
 			setNames(req, p.Name)
 		}
@@ -153,12 +149,8 @@ func (t *Target) phase1(ctx context.Context, size int64, p *targets.Plan) (strin
 func (t *Target) phase2(ctx context.Context, p *targets.Plan, token string, body *targets.Body) (*targets.Remote, error) {
 	const op = "connections: upload file (phase 2)"
 	method, u := t.endpoint(p)
-	pl, err := body.Payload()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
 	resp, err := t.client.Do(ctx, op, func() (*http.Request, error) {
-		req, err := pl.Request(method, u)
+		req, err := newUpload(method, u, body)
 		if err != nil {
 			return nil, err
 		}
@@ -183,6 +175,25 @@ func (t *Target) phase2(ctx context.Context, p *targets.Plan, token string, body
 		return t.remote(p.Existing.ID, p.Name, p.Parent), nil
 	}
 	return t.created(ctx, resp, p)
+}
+
+// newUpload builds a request whose body is the file: Content-Type from the
+// name's extension and an exact Content-Length. body is rewound first, so
+// the request can be built again after a 401.
+func newUpload(method, u string, body *targets.Body) (*http.Request, error) {
+	if err := body.Rewind(); err != nil {
+		return nil, err
+	}
+	var rd io.Reader = body
+	if body.Len() == 0 {
+		rd = http.NoBody
+	}
+	req, err := http.NewRequest(method, u, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.ContentLength = body.Len()
+	return req, nil
 }
 
 // setNames sets Slug and Title to the field name and Content-Type to its

@@ -350,25 +350,15 @@ func (t *Target) upload(ctx context.Context, op, u string, d *destination, param
 	if err != nil {
 		return item{}, &targets.Error{Kind: targets.Permanent, Op: op, Msg: err.Error(), Err: err}
 	}
-	pl, err := targets.NewPayload(fm.size(body.Len()), func() (io.Reader, error) {
+	resp, err := t.client.Do(ctx, op, func() (*http.Request, error) {
 		if err := body.Rewind(); err != nil {
 			return nil, err
 		}
-		return fm.reader(body), nil
-	})
-	if err != nil {
-		return item{}, fmt.Errorf("%s: %w", op, err)
-	}
-	resp, err := t.client.Do(ctx, op, func() (*http.Request, error) {
-		r, err := pl.Reader()
+		req, err := t.newRequest(http.MethodPost, u, d, fm.reader(body))
 		if err != nil {
 			return nil, err
 		}
-		req, err := t.newRequest(http.MethodPost, u, d, r)
-		if err != nil {
-			return nil, err
-		}
-		req.ContentLength = pl.Len()
+		req.ContentLength = fm.size(body.Len())
 		req.Header.Set("Content-Type", fm.contentType)
 		return req, nil
 	})

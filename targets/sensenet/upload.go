@@ -145,31 +145,23 @@ func newForm(fields []field, fileName string) (*form, error) {
 
 var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", "", "\n", "")
 
-// payload is the form with body (nil for none) between its parts; each
-// attempt rewinds body.
-func (fm *form) payload(body *targets.Body) (*targets.Payload, error) {
+// request builds a POST of the form with body (nil for none) between its
+// parts. It rewinds body, so it may be called again for a retry.
+func (fm *form) request(u string, body *targets.Body) (*http.Request, error) {
 	n := int64(len(fm.head) + len(fm.tail))
+	r := &formBody{form: fm}
 	if body != nil {
-		n += body.Len()
-	}
-	return targets.NewPayload(n, func() (io.Reader, error) {
-		r := &formBody{form: fm}
-		if body != nil {
-			if err := body.Rewind(); err != nil {
-				return nil, err
-			}
-			r.file = body
+		if err := body.Rewind(); err != nil {
+			return nil, err
 		}
-		return r, nil
-	})
-}
-
-// request builds a POST of the form's payload pl to u.
-func (fm *form) request(u string, pl *targets.Payload) (*http.Request, error) {
-	req, err := pl.Request(http.MethodPost, u)
+		n += body.Len()
+		r.file = body
+	}
+	req, err := http.NewRequest(http.MethodPost, u, r)
 	if err != nil {
 		return nil, err
 	}
+	req.ContentLength = n
 	req.Header.Set("Content-Type", fm.contentType)
 	return req, nil
 }
@@ -285,12 +277,8 @@ func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body
 	if err != nil {
 		return targets.Remote{}, fmt.Errorf("%s: %w", op, err)
 	}
-	pl, err := fm.payload(body)
-	if err != nil {
-		return targets.Remote{}, fmt.Errorf("%s: %w", op, err)
-	}
 	u := t.uploadURL(p.Parent)
-	raw, err := t.post(ctx, op, p, f, func() (*http.Request, error) { return fm.request(u, pl) })
+	raw, err := t.post(ctx, op, p, f, func() (*http.Request, error) { return fm.request(u, body) })
 	if err != nil {
 		return targets.Remote{}, err
 	}
@@ -316,12 +304,8 @@ func (t *Target) StartSession(ctx context.Context, f *targets.File, p *targets.P
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", op, err)
 	}
-	pl, err := fm.payload(nil)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", op, err)
-	}
 	u := t.uploadURL(p.Parent)
-	raw, err := t.post(ctx, op, p, f, func() (*http.Request, error) { return fm.request(u, pl) })
+	raw, err := t.post(ctx, op, p, f, func() (*http.Request, error) { return fm.request(u, nil) })
 	if err != nil {
 		return "", err
 	}
@@ -358,12 +342,8 @@ func (t *Target) PutChunk(ctx context.Context, f *targets.File, p *targets.Plan,
 	if err != nil {
 		return nil, err
 	}
-	pl, err := cr.form.payload(c.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
 	raw, err := t.postFor(ctx, op, p, f, func() (*http.Request, error) {
-		req, err := cr.form.request(cr.url, pl)
+		req, err := cr.form.request(cr.url, c.Body)
 		if err == nil {
 			req.Header.Set("Content-Range", contentRange)
 			req.Header.Set("Content-Disposition", cr.disposition)

@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -168,79 +167,4 @@ func (m *MemSessions) Delete(context.Context) error {
 	defer m.mu.Unlock()
 	m.s = nil
 	return nil
-}
-
-// BodyRecorder records, for each request with a body sent through an HTTP
-// client, whether Client.Do sends that body with the request's headers in
-// one write (targets.InMemory).
-type BodyRecorder struct {
-	next http.RoundTripper
-	mu   sync.Mutex
-	sent []SentBody
-}
-
-// SentBody is one request BodyRecorder saw.
-type SentBody struct {
-	Method, Path string
-	Length       int64
-	InMemory     bool
-}
-
-// RecordBodies puts a BodyRecorder in front of hc's transport.
-func RecordBodies(hc *http.Client) *BodyRecorder {
-	r := &BodyRecorder{next: hc.Transport}
-	if r.next == nil {
-		r.next = http.DefaultTransport
-	}
-	hc.Transport = r
-	return r
-}
-
-// RoundTrip implements http.RoundTripper.
-func (r *BodyRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body != nil && req.Body != http.NoBody {
-		r.mu.Lock()
-		r.sent = append(r.sent, SentBody{Method: req.Method, Path: req.URL.Path, Length: req.ContentLength, InMemory: targets.InMemory(req)})
-		r.mu.Unlock()
-	}
-	return r.next.RoundTrip(req)
-}
-
-// Sent returns the requests with a body seen so far and forgets them.
-func (r *BodyRecorder) Sent() []SentBody {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := r.sent
-	r.sent = nil
-	return s
-}
-
-// CheckInline delivers a 4 KiB file and a 512 KiB one through e, whose
-// target sends through hc, and fails t unless each arrives whole and the
-// small file's upload (the largest request body of its delivery) is held
-// in memory, to go out with its headers in one write (targets.Inline),
-// while the larger one streams. The target's chunk_threshold must be above
-// 512 KiB.
-func (e *Env) CheckInline(t testing.TB, hc *http.Client) {
-	t.Helper()
-	rec := RecordBodies(hc)
-	for _, c := range []struct {
-		size     int64
-		inMemory bool
-	}{{4 << 10, true}, {512 << 10, false}} {
-		f, sum := e.File(t, "inline.bin", c.size)
-		res, err := e.Deliver(context.Background(), f, nil)
-		if err != nil || res.SHA256 != sum || res.Chunked {
-			t.Fatalf("%d bytes: %+v, %v", c.size, res, err)
-		}
-		var upload SentBody
-		for _, s := range rec.Sent() {
-			if s.Length > upload.Length {
-				upload = s
-			}
-		}
-		if upload.Length < c.size || upload.InMemory != c.inMemory {
-			t.Fatalf("%d bytes: the upload was %+v, want in memory: %v", c.size, upload, c.inMemory)
-		}
-	}
 }
