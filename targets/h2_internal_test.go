@@ -74,6 +74,7 @@ func TestHTTP2LastFrameAfterTheDeadlineIsAmbiguous(t *testing.T) {
 		srv.Config.Protocols = new(http.Protocols)
 		srv.Config.Protocols.SetUnencryptedHTTP2(true)
 		srv.Start()
+		t.Cleanup(srv.Close)
 
 		hc, err := NewHTTPClient(&config.Target{Timeout: config.Duration(300 * time.Millisecond)})
 		if err != nil {
@@ -82,6 +83,7 @@ func TestHTTP2LastFrameAfterTheDeadlineIsAmbiguous(t *testing.T) {
 		tr := hc.Transport.(*deadlineTransport).next.(*http.Transport)
 		tr.Protocols = new(http.Protocols)
 		tr.Protocols.SetUnencryptedHTTP2(true)
+		t.Cleanup(tr.CloseIdleConnections)
 		release := make(chan struct{})
 		dial := tr.DialContext
 		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -98,7 +100,9 @@ func TestHTTP2LastFrameAfterTheDeadlineIsAmbiguous(t *testing.T) {
 				body = io.MultiReader(body)
 			}
 			req, err := http.NewRequest(http.MethodPost, srv.URL, body)
-			req.ContentLength = 1 << 10
+			if err == nil {
+				req.ContentLength = 1 << 10
+			}
 			return req, err
 		})
 		close(release)
@@ -112,6 +116,5 @@ func TestHTTP2LastFrameAfterTheDeadlineIsAmbiguous(t *testing.T) {
 		if !te.Ambiguous {
 			t.Errorf("streamed %v: the server stored the whole upload; the failure (%v) is not ambiguous", streamed, err)
 		}
-		srv.Close()
 	}
 }
