@@ -10,7 +10,10 @@
 //     last commit, both on the sink's clock, and requests per file counted
 //     by the sink;
 //   - one large file (chunked), rename to commit minus settle, against the
-//     bare uploader sending the same chunks;
+//     bare uploader sending the same chunks; each round starts a fresh
+//     daemon (for its peak RSS) and renames the file in once the daemon has
+//     said it is ready, as systemd hears it (sd_notify READY=1), so the
+//     window holds the delivery and not the process's start;
 //   - peak RSS (VmHWM) of a fresh daemon delivering a small vs a large file;
 //   - idle wake-ups (voluntary + involuntary context switches of all
 //     threads) and CPU time over an idle window;
@@ -35,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -645,7 +649,7 @@ func (b *bench) large(ctx context.Context, r *Report) error {
 			return err
 		}
 		bare[k] = float64(o.Large) / bs.LastCommit.Sub(bs.Mark).Seconds() / 1e6
-		b.logf("bare uploader: %.0f MB/s; CPU %s, the sink's %s", bare[k], (c1.cpu - c0.cpu).Round(time.Millisecond), (s1.cpu - s0.cpu).Round(time.Millisecond))
+		b.logf("bare uploader: %.0f MB/s, %.0f MB/s from its first request; CPU %s, the sink's %s (%d switches)", bare[k], float64(o.Large)/bs.LastCommit.Sub(bs.FirstRequest).Seconds()/1e6, (c1.cpu - c0.cpu).Round(time.Millisecond), (s1.cpu - s0.cpu).Round(time.Millisecond), s1.switches-s0.switches)
 		if k > 0 {
 			ratio := rates[k-1] / ((bare[k-1] + bare[k]) / 2)
 			r.LargeRatios = append(r.LargeRatios, ratio)
@@ -677,16 +681,19 @@ func (b *bench) large(ctx context.Context, r *Report) error {
 }
 
 // daemonLarge starts a fresh daemon watching scenario, renames src into
-// its watch, waits for the commit, and returns the rate in MB/s (rename to
-// commit minus settle) and the daemon's peak RSS in *rss. The file goes
-// back to src afterwards.
+// its watch once the daemon is ready, waits for the commit, and returns the
+// rate in MB/s (rename to commit minus settle) and the daemon's peak RSS in
+// *rss. The file goes back to src afterwards.
 func (b *bench) daemonLarge(ctx context.Context, scenario, src string, rss *int64) (float64, error) {
 	o := b.o
-	d, err := b.startDaemon(ctx, scenario, scenario)
+	d, err := b.startDaemonNotify(ctx, scenario, scenario)
 	if err != nil {
 		return 0, err
 	}
 	defer d.stop()
+	if err := d.waitReady(ctx); err != nil {
+		return 0, err
+	}
 	if err := b.control(ctx, http.MethodPost, "mark", scenario, nil); err != nil {
 		return 0, err
 	}
@@ -717,7 +724,8 @@ func (b *bench) daemonLarge(ctx context.Context, scenario, src string, rss *int6
 		return 0, err
 	}
 	rate := float64(fi.Size()) / (s.LastCommit.Sub(s.Mark) - o.Settle).Seconds() / 1e6
-	b.logf("dropsync: %s: %.0f MB/s (settle excluded); CPU %s, the sink's %s", scenario, rate, (c1.cpu - c0.cpu).Round(time.Millisecond), (s1.cpu - s0.cpu).Round(time.Millisecond))
+	b.logf("dropsync: %s: %.0f MB/s (settle excluded), %.0f MB/s from its first request; first request %s after the rename; CPU %s, the sink's %s (%d switches)", scenario, rate,
+		float64(fi.Size())/s.LastCommit.Sub(s.FirstRequest).Seconds()/1e6, s.FirstRequest.Sub(s.Mark).Round(time.Millisecond), (c1.cpu - c0.cpu).Round(time.Millisecond), (s1.cpu - s0.cpu).Round(time.Millisecond), s1.switches-s0.switches)
 	return rate, os.Rename(dst, src)
 }
 
@@ -775,11 +783,76 @@ type daemonProc struct {
 	logPath string
 	exited  chan struct{}
 	err     error
+	ready   chan struct{} // closed at READY=1 on the notify socket (startDaemonNotify)
 }
 
 // startDaemon runs dropsync with one watch per scenario (Dir/watch-S
 // delivering to BenchRoot/S) and its own state folder.
 func (b *bench) startDaemon(ctx context.Context, name string, scenarios ...string) (*daemonProc, error) {
+	return b.startDaemonEnv(ctx, name, nil, scenarios...)
+}
+
+// startDaemonNotify is startDaemon with a notify socket of the bench's own
+// in NOTIFY_SOCKET, as systemd gives a Type=notify service: d.ready closes
+// when the daemon sends READY=1 (its queue is open and every watch's
+// start-up scan has run). The daemon then refreshes its STATUS every 10 s.
+func (b *bench) startDaemonNotify(ctx context.Context, name string, scenarios ...string) (*daemonProc, error) {
+	dir, err := os.MkdirTemp("", "dropsync-notify")
+	if err != nil {
+		return nil, err
+	}
+	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(dir, "sock"), Net: "unixgram"})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	d, err := b.startDaemonEnv(ctx, name, []string{"NOTIFY_SOCKET=" + filepath.Join(dir, "sock")}, scenarios...)
+	if err != nil {
+		nc.Close()
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	d.ready = make(chan struct{})
+	go func() {
+		buf := make([]byte, 4096)
+		said := false
+		for {
+			n, err := nc.Read(buf)
+			if err != nil {
+				return
+			}
+			if !said && slices.Contains(strings.Split(string(buf[:n]), "\n"), "READY=1") {
+				said = true
+				close(d.ready)
+			}
+		}
+	}()
+	go func() {
+		<-d.exited
+		nc.Close()
+		os.RemoveAll(dir)
+	}()
+	return d, nil
+}
+
+// waitReady waits for d's READY=1, its exit or a minute.
+func (d *daemonProc) waitReady(ctx context.Context) error {
+	t := time.NewTimer(time.Minute)
+	defer t.Stop()
+	select {
+	case <-d.ready:
+		return nil
+	case <-d.exited:
+		return fmt.Errorf("hotbench: dropsync exited before it was ready: %v (log: %s)", d.err, d.logPath)
+	case <-t.C:
+		return fmt.Errorf("hotbench: dropsync did not say READY=1 within a minute (log: %s)", d.logPath)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// startDaemonEnv is startDaemon with env added to the bench's environment.
+func (b *bench) startDaemonEnv(ctx context.Context, name string, env []string, scenarios ...string) (*daemonProc, error) {
 	o := b.o
 	var y strings.Builder
 	fmt.Fprintf(&y, "state_dir: %s\nworkers: %d\nlog: {level: warn}\ntargets:\n  sink:\n    type: sensenet\n    url: %s\n    auth: {type: bearer, token: bench}\n    chunk_threshold: %d\n    chunk_size: %d\nwatches:\n",
@@ -802,6 +875,9 @@ func (b *bench) startDaemon(ctx context.Context, name string, scenarios ...strin
 	}
 	cmd := exec.Command(o.Dropsync, "run", "-c", cfg)
 	cmd.Stdout, cmd.Stderr = lf, lf
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("hotbench: start dropsync: %w", err)

@@ -2,10 +2,13 @@ package hotbench_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,7 +16,8 @@ import (
 )
 
 // TestMain serves the sink when the test binary is started as the sink
-// process (the benchmark runs its sink out of process).
+// process (the benchmark runs its sink out of process), and plays a
+// daemon for the readiness test when started as one.
 func TestMain(m *testing.M) {
 	if os.Getenv("HOTBENCH_SINK") == "1" {
 		if err := hotbench.Serve(context.Background(), os.Stdout); err != nil {
@@ -21,7 +25,33 @@ func TestMain(m *testing.M) {
 		}
 		return
 	}
+	if how := os.Getenv("HOTBENCH_FAKE_DAEMON"); how != "" {
+		fakeDaemon(how)
+		return
+	}
 	os.Exit(m.Run())
+}
+
+// fakeDaemon stands in for `dropsync run` under a notify socket: "ready"
+// takes a while, creates the file HOTBENCH_FAKE_MARK, says READY=1 and
+// runs until SIGTERM; "exit" ends at once without a word.
+func fakeDaemon(how string) {
+	if how != "ready" {
+		os.Exit(3)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	time.Sleep(300 * time.Millisecond) // a start that takes its time; not a synchronisation
+	if err := os.WriteFile(os.Getenv("HOTBENCH_FAKE_MARK"), nil, 0o600); err != nil {
+		os.Exit(4)
+	}
+	c, err := net.Dial("unixgram", os.Getenv("NOTIFY_SOCKET"))
+	if err != nil {
+		os.Exit(5)
+	}
+	c.Write([]byte("STATUS=starting\nREADY=1\n"))
+	c.Close()
+	<-ctx.Done()
 }
 
 // TestSmallRun runs the whole benchmark on a small count against the real

@@ -56,6 +56,7 @@ type scenario struct {
 	requests  int64
 	files     int64
 	mark      time.Time
+	firstReq  time.Time
 	first     time.Time
 	last      time.Time
 	bytesRecv int64
@@ -63,13 +64,14 @@ type scenario struct {
 
 // Stats are one scenario's figures, on the sink's clock.
 type Stats struct {
-	Conns       int64     `json:"conns"` // connections accepted so far, all scenarios
-	Requests    int64     `json:"requests"`
-	Files       int64     `json:"files"`
-	Bytes       int64     `json:"bytes"`
-	Mark        time.Time `json:"mark"`
-	FirstCommit time.Time `json:"first_commit"`
-	LastCommit  time.Time `json:"last_commit"`
+	Conns        int64     `json:"conns"` // connections accepted so far, all scenarios
+	Requests     int64     `json:"requests"`
+	Files        int64     `json:"files"`
+	Bytes        int64     `json:"bytes"`
+	Mark         time.Time `json:"mark"`
+	FirstRequest time.Time `json:"first_request"`
+	FirstCommit  time.Time `json:"first_commit"`
+	LastCommit   time.Time `json:"last_commit"`
 }
 
 // BenchRoot is the folder below which every scenario delivers.
@@ -126,7 +128,11 @@ func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if sc := scenarioOf(p); sc != "" {
 		s.mu.Lock()
-		s.scenario(sc).requests++
+		st := s.scenario(sc)
+		st.requests++
+		if st.firstReq.IsZero() {
+			st.firstReq = time.Now()
+		}
 		s.mu.Unlock()
 	}
 	switch {
@@ -348,7 +354,7 @@ func (s *Sink) control(w http.ResponseWriter, r *http.Request, what string) {
 		w.WriteHeader(http.StatusNoContent)
 	case "stats":
 		sc := s.scenario(name)
-		writeJSON(w, http.StatusOK, Stats{Conns: s.conns.Load(), Requests: sc.requests, Files: sc.files, Bytes: sc.bytesRecv, Mark: sc.mark, FirstCommit: sc.first, LastCommit: sc.last})
+		writeJSON(w, http.StatusOK, Stats{Conns: s.conns.Load(), Requests: sc.requests, Files: sc.files, Bytes: sc.bytesRecv, Mark: sc.mark, FirstRequest: sc.firstReq, FirstCommit: sc.first, LastCommit: sc.last})
 	case "files":
 		out := map[string]File{}
 		for _, c := range s.contents {
