@@ -6,6 +6,7 @@ import (
 
 	"github.com/dropsync/dropsync/config"
 	"github.com/dropsync/dropsync/internal/safefs"
+	"github.com/dropsync/dropsync/queue"
 	"github.com/dropsync/dropsync/targets"
 )
 
@@ -64,7 +65,7 @@ func (c *nameClaim) keys(f *targets.File, r targets.Remote) []string {
 // checkName gives f the target's name book, takes the in-memory lock of
 // f's remote name, and fails when another existing local path owns that
 // name. The caller releases the claim once the outcome is recorded.
-func (d *Daemon) checkName(ctx context.Context, wc *config.Watch, tgt targets.Target, f *targets.File) (*nameClaim, error) {
+func (d *Daemon) checkName(ctx context.Context, j *queue.Job, wc *config.Watch, tgt targets.Target, f *targets.File) (*nameClaim, error) {
 	k, ok := tgt.(targets.NameKeyer)
 	if !ok {
 		return &nameClaim{}, nil
@@ -79,10 +80,12 @@ func (d *Daemon) checkName(ctx context.Context, wc *config.Watch, tgt targets.Ta
 		return nil, err
 	}
 	c := &nameClaim{keyer: k, key: key, own: true, unlock: unlock}
-	watch, rel, found, err := d.q.NameOwner(ctx, wc.Target, key)
-	if err != nil {
-		c.release()
-		return nil, err
+	watch, rel, found, ok := d.q.ClaimedOwner(j, wc.Target, key)
+	if !ok {
+		if watch, rel, found, err = d.q.NameOwner(ctx, wc.Target, key); err != nil {
+			c.release()
+			return nil, err
+		}
 	}
 	if !found || (watch == f.Watch && rel == f.Rel) || !d.exists(watch, rel) {
 		return c, nil
@@ -99,6 +102,31 @@ func (d *Daemon) checkName(ctx context.Context, wc *config.Watch, tgt targets.Ta
 	return nil, targets.Errorf(targets.Permanent, wc.Target+": remote name",
 		"%s and %s meet at one remote name, compared by the server as %q (it ignores case and replaces some characters); %s keeps it: rename one of them, or set on_conflict: rename to upload %s under the next free name(N)",
 		f.Rel, other, key, other, f.Rel)
+}
+
+// claimKeys gives a claim on generation g the remote name key of each job
+// it claims (queue.Want.NameKey), so that the claim reads the key's owner
+// while the writer's pages are warm; checkName uses that reading if it
+// still holds (queue.ClaimedOwner). It runs inside the claim's
+// transaction: it takes no lock and asks nothing of the queue.
+func claimKeys(g *generation) func(*queue.Job) (string, string, bool) {
+	return func(j *queue.Job) (string, string, bool) {
+		idx, ok := g.watches[j.Watch]
+		if !ok || j.Gone {
+			return "", "", false
+		}
+		wc := g.cfg.Watches[idx]
+		k, ok := g.set.Targets[wc.Target].(targets.NameKeyer)
+		if !ok {
+			return "", "", false
+		}
+		f := targets.File{Watch: wc.Path, Rel: j.Rel, Dest: g.set.Dests[idx]}
+		key, err := k.NameKey(&f, f.Name())
+		if err != nil {
+			return "", "", false
+		}
+		return wc.Target, key, true
+	}
 }
 
 // exists reports whether the local path rel of a configured watch exists,

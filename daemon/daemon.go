@@ -376,6 +376,7 @@ func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-c
 		}
 		wakeCh := d.wake.wait()
 		want := d.pipe.want(idle)
+		want.NameKey = claimKeys(d.current())
 		js, held, err := d.q.ClaimAhead(ctx, want)
 		d.pipe.got(want, len(js))
 		if err != nil {
@@ -606,7 +607,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		}
 		defer unlock()
 	}
-	claim, err := d.checkName(ctx, wc, tgt, f)
+	claim, err := d.checkName(ctx, j, wc, tgt, f)
 	if err != nil {
 		d.handleErr(ctx, j, wc, path, err, log)
 		return
@@ -731,6 +732,7 @@ func (d *Daemon) complete(ctx context.Context, j *queue.Job, o queue.Outcome, lo
 	if h != nil && h.next == nil && h.run.Err() == nil {
 		d.endSlotPhase(h)
 		want = d.pipe.want(1) // a runner runs j: it takes its next job from this commit
+		want.NameKey = claimKeys(d.current())
 	}
 	requeued, next, err := d.q.CompleteNext(context.WithoutCancel(ctx), j, o, want)
 	d.pipe.got(want, len(next))

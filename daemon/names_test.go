@@ -1,9 +1,12 @@
 package daemon_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -108,6 +111,62 @@ func TestNameClashFailsNamingBothPaths(t *testing.T) {
 		if len(c.Versions) != 1 || c.Current().SHA256 != sha {
 			t.Errorf("%s on the server: %+v, want only %s's bytes", remote, c.Versions, first)
 		}
+	}
+}
+
+// TestNameClashOfFilesClaimedTogether: Report.txt and report.txt arrive
+// in one folder, settle together and are claimed in one transaction, which
+// reads both names' owner (none yet) for the workers. The one that takes
+// the name's lock second must not trust that reading: the other recorded
+// the name meanwhile (queue.ClaimedOwner). Exactly one is delivered, the
+// other fails naming both, and the server holds one version.
+func TestNameClashOfFilesClaimedTogether(t *testing.T) {
+	for round := range 5 {
+		h, fake := startSensenet(t, "", "")
+		stage := t.TempDir()
+		sub := fmt.Sprintf("in%d", round)
+		for i, name := range []string{"Report.txt", "report.txt"} {
+			if err := os.MkdirAll(filepath.Join(stage, sub), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(stage, sub, name), bytes.Repeat([]byte{byte('a' + i)}, 100+i), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Rename(filepath.Join(stage, sub), filepath.Join(h.WatchPath(), sub)); err != nil {
+			t.Fatal(err)
+		}
+		var delivered, failed []string
+		daemontest.Eventually(t, "both files delivered or failed", func() bool {
+			delivered, failed = nil, nil
+			for _, name := range []string{"Report.txt", "report.txt"} {
+				rel := sub + "/" + name
+				st, err := h.Queue().FileState(context.Background(), h.WatchPath(), rel)
+				if err != nil {
+					t.Fatal(err)
+				}
+				js, err := h.Queue().Jobs(context.Background(), queue.Failed, rel, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st != nil {
+					delivered = append(delivered, rel)
+				}
+				if len(js) == 1 {
+					if !strings.Contains(js[0].LastError, "Report.txt") || !strings.Contains(js[0].LastError, "report.txt") {
+						t.Fatalf("round %d: %s failed with %q, which does not name both paths", round, rel, js[0].LastError)
+					}
+					failed = append(failed, rel)
+				}
+			}
+			return len(delivered)+len(failed) >= 2
+		})
+		h.WaitIdle(t)
+		c, _ := fake.Content(sensenet.DocumentsPath + "/" + sub + "/report.txt")
+		if len(delivered) != 1 || len(failed) != 1 || len(c.Versions) != 1 {
+			t.Fatalf("round %d: delivered %v, failed %v, %d versions on the server: want one of each and one version", round, delivered, failed, len(c.Versions))
+		}
+		h.Stop()
 	}
 }
 

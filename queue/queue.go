@@ -49,6 +49,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver
@@ -82,6 +83,8 @@ type Queue struct {
 	read   *reader       // the daemon's look-ups beside the writer (names.go); nil otherwise
 
 	group groupCommit // shares transactions between concurrent Complete and ClaimN calls
+
+	nameSeq [nameBuckets]atomic.Uint64 // name records per bucket of keys (names.go)
 
 	warnings []error // set by migrate; see StartWarnings
 }
@@ -501,6 +504,8 @@ type Job struct {
 	// (CountAttempt), read in the same transaction; only the job's own
 	// worker changes them while the job is leased.
 	Counted []Counted `json:"-"`
+
+	owner *ownerReading // its remote name's owner as its claim read it (Want.NameKey)
 }
 
 const jobCols = `id, watch, rel, target, state, gone, size, mtime, inode, dev, ctime, attempts, not_before, last_error, bytes_done, started_at, updated_at`
@@ -612,6 +617,10 @@ func (q *Queue) ClaimN(ctx context.Context, n int) ([]*Job, error) {
 // arrives later but comes first in its watch's order.
 type Want struct {
 	Now, Ahead, Keep int
+	// NameKey, if set, gives the target and remote name key of a
+	// claimed job (ok false: none): the claim reads the key's recorded
+	// owner in its own transaction, for ClaimedOwner.
+	NameKey func(j *Job) (target, key string, ok bool)
 }
 
 // ClaimAhead is ClaimN for a Want. held reports that ready jobs were left
@@ -675,6 +684,11 @@ func (q *Queue) claim(c *conn, w Want) (js []*Job, held bool, err error) {
 		j, err := q.lease(c, id, now)
 		if err != nil {
 			return nil, false, err
+		}
+		if w.NameKey != nil {
+			if err := q.readOwner(c, j, w.NameKey); err != nil {
+				return nil, false, err
+			}
 		}
 		js = append(js, j)
 	}
@@ -853,7 +867,7 @@ func (q *Queue) completeOne(c *conn, j *Job, o Outcome, now int64, requeued *boo
 			return err
 		}
 	}
-	if err := claimNames(c, j, o.Names, now); err != nil {
+	if err := q.claimNames(c, j, o.Names, now); err != nil {
 		return err
 	}
 	if o.Forget {
