@@ -119,6 +119,9 @@ type Report struct {
 	BareReqPerFile     float64   `json:"bare_requests_per_file"`
 	DropsyncReqPerFile float64   `json:"dropsync_requests_per_file"`
 	DropsyncConns      int64     `json:"dropsync_connections"` // opened during the burst
+	// DropsyncInFlight is the most of dropsync's burst requests the sink
+	// served at once: the upload slots bound it by the workers.
+	DropsyncInFlight int64 `json:"dropsync_max_in_flight"`
 	// CPU time per file of the burst: the bare uploader's process and
 	// dropsync's (all threads); steadier than rates on a shared machine.
 	BareCPUPerFile     time.Duration `json:"bare_cpu_per_file"`
@@ -148,7 +151,7 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "| scenario (medians of %d rounds) | dropsync | bare uploader (%d workers, keep-alive; a run before and after each of dropsync's) | ratio (each round's against the mean of the bare runs around it) |\n|---|---|---|---|\n", o.Rounds, o.Workers)
 	fmt.Fprintf(w, "| %d × %s files renamed into %d new sub-folders (settle %s), first rename → last commit | %.0f files/s, %.2f requests/file | %.0f files/s, %.2f requests/file | **%.2f×** (%s) |\n",
 		o.Files, size(o.FileSize), o.Folders, o.Settle, r.DropsyncFilesPerSec, r.DropsyncReqPerFile, r.BareFilesPerSec, r.BareReqPerFile, r.BurstRatio, ratios(r.BurstRatios))
-	fmt.Fprintf(w, "| connections opened during that burst | %d | | |\n", r.DropsyncConns)
+	fmt.Fprintf(w, "| connections opened during that burst; the most requests the server served at once | %d; %d | | |\n", r.DropsyncConns, r.DropsyncInFlight)
 	fmt.Fprintf(w, "| CPU time per file of that burst (all threads of the process) | %s | %s | |\n", r.DropsyncCPUPerFile.Round(time.Microsecond), r.BareCPUPerFile.Round(time.Microsecond))
 	fmt.Fprintf(w, "| one %s file, %s chunks, rename → commit, settle excluded | %.0f MB/s | %.0f MB/s | **%.2f×** (%s) |\n",
 		size(o.Large), size(o.Chunk), r.DropsyncLargeMBps, r.BareLargeMBps, r.LargeRatio, ratios(r.LargeRatios))
@@ -564,6 +567,7 @@ func (b *bench) dropsyncBurst(ctx context.Context, d *daemonProc, scenario strin
 	rate = float64(o.Files) / ds.LastCommit.Sub(ds.Mark).Seconds()
 	r.DropsyncReqPerFile = max(r.DropsyncReqPerFile, float64(ds.Requests-before.Requests)/float64(o.Files))
 	r.DropsyncConns = max(r.DropsyncConns, ds.Conns-before.Conns)
+	r.DropsyncInFlight = max(r.DropsyncInFlight, ds.MaxInFlight)
 	b.logf("dropsync: %.0f files/s, %.2f requests/file, CPU per file %s, the sink's %s; first commit after %s",
 		rate, float64(ds.Requests-before.Requests)/float64(o.Files), cpu, (sink1.cpu-sink0.cpu)/time.Duration(o.Files), ds.FirstCommit.Sub(ds.Mark).Round(time.Millisecond))
 	return rate, cpu, nil

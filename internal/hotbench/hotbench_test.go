@@ -98,8 +98,19 @@ func TestSmallRun(t *testing.T) {
 	if r.BareFilesPerSec <= 0 || r.DropsyncFilesPerSec <= 0 || r.BareLargeMBps <= 0 || r.DropsyncLargeMBps <= 0 || r.RSSSmall <= 0 || r.RSSLarge <= 0 || r.LatencyP50 <= 0 {
 		t.Fatalf("a figure is missing: %+v", r)
 	}
-	if r.DropsyncConns > 4 {
-		t.Fatalf("dropsync opened %d connections for the burst, want at most one per worker (4)", r.DropsyncConns)
+	// The upload slots bound the requests in flight by the workers (4).
+	// Connections are reused, not opened per file; a few more than the
+	// workers may open: Go's transport dials for a request that finds no
+	// idle connection and keeps the connection when another one freed up
+	// first (seen under -race on a loaded machine: 5, two never used).
+	if r.DropsyncInFlight > 4 {
+		t.Fatalf("the sink served %d of dropsync's requests at once, want at most one per worker (4)", r.DropsyncInFlight)
+	}
+	if r.DropsyncInFlight < 1 {
+		t.Fatalf("the sink saw no request of dropsync's burst in flight")
+	}
+	if r.DropsyncConns > 2*4 {
+		t.Fatalf("dropsync opened %d connections for the burst of 300 files, want them reused (at most 8)", r.DropsyncConns)
 	}
 	// 300 files in 6 new folders: one upload each, plus a lookup and a
 	// creation per folder.

@@ -54,6 +54,8 @@ type session struct {
 
 type scenario struct {
 	requests  int64
+	inFlight  int64 // requests being served
+	maxFlight int64 // the most requests served at once
 	files     int64
 	mark      time.Time
 	firstReq  time.Time
@@ -66,6 +68,7 @@ type scenario struct {
 type Stats struct {
 	Conns        int64     `json:"conns"` // connections accepted so far, all scenarios
 	Requests     int64     `json:"requests"`
+	MaxInFlight  int64     `json:"max_in_flight"` // the most requests served at once
 	Files        int64     `json:"files"`
 	Bytes        int64     `json:"bytes"`
 	Mark         time.Time `json:"mark"`
@@ -133,7 +136,14 @@ func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if st.firstReq.IsZero() {
 			st.firstReq = time.Now()
 		}
+		st.inFlight++
+		st.maxFlight = max(st.maxFlight, st.inFlight)
 		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			st.inFlight--
+			s.mu.Unlock()
+		}()
 	}
 	switch {
 	case r.Method == http.MethodGet && action == "":
@@ -354,7 +364,7 @@ func (s *Sink) control(w http.ResponseWriter, r *http.Request, what string) {
 		w.WriteHeader(http.StatusNoContent)
 	case "stats":
 		sc := s.scenario(name)
-		writeJSON(w, http.StatusOK, Stats{Conns: s.conns.Load(), Requests: sc.requests, Files: sc.files, Bytes: sc.bytesRecv, Mark: sc.mark, FirstRequest: sc.firstReq, FirstCommit: sc.first, LastCommit: sc.last})
+		writeJSON(w, http.StatusOK, Stats{Conns: s.conns.Load(), Requests: sc.requests, MaxInFlight: sc.maxFlight, Files: sc.files, Bytes: sc.bytesRecv, Mark: sc.mark, FirstRequest: sc.firstReq, FirstCommit: sc.first, LastCommit: sc.last})
 	case "files":
 		out := map[string]File{}
 		for _, c := range s.contents {
