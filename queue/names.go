@@ -64,6 +64,11 @@ func (r *reader) close() {
 // statements, prepared once.
 const qNameOwner = `SELECT watch, rel FROM remote_names WHERE target = ? AND key = ?`
 
+// qClaimName is the only statement that writes remote_names, and
+// claimNames its only caller: ClaimedOwner's invariant (below) rests on
+// it. A future writer (a delete, a migration, another process while the
+// daemon runs) must count in the key's bucket before it writes, as
+// claimNames does, or ClaimedOwner must go.
 const qClaimName = `INSERT INTO remote_names (target, key, watch, rel, at) VALUES (?, ?, ?, ?, ?)
 	ON CONFLICT (target, key) DO UPDATE SET watch = excluded.watch, rel = excluded.rel, at = excluded.at`
 
