@@ -83,7 +83,7 @@ func (d *Daemon) landed(ctx context.Context, j *queue.Job, wc *config.Watch, tgt
 	}
 	o := deliveredOutcome(wc, &queue.FileState{FP: fp, SHA256: sum, Remote: *r})
 	o.Names = claim.keys(f, *r)
-	recorded := d.recordDelivered(ctx, j, wc, o, log)
+	recorded := d.recordDelivered(ctx, j, wc, o, claim, log)
 	claim.release()
 	if !recorded {
 		return true

@@ -43,6 +43,18 @@ func (c *nameClaim) release() {
 	}
 }
 
+// take hands the claim's lock to the caller (nil if none): a delivery
+// whose outcome could not be written keeps its name until it is
+// (strandedJob), whatever the runner's deferred release does.
+func (c *nameClaim) take() func() {
+	if c == nil {
+		return nil
+	}
+	u := c.unlock
+	c.unlock = nil
+	return u
+}
+
 // keys are the remote name keys a delivery as r owns. The server's name
 // is keyed only when it is not the file's own, which the claim keyed
 // already (NameKey is a function of the file's destination and the name).

@@ -54,6 +54,14 @@
 // meeting it fails naming both, or with on_conflict rename takes the next
 // free name(N).ext.
 //
+// Invariant (strandedJob): work done on the server (an upload, a remote
+// delete) or on the file (an after_upload move) is never done again
+// because its outcome could not be written (the database held by another
+// program, a full disk). The outcome is kept and written later by
+// housekeeping, the job staying leased and its remote name claimed
+// meanwhile; only a daemon stopped before the database takes it runs the
+// job again at its next start.
+//
 // Invariants of the hot path and of idleness:
 //   - A delivery counts (is logged, observed, followed by after_upload)
 //     only after its outcome is committed; completions of several workers
@@ -133,7 +141,7 @@ type Daemon struct {
 	inflight map[int64]*flight
 	handoffs map[int64]*handoff   // leased job → where the runner running it takes its next job
 	ownMoves map[string]time.Time // watch+"\x00"+rel the daemon removed itself
-	stranded []*queue.Job         // leased jobs whose outcome could not be written
+	stranded []strandedJob        // leased jobs whose outcome or put-back could not be written
 	throttle map[string]int       // target → throttled answers since its last delivery
 	names    keyLock              // remote names being uploaded, for targets without folders
 	changing map[string]int       // watch+"\x00"+rel → uploads in a row the file changed during
@@ -297,6 +305,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 		cancelWork() // a fatal error: do not wait for the drain
 	}
 	workers.Wait()
+	// A last try for what could not be written; it stops at the first
+	// write that fails (each waits for the database at most its busy
+	// timeout). Jobs still leased return to pending at the next start.
+	d.releaseStranded(context.Background())
+	d.mu.Lock()
+	n := len(d.stranded)
+	d.mu.Unlock()
+	if n > 0 {
+		d.log.Warn("stopped with outcomes the database would not take; those jobs run again at the next start", "jobs", n)
+	}
 	d.log.Info("dropsync stopped")
 	return runErr
 }
@@ -568,7 +586,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		if !prev.MovedAway {
 			o = deliveredOutcome(wc, nil)
 		}
-		d.recordDelivered(ctx, j, wc, o, log)
+		d.recordDelivered(ctx, j, wc, o, nil, log)
 		return
 	}
 	if prev != nil && prev.FP.Size == fp.Size && prev.SHA256 != "" && fp == j.FP {
@@ -577,7 +595,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		if sum, err := src.hash(ctx); err == nil && sum == prev.SHA256 {
 			log.Debug("content unchanged since delivery; not sent again")
 			state := &queue.FileState{FP: fp, SHA256: prev.SHA256, Remote: prev.Remote}
-			d.recordDelivered(ctx, j, wc, deliveredOutcome(wc, state), log)
+			d.recordDelivered(ctx, j, wc, deliveredOutcome(wc, state), nil, log)
 			return
 		}
 	}
@@ -588,7 +606,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		log.Debug(msg)
 		if err := d.q.Defer(context.WithoutCancel(ctx), j, fp, time.Now().Add(wc.Settle.D()), msg); err != nil {
 			log.Error("cannot put the job back; retrying in the background", "err", err)
-			d.strand(j)
+			d.strand(strandedJob{j: j})
 		}
 		return
 	}
@@ -654,7 +672,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	state := &queue.FileState{FP: fp, SHA256: res.SHA256, Remote: res.Remote}
 	o := deliveredOutcome(wc, state)
 	o.Names = claim.keys(f, res.Remote)
-	recorded := d.recordDelivered(ctx, j, wc, o, log)
+	recorded := d.recordDelivered(ctx, j, wc, o, claim, log)
 	claim.release()
 	if !recorded {
 		return
@@ -693,7 +711,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt targets.Target, dest any, prev *queue.FileState, start time.Time, log *slog.Logger) {
 	del, canDelete := tgt.(targets.Deleter)
 	if wc.Deletes != "propagate" || prev == nil || !canDelete || !j.Gone {
-		d.complete(ctx, j, queue.Outcome{}, log)
+		d.complete(ctx, j, queue.Outcome{}, nil, nil, log)
 		return
 	}
 	// Targets without folders map equal base names to one object: after a
@@ -705,7 +723,7 @@ func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt t
 	}
 	if shared {
 		log.Info("not deleted on the server: another path is delivered to the same remote object", "remote_id", prev.Remote.ID)
-		d.complete(ctx, j, queue.Outcome{Forget: true}, log)
+		d.complete(ctx, j, queue.Outcome{Forget: true}, nil, nil, log)
 		return
 	}
 	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: filepath.Join(wc.Path, filepath.FromSlash(j.Rel)), OnConflict: wc.OnConflict, Dest: dest, Previous: &prev.Remote}
@@ -713,18 +731,22 @@ func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt t
 	if !d.callTarget(ctx, j, log, del1, func(err error) { d.handleErr(ctx, j, wc, "", err, log) }) {
 		return
 	}
-	if ok, _ := d.complete(ctx, j, queue.Outcome{Forget: true}, log); ok {
+	if ok, _ := d.complete(ctx, j, queue.Outcome{Forget: true}, nil, nil, log); ok {
 		log.Info("deleted on the server", "remote_id", prev.Remote.ID)
 		d.obs.Delivered(Delivery{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Duration: time.Since(start), Attempt: j.Attempts, Remote: prev.Remote, Deleted: true})
 	}
 }
 
 // complete records success; it reports whether that worked and whether
-// the job went back to pending because the file changed meanwhile. A job
-// whose outcome cannot be recorded is released in the background and runs
-// again. When a runner runs j (runJob), the same commit claims the
-// runner's next job, unless the daemon is stopping.
-func (d *Daemon) complete(ctx context.Context, j *queue.Job, o queue.Outcome, log *slog.Logger) (ok, requeued bool) {
+// the job went back to pending because the file changed meanwhile. When a
+// runner runs j (runJob), the same commit claims the runner's next job,
+// unless the daemon is stopping.
+//
+// An outcome that cannot be recorded is stranded: housekeeping records it
+// later, and then calls then (if set); the job does not run again. The
+// name claim hold (if set) stays locked until then, so that no other local
+// file takes the remote name while no record says whose it is.
+func (d *Daemon) complete(ctx context.Context, j *queue.Job, o queue.Outcome, hold *nameClaim, then func(requeued bool), log *slog.Logger) (ok, requeued bool) {
 	d.mu.Lock()
 	h := d.handoffs[j.ID]
 	d.mu.Unlock()
@@ -737,8 +759,8 @@ func (d *Daemon) complete(ctx context.Context, j *queue.Job, o queue.Outcome, lo
 	requeued, next, err := d.q.CompleteNext(context.WithoutCancel(ctx), j, o, want)
 	d.pipe.got(want, len(next))
 	if err != nil {
-		log.Error("cannot record the outcome; the job runs again", "err", err)
-		d.strand(j)
+		log.Error("cannot record the outcome; recording it again in the background", "err", err)
+		d.strand(strandedJob{j: j, o: &o, unlock: hold.take(), then: then})
 		return false, false
 	}
 	if len(next) > 0 {
@@ -760,7 +782,7 @@ func (d *Daemon) complete(ctx context.Context, j *queue.Job, o queue.Outcome, lo
 func (d *Daemon) requeue(ctx context.Context, j *queue.Job, at time.Time, msg string, uncounted bool, log *slog.Logger) {
 	if err := d.q.Retry(context.WithoutCancel(ctx), j, at, msg, uncounted); err != nil {
 		log.Error("cannot put the job back; retrying in the background", "err", err)
-		d.strand(j)
+		d.strand(strandedJob{j: j})
 		return
 	}
 	d.wake.notify()
@@ -782,31 +804,70 @@ func (d *Daemon) clearThrottle(target string) {
 	delete(d.throttle, target)
 }
 
-// strand keeps a job whose outcome could not be written (database busy,
-// disk full) so housekeeping returns it to pending instead of leaving it
-// leased until a restart.
-func (d *Daemon) strand(j *queue.Job) {
+// strandedJob is a leased job whose outcome or put-back could not be
+// written (the database held by another program, a full disk).
+type strandedJob struct {
+	j *queue.Job
+	// o, if set, is the outcome of work that was done (an upload, a remote
+	// delete, an after_upload move): housekeeping records it, and the job
+	// is not run again for it, which would send the file twice or take a
+	// moved file for a deleted one. Without o the job returns to pending.
+	o      *queue.Outcome
+	unlock func()              // the remote name claim, held until o is recorded
+	then   func(requeued bool) // what follows o's recording (the ready marker)
+}
+
+// strand keeps a job whose outcome or put-back could not be written, so
+// housekeeping writes it later instead of leaving the job leased until a
+// restart.
+func (d *Daemon) strand(s strandedJob) {
 	d.mu.Lock()
-	d.stranded = append(d.stranded, j)
+	d.stranded = append(d.stranded, s)
 	d.mu.Unlock()
 	d.pokeBusy()
 }
 
-// releaseStranded returns stranded jobs to pending.
+// releaseStranded records the stranded outcomes and returns the other
+// stranded jobs to pending, in order, until a write fails.
 func (d *Daemon) releaseStranded(ctx context.Context) {
 	d.mu.Lock()
 	js := d.stranded
 	d.stranded = nil
 	d.mu.Unlock()
-	for i, j := range js {
-		if err := d.q.Retry(ctx, j, time.Now(), "the outcome could not be recorded; trying again", true); err != nil {
+	for i, s := range js {
+		if err := d.unstrand(ctx, s); err != nil {
 			d.mu.Lock()
-			d.stranded = append(d.stranded, js[i:]...)
+			d.stranded = append(js[i:], d.stranded...)
 			d.mu.Unlock()
 			return
 		}
+	}
+}
+
+// unstrand writes what s holds.
+func (d *Daemon) unstrand(ctx context.Context, s strandedJob) error {
+	if s.o == nil {
+		if err := d.q.Retry(ctx, s.j, time.Now(), "the outcome could not be recorded; trying again", true); err != nil {
+			return err
+		}
+		d.wake.notify()
+		return nil
+	}
+	requeued, err := d.q.Complete(ctx, s.j, *s.o)
+	if err != nil {
+		return err
+	}
+	jobLogger(d.log, s.j.Target, s.j.Rel).Info("recorded the outcome that could not be written at first")
+	if s.unlock != nil {
+		s.unlock()
+	}
+	if s.then != nil {
+		s.then(requeued)
+	}
+	if requeued {
 		d.wake.notify()
 	}
+	return nil
 }
 
 // handleErr classifies a failed attempt. A failure about the target
@@ -887,7 +948,7 @@ func (d *Daemon) finishFail(ctx context.Context, j *queue.Job, wc *config.Watch,
 	requeued, ferr := d.q.Fail(context.WithoutCancel(ctx), j, msg)
 	if ferr != nil {
 		log.Error("cannot record failure; the job runs again", "err", ferr)
-		d.strand(j)
+		d.strand(strandedJob{j: j})
 		return
 	}
 	if err := d.q.ClearAttempts(context.WithoutCancel(ctx)); err != nil {

@@ -7,3 +7,11 @@ func TimerWakeups(d *Daemon) int64 { return d.timerWakeups.Load() }
 // BusyWakeups is how often housekeeping has woken because uploads
 // started or ended, or a job was stranded.
 func BusyWakeups(d *Daemon) int64 { return d.busyWakeups.Load() }
+
+// Stranded is how many leased jobs wait for housekeeping to record their
+// outcome or return them to pending.
+func Stranded(d *Daemon) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.stranded)
+}

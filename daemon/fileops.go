@@ -155,10 +155,18 @@ func deliveredOutcome(wc *config.Watch, state *queue.FileState) queue.Outcome {
 // unchanged) file. With after_upload keep, what follows a delivery happens
 // now (the ready marker goes); move and delete come in a later attempt
 // (finishAfterUpload). It reports whether the outcome was recorded.
-func (d *Daemon) recordDelivered(ctx context.Context, j *queue.Job, wc *config.Watch, o queue.Outcome, log *slog.Logger) bool {
-	ok, requeued := d.complete(ctx, j, o, log)
-	if ok && !requeued && o.Intent == "" {
-		d.readyMarkerDone(ctx, wc, j.Rel, log)
+//
+// A delivery whose outcome cannot be written keeps claim (nil: none) until
+// housekeeping has written it (complete).
+func (d *Daemon) recordDelivered(ctx context.Context, j *queue.Job, wc *config.Watch, o queue.Outcome, claim *nameClaim, log *slog.Logger) bool {
+	then := func(requeued bool) {
+		if !requeued && o.Intent == "" {
+			d.readyMarkerDone(context.WithoutCancel(ctx), wc, j.Rel, log)
+		}
+	}
+	ok, requeued := d.complete(ctx, j, o, claim, then, log)
+	if ok {
+		then(requeued)
 	}
 	return ok
 }
@@ -214,7 +222,7 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 		// after_upload was set to keep since: forget the intent (what
 		// follows a delivery with keep happens: the ready marker goes), and
 		// a failure of the action recorded before.
-		if d.recordDelivered(ctx, j, wc, queue.Outcome{Delivered: &queue.FileState{FP: prev.FP, SHA256: prev.SHA256, Remote: prev.Remote}}, log) {
+		if d.recordDelivered(ctx, j, wc, queue.Outcome{Delivered: &queue.FileState{FP: prev.FP, SHA256: prev.SHA256, Remote: prev.Remote}}, nil, log) {
 			d.afterUploadResult(ctx, wc, j.Rel, nil, log)
 		}
 		return true
@@ -343,11 +351,15 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 // transaction with the end of the job); the path's remote object is never
 // deleted for the file's absence.
 func (d *Daemon) doneAfterUpload(ctx context.Context, j *queue.Job, wc *config.Watch, action, used string, log *slog.Logger) {
-	if ok, _ := d.complete(ctx, j, queue.Outcome{MovedAway: true}, log); !ok {
+	then := func(bool) {
+		bg := context.WithoutCancel(ctx)
+		d.afterUploadResult(bg, wc, j.Rel, nil, log) // clears a recorded failure
+		d.readyMarkerDone(bg, wc, j.Rel, log)
+	}
+	if ok, _ := d.complete(ctx, j, queue.Outcome{MovedAway: true}, nil, then, log); !ok {
 		return
 	}
-	d.afterUploadResult(ctx, wc, j.Rel, nil, log) // clears a recorded failure
-	d.readyMarkerDone(ctx, wc, j.Rel, log)
+	then(false)
 	if used != "" && used != path.Base(j.Rel) {
 		log.Info("moved after upload under a free name", "name", used)
 	} else {

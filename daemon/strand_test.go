@@ -1,0 +1,160 @@
+package daemon_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dropsync/dropsync/daemon"
+	"github.com/dropsync/dropsync/daemon/daemontest"
+	"github.com/dropsync/dropsync/queue"
+	"github.com/dropsync/dropsync/targets/sensenet"
+)
+
+// TestUnrecordedDeliveryIsRecordedNotSentAgain: another process (an
+// operator's sqlite3 shell, `dropsync queue retry`) holds the database's
+// write lock while a file is uploaded, longer than the daemon waits for
+// it, so the delivery's outcome cannot be written. Once the lock goes, the
+// daemon records that outcome; it does not send the file a second time.
+func TestUnrecordedDeliveryIsRecordedNotSentAgain(t *testing.T) {
+	mem.reset()
+	h := daemontest.Start(t, memTargetYAML, "")
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(h.StateDir, queue.FileName)+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	hold, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	var once sync.Once
+	locked := make(chan error, 1)
+	mem.mu.Lock()
+	mem.fail = func(rel string) error {
+		once.Do(func() { // the upload runs: take the write lock before it ends
+			_, err := hold.ExecContext(ctx, "BEGIN IMMEDIATE")
+			locked <- err
+		})
+		return nil
+	}
+	mem.mu.Unlock()
+	sha := h.WriteRandom(t, "report.pdf", 1000)
+	if err := <-locked; err != nil {
+		t.Fatal(err)
+	}
+	daemontest.Eventually(t, "the delivery's outcome stranded", func() bool { return daemon.Stranded(h.Daemon()) > 0 })
+	if _, err := hold.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	h.WaitDelivered(t, "report.pdf", sha)
+	h.WaitIdle(t)
+	if got, puts := mem.get("report.pdf"); got != sha || puts != 1 {
+		t.Fatalf("the server holds %s after %d uploads, want %s after 1", got, puts, sha)
+	}
+}
+
+// TestUnrecordedDeliveryKeepsItsName: Report.txt and report.txt meet in
+// one remote name. The one uploaded first cannot have its outcome written
+// (another program holds the database); the other, claimed meanwhile and
+// waiting for the name, must not take the name while no record says
+// whose it is: it waits until the first delivery is recorded, then fails
+// naming both paths, and the server holds one version.
+func TestUnrecordedDeliveryKeepsItsName(t *testing.T) {
+	fake := sensenet.NewFake()
+	var h *daemontest.Harness
+	var hold *sql.Conn
+	var once sync.Once
+	locked := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/Upload") {
+			once.Do(func() { // both files are claimed: then the database is taken
+				ctx := context.Background()
+				for deadline := time.Now().Add(time.Minute); ; {
+					js, err := h.Queue().Jobs(ctx, queue.Leased, "", 10)
+					if err != nil {
+						locked <- err
+						return
+					}
+					if len(js) == 2 {
+						break
+					}
+					if time.Now().After(deadline) {
+						locked <- fmt.Errorf("%d jobs leased after a minute, want both", len(js))
+						return
+					}
+					time.Sleep(time.Millisecond) // polling the daemon's claim, with a deadline
+				}
+				_, err := hold.ExecContext(ctx, "BEGIN IMMEDIATE")
+				locked <- err
+			})
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { srv.Close(); fake.Close() })
+	h = daemontest.Start(t, fmt.Sprintf("type: sensenet\nurl: %s\nauth: {type: bearer, token: %s}\n", srv.URL, sensenet.DemoToken),
+		"destination: {path: "+sensenet.DocumentsPath+"}\n")
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(h.StateDir, queue.FileName)+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if hold, err = db.Conn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	stage := t.TempDir()
+	for i, name := range []string{"Report.txt", "report.txt"} {
+		if err := os.MkdirAll(filepath.Join(stage, "in"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(stage, "in", name), bytes.Repeat([]byte{byte('a' + i)}, 100+i), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Rename(filepath.Join(stage, "in"), filepath.Join(h.WatchPath(), "in")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-locked; err != nil {
+		t.Fatal(err)
+	}
+	daemontest.Eventually(t, "the first delivery's outcome stranded", func() bool { return daemon.Stranded(h.Daemon()) > 0 })
+	if _, err := hold.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	var delivered, failed int
+	daemontest.Eventually(t, "both files delivered or failed", func() bool {
+		delivered, failed = 0, 0
+		for _, name := range []string{"Report.txt", "report.txt"} {
+			st, err := h.Queue().FileState(context.Background(), h.WatchPath(), "in/"+name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			js, err := h.Queue().Jobs(context.Background(), queue.Failed, "in/"+name, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st != nil {
+				delivered++
+			}
+			failed += len(js)
+		}
+		return delivered+failed >= 2
+	})
+	h.WaitIdle(t)
+	c, _ := fake.Content(sensenet.DocumentsPath + "/in/report.txt")
+	if delivered != 1 || failed != 1 || len(c.Versions) != 1 {
+		t.Fatalf("delivered %d, failed %d, %d versions on the server: want one of each and one version", delivered, failed, len(c.Versions))
+	}
+}
