@@ -543,6 +543,11 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		return
 	}
 	wc := g.cfg.Watches[idx]
+	// A job queued for another target before a reload pointed its watch
+	// here goes here: what its attempt records (the delivery, the remote
+	// names) names this target. (A rescan gives pending jobs the new
+	// target; this one was claimed before it.)
+	j.Target = wc.Target
 	tgt := g.set.Targets[wc.Target]
 	log := jobLogger(d.log, wc.Target, j.Rel)
 	if d.health.holds(j) { // claimed just before its target stopped being up
