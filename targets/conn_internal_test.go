@@ -4,10 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // countingConn records each Write it is given.
@@ -90,5 +96,87 @@ func TestConnectionKeepsItsCopyBuffer(t *testing.T) {
 	})
 	if allocs > 0 {
 		t.Fatalf("a body sent on a connection that sent one before makes %.0f allocations", allocs)
+	}
+}
+
+// passConn passes every write on and counts it in writes.
+type passConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c passConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// A request's head goes out with its body in one write, as the bare
+// uploader's does: net/http writes the head of a body it does not know to
+// be in memory on its own first, and two writes were two segments per
+// file. A request without a body, and one that waits for 100 Continue
+// before its body, still send their head at once.
+func TestRequestHeadGoesOutWithItsBody(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(w, "%d", len(b))
+	}))
+	defer srv.Close()
+	var writes atomic.Int64
+	tr := &http.Transport{
+		DialContext: copyBufferDial(func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			return passConn{Conn: c, writes: &writes}, err
+		}),
+		ExpectContinueTimeout: time.Minute, // the server's 100 Continue, not this, must let the body go
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	file := bytes.Repeat([]byte("f"), 4096)
+	boom := errors.New("boom")
+	for _, tc := range []struct {
+		name   string
+		method string
+		body   io.Reader // not one net/http knows to be in memory
+		size   int64
+		expect bool
+		writes int64
+		err    error
+	}{
+		{"a streamed body", http.MethodPost, io.MultiReader(strings.NewReader("form head"), bytes.NewReader(file)), 9 + 4096, false, 1, nil},
+		{"no body", http.MethodGet, nil, 0, false, 1, nil},
+		{"a body after 100 Continue", http.MethodPost, io.MultiReader(bytes.NewReader(file)), 4096, true, 2, nil},
+		{"a body that fails", http.MethodPost, io.MultiReader(iotestErr{boom}), 10, false, -1, boom},
+		{"a streamed body again", http.MethodPost, io.MultiReader(bytes.NewReader(file)), 4096, false, 1, nil},
+	} {
+		req, err := http.NewRequest(tc.method, srv.URL, tc.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = tc.size
+		if tc.expect {
+			req.Header.Set("Expect", "100-continue")
+		}
+		before := writes.Load()
+		resp, err := client.Do(req)
+		if tc.err != nil {
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("%s: err %v, want %v", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		answer, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(answer) != fmt.Sprint(tc.size) {
+			t.Fatalf("%s: the server read %q bytes (%v), want %d", tc.name, answer, err, tc.size)
+		}
+		if got := writes.Load() - before; got != tc.writes {
+			t.Errorf("%s: the request went out in %d writes, want %d", tc.name, got, tc.writes)
+		}
 	}
 }
