@@ -304,10 +304,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if runErr != nil {
 		cancelWork() // a fatal error: do not wait for the drain
 	}
+	// Housekeeping has ended: what could not be written gets a last try
+	// now (a runner may be waiting for a stranded delivery's remote name)
+	// and once the runners are done. Each try stops at the first write
+	// that fails (each waits for the database at most its busy timeout).
+	// Jobs still leased return to pending at the next start.
+	d.releaseStranded(context.Background())
 	workers.Wait()
-	// A last try for what could not be written; it stops at the first
-	// write that fails (each waits for the database at most its busy
-	// timeout). Jobs still leased return to pending at the next start.
 	d.releaseStranded(context.Background())
 	d.mu.Lock()
 	n := len(d.stranded)

@@ -65,16 +65,13 @@ func TestUnrecordedDeliveryIsRecordedNotSentAgain(t *testing.T) {
 	}
 }
 
-// TestUnrecordedDeliveryKeepsItsName: Report.txt and report.txt meet in
-// one remote name. The one uploaded first cannot have its outcome written
-// (another program holds the database); the other, claimed meanwhile and
-// waiting for the name, must not take the name while no record says
-// whose it is: it waits until the first delivery is recorded, then fails
-// naming both paths, and the server holds one version.
-func TestUnrecordedDeliveryKeepsItsName(t *testing.T) {
-	fake := sensenet.NewFake()
-	var h *daemontest.Harness
-	var hold *sql.Conn
+// strandClash starts a daemon on the sensenet fake, drops Report.txt and
+// report.txt (one remote name) into a new folder, takes the database's
+// write lock from another connection once both are claimed and the first
+// upload has begun, and returns once that delivery's outcome is stranded;
+// the test releases the lock with ROLLBACK on hold.
+func strandClash(t *testing.T) (h *daemontest.Harness, fake *sensenet.Fake, hold *sql.Conn) {
+	fake = sensenet.NewFake()
 	var once sync.Once
 	locked := make(chan error, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -109,11 +106,11 @@ func TestUnrecordedDeliveryKeepsItsName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	if hold, err = db.Conn(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer hold.Close()
+	t.Cleanup(func() { hold.Close() })
 	stage := t.TempDir()
 	for i, name := range []string{"Report.txt", "report.txt"} {
 		if err := os.MkdirAll(filepath.Join(stage, "in"), 0o700); err != nil {
@@ -130,6 +127,17 @@ func TestUnrecordedDeliveryKeepsItsName(t *testing.T) {
 		t.Fatal(err)
 	}
 	daemontest.Eventually(t, "the first delivery's outcome stranded", func() bool { return daemon.Stranded(h.Daemon()) > 0 })
+	return h, fake, hold
+}
+
+// TestUnrecordedDeliveryKeepsItsName: Report.txt and report.txt meet in
+// one remote name. The one uploaded first cannot have its outcome written
+// (another program holds the database); the other, claimed meanwhile and
+// waiting for the name, must not take the name while no record says
+// whose it is: it waits until the first delivery is recorded, then fails
+// naming both paths, and the server holds one version.
+func TestUnrecordedDeliveryKeepsItsName(t *testing.T) {
+	h, fake, hold := strandClash(t)
 	if _, err := hold.ExecContext(context.Background(), "ROLLBACK"); err != nil {
 		t.Fatal(err)
 	}
@@ -156,5 +164,37 @@ func TestUnrecordedDeliveryKeepsItsName(t *testing.T) {
 	c, _ := fake.Content(sensenet.DocumentsPath + "/in/report.txt")
 	if delivered != 1 || failed != 1 || len(c.Versions) != 1 {
 		t.Fatalf("delivered %d, failed %d, %d versions on the server: want one of each and one version", delivered, failed, len(c.Versions))
+	}
+}
+
+// TestStopWritesStrandedOutcomesFirst: a stop that begins while a
+// delivery's outcome is stranded, and a runner waits for its remote name,
+// writes that outcome at once (the database is free again) instead of
+// waiting for the runner until shutdown_timeout (5 s here), and the
+// delivery is on record afterwards.
+func TestStopWritesStrandedOutcomesFirst(t *testing.T) {
+	h, fake, hold := strandClash(t)
+	if _, err := hold.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	h.Stop()
+	if took := time.Since(start); took > 2500*time.Millisecond {
+		t.Errorf("the stop took %s, held by the runner waiting for the stranded delivery's name", took)
+	}
+	q, err := queue.OpenExisting(context.Background(), h.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	recorded := 0
+	for _, name := range []string{"Report.txt", "report.txt"} {
+		if st, _ := q.FileState(context.Background(), h.WatchPath(), "in/"+name); st != nil {
+			recorded++
+		}
+	}
+	c, _ := fake.Content(sensenet.DocumentsPath + "/in/report.txt")
+	if recorded != 1 || len(c.Versions) != 1 {
+		t.Fatalf("%d deliveries on record, %d versions on the server: want 1 and 1", recorded, len(c.Versions))
 	}
 }
