@@ -83,14 +83,12 @@ func (d *Daemon) landed(ctx context.Context, j *queue.Job, wc *config.Watch, tgt
 	}
 	o := deliveredOutcome(wc, &queue.FileState{FP: fp, SHA256: sum, Remote: *r})
 	o.Names = claim.keys(f, *r)
-	recorded := d.recordDelivered(ctx, j, wc, o, claim, log)
+	d.recordDelivered(ctx, j, wc, o, claim, func() {
+		log.Info("delivered: the attempt whose answer was lost had landed; not sent again", "remote_id", r.ID, "version", r.Version)
+		d.obs.Delivered(Delivery{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Bytes: f.Size, Duration: time.Since(start), Attempt: j.Attempts, Remote: *r, SHA256: sum})
+		d.health.succeeded(context.WithoutCancel(ctx), wc.Target)
+	}, log)
 	claim.release()
-	if !recorded {
-		return true
-	}
-	log.Info("delivered: the attempt whose answer was lost had landed; not sent again", "remote_id", r.ID, "version", r.Version)
-	d.obs.Delivered(Delivery{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Bytes: f.Size, Duration: time.Since(start), Attempt: j.Attempts, Remote: *r, SHA256: sum})
-	d.health.succeeded(ctx, wc.Target)
 	return true
 }
 

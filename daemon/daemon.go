@@ -594,7 +594,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		if !prev.MovedAway {
 			o = deliveredOutcome(wc, nil)
 		}
-		d.recordDelivered(ctx, j, wc, o, nil, log)
+		d.recordDelivered(ctx, j, wc, o, nil, nil, log)
 		return
 	}
 	if prev != nil && prev.FP.Size == fp.Size && prev.SHA256 != "" && fp == j.FP {
@@ -603,7 +603,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		if sum, err := src.hash(ctx); err == nil && sum == prev.SHA256 {
 			log.Debug("content unchanged since delivery; not sent again")
 			state := &queue.FileState{FP: fp, SHA256: prev.SHA256, Remote: prev.Remote}
-			d.recordDelivered(ctx, j, wc, deliveredOutcome(wc, state), nil, log)
+			d.recordDelivered(ctx, j, wc, deliveredOutcome(wc, state), nil, nil, log)
 			return
 		}
 	}
@@ -680,36 +680,39 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	state := &queue.FileState{FP: fp, SHA256: res.SHA256, Remote: res.Remote}
 	o := deliveredOutcome(wc, state)
 	o.Names = claim.keys(f, res.Remote)
-	recorded := d.recordDelivered(ctx, j, wc, o, claim, log)
+	// What follows a delivery happens once it is recorded: now, or when
+	// housekeeping records a stranded outcome (bg: the job's context may
+	// have ended by then).
+	bg := context.WithoutCancel(ctx)
+	delivered := func() {
+		d.noteUnsettled(j.Watch, j.Rel, false, true)
+		step("recorded")
+		dl := Delivery{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Bytes: f.Size, Duration: time.Since(start), Attempt: j.Attempts,
+			Remote: res.Remote, SHA256: res.SHA256, Skipped: res.Skipped, Chunked: res.Chunked, Resumed: res.Resumed}
+		if res.Skipped {
+			log.Info("skipped: already on the server (on_conflict: skip)", "remote_id", res.Remote.ID)
+		} else if log.Enabled(bg, slog.LevelInfo) {
+			attrs := []any{"bytes", f.Size, "duration", dl.Duration.Round(time.Millisecond), "attempt", j.Attempts, "remote_id", res.Remote.ID}
+			if res.Remote.Version != "" {
+				attrs = append(attrs, "version", res.Remote.Version)
+			}
+			if res.Remote.Name != "" && res.Remote.Name != filepath.Base(path) {
+				attrs = append(attrs, "remote_name", res.Remote.Name)
+			}
+			if res.Chunked {
+				attrs = append(attrs, "chunked", true)
+			}
+			if res.Resumed {
+				attrs = append(attrs, "resumed", true)
+			}
+			log.Info("delivered", attrs...)
+		}
+		d.obs.Delivered(dl)
+		d.clearThrottle(wc.Target)
+		d.health.succeeded(bg, wc.Target)
+	}
+	d.recordDelivered(ctx, j, wc, o, claim, delivered, log)
 	claim.release()
-	if !recorded {
-		return
-	}
-	d.noteUnsettled(j.Watch, j.Rel, false, true)
-	step("recorded")
-	dl := Delivery{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Bytes: f.Size, Duration: time.Since(start), Attempt: j.Attempts,
-		Remote: res.Remote, SHA256: res.SHA256, Skipped: res.Skipped, Chunked: res.Chunked, Resumed: res.Resumed}
-	if res.Skipped {
-		log.Info("skipped: already on the server (on_conflict: skip)", "remote_id", res.Remote.ID)
-	} else if log.Enabled(ctx, slog.LevelInfo) {
-		attrs := []any{"bytes", f.Size, "duration", dl.Duration.Round(time.Millisecond), "attempt", j.Attempts, "remote_id", res.Remote.ID}
-		if res.Remote.Version != "" {
-			attrs = append(attrs, "version", res.Remote.Version)
-		}
-		if res.Remote.Name != "" && res.Remote.Name != filepath.Base(path) {
-			attrs = append(attrs, "remote_name", res.Remote.Name)
-		}
-		if res.Chunked {
-			attrs = append(attrs, "chunked", true)
-		}
-		if res.Resumed {
-			attrs = append(attrs, "resumed", true)
-		}
-		log.Info("delivered", attrs...)
-	}
-	d.obs.Delivered(dl)
-	d.clearThrottle(wc.Target)
-	d.health.succeeded(ctx, wc.Target)
 }
 
 // gone handles a job whose file no longer exists. The recorded remote

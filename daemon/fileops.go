@@ -154,21 +154,24 @@ func deliveredOutcome(wc *config.Watch, state *queue.FileState) queue.Outcome {
 // recordDelivered records the outcome of a delivered (or found
 // unchanged) file. With after_upload keep, what follows a delivery happens
 // now (the ready marker goes); move and delete come in a later attempt
-// (finishAfterUpload). It reports whether the outcome was recorded.
+// (finishAfterUpload).
 //
-// A delivery whose outcome cannot be written keeps claim (nil: none) until
-// housekeeping has written it (complete).
-func (d *Daemon) recordDelivered(ctx context.Context, j *queue.Job, wc *config.Watch, o queue.Outcome, claim *nameClaim, log *slog.Logger) bool {
+// also (if set) runs once the outcome is recorded, after the ready
+// marker's removal. A delivery whose outcome cannot be written keeps
+// claim (nil: none) until housekeeping has written it, and then runs what
+// follows it (complete).
+func (d *Daemon) recordDelivered(ctx context.Context, j *queue.Job, wc *config.Watch, o queue.Outcome, claim *nameClaim, also func(), log *slog.Logger) {
 	then := func(requeued bool) {
 		if !requeued && o.Intent == "" {
 			d.readyMarkerDone(context.WithoutCancel(ctx), wc, j.Rel, log)
 		}
+		if also != nil {
+			also()
+		}
 	}
-	ok, requeued := d.complete(ctx, j, o, claim, then, log)
-	if ok {
+	if ok, requeued := d.complete(ctx, j, o, claim, then, log); ok {
 		then(requeued)
 	}
-	return ok
 }
 
 // unsettledLimit is how many uploads in a row a file may change during
@@ -222,9 +225,8 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 		// after_upload was set to keep since: forget the intent (what
 		// follows a delivery with keep happens: the ready marker goes), and
 		// a failure of the action recorded before.
-		if d.recordDelivered(ctx, j, wc, queue.Outcome{Delivered: &queue.FileState{FP: prev.FP, SHA256: prev.SHA256, Remote: prev.Remote}}, nil, log) {
-			d.afterUploadResult(ctx, wc, j.Rel, nil, log)
-		}
+		d.recordDelivered(ctx, j, wc, queue.Outcome{Delivered: &queue.FileState{FP: prev.FP, SHA256: prev.SHA256, Remote: prev.Remote}}, nil,
+			func() { d.afterUploadResult(context.WithoutCancel(ctx), wc, j.Rel, nil, log) }, log)
 		return true
 	}
 	dirRel, base := splitRel(j.Rel)

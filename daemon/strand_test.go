@@ -24,10 +24,12 @@ import (
 // operator's sqlite3 shell, `dropsync queue retry`) holds the database's
 // write lock while a file is uploaded, longer than the daemon waits for
 // it, so the delivery's outcome cannot be written. Once the lock goes, the
-// daemon records that outcome; it does not send the file a second time.
+// daemon records that outcome; it does not send the file a second time,
+// and the delivery is reported (metrics) once it is recorded.
 func TestUnrecordedDeliveryIsRecordedNotSentAgain(t *testing.T) {
 	mem.reset()
-	h := daemontest.Start(t, memTargetYAML, "")
+	obs := &countDeliveries{want: 1, done: make(chan struct{})}
+	h := daemontest.StartObserved(t, obs, memTargetYAML, "")
 	db, err := sql.Open("sqlite3", "file:"+filepath.Join(h.StateDir, queue.FileName)+"?_busy_timeout=10000")
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +64,10 @@ func TestUnrecordedDeliveryIsRecordedNotSentAgain(t *testing.T) {
 	h.WaitIdle(t)
 	if got, puts := mem.get("report.pdf"); got != sha || puts != 1 {
 		t.Fatalf("the server holds %s after %d uploads, want %s after 1", got, puts, sha)
+	}
+	daemontest.Eventually(t, "the delivery reported", func() bool { return obs.n.Load() >= 1 })
+	if n := obs.n.Load(); n != 1 {
+		t.Fatalf("the delivery was reported %d times, want once", n)
 	}
 }
 
