@@ -742,9 +742,12 @@ func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt t
 	if !d.callTarget(ctx, j, log, del1, func(err error) { d.handleErr(ctx, j, wc, "", err, log) }) {
 		return
 	}
-	if ok, _ := d.complete(ctx, j, queue.Outcome{Forget: true}, nil, nil, log); ok {
+	deleted := func(bool) {
 		log.Info("deleted on the server", "remote_id", prev.Remote.ID)
 		d.obs.Delivered(Delivery{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Duration: time.Since(start), Attempt: j.Attempts, Remote: prev.Remote, Deleted: true})
+	}
+	if ok, requeued := d.complete(ctx, j, queue.Outcome{Forget: true}, nil, deleted, log); ok {
+		deleted(requeued)
 	}
 }
 
