@@ -828,7 +828,7 @@ type strandedJob struct {
 	// moved file for a deleted one. Without o the job returns to pending.
 	o      *queue.Outcome
 	unlock func()              // the remote name claim, held until o is recorded
-	then   func(requeued bool) // what follows o's recording (the ready marker)
+	then   func(requeued bool) // what follows o's recording (the ready marker, the report)
 }
 
 // strand keeps a job whose outcome or put-back could not be written, so
