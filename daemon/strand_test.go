@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,6 +79,7 @@ func TestUnrecordedDeliveryIsRecordedNotSentAgain(t *testing.T) {
 // the test releases the lock with ROLLBACK on hold.
 func strandClash(t *testing.T) (h *daemontest.Harness, fake *sensenet.Fake, hold *sql.Conn) {
 	fake = sensenet.NewFake()
+	var started atomic.Pointer[daemontest.Harness] // h, for the server's goroutines
 	var once sync.Once
 	locked := make(chan error, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -85,7 +87,7 @@ func strandClash(t *testing.T) (h *daemontest.Harness, fake *sensenet.Fake, hold
 			once.Do(func() { // both files are claimed: then the database is taken
 				ctx := context.Background()
 				for deadline := time.Now().Add(time.Minute); ; {
-					js, err := h.Queue().Jobs(ctx, queue.Leased, "", 10)
+					js, err := started.Load().Queue().Jobs(ctx, queue.Leased, "", 10)
 					if err != nil {
 						locked <- err
 						return
@@ -108,6 +110,7 @@ func strandClash(t *testing.T) (h *daemontest.Harness, fake *sensenet.Fake, hold
 	t.Cleanup(func() { srv.Close(); fake.Close() })
 	h = daemontest.Start(t, fmt.Sprintf("type: sensenet\nurl: %s\nauth: {type: bearer, token: %s}\n", srv.URL, sensenet.DemoToken),
 		"destination: {path: "+sensenet.DocumentsPath+"}\n")
+	started.Store(h)
 	db, err := sql.Open("sqlite3", "file:"+filepath.Join(h.StateDir, queue.FileName)+"?_busy_timeout=10000")
 	if err != nil {
 		t.Fatal(err)
