@@ -123,44 +123,9 @@ func TestNameClashFailsNamingBothPaths(t *testing.T) {
 func TestNameClashOfFilesClaimedTogether(t *testing.T) {
 	for round := range 5 {
 		h, fake := startSensenet(t, "", "")
-		stage := t.TempDir()
 		sub := fmt.Sprintf("in%d", round)
-		for i, name := range []string{"Report.txt", "report.txt"} {
-			if err := os.MkdirAll(filepath.Join(stage, sub), 0o700); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(stage, sub, name), bytes.Repeat([]byte{byte('a' + i)}, 100+i), 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.Rename(filepath.Join(stage, sub), filepath.Join(h.WatchPath(), sub)); err != nil {
-			t.Fatal(err)
-		}
-		var delivered, failed []string
-		daemontest.Eventually(t, "both files delivered or failed", func() bool {
-			delivered, failed = nil, nil
-			for _, name := range []string{"Report.txt", "report.txt"} {
-				rel := sub + "/" + name
-				st, err := h.Queue().FileState(context.Background(), h.WatchPath(), rel)
-				if err != nil {
-					t.Fatal(err)
-				}
-				js, err := h.Queue().Jobs(context.Background(), queue.Failed, rel, 1)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if st != nil {
-					delivered = append(delivered, rel)
-				}
-				if len(js) == 1 {
-					if !strings.Contains(js[0].LastError, "Report.txt") || !strings.Contains(js[0].LastError, "report.txt") {
-						t.Fatalf("round %d: %s failed with %q, which does not name both paths", round, rel, js[0].LastError)
-					}
-					failed = append(failed, rel)
-				}
-			}
-			return len(delivered)+len(failed) >= 2
-		})
+		dropClash(t, h, sub)
+		delivered, failed := clashSettled(t, h, sub)
 		h.WaitIdle(t)
 		c, _ := fake.Content(sensenet.DocumentsPath + "/" + sub + "/report.txt")
 		if len(delivered) != 1 || len(failed) != 1 || len(c.Versions) != 1 {
@@ -168,6 +133,57 @@ func TestNameClashOfFilesClaimedTogether(t *testing.T) {
 		}
 		h.Stop()
 	}
+}
+
+// dropClash renames a new folder sub holding Report.txt and report.txt
+// (one remote name on sensenet) into h's watch, so that both settle and
+// are claimed together.
+func dropClash(t *testing.T, h *daemontest.Harness, sub string) {
+	t.Helper()
+	stage := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(stage, sub), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"Report.txt", "report.txt"} {
+		if err := os.WriteFile(filepath.Join(stage, sub, name), bytes.Repeat([]byte{byte('a' + i)}, 100+i), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Rename(filepath.Join(stage, sub), filepath.Join(h.WatchPath(), sub)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// clashSettled waits until both files dropClash dropped into sub are
+// delivered or failed, and returns the paths of each; a failure must name
+// both paths.
+func clashSettled(t *testing.T, h *daemontest.Harness, sub string) (delivered, failed []string) {
+	t.Helper()
+	daemontest.Eventually(t, "both files delivered or failed", func() bool {
+		delivered, failed = nil, nil
+		for _, name := range []string{"Report.txt", "report.txt"} {
+			rel := sub + "/" + name
+			st, err := h.Queue().FileState(context.Background(), h.WatchPath(), rel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			js, err := h.Queue().Jobs(context.Background(), queue.Failed, rel, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st != nil {
+				delivered = append(delivered, rel)
+			}
+			if len(js) == 1 {
+				if !strings.Contains(js[0].LastError, "Report.txt") || !strings.Contains(js[0].LastError, "report.txt") {
+					t.Fatalf("%s failed with %q, which does not name both paths", rel, js[0].LastError)
+				}
+				failed = append(failed, rel)
+			}
+		}
+		return len(delivered)+len(failed) >= 2
+	})
+	return delivered, failed
 }
 
 // TestNameClashRenameTakesTheNextFreeName: with on_conflict rename the

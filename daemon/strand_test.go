@@ -1,13 +1,11 @@
 package daemon_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -31,17 +29,8 @@ func TestUnrecordedDeliveryIsRecordedNotSentAgain(t *testing.T) {
 	mem.reset()
 	obs := &countDeliveries{want: 1, done: make(chan struct{})}
 	h := daemontest.StartObserved(t, obs, memTargetYAML, "")
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(h.StateDir, queue.FileName)+"?_busy_timeout=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	ctx := context.Background()
-	hold, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hold.Close()
+	hold := secondConn(t, h)
 	var once sync.Once
 	locked := make(chan error, 1)
 	mem.mu.Lock()
@@ -70,6 +59,23 @@ func TestUnrecordedDeliveryIsRecordedNotSentAgain(t *testing.T) {
 	if n := obs.n.Load(); n != 1 {
 		t.Fatalf("the delivery was reported %d times, want once", n)
 	}
+}
+
+// secondConn opens a connection of the test's own to h's database, as
+// another program would, closed when the test ends.
+func secondConn(t *testing.T, h *daemontest.Harness) *sql.Conn {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(h.StateDir, queue.FileName)+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	c, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // strandClash starts a daemon on the sensenet fake, drops Report.txt and
@@ -111,27 +117,8 @@ func strandClash(t *testing.T) (h *daemontest.Harness, fake *sensenet.Fake, hold
 	h = daemontest.Start(t, fmt.Sprintf("type: sensenet\nurl: %s\nauth: {type: bearer, token: %s}\n", srv.URL, sensenet.DemoToken),
 		"destination: {path: "+sensenet.DocumentsPath+"}\n")
 	started.Store(h)
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(h.StateDir, queue.FileName)+"?_busy_timeout=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if hold, err = db.Conn(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hold.Close() })
-	stage := t.TempDir()
-	for i, name := range []string{"Report.txt", "report.txt"} {
-		if err := os.MkdirAll(filepath.Join(stage, "in"), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(stage, "in", name), bytes.Repeat([]byte{byte('a' + i)}, 100+i), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Rename(filepath.Join(stage, "in"), filepath.Join(h.WatchPath(), "in")); err != nil {
-		t.Fatal(err)
-	}
+	hold = secondConn(t, h)
+	dropClash(t, h, "in")
 	if err := <-locked; err != nil {
 		t.Fatal(err)
 	}
@@ -150,29 +137,11 @@ func TestUnrecordedDeliveryKeepsItsName(t *testing.T) {
 	if _, err := hold.ExecContext(context.Background(), "ROLLBACK"); err != nil {
 		t.Fatal(err)
 	}
-	var delivered, failed int
-	daemontest.Eventually(t, "both files delivered or failed", func() bool {
-		delivered, failed = 0, 0
-		for _, name := range []string{"Report.txt", "report.txt"} {
-			st, err := h.Queue().FileState(context.Background(), h.WatchPath(), "in/"+name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			js, err := h.Queue().Jobs(context.Background(), queue.Failed, "in/"+name, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st != nil {
-				delivered++
-			}
-			failed += len(js)
-		}
-		return delivered+failed >= 2
-	})
+	delivered, failed := clashSettled(t, h, "in")
 	h.WaitIdle(t)
 	c, _ := fake.Content(sensenet.DocumentsPath + "/in/report.txt")
-	if delivered != 1 || failed != 1 || len(c.Versions) != 1 {
-		t.Fatalf("delivered %d, failed %d, %d versions on the server: want one of each and one version", delivered, failed, len(c.Versions))
+	if len(delivered) != 1 || len(failed) != 1 || len(c.Versions) != 1 {
+		t.Fatalf("delivered %v, failed %v, %d versions on the server: want one of each and one version", delivered, failed, len(c.Versions))
 	}
 }
 
