@@ -87,13 +87,14 @@ func TestSmallRun(t *testing.T) {
 	r.Print(&out)
 	t.Logf("\n%s\n%s", log.String(), out.String())
 	// Two rounds: three bare bursts and two of dropsync, four files
-	// through the latency watch, the small file, three bare large files
-	// and two of dropsync.
-	if want := 5*300 + 4 + 1 + 3 + 2; r.Verified != want {
+	// through the latency watch, two small files (one per round), three
+	// bare large files and two of dropsync.
+	if want := 5*300 + 4 + 2 + 3 + 2; r.Verified != want {
 		t.Fatalf("verified %d files, want %d", r.Verified, want)
 	}
-	if len(r.BurstRatios) != 2 || len(r.LargeRatios) != 2 {
-		t.Fatalf("ratios of %d burst and %d large rounds, want 2 each", len(r.BurstRatios), len(r.LargeRatios))
+	if len(r.BurstRatios) != 2 || len(r.LargeRatios) != 2 || len(r.RSSSmalls) != 2 || len(r.RSSLarges) != 2 {
+		t.Fatalf("ratios of %d burst and %d large rounds, peak RSS of %d small and %d large daemons, want 2 each",
+			len(r.BurstRatios), len(r.LargeRatios), len(r.RSSSmalls), len(r.RSSLarges))
 	}
 	if r.BareFilesPerSec <= 0 || r.DropsyncFilesPerSec <= 0 || r.BareLargeMBps <= 0 || r.DropsyncLargeMBps <= 0 || r.RSSSmall <= 0 || r.RSSLarge <= 0 || r.LatencyP50 <= 0 {
 		t.Fatalf("a figure is missing: %+v", r)
