@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dropsync/dropsync/internal/redact"
 )
 
 // Size is a byte count written with an optional unit: 512, 10KiB, 10MiB,
@@ -101,5 +103,10 @@ func (s Secret) String() string {
 // MarshalJSON implements json.Marshaler.
 func (s Secret) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(s.String())), nil }
 
-// Reveal returns the secret's value, for building requests.
-func (s Secret) Reveal() string { return string(s) }
+// Reveal returns the secret's value, for building requests. The value is
+// registered with package redact first, so that a server echoing it back
+// cannot put it in a message (see redact).
+func (s Secret) Reveal() string {
+	redact.Add(string(s))
+	return string(s)
+}

@@ -24,7 +24,7 @@ func (d *Daemon) afterUploadResult(ctx context.Context, wc *config.Watch, rel st
 		}
 		return
 	}
-	if rerr := d.q.AfterUploadFailed(bg, wc.Path, rel, wc.AfterUpload, err.Error()); rerr != nil {
+	if rerr := d.q.AfterUploadFailed(bg, wc.Path, rel, wc.AfterUpload, errText(err)); rerr != nil {
 		log.Error("cannot record the after_upload failure", "err", rerr)
 	}
 	tellAfterUpload(d.obs, wc.Path, wc.AfterUpload, err)

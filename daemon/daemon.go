@@ -62,6 +62,11 @@
 // meanwhile; only a daemon stopped before the database takes it runs the
 // job again at its next start.
 //
+// Invariant (errText): a failure's text is recorded (the database, the
+// failure report, a target's state) only through errText, which removes
+// every credential the process sent (package redact); targets.Error's
+// text has been through it already, this is the net under the rest.
+//
 // Invariants of the hot path and of idleness:
 //   - A delivery counts (is logged, observed, followed by after_upload)
 //     only after its outcome is committed; completions of several workers
@@ -97,6 +102,7 @@ import (
 	"time"
 
 	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/internal/redact"
 	"github.com/dropsync/dropsync/internal/safefs"
 	"github.com/dropsync/dropsync/queue"
 	"github.com/dropsync/dropsync/targets"
@@ -899,8 +905,8 @@ func (d *Daemon) handleErr(ctx context.Context, j *queue.Job, wc *config.Watch, 
 	case targets.Throttled, targets.Auth, targets.Unreachable:
 		at := d.health.failed(ctx, wc.Target, kind, retryAfter, err)
 		log.Debug("the target is not up; the file waits for it", "kind", kind.String(), "err", err)
-		d.requeue(context.WithoutCancel(ctx), j, time.Now(), err.Error(), true, log)
-		d.obs.Failed(Failure{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Kind: kind, Msg: err.Error(), Attempt: j.Attempts, RetryAt: at})
+		d.requeue(context.WithoutCancel(ctx), j, time.Now(), errText(err), true, log)
+		d.obs.Failed(Failure{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Kind: kind, Msg: errText(err), Attempt: j.Attempts, RetryAt: at})
 	case targets.Retryable:
 		if te != nil && te.Ambiguous && d.ambiguous(ctx, j, wc, path, te, log) {
 			return
@@ -917,7 +923,7 @@ func (d *Daemon) handleErr(ctx context.Context, j *queue.Job, wc *config.Watch, 
 			return
 		}
 		if d.health.serverFailed(ctx, wc.Target, err) {
-			d.requeue(context.WithoutCancel(ctx), j, time.Now(), err.Error(), true, log)
+			d.requeue(context.WithoutCancel(ctx), j, time.Now(), errText(err), true, log)
 			return
 		}
 		d.retry(ctx, j, wc, err, log, retryAfter)
@@ -935,8 +941,8 @@ func (d *Daemon) retry(ctx context.Context, j *queue.Job, wc *config.Watch, err 
 	}
 	at := time.Now().Add(wait)
 	log.Warn("upload failed; will retry", "attempt", j.Attempts, "retry_in", wait.Round(time.Millisecond), "err", err)
-	d.requeue(ctx, j, at, err.Error(), false, log)
-	d.obs.Failed(Failure{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Kind: targets.Retryable, Msg: err.Error(), Attempt: j.Attempts, RetryAt: at})
+	d.requeue(ctx, j, at, errText(err), false, log)
+	d.obs.Failed(Failure{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Kind: targets.Retryable, Msg: errText(err), Attempt: j.Attempts, RetryAt: at})
 }
 
 // backoff is the wait before attempt n+1: retry.initial doubled per
@@ -951,9 +957,13 @@ func (d *Daemon) backoff(attempt int) time.Duration {
 	return w/2 + rand.N(w/2+1)
 }
 
+// errText is err's text as the daemon records it: without any credential
+// (see package redact).
+func errText(err error) string { return redact.String(err.Error()) }
+
 // finishFail puts a job on the failed list and applies failed_to.
 func (d *Daemon) finishFail(ctx context.Context, j *queue.Job, wc *config.Watch, path string, err error, kind targets.Kind) {
-	msg := err.Error()
+	msg := errText(err)
 	target := j.Target
 	if wc != nil {
 		target = wc.Target

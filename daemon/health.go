@@ -449,7 +449,7 @@ func (h *health) failed(ctx context.Context, name string, kind targets.Kind, ra 
 		return now
 	}
 	prev := t.state
-	t.reason = err.Error()
+	t.reason = errText(err)
 	var at time.Time
 	switch kind {
 	case targets.Throttled:
@@ -486,7 +486,7 @@ func (h *health) failed(ctx context.Context, name string, kind targets.Kind, ra 
 
 	bg := context.WithoutCancel(ctx)
 	if state == queue.TargetThrottled {
-		if perr := d.q.PauseTarget(bg, name, until, err.Error()); perr != nil {
+		if perr := d.q.PauseTarget(bg, name, until, errText(err)); perr != nil {
 			d.log.Error("cannot record the pause", "target", name, "err", perr)
 		}
 	}
@@ -494,7 +494,7 @@ func (h *health) failed(ctx context.Context, name string, kind targets.Kind, ra 
 		d.log.Error("cannot record the target's health", "target", name, "err", perr)
 	}
 	if prev != state {
-		attrs := []any{"target", name, "state", state, "err", err.Error()}
+		attrs := []any{"target", name, "state", state, "err", errText(err)}
 		switch state {
 		case queue.TargetThrottled:
 			attrs = append(attrs, "until", until.Format(time.RFC3339))

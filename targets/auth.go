@@ -8,11 +8,13 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/internal/redact"
 )
 
 // AuthOptions tunes NewAuth to an API.
@@ -42,7 +44,10 @@ func NewAuth(a config.Auth, o AuthOptions) (Authorizer, error) {
 		return headerAuth{}, nil
 	case "basic":
 		pw := NewSecret(a.Password, a.PasswordFile)
-		return headerAuth{set: func(r *http.Request) { r.SetBasicAuth(a.Username, pw.Reveal()) }}, nil
+		return headerAuth{set: func(r *http.Request) {
+			r.SetBasicAuth(a.Username, pw.Reveal())
+			redact.Add(strings.TrimPrefix(r.Header.Get("Authorization"), "Basic ")) // the form a server echoes
+		}}, nil
 	case "bearer":
 		tok := NewSecret(a.Token, a.TokenFile)
 		return headerAuth{set: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok.Reveal()) }}, nil
@@ -82,7 +87,7 @@ func (h headerAuth) Authorize(_ context.Context, r *http.Request) error {
 	return nil
 }
 
-func (headerAuth) Refresh() bool { return false }
+func (headerAuth) Refresh(*http.Request) bool { return false }
 
 // OAuth2 is the client-credentials flow: a token fetched from the token
 // URL, cached until shortly before it expires, and dropped after a 401.
@@ -104,8 +109,9 @@ type OAuth2 struct {
 func (o *OAuth2) Authorize(ctx context.Context, r *http.Request) error {
 	tok, err := o.token(ctx)
 	if err != nil {
-		return &Error{Kind: tokenErrorKind(err), Op: "get oauth2 token", Msg: tokenErrorMsg(err), Err: err}
+		return tokenError(err)
 	}
+	redact.Add(tok.AccessToken)
 	r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 	return nil
 }
@@ -148,22 +154,43 @@ func (o *OAuth2) cached() *oauth2.Token {
 	return nil
 }
 
-// Refresh implements Authorizer.
-func (o *OAuth2) Refresh() bool {
+// Refresh implements Authorizer: the cached token is dropped if it is
+// the one rejected carried.
+func (o *OAuth2) Refresh(rejected *http.Request) bool {
 	o.mu.Lock()
-	o.tok = nil
+	if o.tok != nil && rejected.Header.Get("Authorization") == "Bearer "+o.tok.AccessToken {
+		o.tok = nil
+	}
 	o.mu.Unlock()
 	return true
 }
 
-func tokenErrorKind(err error) Kind {
-	if errors.Is(err, context.Canceled) {
-		return Canceled
+// tokenError classifies a failed token fetch. The token endpoint's
+// refusals are about the target's credentials, never about a file: a 4xx
+// is Auth (RFC 6749 §5.2 answers invalid_client, unauthorized_client,
+// invalid_grant and invalid_scope with 400, some servers with 401 or
+// 403), so the target waits for a fixed secret instead of failing every
+// file of the backlog; a 429 is Throttled with its Retry-After; the rest
+// (5xx, no answer) is Retryable.
+func tokenError(err error) *Error {
+	e := &Error{Kind: Retryable, Op: "get oauth2 token", Msg: tokenErrorMsg(err), Err: err}
+	var re *oauth2.RetrieveError
+	switch {
+	case errors.Is(err, context.Canceled):
+		e.Kind = Canceled
+	case errors.As(err, &re) && re.Response != nil:
+		e.Status = re.Response.StatusCode
+		switch k := KindOfStatus(e.Status); {
+		case k == Throttled:
+			e.Kind = Throttled
+			e.RetryAfter, _ = RetryAfter(re.Response.Header.Get("Retry-After"), time.Now())
+		case e.Status >= 400 && e.Status < 500 && e.Status != http.StatusRequestTimeout:
+			e.Kind = Auth
+		default:
+			e.Kind = k
+		}
 	}
-	if re, ok := err.(*oauth2.RetrieveError); ok && re.Response != nil {
-		return KindOfStatus(re.Response.StatusCode)
-	}
-	return Retryable
+	return e
 }
 
 func tokenErrorMsg(err error) string {
@@ -174,8 +201,11 @@ func tokenErrorMsg(err error) string {
 		if re.ErrorCode != "" {
 			return re.ErrorCode
 		}
+		if words := Shorten(string(re.Body)); words != "" {
+			return "the token endpoint answered: " + words
+		}
 		if re.Response != nil {
-			return fmt.Sprintf("token endpoint answered %s: %s", re.Response.Status, strings.TrimSpace(string(re.Body)))
+			return "the token endpoint refused without a reason"
 		}
 	}
 	return err.Error()

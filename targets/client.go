@@ -78,9 +78,11 @@ func NewHTTPClient(t *config.Target) (*http.Client, error) {
 type Authorizer interface {
 	// Authorize adds credentials to req, fetching a token if needed.
 	Authorize(ctx context.Context, req *http.Request) error
-	// Refresh forgets a cached token after the server answered 401 and
-	// reports whether sending again may help.
-	Refresh() bool
+	// Refresh forgets a cached token after the server answered 401 to
+	// rejected, and reports whether sending again may help. A token other
+	// than the one rejected carried (fetched meanwhile for another request
+	// that met the same expiry) is kept: one expiry costs one fetch.
+	Refresh(rejected *http.Request) bool
 }
 
 // Client sends an adapter's requests with its credentials and the
@@ -164,7 +166,7 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 			return nil, &Error{Kind: Unreachable, Op: op, Status: resp.StatusCode,
 				Msg: fmt.Sprintf("unexpected redirect to %q (a moved server or a login page): check the target's url and auth", location(resp))}
 		}
-		if resp.StatusCode == http.StatusUnauthorized && try == 0 && c.Auth != nil && c.Auth.Refresh() {
+		if resp.StatusCode == http.StatusUnauthorized && try == 0 && c.Auth != nil && c.Auth.Refresh(req) {
 			if err := drainClose(resp); err != nil {
 				return nil, &Error{Kind: Retryable, Op: op, Msg: err.Error(), Err: err}
 			}

@@ -194,7 +194,7 @@ func (b testBody) request(url string) func() (*http.Request, error) {
 type refreshingAuth struct{}
 
 func (refreshingAuth) Authorize(context.Context, *http.Request) error { return nil }
-func (refreshingAuth) Refresh() bool                                  { return true }
+func (refreshingAuth) Refresh(*http.Request) bool                     { return true }
 
 // Over HTTP/2 a server that answers 401 part-way through the body has the
 // request sent again with the rewound body, and the second request

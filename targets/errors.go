@@ -10,6 +10,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
+
+	"github.com/dropsync/dropsync/internal/redact"
 )
 
 // Kind is how a failure is handled.
@@ -94,14 +97,18 @@ func (e *Error) AttemptClass() string {
 	return fmt.Sprintf("%s %d", e.Op, e.Status)
 }
 
+// Error is one line: the operation and the server's words (or the
+// cause's), through Shorten, so that no credential a server echoes and no
+// page of markup or stack trace reaches a log line, the database or
+// `dropsync status`.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Op)
 	b.WriteString(": ")
 	if e.Msg != "" {
-		b.WriteString(e.Msg)
+		b.WriteString(Shorten(e.Msg))
 	} else if e.Err != nil {
-		b.WriteString(e.Err.Error())
+		b.WriteString(Shorten(e.Err.Error()))
 	}
 	if e.Status != 0 {
 		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
@@ -196,4 +203,45 @@ func Classify(err error) (Kind, time.Duration) {
 		return Permanent, 0
 	}
 	return Retryable, 0
+}
+
+// maxWords bounds a server's words in a message, in bytes.
+const maxWords = 300
+
+// Shorten makes text from a server fit a one-line message: every
+// registered credential replaced (see package redact; before the cut, so
+// that no part of one survives it), markup dropped from an HTML page,
+// white space collapsed, and at most maxWords bytes of valid UTF-8.
+func Shorten(s string) string {
+	s = strings.Join(strings.Fields(stripTags(redact.String(s))), " ")
+	if len(s) > maxWords {
+		cut := maxWords
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// stripTags drops the markup of an HTML page, keeping the text between
+// tags; other text is returned as it is.
+func stripTags(s string) string {
+	if !strings.HasPrefix(strings.TrimSpace(s), "<") {
+		return s
+	}
+	var b strings.Builder
+	in := false
+	for _, r := range s {
+		switch {
+		case r == '<':
+			in = true
+			b.WriteByte(' ')
+		case r == '>':
+			in = false
+		case !in:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

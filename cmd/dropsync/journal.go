@@ -59,7 +59,7 @@ func newJournalHandler(out io.Writer, level slog.Leveler) *journalHandler {
 		if len(groups) == 0 && a.Key == slog.TimeKey {
 			return slog.Attr{}
 		}
-		return a
+		return redactAttr(groups, a)
 	}
 	return &journalHandler{inner: slog.NewTextHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: noTime}), w: w}
 }

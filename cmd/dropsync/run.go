@@ -12,6 +12,7 @@ import (
 
 	"github.com/dropsync/dropsync/config"
 	"github.com/dropsync/dropsync/daemon"
+	"github.com/dropsync/dropsync/internal/redact"
 	"github.com/dropsync/dropsync/internal/sandbox"
 	"github.com/dropsync/dropsync/metrics"
 )
@@ -112,7 +113,7 @@ func newLogger(l config.Log, w io.Writer) *slog.Logger {
 	if err := level.UnmarshalText([]byte(l.Level)); err != nil {
 		level = slog.LevelInfo
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: redactAttr}
 	if l.Format == "journal" || (l.Format == "text" && toJournal(w)) {
 		return slog.New(newJournalHandler(w, level))
 	}
@@ -120,6 +121,25 @@ func newLogger(l config.Log, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// redactAttr is the log's last net under the rule that no credential
+// reaches a message (see package redact): a text or error value, the
+// message included, has every registered credential replaced.
+func redactAttr(_ []string, a slog.Attr) slog.Attr {
+	switch a.Value.Kind() {
+	case slog.KindString:
+		if s := a.Value.String(); len(s) >= redact.MinLen {
+			if r := redact.String(s); r != s {
+				a.Value = slog.StringValue(r)
+			}
+		}
+	case slog.KindAny:
+		if err, ok := a.Value.Any().(error); ok && err != nil {
+			a.Value = slog.StringValue(redact.String(err.Error()))
+		}
+	}
+	return a
 }
 
 // loadConfig loads the configuration for a command, with the path in the

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -104,5 +107,62 @@ func TestMalformedSecretsReachNoOutput(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A server whose error answers echo the request's Authorization header
+// (a proxy's debug page, a verbose server) puts the token in no output:
+// not in the log, not in `status`, not in the database, whether the
+// failure is retried (the job's last error) or final (the failed list).
+func TestEchoedCredentialsReachNoOutput(t *testing.T) {
+	const token = "the-right-token-Q7zK"
+	fake := sensenet.NewFake()
+	fake.SetCredentials(token, "")
+	var uploads atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/Upload") {
+			fake.ServeHTTP(w, r)
+			return
+		}
+		status := http.StatusInternalServerError // retried
+		if uploads.Add(1) > 1 {
+			status = http.StatusBadRequest // final
+		}
+		echo, _ := json.Marshal("refused; request was:\nAuthorization: " + r.Header.Get("Authorization") + "\nHost: " + r.Host)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"error":{"code":"InvalidOperation","message":{"lang":"en-us","value":%s}}}`, echo)
+	}))
+	defer srv.Close()
+	defer fake.Close()
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "in"), 0o700)
+	cfg := writeConfig(t, dir, sensenetConfig(dir, srv.URL, token, ""))
+	cmd, logs, exited := startRun(t, cfg)
+	writeRandom(t, filepath.Join(dir, "in", "a.txt"), 100)
+	var status string
+	daemontest.Eventually(t, "the failure on the failed list", func() bool {
+		out, _, _ := runCLI(t, "status", "-c", cfg, "--json")
+		status = out
+		return strings.Contains(out, "refused; request was")
+	})
+	cmd.Process.Signal(syscall.SIGTERM)
+	<-exited
+	if uploads.Load() < 2 {
+		t.Fatalf("%d uploads, want a retried one and a final one", uploads.Load())
+	}
+	all := map[string]string{"log": logs.String(), "status": status}
+	files, _ := filepath.Glob(filepath.Join(dir, "state", "*"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		all[f] = string(b)
+	}
+	if !strings.Contains(logs.String(), "[redacted]") {
+		t.Errorf("the log does not show the echo, redacted:\n%s", logs.String())
+	}
+	for name, text := range all {
+		if strings.Contains(text, token) {
+			t.Errorf("%s holds the token", name)
+		}
 	}
 }

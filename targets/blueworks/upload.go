@@ -14,7 +14,6 @@ import (
 	"path"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/dropsync/dropsync/targets"
 )
@@ -244,44 +243,9 @@ func serverText(raw []byte) string {
 	if json.Unmarshal(raw, &obj) == nil {
 		for _, k := range []string{"message", "errorMessage", "error_description", "error", "detail", "status"} {
 			if s, ok := obj[k].(string); ok && strings.TrimSpace(s) != "" {
-				return shorten(s)
+				return targets.Shorten(s)
 			}
 		}
 	}
-	return shorten(stripTags(string(raw)))
-}
-
-// stripTags drops HTML markup, keeping the text between tags.
-func stripTags(s string) string {
-	if !strings.HasPrefix(strings.TrimSpace(s), "<") {
-		return s
-	}
-	var b strings.Builder
-	in := false
-	for _, r := range s {
-		switch {
-		case r == '<':
-			in = true
-			b.WriteByte(' ')
-		case r == '>':
-			in = false
-		case !in:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-// shorten collapses white space and cuts s to a readable length.
-func shorten(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	const max = 300
-	if len(s) > max {
-		cut := max
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
+	return targets.Shorten(string(raw))
 }

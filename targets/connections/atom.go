@@ -9,7 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/dropsync/dropsync/targets"
 )
 
 // Namespaces of the Activities Atom documents.
@@ -93,24 +94,11 @@ func serverWords(body []byte, contentType string) string {
 				if dec.DecodeElement(&s, &se) != nil {
 					return ""
 				}
-				return clip(s)
+				return targets.Shorten(s)
 			}
 		}
 	}
-	return clip(string(body))
-}
-
-// clip collapses white space and cuts s to 300 bytes on a rune boundary.
-func clip(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) <= 300 {
-		return s
-	}
-	cut := 300
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return targets.Shorten(string(body))
 }
 
 // contentType is the MIME type sent for a file name. Atom and multipart

@@ -9,7 +9,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/dropsync/dropsync/targets"
 )
@@ -178,22 +177,8 @@ func parseStatus(body []byte) *APIError {
 		}
 		return ae
 	}
-	ae.Message = shorten(string(body))
+	ae.Message = targets.Shorten(string(body))
 	return ae
-}
-
-// shorten makes a reply body fit an error message: one line, at most 300
-// bytes, valid UTF-8.
-func shorten(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 300 {
-		cut := 300
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
 }
 
 // decodeItem reads a successful reply that describes one file or folder.
@@ -220,7 +205,7 @@ func decodeItem(op string, resp *http.Response) (item, error) {
 		}
 	}
 	if it.ID == "" || it.ID == "." || it.ID == "/" {
-		msg := "the reply names no id: " + shorten(string(body))
+		msg := "the reply names no id: " + targets.Shorten(string(body))
 		if jerr != nil {
 			msg = "unreadable reply: " + jerr.Error()
 		}

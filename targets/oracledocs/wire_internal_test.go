@@ -55,7 +55,7 @@ func TestClassifyPrefersErrorCodeAndReadsOddBodies(t *testing.T) {
 		{403, `{"errorCode":"-18","errorMessage":"Code needed."}`, targets.Permanent, "access code required: Code needed."},
 		{404, `{"errorCode":-16,"title":"Not there."}`, targets.Permanent, "folder or file not found: Not there."},
 		{403, ``, targets.Permanent, "insufficient privileges"},
-		{502, "<html><body>\n  Bad   gateway\n</body></html>", targets.Retryable, "<html><body> Bad gateway </body></html>"},
+		{502, "<html><body>\n  Bad   gateway\n</body></html>", targets.Retryable, "Bad gateway"},
 		{401, `{"errorCode":"-1","errorMessage":"Who are you?"}`, targets.Auth, "Who are you?"},
 		// A 2xx that reports a failure in errorCode.
 		{200, `{"errorCode":"-20","errorMessage":"No."}`, targets.Permanent, "insufficient privileges: No."},

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/internal/redact"
 	"github.com/dropsync/dropsync/internal/version"
 	"github.com/dropsync/dropsync/targets"
 )
@@ -51,16 +52,20 @@ func (s *sso) Authorize(ctx context.Context, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		redact.Add(tok)
 		s.token = tok
 	}
 	r.Header.Set(TokenHeader, s.token)
 	return nil
 }
 
-// Refresh implements targets.Authorizer: the cached token is dropped.
-func (s *sso) Refresh() bool {
+// Refresh implements targets.Authorizer: the cached token is dropped if
+// it is the one rejected carried.
+func (s *sso) Refresh(rejected *http.Request) bool {
 	s.mu.Lock()
-	s.token = ""
+	if s.token == rejected.Header.Get(TokenHeader) {
+		s.token = ""
+	}
 	s.mu.Unlock()
 	return true
 }
@@ -113,10 +118,7 @@ func (s *sso) fetch(ctx context.Context) (string, error) {
 	jsonErr := json.Unmarshal(raw, &rep)
 	words := rep.Message
 	if jsonErr != nil || words == "" {
-		words = strings.Join(strings.Fields(string(raw)), " ")
-		if len(words) > 300 {
-			words = words[:300] + "…"
-		}
+		words = targets.Shorten(string(raw))
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return "", targets.StatusError(opToken, resp, words)

@@ -268,11 +268,7 @@ func serverWords(raw []byte, rep *reply, jsonErr error) string {
 			return "result type " + rep.Result.Type + " without a message"
 		}
 	}
-	s := strings.Join(strings.Fields(string(raw)), " ")
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	return s
+	return targets.Shorten(string(raw))
 }
 
 // notFound names which part of the destination the server did not find.

@@ -143,10 +143,7 @@ func serverMessage(body []byte) (msg, code string) {
 	if i := strings.IndexAny(text, "\r\n"); i >= 0 {
 		text = strings.TrimSpace(text[:i])
 	}
-	if len(text) > 300 {
-		text = text[:300] + "…"
-	}
-	return text, ""
+	return targets.Shorten(text), ""
 }
 
 // statusError turns a failed response into a classified *targets.Error
