@@ -36,14 +36,20 @@ const Mark = "[redacted]"
 // MinLen is the shortest value that is kept.
 const MinLen = 4
 
-// maxValues bounds the registry: configured secrets and the tokens of the
-// last hours, with their encoded forms, fit many times over.
-const maxValues = 512
+// maxValues bounds the registry: the configured secrets and the tokens
+// of the last days fit many times over.
+const maxValues = 256
+
+// entry is a registered value with the forms it may be echoed in.
+type entry struct {
+	forms []string
+	age   atomic.Uint64 // when it was last registered
+}
 
 var reg = struct {
 	sync.RWMutex
-	seen map[string]*atomic.Uint64 // value → when it was last registered
-}{seen: map[string]*atomic.Uint64{}}
+	seen map[string]*entry // by the value itself
+}{seen: map[string]*entry{}}
 
 // clock orders registrations.
 var clock atomic.Uint64
@@ -51,34 +57,33 @@ var clock atomic.Uint64
 // Add registers a credential value, with the forms a server may echo it
 // in: URL-encoded (a form field, a query) and JSON-escaped. A value known
 // already only has its age renewed, under the read lock: a credential
-// revealed for every request costs little.
+// revealed for every request costs a map lookup.
 func Add(v string) {
 	if len(v) < MinLen {
 		return
 	}
-	forms := [...]string{v, url.QueryEscape(v), jsonEscaped(v)}
-	known := true
 	reg.RLock()
-	for _, f := range forms {
-		if a, ok := reg.seen[f]; ok {
-			a.Store(clock.Add(1))
-		} else {
-			known = false
-		}
+	e, ok := reg.seen[v]
+	if ok {
+		e.age.Store(clock.Add(1))
 	}
 	reg.RUnlock()
-	if known {
+	if ok {
 		return
 	}
-	reg.Lock()
-	defer reg.Unlock()
-	for _, f := range forms {
-		if _, ok := reg.seen[f]; !ok {
-			a := new(atomic.Uint64)
-			a.Store(clock.Add(1))
-			reg.seen[f] = a
+	e = &entry{forms: []string{v}}
+	for _, f := range []string{url.QueryEscape(v), jsonEscaped(v)} {
+		if !slices.Contains(e.forms, f) {
+			e.forms = append(e.forms, f)
 		}
 	}
+	e.age.Store(clock.Add(1))
+	reg.Lock()
+	defer reg.Unlock()
+	if _, ok := reg.seen[v]; ok {
+		return
+	}
+	reg.seen[v] = e
 	if len(reg.seen) > maxValues {
 		evictOldest()
 	}
@@ -87,13 +92,13 @@ func Add(v string) {
 // evictOldest drops the older half of the registry; reg is locked.
 func evictOldest() {
 	ages := make([]uint64, 0, len(reg.seen))
-	for _, a := range reg.seen {
-		ages = append(ages, a.Load())
+	for _, e := range reg.seen {
+		ages = append(ages, e.age.Load())
 	}
 	slices.Sort(ages)
 	cut := ages[len(ages)/2]
-	for v, a := range reg.seen {
-		if a.Load() < cut {
+	for v, e := range reg.seen {
+		if e.age.Load() < cut {
 			delete(reg.seen, v)
 		}
 	}
@@ -115,9 +120,11 @@ func String(s string) string {
 	}
 	reg.RLock()
 	var found []string
-	for v := range reg.seen {
-		if strings.Contains(s, v) {
-			found = append(found, v)
+	for _, e := range reg.seen {
+		for _, f := range e.forms {
+			if strings.Contains(s, f) {
+				found = append(found, f)
+			}
 		}
 	}
 	reg.RUnlock()
