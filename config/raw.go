@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -101,7 +102,15 @@ func unknownKey(k *yaml.Node, where string, known map[string]bool) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	return fmt.Errorf("line %d: unknown key %q in %s (accepted: %s)", k.Line, k.Value, where, strings.Join(names, ", "))
+	name := strconv.Quote(k.Value)
+	if i := strings.IndexAny(k.Value, ": \t"); i >= 0 {
+		// "token:S3cr3t" (no space after the colon) is one key holding a
+		// value, which may be a secret: only what comes before is named.
+		name = strconv.Quote(k.Value[:i]) + " followed by a value without a space after the colon"
+	} else if len(k.Value) > 40 {
+		name = fmt.Sprintf("of %d characters", len(k.Value))
+	}
+	return fmt.Errorf("line %d: unknown key %s in %s (accepted: %s)", k.Line, name, where, strings.Join(names, ", "))
 }
 
 // yamlKeys lists the yaml keys of struct type t.
@@ -301,5 +310,15 @@ func cleanYAMLError(err error) error {
 	s = strings.TrimPrefix(s, "yaml: unmarshal errors:\n")
 	s = strings.TrimPrefix(s, "yaml: ")
 	s = strings.Join(strings.Fields(s), " ")
+	// yaml.v3 quotes text of the document in some messages: the name of
+	// an alias ("unknown anchor 'X' referenced", which a password that
+	// starts with * becomes) or a value. It may be a secret: only short
+	// quotes (the punctuation yaml expected) stay.
+	s = yamlQuoted.ReplaceAllString(s, "…")
 	return fmt.Errorf("%s", s)
 }
+
+// yamlQuoted matches what yaml.v3 quotes of a document in single quotes
+// in its messages, three characters or more (a value it quotes in
+// backquotes is dropped by locate).
+var yamlQuoted = regexp.MustCompile("'[^']{3,}'")

@@ -224,13 +224,16 @@ func ReadSecretFile(path string) (secret Secret, warn string, err error) {
 
 // readSecretFile reads a secret file. warn is set when the file is
 // readable by group or others.
+//
+// A path that cannot be opened is not named: it may be a secret pasted into
+// the *_file key (a token longer than a file name may be fails with "file
+// name too long"); the caller names the key and its line. Only a regular
+// file is read: a named pipe or a device is refused at once, without
+// waiting for a writer.
 func readSecretFile(path string) (secret, warn string, err error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|nonBlock, 0)
 	if err != nil {
 		var pe *os.PathError
-		if errors.As(err, &pe) && !errors.Is(err, os.ErrNotExist) {
-			return "", "", fmt.Errorf("cannot read the secret file %s: %w", path, pe.Err)
-		}
 		if errors.As(err, &pe) {
 			return "", "", fmt.Errorf("cannot read the secret file: %w", pe.Err)
 		}
@@ -243,6 +246,9 @@ func readSecretFile(path string) (secret, warn string, err error) {
 	}
 	if st.IsDir() {
 		return "", "", fmt.Errorf("the secret file %s is a folder", path)
+	}
+	if !st.Mode().IsRegular() {
+		return "", "", fmt.Errorf("the secret file %s is not a regular file (%s)", path, fileKind(st.Mode()))
 	}
 	if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
 		warn = fmt.Sprintf("%s is readable by group or others (mode %#o): chmod 600 it", path, st.Mode().Perm())
@@ -320,4 +326,17 @@ func (c *Config) checkStateDir() {
 		return
 	}
 	c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s is mode %#o: dropsync tightens it to 0700 at start", c.at("state_dir"), c.StateDir, fi.Mode().Perm()))
+}
+
+// fileKind names a file type that is not a regular file.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a plain file"
 }

@@ -183,3 +183,38 @@ func TestLooseStateDirWarns(t *testing.T) {
 		t.Fatalf("warnings %q", c.Warnings)
 	}
 }
+
+// Secrets that the YAML syntax turns into something else are not echoed
+// either: a password that starts with an indicator (* makes it an alias,
+// whose name yaml.v3 quotes: "unknown anchor '…' referenced"), a token
+// written without a space after the colon (one key "token:S3cr…"), a long
+// token pasted into a *_file key (its open fails with "file name too
+// long", not "no such file").
+func TestSecretsTheSyntaxMangledAreNeverEchoed(t *testing.T) {
+	_, y := base(t)
+	const secret = "Pr0dS3cretQ7zKxyzw"
+	auth := "auth: {type: bearer, token: abc}"
+	var texts []string
+	for _, pre := range []string{"*", "!", "&", "%", "@", "`", "!!int ", "!!binary ", "!!timestamp ", "!!map "} {
+		texts = append(texts,
+			strings.Replace(y, auth, "auth:\n      type: basic\n      username: u\n      password: "+pre+secret, 1),
+			strings.Replace(y, auth, "auth: {type: basic, username: u, password: "+pre+secret+"}", 1))
+	}
+	texts = append(texts,
+		strings.Replace(y, auth, "auth: {type: bearer, token:"+secret+"}", 1),
+		strings.Replace(y, auth, "auth: {type: bearer, token_file: eyJhbGciOiJSUzI1NiJ9."+strings.Repeat(secret, 20)+".sig}", 1))
+	for _, text := range texts {
+		_, err := config.Parse(strings.NewReader(text))
+		if err == nil {
+			continue
+		}
+		if strings.Contains(err.Error(), "S3cret") || strings.Count(err.Error(), "\n") > 0 {
+			t.Errorf("the error shows the secret or spans lines: %.300s", err)
+		}
+	}
+	// What is named instead still says what is wrong.
+	_, err := config.Parse(strings.NewReader(strings.Replace(y, auth, "auth: {type: bearer, token:"+secret+"}", 1)))
+	if err == nil || !strings.Contains(err.Error(), `unknown key "token" followed by a value without a space after the colon`) {
+		t.Errorf("no space after the colon: %v", err)
+	}
+}

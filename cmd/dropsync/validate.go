@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
 	"time"
@@ -110,6 +111,10 @@ func checkTarget(ctx context.Context, t targets.Target, tc *config.Target) error
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL may hold a secret (a key in its query)
+		}
 		return fmt.Errorf("unreachable: %w", err)
 	}
 	resp.Body.Close()

@@ -94,3 +94,19 @@ func TestValidateNamesTheSandboxSetting(t *testing.T) {
 		t.Fatalf("without a unit: %v", err)
 	}
 }
+
+// validate --online shows no URL of an unreachable target: its query may
+// hold a ${ENV} secret (a key), and net/http's error quotes the URL.
+func TestValidateOnlineShowsNoURLOfAnUnreachableTarget(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "in"), 0o700)
+	t.Setenv("DS_KEY", "Val1date-S3cret-Api-Key")
+	cfg := writeConfig(t, dir, sensenetConfig(dir, `"http://127.0.0.1:1/odata.svc?apikey=${DS_KEY}"`, "tok-abcdef", ""))
+	out, errOut, code := runCLI(t, "validate", "--online", "-c", cfg)
+	if code == 0 || !strings.Contains(out+errOut, "unreachable") {
+		t.Fatalf("exit %d, output %s%s; want an unreachable target", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, "S3cret") {
+		t.Errorf("validate --online shows the ${DS_KEY} value:\n%s%s", out, errOut)
+	}
+}
