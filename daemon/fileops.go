@@ -293,6 +293,15 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 		return true
 	}
 	defer held.Release()
+	if at == base {
+		// The check before the lease left a window (the sync, the lease
+		// itself) in which the file could be rewritten in place with its
+		// size and mtime put back; only its change time tells. With the
+		// lease held no writer can come unseen: check it all again.
+		if fi, err := f.Stat(); err != nil || fsid.Of(fi) != prev.FP {
+			return false // changed since the delivery: sent again first
+		}
+	}
 	d.noteOwnMove(wc.Path, j.Rel)
 	if at == base {
 		if err := dir.Rename(base, dir, stage); err != nil {
@@ -323,6 +332,16 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 		d.requeue(ctx, j, time.Now().Add(wc.Settle.D()), "delivered; another process is opening the file, so after_upload "+action+" waits", true, log)
 		return true
 	}
+	if !stillInWatch(wc, dirRel, dir) {
+		// The folder was renamed away (out of the watch) since it was
+		// opened: what it holds is no longer the daemon's to move or
+		// delete. The name goes back; the next attempt finds the path
+		// gone and records the file as moved away.
+		d.putBack(dir, stage, base, log)
+		log.Warn("the file's folder left the watch during after_upload; the file is left where it went")
+		d.requeue(ctx, j, time.Now(), "the file's folder left the watch during after_upload", true, log)
+		return true
+	}
 	used := ""
 	switch action {
 	case "delete":
@@ -347,6 +366,20 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 	step("moved")
 	d.doneAfterUpload(ctx, j, wc, action, used, log)
 	return true
+}
+
+// stillInWatch reports whether dir, opened for the folder dirRel below the
+// watch, is still the folder found there now: a folder renamed out of the
+// watch after it was opened keeps its descriptor, through which the daemon
+// would act on files outside the watch.
+func stillInWatch(wc *config.Watch, dirRel string, dir *safefs.Dir) bool {
+	cur, err := safefs.OpenDir(wc.Path, dirRel)
+	if err != nil {
+		return false
+	}
+	defer cur.Close()
+	same, err := cur.SameFolder(dir)
+	return err == nil && same
 }
 
 // doneAfterUpload records that the after_upload action is done (in one
@@ -382,8 +415,13 @@ func (d *Daemon) putBack(dir *safefs.Dir, stage, base string, log *slog.Logger) 
 }
 
 // park moves a failed file to failed_to under a free name, with its
-// .error.txt note beside the name used. The path is recorded as moved
-// away before the move, so its absence never deletes a remote object.
+// .error.txt note beside the name used. Only the very file that failed is
+// parked (its fstat fingerprint is the job's): a version saved since has
+// not been tried, and stays to be queued. The path is recorded as moved
+// away before the move, so its absence never deletes a remote object; a
+// file swapped in at the name between the check and the move is moved
+// back. Nothing in failed_to is ever removed or overwritten: a note whose
+// name is taken (by a parked file of that name) goes under a free one.
 func (d *Daemon) park(ctx context.Context, wc *config.Watch, j *queue.Job, note string, log *slog.Logger) {
 	dirRel, base := splitRel(j.Rel)
 	src, err := safefs.OpenDir(wc.Path, dirRel)
@@ -397,7 +435,12 @@ func (d *Daemon) park(ctx context.Context, wc *config.Watch, j *queue.Job, note 
 		log.Error("failed_to move failed", "err", err)
 		return
 	}
-	f.Close()
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fsid.Of(fi) != j.FP {
+		log.Info("not parked in failed_to: the file changed since the attempt that failed; the new version is sent")
+		return
+	}
 	dst, err := safefs.MkdirAll(wc.FailedTo, dirRel)
 	if err != nil {
 		log.Error("failed_to move failed", "err", err)
@@ -409,17 +452,21 @@ func (d *Daemon) park(ctx context.Context, wc *config.Watch, j *queue.Job, note 
 		return
 	}
 	d.noteOwnMove(wc.Path, j.Rel)
-	used, err := safefs.Move(src, base, nil, dst, base, true)
+	used, err := safefs.Move(src, base, f, dst, base, true)
 	if err != nil {
 		log.Error("failed_to move failed", "err", err)
 		return
 	}
-	name := used + ".error.txt"
-	if err := dst.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		log.Error("cannot write error note", "err", err)
+	if ino, dev, err := dst.Ident(used, false); err == nil && (ino != j.FP.Inode || dev != j.FP.Dev) && j.FP.Inode != 0 {
+		// Another file took the name in between; it was not tried.
+		if _, err := safefs.Move(dst, used, nil, src, base, true); err != nil {
+			log.Error("a file saved at the moment of failed_to was parked with the failed one's name; move it back by hand", "name", path.Join(dst.Name(), used), "err", err)
+		} else {
+			log.Info("not parked in failed_to: the file was replaced at that moment; the new version is sent")
+		}
 		return
 	}
-	nf, err := dst.Create(name) // a note without its file is stale
+	nf, noteName, err := createFree(dst, used+".error.txt")
 	if err == nil {
 		_, err = nf.WriteString(note)
 		if cerr := nf.Close(); err == nil {
@@ -428,10 +475,37 @@ func (d *Daemon) park(ctx context.Context, wc *config.Watch, j *queue.Job, note 
 	}
 	if err != nil {
 		log.Error("cannot write error note", "err", err)
+	} else if noteName != used+".error.txt" {
+		log.Info("the error note's name is taken in failed_to; written under a free one", "note", noteName)
 	}
 	if used != base {
 		log.Info("parked in failed_to under a free name", "name", used)
 	}
+}
+
+// createFree creates the first free name of name, name itself or
+// safefs.FreeName(name, n), never replacing a file.
+func createFree(dir *safefs.Dir, name string) (*os.File, string, error) {
+	for n := 1; ; n++ {
+		cand := safefs.FreeName(name, n)
+		f, err := dir.Create(cand)
+		if err == nil || !errors.Is(err, fs.ErrExist) || n >= 100 {
+			return f, cand, err
+		}
+	}
+}
+
+// isNoteFor reports whether the file name in dir is dropsync's .error.txt
+// note for rel: a parked file may bear a note's name.
+func isNoteFor(dir *safefs.Dir, name, rel string) bool {
+	f, err := dir.Open(name, false)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, len("file: ")+len(rel)+1)
+	_, err = io.ReadFull(f, head)
+	return err == nil && string(head) == "file: "+rel+"\n"
 }
 
 // parkedName finds, among the files parked in dir for base (base, "base
@@ -491,7 +565,9 @@ func (d *Daemon) restoreFailed(ctx context.Context, wc *config.Watch, j *queue.J
 		log.Error("cannot move the file back from failed_to", "err", err)
 		return false
 	}
-	src.Remove(name + ".error.txt")
+	if note := name + ".error.txt"; isNoteFor(src, note, j.Rel) {
+		src.Remove(note)
+	}
 	log.Info("moved back from failed_to for another attempt", "from", path.Join(src.Name(), name))
 	return true
 }

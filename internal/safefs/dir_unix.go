@@ -290,6 +290,20 @@ func (d *Dir) Mkdir(name string) (*Dir, error) {
 	return &Dir{fd: fd, name: p}, nil
 }
 
+// SameFolder reports whether d and o hold the same folder (device and
+// inode of their descriptors): whether a folder opened earlier is still
+// the one a fresh lookup finds, or was renamed away meanwhile.
+func (d *Dir) SameFolder(o *Dir) (bool, error) {
+	var a, b unix.Stat_t
+	if err := unix.Fstat(d.fd, &a); err != nil {
+		return false, &os.PathError{Op: "stat", Path: d.name, Err: err}
+	}
+	if err := unix.Fstat(o.fd, &b); err != nil {
+		return false, &os.PathError{Op: "stat", Path: o.name, Err: err}
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino, nil
+}
+
 // Ident returns the inode and device of name without opening it (an open
 // would break the caller's own lease), following a final symlink only
 // with follow.

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -191,6 +192,12 @@ func (d *Dir) Mkdir(name string) (*Dir, error) {
 		return nil, fmt.Errorf("open %s: %w", p, ErrOutside)
 	}
 	return &Dir{name: p}, nil
+}
+
+// SameFolder reports whether d and o name the same folder. A Dir on
+// Windows is its path: every operation goes to what is there now.
+func (d *Dir) SameFolder(o *Dir) (bool, error) {
+	return strings.EqualFold(filepath.Clean(d.name), filepath.Clean(o.name)), nil
 }
 
 // Ident returns 0, 0 on Windows, where the fingerprint has no inode

@@ -1,0 +1,169 @@
+//go:build linux
+
+package daemon_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dropsync/dropsync/daemon"
+	"github.com/dropsync/dropsync/daemon/daemontest"
+	"github.com/dropsync/dropsync/targets"
+)
+
+// Hostile cases of after_upload and failed_to: a file or its folder
+// changed by someone else at the worst moment.
+
+// waitCh waits for ch (a step hook's signal), failing after d.
+func waitCh(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// The file is rewritten in place (same size, mtime set back, as rsync
+// --inplace -t or cp -p do) after the record is synced and before the
+// lease is taken; only the change time says it changed. after_upload
+// delete must not delete content that was never sent.
+func TestRewriteBeforeTheLeaseIsNotDeletedUnsent(t *testing.T) {
+	mem.reset()
+	h := daemontest.Start(t, memTargetYAML, "after_upload: delete")
+	p := filepath.Join(h.Inbox, "doc.txt")
+	first, second := []byte("AAAAAAAAAAAAAAAA first"), []byte("BBBBBBBBBBBBBBBB other")
+	var once sync.Once
+	rewritten := make(chan struct{})
+	daemon.SetStepHook(func(step string) {
+		if step != "synced" {
+			return
+		}
+		once.Do(func() {
+			defer close(rewritten)
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			f.WriteAt(second, 0)
+			f.Close()
+			if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
+				t.Error(err)
+			}
+		})
+	})
+	t.Cleanup(func() { daemon.SetStepHook(nil) })
+	h.WriteFile(t, "doc.txt", first)
+	waitCh(t, rewritten, "the after_upload attempt")
+	h.WaitIdle(t) // the job is leased from the hook until its outcome is recorded
+	if !exists(p) && !slices.Contains(mem.versions("doc.txt"), sha256hex(second)) {
+		t.Fatalf("after_upload delete removed doc.txt whose rewritten content was never sent (server holds %d version(s), none of them the rewrite)", len(mem.versions("doc.txt")))
+	}
+}
+
+// The file's folder is moved out of the watch (same file system) while
+// after_upload runs: the daemon must not delete a file that no longer lies
+// below its watch.
+func TestAfterUploadDeleteStaysInsideTheWatch(t *testing.T) {
+	mem.reset()
+	h := daemontest.Start(t, memTargetYAML, "after_upload: delete")
+	archive := filepath.Join(filepath.Dir(h.Inbox), "archive") // outside the watch, same file system
+	var once sync.Once
+	moved := make(chan struct{})
+	daemon.SetStepHook(func(step string) {
+		if step != "synced" {
+			return
+		}
+		once.Do(func() {
+			defer close(moved)
+			if err := os.Rename(filepath.Join(h.Inbox, "sub"), archive); err != nil {
+				t.Error(err)
+			}
+		})
+	})
+	t.Cleanup(func() { daemon.SetStepHook(nil) })
+	h.WriteFile(t, "sub/keep.pdf", []byte("the user archived this folder"))
+	waitCh(t, moved, "the after_upload attempt")
+	h.WaitIdle(t)
+	if !exists(filepath.Join(archive, "keep.pdf")) {
+		t.Fatal("after_upload delete removed archive/keep.pdf, a file outside the watch (its folder was moved out of the watch)")
+	}
+}
+
+// replaceOnFinal saves a new version of a file (atomic rename over it) when
+// the daemon reports its upload failed for good, before failed_to runs.
+type replaceOnFinal struct {
+	daemon.Observers
+	h    atomic.Pointer[daemontest.Harness]
+	t    *testing.T
+	data []byte
+	once sync.Once
+}
+
+func (r *replaceOnFinal) Failed(f daemon.Failure) {
+	if f.Final {
+		r.once.Do(func() { r.h.Load().WriteFile(r.t, f.Rel, r.data) })
+	}
+}
+
+// A file that fails permanently is replaced (atomic save of a new
+// version under the same name) between the failure being recorded and
+// failed_to parking it: the new file, never tried, must not be parked in
+// its place (where queue retry does not find it either).
+func TestFailedToParksOnlyTheFileThatFailed(t *testing.T) {
+	mem.reset()
+	failedTo := t.TempDir()
+	var tries atomic.Int32
+	second := []byte("the corrected scan, a different and longer file")
+	mem.fail = func(rel string) error {
+		if tries.Add(1) == 1 {
+			return &targets.Error{Kind: targets.Permanent, Op: "test: upload", Status: 415, Msg: "unsupported type"}
+		}
+		return nil
+	}
+	obs := &replaceOnFinal{t: t, data: second}
+	h := daemontest.StartObserved(t, obs, memTargetYAML, "settle: 1s\nfailed_to: "+failedTo)
+	obs.h.Store(h)
+	h.WriteFile(t, "scan.pdf", []byte("first scan"))
+	h.WaitFailed(t, "scan.pdf")
+	// The new version is sent, not parked: it was saved after the attempt
+	// that failed and has not been tried.
+	daemontest.Eventually(t, "the new version delivered", func() bool { got, _ := mem.get("scan.pdf"); return got == sha256hex(second) })
+	h.WaitIdle(t)
+	if exists(filepath.Join(failedTo, "scan.pdf")) {
+		parked, _ := os.ReadFile(filepath.Join(failedTo, "scan.pdf"))
+		t.Fatalf("failed_to/scan.pdf holds %q", parked)
+	}
+}
+
+// failed_to holds x.error.txt (a parked file that itself failed);
+// then x fails and is parked: its note "x.error.txt" must not delete the
+// parked file of that name.
+func TestErrorNoteNeverDeletesAParkedFile(t *testing.T) {
+	mem.reset()
+	failedTo := t.TempDir()
+	mem.fail = func(string) error {
+		return &targets.Error{Kind: targets.Permanent, Op: "test: upload", Status: 403, Msg: "forbidden"}
+	}
+	h := daemontest.Start(t, memTargetYAML, "failed_to: "+failedTo)
+	h.WriteFile(t, "x.error.txt", []byte("a user's file that failed first"))
+	daemontest.Eventually(t, "x.error.txt parked", func() bool { return exists(filepath.Join(failedTo, "x.error.txt.error.txt")) })
+	h.WriteFile(t, "x", []byte("another file that fails"))
+	daemontest.Eventually(t, "x parked", func() bool { return exists(filepath.Join(failedTo, "x")) })
+	h.WaitIdle(t)
+	got, err := os.ReadFile(filepath.Join(failedTo, "x.error.txt"))
+	if err != nil || string(got) == "" || string(got)[:6] == "file: " {
+		t.Fatalf("the parked file failed_to/x.error.txt was deleted to make room for x's note: now %q (err %v)", got, err)
+	}
+}
