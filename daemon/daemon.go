@@ -548,7 +548,15 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	ctx = withJob(ctx, g)
 	idx, ok := g.watches[j.Watch]
 	if !ok {
-		d.finishFail(ctx, j, nil, "", fmt.Errorf("the watch %s is no longer configured", j.Watch), targets.Permanent)
+		// Not a failure of the file: nothing is recorded about it, so
+		// that the watch's scan queues it again if the watch comes back.
+		log := jobLogger(d.log, j.Target, j.Rel)
+		if err := d.q.Drop(context.WithoutCancel(ctx), j); err != nil {
+			log.Error("cannot drop the job of a watch no longer configured; it is tried again", "watch", j.Watch, "err", err)
+			d.strand(strandedJob{j: j})
+			return
+		}
+		log.Info("not sent: its watch is no longer configured", "watch", j.Watch)
 		return
 	}
 	wc := g.cfg.Watches[idx]

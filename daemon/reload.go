@@ -16,8 +16,8 @@ package daemon
 //     folders beyond the inotify budget are polled (package watcher).
 //   - Watches are matched by path. An added watch starts (with its start-up
 //     scan); a removed watch's watcher stops and its uploads in flight
-//     finish (its jobs still pending fail as "no longer configured", as at
-//     a restart); a changed watch gets a new watcher (a fresh scan) and new
+//     finish (its jobs still pending are dropped, not failed, as at a
+//     restart: a watch added back queues their files again); a changed watch gets a new watcher (a fresh scan) and new
 //     jobs take its new settings.
 //   - Settings that only a start reads (state_dir, workers, shutdown_timeout,
 //     retry, reconcile_interval, log, metrics) are not applied; the reload

@@ -156,6 +156,7 @@ const (
 				sha256 = excluded.sha256, remote_id = excluded.remote_id, remote_version = excluded.remote_version, remote_name = excluded.remote_name,
 				remote_extra = excluded.remote_extra, delivered_at = excluded.delivered_at, after_upload = excluded.after_upload, moved_away = 0`
 	qDropSession = `DELETE FROM upload_sessions WHERE watch = ? AND rel = ?`
+	qDropJob     = `DELETE FROM jobs WHERE id = ? AND state = 'leased'`
 	// qFinish ends a leased job that is not dirty; qRequeue returns a
 	// dirty one (an event arrived while it was in flight) to pending with
 	// a fresh start. finish runs qFinish first, so the common case is one
@@ -1016,6 +1017,28 @@ func (q *Queue) Fail(ctx context.Context, j *Job, msg string) (requeued bool, er
 		return false, fmt.Errorf("queue: fail job %d: %w", j.ID, err)
 	}
 	return requeued, nil
+}
+
+// Drop ends a leased job without an outcome: the job and its upload
+// session are removed, and nothing is recorded about its file, which is as
+// if it had never been queued. It is for a job whose watch is no longer
+// configured: its file did not fail, and the watch's scan queues it again
+// if the watch comes back.
+func (q *Queue) Drop(ctx context.Context, j *Job) error {
+	err := q.hotTx(ctx, func(c *conn) error {
+		if _, err := c.exec(qDropSession, j.Watch, j.Rel); err != nil {
+			return err
+		}
+		if _, err := c.exec(qNewJobAttempts, j.ID); err != nil {
+			return err
+		}
+		_, err := c.exec(qDropJob, j.ID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("queue: drop job %d: %w", j.ID, q.explain(err))
+	}
+	return nil
 }
 
 // SetProgress records how many bytes of a leased job have been sent, for
