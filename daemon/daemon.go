@@ -62,6 +62,10 @@
 // meanwhile; only a daemon stopped before the database takes it runs the
 // job again at its next start.
 //
+// Invariant (health.flush): a target's recorded state, which gates claims,
+// comes to be the daemon's own: a change whose record could not be written
+// is kept marked and written by housekeeping until it is.
+//
 // Invariant (errText): a failure's text is recorded (the database, the
 // failure report, a target's state) only through errText, which removes
 // every credential the process sent (package redact); targets.Error's
@@ -498,16 +502,19 @@ func (d *Daemon) housekeeping(ctx context.Context) {
 			d.timerWakeups.Add(1)
 			progressC = nil
 			d.releaseStranded(ctx)
+			d.health.flush(ctx)
 			d.recordProgress(ctx)
 		}
 	}
 }
 
-// hasWork reports whether uploads are in flight or jobs are stranded.
+// hasWork reports whether uploads are in flight, jobs are stranded or a
+// target's health waits to be recorded.
 func (d *Daemon) hasWork() bool {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.inflight) > 0 || len(d.stranded) > 0
+	busy := len(d.inflight) > 0 || len(d.stranded) > 0
+	d.mu.Unlock()
+	return busy || d.health.anyUnwritten()
 }
 
 // pokeBusy tells housekeeping that it has work.

@@ -53,6 +53,11 @@ type targetState struct {
 	next   time.Time // down, credentials rejected: the next probe
 	streak int       // server failures in a row while up
 	kick   chan struct{}
+	// unwritten: the state changed but its record (target_health, and
+	// the pause it starts or ends) could not be written; housekeeping
+	// writes it (flush). Claims go by the record, so until then they
+	// follow the old state.
+	unwritten bool
 }
 
 // health owns every target's state.
@@ -484,14 +489,9 @@ func (h *health) failed(ctx context.Context, name string, kind targets.Kind, ra 
 	state, until := t.state, t.until
 	h.mu.Unlock()
 
-	bg := context.WithoutCancel(ctx)
-	if state == queue.TargetThrottled {
-		if perr := d.q.PauseTarget(bg, name, until, errText(err)); perr != nil {
-			d.log.Error("cannot record the pause", "target", name, "err", perr)
-		}
-	}
-	if perr := d.q.SetTargetHealth(bg, rec); perr != nil {
-		d.log.Error("cannot record the target's health", "target", name, "err", perr)
+	if werr := h.write(context.WithoutCancel(ctx), rec); werr != nil {
+		d.log.Error("cannot record the target's health; retrying in the background", "target", name, "err", werr)
+		h.markUnwritten(name)
 	}
 	if prev != state {
 		attrs := []any{"target", name, "state", state, "err", errText(err)}
@@ -505,6 +505,74 @@ func (h *health) failed(ctx context.Context, name string, kind targets.Kind, ra 
 	}
 	h.kickLoop(name)
 	return at
+}
+
+// write records a target's state: its health record, and the pause a
+// throttled state holds (or, for any other state, the end of a pause).
+// h.change is held.
+func (h *health) write(ctx context.Context, rec queue.TargetHealth) error {
+	q := h.d.q
+	if rec.State == queue.TargetThrottled {
+		if err := q.PauseTarget(ctx, rec.Target, rec.NextProbe, rec.Reason); err != nil {
+			return err
+		}
+	} else if err := q.ResumeTarget(ctx, rec.Target); err != nil {
+		return err
+	}
+	return q.SetTargetHealth(ctx, rec)
+}
+
+// markUnwritten notes that a target's record could not be written, for
+// housekeeping to write (flush).
+func (h *health) markUnwritten(name string) {
+	h.mu.Lock()
+	if t, ok := h.ts[name]; ok {
+		t.unwritten = true
+	}
+	h.mu.Unlock()
+	h.d.pokeBusy()
+}
+
+// unwritten reports whether a target's record waits to be written.
+func (h *health) anyUnwritten() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, t := range h.ts {
+		if t.unwritten {
+			return true
+		}
+	}
+	return false
+}
+
+// flush writes the records that could not be written when their states
+// changed (another program held the database, a full disk), so that the
+// recorded state, which gates claims, comes to be the daemon's: a target
+// back up while the database was held moved no backlog until a restart.
+// The state written is the current one, under h.change like any change.
+func (h *health) flush(ctx context.Context) {
+	h.change.Lock()
+	defer h.change.Unlock()
+	h.mu.Lock()
+	var recs []queue.TargetHealth
+	for _, t := range h.ts {
+		if t.unwritten {
+			recs = append(recs, t.record())
+		}
+	}
+	h.mu.Unlock()
+	for _, rec := range recs {
+		if err := h.write(ctx, rec); err != nil {
+			return // still held: the next round tries again
+		}
+		h.mu.Lock()
+		if t, ok := h.ts[rec.Target]; ok {
+			t.unwritten = false
+		}
+		h.mu.Unlock()
+		h.d.log.Info("target's health recorded", "target", rec.Target, "state", rec.State)
+		h.d.wake.notify()
+	}
 }
 
 // setUp makes a target up and moves its backlog.
@@ -521,14 +589,9 @@ func (h *health) setUp(ctx context.Context, name, why string) {
 	t.state, t.since, t.reason, t.until, t.next, t.streak = queue.TargetUp, time.Now(), "", time.Time{}, time.Time{}, 0
 	rec := t.record()
 	h.mu.Unlock()
-	bg := context.WithoutCancel(ctx)
-	if err := h.d.q.SetTargetHealth(bg, rec); err != nil {
-		h.d.log.Error("cannot record the target's health", "target", name, "err", err)
-	}
-	if prev == queue.TargetThrottled {
-		if err := h.d.q.ResumeTarget(bg, name); err != nil {
-			h.d.log.Error("cannot end the pause", "target", name, "err", err)
-		}
+	if err := h.write(context.WithoutCancel(ctx), rec); err != nil {
+		h.d.log.Error("cannot record the target's health; retrying in the background", "target", name, "err", err)
+		h.markUnwritten(name)
 	}
 	h.d.log.Info("target up", "target", name, "was", prev, "for", time.Since(since).Round(time.Millisecond), "because", why)
 	h.d.wake.notify()
