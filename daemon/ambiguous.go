@@ -14,8 +14,11 @@ import (
 
 // Ambiguous outcomes.
 //
-// An attempt that sent the whole file and got no answer may have been
-// stored. The attempt is counted under classAmbiguous. Before the next
+// An attempt that sent the whole file and got no whole answer may have
+// been stored: the answer never came, came cut off (targets.ReadAnswer),
+// or a stop ended the wait for it; and an attempt a killed daemon left
+// begun (queue.recoverLeases). The attempt is counted under
+// classAmbiguous. Before the next
 // attempt, a target that can be asked (targets.Verifier) is asked whether
 // the upload landed, and a landed upload is recorded as delivered without
 // sending it again. A target that cannot be asked and whose every upload
@@ -26,7 +29,7 @@ import (
 // job's own generation (the one the attempt ran on), also when a reload
 // changed the target's type meanwhile.
 
-const classAmbiguous = "ambiguous: sent, no answer"
+const classAmbiguous = queue.ClassAmbiguous
 
 // ambiguous counts an ambiguous attempt and fails the job when a target
 // that cannot be asked has re-sent it often enough; it reports whether it

@@ -915,6 +915,13 @@ func (d *Daemon) handleErr(ctx context.Context, j *queue.Job, wc *config.Watch, 
 	errors.As(err, &te)
 	switch kind {
 	case targets.Canceled:
+		if te != nil && te.Ambiguous {
+			// Stopped after the whole file went out: the next attempt
+			// asks the server first (see ambiguous.go).
+			if _, err := d.q.CountAttempt(context.WithoutCancel(ctx), j, j.FP, classAmbiguous); err != nil {
+				log.Warn("cannot count the ambiguous attempt", "err", err)
+			}
+		}
 		log.Info("upload interrupted by shutdown; it resumes at the next start")
 		d.requeue(ctx, j, time.Now(), "interrupted by shutdown", true, log)
 	case targets.Throttled, targets.Auth, targets.Unreachable:

@@ -147,6 +147,12 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 		if err != nil {
 			cl.end()
 			if ctx.Err() != nil {
+				if req.Body != nil && req.Body != http.NoBody && cl.x.whole(req.ContentLength) && !readOnly(ctx) {
+					// Stopped (a shutdown's deadline) after the whole body
+					// went out: the server may have stored it.
+					return nil, &Error{Kind: Canceled, Op: op, Ambiguous: true, Err: ctx.Err(),
+						Msg: "stopped after the whole body was sent, before the answer came"}
+				}
 				return nil, fmt.Errorf("%s: %w", op, ctx.Err())
 			}
 			if cl.stalled() {
@@ -744,8 +750,30 @@ func (s *closeSignal) Close() error {
 
 // ReadBody reads at most 1 MiB of a response body, for parsing a reply or
 // an error message, and closes it (see Do: after that the request's Body may
-// be rewound and sent again).
+// be rewound and sent again). A body cut off is returned as far as it came.
 func ReadBody(resp *http.Response) []byte {
+	b, _ := readBody(resp)
+	return b
+}
+
+// ReadAnswer reads, as ReadBody does, the 2xx answer to a request that
+// stores something on the server. An answer cut off before its end (the
+// connection dropped half-way) is a Retryable *Error marked Ambiguous: the
+// server accepted the request and may have stored it, so that the daemon
+// asks the server (or bounds the re-sends) before sending it again, as for
+// an answer that never came.
+func ReadAnswer(op string, resp *http.Response) ([]byte, error) {
+	b, err := readBody(resp)
+	if err != nil {
+		return b, &Error{Kind: Retryable, Op: op, Status: resp.StatusCode, Ambiguous: true, Err: err,
+			Msg: "the server accepted the request but its answer was cut off: " + err.Error()}
+	}
+	return b, nil
+}
+
+// readBody reads at most 1 MiB of a response body and closes it; err says
+// why a body ended before its end.
+func readBody(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
 	const limit = 1 << 20
 	if n := resp.ContentLength; n >= 0 && n < limit {
@@ -754,15 +782,17 @@ func ReadBody(resp *http.Response) []byte {
 		// that the read which finds its end is made and the connection
 		// goes back to the pool.
 		b := make([]byte, n+1)
-		m, _ := io.ReadFull(resp.Body, b)
-		if m <= int(n) {
-			return b[:m]
+		m, err := io.ReadFull(resp.Body, b)
+		if m < int(n) {
+			return b[:m], err
 		}
-		rest, _ := io.ReadAll(io.LimitReader(resp.Body, limit-int64(m)))
-		return append(b, rest...)
+		if m == int(n) {
+			return b[:m], nil
+		}
+		rest, err := io.ReadAll(io.LimitReader(resp.Body, limit-int64(m)))
+		return append(b, rest...), err
 	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, limit))
-	return b
+	return io.ReadAll(io.LimitReader(resp.Body, limit))
 }
 
 // DrainClose discards what is left of a response body (so the connection

@@ -84,7 +84,9 @@ type Error struct {
 	// and Status.
 	Class string
 	// Ambiguous is set when a request carrying a body was sent whole and
-	// no answer came (timeout, reset): the server may have stored it.
+	// no whole answer came (timeout, reset, an answer cut off, a stop
+	// before the answer): the server may have stored it. It goes with
+	// Retryable, or with Canceled for a stop.
 	Ambiguous bool
 	Err       error
 }

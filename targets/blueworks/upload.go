@@ -185,7 +185,7 @@ func (s *str) UnmarshalJSON(b []byte) error {
 // result turns FileUpload's answer into the remote attachment or a
 // classified error.
 func (t *Target) result(resp *http.Response, p *targets.Plan) (targets.Remote, error) {
-	raw := targets.ReadBody(resp)
+	raw, cut := targets.ReadAnswer(opUpload, resp)
 	switch {
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		return targets.Remote{}, &targets.Error{Kind: targets.Permanent, Op: opUpload, Status: resp.StatusCode,
@@ -196,6 +196,9 @@ func (t *Target) result(resp *http.Response, p *targets.Plan) (targets.Remote, e
 			e.Kind = targets.Auth // the Service ID may not upload (category, API not enabled): no file can go
 		}
 		return targets.Remote{}, e
+	}
+	if cut != nil {
+		return targets.Remote{}, cut // attached, perhaps: not a plain retry
 	}
 	var r reply
 	if err := json.Unmarshal(raw, &r); err != nil {

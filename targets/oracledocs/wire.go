@@ -191,7 +191,10 @@ func decodeItem(op string, resp *http.Response) (item, error) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return item{}, apiError(op, resp)
 	}
-	body := targets.ReadBody(resp)
+	body, err := targets.ReadAnswer(op, resp)
+	if err != nil {
+		return item{}, err // stored, perhaps: not a plain retry
+	}
 	var it item
 	jerr := json.Unmarshal(body, &it)
 	if jerr == nil {

@@ -223,10 +223,18 @@ var (
 // the status says. With HTTP 2xx, a result.type other than OK and a reply
 // that is not the JSON API's are Permanent.
 func (t *Target) reply(op string, resp *http.Response, d *Destination) (*reply, error) {
-	raw := targets.ReadBody(resp)
+	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
+	var raw []byte
+	if ok2xx {
+		var cut error
+		if raw, cut = targets.ReadAnswer(op, resp); cut != nil {
+			return nil, cut // done, perhaps: not a plain retry
+		}
+	} else {
+		raw = targets.ReadBody(resp)
+	}
 	var rep reply
 	jsonErr := json.Unmarshal(raw, &rep)
-	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
 	if ok2xx && jsonErr == nil && rep.Result != nil && strings.EqualFold(rep.Result.Type, "OK") {
 		return &rep, nil
 	}

@@ -250,7 +250,7 @@ func (t *Target) postFor(ctx context.Context, op string, p *targets.Plan, f *tar
 			targets.DrainClose(resp)
 			return nil, nil
 		}
-		return targets.ReadBody(resp), nil
+		return targets.ReadAnswer(op, resp)
 	case http.StatusNoContent:
 		targets.DrainClose(resp)
 		return nil, &targets.Error{Kind: targets.Permanent, Op: op, Status: resp.StatusCode,
