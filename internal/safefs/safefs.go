@@ -57,12 +57,14 @@ func Missing(err error) bool {
 }
 
 // components splits a slash-separated relative path, refusing absolute
-// paths and "." or ".." components.
+// paths and "." or ".." components. A backslash is a separator only on
+// Windows: elsewhere it is a character of a name (a folder named `\in` is a
+// folder below the root).
 func components(rel string) ([]string, error) {
 	if rel == "" || rel == "." {
 		return nil, nil
 	}
-	if path.IsAbs(rel) || strings.HasPrefix(rel, "\\") {
+	if path.IsAbs(rel) || strings.HasPrefix(rel, "\\") && isWindows {
 		return nil, fmt.Errorf("%w: %s is absolute", ErrOutside, rel)
 	}
 	parts := strings.Split(rel, "/")
