@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
 	"gopkg.in/yaml.v3"
@@ -213,6 +214,14 @@ func load(path string, checkPaths bool) (*Config, error) {
 	c.Path = path
 	return c, nil
 }
+
+// maxWorkers bounds workers: each runs 3 goroutines and may hold a
+// connection; more than a server takes at once only queue up there.
+const maxWorkers = 256
+
+// minReconcile bounds reconcile_interval: a full rescan of every watch
+// more often than this is a busy loop.
+const minReconcile = time.Second
 
 // Parse reads a configuration, applies defaults, resolves secrets and
 // validates it.
@@ -416,8 +425,14 @@ func (c *Config) validate(checkPaths bool) error {
 			return err
 		}
 	}
-	if c.Workers < 1 {
-		return fmt.Errorf("workers: must be at least 1, got %d", c.Workers)
+	if c.Workers < 1 || c.Workers > maxWorkers {
+		return fmt.Errorf("workers: must be 1 to %d, got %d", maxWorkers, c.Workers)
+	}
+	if c.Reconcile < Duration(minReconcile) {
+		return fmt.Errorf("reconcile_interval: %s is too short (at least %s; it rescans every watch)", c.Reconcile.D(), minReconcile)
+	}
+	if c.Retry.MaxAttempts < 0 {
+		return fmt.Errorf("retry.max_attempts: must not be negative (0: retry until delivered), got %d", c.Retry.MaxAttempts)
 	}
 	if c.Retry.Max < c.Retry.Initial {
 		return fmt.Errorf("retry.max (%s) must not be below retry.initial (%s)", c.Retry.Max.D(), c.Retry.Initial.D())

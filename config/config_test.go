@@ -182,3 +182,23 @@ func TestMissingWatchPathAndWatchDefaults(t *testing.T) {
 		t.Fatalf("defaults: %+v", w)
 	}
 }
+
+// Numbers beyond what the daemon can use are refused with the key: a size
+// past int64 (it wrapped to a negative chunk_threshold), thousands of
+// workers (each runs three goroutines), a reconcile_interval that rescans
+// in a busy loop (a stop could not get through), negative max_attempts.
+func TestOutOfRangeNumbersAreRefused(t *testing.T) {
+	_, y := base(t)
+	for _, tc := range []struct{ old, new, want string }{
+		{"chunk_threshold: 10MiB", "chunk_threshold: 99999999999TiB", `bad size "99999999999TiB": too large`},
+		{"state_dir:", "workers: 3000000\nstate_dir:", "workers: must be 1 to 256, got 3000000"},
+		{"state_dir:", "reconcile_interval: 1ns\nstate_dir:", "reconcile_interval: 1ns is too short (at least 1s"},
+		{"state_dir:", "retry: {max_attempts: -5}\nstate_dir:", "retry.max_attempts: must not be negative"},
+	} {
+		text := strings.Replace(y, tc.old, tc.new, 1)
+		_, err := config.Parse(strings.NewReader(text))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.new, err, tc.want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,9 @@ func ParseSize(s string) (Size, error) {
 	f, err := strconv.ParseFloat(num, 64)
 	if err != nil {
 		return 0, fmt.Errorf("bad size %q: %v", s, err)
+	}
+	if v := f * float64(mult); v >= math.MaxInt64 {
+		return 0, fmt.Errorf("bad size %q: too large", s)
 	}
 	return Size(f * float64(mult)), nil
 }

@@ -208,7 +208,7 @@ func TestStopInterruptsUploadPastTheDeadline(t *testing.T) {
 // changed one of the same size is.
 func TestTouchedFileIsNotUploadedAgain(t *testing.T) {
 	mem.reset()
-	h := daemontest.StartYAML(t, "state_dir: {{state}}\nreconcile_interval: 200ms\n"+
+	h := daemontest.StartYAML(t, "state_dir: {{state}}\nreconcile_interval: 1s\n"+
 		"targets:\n  t:\n    type: test-memory\n    url: http://127.0.0.1:1\nwatches:\n  - path: {{inbox}}\n    target: t\n    settle: 100ms\n")
 	p := filepath.Join(h.Inbox, "same.txt")
 	h.WriteFile(t, "same.txt", []byte("version one"))
