@@ -254,6 +254,7 @@ StartLimitBurst=10
 [Service]
 Type=simple
 ExecStart={{Path | cmdEscape}}{{range Arguments}} {{. | cmd}}{{end}}
+ExecReload=/bin/kill -HUP $MAINPID
 {{if UserName}}User={{UserName}}
 StateDirectory=dropsync
 StateDirectoryMode=0700

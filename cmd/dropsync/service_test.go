@@ -650,3 +650,13 @@ func TestServiceInstallUserOnlyWhereHonoured(t *testing.T) {
 		t.Error("Install was called for a missing account")
 	}
 }
+
+// The unit `dropsync service install` writes reloads with SIGHUP, as the
+// packaged one does: `systemctl reload dropsync` failed for it.
+func TestServiceInstallUnitReloads(t *testing.T) {
+	c := serviceConfig("/etc/dropsync/config.yaml", 40*time.Second)
+	unit, _ := c.Option["SystemdScript"].(string)
+	if !strings.Contains(unit, "ExecReload=/bin/kill -HUP $MAINPID\n") {
+		t.Errorf("the unit has no ExecReload:\n%s", unit)
+	}
+}

@@ -131,10 +131,12 @@ func printStatus(w io.Writer, r *statusReport, now time.Time) {
 			fmt.Fprintf(w, "  %-6s %s  %s\n         %s\n", f.Action, filepath.Join(f.Watch, filepath.FromSlash(f.Rel)), f.At.Format("2006-01-02 15:04:05"), oneLine(f.Error))
 		}
 	}
-	if len(r.Uploading) > 0 && r.Daemon == "stopped" {
-		fmt.Fprintln(w, "\ninterrupted (the daemon is not running; these resume at its next start):")
-	} else if len(r.Uploading) > 0 {
-		fmt.Fprintln(w, "\nuploading:")
+	if len(r.Uploading) > 0 {
+		if r.Daemon == "stopped" {
+			fmt.Fprintln(w, "\ninterrupted (the daemon is not running; these resume at its next start):")
+		} else {
+			fmt.Fprintln(w, "\nuploading:")
+		}
 		for _, u := range r.Uploading {
 			eta := "-"
 			if u.RateBps > 0 {

@@ -45,3 +45,16 @@ func TestStatusPrintsProgressTargetsPausesAndFailures(t *testing.T) {
 		}
 	}
 }
+
+// Uploads a stopped daemon left are listed under "interrupted": the
+// heading was printed without them.
+func TestStatusListsInterruptedUploads(t *testing.T) {
+	now := time.Now()
+	r := &statusReport{StateDir: "/s", Daemon: "stopped", Counts: map[string]int{queue.Leased: 1},
+		Uploading: []uploadStatus{{ID: 7, Target: "docs", Path: "scans/big.tif", BytesDone: 50, BytesTotal: 200, StartedAt: now}}}
+	var b bytes.Buffer
+	printStatus(&b, r, now)
+	if !strings.Contains(b.String(), "interrupted") || !strings.Contains(b.String(), "scans/big.tif") {
+		t.Errorf("the interrupted upload is not listed:\n%s", b.String())
+	}
+}
