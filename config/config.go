@@ -198,7 +198,9 @@ var DefaultIgnore = []string{"*.tmp", "*.part", "*.crdownload", "~$*", ".~lock.*
 func Load(path string) (*Config, error) { return load(path, true) }
 
 // LoadForInspection is Load for commands that only read the state (status,
-// queue): watch folders need not exist right now.
+// queue): watch folders need not exist right now, and secret files and
+// tls.ca_file are not read (a monitoring user may not read them; a token
+// file being rotated must not break status).
 func LoadForInspection(path string) (*Config, error) { return load(path, false) }
 
 func load(path string, checkPaths bool) (*Config, error) {
@@ -304,8 +306,10 @@ func (c *Config) build(root *yaml.Node, checkPaths bool) error {
 		t.Extra.scrub = c.scrub
 	}
 	c.applyDefaults()
-	if err := c.resolveSecrets(); err != nil {
-		return err
+	if checkPaths {
+		if err := c.resolveSecrets(); err != nil {
+			return err
+		}
 	}
 	if err := c.validate(checkPaths); err != nil {
 		return err
@@ -444,7 +448,7 @@ func (c *Config) validate(checkPaths bool) error {
 		return errors.New("targets: at least one target is required")
 	}
 	for name, t := range c.Targets {
-		if err := t.validate(); err != nil {
+		if err := t.validate(checkPaths); err != nil {
 			return fmt.Errorf("targets.%s.%w", name, err)
 		}
 	}
@@ -458,6 +462,9 @@ func (c *Config) validate(checkPaths bool) error {
 		if err := c.validateWatch(w, checkPaths); err != nil {
 			return fmt.Errorf("watches[%d].%w", i, err)
 		}
+	}
+	if abs, err := filepath.Abs(c.StateDir); err == nil {
+		c.StateDir = abs // status, run elsewhere, opens the same database
 	}
 	for i, a := range c.Watches {
 		for j, b := range c.Watches {
@@ -482,7 +489,7 @@ func (c *Config) validate(checkPaths bool) error {
 	return nil
 }
 
-func (t *Target) validate() error {
+func (t *Target) validate(checkPaths bool) error {
 	if t.Type == "" {
 		msg := "type: missing (sensenet, oracle-documents, sbm, blueworks or connections-activities)"
 		if extra := t.Extra.keys(); len(extra) > 0 {
@@ -500,7 +507,7 @@ func (t *Target) validate() error {
 	if t.MaxFileSize < 0 {
 		return errors.New("max_file_size: must not be negative")
 	}
-	if t.TLS.CAFile != "" {
+	if t.TLS.CAFile != "" && checkPaths {
 		if _, err := os.Stat(t.TLS.CAFile); err != nil {
 			return fmt.Errorf("tls.ca_file: %w", unwrapPathError(err))
 		}
@@ -519,16 +526,16 @@ func (t *Target) validate() error {
 		if err := need("username", a.Username != ""); err != nil {
 			return err
 		}
-		return need("password", a.Password != "")
+		return need("password", a.Password != "" || a.PasswordFile != "")
 	case "bearer":
-		return need("token", a.Token != "")
+		return need("token", a.Token != "" || a.TokenFile != "")
 	case "apikey":
-		return need("key", a.Key != "")
+		return need("key", a.Key != "" || a.KeyFile != "")
 	case "oauth2":
 		if err := need("client_id", a.ClientID != ""); err != nil {
 			return err
 		}
-		if err := need("client_secret", a.ClientSecret != ""); err != nil {
+		if err := need("client_secret", a.ClientSecret != "" || a.ClientSecretFile != ""); err != nil {
 			return err
 		}
 		if a.TokenURL != "" {
@@ -544,7 +551,7 @@ func (t *Target) validate() error {
 		if err := need("username", a.Username != ""); err != nil {
 			return err
 		}
-		return need("password", a.Password != "")
+		return need("password", a.Password != "" || a.PasswordFile != "")
 	}
 	return oneOf("auth.type", a.Type, "none", "basic", "bearer", "apikey", "oauth2", "sso")
 }
@@ -638,14 +645,34 @@ func (c *Config) validateWatch(w *Watch, checkPaths bool) error {
 	return nil
 }
 
-// within reports whether path p is root or lies below it.
+// within reports whether path p is root or lies below it, also through
+// symbolic links (a watch that is a link into another watch, a state_dir
+// reached through one).
 func within(p, root string) bool {
-	p, root = filepath.Clean(p), filepath.Clean(root)
+	p, root = resolved(p), resolved(root)
 	if p == root {
 		return true
 	}
 	rel, err := filepath.Rel(root, p)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// resolved is p, cleaned, with the symbolic links of its longest existing
+// part resolved (the rest, not there yet, is kept as it is).
+func resolved(p string) string {
+	p = filepath.Clean(p)
+	rest := ""
+	for cur := p; ; {
+		if r, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(r, rest)
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			return p
+		}
+		rest = filepath.Join(filepath.Base(cur), rest)
+		cur = parent
+	}
 }
 
 // checkReadyMarker accepts "" (none), a pattern with one {name} and no

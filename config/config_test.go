@@ -202,3 +202,61 @@ func TestOutOfRangeNumbersAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// The commands that only read the state (status, queue list) do not read
+// secret files or tls.ca_file: a monitoring user may not read them, and a
+// token file being rotated must not break status. Load still does.
+func TestInspectionReadsNoSecretFiles(t *testing.T) {
+	dir, y := base(t)
+	missing := filepath.Join(dir, "gone.token")
+	text := strings.Replace(y, "auth: {type: bearer, token: abc}", "auth: {type: bearer, token_file: "+missing+"}\n    tls: {ca_file: "+filepath.Join(dir, "gone.pem")+"}", 1)
+	p := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.LoadForInspection(p); err != nil {
+		t.Errorf("LoadForInspection: %v", err)
+	}
+	if _, err := config.Load(p); err == nil || !strings.Contains(err.Error(), "token_file: cannot read the secret file") {
+		t.Errorf("Load: %v, want the unreadable token_file", err)
+	}
+}
+
+// A relative state_dir is made absolute (status run from another folder
+// opened another database) and then checked against the watches: inside
+// one, its database files would be uploaded.
+func TestRelativeStateDirIsAbsoluteAndCheckedAgainstTheWatches(t *testing.T) {
+	dir, y := base(t)
+	t.Chdir(dir)
+	text := strings.Replace(y, "state_dir: "+filepath.Join(dir, "state"), "state_dir: in/.state", 1)
+	if c, err := config.Parse(strings.NewReader(text)); err == nil {
+		t.Errorf("state_dir %q inside watch %s accepted", c.StateDir, c.Watches[0].Path)
+	}
+	text = strings.Replace(y, "state_dir: "+filepath.Join(dir, "state"), "state_dir: state", 1)
+	c, err := config.Parse(strings.NewReader(text))
+	if err != nil || c.StateDir != filepath.Join(dir, "state") {
+		t.Errorf("state_dir: state gives %q, %v; want %s", c.StateDir, err, filepath.Join(dir, "state"))
+	}
+}
+
+// Overlaps through symbolic links are seen: a watch that is a link into
+// another watch (every file twice), a state_dir reached through a link into
+// a watch.
+func TestOverlapThroughSymlinksIsRefused(t *testing.T) {
+	dir, y := base(t)
+	in := filepath.Join(dir, "in")
+	os.Mkdir(filepath.Join(in, "sub"), 0o700)
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(filepath.Join(in, "sub"), link); err != nil {
+		t.Skip(err)
+	}
+	text := y + "  - path: " + link + "\n    target: docs\n    destination: {path: /Root/Content/Documents}\n"
+	if _, err := config.Parse(strings.NewReader(text)); err == nil || !strings.Contains(err.Error(), "watches must not overlap") {
+		t.Errorf("watch %s (a link into watch %s): %v", link, in, err)
+	}
+	os.Symlink(in, filepath.Join(dir, "inlink"))
+	text = strings.Replace(y, "state_dir: "+filepath.Join(dir, "state"), "state_dir: "+filepath.Join(dir, "inlink", ".state"), 1)
+	if _, err := config.Parse(strings.NewReader(text)); err == nil || !strings.Contains(err.Error(), "lies inside the watched tree") {
+		t.Errorf("state_dir through a link into the watch: %v", err)
+	}
+}
