@@ -221,15 +221,24 @@ func (d *Daemon) changedWhileSending(ctx context.Context, j *queue.Job, wc *conf
 // name is no longer the delivered one: it is sent again first.
 func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config.Watch, prev *queue.FileState, log *slog.Logger) bool {
 	action := wc.AfterUpload
+	dirRel, base := splitRel(j.Rel)
+	stage := stageName(base)
 	if action != "move" && action != "delete" {
 		// after_upload was set to keep since: forget the intent (what
 		// follows a delivery with keep happens: the ready marker goes), and
-		// a failure of the action recorded before.
+		// a failure of the action recorded before. A file staged for the
+		// action when the daemon stopped gets its name back.
+		if dir, err := safefs.OpenDir(wc.Path, dirRel); err == nil {
+			if f, ok := stagedDelivered(dir, stage, prev, wc.FollowLinks); ok {
+				f.Close()
+				d.putBack(dir, stage, base, log) // under a free name if a new file has its own
+			}
+			dir.Close()
+		}
 		d.recordDelivered(ctx, j, wc, queue.Outcome{Delivered: &queue.FileState{FP: prev.FP, SHA256: prev.SHA256, Remote: prev.Remote}}, nil,
 			func() { d.afterUploadResult(context.WithoutCancel(ctx), wc, j.Rel, nil, log) }, log)
 		return true
 	}
-	dirRel, base := splitRel(j.Rel)
 	dir, err := safefs.OpenDir(wc.Path, dirRel)
 	if safefs.Missing(err) {
 		d.doneAfterUpload(ctx, j, wc, action, "", log) // its folder is gone, and the file with it
@@ -240,7 +249,6 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 		return true
 	}
 	defer dir.Close()
-	stage := stageName(base)
 	at := base
 	f, err := dir.Open(base, wc.FollowLinks)
 	switch {
@@ -248,7 +256,13 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 		fi, err := f.Stat()
 		if err != nil || fsid.Of(fi) != prev.FP {
 			f.Close()
-			return false // changed since the delivery: sent again first
+			// Changed since the delivery: sent again first. The delivered
+			// file may lie staged beside it (the daemon stopped between
+			// staging and the action, and a new file took the name):
+			// its action is finished, or it would come back under a free
+			// name and be sent again.
+			d.finishStaged(dir, dirRel, stage, base, prev, wc, action, log)
+			return false
 		}
 	case safefs.Missing(err):
 		// Not at its name: staged when the daemon stopped, or done.
@@ -366,6 +380,52 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 	step("moved")
 	d.doneAfterUpload(ctx, j, wc, action, used, log)
 	return true
+}
+
+// stagedDelivered opens the staged file stage if it is the delivered one
+// (prev): a daemon stopped between staging it and the after_upload action
+// left it under that name, which the watcher does not list.
+func stagedDelivered(dir *safefs.Dir, stage string, prev *queue.FileState, follow bool) (*os.File, bool) {
+	f, err := dir.Open(stage, follow)
+	if err != nil {
+		return nil, false
+	}
+	fi, err := f.Stat()
+	if err != nil || !fsid.Of(fi).SameContent(prev.FP) {
+		f.Close()
+		return nil, false
+	}
+	return f, true
+}
+
+// finishStaged carries out the after_upload action on a delivered file
+// that was staged when the daemon stopped, now that another file holds its
+// name; a staged file that is not the delivered one is left alone.
+func (d *Daemon) finishStaged(dir *safefs.Dir, dirRel, stage, base string, prev *queue.FileState, wc *config.Watch, action string, log *slog.Logger) {
+	f, ok := stagedDelivered(dir, stage, prev, wc.FollowLinks)
+	if !ok {
+		return
+	}
+	defer f.Close()
+	var err error
+	used := ""
+	switch action {
+	case "delete":
+		if err = dir.Remove(stage); err == nil {
+			err = dir.Sync()
+		}
+	case "move":
+		var dst *safefs.Dir
+		if dst, err = safefs.MkdirAll(wc.MoveTo, dirRel); err == nil {
+			used, err = safefs.Move(dir, stage, f, dst, base, true)
+			dst.Close()
+		}
+	}
+	if err != nil {
+		log.Error("after_upload "+action+" of the delivered file staged before a stop failed; it stays staged", "name", stage, "err", err)
+		return
+	}
+	log.Info("after_upload "+action+" done for the delivered file staged before a stop; a new file has its name", "moved_as", used)
 }
 
 // stillInWatch reports whether dir, opened for the folder dirRel below the

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -165,5 +166,94 @@ func TestErrorNoteNeverDeletesAParkedFile(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(failedTo, "x.error.txt"))
 	if err != nil || string(got) == "" || string(got)[:6] == "file: " {
 		t.Fatalf("the parked file failed_to/x.error.txt was deleted to make room for x's note: now %q (err %v)", got, err)
+	}
+}
+
+// stagedAtCrash delivers x with after_upload delete, holds the action off
+// with a reader, stops the daemon and stages x as a daemon killed between
+// staging and the action would have left it.
+func stagedAtCrash(t *testing.T, content []byte) *daemontest.Harness {
+	t.Helper()
+	h := daemontest.Start(t, memTargetYAML, "after_upload: delete")
+	tmp := filepath.Join(filepath.Dir(h.Inbox), "x.writing")
+	if err := os.WriteFile(tmp, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := os.Open(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(h.Inbox, "x")); err != nil {
+		t.Fatal(err)
+	}
+	h.WaitDelivered(t, "x", sha256hex(content))
+	daemontest.Eventually(t, "after_upload held off by the reader", func() bool {
+		js, _ := h.Queue().Jobs(t.Context(), "", "x", 1)
+		return len(js) > 0 && js[0].LastError != "" &&
+			strings.Contains(js[0].LastError, "still has the file open")
+	})
+	h.Stop()
+	reader.Close()
+	if err := os.Rename(filepath.Join(h.Inbox, "x"), filepath.Join(h.Inbox, ".dropsync-stage.x")); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func memYAML(after string) string {
+	return "state_dir: {{state}}\nworkers: 4\nshutdown_timeout: 5s\nretry: {initial: 20ms, max: 200ms}\n" +
+		"targets:\n  t:\n    type: test-memory\n    url: http://127.0.0.1:1\n" +
+		"watches:\n  - path: {{inbox}}\n    target: t\n    settle: 100ms\n    after_upload: " + after + "\n"
+}
+
+// Crash at "staged"; the operator switches after_upload to keep before the
+// restart. The file comes back to its name; it stayed hidden under the
+// staging name (which the daemon itself never lists).
+func TestStagedFileComesBackWhenAfterUploadBecomesKeep(t *testing.T) {
+	mem.reset()
+	h := stagedAtCrash(t, []byte("delivered, then the daemon crashed"))
+	h.RestartYAML(t, memYAML("keep"))
+	h.WriteFile(t, "later.txt", []byte("l"))
+	h.WaitDelivered(t, "later.txt", "")
+	h.WaitIdle(t)
+	if !exists(filepath.Join(h.Inbox, "x")) {
+		t.Fatalf("with after_upload keep, x stays hidden as .dropsync-stage.x (exists: %v) for good", exists(filepath.Join(h.Inbox, ".dropsync-stage.x")))
+	}
+}
+
+// Crash at "staged"; a new file of the same name is dropped before the
+// restart. The old, already delivered content is not uploaded a second
+// time (it was, as "x (2)").
+func TestStagedFileIsNotUploadedTwice(t *testing.T) {
+	mem.reset()
+	old := []byte("delivered, then the daemon crashed")
+	h := stagedAtCrash(t, old)
+	h.WriteFile(t, "x", []byte("a new file under the same name"))
+	h.Restart(t)
+	h.WaitDelivered(t, "x", sha256hex([]byte("a new file under the same name")))
+	daemontest.Eventually(t, "the inbox emptied by after_upload delete", func() bool {
+		ents, err := os.ReadDir(h.Inbox)
+		return err == nil && len(ents) == 0
+	})
+	h.WaitIdle(t)
+	n := 0
+	for _, rel := range []string{"x", "x (2)"} {
+		for _, v := range mem.versions(rel) {
+			if v == sha256hex(old) {
+				n++
+			}
+		}
+	}
+	ents, _ := os.ReadDir(h.Inbox)
+	for _, e := range ents {
+		t.Logf("inbox: %q", e.Name())
+	}
+	mem.mu.Lock()
+	for k, v := range mem.vers {
+		t.Logf("server: %q %d versions", k, len(v))
+	}
+	mem.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("the old content was uploaded %d times (x: %d versions, \"x (2)\": %d versions)", n, len(mem.versions("x")), len(mem.versions("x (2)")))
 	}
 }
