@@ -164,6 +164,7 @@ func open(ctx context.Context, path string, mode openMode) (*Queue, error) {
 	}
 	q := &Queue{db: db, path: path, now: time.Now, daemon: mode == modeDaemon}
 	if mode == modeDaemon {
+		q.file, _ = os.Stat(path) // opened by the pool just now
 		err = q.migrate(ctx)
 		if err == nil {
 			err = q.noAutoCheckpoint(ctx)

@@ -46,6 +46,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,6 +88,8 @@ type Queue struct {
 	nameSeq [nameBuckets]atomic.Uint64 // name records per bucket of keys (names.go)
 
 	warnings []error // set by migrate; see StartWarnings
+
+	file os.FileInfo // the database file the daemon opened; see Ping
 }
 
 // Hot statements, prepared once when the queue opens: preparing is most of
@@ -205,10 +208,22 @@ func (q *Queue) Close() error {
 	return q.db.Close()
 }
 
-// Ping checks that the database answers.
+// Ping checks that the database answers and, for the daemon's queue, that
+// its file is still the one opened: SQLite goes on writing to a file
+// deleted (or replaced: a backup restored over it) under it without an
+// error, into records the next start never sees, so that every file
+// delivered meanwhile would be sent again.
 func (q *Queue) Ping(ctx context.Context) error {
 	var n int
-	return q.explain(q.db.QueryRowContext(ctx, `SELECT 1`).Scan(&n))
+	if err := q.explain(q.db.QueryRowContext(ctx, `SELECT 1`).Scan(&n)); err != nil {
+		return err
+	}
+	if q.file != nil {
+		if fi, err := os.Stat(q.path); err != nil || !os.SameFile(fi, q.file) {
+			return fmt.Errorf("the database file %s was deleted or replaced while dropsync had it open: deliveries recorded since are lost; restart dropsync", q.path)
+		}
+	}
+	return nil
 }
 
 // migrate brings the schema to this dropsync's, then writes the state
