@@ -954,10 +954,12 @@ func (d *Daemon) handleErr(ctx context.Context, j *queue.Job, wc *config.Watch, 
 	}
 }
 
-// retry returns j to pending for another attempt soon (see soon), or
-// after the server's Retry-After, capped by retry.max_pause.
+// retry returns j to pending for another attempt after a backoff that
+// grows with its attempts (retry.initial doubled per attempt up to
+// retry.max, jittered), or after the server's Retry-After, capped by
+// retry.max_pause.
 func (d *Daemon) retry(ctx context.Context, j *queue.Job, wc *config.Watch, err error, log *slog.Logger, retryAfter ...time.Duration) {
-	wait := d.soon()
+	wait := d.backoff(j.Attempts)
 	for _, ra := range retryAfter {
 		wait = max(wait, min(ra, d.cfg.Retry.MaxPause.D()))
 	}

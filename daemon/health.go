@@ -422,7 +422,9 @@ func (h *health) succeeded(ctx context.Context, name string) {
 
 // serverFailed notes a retryable server failure of one file and reports
 // whether it made the target down (a storm): then the file waits for the
-// target instead of retrying on its own.
+// target instead of retrying on its own. A delivery in between ends the
+// streak, so one file the server keeps refusing (a locked document), which
+// backs off on its own, does not take the target down for the others.
 func (h *health) serverFailed(ctx context.Context, name string, err error) bool {
 	h.mu.Lock()
 	t, ok := h.ts[name]
@@ -682,12 +684,4 @@ func (t *targetState) record() queue.TargetHealth {
 func (d *Daemon) probeWait(downFor time.Duration) time.Duration {
 	w := min(max(downFor/5, d.cfg.Retry.Initial.D()), d.cfg.Retry.Max.D())
 	return w*9/10 + rand.N(w/5+1)
-}
-
-// soon is the wait before a file's own retry after a stray server failure:
-// retry.initial, jittered by a quarter either way. Long waits belong to a
-// target that is down, where the probe's backoff decides.
-func (d *Daemon) soon() time.Duration {
-	base := d.cfg.Retry.Initial.D()
-	return base*3/4 + rand.N(base/2+1)
 }
