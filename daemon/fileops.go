@@ -163,7 +163,7 @@ func deliveredOutcome(wc *config.Watch, state *queue.FileState) queue.Outcome {
 func (d *Daemon) recordDelivered(ctx context.Context, j *queue.Job, wc *config.Watch, o queue.Outcome, claim *nameClaim, also func(), log *slog.Logger) {
 	then := func(requeued bool) {
 		if !requeued && o.Intent == "" {
-			d.readyMarkerDone(context.WithoutCancel(ctx), wc, j.Rel, log)
+			d.readyMarkerDone(context.WithoutCancel(ctx), wc, j, log)
 		}
 		if also != nil {
 			also()
@@ -449,7 +449,7 @@ func (d *Daemon) doneAfterUpload(ctx context.Context, j *queue.Job, wc *config.W
 	then := func(bool) {
 		bg := context.WithoutCancel(ctx)
 		d.afterUploadResult(bg, wc, j.Rel, nil, log) // clears a recorded failure
-		d.readyMarkerDone(bg, wc, j.Rel, log)
+		d.readyMarkerDone(bg, wc, j, log)
 	}
 	if ok, _ := d.complete(ctx, j, queue.Outcome{MovedAway: true}, nil, then, log); !ok {
 		return

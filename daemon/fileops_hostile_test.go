@@ -257,3 +257,31 @@ func TestStagedFileIsNotUploadedTwice(t *testing.T) {
 		t.Fatalf("the old content was uploaded %d times (x: %d versions, \"x (2)\": %d versions)", n, len(mem.versions("x")), len(mem.versions("x (2)")))
 	}
 }
+
+// "{dir}/.ready": the producer drops batch 2 and writes .ready again while
+// batch 1's last upload is still running. Batch 1's delivery removed
+// .ready (no job of the folder was in the queue: batch 2 was still
+// settling in the watcher), and batch 2, released by a marker that was
+// gone when it settled, waited for a marker that never came.
+func TestFolderMarkerOfTheNextBatchIsNotRemoved(t *testing.T) {
+	mem.reset()
+	old := daemontest.Timeout
+	daemontest.Timeout = 15 * time.Second
+	t.Cleanup(func() { daemontest.Timeout = old })
+	block := make(chan struct{})
+	mem.mu.Lock()
+	mem.block = block
+	mem.mu.Unlock()
+	h := daemontest.Start(t, memTargetYAML, "settle: 1s\nready_marker: \"{dir}/.ready\"")
+	h.WriteFile(t, "sub/one.pdf", []byte("batch 1"))
+	h.WriteFile(t, "sub/.ready", nil)
+	daemontest.Eventually(t, "batch 1 uploading", func() bool { a, _ := mem.running(); return a == 1 })
+	h.WriteFile(t, "sub/two.pdf", []byte("batch 2"))
+	h.WriteFile(t, "sub/.ready", nil) // batch 2 is complete
+	mem.mu.Lock()
+	mem.block = nil
+	mem.mu.Unlock()
+	close(block)
+	h.WaitDelivered(t, "sub/one.pdf", sha256hex([]byte("batch 1")))
+	h.WaitDelivered(t, "sub/two.pdf", sha256hex([]byte("batch 2")))
+}
