@@ -388,6 +388,7 @@ func (d *Daemon) tookOwnMove(watch, rel string) bool {
 func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-chan struct{}) {
 	defer close(jobs)
 	idle := d.pipe.runners()
+	claimFailing := false
 	for ctx.Err() == nil {
 		for idle == 0 {
 			select {
@@ -412,12 +413,23 @@ func (d *Daemon) dispatch(ctx context.Context, jobs chan<- *queue.Job, freed <-c
 		d.pipe.got(want, len(js))
 		if err != nil {
 			if ctx.Err() == nil {
-				d.log.Error("claim failed", "err", err)
+				// Said once, and once more when claims work again: a
+				// database held for a while is one event, not one a second.
+				if !claimFailing {
+					d.log.Error("cannot claim work from the database; trying again every second", "err", err)
+				} else {
+					d.log.Debug("claim failed", "err", err)
+				}
+				claimFailing = true
 				if !sleepCtx(ctx, time.Second) {
 					return
 				}
 			}
 			continue
+		}
+		if claimFailing {
+			claimFailing = false
+			d.log.Info("claims work again")
 		}
 		for _, j := range js {
 			jobs <- j // a runner is idle for each

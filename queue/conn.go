@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // The hot path (enqueue, claim, complete) runs on the driver's connection
@@ -77,6 +78,9 @@ func (q *Queue) hotTx(ctx context.Context, fn func(c *conn) error) (err error) {
 		}
 		rollback := func() error {
 			if _, rerr := c.exec(`ROLLBACK`); rerr != nil {
+				if strings.Contains(rerr.Error(), "no transaction is active") {
+					return nil // SQLite ended it itself (a COMMIT that failed on a full disk)
+				}
 				return fmt.Errorf("queue: rollback: %v: %w", rerr, driver.ErrBadConn)
 			}
 			return nil
