@@ -501,6 +501,9 @@ func (t *Target) validate(checkPaths bool) error {
 	if t.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("url: not an http(s) URL (want https://host[:port][/path]; the value is not shown, it may hold a password)")
 	}
+	if t.Timeout < Duration(100*time.Millisecond) {
+		return fmt.Errorf("timeout: %s is too short (at least 100ms: every request would fail)", t.Timeout.D())
+	}
 	if t.ChunkSize < 1 {
 		return errors.New("chunk_size: must be positive")
 	}

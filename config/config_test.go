@@ -194,6 +194,7 @@ func TestOutOfRangeNumbersAreRefused(t *testing.T) {
 		{"state_dir:", "workers: 3000000\nstate_dir:", "workers: must be 1 to 256, got 3000000"},
 		{"state_dir:", "reconcile_interval: 1ns\nstate_dir:", "reconcile_interval: 1ns is too short (at least 1s"},
 		{"state_dir:", "retry: {max_attempts: -5}\nstate_dir:", "retry.max_attempts: must not be negative"},
+		{"chunk_threshold: 10MiB", "timeout: 1ns", "targets.docs.timeout: 1ns is too short (at least 100ms"},
 	} {
 		text := strings.Replace(y, tc.old, tc.new, 1)
 		_, err := config.Parse(strings.NewReader(text))
