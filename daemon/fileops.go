@@ -356,19 +356,7 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 		d.requeue(ctx, j, time.Now(), "the file's folder left the watch during after_upload", true, log)
 		return true
 	}
-	used := ""
-	switch action {
-	case "delete":
-		if err = dir.Remove(stage); err == nil {
-			err = dir.Sync()
-		}
-	case "move":
-		var dst *safefs.Dir
-		if dst, err = safefs.MkdirAll(wc.MoveTo, dirRel); err == nil {
-			used, err = safefs.Move(dir, stage, f, dst, base, true)
-			dst.Close()
-		}
-	}
+	used, err := actOnStaged(dir, dirRel, stage, base, f, wc, action)
 	if err != nil {
 		d.putBack(dir, stage, base, log)
 		log.Error("after_upload "+action+" failed; trying again", "err", err)
@@ -407,8 +395,18 @@ func (d *Daemon) finishStaged(dir *safefs.Dir, dirRel, stage, base string, prev 
 		return
 	}
 	defer f.Close()
-	var err error
-	used := ""
+	used, err := actOnStaged(dir, dirRel, stage, base, f, wc, action)
+	if err != nil {
+		log.Error("after_upload "+action+" of the delivered file staged before a stop failed; it stays staged", "name", stage, "err", err)
+		return
+	}
+	log.Info("after_upload "+action+" done for the delivered file staged before a stop; a new file has its name", "moved_as", used)
+}
+
+// actOnStaged carries out the after_upload action (delete, or move to
+// move_to under base or a free name, returned) on the file staged in dir,
+// open as f.
+func actOnStaged(dir *safefs.Dir, dirRel, stage, base string, f *os.File, wc *config.Watch, action string) (used string, err error) {
 	switch action {
 	case "delete":
 		if err = dir.Remove(stage); err == nil {
@@ -421,11 +419,7 @@ func (d *Daemon) finishStaged(dir *safefs.Dir, dirRel, stage, base string, prev 
 			dst.Close()
 		}
 	}
-	if err != nil {
-		log.Error("after_upload "+action+" of the delivered file staged before a stop failed; it stays staged", "name", stage, "err", err)
-		return
-	}
-	log.Info("after_upload "+action+" done for the delivered file staged before a stop; a new file has its name", "moved_as", used)
+	return used, err
 }
 
 // stillInWatch reports whether dir, opened for the folder dirRel below the

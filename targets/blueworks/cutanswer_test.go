@@ -4,10 +4,10 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"testing"
 
 	"github.com/dropsync/dropsync/targets"
+	"github.com/dropsync/dropsync/targets/fakehttp"
 	"github.com/dropsync/dropsync/targets/targettest"
 )
 
@@ -20,23 +20,9 @@ import (
 // (Ambiguous → ambiguous(); MaxAttempts → CountAttempt).
 func TestCutSuccessAnswerIsNotResentBlindly(t *testing.T) {
 	fake := NewFake()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != UploadPath {
-			fake.ServeHTTP(w, r)
-			return
-		}
-		rec := httptest.NewRecorder()
-		fake.ServeHTTP(rec, r)
-		body := rec.Body.Bytes()
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(rec.Code)
-		w.Write(body[:len(body)/2])
-		w.(http.Flusher).Flush()
-		panic(http.ErrAbortHandler) // the connection drops mid-answer
-	}))
+	faults := fakehttp.Wrap(fake)
+	faults.Set(func(r *http.Request) fakehttp.Action { return fakehttp.Action{CutAnswer: r.URL.Path == UploadPath} })
+	srv := httptest.NewServer(faults)
 	t.Cleanup(srv.Close)
 	env := targettest.Build(t, fake.Setup(srv.URL).Target, "destination: "+instanceDest+"\non_conflict: rename")
 	tgt := env.Target.(*Target)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,10 @@ type Action struct {
 	// only after Delay: a server that commits and answers too late.
 	AfterProcessing bool
 	Delay           time.Duration
+	// CutAnswer passes the request on (it takes effect) and sends half
+	// of its answer, with the whole length announced, then drops the
+	// connection: a server that commits and is cut off answering.
+	CutAnswer bool
 }
 
 // Faults wraps a fake server and injects failures into its requests, as an
@@ -83,6 +88,20 @@ func (f *Faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a = decide(r)
 	}
 	switch {
+	case a.CutAnswer:
+		rec := httptest.NewRecorder()
+		f.next.ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body[:len(body)/2])
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		panic(http.ErrAbortHandler) // the connection drops mid-answer
 	case a.AfterProcessing:
 		rec := httptest.NewRecorder()
 		f.next.ServeHTTP(rec, r)

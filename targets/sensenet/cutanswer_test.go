@@ -5,11 +5,11 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/dropsync/dropsync/targets"
+	"github.com/dropsync/dropsync/targets/fakehttp"
 	"github.com/dropsync/dropsync/targets/sensenet"
 	"github.com/dropsync/dropsync/targets/targettest"
 )
@@ -21,23 +21,11 @@ import (
 // now: the daemon asks or bounds the re-sends, as for a lost answer.
 func TestCutUploadAnswerIsAmbiguous(t *testing.T) {
 	fake := sensenet.NewFake()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasSuffix(r.URL.Path, "/Upload") {
-			fake.ServeHTTP(w, r)
-			return
-		}
-		rec := httptest.NewRecorder()
-		fake.ServeHTTP(rec, r)
-		body := rec.Body.Bytes()
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(rec.Code)
-		w.Write(body[:len(body)/2])
-		w.(http.Flusher).Flush()
-		panic(http.ErrAbortHandler)
-	}))
+	faults := fakehttp.Wrap(fake)
+	faults.Set(func(r *http.Request) fakehttp.Action {
+		return fakehttp.Action{CutAnswer: strings.HasSuffix(r.URL.Path, "/Upload")}
+	})
+	srv := httptest.NewServer(faults)
 	t.Cleanup(func() { srv.Close(); fake.Close() })
 	b := &bundle{fake: fake, srv: srv}
 	b.env = targettest.Build(t, b.target(""), "destination: {path: "+docs+"}\non_conflict: rename\n")
