@@ -343,10 +343,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 		if !now.Before(due) {
 			// Due already: done before another event is read, which
 			// would otherwise push the timer on for as long as events
-			// keep coming; a stop is seen even if work is always due.
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+			// keep coming.
 			if err := dueWork(now, probing); err != nil {
 				return err
 			}

@@ -17,17 +17,12 @@ const pathOnly = unix.O_PATH
 
 // openBeneath opens rel (split into parts) below fd with openat2 and
 // flags, which refuses symlinks in every component and any escape from fd;
-// where openat2 is missing it walks the components with O_NOFOLLOW, and so
-// it does for a path longer than the kernel takes in one call (PATH_MAX,
-// a deep tree), whose components each fit.
+// where openat2 is missing it walks the components with O_NOFOLLOW.
 func openBeneath(fd int, rel string, parts []string, flags int) (int, error) {
 	if !noOpenat2.Load() {
 		how := unix.OpenHow{Flags: uint64(flags), Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
 		nfd, err := retry(func() (int, error) { return unix.Openat2(fd, rel, &how) })
-		switch {
-		case errors.Is(err, unix.ENAMETOOLONG) && len(rel) >= unix.PathMax:
-			return walk(fd, parts, flags)
-		case !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM):
+		if !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM) {
 			return nfd, err
 		}
 		noOpenat2.Store(true)

@@ -57,14 +57,12 @@ func Missing(err error) bool {
 }
 
 // components splits a slash-separated relative path, refusing absolute
-// paths and "." or ".." components. A backslash is a separator only on
-// Windows: elsewhere it is a character of a name (a folder named `\in` is a
-// folder below the root).
+// paths and "." or ".." components.
 func components(rel string) ([]string, error) {
 	if rel == "" || rel == "." {
 		return nil, nil
 	}
-	if path.IsAbs(rel) || strings.HasPrefix(rel, "\\") && isWindows {
+	if path.IsAbs(rel) || strings.HasPrefix(rel, "\\") {
 		return nil, fmt.Errorf("%w: %s is absolute", ErrOutside, rel)
 	}
 	parts := strings.Split(rel, "/")
