@@ -57,17 +57,25 @@ func Missing(err error) bool {
 }
 
 // components splits a slash-separated relative path, refusing absolute
-// paths and "." or ".." components.
-func components(rel string) ([]string, error) {
+// paths and "." or ".." components, and on Windows any Windows path syntax
+// (see split).
+func components(rel string) ([]string, error) { return split(rel, isWindows) }
+
+// split is components for Windows (windows) or Unix. On Unix a backslash
+// or a colon is an ordinary byte of a name (`\in` is a folder below the
+// root); on Windows a component holding either is refused: `\` is a
+// separator there (`\x` is rooted, `a\..` climbs) and `:` makes a drive
+// (`C:x`) or a stream.
+func split(rel string, windows bool) ([]string, error) {
 	if rel == "" || rel == "." {
 		return nil, nil
 	}
-	if path.IsAbs(rel) || strings.HasPrefix(rel, "\\") {
+	if path.IsAbs(rel) || windows && strings.HasPrefix(rel, `\`) {
 		return nil, fmt.Errorf("%w: %s is absolute", ErrOutside, rel)
 	}
 	parts := strings.Split(rel, "/")
 	for _, p := range parts {
-		if p == "" || p == "." || p == ".." || strings.ContainsRune(p, '\\') && isWindows {
+		if p == "" || p == "." || p == ".." || windows && strings.ContainsAny(p, `\:`) {
 			return nil, fmt.Errorf("%w: %s", ErrOutside, rel)
 		}
 	}
