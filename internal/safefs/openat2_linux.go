@@ -17,12 +17,17 @@ const pathOnly = unix.O_PATH
 
 // openBeneath opens rel (split into parts) below fd with openat2 and
 // flags, which refuses symlinks in every component and any escape from fd;
-// where openat2 is missing it walks the components with O_NOFOLLOW.
+// where openat2 is missing, and for a rel longer than PATH_MAX (a deep
+// tree, which openat2 refuses as a whole), it walks the components with
+// O_NOFOLLOW, which holds the same confinement.
 func openBeneath(fd int, rel string, parts []string, flags int) (int, error) {
 	if !noOpenat2.Load() {
 		how := unix.OpenHow{Flags: uint64(flags), Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
 		nfd, err := retry(func() (int, error) { return unix.Openat2(fd, rel, &how) })
-		if !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM) {
+		switch {
+		case errors.Is(err, unix.ENAMETOOLONG):
+			return walk(fd, parts, flags) // each component is short enough
+		case !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM):
 			return nfd, err
 		}
 		noOpenat2.Store(true)

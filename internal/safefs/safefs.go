@@ -3,13 +3,16 @@
 //
 // Invariants:
 //
-//   - Confinement. A Dir is opened below a root folder one component at a
-//     time or with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS): no
-//     component may be a symlink or "..", so a folder swapped for a link
-//     after a file was queued is never followed out of the root. Every
+//   - Confinement. A Dir is opened below a root folder with
+//     openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), or one component at a
+//     time with O_NOFOLLOW where openat2 is missing and for a path longer
+//     than PATH_MAX (which openat2 refuses whole): no component may be a
+//     symlink or "..", so a folder swapped for a link after a file was
+//     queued is never followed out of the root. Every
 //     later open, rename and unlink is relative to that Dir's descriptor,
 //     never to a path string. (The root itself is configuration and is
-//     opened as given.)
+//     opened as given.) Windows path syntax (`\`, a drive or stream
+//     colon) is refused only on Windows: elsewhere it is part of a name.
 //   - Metadata too. Stat and Dir.ReadDir, for questions that read no
 //     content (does the file exist, what does the folder hold), resolve
 //     the same way: a folder swapped for a link is not listed or stat'ed.
