@@ -143,11 +143,15 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 		if w.pollRoots[dir] {
 			polled = true
 		} else if err := addWatch(w, dir); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EMFILE) {
+			switch {
+			case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EMFILE):
+				w.overBudget(dir, err)
+			case errors.Is(err, syscall.ENAMETOOLONG):
+				w.tooLong(dir, err)
+			default:
 				w.reportOnce(dir, err)
 				return nil
 			}
-			w.overBudget(dir, err)
 			polled = true
 		} else {
 			w.dirs[dir] = true
@@ -289,5 +293,17 @@ func (w *Watcher) overBudget(dir string, err error) {
 		w.budgetLogged = true
 		w.log.Warn("the inotify watch limit is reached: this folder and everything below it (and any other that does not fit) is polled every poll_interval instead",
 			"folder", dir, "poll_interval", w.o.PollInterval, "err", limitHint(err))
+	}
+}
+
+// tooLong makes dir and everything below it polled, because inotify
+// watches a folder by its path and dir's is longer than the kernel takes
+// (PATH_MAX); safefs looks its files up beneath the root one component at
+// a time, so polling reaches them. Logged once per folder.
+func (w *Watcher) tooLong(dir string, err error) {
+	w.pollRoots[dir] = true
+	if w.firstReport(dir) {
+		w.log.Warn("folder path is too long for file-system events (inotify takes at most PATH_MAX bytes): this folder and everything below it is polled every poll_interval instead",
+			"folder", dir, "poll_interval", w.o.PollInterval, "err", err)
 	}
 }

@@ -11,7 +11,8 @@
 //     vanished ones are deletions. Network and FUSE file systems are polled
 //     under mode auto (writes made by other machines raise no inotify event),
 //     and so is every sub-tree whose folders do not fit the inotify watch
-//     budget: running out of watches never stops a watch.
+//     budget (running out of watches never stops a watch) or whose path is
+//     longer than inotify takes (PATH_MAX).
 //
 // Invariants:
 //
@@ -259,13 +260,19 @@ func (w *Watcher) Rescan() {
 // reportOnce logs err for path the first time only, so an unreadable file
 // or folder is reported once, not on every scan.
 func (w *Watcher) reportOnce(path string, err error) {
-	w.mu.Lock()
-	seen := w.reports[path]
-	w.reports[path] = true
-	w.mu.Unlock()
-	if !seen {
+	if w.firstReport(path) {
 		w.log.Warn("cannot read, skipping", "path", path, "err", err)
 	}
+}
+
+// firstReport reports whether nothing was logged for path yet, and
+// records that something is now.
+func (w *Watcher) firstReport(path string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	seen := w.reports[path]
+	w.reports[path] = true
+	return !seen
 }
 
 type entry struct {
