@@ -45,7 +45,11 @@
 //     settle deadline, the root probe, the next poll or reconcile): an idle
 //     watch with events on Linux does not wake until the reconcile. What
 //     is due is done before another event is read, so a stream of events
-//     never holds a deadline back. Settle passes are at least settleGap
+//     never holds a deadline back; between two rounds of due work a stop
+//     is honoured and one waiting event handled, so work that is always
+//     due (a tiny reconcile or poll interval) never keeps a stop waiting
+//     or starves events. The next reconcile and poll are counted from
+//     the end of the last one. Settle passes are at least settleGap
 //     apart, so the files of a burst reach the queue in batches: a file is
 //     emitted at most settleGap after it settled (the first of a burst, on
 //     time).
@@ -316,8 +320,8 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 			nextPoll = time.Now().Add(w.o.PollInterval) // a gap, also after a long poll
 		}
 		if !nextReconcile.IsZero() && !now.Before(nextReconcile) {
-			nextReconcile = now.Add(w.o.Reconcile)
 			w.rescanNow(ctx)
+			nextReconcile = time.Now().Add(w.o.Reconcile) // a gap, also after a long scan
 		}
 		if at := w.passAt(); !at.IsZero() && !now.Before(at) {
 			w.lastPass = time.Now()
@@ -350,10 +354,17 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 		if !now.Before(due) {
 			// Due already: done before another event is read, which
 			// would otherwise push the timer on for as long as events
-			// keep coming.
+			// keep coming. Then a stop, and one waiting event, are
+			// taken without waiting, so that work which is always due
+			// (a tiny reconcile or poll interval) can neither keep a
+			// stop waiting nor starve events.
 			if err := dueWork(now, probing); err != nil {
 				return err
 			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			w.pumpOne(ctx)
 			continue
 		}
 		timer.Reset(due.Sub(now))
@@ -437,23 +448,30 @@ func (w *Watcher) watchError(err error) {
 // it at every folder, so the kernel's queue is read while a big tree is
 // walked. An error (overflow) makes Run scan again after this scan.
 func (w *Watcher) pump(ctx context.Context) {
-	for {
-		select {
-		case ev, ok := <-w.fsw.Events:
-			if !ok {
-				return
-			}
-			w.event(ctx, ev)
-		case err, ok := <-w.fsw.Errors:
-			if !ok {
-				return
-			}
-			w.watchError(err)
-			w.again = true
-		default:
-			return
-		}
+	for w.pumpOne(ctx) {
 	}
+}
+
+// pumpOne handles one waiting event or error, without blocking, and
+// reports whether there was one. An error (overflow) makes Run scan
+// again.
+func (w *Watcher) pumpOne(ctx context.Context) bool {
+	select {
+	case ev, ok := <-w.fsw.Events:
+		if !ok {
+			return false
+		}
+		w.event(ctx, ev)
+	case err, ok := <-w.fsw.Errors:
+		if !ok {
+			return false
+		}
+		w.watchError(err)
+		w.again = true
+	default:
+		return false
+	}
+	return true
 }
 
 func (w *Watcher) rescanNow(ctx context.Context) {
