@@ -27,6 +27,10 @@
 //     swapped for a symlink is neither listed nor stat'ed through, and a
 //     folder watch added through one is removed when its listing finds
 //     the link. (The root itself is configuration.)
+//   - A metadata event (chmod, chown, extended attributes: inotify's
+//     IN_ATTRIB) is a change of a wanted file, as to its fingerprint (the
+//     ctime moved), and has a folder without a watch (it could not be
+//     read) walked: a file or folder made readable is taken at once.
 //   - The watcher never trusts events alone: it scans the whole tree at
 //     start, after an event-queue overflow, after the root's device or inode
 //     changed (unmount, remount, another share mounted over it), and every
@@ -665,10 +669,14 @@ func (w *Watcher) due(t time.Time) {
 	}
 }
 
+// handle handles one event. A metadata change (Chmod: inotify's IN_ATTRIB,
+// for a mode, owner, extended attribute or times set) counts as a change
+// of a wanted file, which it is to the fingerprint (it moves the ctime),
+// and makes a folder that has no watch (it could not be read) be walked:
+// a file or folder that could not be read is taken as soon as its
+// permissions are fixed, not at the next reconcile.
 func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
-	if ev.Op == fsnotify.Chmod {
-		return // metadata noise from indexers and virus scanners
-	}
+	attrib := ev.Op == fsnotify.Chmod
 	rel := w.rel(ev.Name)
 	if rel == "." || strings.HasPrefix(rel, "../") {
 		if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
@@ -699,10 +707,14 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 		return // already gone again (a Remove event follows), or behind a link
 	}
 	if fi.IsDir() {
-		if ev.Has(fsnotify.Create) && w.o.Recursive && !w.skipDir(rel) {
+		unwatched := !w.dirs[ev.Name] && !w.pollRoots[ev.Name]
+		if (ev.Has(fsnotify.Create) || attrib && unwatched) && w.o.Recursive && !w.skipDir(rel) {
 			w.walkNew(ctx, ev.Name)
 		}
 		return
+	}
+	if attrib && !w.wanted(rel) {
+		return // a marker's or an ignored file's metadata releases nothing
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		fi = nil // stat follows it or not, as FollowSymlinks says
