@@ -50,9 +50,10 @@
 //     watch with events on Linux does not wake until the reconcile. What
 //     is due is done before another event is read, so a stream of events
 //     never holds a deadline back; between two rounds of due work a stop
-//     is honoured and one waiting event handled, so work that is always
-//     due (a tiny reconcile or poll interval) never keeps a stop waiting
-//     or starves events. The next reconcile and poll are counted from
+//     is honoured and one thing that waits (an event, a rescan request, a
+//     mount change) is taken, so work that is always due (a tiny
+//     reconcile or poll interval) never keeps a stop waiting or starves
+//     what comes in. The next reconcile and poll are counted from
 //     the end of the last one. Settle passes are at least settleGap
 //     apart, so the files of a burst reach the queue in batches: a file is
 //     emitted at most settleGap after it settled (the first of a burst, on
@@ -333,6 +334,29 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 		}
 		return nil
 	}
+	errClosed := errors.New("watcher: fsnotify closed")
+	onEvent := func(ev fsnotify.Event, ok bool) error {
+		if !ok {
+			return errClosed
+		}
+		w.event(ctx, ev)
+		return nil
+	}
+	onError := func(err error, ok bool) error {
+		if !ok {
+			return errClosed
+		}
+		w.watchError(err)
+		w.again = false
+		w.rescanNow(ctx)
+		return nil
+	}
+	onMount := func(ok bool) {
+		if !ok {
+			notified, mountCh = false, nil
+		}
+		w.probeRoot(ctx)
+	}
 	for {
 		now = time.Now()
 		if w.again {
@@ -358,46 +382,52 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 		if !now.Before(due) {
 			// Due already: done before another event is read, which
 			// would otherwise push the timer on for as long as events
-			// keep coming. Then a stop, and one waiting event, are
-			// taken without waiting, so that work which is always due
-			// (a tiny reconcile or poll interval) can neither keep a
-			// stop waiting nor starve events.
+			// keep coming. Then a stop is honoured, and one thing that
+			// waits (an event, a rescan, a mount change) is taken
+			// without waiting, so that work which is always due (a
+			// tiny reconcile or poll interval) can neither keep a stop
+			// waiting nor starve what comes in.
 			if err := dueWork(now, probing); err != nil {
 				return err
 			}
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			w.pumpOne(ctx)
+			var err error
+			select {
+			case ev, ok := <-w.fsw.Events:
+				err = onEvent(ev, ok)
+			case werr, ok := <-w.fsw.Errors:
+				err = onError(werr, ok)
+			case <-w.rescan:
+				w.rescanNow(ctx)
+			case _, ok := <-mountCh:
+				onMount(ok)
+			default:
+			}
+			if err != nil {
+				return err
+			}
 			continue
 		}
 		timer.Reset(due.Sub(now))
+		var err error
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case ev, ok := <-w.fsw.Events:
-			if !ok {
-				return errors.New("watcher: fsnotify closed")
-			}
-			w.event(ctx, ev)
-		case err, ok := <-w.fsw.Errors:
-			if !ok {
-				return errors.New("watcher: fsnotify closed")
-			}
-			w.watchError(err)
-			w.again = false
-			w.rescanNow(ctx)
+			err = onEvent(ev, ok)
+		case werr, ok := <-w.fsw.Errors:
+			err = onError(werr, ok)
 		case <-w.rescan:
 			w.rescanNow(ctx)
 		case _, ok := <-mountCh:
-			if !ok {
-				notified, mountCh = false, nil
-			}
-			w.probeRoot(ctx)
+			onMount(ok)
 		case <-timer.C:
-			if err := dueWork(time.Now(), probing); err != nil {
-				return err
-			}
+			err = dueWork(time.Now(), probing)
+		}
+		if err != nil {
+			return err
 		}
 	}
 }
@@ -452,30 +482,23 @@ func (w *Watcher) watchError(err error) {
 // it at every folder, so the kernel's queue is read while a big tree is
 // walked. An error (overflow) makes Run scan again after this scan.
 func (w *Watcher) pump(ctx context.Context) {
-	for w.pumpOne(ctx) {
-	}
-}
-
-// pumpOne handles one waiting event or error, without blocking, and
-// reports whether there was one. An error (overflow) makes Run scan
-// again.
-func (w *Watcher) pumpOne(ctx context.Context) bool {
-	select {
-	case ev, ok := <-w.fsw.Events:
-		if !ok {
-			return false
+	for {
+		select {
+		case ev, ok := <-w.fsw.Events:
+			if !ok {
+				return
+			}
+			w.event(ctx, ev)
+		case err, ok := <-w.fsw.Errors:
+			if !ok {
+				return
+			}
+			w.watchError(err)
+			w.again = true
+		default:
+			return
 		}
-		w.event(ctx, ev)
-	case err, ok := <-w.fsw.Errors:
-		if !ok {
-			return false
-		}
-		w.watchError(err)
-		w.again = true
-	default:
-		return false
 	}
-	return true
 }
 
 func (w *Watcher) rescanNow(ctx context.Context) {
