@@ -1,3 +1,5 @@
+//go:build !windows
+
 package daemon_test
 
 import (
@@ -11,16 +13,21 @@ import (
 	"github.com/dropsync/dropsync/queue"
 )
 
-// The lock that keeps two daemons off one queue is a flock on a file by
-// name: once that file is removed (tmp cleaner, an operator tidying the
-// state directory), a second daemon takes a new lock file and opens the
+// The lock that keeps two daemons off one queue was a flock on a file by
+// name: once that file was removed (tmp cleaner, an operator tidying the
+// state directory), a second daemon took a new lock file and opened the
 // same database, returning the first one's leases to pending (Open), so
-// both upload the same files.
+// both uploaded the same files. The state directory's own lock holds, and
+// Running still sees the daemon. (On Windows the open lock file cannot be
+// removed.)
 func TestSecondDaemonRefusedAfterLockFileRemoved(t *testing.T) {
 	mem.reset()
 	h := daemontest.Start(t, memTargetYAML, "")
 	if err := os.Remove(filepath.Join(h.StateDir, queue.LockFileName)); err != nil {
 		t.Fatal(err)
+	}
+	if running, known := daemon.Running(h.StateDir); !running || !known {
+		t.Errorf("Running = %v, %v for a daemon whose lock file was removed", running, known)
 	}
 	d2, err := daemon.New(context.Background(), h.Config, daemon.Options{})
 	if err == nil {
