@@ -474,7 +474,7 @@ func (d *Daemon) putBack(dir *safefs.Dir, stage, base string, log *slog.Logger) 
 // not been tried, and stays to be queued. The path is recorded as moved
 // away before the move, so its absence never deletes a remote object; a
 // file swapped in at the name between the check and the move is moved
-// back. Nothing in failed_to is ever removed or overwritten: a note whose
+// back, never removed. Nothing in failed_to is ever removed or overwritten: a note whose
 // name is taken (by a parked file of that name) goes under a free one.
 func (d *Daemon) park(ctx context.Context, wc *config.Watch, j *queue.Job, note string, log *slog.Logger) {
 	dirRel, base := splitRel(j.Rel)
@@ -489,8 +489,8 @@ func (d *Daemon) park(ctx context.Context, wc *config.Watch, j *queue.Job, note 
 		log.Error("failed_to move failed", "err", err)
 		return
 	}
-	defer f.Close()
 	fi, err := f.Stat()
+	f.Close() // closed before the move: Windows renames no open file
 	if err != nil || fsid.Of(fi) != j.FP {
 		log.Info("not parked in failed_to: the file changed since the attempt that failed; the new version is sent")
 		return
@@ -506,12 +506,16 @@ func (d *Daemon) park(ctx context.Context, wc *config.Watch, j *queue.Job, note 
 		return
 	}
 	d.noteOwnMove(wc.Path, j.Rel)
-	used, err := safefs.Move(src, base, f, dst, base, true)
+	// Whatever is at the name is moved (across file systems, copied from
+	// the name and then removed there), so that a file swapped in at this
+	// moment is never removed unparked; it is told by its size and mtime,
+	// which a move and a copy keep, and moved back.
+	used, err := safefs.Move(src, base, nil, dst, base, true)
 	if err != nil {
 		log.Error("failed_to move failed", "err", err)
 		return
 	}
-	if ino, dev, err := dst.Ident(used, false); err == nil && (ino != j.FP.Inode || dev != j.FP.Dev) && j.FP.Inode != 0 {
+	if pi, err := dst.Stat(used, false); err == nil && (pi.Size() != j.FP.Size || pi.ModTime().UnixNano() != j.FP.ModTime) {
 		// Another file took the name in between; it was not tried.
 		if _, err := safefs.Move(dst, used, nil, src, base, true); err != nil {
 			log.Error("a file saved at the moment of failed_to was parked with the failed one's name; move it back by hand", "name", path.Join(dst.Name(), used), "err", err)
