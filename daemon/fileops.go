@@ -474,8 +474,10 @@ func (d *Daemon) putBack(dir *safefs.Dir, stage, base string, log *slog.Logger) 
 // not been tried, and stays to be queued. The path is recorded as moved
 // away before the move, so its absence never deletes a remote object; a
 // file swapped in at the name between the check and the move is moved
-// back, never removed. Nothing in failed_to is ever removed or overwritten: a note whose
-// name is taken (by a parked file of that name) goes under a free one.
+// back, never removed. Nothing in failed_to is removed or overwritten but
+// dropsync's own note of a file parked before under the name used (and
+// taken away since): a note whose name a parked file holds goes under a
+// free name.
 func (d *Daemon) park(ctx context.Context, wc *config.Watch, j *queue.Job, note string, log *slog.Logger) {
 	dirRel, base := splitRel(j.Rel)
 	src, err := safefs.OpenDir(wc.Path, dirRel)
@@ -523,6 +525,9 @@ func (d *Daemon) park(ctx context.Context, wc *config.Watch, j *queue.Job, note 
 			log.Info("not parked in failed_to: the file was replaced at that moment; the new version is sent")
 		}
 		return
+	}
+	if stale := used + ".error.txt"; isNoteFor(dst, stale, j.Rel) {
+		dst.Remove(stale) // our note of a file parked before and taken away since
 	}
 	nf, noteName, err := createFree(dst, used+".error.txt")
 	if err == nil {
