@@ -191,3 +191,28 @@ func TestSIGHUPReloadsInsteadOfKilling(t *testing.T) {
 		return ok
 	})
 }
+
+// A token_file that became a FIFO used to block the reload for good (the
+// open waited for a writer): the reload is now refused at once, naming the
+// key, and the running configuration stays.
+func TestReloadRefusesFIFOSecretFile(t *testing.T) {
+	fake := sensenet.NewFake()
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "in"), 0o700)
+	tok := filepath.Join(dir, "tok")
+	os.WriteFile(tok, []byte(sensenet.DemoToken+"\n"), 0o600)
+	text := strings.Replace(sensenetConfig(dir, srv.URL, sensenet.DemoToken, ""), "auth: {type: bearer, token: "+sensenet.DemoToken+"}", "auth: {type: bearer, token_file: "+tok+"}", 1)
+	cfg := writeConfig(t, dir, text)
+	cmd, logs, _ := startRun(t, cfg)
+	daemontest.Eventually(t, "the start", func() bool { return strings.Contains(logs.String(), "dropsync started") })
+	os.Remove(tok)
+	if err := syscall.Mkfifo(tok, 0o600); err != nil {
+		t.Skip(err)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	daemontest.Eventually(t, "the reload refused", func() bool {
+		return strings.Contains(logs.String(), "reload refused") && strings.Contains(logs.String(), "not a regular file")
+	})
+}
