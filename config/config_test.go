@@ -261,3 +261,20 @@ func TestOverlapThroughSymlinksIsRefused(t *testing.T) {
 		t.Errorf("state_dir through a link into the watch: %v", err)
 	}
 }
+
+// A key given twice in a block decoded later (a watch's destination, an
+// adapter's keys) is refused as it is elsewhere; one of the two values was
+// silently dropped.
+func TestKeyGivenTwiceInADestinationIsRefused(t *testing.T) {
+	_, y := base(t)
+	text := strings.Replace(y, "destination: {path: /Root/Content/Documents}", "destination: {path: /Root/Content/Documents, path: /Root/X}", 1)
+	c, err := config.Parse(strings.NewReader(text))
+	if err == nil {
+		err = c.Watches[0].Destination.Decode(&struct {
+			Path string `yaml:"path"`
+		}{})
+	}
+	if err == nil || !strings.Contains(err.Error(), "watches[0].destination.path is given twice") {
+		t.Fatalf("got %v, want the repeated key named", err)
+	}
+}

@@ -70,11 +70,18 @@ func (r *Raw) Decode(dst ...any) error {
 			return r.scrub.err(err)
 		}
 	}
+	seen := map[string]bool{}
 	for i := 0; i+1 < len(r.node.Content); i += 2 {
 		k := r.node.Content[i]
 		if !known[k.Value] {
 			return unknownKey(k, r.what, known)
 		}
+		if seen[k.Value] {
+			// yaml.v3 keeps the last of a repeated key in a block it
+			// decodes later: one of the two values would be dropped.
+			return fmt.Errorf("line %d: %s.%s is given twice", k.Line, r.what, k.Value)
+		}
+		seen[k.Value] = true
 	}
 	for _, d := range dst {
 		if err := r.node.Decode(d); err != nil {
