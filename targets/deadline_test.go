@@ -115,6 +115,34 @@ func TestAnswerLostAfterTheBodyIsAmbiguous(t *testing.T) {
 	}
 }
 
+// A stop that ends the wait for the answer after the whole body was sent
+// is Canceled and ambiguous: the server may have stored the upload. A stop
+// before the body went is a plain cancellation.
+func TestStopAfterTheBodyIsAmbiguous(t *testing.T) {
+	got := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		close(got)
+		<-r.Context().Done() // never answers
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-got; cancel() }()
+	_, err := client(t, time.Minute).Do(ctx, "test: upload", func() (*http.Request, error) {
+		return http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(make([]byte, 64<<10)))
+	})
+	var te *targets.Error
+	if !errors.As(err, &te) || te.Kind != targets.Canceled || !te.Ambiguous || !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %#v", err)
+	}
+	_, err = client(t, time.Minute).Do(ctx, "test: upload", func() (*http.Request, error) {
+		return http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(make([]byte, 64<<10)))
+	})
+	if errors.As(err, &te) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %#v", err)
+	}
+}
+
 // The wait for the answer grows with the size of the body the server must
 // take in; a server that never answers still ends the attempt.
 func TestResponseTimeoutGrowsWithTheBody(t *testing.T) {
