@@ -21,6 +21,14 @@
 // sorts every failure into the file's (Retryable, Permanent) or the
 // target's (Auth, Unreachable, Throttled).
 //
+// Unknown outcomes. A request that changes something and whose whole body
+// was sent has an unknown outcome unless a whole answer came: no answer
+// (timeout, dropped connection), a stop of the caller while waiting
+// (Canceled), or a success answer cut off before its end (ReadAnswer). Each
+// of these is an Error with Ambiguous set, made in Client and ReadAnswer,
+// so that no adapter re-sends such a file as a plain retry: the daemon asks
+// a Verifier, or counts the re-send against a ResendLimiter's bound, first.
+//
 // The driver (Deliver) owns reading the file: it hashes while sending,
 // counts progress, checks limits before any byte goes out, and records every
 // confirmed chunk so a restart resumes instead of starting over.

@@ -186,15 +186,13 @@ func parseStatus(body []byte) *APIError {
 // unreadable or names no id, the id is taken from the Location header (the
 // resource URI Oracle sends with 201); without either, the attempt fails,
 // retryably but at most a few times, since every retry of an upload adds a
-// revision on the server.
+// revision on the server. A reply cut off before its end is, without a
+// Location, the Ambiguous error of targets.ReadAnswer (stored, perhaps).
 func decodeItem(op string, resp *http.Response) (item, error) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return item{}, apiError(op, resp)
 	}
-	body, err := targets.ReadAnswer(op, resp)
-	if err != nil {
-		return item{}, err // stored, perhaps: not a plain retry
-	}
+	body, cut := targets.ReadAnswer(op, resp)
 	var it item
 	jerr := json.Unmarshal(body, &it)
 	if jerr == nil {
@@ -208,6 +206,9 @@ func decodeItem(op string, resp *http.Response) (item, error) {
 		}
 	}
 	if it.ID == "" || it.ID == "." || it.ID == "/" {
+		if cut != nil {
+			return item{}, cut
+		}
 		msg := "the reply names no id: " + targets.Shorten(string(body))
 		if jerr != nil {
 			msg = "unreadable reply: " + jerr.Error()
