@@ -23,6 +23,7 @@ package redact
 
 import (
 	"encoding/json"
+	"html"
 	"net/url"
 	"slices"
 	"strings"
@@ -55,7 +56,9 @@ var reg = struct {
 var clock atomic.Uint64
 
 // Add registers a credential value, with the forms a server may echo it
-// in: URL-encoded (a form field, a query) and JSON-escaped. A value known
+// in: URL-encoded (a form field or query, a path), JSON-escaped (without
+// HTML escaping, as servers write it) and HTML-escaped (an error page, an
+// XML body). A value known
 // already only has its age renewed, under the read lock: a credential
 // revealed for every request costs a map lookup.
 func Add(v string) {
@@ -72,7 +75,7 @@ func Add(v string) {
 		return
 	}
 	e = &entry{forms: []string{v}}
-	for _, f := range []string{url.QueryEscape(v), jsonEscaped(v)} {
+	for _, f := range []string{url.QueryEscape(v), url.PathEscape(v), jsonEscaped(v), html.EscapeString(v)} {
 		if !slices.Contains(e.forms, f) {
 			e.forms = append(e.forms, f)
 		}
@@ -105,11 +108,17 @@ func evictOldest() {
 }
 
 func jsonEscaped(v string) string {
-	b, err := json.Marshal(v)
-	if err != nil || len(b) < 2 {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return v
 	}
-	return string(b[1 : len(b)-1])
+	s := strings.TrimSuffix(b.String(), "\n")
+	if len(s) < 2 {
+		return v
+	}
+	return s[1 : len(s)-1]
 }
 
 // String returns s with every registered value replaced by Mark, the

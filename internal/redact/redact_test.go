@@ -15,6 +15,7 @@ func TestStringReplacesEveryRegisteredFormLongestFirst(t *testing.T) {
 		{"form: client_secret=pa+ss%2Fw%C3%B6rd%2B1&x=1", "form: client_secret=[redacted]&x=1"},
 		{"json: pa ss/wörd+1-and-more", "json: [redacted]"},
 		{"abc stays", "abc stays"},
+		{"path: /x/pa%20ss%2Fw%C3%B6rd+1", "path: /x/[redacted]"},
 	} {
 		if got := String(tc.in); got != tc.want {
 			t.Errorf("String(%q) = %q, want %q", tc.in, got, tc.want)
@@ -43,5 +44,21 @@ func TestRegistryKeepsValuesInUse(t *testing.T) {
 	}
 	if got := String("expired-token-000000"); got != "expired-token-000000" {
 		t.Errorf("the oldest value was kept: %q", got)
+	}
+}
+
+// A server echoes a value in the escaping of its own format: an error page
+// or XML body (&amp; &lt;), a URL path (%20), JSON written without HTML
+// escaping.
+func TestEscapedFormsAreReplaced(t *testing.T) {
+	Add(`p&ss<w0rd x9Zq"`)
+	for _, in := range []string{
+		"<error>bad password p&amp;ss&lt;w0rd x9Zq&#34;</error>",
+		"GET /x/p&ss%3Cw0rd%20x9Zq%22 failed",
+		`{"echo":"p&ss<w0rd x9Zq\""}`,
+	} {
+		if got := String(in); strings.Contains(got, "w0rd") {
+			t.Errorf("String(%q) = %q: the secret survives", in, got)
+		}
 	}
 }
