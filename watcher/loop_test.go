@@ -26,34 +26,16 @@ func TestAlwaysDueReconcileYieldsToEventsAndStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, make(chan []Event)) }()
 	deadline := time.NewTimer(10 * time.Second)
 	defer deadline.Stop()
-	select {
-	case <-scanned:
-	case <-deadline.C:
-		t.Fatal("the start-up scan did not end in 10s")
-	}
+	stop := runScanned(t, w, scanned, deadline.C)
 	write(t, filepath.Join(root, "a.txt"), "a")
 	select {
 	case <-events:
 	case <-deadline.C:
 		t.Fatal("no event was read in 10s while a reconcile is always due")
 	}
-	cancel()
-	stop := time.NewTimer(5 * time.Second)
-	defer stop.Stop()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("Run returned %v, want context.Canceled", err)
-		}
-	case <-stop.C:
-		t.Fatal("Run did not return 5s after its context ended (always-due reconcile)")
-	}
+	stop("always-due reconcile")
 }
 
 // A poll that is always due (every nanosecond) does not keep a rescan
@@ -67,17 +49,9 @@ func TestAlwaysDuePollYieldsToRescanAndStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, make(chan []Event)) }()
 	deadline := time.NewTimer(10 * time.Second)
 	defer deadline.Stop()
-	select {
-	case <-scanned:
-	case <-deadline.C:
-		t.Fatal("the start-up scan did not end in 10s")
-	}
+	stop := runScanned(t, w, scanned, deadline.C)
 	w.Rescan()
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
@@ -88,15 +62,35 @@ func TestAlwaysDuePollYieldsToRescanAndStop(t *testing.T) {
 			t.Fatal("a rescan request waited 10s while a poll is always due")
 		}
 	}
-	cancel()
-	stop := time.NewTimer(5 * time.Second)
-	defer stop.Stop()
+	stop("always-due poll")
+}
+
+// runScanned runs w until its start-up scan has ended (scanned closed),
+// failing at deadline, and returns a stop that ends Run and checks that
+// it returns context.Canceled within 5 s (what names the case).
+func runScanned(t *testing.T, w *Watcher, scanned <-chan struct{}, deadline <-chan time.Time) (stop func(what string)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, make(chan []Event)) }()
 	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("Run returned %v, want context.Canceled", err)
+	case <-scanned:
+	case <-deadline:
+		t.Fatal("the start-up scan did not end in 10s")
+	}
+	return func(what string) {
+		t.Helper()
+		cancel()
+		timer := time.NewTimer(5 * time.Second)
+		defer timer.Stop()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("Run returned %v, want context.Canceled", err)
+			}
+		case <-timer.C:
+			t.Fatalf("Run did not return 5s after its context ended (%s)", what)
 		}
-	case <-stop.C:
-		t.Fatal("Run did not return 5s after its context ended (always-due poll)")
 	}
 }
