@@ -535,7 +535,7 @@ func (h *health) markUnwritten(name string) {
 	h.d.pokeBusy()
 }
 
-// unwritten reports whether a target's record waits to be written.
+// anyUnwritten reports whether a target's record waits to be written.
 func (h *health) anyUnwritten() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
