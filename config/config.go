@@ -305,6 +305,9 @@ func (c *Config) build(root *yaml.Node, checkPaths bool) error {
 		t.Extra.what = "targets." + name
 		t.Extra.scrub = c.scrub
 	}
+	if err := c.refuseZeroes(); err != nil {
+		return err
+	}
 	c.applyDefaults()
 	if checkPaths {
 		if err := c.resolveSecrets(); err != nil {
@@ -318,6 +321,45 @@ func (c *Config) build(root *yaml.Node, checkPaths bool) error {
 		c.checkStateDir()
 	}
 	return c.checkTransport()
+}
+
+// refuseZeroes fails a key given as zero whose default is not zero: the
+// decoded structs cannot tell a zero written from a key left out, and
+// applyDefaults would silently replace it (`settle: 0s` became 2s).
+func (c *Config) refuseZeroes() error {
+	type key struct {
+		path string
+		zero bool
+		def  string
+	}
+	keys := []key{
+		{"workers", c.Workers == 0, "4"},
+		{"reconcile_interval", c.Reconcile == 0, "1h"},
+		{"shutdown_timeout", c.Shutdown == 0, "30s"},
+		{"retry.initial", c.Retry.Initial == 0, "2s"},
+		{"retry.max", c.Retry.Max == 0, "10m"},
+		{"retry.max_pause", c.Retry.MaxPause == 0, "1h"},
+		{"metrics.unhealthy_after", c.Metrics.UnhealthyAfter == 0, "5m"},
+		{"retention.done", c.Retention.Done == 0, "168h"},
+		{"retention.failed", c.Retention.Failed == 0, "720h"},
+		{"retention.forgotten_state", c.Retention.ForgottenState == 0, "720h"},
+	}
+	for name, t := range c.Targets {
+		p := "targets." + name + "."
+		keys = append(keys, key{p + "timeout", t.Timeout == 0, "60s"}, key{p + "chunk_size", t.ChunkSize == 0, "10MiB"})
+	}
+	for i, w := range c.Watches {
+		if w != nil {
+			p := fmt.Sprintf("watches[%d].", i)
+			keys = append(keys, key{p + "settle", w.Settle == 0, "2s"}, key{p + "poll_interval", w.PollInterval == 0, "10s"})
+		}
+	}
+	for _, k := range keys {
+		if _, given := c.keyLines[k.path]; given && k.zero {
+			return fmt.Errorf("%s: zero is not a valid value; leave the key out for the default %s", k.path, k.def)
+		}
+	}
+	return nil
 }
 
 func (c *Config) applyDefaults() {
