@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bmatcuk/doublestar/v4"
 	"gopkg.in/yaml.v3"
@@ -237,6 +238,9 @@ func parse(r io.Reader, checkPaths bool) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkUTF8(data); err != nil {
+		return nil, err
+	}
 	var doc yaml.Node
 	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
@@ -261,6 +265,28 @@ func parse(r io.Reader, checkPaths bool) (*Config, error) {
 		c.Warnings[i] = c.scrub.clean(w)
 	}
 	return c, nil
+}
+
+// checkUTF8 fails text that is not UTF-8 with the line and column of
+// the first bad byte (yaml.v3 names neither). Text with a UTF-16 byte
+// order mark is left to yaml.v3, which reads it.
+func checkUTF8(data []byte) error {
+	if bytes.HasPrefix(data, []byte{0xfe, 0xff}) || bytes.HasPrefix(data, []byte{0xff, 0xfe}) || utf8.Valid(data) {
+		return nil
+	}
+	line, col := 1, 1
+	for len(data) > 0 {
+		r, n := utf8.DecodeRune(data)
+		if r == utf8.RuneError && n <= 1 {
+			return fmt.Errorf("line %d, column %d: byte 0x%02x is not UTF-8; save the file as UTF-8", line, col, data[0])
+		}
+		if r == '\n' {
+			line, col = line+1, 0
+		}
+		col++
+		data = data[n:]
+	}
+	return nil
 }
 
 // withLine prefixes "line N: " to an error that starts with a key path.

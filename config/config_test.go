@@ -301,3 +301,16 @@ func TestExplicitZeroOfADefaultedKeyIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A configuration saved in Latin-1 (a "ü" in a destination path) failed
+// with yaml's "invalid leading UTF-8 octet" and no line: the operator had
+// to search the whole file. The line and column of the first bad byte are
+// named.
+func TestNonUTF8ConfigNamesTheLine(t *testing.T) {
+	_, y := base(t)
+	text := strings.Replace(y, "/Root/Content/Documents", "/Root/Content/M\xfcnchen", 1)
+	_, err := config.Parse(strings.NewReader(text))
+	if err == nil || !strings.Contains(err.Error(), "line 11, column 40: ") || !strings.Contains(err.Error(), "UTF-8") {
+		t.Fatalf("err = %v, want line 11, column 40 and UTF-8", err)
+	}
+}
