@@ -17,8 +17,9 @@ import (
 // An attempt that sent the whole file and got no whole answer may have
 // been stored: the answer never came, came cut off (targets.ReadAnswer),
 // or a stop ended the wait for it; and an attempt a killed daemon left
-// begun (queue.recoverLeases). The attempt is counted under
-// classAmbiguous. Before the next
+// after its last byte was read to be sent (sentOnce marks it,
+// queue.MarkSent; an attempt killed before that sent no whole file and
+// is simply run again). The attempt is counted under classAmbiguous. Before the next
 // attempt, a target that can be asked (targets.Verifier) is asked whether
 // the upload landed, and a landed upload is recorded as delivered without
 // sending it again. A target that cannot be asked and whose every upload
@@ -30,6 +31,28 @@ import (
 // changed the target's type meanwhile.
 
 const classAmbiguous = queue.ClassAmbiguous
+
+// runnerSlot is the context key of the number of the job runner that
+// processes a job (from 0): its slot in the queue's sending marks.
+type runnerSlot struct{}
+
+// sentOnce returns the check made before the last byte of a committing
+// request (targets.File.Unchanged): the source's, and then the mark that
+// this lease sends its whole file (queue.MarkSent), so that a restart
+// after a kill knows the attempt's outcome is unknown. A mark that cannot
+// be written fails the attempt before its last byte: nothing is stored.
+func (d *Daemon) sentOnce(ctx context.Context, j *queue.Job, src *source) func() error {
+	slot, ok := ctx.Value(runnerSlot{}).(int)
+	if !ok {
+		slot = -1
+	}
+	return func() error {
+		if err := src.unchanged(); err != nil {
+			return err
+		}
+		return d.q.MarkSent(slot, j)
+	}
+}
 
 // ambiguous counts an ambiguous attempt and fails the job when a target
 // that cannot be asked has re-sent it often enough; it reports whether it

@@ -281,13 +281,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var workers sync.WaitGroup
 	jobs := make(chan *queue.Job)
 	freed := make(chan struct{}, d.pipe.runners())
-	for range d.pipe.runners() {
+	for slot := range d.pipe.runners() {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
 			for j := range jobs {
 				for j != nil { // the jobs its completions claimed, one by one
-					j = d.runJob(runCtx, workCtx, j)
+					j = d.runJob(runCtx, workCtx, j, slot)
 				}
 				freed <- struct{}{}
 			}
@@ -342,12 +342,12 @@ type handoff struct {
 
 // runJob processes j on a runner and returns the job its completion
 // claimed for the same runner, or nil.
-func (d *Daemon) runJob(runCtx, workCtx context.Context, j *queue.Job) *queue.Job {
+func (d *Daemon) runJob(runCtx, workCtx context.Context, j *queue.Job, slot int) *queue.Job {
 	h := &handoff{run: runCtx}
 	d.mu.Lock()
 	d.handoffs[j.ID] = h
 	d.mu.Unlock()
-	d.process(workCtx, j)
+	d.process(context.WithValue(workCtx, runnerSlot{}, slot), j)
 	d.endSlotPhase(h)
 	d.mu.Lock()
 	delete(d.handoffs, j.ID)
@@ -652,7 +652,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		return
 	}
 	f := &targets.File{Watch: wc.Path, Rel: j.Rel, Path: path, Size: fi.Size(), ModTime: fi.ModTime(), OnConflict: wc.OnConflict, Dest: g.set.Dests[idx],
-		Source: src.f, Ident: fp, Unchanged: src.unchanged}
+		Source: src.f, Ident: fp, Unchanged: d.sentOnce(ctx, j, src)}
 	if prev != nil {
 		r := prev.Remote
 		f.Previous = &r

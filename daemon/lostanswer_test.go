@@ -78,7 +78,7 @@ func copyFile(t *testing.T, from, to string) {
 
 // SIGKILL after the server committed the upload and before the daemon
 // recorded it. The on-disk state at that instant is taken as a copy of the
-// database (db + wal) while the daemon waits for the answer; a new daemon
+// database (db + wal) and of the sending marks while the daemon waits for the answer; a new daemon
 // on that copy (a restart after kill -9) must not make a second version: the
 // interrupted attempt is exactly "an upload whose answer was lost", and
 // sensenet can be asked (targets.Verifier).
@@ -93,8 +93,8 @@ func TestKillAfterTheServersCommitMakesNoDuplicate(t *testing.T) {
 	if err := os.MkdirAll(crashed, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"", "-wal"} {
-		copyFile(t, filepath.Join(h.StateDir, queue.FileName+s), filepath.Join(crashed, queue.FileName+s))
+	for _, s := range []string{queue.FileName, queue.FileName + "-wal", queue.SendingFileName} {
+		copyFile(t, filepath.Join(h.StateDir, s), filepath.Join(crashed, s))
 	}
 	inbox := h.Inbox
 	h.Stop() // the killed process does nothing more; its later writes went to the other copy

@@ -64,6 +64,10 @@ func Open(ctx context.Context, stateDir string) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
+	if q.sending, err = openSending(stateDir); err != nil {
+		q.Close()
+		return nil, fmt.Errorf("queue: %w", err)
+	}
 	if err := q.recoverLeases(ctx); err != nil {
 		q.Close()
 		return nil, fmt.Errorf("queue: recover leases: %w", q.explain(err))
@@ -76,24 +80,6 @@ func Open(ctx context.Context, stateDir string) (*Queue, error) {
 // the server is asked whether the file landed, or the re-sends are
 // bounded.
 const ClassAmbiguous = "ambiguous: sent, no answer"
-
-// recoverLeases returns the jobs a stopped daemon held to pending. A job
-// whose attempt had begun is counted as an ambiguous attempt
-// (ClassAmbiguous): the daemon may have been killed after the server
-// stored the file and before the delivery was recorded, and its next
-// attempt asks the server first instead of sending the file again.
-func (q *Queue) recoverLeases(ctx context.Context) error {
-	return q.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO job_attempts (job_id, class, size, mtime, n)
-			SELECT id, ?, size, mtime, 1 FROM jobs WHERE state = 'leased' AND started_at > 0 AND gone = 0
-			ON CONFLICT (job_id, class) DO UPDATE SET n = CASE WHEN size = excluded.size AND mtime = excluded.mtime THEN n + 1 ELSE 1 END,
-			size = excluded.size, mtime = excluded.mtime`, ClassAmbiguous); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'pending', bytes_done = 0 WHERE state = 'leased'`)
-		return err
-	})
-}
 
 // create makes the empty file at path a database of newPageSize pages in
 // WAL mode. The page size holds only if it is set before anything is

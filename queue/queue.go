@@ -90,6 +90,8 @@ type Queue struct {
 	warnings []error // set by migrate; see StartWarnings
 
 	file os.FileInfo // the database file the daemon opened; see Ping
+
+	sending *sending // the daemon's marks of leases that sent a whole file (MarkSent); nil otherwise
 }
 
 // Hot statements, prepared once when the queue opens: preparing is most of
@@ -205,7 +207,7 @@ func (q *Queue) Close() error {
 	q.ckpt.close()
 	q.read.close()
 	q.closeStmts()
-	return q.db.Close()
+	return errors.Join(q.db.Close(), q.sending.close())
 }
 
 // Ping checks that the database answers and, for the daemon's queue, that

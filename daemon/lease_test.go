@@ -12,7 +12,7 @@ import (
 	"github.com/dropsync/dropsync/targets/sensenet"
 )
 
-// revB: queue.recoverLeases counts every job a killed daemon left leased
+// queue.recoverLeases counts every job a killed daemon left leased
 // as an ambiguous attempt ("started_at > 0" holds for every lease: qLease
 // sets it at the claim), also one of which not a byte was sent (killed
 // right after the claim, while hashing, while waiting for a folder). The
@@ -22,7 +22,7 @@ import (
 // server already holds under that name with the same size (another host's
 // upload, a colleague's copy) is recorded as delivered with the local
 // file's SHA-256 and never sent: the new content is lost.
-func TestRevBLeaseWithNothingSentIsNotTakenForALandedUpload(t *testing.T) {
+func TestLeaseWithNothingSentIsNotTakenForALandedUpload(t *testing.T) {
 	fake := sensenet.NewFake()
 	srv := httptest.NewServer(fake)
 	t.Cleanup(func() { srv.Close(); fake.Close() })
