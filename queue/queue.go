@@ -1040,7 +1040,9 @@ func (q *Queue) Fail(ctx context.Context, j *Job, msg string) (requeued bool, er
 // session are removed, and nothing is recorded about its file, which is as
 // if it had never been queued. It is for a job whose watch is no longer
 // configured: its file did not fail, and the watch's scan queues it again
-// if the watch comes back.
+// if the watch comes back. A job an event was merged into while it was
+// leased (the watch came back meanwhile and its scan found the file
+// changed) is not removed but returned to pending, as any such job is.
 func (q *Queue) Drop(ctx context.Context, j *Job) error {
 	err := q.hotTx(ctx, func(c *conn) error {
 		if _, err := c.exec(qDropSession, j.Watch, j.Rel); err != nil {
@@ -1049,7 +1051,11 @@ func (q *Queue) Drop(ctx context.Context, j *Job) error {
 		if _, err := c.exec(qNewJobAttempts, j.ID); err != nil {
 			return err
 		}
-		_, err := c.exec(qDropJob, j.ID)
+		n, err := c.exec(qRequeue, "", ms(q.now()), j.ID)
+		if err != nil || n == 1 {
+			return err
+		}
+		_, err = c.exec(qDropJob, j.ID)
 		return err
 	})
 	if err != nil {

@@ -7,14 +7,14 @@ import (
 	"github.com/dropsync/dropsync/queue"
 )
 
-// revB: Drop (a job whose watch a reload removed) deletes the leased job
+// Drop (a job whose watch a reload removed) deletes the leased job
 // whatever was merged into it while it was leased. When a second reload
 // adds the watch back between the runner's acquire() (which saw the watch
 // gone) and Drop's commit, the new watcher's start-up scan is merged into
 // that leased job (marked dirty, or nothing at all for an unchanged file)
 // and Drop then deletes it: the file is not queued again until the next
 // periodic reconcile (default 1h), though its watch is configured.
-func TestRevBDropKeepsAnEventMergedWhileLeased(t *testing.T) {
+func TestDropKeepsAnEventMergedWhileLeased(t *testing.T) {
 	q, _ := open(t)
 	ctx := context.Background()
 	if _, err := q.Enqueue(ctx, []queue.Item{item("a", 5)}); err != nil {
