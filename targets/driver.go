@@ -191,6 +191,13 @@ func sendChunks(ctx context.Context, ch Chunker, f *File, s *Session, fh *os.Fil
 		if body.changed != nil {
 			return body.changed
 		}
+		var te *Error
+		if err != nil && off+n != f.Size && errors.As(err, &te) {
+			// Only the committing chunk stores a file: a chunk before it
+			// whose answer was lost is sent again when the session
+			// resumes, and there is nothing to ask the server about.
+			te.Ambiguous = false
+		}
 		if err != nil {
 			return err
 		}

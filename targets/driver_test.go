@@ -21,6 +21,7 @@ type chunkTarget struct {
 	offsets  []int64 // offsets of chunk requests received, in order
 	sessions int
 	failAt   int64 // fail the chunk at this offset once (-1: never)
+	lostAt   int64 // read the chunk at this offset whole, then lose its answer once (-1: never)
 	invalid  bool  // reject the next chunk's token as invalid
 	limit    int64
 	puts     int
@@ -53,6 +54,10 @@ func (c *chunkTarget) PutChunk(_ context.Context, _ *targets.File, _ *targets.Pl
 	if fail {
 		c.failAt = -1
 	}
+	lost := c.lostAt == ch.Offset
+	if lost {
+		c.lostAt = -1
+	}
 	invalid := c.invalid
 	c.invalid = false
 	c.mu.Unlock()
@@ -67,6 +72,9 @@ func (c *chunkTarget) PutChunk(_ context.Context, _ *targets.File, _ *targets.Pl
 	if err != nil {
 		return nil, err
 	}
+	if lost {
+		return nil, &targets.Error{Kind: targets.Retryable, Op: "test: chunk", Msg: "timeout awaiting the answer", Ambiguous: true}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if int64(len(c.data)) < ch.Offset {
@@ -80,7 +88,7 @@ func (c *chunkTarget) PutChunk(_ context.Context, _ *targets.File, _ *targets.Pl
 }
 func (c *chunkTarget) MaxFileSize() (int64, string) { return c.limit, "the test API's limit" }
 
-var chunky = &chunkTarget{failAt: -1}
+var chunky = &chunkTarget{failAt: -1, lostAt: -1}
 
 func init() {
 	targets.Register("test-chunks", func(*targets.Base) (targets.Target, error) { return chunky, nil })
@@ -89,7 +97,7 @@ func init() {
 func reset() *chunkTarget {
 	chunky.mu.Lock()
 	defer chunky.mu.Unlock()
-	chunky.data, chunky.offsets, chunky.sessions, chunky.failAt, chunky.invalid, chunky.limit, chunky.puts = nil, nil, 0, -1, false, 0, 0
+	chunky.data, chunky.offsets, chunky.sessions, chunky.failAt, chunky.lostAt, chunky.invalid, chunky.limit, chunky.puts = nil, nil, 0, -1, -1, false, 0, 0
 	return chunky
 }
 
@@ -222,6 +230,29 @@ func TestClassify(t *testing.T) {
 	for status, want := range map[int]targets.Kind{429: targets.Throttled, 401: targets.Auth, 403: targets.Permanent, 404: targets.Permanent, 413: targets.Permanent, 408: targets.Retryable, 500: targets.Retryable, 503: targets.Retryable} {
 		if got := targets.KindOfStatus(status); got != want {
 			t.Errorf("KindOfStatus(%d) = %v, want %v", status, got, want)
+		}
+	}
+}
+
+// The answer to a chunk that does not commit was lost after its whole
+// body went out: that chunk is sent again when the session resumes, and
+// nothing was stored as a file, so the attempt is not ambiguous (it was
+// counted as one: the next attempt asked the server whether the whole
+// file "landed", and a server showing a same-name same-size file took it
+// for delivered). The committing chunk's lost answer stays ambiguous.
+func TestLostAnswerToAMiddleChunkIsNotAmbiguous(t *testing.T) {
+	for _, tc := range []struct {
+		at   int64
+		want bool
+	}{{4000, false}, {10000, true}} {
+		ct := reset()
+		env := targettest.Build(t, chunkYAML, "")
+		f, _ := env.File(t, "big.bin", 10_500)
+		ct.lostAt = tc.at
+		_, err := env.Deliver(context.Background(), f, &targettest.MemSessions{})
+		var te *targets.Error
+		if !errors.As(err, &te) || te.Ambiguous != tc.want {
+			t.Errorf("answer lost at chunk %d: %v (ambiguous %v), want ambiguous %v", tc.at, err, te != nil && te.Ambiguous, tc.want)
 		}
 	}
 }
