@@ -66,6 +66,10 @@
 // comes to be the daemon's own: a change whose record could not be written
 // is kept marked and written by housekeeping until it is.
 //
+// Invariant (waitHorizon): no wait lasts longer than twice the longest the
+// daemon gives; one ending further ahead was set before the wall clock
+// stepped back, and the queue takes it as over (queue.SetHorizon).
+//
 // Invariant (errText): a failure's text is recorded (the database, the
 // failure report, a target's state) only through errText, which removes
 // every credential the process sent (package redact); targets.Error's
@@ -216,6 +220,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, log: o.Log, obs: o.Observer, progressEvery: o.ProgressInterval, q: q, release: release, gen: newGeneration(cfg, set),
 		wake: newSignal(), busy: make(chan struct{}, 1), pipe: newPipeline(cfg.Workers), inflight: map[int64]*flight{}, handoffs: map[int64]*handoff{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}, changing: map[string]int{}}
+	q.SetHorizon(waitHorizon(cfg.Retry, cfg.Watches))
 	d.initReload(o)
 	d.health = newHealth(d)
 	if err := d.health.load(ctx); err != nil {
@@ -991,6 +996,18 @@ func (d *Daemon) backoff(attempt int) time.Duration {
 	}
 	w = min(w, ceiling)
 	return w/2 + rand.N(w/2+1)
+}
+
+// waitHorizon is twice the longest wait the daemon gives a job or a
+// target (a retry's backoff and a pause, capped by retry as started; a
+// settle of the watches w): the queue takes a wait that ends further ahead
+// for one set before the wall clock stepped back (queue.SetHorizon).
+func waitHorizon(r config.Retry, w []*config.Watch) time.Duration {
+	h := max(r.Max.D(), r.MaxPause.D())
+	for _, wc := range w {
+		h = max(h, wc.Settle.D())
+	}
+	return 2 * h
 }
 
 // errText is err's text as the daemon records it: without any credential

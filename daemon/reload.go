@@ -410,6 +410,7 @@ func (d *Daemon) apply(ctx context.Context, wg *sync.WaitGroup, errc chan<- erro
 	d.mu.Lock()
 	d.gen = ng
 	d.mu.Unlock()
+	d.q.SetHorizon(waitHorizon(d.cfg.Retry, c.Watches))
 	d.health.reconfigure(ctx, c)
 	d.retire(old)
 	for _, r := range stop {

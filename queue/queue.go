@@ -46,6 +46,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -75,6 +76,9 @@ type Queue struct {
 	db   *sql.DB
 	path string // the database file, absolute, for messages
 	now  func() time.Time
+	// horizon is the longest wait the queue is given, in ms; 0: none
+	// (SetHorizon).
+	horizon atomic.Int64
 
 	cacheMu sync.Mutex
 	cache   stmtCache // the hot path's statements, prepared on the connection (conn.go)
@@ -138,11 +142,12 @@ const (
 	// order and stops at the limit; without INDEXED BY, SQLite may pick
 	// another index and sort every pending job on each claim. A paused or
 	// unhealthy target is looked up by its key for the jobs walked (NOT IN
-	// built its list on every claim).
-	qReady = `SELECT id FROM jobs INDEXED BY jobs_claim WHERE state = 'pending' AND not_before <= ?1
-				AND NOT EXISTS (SELECT 1 FROM target_pauses p WHERE p.target = jobs.target AND p.until > ?1)
+	// built its list on every claim). A wait ending after ?2 (now plus the
+	// horizon, see SetHorizon) is over: the clock stepped back since.
+	qReady = `SELECT id FROM jobs INDEXED BY jobs_claim WHERE state = 'pending' AND (not_before <= ?1 OR not_before > ?2)
+				AND NOT EXISTS (SELECT 1 FROM target_pauses p WHERE p.target = jobs.target AND p.until > ?1 AND p.until <= ?2)
 				AND NOT EXISTS (SELECT 1 FROM target_health h WHERE h.target = jobs.target AND h.state IN ('down', 'credentials rejected'))
-				ORDER BY ord, id LIMIT ?2`
+				ORDER BY ord, id LIMIT ?3`
 	// A lease is an UPDATE and a read by id: RETURNING would build a
 	// temporary table for its one row on every lease. The read joins what
 	// the path was last delivered as (fileStateCols, all NULL if never:
@@ -194,13 +199,31 @@ var claimLimits = []int{1, 2, 4, 8, 16, 32, 64}
 var qReadyLimited = func() []string {
 	qs := make([]string, len(claimLimits))
 	for i, n := range claimLimits {
-		qs[i] = strings.Replace(qReady, "LIMIT ?2", "LIMIT "+strconv.Itoa(n), 1)
+		qs[i] = strings.Replace(qReady, "LIMIT ?3", "LIMIT "+strconv.Itoa(n), 1)
 	}
 	return qs
 }()
 
 // SetClock replaces the queue's clock, for tests.
 func (q *Queue) SetClock(now func() time.Time) { q.now = now }
+
+// SetHorizon sets the longest wait the queue is given (a retry's backoff, a
+// target's pause, a settle): a job's not_before or a pause that ends
+// further ahead than h from now can only have been set before the wall
+// clock stepped back (NTP, a VM restored from a snapshot), and is taken
+// as over, so a step back does not stretch a wait by its size. 0 (the
+// default) takes every time as it is. Safe while claims run.
+func (q *Queue) SetHorizon(h time.Duration) { q.horizon.Store(int64(h / time.Millisecond)) }
+
+// latest is the end of the horizon from now (unix ms): waits ending after
+// it are over.
+func (q *Queue) latest(now int64) int64 {
+	h := q.horizon.Load()
+	if h <= 0 {
+		return math.MaxInt64
+	}
+	return now + h
+}
 
 // Close closes the database.
 func (q *Queue) Close() error {
@@ -670,10 +693,10 @@ func (q *Queue) claim(c *conn, w Want) (js []*Job, held bool, err error) {
 		return nil, false, nil
 	}
 	now := ms(q.now())
-	query, args := qReady, []any{now, limit}
+	query, args := qReady, []any{now, q.latest(now), limit}
 	for i, k := range claimLimits {
 		if k >= limit {
-			query, args = qReadyLimited[i], args[:1]
+			query, args = qReadyLimited[i], args[:2]
 			break
 		}
 	}
@@ -756,12 +779,15 @@ func (q *Queue) lease(c *conn, id, now int64) (*Job, error) {
 }
 
 // NextReady returns when the earliest pending job becomes claimable, taking
-// target pauses into account; ok is false when nothing is pending.
+// target pauses into account (a wait beyond the horizon is over, see
+// SetHorizon); ok is false when nothing is pending.
 func (q *Queue) NextReady(ctx context.Context) (t time.Time, ok bool, err error) {
 	var v sql.NullInt64
-	err = q.db.QueryRowContext(ctx, `SELECT MIN(MAX(j.not_before, COALESCE(p.until, 0))) FROM jobs j
+	latest := q.latest(ms(q.now()))
+	err = q.db.QueryRowContext(ctx, `SELECT MIN(MAX(CASE WHEN j.not_before > ?1 THEN 0 ELSE j.not_before END,
+		CASE WHEN COALESCE(p.until, 0) > ?1 THEN 0 ELSE COALESCE(p.until, 0) END)) FROM jobs j
 		LEFT JOIN target_pauses p ON p.target = j.target WHERE j.state = 'pending'
-		AND j.target NOT IN (SELECT target FROM target_health WHERE state IN ('down', 'credentials rejected'))`).Scan(&v)
+		AND j.target NOT IN (SELECT target FROM target_health WHERE state IN ('down', 'credentials rejected'))`, latest).Scan(&v)
 	if err != nil || !v.Valid {
 		return time.Time{}, false, q.explain(err)
 	}
