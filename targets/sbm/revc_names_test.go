@@ -1,0 +1,39 @@
+package sbm_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/dropsync/dropsync/daemon/daemontest"
+	"github.com/dropsync/dropsync/queue"
+)
+
+// TestE2ESameBaseNameInTwoFoldersDoesNotReplaceTheOther (review revC): SBM
+// takes a file's base name, so a/report.pdf and b/report.pdf of a
+// recursive watch meet at one file object name. sbm implements no
+// targets.NameKeyer, so the daemon sees no clash: b's NEW-ONLY is refused
+// for the existing name, the object is looked up by name and updated with
+// b's bytes (README: "delivered from another path with the same base
+// name"). a/report.pdf stays recorded as delivered to that object, which
+// no longer holds its content: a is lost on the server and not sent again
+// while it is unchanged.
+func TestE2ESameBaseNameInTwoFoldersDoesNotReplaceTheOther(t *testing.T) {
+	e := startE2E(t, "", "on_conflict: version")
+	shaA := e.h.WriteRandom(t, "a/report.pdf", 70_000)
+	e.h.WaitDelivered(t, "a/report.pdf", shaA)
+	e.h.WriteRandom(t, "b/report.pdf", 80_000)
+	daemontest.Eventually(t, "b/report.pdf done or failed", func() bool {
+		js, err := e.h.Queue().Jobs(context.Background(), "", "b/report.pdf", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(js) > 0 && (js[0].State == queue.Done || js[0].State == queue.Failed)
+	})
+	st := e.h.WaitDelivered(t, "a/report.pdf", shaA)
+	for _, o := range e.files() {
+		if o.SHA256 == shaA {
+			return
+		}
+	}
+	t.Errorf("a/report.pdf is recorded as delivered to object %s, but no object holds its bytes any more (objects %+v): b/report.pdf replaced it", st.Remote.ID, e.files())
+}
