@@ -111,9 +111,13 @@ func (d *Daemon) checkName(ctx context.Context, j *queue.Job, wc *config.Watch, 
 	if watch != f.Watch {
 		other = filepath.Join(watch, filepath.FromSlash(rel))
 	}
+	why := "it ignores case and replaces some characters"
+	if fl, ok := tgt.(targets.Flattener); ok && fl.FlatNames() {
+		why = "it has no folders: a file is known by its base name"
+	}
 	return nil, targets.Errorf(targets.Permanent, wc.Target+": remote name",
-		"%s and %s meet at one remote name, compared by the server as %q (it ignores case and replaces some characters); %s keeps it: rename one of them, or set on_conflict: rename to upload %s under the next free name(N)",
-		f.Rel, other, key, other, f.Rel)
+		"%s and %s meet at one remote name, compared by the server as %q (%s); %s keeps it: rename one of them, or set on_conflict: rename to upload %s under the next free name(N)",
+		f.Rel, other, key, why, other, f.Rel)
 }
 
 // claimKeys gives a claim on generation g the remote name key of each job

@@ -197,3 +197,15 @@ func (t *Target) CheckDestination(ctx context.Context, dest any) error {
 // FlatNames implements targets.Flattener: the API has no folders; a file is
 // known by its base name.
 func (t *Target) FlatNames() bool { return true }
+
+// NameKey implements targets.NameKeyer: a file field is known by its name
+// within its activity node, so a/report.pdf and b/report.pdf of one watch
+// meet at one field, and the daemon refuses the second instead of letting
+// it replace the first's content.
+func (t *Target) NameKey(f *targets.File, name string) (string, error) {
+	d, ok := f.Dest.(*Destination)
+	if !ok {
+		return "", fmt.Errorf("connections: %s: destination is %T, not from Watch", f.Rel, f.Dest)
+	}
+	return d.ActivityID + "/" + name, nil
+}

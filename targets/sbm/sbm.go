@@ -428,3 +428,15 @@ func (t *Target) CheckDestination(ctx context.Context, dest any) error {
 // FlatNames implements targets.Flattener: the API has no folders; a file is
 // known by its base name.
 func (t *Target) FlatNames() bool { return true }
+
+// NameKey implements targets.NameKeyer: a file object is known by its name
+// within its item's field, so a/report.pdf and b/report.pdf of one watch
+// meet at one object, and the daemon refuses the second instead of letting
+// it replace the first's content.
+func (t *Target) NameKey(f *targets.File, name string) (string, error) {
+	d, ok := f.Dest.(*Destination)
+	if !ok {
+		return "", fmt.Errorf("sbm: %s: destination is %T, not from Watch", f.Rel, f.Dest)
+	}
+	return d.String() + "/" + name, nil
+}

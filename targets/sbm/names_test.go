@@ -8,7 +8,7 @@ import (
 	"github.com/dropsync/dropsync/queue"
 )
 
-// TestE2ESameBaseNameInTwoFoldersDoesNotReplaceTheOther (review revC): SBM
+// TestE2ESameBaseNameInTwoFoldersDoesNotReplaceTheOther: SBM
 // takes a file's base name, so a/report.pdf and b/report.pdf of a
 // recursive watch meet at one file object name. sbm implements no
 // targets.NameKeyer, so the daemon sees no clash: b's NEW-ONLY is refused

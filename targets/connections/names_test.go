@@ -2,15 +2,15 @@ package connections_test
 
 import (
 	"context"
-	"github.com/dropsync/dropsync/daemon/daemontest"
-	"github.com/dropsync/dropsync/queue"
 	"strings"
 	"testing"
 
+	"github.com/dropsync/dropsync/daemon/daemontest"
+	"github.com/dropsync/dropsync/queue"
 	"github.com/dropsync/dropsync/targets/connections"
 )
 
-// TestE2ESameBaseNameInTwoFoldersDoesNotReplaceTheOther (review revC):
+// TestE2ESameBaseNameInTwoFoldersDoesNotReplaceTheOther:
 // Activities takes a file's base name, so a/report.pdf and b/report.pdf of
 // a recursive watch meet at one file field name. Connections implements
 // no targets.NameKeyer, so the daemon sees no clash: b/report.pdf, found
