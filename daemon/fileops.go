@@ -18,6 +18,7 @@ import (
 	"github.com/dropsync/dropsync/config"
 	"github.com/dropsync/dropsync/internal/fsid"
 	"github.com/dropsync/dropsync/internal/safefs"
+	"github.com/dropsync/dropsync/internal/sandbox"
 	"github.com/dropsync/dropsync/queue"
 	"github.com/dropsync/dropsync/targets"
 )
@@ -94,9 +95,13 @@ func (s *source) hash(ctx context.Context) (string, error) {
 }
 
 // stagePrefix starts the names of files the daemon itself makes inside a
-// watch: a file staged for after_upload, a copy being moved in. The
-// daemon never queues them.
+// watch: a file staged for after_upload, a copy being moved in
+// (safefs.CopyPrefix), the probe of the sandbox check (sandbox.ProbePrefix).
 const stagePrefix = ".dropsync-"
+
+// ownPrefixes start the names the daemon makes; it never queues them. A
+// user's own ".dropsync-notes.pdf" is a file like any other.
+var ownPrefixes = [...]string{stagePrefix + "stage.", safefs.CopyPrefix, sandbox.ProbePrefix}
 
 // stageName is the name a file takes in its own folder while after_upload
 // checks and moves or deletes it.
@@ -109,8 +114,16 @@ func stageName(base string) string {
 	return n
 }
 
-// ownName reports whether rel is a name the daemon made (stageName, a copy).
-func ownName(rel string) bool { return strings.HasPrefix(path.Base(rel), stagePrefix) }
+// ownName reports whether rel is a name the daemon makes (ownPrefixes).
+func ownName(rel string) bool {
+	base := path.Base(rel)
+	for _, p := range ownPrefixes {
+		if strings.HasPrefix(base, p) {
+			return true
+		}
+	}
+	return false
+}
 
 // splitRel splits a slash-separated relative path into folder and name.
 func splitRel(rel string) (dir, base string) {

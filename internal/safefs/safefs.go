@@ -141,6 +141,10 @@ func FreeName(name string, n int) string {
 	return fmt.Sprintf("%s (%d)%s", strings.TrimSuffix(name, ext), n, ext)
 }
 
+// CopyPrefix starts the temporary name of a copy Move makes across file
+// systems.
+const CopyPrefix = ".dropsync-copy-"
+
 // maxCandidates bounds the search for a free name.
 const maxCandidates = 10000
 
@@ -186,7 +190,7 @@ func copyAcross(src *Dir, name string, from *os.File, dst *Dir, want string, fre
 	if err != nil {
 		return "", err
 	}
-	tmp, out, err := dst.CreateTemp(".dropsync-copy-")
+	tmp, out, err := dst.CreateTemp(CopyPrefix)
 	if err != nil {
 		return "", err
 	}

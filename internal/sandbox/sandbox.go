@@ -34,6 +34,10 @@ import (
 	"github.com/dropsync/dropsync/config"
 )
 
+// ProbePrefix starts the names of the files the check creates (and
+// removes) in a folder to prove it is writable.
+const ProbePrefix = ".dropsync-probe-"
+
 // Folder is one folder of a configuration and the access it needs.
 type Folder struct {
 	Field string // e.g. watches[0].path
@@ -86,7 +90,7 @@ func Probe(dir string, write bool) error {
 	if _, err := rand.Read(b[:]); err != nil {
 		return err
 	}
-	name := filepath.Join(dir, ".dropsync-probe-"+hex.EncodeToString(b[:]))
+	name := filepath.Join(dir, ProbePrefix+hex.EncodeToString(b[:]))
 	p, err := os.OpenFile(name+".tmp", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("write: %w", err)

@@ -5,10 +5,9 @@ import (
 	"testing"
 )
 
-// TestUserFileWithTheDaemonsPrefixIsNotSilentlyDropped (review revC): the
-// daemon hides its own files in a watch under the prefix ".dropsync-"
-// (fileops.go stagePrefix) and items() (enqueue.go) drops every event
-// whose base name starts with it, for any file: a user's own
+// The daemon hides its own files in a watch under the prefix ".dropsync-"
+// (fileops.go stagePrefix); items() (enqueue.go) dropped every event
+// whose base name started with it, for any file: a user's own
 // ".dropsync-notes.pdf" is never uploaded, never failed, never logged. It
 // is lost to the target with no line saying so. Only the names the daemon
 // makes (".dropsync-stage.<name>", its copies) may be hidden; anything
