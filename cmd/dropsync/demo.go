@@ -251,7 +251,7 @@ func (o *demoObserver) Delivered(d daemon.Delivery) {
 	defer o.mu.Unlock()
 	key := d.Target + "/" + d.Rel
 	if _, ok := o.bars[key]; ok {
-		fmt.Fprintf(o.w, "  ⇡ %-24s %-28s %s  %s\n", d.Target, d.Rel, progressBar(d.Bytes, d.Bytes, 30), config.FormatBytes(d.Bytes))
+		fmt.Fprintf(o.w, "  ⇡ %-24s %-28s %s  %s\n", d.Target, shown(d.Rel), progressBar(d.Bytes, d.Bytes, 30), config.FormatBytes(d.Bytes))
 		delete(o.bars, key)
 	}
 	what := "arrived"
@@ -269,7 +269,7 @@ func (o *demoObserver) Delivered(d daemon.Delivery) {
 	if d.Chunked {
 		mode = ", " + largeMode(o.types[d.Target])
 	}
-	fmt.Fprintf(o.w, "  ✓ %-24s %-28s %10s  %s: id %s%s (%s%s)\n", d.Target, d.Rel, config.FormatBytes(d.Bytes), what, d.Remote.ID, ver,
+	fmt.Fprintf(o.w, "  ✓ %-24s %-28s %10s  %s: id %s%s (%s%s)\n", d.Target, shown(d.Rel), config.FormatBytes(d.Bytes), what, d.Remote.ID, ver,
 		d.Duration.Round(time.Millisecond), mode)
 	if o.delivered++; o.delivered == o.samples {
 		go o.allIn() // not under o.mu: it writes too
@@ -283,7 +283,7 @@ func (o *demoObserver) Failed(f daemon.Failure) {
 	if f.Final {
 		state = "FAILED"
 	}
-	fmt.Fprintf(o.w, "  ✗ %-24s %-28s %s: %s\n", f.Target, f.Rel, state, oneLine(f.Msg))
+	fmt.Fprintf(o.w, "  ✗ %-24s %-28s %s: %s\n", f.Target, shown(f.Rel), state, oneLine(f.Msg))
 }
 
 func (o *demoObserver) Progress(target, rel string, sent, total int64) {
@@ -298,7 +298,7 @@ func (o *demoObserver) Progress(target, rel string, sent, total int64) {
 		return
 	}
 	o.bars[key] = pct
-	fmt.Fprintf(o.w, "  ⇡ %-24s %-28s %s  %s / %s\n", target, rel, progressBar(sent, total, 30), config.FormatBytes(sent), config.FormatBytes(total))
+	fmt.Fprintf(o.w, "  ⇡ %-24s %-28s %s  %s / %s\n", target, shown(rel), progressBar(sent, total, 30), config.FormatBytes(sent), config.FormatBytes(total))
 }
 
 func (o *demoObserver) WatchEvent() {}

@@ -11,8 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	_ "github.com/dropsync/dropsync/internal/cgoguard" // a build without cgo fails here
 	_ "github.com/dropsync/dropsync/targets/all"       // register the adapters
@@ -127,8 +129,39 @@ func exitCode(err error) int {
 	return 1
 }
 
-// oneLine folds a message onto one line.
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+// oneLine folds a message onto one line for a terminal: white space runs
+// become one space, and any other character that does not print (an
+// escape sequence's ESC, a bidi override) is written as its Go escape.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if strings.IndexFunc(s, unprintable) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unprintable(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// shown is a path as printed for a terminal: as it is, or, when it holds
+// a character that does not print (a newline, a tab, ESC, a bidi
+// override) or bytes that are not UTF-8, quoted in Go syntax. Whoever can
+// write into a drop folder chooses its file names: a name must not forge
+// a line or a column of status or queue list, nor drive the terminal.
+func shown(p string) string {
+	if !utf8.ValidString(p) || strings.IndexFunc(p, unprintable) >= 0 {
+		return strconv.Quote(p)
+	}
+	return p
+}
+
+func unprintable(r rune) bool { return r != ' ' && !strconv.IsPrint(r) }
 
 // newFlags returns a FlagSet for a subcommand that reports errors itself.
 func newFlags(name, args string) *flag.FlagSet {

@@ -56,7 +56,7 @@ func cmdQueue(ctx context.Context, args []string, w io.Writer) error {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tSTATE\tATTEMPTS\tTARGET\tPATH\tUPDATED\tERROR")
 		for _, j := range jobs {
-			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\n", j.ID, j.State, j.Attempts, j.Target, j.Rel, j.UpdatedAt.Format("2006-01-02 15:04:05"), oneLine(j.LastError))
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\n", j.ID, j.State, j.Attempts, j.Target, shown(j.Rel), j.UpdatedAt.Format("2006-01-02 15:04:05"), oneLine(j.LastError))
 		}
 		return tw.Flush()
 	case "retry":

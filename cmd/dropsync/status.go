@@ -128,7 +128,7 @@ func printStatus(w io.Writer, r *statusReport, now time.Time) {
 	if r.AfterUploadFailed > 0 {
 		fmt.Fprintf(w, "after_upload: %d failed (delivered, still in the watch; the next scan tries again)\n", r.AfterUploadFailed)
 		for _, f := range r.AfterUploadFailures {
-			fmt.Fprintf(w, "  %-6s %s  %s\n         %s\n", f.Action, filepath.Join(f.Watch, filepath.FromSlash(f.Rel)), f.At.Format("2006-01-02 15:04:05"), oneLine(f.Error))
+			fmt.Fprintf(w, "  %-6s %s  %s\n         %s\n", f.Action, shown(filepath.Join(f.Watch, filepath.FromSlash(f.Rel))), f.At.Format("2006-01-02 15:04:05"), oneLine(f.Error))
 		}
 	}
 	if len(r.Uploading) > 0 {
@@ -142,7 +142,7 @@ func printStatus(w io.Writer, r *statusReport, now time.Time) {
 			if u.RateBps > 0 {
 				eta = (time.Duration(u.ETASeconds) * time.Second).String()
 			}
-			fmt.Fprintf(w, "  %-10s %s\n             %s %s / %s  %s/s  ETA %s\n", u.Target, u.Path,
+			fmt.Fprintf(w, "  %-10s %s\n             %s %s / %s  %s/s  ETA %s\n", u.Target, shown(u.Path),
 				progressBar(u.BytesDone, u.BytesTotal, 30), config.FormatBytes(u.BytesDone), config.FormatBytes(u.BytesTotal), config.FormatBytes(int64(u.RateBps)), eta)
 		}
 	}
@@ -153,19 +153,19 @@ func printStatus(w io.Writer, r *statusReport, now time.Time) {
 	if len(r.Throttled) > 0 {
 		fmt.Fprintln(w, "\nthrottled targets:")
 		for _, p := range r.Throttled {
-			fmt.Fprintf(w, "  %-10s paused until %s (%s left): %s\n", p.Target, p.Until.Format("2006-01-02 15:04:05 MST"), p.Until.Sub(now).Round(time.Second), p.Reason)
+			fmt.Fprintf(w, "  %-10s paused until %s (%s left): %s\n", p.Target, p.Until.Format("2006-01-02 15:04:05 MST"), p.Until.Sub(now).Round(time.Second), oneLine(p.Reason))
 		}
 	}
 	if len(r.Writing) > 0 {
 		fmt.Fprintln(w, "\nstill being written (changed during each upload; sent once they hold still):")
 		for _, j := range r.Writing {
-			fmt.Fprintf(w, "  #%-5d %-10s %s\n", j.ID, j.Target, j.Rel)
+			fmt.Fprintf(w, "  #%-5d %-10s %s\n", j.ID, j.Target, shown(j.Rel))
 		}
 	}
 	if len(r.Failures) > 0 {
 		fmt.Fprintln(w, "\nrecent failures (dropsync queue retry ID… or --failed):")
 		for _, j := range r.Failures {
-			fmt.Fprintf(w, "  #%-5d %-10s %s  %s\n         %s\n", j.ID, j.Target, j.Rel, j.UpdatedAt.Format("2006-01-02 15:04:05"), oneLine(j.LastError))
+			fmt.Fprintf(w, "  #%-5d %-10s %s  %s\n         %s\n", j.ID, j.Target, shown(j.Rel), j.UpdatedAt.Format("2006-01-02 15:04:05"), oneLine(j.LastError))
 		}
 	}
 }

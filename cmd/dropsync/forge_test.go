@@ -12,10 +12,10 @@ import (
 	"github.com/dropsync/dropsync/queue"
 )
 
-// TestStatusCannotBeForgedByAFileName (review revC): a file name is the
+// A file name is the
 // one thing in `dropsync status` that whoever can write into a drop folder
 // chooses. Linux file names may hold newlines and escape sequences; status
-// prints the relative path raw (status.go: "#%-5d %-10s %s" for failures,
+// printed the relative path raw (status.go: "#%-5d %-10s %s" for failures,
 // the uploading and still-being-written lists), so a name like
 // "x\n  #999   docs       payroll.pdf ..." forges a failure line or hides
 // one, and ESC sequences reach the operator's terminal. oneLine is applied
@@ -42,7 +42,7 @@ func TestStatusCannotBeForgedByAFileName(t *testing.T) {
 	}
 }
 
-// TestQueueListCannotBeForgedByAFileName: `dropsync queue list` prints
+// `dropsync queue list` printed
 // j.Rel raw into its table (queuecmd.go), one row per job; a name with a
 // newline makes a second, forged row.
 func TestQueueListCannotBeForgedByAFileName(t *testing.T) {
