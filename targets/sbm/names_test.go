@@ -38,7 +38,7 @@ func TestE2ESameBaseNameInTwoFoldersDoesNotReplaceTheOther(t *testing.T) {
 	t.Errorf("a/report.pdf is recorded as delivered to object %s, but no object holds its bytes any more (objects %+v): b/report.pdf replaced it", st.Remote.ID, e.files())
 }
 
-// TestE2ENameThatIsNotUTF8CanBeVersioned (review revC): Linux file names
+// Linux file names
 // are bytes. The update request is JSON (wire.go marshal, encoding/json),
 // which writes an invalid UTF-8 byte as U+FFFD, so "scan\xff.pdf" is
 // stored as "scan\uFFFD.pdf". The first upload succeeds but the adapter

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/dropsync/dropsync/targets"
 )
@@ -311,6 +312,28 @@ func findRemote(objs []fileObjReply, r *targets.Remote) *fileObjReply {
 
 // findByName returns the object whose name or file name is name, the
 // newest (highest id) if several are.
+// storedName is the name as the server receives and stores it: the
+// request is JSON, which writes each byte that is not UTF-8 as U+FFFD (a
+// Linux file name is bytes: "scan\xff.pdf" is stored as "scan\ufffd.pdf").
+// Every comparison with the server's names uses it, or the object made by
+// the first upload is never found again and every later version fails.
+func storedName(name string) string {
+	if utf8.ValidString(name) {
+		return name
+	}
+	var b strings.Builder
+	for i := 0; i < len(name); {
+		r, n := utf8.DecodeRuneInString(name[i:])
+		if r == utf8.RuneError && n == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(name[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
 func findByName(objs []fileObjReply, name string) *fileObjReply {
 	// The file name identifies a file; the display name only when no
 	// object has that file name.
