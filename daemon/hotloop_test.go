@@ -13,14 +13,12 @@ import (
 	"github.com/dropsync/dropsync/targets/sensenet"
 )
 
-// revB: retry.initial and retry.max have no lower bound (reconcile_interval
-// and timeout got one, "a busy loop"), so `retry: {initial: 1ns, max: 1ns}`
-// is accepted. With it, a target that is down is probed back to back:
-// probeWait is 0, and every probe is a request plus a target_health write.
-// One second of outage costs thousands of requests and database writes
-// instead of a handful. Either the configuration is refused, or the probes
-// stay few.
-func TestRevBTinyRetryIsRefusedOrDoesNotHotLoopTheProbe(t *testing.T) {
+// retry.initial and retry.max had no lower bound (reconcile_interval and
+// timeout had one, "a busy loop"), so `retry: {initial: 1ns, max: 1ns}` was
+// accepted. With it, a target that is down was probed back to back:
+// probeWait was 0, and every probe is a request plus a target_health write.
+// Either the configuration is refused, or the probes stay few.
+func TestTinyRetryIsRefusedOrDoesNotHotLoopTheProbe(t *testing.T) {
 	const retry = "{initial: 1ns, max: 1ns}"
 	if _, err := config.Parse(strings.NewReader("state_dir: /tmp/x\nretry: " + retry + "\n" +
 		"targets:\n  t:\n    type: sensenet\n    url: http://127.0.0.1:1\n    auth: {type: bearer, token: abcd}\n" +
