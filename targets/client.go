@@ -35,8 +35,11 @@ type Base struct {
 // applied to waiting for the response headers once the request is sent
 // (longer for a large body, see deadlineTransport) and to reading the whole
 // answer, keep-alive, and the TLS options. Certificate verification stays
-// on unless tls.insecure_skip_verify says otherwise.
+// on unless tls.insecure_skip_verify says otherwise. A password in the
+// userinfo of the target's urls is registered with package redact (see
+// registerURLs).
 func NewHTTPClient(t *config.Target) (*http.Client, error) {
+	registerURLs(t.URL, t.Auth.TokenURL, t.Auth.TokenServiceURL)
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.TLS.InsecureSkipVerify} //nolint:gosec // opt-in by configuration
 	if t.TLS.CAFile != "" {
 		pem, err := os.ReadFile(t.TLS.CAFile)
@@ -281,6 +284,7 @@ type deadlineTransport struct {
 // other request (a token fetch, a second hop of one call) gets a context
 // and a body wrapper of its own.
 func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	registerUserinfo(req.URL) // renewed: the registry forgets what is not
 	if t.timeout <= 0 {
 		return t.next.RoundTrip(req)
 	}
