@@ -13,15 +13,15 @@ import (
 	"github.com/dropsync/dropsync/daemon/daemontest"
 )
 
-// revB: Running (what `dropsync status`, `queue …` and `target …` ask)
-// finds out whether a daemon holds the state directory by taking the
-// same exclusive flock itself for a moment. A daemon that starts in that
+// Running (what `dropsync status`, `queue …` and `target …` ask) found
+// out whether a daemon holds the state directory by taking the same
+// exclusive flock itself for a moment. A daemon that started in that
 // moment (a monitoring script polling status, `systemctl restart` racing
-// a status call) is refused with "in use by another dropsync process"
-// although no daemon runs. Here one goroutine asks Running in a loop
-// while daemons start and stop one after another on an idle state dir:
-// every start must succeed.
-func TestRevBRunningNeverMakesADaemonStartFail(t *testing.T) {
+// a status call) was refused with "in use by another dropsync process"
+// although no daemon ran. Here one goroutine asks Running in a loop while
+// daemons start and stop one after another on an idle state dir: every
+// start must succeed.
+func TestRunningNeverMakesADaemonStartFail(t *testing.T) {
 	mem.reset()
 	h := daemontest.Start(t, memTargetYAML, "")
 	h.Stop()
