@@ -226,6 +226,15 @@ const maxWorkers = 256
 // more often than this is a busy loop.
 const minReconcile = time.Second
 
+// MinRetryInitial and MinRetryMax bound retry.initial and retry.max: a
+// file's retries and a down target's probes (from initial to max apart)
+// closer than this are a busy loop of requests and database writes. The
+// bounds leave room for short test and demo configurations.
+const (
+	MinRetryInitial = 10 * time.Millisecond
+	MinRetryMax     = 100 * time.Millisecond
+)
+
 // Parse reads a configuration, applies defaults, resolves secrets and
 // validates it.
 func Parse(r io.Reader) (*Config, error) { return parse(r, true) }
@@ -505,6 +514,12 @@ func (c *Config) validate(checkPaths bool) error {
 	}
 	if c.Retry.MaxAttempts < 0 {
 		return fmt.Errorf("retry.max_attempts: must not be negative (0: retry until delivered), got %d", c.Retry.MaxAttempts)
+	}
+	if c.Retry.Initial < Duration(MinRetryInitial) {
+		return fmt.Errorf("retry.initial: %s is too short (at least %s)", c.Retry.Initial.D(), MinRetryInitial)
+	}
+	if c.Retry.Max < Duration(MinRetryMax) {
+		return fmt.Errorf("retry.max: %s is too short (at least %s: a down target is probed every retry.max)", c.Retry.Max.D(), MinRetryMax)
 	}
 	if c.Retry.Max < c.Retry.Initial {
 		return fmt.Errorf("retry.max (%s) must not be below retry.initial (%s)", c.Retry.Max.D(), c.Retry.Initial.D())

@@ -195,6 +195,8 @@ func TestOutOfRangeNumbersAreRefused(t *testing.T) {
 		{"state_dir:", "reconcile_interval: 1ns\nstate_dir:", "reconcile_interval: 1ns is too short (at least 1s"},
 		{"state_dir:", "retry: {max_attempts: -5}\nstate_dir:", "retry.max_attempts: must not be negative"},
 		{"chunk_threshold: 10MiB", "timeout: 1ns", "targets.docs.timeout: 1ns is too short (at least 100ms"},
+		{"state_dir:", "retry: {initial: 1ns, max: 1ns}\nstate_dir:", "line 1: retry.initial: 1ns is too short (at least 10ms)"},
+		{"state_dir:", "retry:\n  initial: 10ms\n  max: 50ms\nstate_dir:", "line 3: retry.max: 50ms is too short (at least 100ms"},
 	} {
 		text := strings.Replace(y, tc.old, tc.new, 1)
 		_, err := config.Parse(strings.NewReader(text))

@@ -23,3 +23,23 @@ func TestBackoffDoublesWithJitterUpToTheCap(t *testing.T) {
 		}
 	}
 }
+
+// probeWait never falls below minProbeWait, even for a Config that escaped
+// validation with a tiny (or zero, or negative) retry.initial and retry.max.
+func TestProbeWaitHasAFloor(t *testing.T) {
+	for _, r := range []config.Retry{
+		{Initial: 1, Max: 1},
+		{},
+		{Initial: -config.Duration(time.Second), Max: -config.Duration(time.Second)},
+		{Initial: config.Duration(10 * time.Millisecond), Max: config.Duration(100 * time.Millisecond)},
+	} {
+		d := &Daemon{cfg: &config.Config{Retry: r}}
+		for _, down := range []time.Duration{0, time.Millisecond, time.Second, time.Hour} {
+			for range 50 {
+				if got := d.probeWait(down); got < minProbeWait {
+					t.Fatalf("retry %+v, down for %s: probeWait %s, want at least %s", r, down, got, minProbeWait)
+				}
+			}
+		}
+	}
+}

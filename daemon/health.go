@@ -680,8 +680,15 @@ func (t *targetState) record() queue.TargetHealth {
 // time, at least retry.initial and at most retry.max, jittered by a tenth
 // either way. Probes are few (their number grows with the logarithm of the
 // outage's length) and the first delivery after an outage follows within
-// about a fifth of its length, or retry.initial after a short one.
+// about a fifth of its length, or retry.initial after a short one. It is
+// never below minProbeWait, whatever the configuration holds.
 func (d *Daemon) probeWait(downFor time.Duration) time.Duration {
-	w := min(max(downFor/5, d.cfg.Retry.Initial.D()), d.cfg.Retry.Max.D())
-	return w*9/10 + rand.N(w/5+1)
+	w := max(min(max(downFor/5, d.cfg.Retry.Initial.D()), d.cfg.Retry.Max.D()), minProbeWait)
+	return max(w*9/10+rand.N(w/5+1), minProbeWait)
 }
+
+// minProbeWait is the least wait between two probes of a target: config
+// refuses a retry.max below it, and a Config that escaped validation (or a
+// retry.initial below it) still cannot probe a down target in a busy loop
+// of requests and target_health writes.
+const minProbeWait = config.MinRetryMax

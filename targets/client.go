@@ -35,8 +35,11 @@ type Base struct {
 // applied to waiting for the response headers once the request is sent
 // (longer for a large body, see deadlineTransport) and to reading the whole
 // answer, keep-alive, and the TLS options. Certificate verification stays
-// on unless tls.insecure_skip_verify says otherwise.
+// on unless tls.insecure_skip_verify says otherwise. A password in the
+// userinfo of the target's urls is registered with package redact (see
+// registerURLs).
 func NewHTTPClient(t *config.Target) (*http.Client, error) {
+	registerURLs(t.URL, t.Auth.TokenURL, t.Auth.TokenServiceURL)
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.TLS.InsecureSkipVerify} //nolint:gosec // opt-in by configuration
 	if t.TLS.CAFile != "" {
 		pem, err := os.ReadFile(t.TLS.CAFile)
@@ -281,6 +284,7 @@ type deadlineTransport struct {
 // other request (a token fetch, a second hop of one call) gets a context
 // and a body wrapper of its own.
 func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	registerUserinfo(req.URL) // renewed: the registry forgets what is not
 	if t.timeout <= 0 {
 		return t.next.RoundTrip(req)
 	}
@@ -752,7 +756,7 @@ func (s *closeSignal) Close() error {
 // an error message, and closes it (see Do: after that the request's Body may
 // be rewound and sent again). A body cut off is returned as far as it came.
 func ReadBody(resp *http.Response) []byte {
-	b, _ := readBody(resp)
+	b, _ := readBody(resp, false)
 	return b
 }
 
@@ -761,9 +765,12 @@ func ReadBody(resp *http.Response) []byte {
 // connection dropped half-way) is a Retryable *Error marked Ambiguous: the
 // server accepted the request and may have stored it, so that the daemon
 // asks the server (or bounds the re-sends) before sending it again, as for
-// an answer that never came.
+// an answer that never came. An answer longer than 1 MiB is read to its end
+// all the same, its excess discarded, so that a cut after the first MiB is
+// seen too; the request's deadline (the target's timeout for the whole
+// answer), its stall watch and its context bound that read.
 func ReadAnswer(op string, resp *http.Response) ([]byte, error) {
-	b, err := readBody(resp)
+	b, err := readBody(resp, true)
 	if err != nil {
 		return b, &Error{Kind: Retryable, Op: op, Status: resp.StatusCode, Ambiguous: true, Err: err,
 			Msg: "the server accepted the request but its answer was cut off: " + err.Error()}
@@ -771,11 +778,27 @@ func ReadAnswer(op string, resp *http.Response) ([]byte, error) {
 	return b, nil
 }
 
-// readBody reads at most 1 MiB of a response body and closes it; err says
-// why a body ended before its end.
-func readBody(resp *http.Response) ([]byte, error) {
+// readLimit is the most of a response body that is kept.
+const readLimit = 1 << 20
+
+// readBody reads at most readLimit bytes of a response body and closes it;
+// err says why a body ended before its end. With toEnd, a body that
+// reaches the limit is read on to its end, discarding what is over the
+// limit, so that err also tells of a body cut off after the limit.
+func readBody(resp *http.Response, toEnd bool) ([]byte, error) {
 	defer resp.Body.Close()
-	const limit = 1 << 20
+	b, err := readLimited(resp)
+	if err == nil && toEnd && len(b) >= readLimit {
+		if _, err = io.Copy(io.Discard, resp.Body); err != nil {
+			err = fmt.Errorf("after the first %d bytes: %w", readLimit, err)
+		}
+	}
+	return b, err
+}
+
+// readLimited reads at most readLimit bytes of a response body.
+func readLimited(resp *http.Response) ([]byte, error) {
+	const limit = readLimit
 	if n := resp.ContentLength; n >= 0 && n < limit {
 		// An answer of announced length is read into a buffer of its
 		// size (io.ReadAll starts at 512 bytes), and one more byte, so
