@@ -604,6 +604,19 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	if prev != nil && prev.Intent != "" && d.finishAfterUpload(ctx, j, wc, prev, log) {
 		return
 	}
+	if !g.covers[idx](j.Rel) {
+		// Queued before a reload changed include, exclude, recursive or
+		// the ready marker: the watch no longer delivers this file. As for
+		// a removed watch, nothing is recorded (a scan queues it again if
+		// the rules take it back).
+		if err := d.q.Drop(context.WithoutCancel(ctx), j); err != nil {
+			log.Error("cannot drop the job of a file its watch no longer covers; it is tried again", "err", err)
+			d.strand(strandedJob{j: j})
+			return
+		}
+		log.Info("not sent: its watch no longer covers it (include, exclude, recursive or ready_marker changed)")
+		return
+	}
 	src, err := openSource(wc, j.Rel)
 	missing := safefs.Missing(err)
 	if missing && !j.Gone && d.restoreFailed(ctx, wc, j, log) {

@@ -50,14 +50,20 @@ type Lifecycle interface {
 type generation struct {
 	cfg     *config.Config
 	set     *targets.Set
-	watches map[string]int // watch root → index in cfg.Watches
-	users   sync.WaitGroup // jobs running on this generation
+	watches map[string]int          // watch root → index in cfg.Watches
+	covers  []func(rel string) bool // per watch: does it deliver the file at rel (watcher.Covers)
+	users   sync.WaitGroup          // jobs running on this generation
 }
 
 func newGeneration(c *config.Config, set *targets.Set) *generation {
-	g := &generation{cfg: c, set: set, watches: map[string]int{}}
+	g := &generation{cfg: c, set: set, watches: map[string]int{}, covers: make([]func(string) bool, len(c.Watches))}
 	for i, w := range c.Watches {
 		g.watches[w.Path] = i
+		covers, err := watcher.Covers(watchOptions(w))
+		if err != nil { // refused by config validation already
+			covers = func(string) bool { return true }
+		}
+		g.covers[i] = covers
 	}
 	return g
 }
@@ -256,12 +262,18 @@ func (d *Daemon) startWatches(ctx context.Context, wg *sync.WaitGroup, errc chan
 }
 
 func (d *Daemon) newWatcher(wc *config.Watch, scanned func()) (*watcher.Watcher, error) {
-	return watcher.New(watcher.Options{
+	o := watchOptions(wc)
+	o.Reconcile, o.Log, o.OnOverflow, o.OnEvent, o.OnScanned = d.cfg.Reconcile.D(), d.log, d.obs.Overflow, d.obs.WatchEvent, scanned
+	return watcher.New(o)
+}
+
+// watchOptions are the watcher options the watch's configuration gives.
+func watchOptions(wc *config.Watch) watcher.Options {
+	return watcher.Options{
 		Root: wc.Path, Recursive: wc.IsRecursive(), Include: wc.Include, Exclude: wc.Exclude, Ignore: wc.Ignore,
 		Settle: wc.Settle.D(), FollowSymlinks: wc.FollowLinks, EmitDeletes: wc.Deletes == "propagate",
-		Reconcile: d.cfg.Reconcile.D(), Log: d.log, OnOverflow: d.obs.Overflow, OnEvent: d.obs.WatchEvent, OnScanned: scanned,
 		Mode: wc.Mode, PollInterval: wc.PollInterval.D(), ReadyMarker: wc.ReadyMarker, MinAge: wc.MinAge.D(),
-	})
+	}
 }
 
 // runWatch runs w and its enqueue loop until ctx ends or the watch is

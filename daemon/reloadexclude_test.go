@@ -9,7 +9,7 @@ import (
 	"github.com/dropsync/dropsync/targets"
 )
 
-// revD: a reload that excludes a path (here draft/**: drafts were being
+// A reload that excludes a path (here draft/**: drafts were being
 // picked up by mistake) leaves the jobs already queued for such files to
 // run: process never asks whether the file is still wanted by its watch,
 // so a pending or retrying job for a file the watch no longer covers is
