@@ -3,13 +3,15 @@ package daemon_test
 import (
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/dropsync/dropsync/daemon/daemontest"
+	"github.com/dropsync/dropsync/targets"
 )
 
-// revD: with a folder marker ({dir}/.ready) and min_age, the files of one
+// With a folder marker ({dir}/.ready) and min_age, the files of one
 // batch do not settle together when some are younger than min_age (the
 // last ones the producer wrote before the marker). The old ones are sent;
 // once none of the folder's jobs is pending or in flight, the marker is
@@ -41,4 +43,39 @@ func TestFolderMarkerWaitsForTheBatchsYoungFiles(t *testing.T) {
 	daemontest.Timeout = 10 * time.Second // min_age is 1s
 	defer func() { daemontest.Timeout = saved }()
 	h.WaitDelivered(t, "batch/young.bin", young)
+}
+
+// "{dir}/.ready": batch 1 (a.pdf) keeps failing with a retryable error;
+// meanwhile batch 2 (b.pdf) is dropped and .ready written again, and b.pdf
+// is delivered (a.pdf's job keeps the marker). When a.pdf was finally
+// delivered, it was the folder's last job, but the marker was compared
+// with a.pdf's own queue time, older than batch 2's marker: it was taken
+// for a next batch's and stayed for good, though both batches were
+// delivered and nothing was queued. Every later file of the folder then
+// went without waiting for its batch's marker.
+func TestFolderMarkerGoesWhenAnOlderJobFinishesLast(t *testing.T) {
+	mem.reset()
+	var hold atomic.Bool
+	hold.Store(true)
+	mem.mu.Lock()
+	mem.fail = func(rel string) error {
+		if rel == "sub/a.pdf" && hold.Load() {
+			return &targets.Error{Kind: targets.Retryable, Op: "test: upload", Status: 503, Msg: "busy"}
+		}
+		return nil
+	}
+	mem.mu.Unlock()
+	h := daemontest.Start(t, memTargetYAML, "ready_marker: \"{dir}/.ready\"")
+	h.WriteFile(t, "sub/a.pdf", []byte("batch 1"))
+	h.WriteFile(t, "sub/.ready", nil)
+	daemontest.Eventually(t, "a.pdf tried", func() bool { _, n := mem.get("sub/a.pdf"); return n >= 1 })
+	h.WriteFile(t, "sub/b.pdf", []byte("batch 2"))
+	h.WriteFile(t, "sub/.ready", nil) // batch 2 is complete
+	h.WaitDelivered(t, "sub/b.pdf", sha256hex([]byte("batch 2")))
+	hold.Store(false)
+	h.WaitDelivered(t, "sub/a.pdf", sha256hex([]byte("batch 1")))
+	h.WaitIdle(t)
+	if exists(filepath.Join(h.Inbox, "sub", ".ready")) {
+		t.Fatal("sub/.ready stays after both batches were delivered and nothing of the folder is queued: the first file of batch 3 would go before its batch's marker")
+	}
 }
