@@ -96,12 +96,13 @@ func (s *source) hash(ctx context.Context) (string, error) {
 
 // stagePrefix starts the names of files the daemon itself makes inside a
 // watch: a file staged for after_upload, a copy being moved in
-// (safefs.CopyPrefix), the probe of the sandbox check (sandbox.ProbePrefix).
+// (safefs.CopyPrefix), a source copied away, about to be removed
+// (safefs.RemovePrefix), the probe of the sandbox check (sandbox.ProbePrefix).
 const stagePrefix = ".dropsync-"
 
 // ownPrefixes start the names the daemon makes; it never queues them. A
 // user's own ".dropsync-notes.pdf" is a file like any other.
-var ownPrefixes = [...]string{stagePrefix + "stage.", safefs.CopyPrefix, sandbox.ProbePrefix}
+var ownPrefixes = [...]string{stagePrefix + "stage.", safefs.CopyPrefix, safefs.RemovePrefix, sandbox.ProbePrefix}
 
 // stageName is the name a file takes in its own folder while after_upload
 // checks and moves or deletes it.
@@ -522,13 +523,21 @@ func (d *Daemon) park(ctx context.Context, wc *config.Watch, j *queue.Job, note 
 	}
 	d.noteOwnMove(wc.Path, j.Rel)
 	// Whatever is at the name is moved (across file systems, copied from
-	// the name and then removed there), so that a file swapped in at this
+	// the name, which is removed only if it still leads to the file
+	// copied: a new version saved during the copy keeps it), so that a file swapped in at this
 	// moment is never removed unparked; it is told by its size and mtime,
 	// which a move and a copy keep, and moved back.
 	used, err := safefs.Move(src, base, nil, dst, base, true)
-	if err != nil {
+	kept := errors.Is(err, safefs.ErrSourceKept)
+	if err != nil && !kept {
 		log.Error("failed_to move failed", "err", err)
 		return
+	}
+	if kept {
+		// Copied across file systems; the name now leads to another file
+		// (a new version saved during the copy), which keeps it and is
+		// sent.
+		log.Info("the failed file was copied to failed_to; a new file took its name meanwhile and stays to be sent", "err", err)
 	}
 	if pi, err := dst.Stat(used, false); err == nil && (pi.Size() != j.FP.Size || pi.ModTime().UnixNano() != j.FP.ModTime) {
 		// Another file took the name in between; it was not tried.
@@ -637,12 +646,19 @@ func (d *Daemon) restoreFailed(ctx context.Context, wc *config.Watch, j *queue.J
 		return false
 	}
 	defer dst.Close()
-	if _, err := safefs.Move(src, name, nil, dst, base, false); err != nil {
+	_, err = safefs.Move(src, name, nil, dst, base, false)
+	switch {
+	case errors.Is(err, safefs.ErrSourceKept):
+		// Copied back across file systems; what is at its name in
+		// failed_to now is another file, left there with the note.
+		log.Warn("copied back from failed_to; another file took its name there meanwhile and stays", "err", err)
+	case err != nil:
 		log.Error("cannot move the file back from failed_to", "err", err)
 		return false
-	}
-	if note := name + ".error.txt"; isNoteFor(src, note, j.Rel) {
-		src.Remove(note)
+	default:
+		if note := name + ".error.txt"; isNoteFor(src, note, j.Rel) {
+			src.Remove(note)
+		}
 	}
 	log.Info("moved back from failed_to for another attempt", "from", path.Join(src.Name(), name))
 	return true

@@ -3,6 +3,7 @@
 package daemon_test
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/dropsync/dropsync/daemon"
 	"github.com/dropsync/dropsync/daemon/daemontest"
@@ -284,4 +287,89 @@ func TestFolderMarkerOfTheNextBatchIsNotRemoved(t *testing.T) {
 	close(block)
 	h.WaitDelivered(t, "sub/one.pdf", sha256hex([]byte("batch 1")))
 	h.WaitDelivered(t, "sub/two.pdf", sha256hex([]byte("batch 2")))
+}
+
+// failed_to on another file system (tmpfs) than the watch: park moves the
+// failed file with safefs.Move, which copies it (opening the name) and
+// then removes the source BY NAME. A new version saved at the name
+// (atomic rename, as every editor does) while the copy runs is the file
+// removed: the copy in failed_to is the old one (size and mtime match the
+// job, so park's swap check passes), and the new version is gone
+// everywhere, never uploaded. The test saves the new version when the
+// copy's temporary file appears in failed_to (inotify), no sleep.
+func TestFailedToAcrossFileSystemsNeverRemovesANewVersion(t *testing.T) {
+	mem.reset()
+	failedTo, err := os.MkdirTemp("/dev/shm", "revA-failed-")
+	if err != nil {
+		t.Skip("no /dev/shm:", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(failedTo) })
+	var st1, st2 unix.Statfs_t
+	if unix.Statfs(failedTo, &st1) != nil || unix.Statfs(t.TempDir(), &st2) != nil || st1.Type == st2.Type {
+		t.Skip("needs failed_to on another file system than the inbox")
+	}
+	mem.fail = func(rel string) error {
+		if rel == "big.bin" {
+			return &targets.Error{Kind: targets.Permanent, Op: "test: upload", Status: 415, Msg: "unsupported type"}
+		}
+		return nil
+	}
+	ifd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.InotifyAddWatch(ifd, failedTo, unix.IN_CREATE); err != nil {
+		t.Fatal(err)
+	}
+	h := daemontest.Start(t, memTargetYAML, "failed_to: "+failedTo)
+	newVersion := []byte("the corrected file, saved while failed_to copies the old one")
+	saved := make(chan struct{})
+	go func() {
+		defer close(saved)
+		defer unix.Close(ifd)
+		buf := make([]byte, 4096)
+		for {
+			n, err := unix.Read(ifd, buf)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if !bytes.Contains(buf[:n], []byte(".dropsync-copy-")) {
+				continue
+			}
+			tmp := filepath.Join(filepath.Dir(h.Inbox), "saving")
+			if err := os.WriteFile(tmp, newVersion, 0o600); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := os.Rename(tmp, filepath.Join(h.Inbox, "big.bin")); err != nil {
+				t.Error(err)
+			}
+			return
+		}
+	}()
+	h.WriteFile(t, "big.bin", bytes.Repeat([]byte("old failing content "), 96<<20/20))
+	h.WaitFailed(t, "big.bin")
+	waitCh(t, saved, "the copy to failed_to")
+	daemontest.Eventually(t, "the old file parked", func() bool { return exists(filepath.Join(failedTo, "big.bin.error.txt")) })
+	h.WaitIdle(t)
+	if got, _ := os.ReadFile(filepath.Join(h.Inbox, "big.bin")); bytes.Equal(got, newVersion) {
+		return
+	}
+	if got, _ := mem.get("big.bin"); got == sha256hex(newVersion) {
+		return
+	}
+	ents, _ := os.ReadDir(failedTo)
+	for _, e := range ents {
+		if b, _ := os.ReadFile(filepath.Join(failedTo, e.Name())); bytes.Equal(b, newVersion) {
+			return
+		}
+		t.Logf("failed_to: %q", e.Name())
+	}
+	ents, _ = os.ReadDir(h.Inbox)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	t.Fatalf("the new version saved during the failed_to copy is lost: not in the inbox (holds %q), not in failed_to, not on the server", strings.Join(names, ", "))
 }

@@ -26,6 +26,12 @@
 //     O_EXCL, and Move picks the next free name ("scan (2).pdf").
 //   - Durable moves. A move across file systems copies to a fresh name,
 //     fsyncs the copy and its folder, and only then removes the source.
+//   - A copied source is removed only if it is the file copied. The copy
+//     reads one handle, whose fstat must not change during it; the source
+//     is then renamed to a private name (atomically: a file saved at the
+//     name a moment later keeps it) and unlinked only if that private name
+//     holds the handle's inode and device and the caller's last check
+//     (MoveIf) passes. Otherwise it gets its name back and is left alone.
 package safefs
 
 import (
@@ -39,6 +45,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/dropsync/dropsync/internal/fsid"
 )
 
 // Errors.
@@ -51,6 +59,14 @@ var (
 	// ErrBusy: another process holds the file open (see Lease), or holds
 	// a lease on it, so it cannot be opened without waiting.
 	ErrBusy = errors.New("safefs: the file is open in another process")
+	// ErrSourceKept: a move across file systems copied the file to its
+	// destination (the name returned) but left the source where it was:
+	// its name no longer led to the file copied, or the caller's condition
+	// (MoveIf) refused the removal.
+	ErrSourceKept = errors.New("safefs: copied across file systems; the source was left in place")
+	// ErrChanged: the file was written to while it was copied across file
+	// systems; nothing was moved.
+	ErrChanged = errors.New("safefs: the file changed during the copy")
 )
 
 // Missing reports whether err means that no regular file is at the name
@@ -145,17 +161,49 @@ func FreeName(name string, n int) string {
 // systems.
 const CopyPrefix = ".dropsync-copy-"
 
+// RemovePrefix starts the private name a source copied across file
+// systems takes in its own folder just before it is removed (MoveIf): a
+// stop at that moment leaves it there, its content safe at the copy.
+const RemovePrefix = ".dropsync-rm-"
+
 // maxCandidates bounds the search for a free name.
 const maxCandidates = 10000
 
 // Move moves the file name in src to dst under want, or, when want is
 // taken and free is set, under the first free FreeName(want, n); it
-// returns the name used. Nothing is ever overwritten. Across file systems
-// the file is copied (from the open handle from if not nil, else from
-// name, opened) to a fresh name in dst, the copy and dst are fsynced, and
-// only then is the source removed. Both folders are fsynced after a
-// rename.
+// returns the name used. Nothing is ever overwritten. Both folders are
+// fsynced after a rename. Across file systems the file is copied (see
+// MoveIf): the source is removed only if its name still leads to the very
+// file copied.
 func Move(src *Dir, name string, from *os.File, dst *Dir, want string, free bool) (string, error) {
+	return MoveIf(src, name, from, dst, want, free, nil)
+}
+
+// MoveIf is Move with a condition: may (if not nil) is asked right before
+// the source leaves its name (before the rename, or, across file systems,
+// after the copy and just before the source is removed), and a non-nil
+// answer stops the move there.
+//
+// Across file systems the file is copied from the open handle from (if
+// not nil, else from name, opened once) to a fresh name in dst; the copy
+// and dst are fsynced and the copy takes its name. The source is then
+// renamed to a private name in its own folder (an atomic step that nobody
+// else makes: whatever is at the name at that instant is what is checked
+// and removed), and removed only if it is the very file copied (the
+// handle's inode and device) and may allows; otherwise it gets its name
+// back (the next free one if a new file took it meanwhile) and MoveIf
+// returns the name of the copy with an error matching ErrSourceKept: the
+// copy stays, being the file as it was when copied, and the source is left
+// alone. A file that changed during the copy (its fstat fingerprint, size,
+// mtime, ctime) is not moved: the copy is removed and the error matches
+// ErrChanged. A stop between the private rename and the removal leaves the
+// source under a RemovePrefix name beside it, its content safe in dst.
+func MoveIf(src *Dir, name string, from *os.File, dst *Dir, want string, free bool, may func() error) (string, error) {
+	if may != nil {
+		if err := may(); err != nil {
+			return "", err
+		}
+	}
 	for n := 1; n <= maxCandidates; n++ {
 		cand := FreeName(want, n)
 		err := src.Rename(name, dst, cand)
@@ -168,7 +216,7 @@ func Move(src *Dir, name string, from *os.File, dst *Dir, want string, free bool
 		case errors.Is(err, fs.ErrExist) && free:
 			continue
 		case crossDevice(err):
-			return copyAcross(src, name, from, dst, want, free)
+			return copyAcross(src, name, from, dst, want, free, may)
 		default:
 			return "", err
 		}
@@ -176,9 +224,10 @@ func Move(src *Dir, name string, from *os.File, dst *Dir, want string, free bool
 	return "", fmt.Errorf("safefs: no free name for %s after %d tries", want, maxCandidates)
 }
 
-// copyAcross is Move between file systems.
-func copyAcross(src *Dir, name string, from *os.File, dst *Dir, want string, free bool) (string, error) {
-	if from == nil {
+// copyAcross is MoveIf between file systems.
+func copyAcross(src *Dir, name string, from *os.File, dst *Dir, want string, free bool, may func() error) (string, error) {
+	own := from == nil
+	if own {
 		in, err := src.Open(name, false)
 		if err != nil {
 			return "", err
@@ -190,6 +239,7 @@ func copyAcross(src *Dir, name string, from *os.File, dst *Dir, want string, fre
 	if err != nil {
 		return "", err
 	}
+	copied := fsid.Of(fi)
 	tmp, out, err := dst.CreateTemp(CopyPrefix)
 	if err != nil {
 		return "", err
@@ -204,6 +254,15 @@ func copyAcross(src *Dir, name string, from *os.File, dst *Dir, want string, fre
 	if err == nil {
 		err = dst.Chtimes(tmp, fi.ModTime()) // keep the mtime that identifies it
 	}
+	if err == nil {
+		// A file written to during the copy gave a copy of no one
+		// version: it is not moved.
+		if now, serr := from.Stat(); serr != nil {
+			err = serr
+		} else if fsid.Of(now) != copied {
+			err = fmt.Errorf("%w: %s was written to during the copy", ErrChanged, name)
+		}
+	}
 	if err != nil {
 		dst.Remove(tmp)
 		return "", fmt.Errorf("copy %s across file systems: %w", name, err)
@@ -213,10 +272,56 @@ func copyAcross(src *Dir, name string, from *os.File, dst *Dir, want string, fre
 		dst.Remove(tmp)
 		return "", err
 	}
-	if err := src.Remove(name); err != nil {
-		return used, err
+	if own {
+		from.Close() // Windows renames no file open here; fstat told what was copied
 	}
-	return used, src.Sync()
+	return used, removeSource(src, name, copied, may)
+}
+
+// removeSource removes name from src once its content is copied, only if
+// name still leads to the file copied (copied's inode and device) and may
+// allows; see MoveIf. It renames name to a private name first, so that
+// what it checks is what it removes.
+func removeSource(src *Dir, name string, copied fsid.Fingerprint, may func() error) error {
+	priv, err := src.renameTemp(name, RemovePrefix)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrSourceKept, err)
+	}
+	var why error
+	ino, dev, err := src.Ident(priv, false)
+	switch {
+	case err != nil:
+		why = err
+	case ino != copied.Inode || dev != copied.Dev:
+		why = fmt.Errorf("another file took the name %s during the copy", name)
+	case may != nil:
+		why = may()
+	}
+	if why != nil {
+		if _, err := Move(src, priv, nil, src, name, true); err != nil {
+			return fmt.Errorf("%w (%v); it stays as %s: %v", ErrSourceKept, why, priv, err)
+		}
+		return fmt.Errorf("%w: %w", ErrSourceKept, why)
+	}
+	if err := src.Remove(priv); err != nil {
+		return err
+	}
+	return src.Sync()
+}
+
+// renameTemp renames name to prefix plus a random suffix, never replacing
+// a file, and returns the new name.
+func (d *Dir) renameTemp(name, prefix string) (string, error) {
+	for {
+		var b [8]byte
+		rand.Read(b[:])
+		tmp := prefix + hex.EncodeToString(b[:])
+		err := d.Rename(name, d, tmp)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return tmp, err
+	}
 }
 
 // MkdirAll opens the folder rel below root, creating missing folders

@@ -125,7 +125,7 @@ func TestCopyAcross(t *testing.T) {
 	dd, _ := MkdirAll(dst, "")
 	defer sd.Close()
 	defer dd.Close()
-	used, err := copyAcross(sd, "a.txt", nil, dd, "a.txt", true)
+	used, err := copyAcross(sd, "a.txt", nil, dd, "a.txt", true, nil)
 	if err != nil || used != "a (2).txt" {
 		t.Fatalf("used %q, %v", used, err)
 	}
@@ -244,5 +244,58 @@ func TestStatIsLstat(t *testing.T) {
 		if g.Ino != w.Ino || g.Dev != w.Dev || g.Ctim != w.Ctim || g.Mode != w.Mode {
 			t.Errorf("%s: Sys %+v, want %+v", rel, g, w)
 		}
+	}
+}
+
+// A copy across file systems reads one handle; a new version renamed in
+// at the name meanwhile (an editor's save) is not the file copied and
+// keeps its name: the source is removed only if it is the file copied.
+func TestCopyAcrossLeavesANewVersionAtTheName(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(src, "a.txt"), "old")
+	sd, _ := OpenDir(src, "")
+	dd, _ := OpenDir(dst, "")
+	defer sd.Close()
+	defer dd.Close()
+	from, err := sd.Open("a.txt", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer from.Close()
+	write(t, filepath.Join(src, "saving"), "new version")
+	if err := os.Rename(filepath.Join(src, "saving"), filepath.Join(src, "a.txt")); err != nil {
+		t.Fatal(err)
+	}
+	used, err := copyAcross(sd, "a.txt", from, dd, "a.txt", true, nil)
+	if !errors.Is(err, ErrSourceKept) || used != "a.txt" {
+		t.Fatalf("used %q, %v; want the copy kept and ErrSourceKept", used, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(src, "a.txt")); string(b) != "new version" {
+		t.Fatalf("the new version at the name was not left alone: %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "a.txt")); string(b) != "old" {
+		t.Fatalf("the copy holds %q, not the file copied", b)
+	}
+	if ents, _ := os.ReadDir(src); len(ents) != 1 {
+		t.Fatalf("the source folder holds %d entries, want only a.txt", len(ents))
+	}
+}
+
+// The caller's last check (MoveIf) refuses the removal after the copy:
+// the source stays at its name, the copy stays.
+func TestCopyAcrossAsksBeforeRemoving(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(src, "a.txt"), "payload")
+	sd, _ := OpenDir(src, "")
+	dd, _ := OpenDir(dst, "")
+	defer sd.Close()
+	defer dd.Close()
+	no := errors.New("the folder left the watch")
+	used, err := copyAcross(sd, "a.txt", nil, dd, "a.txt", true, func() error { return no })
+	if !errors.Is(err, ErrSourceKept) || !errors.Is(err, no) || used != "a.txt" {
+		t.Fatalf("used %q, %v", used, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(src, "a.txt")); string(b) != "payload" {
+		t.Fatalf("the source was not left at its name: %q", b)
 	}
 }
