@@ -360,17 +360,28 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 		d.requeue(ctx, j, time.Now().Add(wc.Settle.D()), "delivered; another process is opening the file, so after_upload "+action+" waits", true, log)
 		return true
 	}
-	if !stillInWatch(wc, dirRel, dir) {
+	used, err := actOnStaged(dir, dirRel, stage, base, f, wc, action)
+	if errors.Is(err, errLeftWatch) {
 		// The folder was renamed away (out of the watch) since it was
-		// opened: what it holds is no longer the daemon's to move or
-		// delete. The name goes back; the next attempt finds the path
-		// gone and records the file as moved away.
+		// opened, found right before the file's removal: what it holds is
+		// no longer the daemon's to move or delete (a copy made to
+		// move_to stays: the delivered file as it was). The name goes
+		// back; the next attempt finds the path gone and records the file
+		// as moved away.
 		d.putBack(dir, stage, base, log)
-		log.Warn("the file's folder left the watch during after_upload; the file is left where it went")
+		log.Warn("the file's folder left the watch during after_upload; the file is left where it went", "copied_to_move_to_as", used)
 		d.requeue(ctx, j, time.Now(), "the file's folder left the watch during after_upload", true, log)
 		return true
 	}
-	used, err := actOnStaged(dir, dirRel, stage, base, f, wc, action)
+	if errors.Is(err, safefs.ErrSourceKept) {
+		// The delivered file is copied to move_to, but its staging name
+		// led to another file at the end (nobody else uses it): the
+		// delivered file is moved; that other file is left alone.
+		log.Warn("after_upload move copied the delivered file; another file took its staging name meanwhile and is left there", "err", err)
+		held.Release()
+		d.doneAfterUpload(ctx, j, wc, action, used, log)
+		return true
+	}
 	if err != nil {
 		d.putBack(dir, stage, base, log)
 		log.Error("after_upload "+action+" failed; trying again", "err", err)
@@ -417,19 +428,42 @@ func (d *Daemon) finishStaged(dir *safefs.Dir, dirRel, stage, base string, prev 
 	log.Info("after_upload "+action+" done for the delivered file staged before a stop; a new file has its name", "moved_as", used)
 }
 
+// errLeftWatch says that the folder of a staged file left the watch
+// (renamed away) before the after_upload action removed it: nothing was
+// removed.
+var errLeftWatch = errors.New("the file's folder left the watch")
+
 // actOnStaged carries out the after_upload action (delete, or move to
 // move_to under base or a free name, returned) on the file staged in dir,
 // open as f.
+//
+// Invariant: the staged file is removed from dir only while dir is still
+// the folder dirRel of the watch: stillInWatch is checked at the last
+// moment, right before the unlink or the rename, and, for a move across
+// file systems, again after the (long) copy, right before the source is
+// removed (safefs.MoveIf). A folder renamed out of the watch meanwhile
+// keeps its file, and the error matches errLeftWatch (and, if the copy was
+// made, safefs.ErrSourceKept, with used the copy's name in move_to). What
+// is left is the moment between the last check and the unlink itself.
 func actOnStaged(dir *safefs.Dir, dirRel, stage, base string, f *os.File, wc *config.Watch, action string) (used string, err error) {
+	inWatch := func() error {
+		if !stillInWatch(wc, dirRel, dir) {
+			return errLeftWatch
+		}
+		return nil
+	}
 	switch action {
 	case "delete":
+		if err = inWatch(); err != nil {
+			return "", err
+		}
 		if err = dir.Remove(stage); err == nil {
 			err = dir.Sync()
 		}
 	case "move":
 		var dst *safefs.Dir
 		if dst, err = safefs.MkdirAll(wc.MoveTo, dirRel); err == nil {
-			used, err = safefs.Move(dir, stage, f, dst, base, true)
+			used, err = safefs.MoveIf(dir, stage, f, dst, base, true, inWatch)
 			dst.Close()
 		}
 	}

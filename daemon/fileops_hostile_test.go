@@ -373,3 +373,65 @@ func TestFailedToAcrossFileSystemsNeverRemovesANewVersion(t *testing.T) {
 	}
 	t.Fatalf("the new version saved during the failed_to copy is lost: not in the inbox (holds %q), not in failed_to, not on the server", strings.Join(names, ", "))
 }
+
+// after_upload move to another file system (move_to on tmpfs): the staged
+// file is copied from its handle, and the source is then removed through
+// the folder's descriptor. stillInWatch was checked only before the copy;
+// a folder moved out of the watch while the copy runs (the user archives
+// it) lost its file there. It is checked again right before the removal:
+// the file stays in archive/. The test moves the folder when the copy's
+// temporary file appears in move_to (inotify), no sleep.
+func TestAfterUploadMoveAcrossFileSystemsStaysInsideTheWatch(t *testing.T) {
+	mem.reset()
+	moveTo, err := os.MkdirTemp("/dev/shm", "revA-moveto-")
+	if err != nil {
+		t.Skip("no /dev/shm:", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(moveTo) })
+	var st1, st2 unix.Statfs_t
+	if unix.Statfs(moveTo, &st1) != nil || unix.Statfs(t.TempDir(), &st2) != nil || st1.Type == st2.Type {
+		t.Skip("needs move_to on another file system than the inbox")
+	}
+	if err := os.Mkdir(filepath.Join(moveTo, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ifd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.InotifyAddWatch(ifd, filepath.Join(moveTo, "sub"), unix.IN_CREATE); err != nil {
+		t.Fatal(err)
+	}
+	h := daemontest.Start(t, memTargetYAML, "after_upload: move\nmove_to: "+moveTo)
+	archive := filepath.Join(filepath.Dir(h.Inbox), "archive") // outside the watch, same file system
+	moved := make(chan struct{})
+	go func() {
+		defer close(moved)
+		defer unix.Close(ifd)
+		buf := make([]byte, 4096)
+		for {
+			n, err := unix.Read(ifd, buf)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if !bytes.Contains(buf[:n], []byte(".dropsync-copy-")) {
+				continue
+			}
+			if err := os.Rename(filepath.Join(h.Inbox, "sub"), archive); err != nil {
+				t.Error(err)
+			}
+			return
+		}
+	}()
+	content := bytes.Repeat([]byte("the user archives this folder "), 96<<20/30)
+	h.WriteFile(t, "sub/keep.pdf", content)
+	h.WaitDelivered(t, "sub/keep.pdf", sha256hex(content))
+	waitCh(t, moved, "the copy to move_to")
+	h.WaitIdle(t)
+	ents, _ := os.ReadDir(archive)
+	if len(ents) == 0 {
+		_, inMoveTo := os.Stat(filepath.Join(moveTo, "sub", "keep.pdf"))
+		t.Fatalf("the daemon deleted the file from archive/, outside the watch (its folder was moved out during the copy to move_to); move_to/sub/keep.pdf stat: %v", inMoveTo)
+	}
+}
