@@ -413,7 +413,10 @@ func stagedDelivered(dir *safefs.Dir, stage string, prev *queue.FileState, follo
 
 // finishStaged carries out the after_upload action on a delivered file
 // that was staged when the daemon stopped, now that another file holds its
-// name; a staged file that is not the delivered one is left alone.
+// name; a staged file that is not the delivered one is left alone. As
+// every action, it removes the file only while its folder is in the watch
+// (actOnStaged checks right before the removal): a folder moved out of the
+// watch keeps it, under its own name if that is free there.
 func (d *Daemon) finishStaged(dir *safefs.Dir, dirRel, stage, base string, prev *queue.FileState, wc *config.Watch, action string, log *slog.Logger) {
 	f, ok := stagedDelivered(dir, stage, prev, wc.FollowLinks)
 	if !ok {
@@ -421,6 +424,11 @@ func (d *Daemon) finishStaged(dir *safefs.Dir, dirRel, stage, base string, prev 
 	}
 	defer f.Close()
 	used, err := actOnStaged(dir, dirRel, stage, base, f, wc, action)
+	if errors.Is(err, errLeftWatch) {
+		putBackOwn(dir, stage, base, log)
+		log.Warn("the folder of the delivered file staged before a stop left the watch; the file is left where it went", "copied_to_move_to_as", used)
+		return
+	}
 	if err != nil {
 		log.Error("after_upload "+action+" of the delivered file staged before a stop failed; it stays staged", "name", stage, "err", err)
 		return
@@ -502,6 +510,18 @@ func (d *Daemon) doneAfterUpload(ctx context.Context, j *queue.Job, wc *config.W
 	} else {
 		log.Debug("after_upload done", "action", action)
 	}
+}
+
+// putBackOwn gives a staged file its own name again if that is free, and
+// reports whether it did; otherwise the file keeps its staging name.
+func putBackOwn(dir *safefs.Dir, stage, base string, log *slog.Logger) bool {
+	if err := dir.Rename(stage, dir, base); err != nil {
+		return false
+	}
+	if err := dir.Sync(); err != nil {
+		log.Warn("cannot sync the folder", "err", err)
+	}
+	return true
 }
 
 // putBack gives a staged file its name again (or the next free one).

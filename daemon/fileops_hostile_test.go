@@ -435,3 +435,91 @@ func TestAfterUploadMoveAcrossFileSystemsStaysInsideTheWatch(t *testing.T) {
 		t.Fatalf("the daemon deleted the file from archive/, outside the watch (its folder was moved out during the copy to move_to); move_to/sub/keep.pdf stat: %v", inMoveTo)
 	}
 }
+
+// Crash at "staged" in a sub-folder with after_upload move to another file
+// system; a new x is dropped before the restart. finishStaged moves the
+// delivered, staged file with no stillInWatch check at all: the user moves
+// the folder out of the watch while the copy runs, and the daemon removes
+// the staged file from archive/, outside the watch.
+func TestFinishStagedStaysInsideTheWatch(t *testing.T) {
+	mem.reset()
+	moveTo, err := os.MkdirTemp("/dev/shm", "revA-moveto-")
+	if err != nil {
+		t.Skip("no /dev/shm:", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(moveTo) })
+	var st1, st2 unix.Statfs_t
+	if unix.Statfs(moveTo, &st1) != nil || unix.Statfs(t.TempDir(), &st2) != nil || st1.Type == st2.Type {
+		t.Skip("needs move_to on another file system than the inbox")
+	}
+	if err := os.Mkdir(filepath.Join(moveTo, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	h := daemontest.Start(t, memTargetYAML, "after_upload: move\nmove_to: "+moveTo)
+	old := bytes.Repeat([]byte("delivered, then the daemon crashed "), 96<<20/35)
+	tmp := filepath.Join(filepath.Dir(h.Inbox), "x.writing")
+	if err := os.WriteFile(tmp, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := os.Open(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(h.Inbox, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(h.Inbox, "sub", "x")); err != nil {
+		t.Fatal(err)
+	}
+	h.WaitDelivered(t, "sub/x", sha256hex(old))
+	daemontest.Eventually(t, "after_upload held off by the reader", func() bool {
+		js, _ := h.Queue().Jobs(t.Context(), "", "sub/x", 1)
+		return len(js) > 0 && strings.Contains(js[0].LastError, "still has the file open")
+	})
+	h.Stop()
+	reader.Close()
+	if err := os.Rename(filepath.Join(h.Inbox, "sub", "x"), filepath.Join(h.Inbox, "sub", ".dropsync-stage.x")); err != nil {
+		t.Fatal(err)
+	}
+	h.WriteFile(t, "sub/x", []byte("a new file under the same name"))
+	ifd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.InotifyAddWatch(ifd, filepath.Join(moveTo, "sub"), unix.IN_CREATE); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(filepath.Dir(h.Inbox), "archive") // outside the watch, same file system
+	moved := make(chan struct{})
+	go func() {
+		defer close(moved)
+		defer unix.Close(ifd)
+		buf := make([]byte, 4096)
+		for {
+			n, err := unix.Read(ifd, buf)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if !bytes.Contains(buf[:n], []byte(".dropsync-copy-")) {
+				continue
+			}
+			if err := os.Rename(filepath.Join(h.Inbox, "sub"), archive); err != nil {
+				t.Error(err)
+			}
+			return
+		}
+	}()
+	h.Restart(t)
+	waitCh(t, moved, "the copy to move_to")
+	daemontest.Eventually(t, "the copy in move_to", func() bool { return exists(filepath.Join(moveTo, "sub", "x")) })
+	h.WaitIdle(t)
+	if !exists(filepath.Join(archive, ".dropsync-stage.x")) && !exists(filepath.Join(archive, "x (2)")) {
+		ents, _ := os.ReadDir(archive)
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("finishStaged deleted the staged file from archive/, outside the watch (the folder was moved out during the copy); archive holds %q", names)
+	}
+}
