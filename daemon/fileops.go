@@ -95,22 +95,40 @@ func (s *source) hash(ctx context.Context) (string, error) {
 }
 
 // stagePrefix starts the names of files the daemon itself makes inside a
-// watch: a file staged for after_upload, a copy being moved in
+// watch: a file staged for after_upload (stageName), a delivered file set
+// aside (pendingName), a copy being moved in
 // (safefs.CopyPrefix), a source copied away, about to be removed
 // (safefs.RemovePrefix), the probe of the sandbox check (sandbox.ProbePrefix).
 const stagePrefix = ".dropsync-"
 
 // ownPrefixes start the names the daemon makes; it never queues them. A
 // user's own ".dropsync-notes.pdf" is a file like any other.
-var ownPrefixes = [...]string{stagePrefix + "stage.", safefs.CopyPrefix, safefs.RemovePrefix, sandbox.ProbePrefix}
+var ownPrefixes = [...]string{stagePrefix + "stage.", stagePrefix + "pending.", safefs.CopyPrefix, safefs.RemovePrefix, sandbox.ProbePrefix}
 
 // stageName is the name a file takes in its own folder while after_upload
 // checks and moves or deletes it.
-func stageName(base string) string {
-	n := stagePrefix + "stage." + base
+func stageName(base string) string { return ownFileName("stage.", base) }
+
+// pendingName is the name of a delivered file whose after_upload action
+// is still to be done while a newer file holds its name.
+//
+// Invariant: a file under the pending name is a delivered file: the daemon
+// renames a file there only from the staging name, after checking that it
+// is the delivered one (stagedDelivered, or the checks of staging), and
+// only when its own name is taken. Such a file never re-enters the watch
+// under another name (it would be uploaded again as a new file): with
+// after_upload move or delete, each later after_upload of its path
+// finishes its action first (finishPending) and waits while that fails;
+// with keep it gets its own name back once that is free.
+func pendingName(base string) string { return ownFileName("pending.", base) }
+
+// ownFileName is stagePrefix+kind+base, or a hash of base for a name too
+// long.
+func ownFileName(kind, base string) string {
+	n := stagePrefix + kind + base
 	if len(n) > 255 { // NAME_MAX
 		sum := sha256.Sum256([]byte(base))
-		n = stagePrefix + "stage." + hex.EncodeToString(sum[:16])
+		n = stagePrefix + kind + hex.EncodeToString(sum[:16])
 	}
 	return n
 }
@@ -240,12 +258,18 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 	if action != "move" && action != "delete" {
 		// after_upload was set to keep since: forget the intent (what
 		// follows a delivery with keep happens: the ready marker goes), and
-		// a failure of the action recorded before. A file staged for the
-		// action when the daemon stopped gets its name back.
+		// a failure of the action recorded before. A delivered file staged
+		// for the action when the daemon stopped (or pending) gets its own
+		// name back; never another, where it would be taken for a new file
+		// and uploaded again: while a newer file holds its name it stays
+		// hidden under the pending name.
 		if dir, err := safefs.OpenDir(wc.Path, dirRel); err == nil {
 			if f, ok := stagedDelivered(dir, stage, prev, wc.FollowLinks); ok {
 				f.Close()
-				d.putBack(dir, stage, base, log) // under a free name if a new file has its own
+				d.putBackDelivered(dir, stage, base, log)
+			}
+			if _, err := dir.Stat(pendingName(base), false); err == nil && !putBackOwn(dir, pendingName(base), base, log) {
+				log.Warn("an earlier delivered version of the file stays hidden while a newer file holds its name (after_upload is keep)", "name", path.Join(dir.Name(), pendingName(base)))
 			}
 			dir.Close()
 		}
@@ -524,7 +548,27 @@ func putBackOwn(dir *safefs.Dir, stage, base string, log *slog.Logger) bool {
 	return true
 }
 
-// putBack gives a staged file its name again (or the next free one).
+// putBackDelivered gives a staged delivered file its own name again, or,
+// if a newer file holds it, the pending name (see pendingName): never a
+// free name, where it would be uploaded a second time as a new file. It
+// reports whether the file left the staging name.
+func (d *Daemon) putBackDelivered(dir *safefs.Dir, stage, base string, log *slog.Logger) bool {
+	if putBackOwn(dir, stage, base, log) {
+		return true
+	}
+	if err := dir.Rename(stage, dir, pendingName(base)); err != nil {
+		log.Error("cannot set the delivered staged file aside; it stays under its staging name", "name", stage, "err", err)
+		return false
+	}
+	if err := dir.Sync(); err != nil {
+		log.Warn("cannot sync the folder", "err", err)
+	}
+	log.Info("a newer file holds the name of the delivered staged file; it is set aside, hidden, until its after_upload is done or its name is free", "name", pendingName(base))
+	return true
+}
+
+// putBack gives a staged file its name again (or the next free one): for
+// a file that is not (or no longer) the delivered one, which is to be sent.
 func (d *Daemon) putBack(dir *safefs.Dir, stage, base string, log *slog.Logger) {
 	used, err := safefs.Move(dir, stage, nil, dir, base, true)
 	if err != nil {

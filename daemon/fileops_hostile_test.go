@@ -240,6 +240,9 @@ func TestStagedFileIsNotUploadedTwice(t *testing.T) {
 	})
 	h.WaitIdle(t)
 	n := 0
+	if n, where := uploadsOf(sha256hex(old)); n != 1 {
+		t.Fatalf("the already delivered content was uploaded %d times, as %q", n, where)
+	}
 	for _, rel := range []string{"x", "x (2)"} {
 		for _, v := range mem.versions(rel) {
 			if v == sha256hex(old) {
@@ -522,4 +525,56 @@ func TestFinishStagedStaysInsideTheWatch(t *testing.T) {
 		}
 		t.Fatalf("finishStaged deleted the staged file from archive/, outside the watch (the folder was moved out during the copy); archive holds %q", names)
 	}
+}
+
+// Crash at "staged"; a new file of the same name is dropped; the operator
+// switches after_upload to keep before the restart. finishAfterUpload's
+// keep branch puts the staged (already delivered) file back under a free
+// name, "x (2)", where the watcher finds it as a new file: the delivered
+// content is uploaded a second time, as a second remote object.
+func TestKeepAfterCrashDoesNotUploadStagedFileTwice(t *testing.T) {
+	mem.reset()
+	old := []byte("delivered, then the daemon crashed")
+	h := stagedAtCrash(t, old)
+	h.WriteFile(t, "x", []byte("a new file under the same name"))
+	h.RestartYAML(t, memYAML("keep"))
+	h.WaitDelivered(t, "x", sha256hex([]byte("a new file under the same name")))
+	h.WriteFile(t, "later.txt", []byte("l"))
+	h.WaitDelivered(t, "later.txt", "")
+	h.WaitIdle(t)
+	n := 0
+	if n, where := uploadsOf(sha256hex(old)); n != 1 {
+		t.Fatalf("the already delivered content was uploaded %d times, as %q", n, where)
+	}
+	for _, rel := range []string{"x", "x (2)"} {
+		for _, v := range mem.versions(rel) {
+			if v == sha256hex(old) {
+				n++
+			}
+		}
+	}
+	ents, _ := os.ReadDir(h.Inbox)
+	for _, e := range ents {
+		t.Logf("inbox: %q", e.Name())
+	}
+	if n != 1 {
+		t.Fatalf("the already delivered content was uploaded %d times (x: %d versions, \"x (2)\": %d versions); x (2) exists: %v",
+			n, len(mem.versions("x")), len(mem.versions("x (2)")), exists(filepath.Join(h.Inbox, "x (2)")))
+	}
+}
+
+// uploadsOf counts the versions with content sha the server holds, under
+// any name (x, "x (2)", a daemon-private name the watcher took for a file).
+func uploadsOf(sha string) (n int, where []string) {
+	mem.mu.Lock()
+	defer mem.mu.Unlock()
+	for rel, vs := range mem.vers {
+		for _, v := range vs {
+			if v == sha {
+				n++
+				where = append(where, rel)
+			}
+		}
+	}
+	return n, where
 }
