@@ -287,6 +287,15 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 		return true
 	}
 	defer dir.Close()
+	// An earlier delivered version set aside (pendingName) is finished
+	// first; while that fails, the action of this delivery waits (a file
+	// changed since is sent meanwhile).
+	pendingErr := d.finishPending(dir, dirRel, base, wc, action, log)
+	if pendingErr != nil {
+		pendingErr = fmt.Errorf("after_upload %s of an earlier delivered version of the file, kept hidden as %s: %w", action, pendingName(base), pendingErr)
+		log.Error("after_upload failed; trying again", "err", pendingErr)
+		d.afterUploadResult(ctx, wc, j.Rel, pendingErr, log)
+	}
 	at := base
 	f, err := dir.Open(base, wc.FollowLinks)
 	switch {
@@ -297,14 +306,22 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 			// Changed since the delivery: sent again first. The delivered
 			// file may lie staged beside it (the daemon stopped between
 			// staging and the action, and a new file took the name):
-			// its action is finished, or it would come back under a free
-			// name and be sent again.
-			d.finishStaged(dir, dirRel, stage, base, prev, wc, action, log)
+			// its action is finished, or it is set aside under the pending
+			// name, hidden, and finished by the path's next after_upload;
+			// never does it come back under a free name to be sent again.
+			if !d.finishStaged(dir, dirRel, stage, base, prev, wc, action, log) {
+				d.retry(ctx, j, wc, errors.New("after_upload "+action+": the delivered file staged before a stop can neither be finished nor set aside; the new file waits"), log)
+				return true
+			}
 			return false
 		}
 	case safefs.Missing(err):
 		// Not at its name: staged when the daemon stopped, or done.
 		f, err = dir.Open(stage, wc.FollowLinks)
+		if safefs.Missing(err) && pendingErr != nil {
+			d.retry(ctx, j, wc, pendingErr, log)
+			return true
+		}
 		if safefs.Missing(err) {
 			d.doneAfterUpload(ctx, j, wc, action, "", log)
 			return true
@@ -325,6 +342,10 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 		return true
 	}
 	defer f.Close()
+	if pendingErr != nil {
+		d.retry(ctx, j, wc, pendingErr, log)
+		return true
+	}
 	if wait := time.Until(prev.DeliveredAt.Add(wc.Settle.D())); wait > 0 && at == base {
 		d.requeue(ctx, j, time.Now().Add(wait), "delivered; after_upload "+action+" once the file has held still", true, log)
 		return true
@@ -380,7 +401,7 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 		}
 	}
 	if held.Broken() {
-		d.putBack(dir, stage, base, log)
+		d.putBackDelivered(dir, stage, base, log)
 		d.requeue(ctx, j, time.Now().Add(wc.Settle.D()), "delivered; another process is opening the file, so after_upload "+action+" waits", true, log)
 		return true
 	}
@@ -406,8 +427,13 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 		d.doneAfterUpload(ctx, j, wc, action, used, log)
 		return true
 	}
-	if err != nil {
+	if errors.Is(err, safefs.ErrChanged) { // written to during the copy to move_to: sent again
 		d.putBack(dir, stage, base, log)
+		d.requeue(ctx, j, time.Now(), "the file changed during after_upload move; sending it again", true, log)
+		return true
+	}
+	if err != nil {
+		d.putBackDelivered(dir, stage, base, log)
 		log.Error("after_upload "+action+" failed; trying again", "err", err)
 		d.afterUploadResult(ctx, wc, j.Rel, err, log) // counted in status and metrics
 		d.retry(ctx, j, wc, err, log)
@@ -437,27 +463,63 @@ func stagedDelivered(dir *safefs.Dir, stage string, prev *queue.FileState, follo
 
 // finishStaged carries out the after_upload action on a delivered file
 // that was staged when the daemon stopped, now that another file holds its
-// name; a staged file that is not the delivered one is left alone. As
+// name; a staged file that is not the delivered one is left alone. If the
+// action fails, the file is set aside under the pending name, whose action
+// the path's next after_upload finishes first (finishPending): it never
+// comes back under a free name to be uploaded again. It reports false if
+// the delivered file is still under the staging name (it could not be set
+// aside): the new file at its name must then wait. As
 // every action, it removes the file only while its folder is in the watch
 // (actOnStaged checks right before the removal): a folder moved out of the
 // watch keeps it, under its own name if that is free there.
-func (d *Daemon) finishStaged(dir *safefs.Dir, dirRel, stage, base string, prev *queue.FileState, wc *config.Watch, action string, log *slog.Logger) {
+func (d *Daemon) finishStaged(dir *safefs.Dir, dirRel, stage, base string, prev *queue.FileState, wc *config.Watch, action string, log *slog.Logger) bool {
 	f, ok := stagedDelivered(dir, stage, prev, wc.FollowLinks)
 	if !ok {
-		return
+		return true
 	}
 	defer f.Close()
 	used, err := actOnStaged(dir, dirRel, stage, base, f, wc, action)
-	if errors.Is(err, errLeftWatch) {
+	switch {
+	case errors.Is(err, errLeftWatch):
 		putBackOwn(dir, stage, base, log)
 		log.Warn("the folder of the delivered file staged before a stop left the watch; the file is left where it went", "copied_to_move_to_as", used)
-		return
-	}
-	if err != nil {
-		log.Error("after_upload "+action+" of the delivered file staged before a stop failed; it stays staged", "name", stage, "err", err)
-		return
+		return true
+	case errors.Is(err, safefs.ErrSourceKept):
+		log.Warn("after_upload move copied the delivered file staged before a stop; another file took its staging name meanwhile and is left there", "err", err)
+		return true
+	case err != nil:
+		log.Error("after_upload "+action+" of the delivered file staged before a stop failed; it is set aside and tried again", "name", stage, "err", err)
+		return d.putBackDelivered(dir, stage, base, log)
 	}
 	log.Info("after_upload "+action+" done for the delivered file staged before a stop; a new file has its name", "moved_as", used)
+	return true
+}
+
+// finishPending carries out the after_upload action on the delivered file
+// set aside under the pending name of base (see pendingName), if there is
+// one. An error says the action failed: the file stays pending.
+func (d *Daemon) finishPending(dir *safefs.Dir, dirRel, base string, wc *config.Watch, action string, log *slog.Logger) error {
+	pending := pendingName(base)
+	f, err := dir.Open(pending, false)
+	if safefs.Missing(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	used, err := actOnStaged(dir, dirRel, pending, base, f, wc, action)
+	switch {
+	case errors.Is(err, errLeftWatch):
+		return nil // gone with its folder, as the path is: the attempt finds it out
+	case errors.Is(err, safefs.ErrSourceKept):
+		log.Warn("after_upload move copied an earlier delivered version of the file; another file took its name meanwhile and is left there", "err", err)
+		return nil
+	case err != nil:
+		return err
+	}
+	log.Info("after_upload "+action+" done for an earlier delivered version of the file, set aside while a newer file held its name", "moved_as", used)
+	return nil
 }
 
 // errLeftWatch says that the folder of a staged file left the watch

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -50,72 +49,6 @@ func TestRevAFolderMarkerGoesWhenAnOlderJobFinishesLast(t *testing.T) {
 		h.WriteFile(t, "sub/c.pdf", []byte("first file of batch 3, whose marker is not written yet"))
 		h.WaitDelivered(t, "sub/c.pdf", "")
 		t.Fatal("sub/.ready stays after both batches were delivered and nothing of the folder is queued; sub/c.pdf of batch 3 was then uploaded before its batch's marker")
-	}
-}
-
-// Crash at "staged" with after_upload move; a new x is dropped before the
-// restart, and move_to is unusable at that moment (full, unmounted, a
-// file in its place). finishStaged's move of the delivered, staged x fails
-// ("it stays staged") and is never tried again: the next after_upload of
-// the new x finds the staging name taken and puts the staged file back as
-// "x (2)", where it is queued as a new file: the delivered content is
-// uploaded a second time once move_to works again.
-func TestRevAStagedFileIsNotUploadedTwiceWhenMoveToFailedOnce(t *testing.T) {
-	mem.reset()
-	moveTo := filepath.Join(t.TempDir(), "moved")
-	h := daemontest.Start(t, memTargetYAML, "after_upload: move\nmove_to: "+moveTo)
-	old := []byte("delivered, then the daemon crashed")
-	tmp := filepath.Join(filepath.Dir(h.Inbox), "x.writing")
-	if err := os.WriteFile(tmp, old, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	reader, err := os.Open(tmp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(h.Inbox, "x")); err != nil {
-		t.Fatal(err)
-	}
-	h.WaitDelivered(t, "x", sha256hex(old))
-	daemontest.Eventually(t, "after_upload held off by the reader", func() bool {
-		js, _ := h.Queue().Jobs(t.Context(), "", "x", 1)
-		return len(js) > 0 && strings.Contains(js[0].LastError, "still has the file open")
-	})
-	h.Stop()
-	reader.Close()
-	if err := os.Rename(filepath.Join(h.Inbox, "x"), filepath.Join(h.Inbox, ".dropsync-stage.x")); err != nil {
-		t.Fatal(err)
-	}
-	newer := []byte("a new file under the same name")
-	h.WriteFile(t, "x", newer)
-	if err := os.WriteFile(moveTo, []byte("move_to is unusable for now"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h.Restart(t)
-	h.WaitDelivered(t, "x", sha256hex(newer))
-	daemontest.Eventually(t, "the next after_upload of x", func() bool {
-		js, _ := h.Queue().Jobs(t.Context(), "", "x", 1)
-		return len(js) > 0 && strings.Contains(js[0].LastError, "after_upload") && strings.Contains(js[0].LastError, "not a directory") ||
-			exists(filepath.Join(h.Inbox, "x (2)"))
-	})
-	if err := os.Remove(moveTo); err != nil { // move_to works again
-		t.Fatal(err)
-	}
-	daemontest.Eventually(t, "the inbox emptied by after_upload move", func() bool {
-		ents, err := os.ReadDir(h.Inbox)
-		return err == nil && len(ents) == 0
-	})
-	h.WaitIdle(t)
-	n := 0
-	for _, rel := range []string{"x", "x (2)"} {
-		for _, v := range mem.versions(rel) {
-			if v == sha256hex(old) {
-				n++
-			}
-		}
-	}
-	if n != 1 {
-		t.Fatalf("the already delivered content was uploaded %d times (x: %d versions, \"x (2)\": %d versions)", n, len(mem.versions("x")), len(mem.versions("x (2)")))
 	}
 }
 
