@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -427,6 +428,14 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 		d.doneAfterUpload(ctx, j, wc, action, used, log)
 		return true
 	}
+	if errors.Is(err, safefs.ErrNotSame) {
+		// Another file took the staging name (nobody else uses it) and
+		// was put back there; the delivered file is not where the daemon
+		// left it. The next attempt looks again.
+		log.Warn("after_upload found another file under the staging name; it is left there", "err", err)
+		d.requeue(ctx, j, time.Now().Add(wc.Settle.D()), "after_upload found another file under the staging name", true, log)
+		return true
+	}
 	if errors.Is(err, safefs.ErrChanged) { // written to during the copy to move_to: sent again
 		d.putBack(dir, stage, base, log)
 		d.requeue(ctx, j, time.Now(), "the file changed during after_upload move; sending it again", true, log)
@@ -484,8 +493,8 @@ func (d *Daemon) finishStaged(dir *safefs.Dir, dirRel, stage, base string, prev 
 		putBackOwn(dir, stage, base, log)
 		log.Warn("the folder of the delivered file staged before a stop left the watch; the file is left where it went", "copied_to_move_to_as", used)
 		return true
-	case errors.Is(err, safefs.ErrSourceKept):
-		log.Warn("after_upload move copied the delivered file staged before a stop; another file took its staging name meanwhile and is left there", "err", err)
+	case errors.Is(err, safefs.ErrSourceKept), errors.Is(err, safefs.ErrNotSame):
+		log.Warn("after_upload of the delivered file staged before a stop found another file under the staging name; it is left there", "err", err)
 		return true
 	case err != nil:
 		log.Error("after_upload "+action+" of the delivered file staged before a stop failed; it is set aside and tried again", "name", stage, "err", err)
@@ -512,8 +521,8 @@ func (d *Daemon) finishPending(dir *safefs.Dir, dirRel, base string, wc *config.
 	switch {
 	case errors.Is(err, errLeftWatch):
 		return nil // gone with its folder, as the path is: the attempt finds it out
-	case errors.Is(err, safefs.ErrSourceKept):
-		log.Warn("after_upload move copied an earlier delivered version of the file; another file took its name meanwhile and is left there", "err", err)
+	case errors.Is(err, safefs.ErrSourceKept), errors.Is(err, safefs.ErrNotSame):
+		log.Warn("after_upload of an earlier delivered version of the file found another file under its pending name; it is left there", "err", err)
 		return nil
 	case err != nil:
 		return err
@@ -648,7 +657,9 @@ func (d *Daemon) putBack(dir *safefs.Dir, stage, base string, log *slog.Logger) 
 // not been tried, and stays to be queued. The path is recorded as moved
 // away before the move, so its absence never deletes a remote object; a
 // file swapped in at the name between the check and the move is moved
-// back, never removed. Nothing in failed_to is removed or overwritten but
+// back, never removed; the move is made from the handle checked, and moves
+// only that file (same inode and device at the moment of the move).
+// Nothing in failed_to is removed or overwritten but
 // dropsync's own note of a file parked before under the name used (and
 // taken away since): a note whose name a parked file holds goes under a
 // free name.
@@ -666,10 +677,19 @@ func (d *Daemon) park(ctx context.Context, wc *config.Watch, j *queue.Job, note 
 		return
 	}
 	fi, err := f.Stat()
-	f.Close() // closed before the move: Windows renames no open file
 	if err != nil || fsid.Of(fi) != j.FP {
+		f.Close()
 		log.Info("not parked in failed_to: the file changed since the attempt that failed; the new version is sent")
 		return
+	}
+	// The move is made from this handle, checked to be the file that
+	// failed: only that file is parked.
+	from := f
+	if runtime.GOOS == "windows" {
+		f.Close() // Windows renames no open file; it has no inode to tell files apart either
+		from = nil
+	} else {
+		defer f.Close()
 	}
 	dst, err := safefs.MkdirAll(wc.FailedTo, dirRel)
 	if err != nil {
@@ -682,12 +702,19 @@ func (d *Daemon) park(ctx context.Context, wc *config.Watch, j *queue.Job, note 
 		return
 	}
 	d.noteOwnMove(wc.Path, j.Rel)
-	// Whatever is at the name is moved (across file systems, copied from
-	// the name, which is removed only if it still leads to the file
-	// copied: a new version saved during the copy keeps it), so that a file swapped in at this
-	// moment is never removed unparked; it is told by its size and mtime,
-	// which a move and a copy keep, and moved back.
-	used, err := safefs.Move(src, base, nil, dst, base, true)
+	// Only the file open as from is moved (its inode and device, checked
+	// at the moment of the move): one swapped in at the name since the
+	// check keeps its name (safefs.ErrNotSame) and is sent; across file
+	// systems the copy reads from, and the name is removed only if it
+	// still leads to that file (else safefs.ErrSourceKept: the failed file
+	// is parked as copied, the new one stays). Where there is no inode
+	// (Windows), a swap is told afterwards by size and mtime, which a move
+	// and a copy keep, and moved back.
+	used, err := safefs.Move(src, base, from, dst, base, true)
+	if errors.Is(err, safefs.ErrNotSame) {
+		log.Info("not parked in failed_to: the file was replaced at that moment; the new version is sent", "err", err)
+		return
+	}
 	kept := errors.Is(err, safefs.ErrSourceKept)
 	if err != nil && !kept {
 		log.Error("failed_to move failed", "err", err)

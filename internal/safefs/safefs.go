@@ -67,6 +67,9 @@ var (
 	// ErrChanged: the file was written to while it was copied across file
 	// systems; nothing was moved.
 	ErrChanged = errors.New("safefs: the file changed during the copy")
+	// ErrNotSame: the name led to another file than the one open (Move's
+	// from) when it was renamed: that file was put back, nothing moved.
+	ErrNotSame = errors.New("safefs: the name led to another file than the one open")
 )
 
 // Missing reports whether err means that no regular file is at the name
@@ -184,6 +187,12 @@ func Move(src *Dir, name string, from *os.File, dst *Dir, want string, free bool
 // after the copy and just before the source is removed), and a non-nil
 // answer stops the move there.
 //
+// With from set, only the file open as from is moved: after a rename the
+// destination name must hold from's inode and device, or what was renamed
+// (another file, swapped in at the name since from was opened) goes back
+// to name (the next free one if taken meanwhile) and the error matches
+// ErrNotSame.
+//
 // Across file systems the file is copied from the open handle from (if
 // not nil, else from name, opened once) to a fresh name in dst; the copy
 // and dst are fsynced and the copy takes its name. The source is then
@@ -209,6 +218,14 @@ func MoveIf(src *Dir, name string, from *os.File, dst *Dir, want string, free bo
 		err := src.Rename(name, dst, cand)
 		switch {
 		case err == nil:
+			if from != nil {
+				if err := isFile(dst, cand, from); err != nil {
+					if _, berr := Move(dst, cand, nil, src, name, true); berr != nil {
+						return "", fmt.Errorf("%w; it stays as %s: %v", err, path.Join(dst.name, cand), berr)
+					}
+					return "", err
+				}
+			}
 			if err := dst.Sync(); err != nil {
 				return cand, err
 			}
@@ -222,6 +239,23 @@ func MoveIf(src *Dir, name string, from *os.File, dst *Dir, want string, free bo
 		}
 	}
 	return "", fmt.Errorf("safefs: no free name for %s after %d tries", want, maxCandidates)
+}
+
+// isFile returns nil if name in d is the file open as f (inode and
+// device), else an error matching ErrNotSame.
+func isFile(d *Dir, name string, f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	ino, dev, err := d.Ident(name, false)
+	if err != nil {
+		return err
+	}
+	if want := fsid.Of(fi); ino != want.Inode || dev != want.Dev {
+		return fmt.Errorf("%w: %s", ErrNotSame, path.Join(d.name, name))
+	}
+	return nil
 }
 
 // copyAcross is MoveIf between file systems.

@@ -299,3 +299,32 @@ func TestCopyAcrossAsksBeforeRemoving(t *testing.T) {
 		t.Fatalf("the source was not left at its name: %q", b)
 	}
 }
+
+// Move with a handle moves only that file: one swapped in at the name
+// since the handle was opened is renamed back, and nothing is moved.
+func TestMoveFromAHandleMovesOnlyThatFile(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(src, "a.txt"), "tried")
+	sd, _ := OpenDir(src, "")
+	dd, _ := OpenDir(dst, "")
+	defer sd.Close()
+	defer dd.Close()
+	from, err := sd.Open("a.txt", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer from.Close()
+	write(t, filepath.Join(src, "saving"), "untried")
+	if err := os.Rename(filepath.Join(src, "saving"), filepath.Join(src, "a.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if used, err := Move(sd, "a.txt", from, dd, "a.txt", true); !errors.Is(err, ErrNotSame) {
+		t.Fatalf("used %q, %v; want ErrNotSame", used, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(src, "a.txt")); string(b) != "untried" {
+		t.Fatalf("the swapped-in file is not back at its name: %q", b)
+	}
+	if ents, _ := os.ReadDir(dst); len(ents) != 0 {
+		t.Fatalf("something was moved: %v", ents)
+	}
+}
