@@ -44,10 +44,18 @@
 //     staging name in its folder, it still has the delivered fingerprint;
 //     otherwise it is put back and sent again. A restart finds the file at
 //     its name, at its staging name, or gone, and completes the action; a
-//     path awaiting its action never deletes a remote object.
+//     path awaiting its action never deletes a remote object. A delivered
+//     file once staged comes back only under its own name; while a newer
+//     file holds it, it waits hidden under its pending name until its
+//     action is done (pendingName), never under a free name, where it
+//     would be uploaded again. The action removes the file only while its
+//     folder is still in the watch, checked right before the removal
+//     (actOnStaged).
 //   - Never overwrite: move_to and failed_to take the next free name
 //     ("scan (2).pdf"); a copy across file systems is fsynced, with its
-//     folder, before the source is removed.
+//     folder, before the source is removed, and the source is removed
+//     only if its name still leads to the very file copied (safefs.MoveIf);
+//     a move made from a checked handle moves only that file.
 //
 // Invariant (claims.go): per target folder, a remote name as the server
 // folds and sanitises it belongs to one existing local path; a second path
