@@ -17,6 +17,7 @@ import (
 
 	"github.com/dropsync/dropsync/daemon"
 	"github.com/dropsync/dropsync/daemon/daemontest"
+	"github.com/dropsync/dropsync/internal/safefs"
 	"github.com/dropsync/dropsync/targets"
 )
 
@@ -317,40 +318,18 @@ func TestFailedToAcrossFileSystemsNeverRemovesANewVersion(t *testing.T) {
 		}
 		return nil
 	}
-	ifd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := unix.InotifyAddWatch(ifd, failedTo, unix.IN_CREATE); err != nil {
-		t.Fatal(err)
-	}
 	h := daemontest.Start(t, memTargetYAML, "failed_to: "+failedTo)
 	newVersion := []byte("the corrected file, saved while failed_to copies the old one")
-	saved := make(chan struct{})
-	go func() {
-		defer close(saved)
-		defer unix.Close(ifd)
-		buf := make([]byte, 4096)
-		for {
-			n, err := unix.Read(ifd, buf)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if !bytes.Contains(buf[:n], []byte(".dropsync-copy-")) {
-				continue
-			}
-			tmp := filepath.Join(filepath.Dir(h.Inbox), "saving")
-			if err := os.WriteFile(tmp, newVersion, 0o600); err != nil {
-				t.Error(err)
-				return
-			}
-			if err := os.Rename(tmp, filepath.Join(h.Inbox, "big.bin")); err != nil {
-				t.Error(err)
-			}
+	saved := onCreated(t, failedTo, safefs.CopyPrefix, func() {
+		tmp := filepath.Join(filepath.Dir(h.Inbox), "saving")
+		if err := os.WriteFile(tmp, newVersion, 0o600); err != nil {
+			t.Error(err)
 			return
 		}
-	}()
+		if err := os.Rename(tmp, filepath.Join(h.Inbox, "big.bin")); err != nil {
+			t.Error(err)
+		}
+	})
 	h.WriteFile(t, "big.bin", bytes.Repeat([]byte("old failing content "), 96<<20/20))
 	h.WaitFailed(t, "big.bin")
 	waitCh(t, saved, "the copy to failed_to")
@@ -398,35 +377,13 @@ func TestAfterUploadMoveAcrossFileSystemsStaysInsideTheWatch(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(moveTo, "sub"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	ifd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := unix.InotifyAddWatch(ifd, filepath.Join(moveTo, "sub"), unix.IN_CREATE); err != nil {
-		t.Fatal(err)
-	}
 	h := daemontest.Start(t, memTargetYAML, "after_upload: move\nmove_to: "+moveTo)
 	archive := filepath.Join(filepath.Dir(h.Inbox), "archive") // outside the watch, same file system
-	moved := make(chan struct{})
-	go func() {
-		defer close(moved)
-		defer unix.Close(ifd)
-		buf := make([]byte, 4096)
-		for {
-			n, err := unix.Read(ifd, buf)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if !bytes.Contains(buf[:n], []byte(".dropsync-copy-")) {
-				continue
-			}
-			if err := os.Rename(filepath.Join(h.Inbox, "sub"), archive); err != nil {
-				t.Error(err)
-			}
-			return
+	moved := onCreated(t, filepath.Join(moveTo, "sub"), safefs.CopyPrefix, func() {
+		if err := os.Rename(filepath.Join(h.Inbox, "sub"), archive); err != nil {
+			t.Error(err)
 		}
-	}()
+	})
 	content := bytes.Repeat([]byte("the user archives this folder "), 96<<20/30)
 	h.WriteFile(t, "sub/keep.pdf", content)
 	h.WaitDelivered(t, "sub/keep.pdf", sha256hex(content))
@@ -485,34 +442,12 @@ func TestFinishStagedStaysInsideTheWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.WriteFile(t, "sub/x", []byte("a new file under the same name"))
-	ifd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := unix.InotifyAddWatch(ifd, filepath.Join(moveTo, "sub"), unix.IN_CREATE); err != nil {
-		t.Fatal(err)
-	}
 	archive := filepath.Join(filepath.Dir(h.Inbox), "archive") // outside the watch, same file system
-	moved := make(chan struct{})
-	go func() {
-		defer close(moved)
-		defer unix.Close(ifd)
-		buf := make([]byte, 4096)
-		for {
-			n, err := unix.Read(ifd, buf)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if !bytes.Contains(buf[:n], []byte(".dropsync-copy-")) {
-				continue
-			}
-			if err := os.Rename(filepath.Join(h.Inbox, "sub"), archive); err != nil {
-				t.Error(err)
-			}
-			return
+	moved := onCreated(t, filepath.Join(moveTo, "sub"), safefs.CopyPrefix, func() {
+		if err := os.Rename(filepath.Join(h.Inbox, "sub"), archive); err != nil {
+			t.Error(err)
 		}
-	}()
+	})
 	h.Restart(t)
 	waitCh(t, moved, "the copy to move_to")
 	daemontest.Eventually(t, "the copy in move_to", func() bool { return exists(filepath.Join(moveTo, "sub", "x")) })
@@ -716,4 +651,37 @@ func TestFailedToDoesNotParkAnUntriedSameSizeFile(t *testing.T) {
 	if bytes.Equal(parked, second) {
 		t.Fatalf("the new version (never tried) was parked in failed_to as the file that failed; server holds %d version(s), inbox has it: %v", len(mem.versions("scan.pdf")), exists(p))
 	}
+}
+
+// onCreated runs act once, in a goroutine, when a name containing part is
+// created in dir (inotify, watched from now on); the channel closes when
+// act has run or the watch failed.
+func onCreated(t *testing.T, dir, part string, act func()) <-chan struct{} {
+	t.Helper()
+	ifd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.InotifyAddWatch(ifd, dir, unix.IN_CREATE); err != nil {
+		unix.Close(ifd)
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer unix.Close(ifd)
+		buf := make([]byte, 4096)
+		for {
+			n, err := unix.Read(ifd, buf)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if bytes.Contains(buf[:n], []byte(part)) {
+				act()
+				return
+			}
+		}
+	}()
+	return done
 }
