@@ -303,15 +303,7 @@ func TestFolderMarkerOfTheNextBatchIsNotRemoved(t *testing.T) {
 // copy's temporary file appears in failed_to (inotify), no sleep.
 func TestFailedToAcrossFileSystemsNeverRemovesANewVersion(t *testing.T) {
 	mem.reset()
-	failedTo, err := os.MkdirTemp("/dev/shm", "revA-failed-")
-	if err != nil {
-		t.Skip("no /dev/shm:", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(failedTo) })
-	var st1, st2 unix.Statfs_t
-	if unix.Statfs(failedTo, &st1) != nil || unix.Statfs(t.TempDir(), &st2) != nil || st1.Type == st2.Type {
-		t.Skip("needs failed_to on another file system than the inbox")
-	}
+	failedTo := otherFileSystem(t)
 	mem.fail = func(rel string) error {
 		if rel == "big.bin" {
 			return &targets.Error{Kind: targets.Permanent, Op: "test: upload", Status: 415, Msg: "unsupported type"}
@@ -365,15 +357,7 @@ func TestFailedToAcrossFileSystemsNeverRemovesANewVersion(t *testing.T) {
 // temporary file appears in move_to (inotify), no sleep.
 func TestAfterUploadMoveAcrossFileSystemsStaysInsideTheWatch(t *testing.T) {
 	mem.reset()
-	moveTo, err := os.MkdirTemp("/dev/shm", "revA-moveto-")
-	if err != nil {
-		t.Skip("no /dev/shm:", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(moveTo) })
-	var st1, st2 unix.Statfs_t
-	if unix.Statfs(moveTo, &st1) != nil || unix.Statfs(t.TempDir(), &st2) != nil || st1.Type == st2.Type {
-		t.Skip("needs move_to on another file system than the inbox")
-	}
+	moveTo := otherFileSystem(t)
 	if err := os.Mkdir(filepath.Join(moveTo, "sub"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -403,15 +387,7 @@ func TestAfterUploadMoveAcrossFileSystemsStaysInsideTheWatch(t *testing.T) {
 // the staged file from archive/, outside the watch.
 func TestFinishStagedStaysInsideTheWatch(t *testing.T) {
 	mem.reset()
-	moveTo, err := os.MkdirTemp("/dev/shm", "revA-moveto-")
-	if err != nil {
-		t.Skip("no /dev/shm:", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(moveTo) })
-	var st1, st2 unix.Statfs_t
-	if unix.Statfs(moveTo, &st1) != nil || unix.Statfs(t.TempDir(), &st2) != nil || st1.Type == st2.Type {
-		t.Skip("needs move_to on another file system than the inbox")
-	}
+	moveTo := otherFileSystem(t)
 	if err := os.Mkdir(filepath.Join(moveTo, "sub"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -684,4 +660,21 @@ func onCreated(t *testing.T, dir, part string, act func()) <-chan struct{} {
 		}
 	}()
 	return done
+}
+
+// otherFileSystem returns a new folder on another file system than the
+// test's temporary folders (tmpfs /dev/shm), removed at the end, or skips
+// the test.
+func otherFileSystem(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/dev/shm", "dropsync-test-")
+	if err != nil {
+		t.Skip("no /dev/shm:", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	var st1, st2 unix.Statfs_t
+	if unix.Statfs(dir, &st1) != nil || unix.Statfs(t.TempDir(), &st2) != nil || st1.Type == st2.Type {
+		t.Skip("needs /dev/shm on another file system than the temporary folders")
+	}
+	return dir
 }
