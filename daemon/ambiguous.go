@@ -79,15 +79,39 @@ func (d *Daemon) ambiguous(ctx context.Context, j *queue.Job, wc *config.Watch, 
 	return true
 }
 
+// killedResendsUsedUp judges, before j is sent again, the ambiguous
+// attempts a killed daemon left (queue.ClassKilled; no adapter judged them
+// when they happened): a target that cannot be asked and whose every
+// upload adds an object (targets.ResendLimiter) fails the job when its n
+// ambiguous attempts are more than its limit, as ambiguous does for one it
+// sees. Otherwise the kill's count is judged and reset. It reports whether
+// it failed the job.
+func (d *Daemon) killedResendsUsedUp(ctx context.Context, j *queue.Job, wc *config.Watch, tgt targets.Target, path string, fp fsid.Fingerprint, n int, log *slog.Logger) bool {
+	if j.CountedFor(queue.ClassKilled, fp) == 0 {
+		return false
+	}
+	if rl, ok := tgt.(targets.ResendLimiter); ok {
+		if limit, words := rl.AmbiguousResends(); n > limit {
+			d.finishFail(ctx, j, wc, path, fmt.Errorf("%s: the whole file was sent %d times and the daemon was stopped before an answer came; not sending it again (dropsync queue retry sends it anyway)", words, n), targets.Permanent)
+			return true
+		}
+	}
+	if err := d.q.ResetAttempts(context.WithoutCancel(ctx), j, queue.ClassKilled); err != nil {
+		log.Warn("cannot reset the attempts a killed daemon left", "err", err)
+	}
+	return false
+}
+
 // landed asks a Verifier target, after an ambiguous attempt, whether the
 // upload is already there; if so the job is recorded as delivered and
 // landed reports true. Any doubt sends the file again.
 func (d *Daemon) landed(ctx context.Context, j *queue.Job, wc *config.Watch, tgt targets.Target, f *targets.File, src *source, fp fsid.Fingerprint, claim *nameClaim, log *slog.Logger) bool {
+	n := j.CountedFor(classAmbiguous, fp) // read when the job was claimed
 	v, ok := tgt.(targets.Verifier)
 	if !ok {
-		return false
+		return d.killedResendsUsedUp(ctx, j, wc, tgt, f.Path, fp, n, log)
 	}
-	if j.CountedFor(classAmbiguous, fp) == 0 { // read when the job was claimed
+	if n == 0 {
 		return false
 	}
 	start := time.Now()

@@ -70,9 +70,31 @@ type health struct {
 	mu      sync.Mutex
 	ts      map[string]*targetState
 	probing map[int64]bool // jobs claimed as probes
+	// probeSlots are the free slots of the queue's sending marks for
+	// probes (after the job runners' slots, see runnerSlot); nextSlot is
+	// the next never used.
+	probeSlots []int
+	nextSlot   int
 	workCtx context.Context
 	runCtx  context.Context // the loops' context, once run has started
 	loops   sync.WaitGroup
+}
+
+// takeSlot returns a slot of the sending marks no job runner and no other
+// probe uses: a probe's upload is marked as sent like any other (an
+// unmarked one would be sent again after a kill without asking the
+// server). Call it with h.mu held.
+func (h *health) takeSlot() int {
+	if n := len(h.probeSlots); n > 0 {
+		s := h.probeSlots[n-1]
+		h.probeSlots = h.probeSlots[:n-1]
+		return s
+	}
+	if h.nextSlot == 0 {
+		h.nextSlot = h.d.pipe.runners()
+	}
+	h.nextSlot++
+	return h.nextSlot - 1
 }
 
 func newHealth(d *Daemon) *health {
@@ -333,9 +355,11 @@ func (h *health) probe(ctx context.Context, name string) {
 	h.mu.Lock()
 	h.probing[j.ID] = true
 	workCtx := h.workCtx
+	slot := h.takeSlot()
 	h.mu.Unlock()
-	d.process(workCtx, j)
+	d.process(context.WithValue(workCtx, runnerSlot{}, slot), j)
 	h.mu.Lock()
+	h.probeSlots = append(h.probeSlots, slot)
 	delete(h.probing, j.ID)
 	t, ok := h.ts[name]
 	stillDown := ok && (t.state == queue.TargetDown || t.state == queue.TargetCredentials)

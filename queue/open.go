@@ -81,6 +81,12 @@ func Open(ctx context.Context, stateDir string) (*Queue, error) {
 // bounded.
 const ClassAmbiguous = "ambiguous: sent, no answer"
 
+// ClassKilled counts, beside ClassAmbiguous, the ambiguous attempts that
+// a killed daemon left (recoverLeases): no adapter judged them when they
+// happened, so the next attempt does (before it sends) and then resets
+// this count.
+const ClassKilled = "ambiguous: sent, daemon killed"
+
 // create makes the empty file at path a database of newPageSize pages in
 // WAL mode. The page size holds only if it is set before anything is
 // written, and switching to WAL writes the first page: so it runs on a

@@ -78,7 +78,8 @@ func (q *Queue) MarkSent(slot int, j *Job) error {
 
 // recoverLeases returns the jobs a stopped daemon held to pending. A
 // lease marked as having sent its whole file (MarkSent) is counted as an
-// ambiguous attempt (ClassAmbiguous): the daemon may have been killed
+// ambiguous attempt (ClassAmbiguous, and ClassKilled for the next attempt
+// to judge): the daemon may have been killed
 // after the server stored the file and before the delivery was recorded,
 // and its next attempt asks the server first instead of sending the file
 // again. A lease without the mark (killed right after its claim, while
@@ -95,11 +96,13 @@ func (q *Queue) recoverLeases(ctx context.Context) error {
 	}
 	return q.inTx(ctx, func(tx *sql.Tx) error {
 		for k := range marked {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO job_attempts (job_id, class, size, mtime, n)
-				SELECT id, ?, size, mtime, 1 FROM jobs WHERE id = ? AND state = 'leased' AND attempts = ? AND started_at = ? AND gone = 0
-				ON CONFLICT (job_id, class) DO UPDATE SET n = CASE WHEN size = excluded.size AND mtime = excluded.mtime THEN n + 1 ELSE 1 END,
-				size = excluded.size, mtime = excluded.mtime`, ClassAmbiguous, k[0], k[1], k[2]); err != nil {
-				return err
+			for _, class := range []string{ClassAmbiguous, ClassKilled} {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO job_attempts (job_id, class, size, mtime, n)
+					SELECT id, ?, size, mtime, 1 FROM jobs WHERE id = ? AND state = 'leased' AND attempts = ? AND started_at = ? AND gone = 0
+					ON CONFLICT (job_id, class) DO UPDATE SET n = CASE WHEN size = excluded.size AND mtime = excluded.mtime THEN n + 1 ELSE 1 END,
+					size = excluded.size, mtime = excluded.mtime`, class, k[0], k[1], k[2]); err != nil {
+					return err
+				}
 			}
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'pending', bytes_done = 0 WHERE state = 'leased'`)

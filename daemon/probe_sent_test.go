@@ -16,14 +16,14 @@ import (
 	"github.com/dropsync/dropsync/targets/fakehttp"
 )
 
-// revE: a probe of a down target runs its job through d.process without
+// A probe of a down target ran its job through d.process without
 // the runner slot (health.go: d.process(workCtx, j)), so sentOnce gets
 // slot -1 and queue.MarkSent writes nothing. A daemon killed after the
 // probe's upload was stored and before its answer leaves an unmarked
 // lease, which recoverLeases does not count as ambiguous: Blueworks
 // (cannot be asked; ambiguous_resends: 0 says "never send again") gets
 // the file a second time, a duplicate attachment.
-func TestRevEKilledProbeUploadIsCountedAmbiguous(t *testing.T) {
+func TestKilledProbeUploadIsCountedAmbiguous(t *testing.T) {
 	fake := blueworks.NewFake()
 	faults := fakehttp.Wrap(fake)
 	srv := httptest.NewServer(faults)
