@@ -75,9 +75,9 @@ type health struct {
 	// the next never used.
 	probeSlots []int
 	nextSlot   int
-	workCtx context.Context
-	runCtx  context.Context // the loops' context, once run has started
-	loops   sync.WaitGroup
+	workCtx    context.Context
+	runCtx     context.Context // the loops' context, once run has started
+	loops      sync.WaitGroup
 }
 
 // takeSlot returns a slot of the sending marks no job runner and no other
