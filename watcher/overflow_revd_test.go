@@ -69,3 +69,51 @@ func TestFolderRenamedDuringAnOverflowIsWatchedUnderItsNewName(t *testing.T) {
 		return strings.Contains(c.emitted(), "b/new.txt")
 	})
 }
+
+// revD: with deletes: propagate (EmitDeletes), a file deleted while the
+// kernel's event queue is overflowed is never reported gone: the rescan
+// only notes what it finds, and only polled files have a record (known)
+// that a sweep can miss. The remote copy stays for ever (and the daemon's
+// prune keeps the state row for ever, as a deletion it waits for).
+func TestFileDeletedDuringAnOverflowIsReportedGone(t *testing.T) {
+	root := t.TempDir()
+	for _, n := range []string{"p", "q"} {
+		write(t, filepath.Join(root, n), n)
+	}
+	write(t, filepath.Join(root, "x.txt"), "x")
+	var gate atomic.Bool
+	blocked, release := make(chan struct{}), make(chan struct{})
+	overflows := make(chan struct{}, 8)
+	c := start(t, Options{Root: root, Recursive: true, EmitDeletes: true, Exclude: []string{"p", "q", "trigger"},
+		OnEvent: func() {
+			if gate.CompareAndSwap(true, false) {
+				close(blocked)
+				<-release
+			}
+		},
+		OnOverflow: func() { overflows <- struct{}{} }})
+	waitFor(t, "x.txt", func() bool { return c.emitted() == "x.txt" })
+	gate.Store(true)
+	write(t, filepath.Join(root, "trigger"), "t")
+	<-blocked
+	for i := range 40000 {
+		n := "p"
+		if i%2 == 1 {
+			n = "q"
+		}
+		if err := os.Chmod(filepath.Join(root, n), os.FileMode(0o600|(i&1)<<2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(filepath.Join(root, "x.txt")); err != nil { // its event is lost
+		t.Fatal(err)
+	}
+	close(release)
+	select {
+	case <-overflows:
+	case <-t.Context().Done():
+	}
+	write(t, filepath.Join(root, "sentinel.txt"), "s")
+	waitFor(t, "the sentinel", func() bool { return strings.Contains(c.emitted(), "sentinel.txt") })
+	waitFor(t, "x.txt reported gone", func() bool { return strings.Contains(c.emitted(), "x.txt (gone)") })
+}
