@@ -1,0 +1,56 @@
+package watcher
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+type revdLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *revdLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *revdLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// revD: a folder that is removed between the event (or listing) that
+// found it and its inotify_add_watch (a producer's short-lived work
+// folder, a rename storm) makes the add fail with ENOENT, which walk
+// reports like an unreadable folder: a WARN "cannot read, skipping" for
+// every such folder (a log line per temporary folder, none of which is
+// trouble), and its path is kept in w.reports for the life of the process.
+func TestFolderGoneBeforeItsWatchIsNotReportedUnreadable(t *testing.T) {
+	root := t.TempDir()
+	var log revdLog
+	t.Cleanup(func() { addWatch = func(w *Watcher, dir string) error { return w.fsw.Add(dir) } }) // after the watcher stopped
+	addWatch = func(w *Watcher, dir string) error {
+		if strings.HasSuffix(dir, "work.tmp") {
+			os.Remove(dir) // the producer is done with it
+		}
+		return w.fsw.Add(dir)
+	}
+	c := start(t, Options{Root: root, Recursive: true, Log: slog.New(slog.NewTextHandler(&log, nil))})
+	waitFor(t, "the root's watch", func() bool { return len(c.w.fsw.WatchList()) == 1 })
+	if err := os.Mkdir(filepath.Join(root, "work.tmp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(root, "sentinel.txt"), "s") // its event follows the folder's
+	waitFor(t, "the sentinel", func() bool { return strings.Contains(c.emitted(), "sentinel.txt") })
+	if s := log.String(); strings.Contains(s, "level=WARN") || strings.Contains(s, "level=ERROR") {
+		t.Fatalf("a folder that merely went away was reported as trouble:\n%s", s)
+	}
+}
