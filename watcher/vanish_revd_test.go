@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/fsnotify/fsnotify"
 )
 
 type revdLog struct {
@@ -52,5 +54,24 @@ func TestFolderGoneBeforeItsWatchIsNotReportedUnreadable(t *testing.T) {
 	waitFor(t, "the sentinel", func() bool { return strings.Contains(c.emitted(), "sentinel.txt") })
 	if s := log.String(); strings.Contains(s, "level=WARN") || strings.Contains(s, "level=ERROR") {
 		t.Fatalf("a folder that merely went away was reported as trouble:\n%s", s)
+	}
+}
+
+// revD: every kernel event-queue overflow logs its own WARN line: a tree
+// busy enough to overflow again and again (a burst producer, a scan of a
+// huge folder that does not drain the queue) writes a line per rescan,
+// with no summary or rate limit, where one line on trouble and one when
+// it ends is the promise. (OnOverflow counts them for metrics.)
+func TestRepeatedOverflowsAreLoggedOnce(t *testing.T) {
+	var log revdLog
+	overflows := make(chan struct{}, 1)
+	c := start(t, Options{Recursive: true, Log: slog.New(slog.NewTextHandler(&log, nil)), OnOverflow: func() { overflows <- struct{}{} }})
+	waitFor(t, "the root's watch", func() bool { return len(c.w.fsw.WatchList()) == 1 })
+	for range 5 {
+		c.w.fsw.Errors <- fsnotify.ErrEventOverflow
+		<-overflows
+	}
+	if n := strings.Count(log.String(), "overflowed"); n > 1 {
+		t.Fatalf("%d log lines for 5 overflows in a row:\n%s", n, log.String())
 	}
 }
