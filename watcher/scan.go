@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -19,6 +21,10 @@ func (w *Watcher) scan(ctx context.Context) error {
 	if !w.prepareRoot() {
 		return nil // waiting: the root probe finds it again
 	}
+	// A folder renamed, removed or replaced while events were lost (an
+	// overflow) still has its watch under its old path: dropped here, it
+	// is watched under its new one by the walk.
+	w.staleWatches(slices.Collect(maps.Keys(w.dirs)))
 	w.gen++
 	w.unread = w.unread[:0]
 	if err := w.walk(ctx, w.o.Root, w.pollRoots[w.o.Root], true); err != nil {
@@ -142,24 +148,15 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 	if !polled {
 		if w.pollRoots[dir] {
 			polled = true
-		} else if err := addWatch(w, dir); err != nil {
-			switch {
-			case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EMFILE):
-				w.overBudget(dir, err)
-			case errors.Is(err, syscall.ENAMETOOLONG):
-				w.tooLong(dir, err)
-			default:
-				w.reportOnce(dir, err)
-				return nil
-			}
-			polled = true
+		} else if poll, ok := w.watch(dir, rel); !ok {
+			return nil
 		} else {
-			w.dirs[dir] = true
+			polled = poll
 		}
 	}
 	d, err := safefs.OpenDir(w.o.Root, beneath(rel))
 	if err != nil {
-		if errors.Is(err, safefs.ErrOutside) && w.dirs[dir] {
+		if _, ok := w.dirs[dir]; ok && errors.Is(err, safefs.ErrOutside) {
 			// Swapped for a link since its parent was listed: the watch
 			// just added may be on the folder the link points to.
 			_ = w.fsw.Remove(dir)
@@ -227,6 +224,30 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 		}
 	}
 	return nil
+}
+
+// watch adds the watch on dir. It reports whether dir is to be polled
+// instead (out of the inotify budget, or a path too long), and whether
+// it is either watched or polled (ok): a folder that can be neither is
+// left out (and reported).
+func (w *Watcher) watch(dir, rel string) (poll, ok bool) {
+	// The folder's identity is taken before its watch is added: one
+	// swapped meanwhile is found stale by the next check, never trusted.
+	id, _ := w.dirIdent(rel)
+	err := addWatch(w, dir)
+	switch {
+	case err == nil:
+		w.dirs[dir] = id
+		return false, true
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EMFILE):
+		w.overBudget(dir, err)
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		w.tooLong(dir, err)
+	default:
+		w.reportOnce(dir, err)
+		return false, false
+	}
+	return true, true
 }
 
 // scanHook, if set (by tests), is called at every folder a walk enters.

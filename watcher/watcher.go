@@ -36,6 +36,13 @@
 //     changed (unmount, remount, another share mounted over it), and every
 //     reconcile interval; the queue drops what was already delivered
 //     unchanged.
+//   - A watched folder's path leads to the folder its watch is on: before
+//     every full scan each watched path is stat'ed and compared with the
+//     device and inode recorded when its watch was added. A folder renamed,
+//     removed or replaced while events were lost (an overflow) has its
+//     watch dropped and the walk watches its path afresh; re-adding alone
+//     would not do, as inotify hands back the old watch for the same inode
+//     and fsnotify keeps it under the old path.
 //   - A scan checks its context at every folder and handles the events that
 //     arrive meanwhile, so a stop is honoured at once and a busy tree does
 //     not overflow the kernel's queue while a huge tree is walked.
@@ -146,7 +153,7 @@ type Watcher struct {
 
 	// Owned by Run's goroutine.
 	pending      map[string]*entry
-	dirs         map[string]bool   // folders with an inotify watch
+	dirs         map[string]dirID  // folders with an inotify watch, and what their path led to then
 	pollRoots    map[string]bool   // folders polled with all below them
 	known        map[string]*known // polled files as the last walk saw them
 	gen          uint64            // walk generation, for known
@@ -180,6 +187,10 @@ type rootID struct {
 	dev, ino uint64
 	mount    bool
 }
+
+// dirID is the folder a watched path led to when its watch was added (or
+// last checked): inotify watches that inode, whatever its name now.
+type dirID struct{ dev, ino uint64 }
 
 type known struct {
 	fp  fsid.Fingerprint
@@ -217,7 +228,7 @@ func New(o Options) (*Watcher, error) {
 		return nil, fmt.Errorf("watcher: %w", limitHint(err))
 	}
 	return &Watcher{o: o, log: o.Log.With("watch", o.Root), fsw: fsw, marker: m, rescan: make(chan struct{}, 1),
-		pending: map[string]*entry{}, dirs: map[string]bool{}, pollRoots: map[string]bool{}, known: map[string]*known{},
+		pending: map[string]*entry{}, dirs: map[string]dirID{}, pollRoots: map[string]bool{}, known: map[string]*known{},
 		reports: map[string]bool{}}, nil
 }
 
@@ -709,7 +720,7 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 		return
 	}
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-		if w.dirs[ev.Name] || w.pollRoots[ev.Name] {
+		if w.covered(ev.Name) {
 			w.unwatchTree(ev.Name)
 			if w.o.EmitDeletes {
 				e := w.entry(rel)
@@ -730,7 +741,7 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 		return // already gone again (a Remove event follows), or behind a link
 	}
 	if fi.IsDir() {
-		unwatched := !w.dirs[ev.Name] && !w.pollRoots[ev.Name]
+		unwatched := !w.covered(ev.Name)
 		if (ev.Has(fsnotify.Create) || attrib && unwatched) && w.o.Recursive && !w.skipDir(rel) {
 			w.walkNew(ctx, ev.Name)
 		}
@@ -745,12 +756,32 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 	w.noteSeen(rel, false, fi)
 }
 
+// covered reports whether the folder dir has a watch or is polled.
+func (w *Watcher) covered(dir string) bool {
+	_, ok := w.dirs[dir]
+	return ok || w.pollRoots[dir]
+}
+
 // unwatchTree drops the watches of a folder that was renamed or removed and
 // of every folder below it, with what polling knew of them. inotify
 // watches follow the inode, so a renamed folder's watches would go on
 // reporting the old paths; the folder's new name arrives as a Create and is
 // walked and watched afresh.
 func (w *Watcher) unwatchTree(dir string) {
+	w.dropWatches(dir)
+	relPrefix := w.rel(dir) + "/"
+	for rel := range w.known {
+		if dir == w.o.Root || strings.HasPrefix(rel, relPrefix) {
+			delete(w.known, rel)
+		}
+	}
+}
+
+// dropWatches removes the watches of dir and of every folder below it,
+// and forgets which of them were polled; what was known of their files
+// stays, so that the sweep after the next walk notes the files it does
+// not find there again as gone.
+func (w *Watcher) dropWatches(dir string) {
 	prefix := dir + string(filepath.Separator)
 	if dir == w.o.Root {
 		prefix = "" // everything
@@ -767,12 +798,56 @@ func (w *Watcher) unwatchTree(dir string) {
 			delete(w.pollRoots, d)
 		}
 	}
-	relPrefix := w.rel(dir) + "/"
-	for rel := range w.known {
-		if dir == w.o.Root || strings.HasPrefix(rel, relPrefix) {
-			delete(w.known, rel)
+}
+
+// staleWatches drops the watch of every folder in dirs (and of those
+// below it) whose path no longer leads to the folder that was watched
+// (renamed, removed, replaced, or covered or uncovered by a mount): its
+// events would be reported under a path that is not its own, and inotify,
+// asked to watch its new path, returns the same watch, which fsnotify
+// keeps under the old path. It returns the folders whose watches it
+// dropped, parents first; a walk then watches what the paths lead to now.
+// A folder now on another device (a file system mounted or unmounted
+// there) is treated like the root: what was known of its files is
+// forgotten, so nothing is deleted for them.
+func (w *Watcher) staleWatches(dirs []string) []string {
+	slices.Sort(dirs)
+	var stale []string
+	for _, d := range dirs {
+		old, ok := w.dirs[d]
+		if !ok || d == w.o.Root {
+			continue // dropped with a parent already; the root is prepareRoot's
 		}
+		id, err := w.dirIdent(w.rel(d))
+		if err == nil && id == old {
+			continue
+		}
+		if err == nil && id.dev != old.dev {
+			w.unwatchTree(d)
+		} else {
+			w.dropWatches(d)
+		}
+		stale = append(stale, d)
 	}
+	return stale
+}
+
+// dirIdent returns the identity of the folder at rel, looked up beneath
+// the root; anything but a folder there is an error.
+func (w *Watcher) dirIdent(rel string) (dirID, error) {
+	if rel == "." {
+		id, err := statRoot(w.o.Root)
+		return dirID{dev: id.dev, ino: id.ino}, err
+	}
+	fi, err := safefs.Stat(w.o.Root, rel, false)
+	if err != nil {
+		return dirID{}, err
+	}
+	if !fi.IsDir() {
+		return dirID{}, fmt.Errorf("%s is no longer a folder", rel)
+	}
+	fp := fsid.Of(fi)
+	return dirID{dev: fp.Dev, ino: fp.Inode}, nil
 }
 
 // settled returns the entries that have been quiet for the settle period

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// revD: a folder renamed while the kernel's event queue is overflowed (its
+// A folder renamed while the kernel's event queue is overflowed (its
 // Rename and Create are among the lost events) is found by the rescan under
 // its new name, but its inotify watch is still the one fsnotify holds under
 // the old name: inotify_add_watch on the same inode returns the old watch
@@ -70,7 +70,7 @@ func TestFolderRenamedDuringAnOverflowIsWatchedUnderItsNewName(t *testing.T) {
 	})
 }
 
-// revD: with deletes: propagate (EmitDeletes), a file deleted while the
+// With deletes: propagate (EmitDeletes), a file deleted while the
 // kernel's event queue is overflowed is never reported gone: the rescan
 // only notes what it finds, and only polled files have a record (known)
 // that a sweep can miss. The remote copy stays for ever (and the daemon's
