@@ -46,6 +46,11 @@
 //   - A scan checks its context at every folder and handles the events that
 //     arrive meanwhile, so a stop is honoured at once and a busy tree does
 //     not overflow the kernel's queue while a huge tree is walked.
+//   - A folder inside the watch that a file system is mounted on or
+//     unmounted from is watched afresh and walked when the mount table
+//     changes (Linux): the folders that are mount points now, and those
+//     that were when watched (another device than their parent's), are
+//     stat'ed and compared with what their watches are on.
 //   - A root that is missing, or a mount point whose file system went away,
 //     makes the watch unhealthy and waiting; nothing is deleted for it. The
 //     root is checked whenever the mount table changes (Linux: epoll on
@@ -367,6 +372,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 			notified, mountCh = false, nil
 		}
 		w.probeRoot(ctx)
+		w.checkMounts(ctx)
 	}
 	for {
 		now = time.Now()
@@ -830,6 +836,44 @@ func (w *Watcher) staleWatches(dirs []string) []string {
 		stale = append(stale, d)
 	}
 	return stale
+}
+
+// checkMounts re-checks, after a mount table change, the watched folders
+// whose mount status may have changed: those that are mount points now
+// (the mount table) and those that were one when watched (on another
+// device than their parent folder). A folder a file system was mounted on
+// or unmounted from is watched afresh and walked: inotify's watch stays
+// on the folder beneath a new mount, and an unmount (IN_UNMOUNT) only
+// drops the watch, with no event. It costs a read of the mount table and
+// a stat per candidate, and runs only when the mount table changes.
+func (w *Watcher) checkMounts(ctx context.Context) {
+	if w.Health() != nil || len(w.dirs) == 0 {
+		return // the root's own check decides
+	}
+	var cand []string
+	for d, id := range w.dirs {
+		if d == w.o.Root {
+			continue
+		}
+		if p, ok := w.dirs[filepath.Dir(d)]; !ok || p.dev != id.dev {
+			cand = append(cand, d)
+		}
+	}
+	if mps, err := mountPoints(); err == nil && len(mps) > 0 {
+		if real, err := filepath.EvalSymlinks(w.o.Root); err == nil {
+			prefix := strings.TrimSuffix(real, "/") + "/"
+			for _, mp := range mps {
+				if r, ok := strings.CutPrefix(mp, prefix); ok && r != "" {
+					if d := filepath.Join(w.o.Root, r); w.covered(d) {
+						cand = append(cand, d)
+					}
+				}
+			}
+		}
+	}
+	for _, d := range w.staleWatches(cand) {
+		w.walkNew(ctx, d)
+	}
 }
 
 // dirIdent returns the identity of the folder at rel, looked up beneath

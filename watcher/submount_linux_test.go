@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-func revdMount(t *testing.T, dir string) {
+func mountTmpfs(t *testing.T, dir string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("mounting needs root")
@@ -18,14 +18,14 @@ func revdMount(t *testing.T, dir string) {
 	}
 }
 
-func revdUmount(t *testing.T, dir string) {
+func umount(t *testing.T, dir string) {
 	t.Helper()
 	if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
 		t.Fatalf("umount: %v: %s", err, out)
 	}
 }
 
-// revD: a file system mounted over a folder inside the watch (a share per
+// A file system mounted over a folder inside the watch (a share per
 // scanner below the drop root, mounted after dropsync started, as at boot
 // when the network comes up late) is not looked at: the folder's inotify
 // watch stays on the covered folder beneath the mount, the mount table
@@ -39,7 +39,7 @@ func TestFolderMountedInsideTheWatchIsWatched(t *testing.T) {
 	}
 	c := start(t, Options{Root: root, Recursive: true, Mode: "events"})
 	waitFor(t, "the watches", func() bool { return len(c.w.fsw.WatchList()) == 2 })
-	revdMount(t, sub)
+	mountTmpfs(t, sub)
 	t.Cleanup(func() { exec.Command("umount", sub).Run() })
 	if err := os.WriteFile(filepath.Join(sub, "scan.pdf"), []byte("s"), 0o600); err != nil { // another file system: written in place
 		t.Fatal(err)
@@ -49,7 +49,7 @@ func TestFolderMountedInsideTheWatchIsWatched(t *testing.T) {
 	})
 }
 
-// revD: the reverse: a file system mounted on a folder inside the watch at
+// The reverse: a file system mounted on a folder inside the watch at
 // start is unmounted; inotify sends IN_UNMOUNT, which fsnotify turns into
 // no event (it only drops the watch), so the folder now visible (the one
 // beneath the mount) has no watch and nothing rescans: a file dropped into
@@ -60,7 +60,7 @@ func TestFolderUnmountedInsideTheWatchIsWatched(t *testing.T) {
 	if err := os.Mkdir(sub, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	revdMount(t, sub)
+	mountTmpfs(t, sub)
 	mounted := true
 	t.Cleanup(func() {
 		if mounted {
@@ -69,9 +69,11 @@ func TestFolderUnmountedInsideTheWatchIsWatched(t *testing.T) {
 	})
 	c := start(t, Options{Root: root, Recursive: true, Mode: "events"})
 	waitFor(t, "the watches", func() bool { return len(c.w.fsw.WatchList()) == 2 })
-	revdUmount(t, sub)
+	umount(t, sub)
 	mounted = false
-	waitFor(t, "the watch on the unmounted file system dropped", func() bool { return len(c.w.fsw.WatchList()) == 1 })
+	// The kernel drops the watch on the unmounted file system; the
+	// watcher's own watch on the folder uncovered may already be in
+	// place, so the watch list says nothing certain here.
 	write(t, filepath.Join(sub, "scan.pdf"), "s")
 	waitFor(t, "scanner/scan.pdf dropped into the folder uncovered by the unmount", func() bool {
 		return strings.Contains(c.emitted(), "scanner/scan.pdf")
