@@ -55,11 +55,17 @@
 //     makes the watch unhealthy and waiting; nothing is deleted for it. The
 //     root is checked whenever the mount table changes (Linux: epoll on
 //     /proc/self/mountinfo), after inotify reports it removed or renamed,
-//     and every rootProbe while it is missing or unmounted (and always
-//     where mount changes cannot be watched).
+//     every rootProbe while it is missing or unmounted (and always where
+//     mount changes cannot be watched), and otherwise every rootCheck
+//     (30s): its path may come to lead to another folder with no event
+//     (an ancestor renamed and the path made again, a root symlink
+//     retargeted, a root deleted while held open). A root whose device or
+//     inode changed is watched afresh and rescanned.
 //   - Run's loop sleeps on one timer armed for the earliest thing due (a
-//     settle deadline, the root probe, the next poll or reconcile): an idle
-//     watch with events on Linux does not wake until the reconcile. What
+//     settle deadline, the root probe or check, the next poll or
+//     reconcile): an idle watch with events on Linux wakes only for the
+//     root check, at multiples of rootCheck shared by every watch (one
+//     wake-up per 30s for the process). What
 //     is due is done before another event is read, so a stream of events
 //     never holds a deadline back; between two rounds of due work a stop
 //     is honoured and one thing that waits (an event, a rescan request, a
@@ -259,6 +265,19 @@ func (w *Watcher) setHealth(err error) {
 // checked for a remount).
 var rootProbe = 2 * time.Second
 
+// rootCheck is how often a healthy root's identity is checked otherwise:
+// its path may lead to another folder with no event, mount change or
+// error to say so (an ancestor renamed and the path made again, a root
+// symlink pointed elsewhere, a root deleted while something holds it
+// open, which sends IN_DELETE_SELF only when the last reference goes).
+// A check is two stats; the checks of all watches fall due at the same
+// instants (multiples of rootCheck), so the process wakes once per
+// rootCheck for all of them: 1/30 wake-up per second when idle.
+var rootCheck = 30 * time.Second
+
+// nextRootCheck is the first multiple of rootCheck after now.
+func nextRootCheck(now time.Time) time.Time { return now.Truncate(rootCheck).Add(rootCheck) }
+
 // rootLost records that the root is gone or unusable, logging once per
 // loss, and drops every watch. Nothing is deleted for it: a vanished root
 // is far more often an unmounted share than an emptied drop folder.
@@ -320,6 +339,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 	}
 	now := time.Now()
 	nextProbe := now.Add(rootProbe)
+	nextCheck := nextRootCheck(now)
 	nextPoll := now.Add(w.o.PollInterval)
 	var nextReconcile time.Time
 	if w.o.Reconcile > 0 {
@@ -335,6 +355,12 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 		if probing && !now.Before(nextProbe) {
 			nextProbe = now.Add(rootProbe)
 			w.probeRoot(ctx)
+		}
+		if !now.Before(nextCheck) {
+			nextCheck = nextRootCheck(now)
+			if !probing {
+				w.probeRoot(ctx)
+			}
 		}
 		if w.polling() && !now.Before(nextPoll) {
 			w.poll(ctx)
@@ -380,10 +406,11 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 			w.again = false
 			w.Rescan()
 		}
-		// The root is probed by timer while it is missing or unmounted,
-		// and where mount table changes cannot be watched.
+		// The root is probed by timer every rootProbe while it is
+		// missing or unmounted, and where mount table changes cannot be
+		// watched; otherwise its identity is checked every rootCheck.
 		probing := !notified || w.Health() != nil
-		due := now.Add(24 * time.Hour)
+		due := nextCheck
 		if probing {
 			due = nextProbe
 		}

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// revD: a watch root deleted and made again (rm -rf in; mkdir in) while
+// A watch root deleted and made again (rm -rf in; mkdir in) while
 // something else holds the old folder open (an operator's shell cd'ed
 // into it, a backup agent, the producer's open handle) gets no
 // IN_DELETE_SELF until that last reference goes: the kernel sends it when
@@ -18,9 +18,9 @@ import (
 // and hides the defect: the same test passed once, after 15 s, while
 // another process mounted a tmpfs.)
 func TestRootDeletedWhileHeldOpenAndMadeAgainIsWatched(t *testing.T) {
-	old := rootProbe
-	rootProbe = 20 * time.Millisecond
-	t.Cleanup(func() { rootProbe = old })
+	oldProbe, oldCheck := rootProbe, rootCheck
+	rootProbe, rootCheck = 20*time.Millisecond, 20*time.Millisecond
+	t.Cleanup(func() { rootProbe, rootCheck = oldProbe, oldCheck }) // after the watcher stopped
 	parent := t.TempDir()
 	root := filepath.Join(parent, "in")
 	if err := os.Mkdir(root, 0o700); err != nil {
