@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/dropsync/dropsync/internal/fsid"
 	"github.com/dropsync/dropsync/internal/safefs"
@@ -52,10 +53,12 @@ func (w *Watcher) prepareRoot() bool {
 		return false
 	}
 	healthy := w.Health() == nil
-	if w.root.seen && healthy && id.dev == w.root.dev && id.ino == w.root.ino {
-		return true
+	if w.root.seen && (healthy || w.denied > 0) && id.dev == w.root.dev && id.ino == w.root.ino {
+		return true // a root that could not be read is tried again by the walk
 	}
 	switch {
+	case w.denied > 0:
+		// The walk says whether it can be read now.
 	case !healthy && w.root.seen:
 		w.log.Warn("watch root is back; watching it again")
 	case !healthy:
@@ -77,8 +80,45 @@ func (w *Watcher) prepareRoot() bool {
 	if d.Poll {
 		w.pollRoots[w.o.Root] = true
 	}
-	w.setHealth(nil)
+	if w.denied == 0 {
+		w.setHealth(nil)
+	}
 	return true
+}
+
+// rootDenied records that the root could not be watched or read
+// (permissions): the watch is unhealthy, logged once, and the root is
+// tried again every rootProbe, doubling up to rootProbeMax, until the
+// walk can watch and read it (rootReadable).
+func (w *Watcher) rootDenied(err error) {
+	if w.denied == 0 {
+		w.log.Warn("watch root cannot be read; nothing is watched, and it is tried again (backing off) until it can", "err", err)
+	}
+	w.denied++
+	w.setHealth(fmt.Errorf("watch root %s cannot be read: %w", w.o.Root, err))
+}
+
+// rootReadable ends what rootDenied began.
+func (w *Watcher) rootReadable() {
+	if w.denied > 0 {
+		w.denied = 0
+		w.log.Warn("watch root can be read now; watching it")
+		w.setHealth(nil)
+	}
+}
+
+// rootProbeMax caps the interval between two tries of a root that could
+// not be read.
+const rootProbeMax = 64
+
+// probeEvery is the time until the next root probe: rootProbe, or while
+// the root cannot be read, rootProbe doubled with every failed try, up to
+// rootProbeMax times.
+func (w *Watcher) probeEvery() time.Duration {
+	if w.denied <= 1 {
+		return rootProbe
+	}
+	return rootProbe * time.Duration(min(1<<min(w.denied-1, 6), rootProbeMax))
 }
 
 // probeRoot checks the root between scans; anything other than the root
@@ -163,10 +203,17 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 			delete(w.dirs, dir)
 		}
 		if !missing(err) {
-			w.reportOnce(dir, err)
+			if rel == "." {
+				w.rootDenied(err)
+			} else {
+				w.reportOnce(dir, err)
+			}
 			w.unread = append(w.unread, rel)
 		}
 		return nil
+	}
+	if rel == "." {
+		w.rootReadable()
 	}
 	var subdirs []string
 	unstamp := w.stampFiles()
@@ -244,7 +291,13 @@ func (w *Watcher) watch(dir, rel string) (poll, ok bool) {
 	case errors.Is(err, syscall.ENAMETOOLONG):
 		w.tooLong(dir, err)
 	default:
-		w.reportOnce(dir, err)
+		// Unreadable: what was known below it is not swept as gone.
+		w.unread = append(w.unread, rel)
+		if rel == "." {
+			w.rootDenied(err)
+		} else {
+			w.reportOnce(dir, err)
+		}
 		return false, false
 	}
 	return true, true

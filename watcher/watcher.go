@@ -52,7 +52,10 @@
 //     that were when watched (another device than their parent's), are
 //     stat'ed and compared with what their watches are on.
 //   - A root that is missing, or a mount point whose file system went away,
-//     makes the watch unhealthy and waiting; nothing is deleted for it. The
+//     makes the watch unhealthy and waiting; nothing is deleted for it. So
+//     does a root that cannot be watched or read (permissions): it is
+//     tried again every rootProbe, doubling up to 64 times that, until it
+//     can be, and is then scanned. The
 //     root is checked whenever the mount table changes (Linux: epoll on
 //     /proc/self/mountinfo), after inotify reports it removed or renamed,
 //     every rootProbe while it is missing or unmounted (and always where
@@ -175,6 +178,7 @@ type Watcher struct {
 	lastPass     time.Time // when the last settle pass began
 	again        bool      // events were lost during a scan: scan again
 	budgetLogged bool      // the inotify budget warning was logged
+	denied       int       // failed tries to watch and read the root (permissions); 0: none
 	stamp        time.Time // if set, the time noted for files (one per folder listing)
 	listing      listing   // the folder a walk is listing, or a settle pass looking at, now
 	wakes        int       // loop wake-ups, for tests
@@ -290,6 +294,7 @@ func (w *Watcher) rootLost(err error) {
 		}
 	}
 	w.unwatchTree(w.o.Root)
+	w.denied = 0 // whether it can be read is seen when it is back
 	w.setHealth(err)
 }
 
@@ -353,8 +358,8 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 	dueWork := func(now time.Time, probing bool) error {
 		w.wakes++
 		if probing && !now.Before(nextProbe) {
-			nextProbe = now.Add(rootProbe)
 			w.probeRoot(ctx)
+			nextProbe = time.Now().Add(w.probeEvery())
 		}
 		if !now.Before(nextCheck) {
 			nextCheck = nextRootCheck(now)

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// revD: a watch root that cannot be watched at start (inotify_add_watch
+// A watch root that cannot be watched at start (inotify_add_watch
 // refused: EACCES, the drop folder made 0700 by the producer's account) is
 // reported once as "cannot read, skipping" and then forgotten: Health stays
 // nil (healthz 200 while nothing is watched), and once the owner fixes the
