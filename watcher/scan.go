@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
+
 	"github.com/dropsync/dropsync/internal/fsid"
 	"github.com/dropsync/dropsync/internal/safefs"
 )
@@ -53,10 +55,13 @@ func (w *Watcher) prepareRoot() bool {
 		return false
 	}
 	healthy := w.Health() == nil
-	if w.root.seen && (healthy || w.denied > 0) && id.dev == w.root.dev && id.ino == w.root.ino {
+	if w.root.seen && (healthy || w.denied > 0) && id.dev == w.root.dev && id.ino == w.root.ino && w.noInotify == nil {
 		return true // a root that could not be read is tried again by the walk
 	}
 	switch {
+	case w.noInotify != nil && healthy && w.root.seen:
+		// Polled for want of an inotify instance: asked for again at
+		// every full scan.
 	case w.denied > 0:
 		// The walk says whether it can be read now.
 	case !healthy && w.root.seen:
@@ -69,13 +74,26 @@ func (w *Watcher) prepareRoot() bool {
 	w.unwatchTree(w.o.Root)
 	w.root = rootID{seen: true, dev: id.dev, ino: id.ino, mount: id.mount || w.root.mount}
 	d := Decide(w.o.Mode, w.o.Root)
-	if d != w.decision {
-		if d.Poll {
-			w.log.Info("watching by polling", "poll_interval", w.o.PollInterval, "reason", d.Reason)
+	var noInotify error
+	if !d.Poll && w.fsw == nil {
+		if fsw, err := fsnotify.NewWatcher(); err != nil {
+			noInotify = err
+			d = Decision{Poll: true, Reason: "no inotify instance"}
 		} else {
-			w.log.Info("watching with file-system events", "reason", d.Reason)
+			w.fsw = fsw
 		}
 	}
+	switch {
+	case noInotify != nil && w.noInotify == nil:
+		w.log.Warn("cannot have file-system events (no inotify instance); polling instead, and asking again at every full scan",
+			"poll_interval", w.o.PollInterval, "err", limitHint(noInotify))
+	case d == w.decision:
+	case d.Poll:
+		w.log.Info("watching by polling", "poll_interval", w.o.PollInterval, "reason", d.Reason)
+	default:
+		w.log.Info("watching with file-system events", "reason", d.Reason)
+	}
+	w.noInotify = noInotify
 	w.decision = d
 	if d.Poll {
 		w.pollRoots[w.o.Root] = true

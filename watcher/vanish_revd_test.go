@@ -12,18 +12,18 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-type revdLog struct {
+type lockedLog struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (l *revdLog) Write(p []byte) (int, error) {
+func (l *lockedLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.Write(p)
 }
 
-func (l *revdLog) String() string {
+func (l *lockedLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
@@ -37,7 +37,7 @@ func (l *revdLog) String() string {
 // trouble), and its path is kept in w.reports for the life of the process.
 func TestFolderGoneBeforeItsWatchIsNotReportedUnreadable(t *testing.T) {
 	root := t.TempDir()
-	var log revdLog
+	var log lockedLog
 	t.Cleanup(func() { addWatch = func(w *Watcher, dir string) error { return w.fsw.Add(dir) } }) // after the watcher stopped
 	addWatch = func(w *Watcher, dir string) error {
 		if strings.HasSuffix(dir, "work.tmp") {
@@ -63,7 +63,7 @@ func TestFolderGoneBeforeItsWatchIsNotReportedUnreadable(t *testing.T) {
 // with no summary or rate limit, where one line on trouble and one when
 // it ends is the promise. (OnOverflow counts them for metrics.)
 func TestRepeatedOverflowsAreLoggedOnce(t *testing.T) {
-	var log revdLog
+	var log lockedLog
 	overflows := make(chan struct{}, 1)
 	c := start(t, Options{Recursive: true, Log: slog.New(slog.NewTextHandler(&log, nil)), OnOverflow: func() { overflows <- struct{}{} }})
 	waitFor(t, "the root's watch", func() bool { return len(c.w.fsw.WatchList()) == 1 })

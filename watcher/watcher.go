@@ -12,7 +12,11 @@
 //     under mode auto (writes made by other machines raise no inotify event),
 //     and so is every sub-tree whose folders do not fit the inotify watch
 //     budget (running out of watches never stops a watch) or whose path is
-//     longer than inotify takes (PATH_MAX).
+//     longer than inotify takes (PATH_MAX). A watch takes an inotify
+//     instance only when it uses events; one that cannot get one (the
+//     user's inotify instances used up) is polled, with one WARN line,
+//     and asks again at every full scan: running out never stops the
+//     daemon or a reload.
 //
 // Invariants:
 //
@@ -178,6 +182,7 @@ type Watcher struct {
 	lastPass     time.Time // when the last settle pass began
 	again        bool      // events were lost during a scan: scan again
 	budgetLogged bool      // the inotify budget warning was logged
+	noInotify    error     // events were wanted but no inotify instance could be had: polled
 	denied       int       // failed tries to watch and read the root (permissions); 0: none
 	stamp        time.Time // if set, the time noted for files (one per folder listing)
 	listing      listing   // the folder a walk is listing, or a settle pass looking at, now
@@ -212,7 +217,8 @@ type known struct {
 	gen uint64
 }
 
-// New checks the options and opens the fsnotify watcher.
+// New checks the options and, for a watch that will use events, opens
+// an fsnotify watcher (failing that, Run asks again, then polls).
 func New(o Options) (*Watcher, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -238,18 +244,35 @@ func New(o Options) (*Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("watcher: %w", err)
 	}
-	fsw, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil, fmt.Errorf("watcher: %w", limitHint(err))
-	}
-	return &Watcher{o: o, log: o.Log.With("watch", o.Root), fsw: fsw, marker: m, rescan: make(chan struct{}, 1),
+	w := &Watcher{o: o, log: o.Log.With("watch", o.Root), marker: m, rescan: make(chan struct{}, 1),
 		pending: map[string]*entry{}, dirs: map[string]dirID{}, pollRoots: map[string]bool{}, known: map[string]*known{},
-		reports: map[string]bool{}}, nil
+		reports: map[string]bool{}}
+	// An inotify instance only for a watch that will use events; one that
+	// cannot be had now is asked for again when the root is watched, and
+	// failing then the watch is polled (prepareRoot).
+	if o.Mode == "events" || o.Mode != "poll" && !Decide(o.Mode, o.Root).Poll {
+		w.fsw, _ = fsnotify.NewWatcher()
+	}
+	return w, nil
 }
 
 // Close releases a watcher that was made but will not Run (Run closes
 // its own).
-func (w *Watcher) Close() error { return w.fsw.Close() }
+func (w *Watcher) Close() error {
+	if w.fsw == nil {
+		return nil
+	}
+	return w.fsw.Close()
+}
+
+// eventChans returns fsnotify's channels, nil (never ready) while the
+// watch has no inotify instance.
+func (w *Watcher) eventChans() (<-chan fsnotify.Event, <-chan error) {
+	if w.fsw == nil {
+		return nil, nil
+	}
+	return w.fsw.Events, w.fsw.Errors
+}
 
 // Health returns nil while the watch works, or what broke it.
 func (w *Watcher) Health() error {
@@ -335,7 +358,7 @@ type entry struct {
 // Run watches until ctx ends, sending settled events in batches to out. It
 // returns ctx's error.
 func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
-	defer w.fsw.Close()
+	defer w.Close()
 	if err := w.scan(ctx); err != nil {
 		return err
 	}
@@ -443,10 +466,11 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 				return err
 			}
 			var err error
+			evs, errs := w.eventChans()
 			select {
-			case ev, ok := <-w.fsw.Events:
+			case ev, ok := <-evs:
 				err = onEvent(ev, ok)
-			case werr, ok := <-w.fsw.Errors:
+			case werr, ok := <-errs:
 				err = onError(werr, ok)
 			case <-w.rescan:
 				w.rescanNow(ctx)
@@ -461,12 +485,13 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 		}
 		timer.Reset(due.Sub(now))
 		var err error
+		evs, errs := w.eventChans()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case ev, ok := <-w.fsw.Events:
+		case ev, ok := <-evs:
 			err = onEvent(ev, ok)
-		case werr, ok := <-w.fsw.Errors:
+		case werr, ok := <-errs:
 			err = onError(werr, ok)
 		case <-w.rescan:
 			w.rescanNow(ctx)
@@ -531,14 +556,18 @@ func (w *Watcher) watchError(err error) {
 // it at every folder, so the kernel's queue is read while a big tree is
 // walked. An error (overflow) makes Run scan again after this scan.
 func (w *Watcher) pump(ctx context.Context) {
+	evs, errs := w.eventChans()
+	if evs == nil {
+		return
+	}
 	for {
 		select {
-		case ev, ok := <-w.fsw.Events:
+		case ev, ok := <-evs:
 			if !ok {
 				return
 			}
 			w.event(ctx, ev)
-		case err, ok := <-w.fsw.Errors:
+		case err, ok := <-errs:
 			if !ok {
 				return
 			}
