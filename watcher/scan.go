@@ -35,8 +35,21 @@ func (w *Watcher) scan(ctx context.Context) error {
 	}
 	if w.rootUnchanged() { // not unmounted while it was walked
 		w.sweep()
+		w.sweepFiles()
 	}
 	return nil
+}
+
+// sweepFiles notes as gone every file noted before (files, kept with
+// EmitDeletes) that the full walk just made did not find, except below
+// folders it could not read: one deleted while events were lost.
+func (w *Watcher) sweepFiles() {
+	for rel, gen := range w.files {
+		if gen == w.gen || w.underUnread(rel) {
+			continue
+		}
+		w.noteGone(rel)
+	}
 }
 
 // prepareRoot looks at the root before a scan. A missing root, or a mount

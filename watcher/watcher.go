@@ -35,6 +35,14 @@
 //     IN_ATTRIB) is a change of a wanted file, as to its fingerprint (the
 //     ctime moved), and has a folder without a watch (it could not be
 //     read) walked: a file or folder made readable is taken at once.
+//   - With EmitDeletes, the watcher records every file it noted (files),
+//     in event mode too, and after a full scan notes as gone every one
+//     the walk did not find (except below a folder it could not read):
+//     a file deleted while events were lost (an overflow) is reported
+//     gone, as a polled one is. It costs a map entry per wanted file,
+//     only with deletes: propagate. A root or folder whose device
+//     changed (remount, unmount) forgets them instead: nothing is
+//     deleted for a share that went away.
 //   - The watcher never trusts events alone: it scans the whole tree at
 //     start, after an event-queue overflow, after the root's device or inode
 //     changed (unmount, remount, another share mounted over it), and every
@@ -174,6 +182,7 @@ type Watcher struct {
 	dirs         map[string]dirID  // folders with an inotify watch, and what their path led to then
 	pollRoots    map[string]bool   // folders polled with all below them
 	known        map[string]*known // polled files as the last walk saw them
+	files        map[string]uint64 // with EmitDeletes: every file noted, with the gen of the walk (or the walk before the event) that saw it
 	gen          uint64            // walk generation, for known
 	unread       []string          // folders the current walk could not read (rel)
 	root         rootID
@@ -246,7 +255,7 @@ func New(o Options) (*Watcher, error) {
 	}
 	w := &Watcher{o: o, log: o.Log.With("watch", o.Root), marker: m, rescan: make(chan struct{}, 1),
 		pending: map[string]*entry{}, dirs: map[string]dirID{}, pollRoots: map[string]bool{}, known: map[string]*known{},
-		reports: map[string]bool{}}
+		files: map[string]uint64{}, reports: map[string]bool{}}
 	// An inotify instance only for a watch that will use events; one that
 	// cannot be had now is asked for again when the root is watched, and
 	// failing then the watch is polled (prepareRoot).
@@ -730,12 +739,16 @@ func (w *Watcher) noteSeen(rel string, gone bool, seen os.FileInfo) {
 func (w *Watcher) noteFP(rel string, fp fsid.Fingerprint) {
 	e := w.entry(rel)
 	e.fp, e.gone, e.dir = fp, false, false // a file may now stand where a folder went away
+	if w.o.EmitDeletes {
+		w.files[rel] = w.gen
+	}
 }
 
 // noteGone records that a file is gone.
 func (w *Watcher) noteGone(rel string) {
 	e := w.entry(rel)
 	e.gone = true
+	delete(w.files, rel)
 }
 
 func (w *Watcher) entry(rel string) *entry {
@@ -840,6 +853,11 @@ func (w *Watcher) unwatchTree(dir string) {
 	for rel := range w.known {
 		if dir == w.o.Root || strings.HasPrefix(rel, relPrefix) {
 			delete(w.known, rel)
+		}
+	}
+	for rel := range w.files {
+		if dir == w.o.Root || strings.HasPrefix(rel, relPrefix) {
+			delete(w.files, rel)
 		}
 	}
 }
