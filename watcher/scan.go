@@ -37,6 +37,7 @@ func (w *Watcher) scan(ctx context.Context) error {
 		w.sweep()
 		w.sweepFiles()
 	}
+	w.pruneReports()
 	return nil
 }
 
@@ -246,6 +247,7 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 	if rel == "." {
 		w.rootReadable()
 	}
+	w.forgetReport(dir)
 	var subdirs []string
 	unstamp := w.stampFiles()
 	w.listing = listing{rel: rel, d: d}
@@ -321,6 +323,14 @@ func (w *Watcher) watch(dir, rel string) (poll, ok bool) {
 		w.overBudget(dir, err)
 	case errors.Is(err, syscall.ENAMETOOLONG):
 		w.tooLong(dir, err)
+	case missing(err) || errors.Is(err, syscall.ENOTDIR):
+		// Gone (or replaced by a file) since it was found: nothing to
+		// watch and no trouble; its parent's events or the next walk
+		// tell the rest.
+		if rel == "." {
+			w.rootLost(fmt.Errorf("watch root %s is unavailable: %w", w.o.Root, err))
+		}
+		return false, false
 	default:
 		// Unreadable: what was known below it is not swept as gone.
 		w.unread = append(w.unread, rel)

@@ -76,6 +76,11 @@
 //     (an ancestor renamed and the path made again, a root symlink
 //     retargeted, a root deleted while held open). A root whose device or
 //     inode changed is watched afresh and rescanned.
+//   - A folder that is gone before its watch is added is no trouble: not
+//     logged, not recorded. An error is logged once per path (reports)
+//     while it lasts: a path that works again, or is gone (pruned after
+//     every full scan), is forgotten, so reports holds only paths that
+//     exist and fail.
 //   - Run's loop sleeps on one timer armed for the earliest thing due (a
 //     settle deadline, the root probe or check, the next poll or
 //     reconcile): an idle watch with events on Linux wakes only for the
@@ -102,12 +107,14 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
@@ -354,6 +361,32 @@ func (w *Watcher) firstReport(path string) bool {
 	seen := w.reports[path]
 	w.reports[path] = true
 	return !seen
+}
+
+// forgetReport forgets that something was logged for path, which works
+// now: should it fail again, that is logged again.
+func (w *Watcher) forgetReport(path string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.reports, path)
+}
+
+// pruneReports forgets the reports of paths that are gone, so that
+// reports holds only paths that exist (and failed): it does not grow
+// with short-lived folders and files. Run after every full scan.
+func (w *Watcher) pruneReports() {
+	w.mu.Lock()
+	paths := slices.Collect(maps.Keys(w.reports))
+	w.mu.Unlock()
+	for _, p := range paths {
+		rel := w.rel(p)
+		if rel == "." || strings.HasPrefix(rel, "../") {
+			continue
+		}
+		if _, err := safefs.Stat(w.o.Root, rel, false); missing(err) || errors.Is(err, syscall.ENOTDIR) {
+			w.forgetReport(p)
+		}
+	}
 }
 
 type entry struct {
@@ -1012,6 +1045,8 @@ func (w *Watcher) settled(now time.Time) []Event {
 				batch = append(batch, Event{Rel: rel, Gone: true})
 			} else if !missing(err) {
 				w.reportOnce(w.abs(rel), err)
+			} else {
+				w.forgetReport(w.abs(rel))
 			}
 			delete(w.pending, rel)
 		case !fi.Mode().IsRegular():
@@ -1033,6 +1068,7 @@ func (w *Watcher) settled(now time.Time) []Event {
 		default:
 			batch = append(batch, Event{Rel: rel, FP: fp})
 			delete(w.pending, rel)
+			w.forgetReport(w.abs(rel))
 		}
 	}
 	return batch

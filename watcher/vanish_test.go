@@ -29,7 +29,7 @@ func (l *lockedLog) String() string {
 	return l.buf.String()
 }
 
-// revD: a folder that is removed between the event (or listing) that
+// A folder that is removed between the event (or listing) that
 // found it and its inotify_add_watch (a producer's short-lived work
 // folder, a rename storm) makes the add fail with ENOENT, which walk
 // reports like an unreadable folder: a WARN "cannot read, skipping" for
@@ -55,9 +55,15 @@ func TestFolderGoneBeforeItsWatchIsNotReportedUnreadable(t *testing.T) {
 	if s := log.String(); strings.Contains(s, "level=WARN") || strings.Contains(s, "level=ERROR") {
 		t.Fatalf("a folder that merely went away was reported as trouble:\n%s", s)
 	}
+	c.w.mu.Lock()
+	n := len(c.w.reports)
+	c.w.mu.Unlock()
+	if n > 0 {
+		t.Fatalf("%d paths kept in reports for a folder that went away", n)
+	}
 }
 
-// revD: every kernel event-queue overflow logs its own WARN line: a tree
+// Every kernel event-queue overflow logs its own WARN line: a tree
 // busy enough to overflow again and again (a burst producer, a scan of a
 // huge folder that does not drain the queue) writes a line per rescan,
 // with no summary or rate limit, where one line on trouble and one when
