@@ -81,6 +81,9 @@
 //     while it lasts: a path that works again, or is gone (pruned after
 //     every full scan), is forgotten, so reports holds only paths that
 //     exist and fail.
+//   - An event-queue overflow is logged in one line; more within
+//     overflowLogEvery (5 min) are counted and summed up in one line when
+//     it ends (a one-shot deadline of Run's timer, armed only then).
 //   - Run's loop sleeps on one timer armed for the earliest thing due (a
 //     settle deadline, the root probe or check, the next poll or
 //     reconcile): an idle watch with events on Linux wakes only for the
@@ -185,24 +188,26 @@ type Watcher struct {
 	rescan chan struct{}
 
 	// Owned by Run's goroutine.
-	pending      map[string]*entry
-	dirs         map[string]dirID  // folders with an inotify watch, and what their path led to then
-	pollRoots    map[string]bool   // folders polled with all below them
-	known        map[string]*known // polled files as the last walk saw them
-	files        map[string]uint64 // with EmitDeletes: every file noted, with the gen of the walk (or the walk before the event) that saw it
-	gen          uint64            // walk generation, for known
-	unread       []string          // folders the current walk could not read (rel)
-	root         rootID
-	decision     Decision
-	settleAt     time.Time // earliest time a pending entry may be due; zero: none
-	lastPass     time.Time // when the last settle pass began
-	again        bool      // events were lost during a scan: scan again
-	budgetLogged bool      // the inotify budget warning was logged
-	noInotify    error     // events were wanted but no inotify instance could be had: polled
-	denied       int       // failed tries to watch and read the root (permissions); 0: none
-	stamp        time.Time // if set, the time noted for files (one per folder listing)
-	listing      listing   // the folder a walk is listing, or a settle pass looking at, now
-	wakes        int       // loop wake-ups, for tests
+	pending       map[string]*entry
+	dirs          map[string]dirID  // folders with an inotify watch, and what their path led to then
+	pollRoots     map[string]bool   // folders polled with all below them
+	known         map[string]*known // polled files as the last walk saw them
+	files         map[string]uint64 // with EmitDeletes: every file noted, with the gen of the walk (or the walk before the event) that saw it
+	gen           uint64            // walk generation, for known
+	unread        []string          // folders the current walk could not read (rel)
+	root          rootID
+	decision      Decision
+	settleAt      time.Time // earliest time a pending entry may be due; zero: none
+	lastPass      time.Time // when the last settle pass began
+	again         bool      // events were lost during a scan: scan again
+	budgetLogged  bool      // the inotify budget warning was logged
+	noInotify     error     // events were wanted but no inotify instance could be had: polled
+	overflowQuiet time.Time // until then overflows are counted, not logged
+	overflowsHeld int       // overflows not logged since the last line
+	denied        int       // failed tries to watch and read the root (permissions); 0: none
+	stamp         time.Time // if set, the time noted for files (one per folder listing)
+	listing       listing   // the folder a walk is listing, or a settle pass looking at, now
+	wakes         int       // loop wake-ups, for tests
 
 	mu      sync.Mutex
 	health  error
@@ -422,6 +427,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 	// dueWork does what is due at now; every deadline it meets moves on.
 	dueWork := func(now time.Time, probing bool) error {
 		w.wakes++
+		w.overflowSummary(now)
 		if probing && !now.Before(nextProbe) {
 			w.probeRoot(ctx)
 			nextProbe = time.Now().Add(w.probeEvery())
@@ -492,6 +498,9 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 		}
 		if at := w.passAt(); !at.IsZero() && at.Before(due) {
 			due = at
+		}
+		if w.overflowsHeld > 0 && w.overflowQuiet.Before(due) {
+			due = w.overflowQuiet
 		}
 		if !now.Before(due) {
 			// Due already: done before another event is read, which
@@ -585,13 +594,34 @@ func (w *Watcher) event(ctx context.Context, ev fsnotify.Event) {
 // watchError handles an error from fsnotify: every one costs a rescan.
 func (w *Watcher) watchError(err error) {
 	if errors.Is(err, fsnotify.ErrEventOverflow) {
-		w.log.Warn("kernel event queue overflowed; rescanning the tree")
+		if now := time.Now(); now.Before(w.overflowQuiet) {
+			w.overflowsHeld++ // summed up by overflowSummary
+		} else {
+			w.log.Warn("kernel event queue overflowed; rescanning the tree (more overflows are summed up in one line at most every " + overflowLogEvery.String() + ")")
+			w.overflowQuiet = now.Add(overflowLogEvery)
+		}
 		if w.o.OnOverflow != nil {
 			w.o.OnOverflow()
 		}
 		return
 	}
 	w.log.Error("watch error; rescanning", "err", err)
+}
+
+// overflowLogEvery is the least time between two log lines about
+// event-queue overflows: a tree that overflows again and again gets one
+// line, then a count per period (OnOverflow counts every one).
+const overflowLogEvery = 5 * time.Minute
+
+// overflowSummary logs how many overflows were not logged in the period
+// that ended, if any; Run calls it when overflowQuiet is due.
+func (w *Watcher) overflowSummary(now time.Time) {
+	if w.overflowsHeld == 0 || now.Before(w.overflowQuiet) {
+		return
+	}
+	w.log.Warn("kernel event queue overflowed again; each was rescanned", "overflows", w.overflowsHeld, "period", overflowLogEvery)
+	w.overflowsHeld = 0
+	w.overflowQuiet = now.Add(overflowLogEvery)
 }
 
 // pump handles the events that are waiting, without blocking: a scan calls
