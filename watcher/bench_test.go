@@ -40,7 +40,7 @@ func BenchmarkScan100k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer poller.fsw.Close()
+	defer poller.Close()
 	if err := poller.scan(ctx); err != nil { // records the state; warms the cache
 		b.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func BenchmarkScan100k(b *testing.B) {
 			b.Fatal(err)
 		}
 		scanT += time.Since(start)
-		w.fsw.Close()
+		w.Close()
 	}
 	n := float64(b.N)
 	b.ReportMetric(findT.Seconds()*1e3/n, "find-ms")

@@ -46,15 +46,15 @@ func TestAutoModeDecidesByFileSystem(t *testing.T) {
 		t.Errorf("poll on ext4: %+v", d)
 	}
 
-	// A watch whose root statfs calls NFS holds no inotify watch and still
+	// A watch whose root statfs calls NFS holds no inotify instance and still
 	// finds new files and deletions.
 	statfs = func(_ string, st *unix.Statfs_t) error { st.Type = 0x6969; return nil }
 	root := t.TempDir()
 	write(t, filepath.Join(root, "sub", "a.txt"), "a")
 	c := start(t, Options{Root: root, Recursive: true, EmitDeletes: true, PollInterval: 50 * time.Millisecond})
 	waitFor(t, "a.txt", func() bool { return len(c.rels()) == 1 })
-	if wl := c.w.fsw.WatchList(); len(wl) != 0 {
-		t.Fatalf("inotify watches %v on an nfs root", wl)
+	if c.w.fsw != nil { // not even an inotify instance
+		t.Fatalf("inotify watches %v on an nfs root", c.w.fsw.WatchList())
 	}
 	write(t, filepath.Join(root, "sub", "b.txt"), "b")
 	os.Remove(filepath.Join(root, "sub", "a.txt"))

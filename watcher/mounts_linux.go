@@ -2,6 +2,9 @@ package watcher
 
 import (
 	"errors"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -92,4 +95,41 @@ func (m *mountNotifier) loop(ep int) {
 		}
 		m.mu.Unlock()
 	}
+}
+
+// mountPoints returns the mount points in this process's mount namespace
+// (/proc/self/mountinfo, field 5, unescaped).
+func mountPoints() ([]string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	var mps []string
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) > 4 {
+			mps = append(mps, unescapeMount(f[4]))
+		}
+	}
+	return mps, nil
+}
+
+// unescapeMount undoes the kernel's octal escapes (\040 for a space, \011,
+// \012, \134) in a mountinfo path.
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

@@ -51,7 +51,7 @@ func TestScanDoesNotEnterAFolderSwappedForALink(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer w.fsw.Close()
+			defer w.Close()
 			if err := w.scan(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -61,7 +61,7 @@ func TestScanDoesNotEnterAFolderSwappedForALink(t *testing.T) {
 			if _, ok := w.known["sub/secret.txt"]; ok {
 				t.Error("a file outside the watch is recorded as polled")
 			}
-			if slices.Contains(w.fsw.WatchList(), sub) {
+			if w.fsw != nil && slices.Contains(w.fsw.WatchList(), sub) {
 				t.Error("the folder outside the watch is watched through the link")
 			}
 		})
@@ -81,7 +81,7 @@ func TestFolderMarkerOutsideReleasesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.fsw.Close()
+	defer w.Close()
 	w.markerSeen("batch/.ready", false)
 	if got := pendingRels(w); len(got) > 0 {
 		t.Fatalf("a marker outside the watch released %v", got)
@@ -100,7 +100,7 @@ func TestPendingFileBehindASwappedFolderIsNotEmitted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.fsw.Close()
+	defer w.Close()
 	w.note("sub/a.pdf", false)
 	swapForLink(t, filepath.Join(root, "sub"), outside)
 	now := time.Now()

@@ -5,9 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
 
 	"github.com/dropsync/dropsync/internal/fsid"
 	"github.com/dropsync/dropsync/internal/safefs"
@@ -19,6 +24,10 @@ func (w *Watcher) scan(ctx context.Context) error {
 	if !w.prepareRoot() {
 		return nil // waiting: the root probe finds it again
 	}
+	// A folder renamed, removed or replaced while events were lost (an
+	// overflow) still has its watch under its old path: dropped here, it
+	// is watched under its new one by the walk.
+	w.staleWatches(slices.Collect(maps.Keys(w.dirs)))
 	w.gen++
 	w.unread = w.unread[:0]
 	if err := w.walk(ctx, w.o.Root, w.pollRoots[w.o.Root], true); err != nil {
@@ -26,8 +35,22 @@ func (w *Watcher) scan(ctx context.Context) error {
 	}
 	if w.rootUnchanged() { // not unmounted while it was walked
 		w.sweep()
+		w.sweepFiles()
 	}
+	w.pruneReports()
 	return nil
+}
+
+// sweepFiles notes as gone every file noted before (files, kept with
+// EmitDeletes) that the full walk just made did not find, except below
+// folders it could not read: one deleted while events were lost.
+func (w *Watcher) sweepFiles() {
+	for rel, gen := range w.files {
+		if gen == w.gen || w.underUnread(rel) {
+			continue
+		}
+		w.noteGone(rel)
+	}
 }
 
 // prepareRoot looks at the root before a scan. A missing root, or a mount
@@ -46,10 +69,15 @@ func (w *Watcher) prepareRoot() bool {
 		return false
 	}
 	healthy := w.Health() == nil
-	if w.root.seen && healthy && id.dev == w.root.dev && id.ino == w.root.ino {
-		return true
+	if w.root.seen && (healthy || w.denied > 0) && id.dev == w.root.dev && id.ino == w.root.ino && w.noInotify == nil {
+		return true // a root that could not be read is tried again by the walk
 	}
 	switch {
+	case w.noInotify != nil && healthy && w.root.seen:
+		// Polled for want of an inotify instance: asked for again at
+		// every full scan.
+	case w.denied > 0:
+		// The walk says whether it can be read now.
 	case !healthy && w.root.seen:
 		w.log.Warn("watch root is back; watching it again")
 	case !healthy:
@@ -60,19 +88,69 @@ func (w *Watcher) prepareRoot() bool {
 	w.unwatchTree(w.o.Root)
 	w.root = rootID{seen: true, dev: id.dev, ino: id.ino, mount: id.mount || w.root.mount}
 	d := Decide(w.o.Mode, w.o.Root)
-	if d != w.decision {
-		if d.Poll {
-			w.log.Info("watching by polling", "poll_interval", w.o.PollInterval, "reason", d.Reason)
+	var noInotify error
+	if !d.Poll && w.fsw == nil {
+		if fsw, err := fsnotify.NewWatcher(); err != nil {
+			noInotify = err
+			d = Decision{Poll: true, Reason: "no inotify instance"}
 		} else {
-			w.log.Info("watching with file-system events", "reason", d.Reason)
+			w.fsw = fsw
 		}
 	}
+	switch {
+	case noInotify != nil && w.noInotify == nil:
+		w.log.Warn("cannot have file-system events (no inotify instance); polling instead, and asking again at every full scan",
+			"poll_interval", w.o.PollInterval, "err", limitHint(noInotify))
+	case d == w.decision:
+	case d.Poll:
+		w.log.Info("watching by polling", "poll_interval", w.o.PollInterval, "reason", d.Reason)
+	default:
+		w.log.Info("watching with file-system events", "reason", d.Reason)
+	}
+	w.noInotify = noInotify
 	w.decision = d
 	if d.Poll {
 		w.pollRoots[w.o.Root] = true
 	}
-	w.setHealth(nil)
+	if w.denied == 0 {
+		w.setHealth(nil)
+	}
 	return true
+}
+
+// rootDenied records that the root could not be watched or read
+// (permissions): the watch is unhealthy, logged once, and the root is
+// tried again every rootProbe, doubling up to rootProbeMax, until the
+// walk can watch and read it (rootReadable).
+func (w *Watcher) rootDenied(err error) {
+	if w.denied == 0 {
+		w.log.Warn("watch root cannot be read; nothing is watched, and it is tried again (backing off) until it can", "err", err)
+	}
+	w.denied++
+	w.setHealth(fmt.Errorf("watch root %s cannot be read: %w", w.o.Root, err))
+}
+
+// rootReadable ends what rootDenied began.
+func (w *Watcher) rootReadable() {
+	if w.denied > 0 {
+		w.denied = 0
+		w.log.Warn("watch root can be read now; watching it")
+		w.setHealth(nil)
+	}
+}
+
+// rootProbeMax caps the interval between two tries of a root that could
+// not be read.
+const rootProbeMax = 64
+
+// probeEvery is the time until the next root probe: rootProbe, or while
+// the root cannot be read, rootProbe doubled with every failed try, up to
+// rootProbeMax times.
+func (w *Watcher) probeEvery() time.Duration {
+	if w.denied <= 1 {
+		return rootProbe
+	}
+	return rootProbe * time.Duration(min(1<<min(w.denied-1, 6), rootProbeMax))
 }
 
 // probeRoot checks the root between scans; anything other than the root
@@ -142,35 +220,34 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 	if !polled {
 		if w.pollRoots[dir] {
 			polled = true
-		} else if err := addWatch(w, dir); err != nil {
-			switch {
-			case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EMFILE):
-				w.overBudget(dir, err)
-			case errors.Is(err, syscall.ENAMETOOLONG):
-				w.tooLong(dir, err)
-			default:
-				w.reportOnce(dir, err)
-				return nil
-			}
-			polled = true
+		} else if poll, ok := w.watch(dir, rel); !ok {
+			return nil
 		} else {
-			w.dirs[dir] = true
+			polled = poll
 		}
 	}
 	d, err := safefs.OpenDir(w.o.Root, beneath(rel))
 	if err != nil {
-		if errors.Is(err, safefs.ErrOutside) && w.dirs[dir] {
+		if _, ok := w.dirs[dir]; ok && errors.Is(err, safefs.ErrOutside) {
 			// Swapped for a link since its parent was listed: the watch
 			// just added may be on the folder the link points to.
 			_ = w.fsw.Remove(dir)
 			delete(w.dirs, dir)
 		}
 		if !missing(err) {
-			w.reportOnce(dir, err)
+			if rel == "." {
+				w.rootDenied(err)
+			} else {
+				w.reportOnce(dir, err)
+			}
 			w.unread = append(w.unread, rel)
 		}
 		return nil
 	}
+	if rel == "." {
+		w.rootReadable()
+	}
+	w.forgetReport(dir)
 	var subdirs []string
 	unstamp := w.stampFiles()
 	w.listing = listing{rel: rel, d: d}
@@ -227,6 +304,44 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 		}
 	}
 	return nil
+}
+
+// watch adds the watch on dir. It reports whether dir is to be polled
+// instead (out of the inotify budget, or a path too long), and whether
+// it is either watched or polled (ok): a folder that can be neither is
+// left out (and reported).
+func (w *Watcher) watch(dir, rel string) (poll, ok bool) {
+	// The folder's identity is taken before its watch is added: one
+	// swapped meanwhile is found stale by the next check, never trusted.
+	id, _ := w.dirIdent(rel)
+	err := addWatch(w, dir)
+	switch {
+	case err == nil:
+		w.dirs[dir] = id
+		return false, true
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EMFILE):
+		w.overBudget(dir, err)
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		w.tooLong(dir, err)
+	case missing(err) || errors.Is(err, syscall.ENOTDIR):
+		// Gone (or replaced by a file) since it was found: nothing to
+		// watch and no trouble; its parent's events or the next walk
+		// tell the rest.
+		if rel == "." {
+			w.rootLost(fmt.Errorf("watch root %s is unavailable: %w", w.o.Root, err))
+		}
+		return false, false
+	default:
+		// Unreadable: what was known below it is not swept as gone.
+		w.unread = append(w.unread, rel)
+		if rel == "." {
+			w.rootDenied(err)
+		} else {
+			w.reportOnce(dir, err)
+		}
+		return false, false
+	}
+	return true, true
 }
 
 // scanHook, if set (by tests), is called at every folder a walk enters.

@@ -12,7 +12,11 @@
 //     under mode auto (writes made by other machines raise no inotify event),
 //     and so is every sub-tree whose folders do not fit the inotify watch
 //     budget (running out of watches never stops a watch) or whose path is
-//     longer than inotify takes (PATH_MAX).
+//     longer than inotify takes (PATH_MAX). A watch takes an inotify
+//     instance only when it uses events; one that cannot get one (the
+//     user's inotify instances used up) is polled, with one WARN line,
+//     and asks again at every full scan: running out never stops the
+//     daemon or a reload.
 //
 // Invariants:
 //
@@ -31,23 +35,60 @@
 //     IN_ATTRIB) is a change of a wanted file, as to its fingerprint (the
 //     ctime moved), and has a folder without a watch (it could not be
 //     read) walked: a file or folder made readable is taken at once.
+//   - With EmitDeletes, the watcher records every file it noted (files),
+//     in event mode too, and after a full scan notes as gone every one
+//     the walk did not find (except below a folder it could not read):
+//     a file deleted while events were lost (an overflow) is reported
+//     gone, as a polled one is. It costs a map entry per wanted file,
+//     only with deletes: propagate. A root or folder whose device
+//     changed (remount, unmount) forgets them instead: nothing is
+//     deleted for a share that went away.
 //   - The watcher never trusts events alone: it scans the whole tree at
 //     start, after an event-queue overflow, after the root's device or inode
 //     changed (unmount, remount, another share mounted over it), and every
 //     reconcile interval; the queue drops what was already delivered
 //     unchanged.
+//   - A watched folder's path leads to the folder its watch is on: before
+//     every full scan each watched path is stat'ed and compared with the
+//     device and inode recorded when its watch was added. A folder renamed,
+//     removed or replaced while events were lost (an overflow) has its
+//     watch dropped and the walk watches its path afresh; re-adding alone
+//     would not do, as inotify hands back the old watch for the same inode
+//     and fsnotify keeps it under the old path.
 //   - A scan checks its context at every folder and handles the events that
 //     arrive meanwhile, so a stop is honoured at once and a busy tree does
 //     not overflow the kernel's queue while a huge tree is walked.
+//   - A folder inside the watch that a file system is mounted on or
+//     unmounted from is watched afresh and walked when the mount table
+//     changes (Linux): the folders that are mount points now, and those
+//     that were when watched (another device than their parent's), are
+//     stat'ed and compared with what their watches are on.
 //   - A root that is missing, or a mount point whose file system went away,
-//     makes the watch unhealthy and waiting; nothing is deleted for it. The
+//     makes the watch unhealthy and waiting; nothing is deleted for it. So
+//     does a root that cannot be watched or read (permissions): it is
+//     tried again every rootProbe, doubling up to 64 times that, until it
+//     can be, and is then scanned. The
 //     root is checked whenever the mount table changes (Linux: epoll on
 //     /proc/self/mountinfo), after inotify reports it removed or renamed,
-//     and every rootProbe while it is missing or unmounted (and always
-//     where mount changes cannot be watched).
+//     every rootProbe while it is missing or unmounted (and always where
+//     mount changes cannot be watched), and otherwise every rootCheck
+//     (30s): its path may come to lead to another folder with no event
+//     (an ancestor renamed and the path made again, a root symlink
+//     retargeted, a root deleted while held open). A root whose device or
+//     inode changed is watched afresh and rescanned.
+//   - A folder that is gone before its watch is added is no trouble: not
+//     logged, not recorded. An error is logged once per path (reports)
+//     while it lasts: a path that works again, or is gone (pruned after
+//     every full scan), is forgotten, so reports holds only paths that
+//     exist and fail.
+//   - An event-queue overflow is logged in one line; more within
+//     overflowLogEvery (5 min) are counted and summed up in one line when
+//     it ends (a one-shot deadline of Run's timer, armed only then).
 //   - Run's loop sleeps on one timer armed for the earliest thing due (a
-//     settle deadline, the root probe, the next poll or reconcile): an idle
-//     watch with events on Linux does not wake until the reconcile. What
+//     settle deadline, the root probe or check, the next poll or
+//     reconcile): an idle watch with events on Linux wakes only for the
+//     root check, at multiples of rootCheck shared by every watch (one
+//     wake-up per 30s for the process). What
 //     is due is done before another event is read, so a stream of events
 //     never holds a deadline back; between two rounds of due work a stop
 //     is honoured and one thing that waits (an event, a rescan request, a
@@ -69,12 +110,14 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
@@ -145,21 +188,26 @@ type Watcher struct {
 	rescan chan struct{}
 
 	// Owned by Run's goroutine.
-	pending      map[string]*entry
-	dirs         map[string]bool   // folders with an inotify watch
-	pollRoots    map[string]bool   // folders polled with all below them
-	known        map[string]*known // polled files as the last walk saw them
-	gen          uint64            // walk generation, for known
-	unread       []string          // folders the current walk could not read (rel)
-	root         rootID
-	decision     Decision
-	settleAt     time.Time // earliest time a pending entry may be due; zero: none
-	lastPass     time.Time // when the last settle pass began
-	again        bool      // events were lost during a scan: scan again
-	budgetLogged bool      // the inotify budget warning was logged
-	stamp        time.Time // if set, the time noted for files (one per folder listing)
-	listing      listing   // the folder a walk is listing, or a settle pass looking at, now
-	wakes        int       // loop wake-ups, for tests
+	pending       map[string]*entry
+	dirs          map[string]dirID  // folders with an inotify watch, and what their path led to then
+	pollRoots     map[string]bool   // folders polled with all below them
+	known         map[string]*known // polled files as the last walk saw them
+	files         map[string]uint64 // with EmitDeletes: every file noted, with the gen of the walk (or the walk before the event) that saw it
+	gen           uint64            // walk generation, for known
+	unread        []string          // folders the current walk could not read (rel)
+	root          rootID
+	decision      Decision
+	settleAt      time.Time // earliest time a pending entry may be due; zero: none
+	lastPass      time.Time // when the last settle pass began
+	again         bool      // events were lost during a scan: scan again
+	budgetLogged  bool      // the inotify budget warning was logged
+	noInotify     error     // events were wanted but no inotify instance could be had: polled
+	overflowQuiet time.Time // until then overflows are counted, not logged
+	overflowsHeld int       // overflows not logged since the last line
+	denied        int       // failed tries to watch and read the root (permissions); 0: none
+	stamp         time.Time // if set, the time noted for files (one per folder listing)
+	listing       listing   // the folder a walk is listing, or a settle pass looking at, now
+	wakes         int       // loop wake-ups, for tests
 
 	mu      sync.Mutex
 	health  error
@@ -181,12 +229,17 @@ type rootID struct {
 	mount    bool
 }
 
+// dirID is the folder a watched path led to when its watch was added (or
+// last checked): inotify watches that inode, whatever its name now.
+type dirID struct{ dev, ino uint64 }
+
 type known struct {
 	fp  fsid.Fingerprint
 	gen uint64
 }
 
-// New checks the options and opens the fsnotify watcher.
+// New checks the options and, for a watch that will use events, opens
+// an fsnotify watcher (failing that, Run asks again, then polls).
 func New(o Options) (*Watcher, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -212,18 +265,35 @@ func New(o Options) (*Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("watcher: %w", err)
 	}
-	fsw, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil, fmt.Errorf("watcher: %w", limitHint(err))
+	w := &Watcher{o: o, log: o.Log.With("watch", o.Root), marker: m, rescan: make(chan struct{}, 1),
+		pending: map[string]*entry{}, dirs: map[string]dirID{}, pollRoots: map[string]bool{}, known: map[string]*known{},
+		files: map[string]uint64{}, reports: map[string]bool{}}
+	// An inotify instance only for a watch that will use events; one that
+	// cannot be had now is asked for again when the root is watched, and
+	// failing then the watch is polled (prepareRoot).
+	if o.Mode == "events" || o.Mode != "poll" && !Decide(o.Mode, o.Root).Poll {
+		w.fsw, _ = fsnotify.NewWatcher()
 	}
-	return &Watcher{o: o, log: o.Log.With("watch", o.Root), fsw: fsw, marker: m, rescan: make(chan struct{}, 1),
-		pending: map[string]*entry{}, dirs: map[string]bool{}, pollRoots: map[string]bool{}, known: map[string]*known{},
-		reports: map[string]bool{}}, nil
+	return w, nil
 }
 
 // Close releases a watcher that was made but will not Run (Run closes
 // its own).
-func (w *Watcher) Close() error { return w.fsw.Close() }
+func (w *Watcher) Close() error {
+	if w.fsw == nil {
+		return nil
+	}
+	return w.fsw.Close()
+}
+
+// eventChans returns fsnotify's channels, nil (never ready) while the
+// watch has no inotify instance.
+func (w *Watcher) eventChans() (<-chan fsnotify.Event, <-chan error) {
+	if w.fsw == nil {
+		return nil, nil
+	}
+	return w.fsw.Events, w.fsw.Errors
+}
 
 // Health returns nil while the watch works, or what broke it.
 func (w *Watcher) Health() error {
@@ -243,6 +313,19 @@ func (w *Watcher) setHealth(err error) {
 // checked for a remount).
 var rootProbe = 2 * time.Second
 
+// rootCheck is how often a healthy root's identity is checked otherwise:
+// its path may lead to another folder with no event, mount change or
+// error to say so (an ancestor renamed and the path made again, a root
+// symlink pointed elsewhere, a root deleted while something holds it
+// open, which sends IN_DELETE_SELF only when the last reference goes).
+// A check is two stats; the checks of all watches fall due at the same
+// instants (multiples of rootCheck), so the process wakes once per
+// rootCheck for all of them: 1/30 wake-up per second when idle.
+var rootCheck = 30 * time.Second
+
+// nextRootCheck is the first multiple of rootCheck after now.
+func nextRootCheck(now time.Time) time.Time { return now.Truncate(rootCheck).Add(rootCheck) }
+
 // rootLost records that the root is gone or unusable, logging once per
 // loss, and drops every watch. Nothing is deleted for it: a vanished root
 // is far more often an unmounted share than an emptied drop folder.
@@ -255,6 +338,7 @@ func (w *Watcher) rootLost(err error) {
 		}
 	}
 	w.unwatchTree(w.o.Root)
+	w.denied = 0 // whether it can be read is seen when it is back
 	w.setHealth(err)
 }
 
@@ -284,6 +368,32 @@ func (w *Watcher) firstReport(path string) bool {
 	return !seen
 }
 
+// forgetReport forgets that something was logged for path, which works
+// now: should it fail again, that is logged again.
+func (w *Watcher) forgetReport(path string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.reports, path)
+}
+
+// pruneReports forgets the reports of paths that are gone, so that
+// reports holds only paths that exist (and failed): it does not grow
+// with short-lived folders and files. Run after every full scan.
+func (w *Watcher) pruneReports() {
+	w.mu.Lock()
+	paths := slices.Collect(maps.Keys(w.reports))
+	w.mu.Unlock()
+	for _, p := range paths {
+		rel := w.rel(p)
+		if rel == "." || strings.HasPrefix(rel, "../") {
+			continue
+		}
+		if _, err := safefs.Stat(w.o.Root, rel, false); missing(err) || errors.Is(err, syscall.ENOTDIR) {
+			w.forgetReport(p)
+		}
+	}
+}
+
 type entry struct {
 	last      time.Time // last event or stat change
 	notBefore time.Time // min_age: not due before this
@@ -295,7 +405,7 @@ type entry struct {
 // Run watches until ctx ends, sending settled events in batches to out. It
 // returns ctx's error.
 func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
-	defer w.fsw.Close()
+	defer w.Close()
 	if err := w.scan(ctx); err != nil {
 		return err
 	}
@@ -304,6 +414,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 	}
 	now := time.Now()
 	nextProbe := now.Add(rootProbe)
+	nextCheck := nextRootCheck(now)
 	nextPoll := now.Add(w.o.PollInterval)
 	var nextReconcile time.Time
 	if w.o.Reconcile > 0 {
@@ -316,9 +427,16 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 	// dueWork does what is due at now; every deadline it meets moves on.
 	dueWork := func(now time.Time, probing bool) error {
 		w.wakes++
+		w.overflowSummary(now)
 		if probing && !now.Before(nextProbe) {
-			nextProbe = now.Add(rootProbe)
 			w.probeRoot(ctx)
+			nextProbe = time.Now().Add(w.probeEvery())
+		}
+		if !now.Before(nextCheck) {
+			nextCheck = nextRootCheck(now)
+			if !probing {
+				w.probeRoot(ctx)
+			}
 		}
 		if w.polling() && !now.Before(nextPoll) {
 			w.poll(ctx)
@@ -356,6 +474,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 			notified, mountCh = false, nil
 		}
 		w.probeRoot(ctx)
+		w.checkMounts(ctx)
 	}
 	for {
 		now = time.Now()
@@ -363,10 +482,11 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 			w.again = false
 			w.Rescan()
 		}
-		// The root is probed by timer while it is missing or unmounted,
-		// and where mount table changes cannot be watched.
+		// The root is probed by timer every rootProbe while it is
+		// missing or unmounted, and where mount table changes cannot be
+		// watched; otherwise its identity is checked every rootCheck.
 		probing := !notified || w.Health() != nil
-		due := now.Add(24 * time.Hour)
+		due := nextCheck
 		if probing {
 			due = nextProbe
 		}
@@ -378,6 +498,9 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 		}
 		if at := w.passAt(); !at.IsZero() && at.Before(due) {
 			due = at
+		}
+		if w.overflowsHeld > 0 && w.overflowQuiet.Before(due) {
+			due = w.overflowQuiet
 		}
 		if !now.Before(due) {
 			// Due already: done before another event is read, which
@@ -394,10 +517,11 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 				return err
 			}
 			var err error
+			evs, errs := w.eventChans()
 			select {
-			case ev, ok := <-w.fsw.Events:
+			case ev, ok := <-evs:
 				err = onEvent(ev, ok)
-			case werr, ok := <-w.fsw.Errors:
+			case werr, ok := <-errs:
 				err = onError(werr, ok)
 			case <-w.rescan:
 				w.rescanNow(ctx)
@@ -412,12 +536,13 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 		}
 		timer.Reset(due.Sub(now))
 		var err error
+		evs, errs := w.eventChans()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case ev, ok := <-w.fsw.Events:
+		case ev, ok := <-evs:
 			err = onEvent(ev, ok)
-		case werr, ok := <-w.fsw.Errors:
+		case werr, ok := <-errs:
 			err = onError(werr, ok)
 		case <-w.rescan:
 			w.rescanNow(ctx)
@@ -469,7 +594,12 @@ func (w *Watcher) event(ctx context.Context, ev fsnotify.Event) {
 // watchError handles an error from fsnotify: every one costs a rescan.
 func (w *Watcher) watchError(err error) {
 	if errors.Is(err, fsnotify.ErrEventOverflow) {
-		w.log.Warn("kernel event queue overflowed; rescanning the tree")
+		if now := time.Now(); now.Before(w.overflowQuiet) {
+			w.overflowsHeld++ // summed up by overflowSummary
+		} else {
+			w.log.Warn("kernel event queue overflowed; rescanning the tree (more overflows are summed up in one line at most every " + overflowLogEvery.String() + ")")
+			w.overflowQuiet = now.Add(overflowLogEvery)
+		}
 		if w.o.OnOverflow != nil {
 			w.o.OnOverflow()
 		}
@@ -478,18 +608,38 @@ func (w *Watcher) watchError(err error) {
 	w.log.Error("watch error; rescanning", "err", err)
 }
 
+// overflowLogEvery is the least time between two log lines about
+// event-queue overflows: a tree that overflows again and again gets one
+// line, then a count per period (OnOverflow counts every one).
+const overflowLogEvery = 5 * time.Minute
+
+// overflowSummary logs how many overflows were not logged in the period
+// that ended, if any; Run calls it when overflowQuiet is due.
+func (w *Watcher) overflowSummary(now time.Time) {
+	if w.overflowsHeld == 0 || now.Before(w.overflowQuiet) {
+		return
+	}
+	w.log.Warn("kernel event queue overflowed again; each was rescanned", "overflows", w.overflowsHeld, "period", overflowLogEvery)
+	w.overflowsHeld = 0
+	w.overflowQuiet = now.Add(overflowLogEvery)
+}
+
 // pump handles the events that are waiting, without blocking: a scan calls
 // it at every folder, so the kernel's queue is read while a big tree is
 // walked. An error (overflow) makes Run scan again after this scan.
 func (w *Watcher) pump(ctx context.Context) {
+	evs, errs := w.eventChans()
+	if evs == nil {
+		return
+	}
 	for {
 		select {
-		case ev, ok := <-w.fsw.Events:
+		case ev, ok := <-evs:
 			if !ok {
 				return
 			}
 			w.event(ctx, ev)
-		case err, ok := <-w.fsw.Errors:
+		case err, ok := <-errs:
 			if !ok {
 				return
 			}
@@ -652,12 +802,16 @@ func (w *Watcher) noteSeen(rel string, gone bool, seen os.FileInfo) {
 func (w *Watcher) noteFP(rel string, fp fsid.Fingerprint) {
 	e := w.entry(rel)
 	e.fp, e.gone, e.dir = fp, false, false // a file may now stand where a folder went away
+	if w.o.EmitDeletes {
+		w.files[rel] = w.gen
+	}
 }
 
 // noteGone records that a file is gone.
 func (w *Watcher) noteGone(rel string) {
 	e := w.entry(rel)
 	e.gone = true
+	delete(w.files, rel)
 }
 
 func (w *Watcher) entry(rel string) *entry {
@@ -709,7 +863,7 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 		return
 	}
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-		if w.dirs[ev.Name] || w.pollRoots[ev.Name] {
+		if w.covered(ev.Name) {
 			w.unwatchTree(ev.Name)
 			if w.o.EmitDeletes {
 				e := w.entry(rel)
@@ -730,7 +884,7 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 		return // already gone again (a Remove event follows), or behind a link
 	}
 	if fi.IsDir() {
-		unwatched := !w.dirs[ev.Name] && !w.pollRoots[ev.Name]
+		unwatched := !w.covered(ev.Name)
 		if (ev.Has(fsnotify.Create) || attrib && unwatched) && w.o.Recursive && !w.skipDir(rel) {
 			w.walkNew(ctx, ev.Name)
 		}
@@ -745,12 +899,37 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 	w.noteSeen(rel, false, fi)
 }
 
+// covered reports whether the folder dir has a watch or is polled.
+func (w *Watcher) covered(dir string) bool {
+	_, ok := w.dirs[dir]
+	return ok || w.pollRoots[dir]
+}
+
 // unwatchTree drops the watches of a folder that was renamed or removed and
 // of every folder below it, with what polling knew of them. inotify
 // watches follow the inode, so a renamed folder's watches would go on
 // reporting the old paths; the folder's new name arrives as a Create and is
 // walked and watched afresh.
 func (w *Watcher) unwatchTree(dir string) {
+	w.dropWatches(dir)
+	relPrefix := w.rel(dir) + "/"
+	for rel := range w.known {
+		if dir == w.o.Root || strings.HasPrefix(rel, relPrefix) {
+			delete(w.known, rel)
+		}
+	}
+	for rel := range w.files {
+		if dir == w.o.Root || strings.HasPrefix(rel, relPrefix) {
+			delete(w.files, rel)
+		}
+	}
+}
+
+// dropWatches removes the watches of dir and of every folder below it,
+// and forgets which of them were polled; what was known of their files
+// stays, so that the sweep after the next walk notes the files it does
+// not find there again as gone.
+func (w *Watcher) dropWatches(dir string) {
 	prefix := dir + string(filepath.Separator)
 	if dir == w.o.Root {
 		prefix = "" // everything
@@ -767,12 +946,94 @@ func (w *Watcher) unwatchTree(dir string) {
 			delete(w.pollRoots, d)
 		}
 	}
-	relPrefix := w.rel(dir) + "/"
-	for rel := range w.known {
-		if dir == w.o.Root || strings.HasPrefix(rel, relPrefix) {
-			delete(w.known, rel)
+}
+
+// staleWatches drops the watch of every folder in dirs (and of those
+// below it) whose path no longer leads to the folder that was watched
+// (renamed, removed, replaced, or covered or uncovered by a mount): its
+// events would be reported under a path that is not its own, and inotify,
+// asked to watch its new path, returns the same watch, which fsnotify
+// keeps under the old path. It returns the folders whose watches it
+// dropped, parents first; a walk then watches what the paths lead to now.
+// A folder now on another device (a file system mounted or unmounted
+// there) is treated like the root: what was known of its files is
+// forgotten, so nothing is deleted for them.
+func (w *Watcher) staleWatches(dirs []string) []string {
+	slices.Sort(dirs)
+	var stale []string
+	for _, d := range dirs {
+		old, ok := w.dirs[d]
+		if !ok || d == w.o.Root {
+			continue // dropped with a parent already; the root is prepareRoot's
+		}
+		id, err := w.dirIdent(w.rel(d))
+		if err == nil && id == old {
+			continue
+		}
+		if err == nil && id.dev != old.dev {
+			w.unwatchTree(d)
+		} else {
+			w.dropWatches(d)
+		}
+		stale = append(stale, d)
+	}
+	return stale
+}
+
+// checkMounts re-checks, after a mount table change, the watched folders
+// whose mount status may have changed: those that are mount points now
+// (the mount table) and those that were one when watched (on another
+// device than their parent folder). A folder a file system was mounted on
+// or unmounted from is watched afresh and walked: inotify's watch stays
+// on the folder beneath a new mount, and an unmount (IN_UNMOUNT) only
+// drops the watch, with no event. It costs a read of the mount table and
+// a stat per candidate, and runs only when the mount table changes.
+func (w *Watcher) checkMounts(ctx context.Context) {
+	if w.Health() != nil || len(w.dirs) == 0 {
+		return // the root's own check decides
+	}
+	var cand []string
+	for d, id := range w.dirs {
+		if d == w.o.Root {
+			continue
+		}
+		if p, ok := w.dirs[filepath.Dir(d)]; !ok || p.dev != id.dev {
+			cand = append(cand, d)
 		}
 	}
+	if mps, err := mountPoints(); err == nil && len(mps) > 0 {
+		if real, err := filepath.EvalSymlinks(w.o.Root); err == nil {
+			prefix := strings.TrimSuffix(real, "/") + "/"
+			for _, mp := range mps {
+				if r, ok := strings.CutPrefix(mp, prefix); ok && r != "" {
+					if d := filepath.Join(w.o.Root, r); w.covered(d) {
+						cand = append(cand, d)
+					}
+				}
+			}
+		}
+	}
+	for _, d := range w.staleWatches(cand) {
+		w.walkNew(ctx, d)
+	}
+}
+
+// dirIdent returns the identity of the folder at rel, looked up beneath
+// the root; anything but a folder there is an error.
+func (w *Watcher) dirIdent(rel string) (dirID, error) {
+	if rel == "." {
+		id, err := statRoot(w.o.Root)
+		return dirID{dev: id.dev, ino: id.ino}, err
+	}
+	fi, err := safefs.Stat(w.o.Root, rel, false)
+	if err != nil {
+		return dirID{}, err
+	}
+	if !fi.IsDir() {
+		return dirID{}, fmt.Errorf("%s is no longer a folder", rel)
+	}
+	fp := fsid.Of(fi)
+	return dirID{dev: fp.Dev, ino: fp.Inode}, nil
 }
 
 // settled returns the entries that have been quiet for the settle period
@@ -814,6 +1075,8 @@ func (w *Watcher) settled(now time.Time) []Event {
 				batch = append(batch, Event{Rel: rel, Gone: true})
 			} else if !missing(err) {
 				w.reportOnce(w.abs(rel), err)
+			} else {
+				w.forgetReport(w.abs(rel))
 			}
 			delete(w.pending, rel)
 		case !fi.Mode().IsRegular():
@@ -835,6 +1098,7 @@ func (w *Watcher) settled(now time.Time) []Event {
 		default:
 			batch = append(batch, Event{Rel: rel, FP: fp})
 			delete(w.pending, rel)
+			w.forgetReport(w.abs(rel))
 		}
 	}
 	return batch
