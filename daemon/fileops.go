@@ -120,7 +120,11 @@ func stageName(base string) string { return ownFileName("stage.", base) }
 // under another name (it would be uploaded again as a new file): with
 // after_upload move or delete, each later after_upload of its path
 // finishes its action first (finishPending) and waits while that fails;
-// with keep it gets its own name back once that is free.
+// with keep it gets its own name back if that is free when after_upload is
+// found switched to keep, and otherwise stays hidden, named in a warning:
+// once the newer file is delivered, giving the older one its name back
+// would upload the older content over it as the newest version. A later
+// switch back to move or delete finishes it.
 func pendingName(base string) string { return ownFileName("pending.", base) }
 
 // ownFileName is stagePrefix+kind+base, or a hash of base for a name too
@@ -270,7 +274,7 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 				d.putBackDelivered(dir, stage, base, log)
 			}
 			if _, err := dir.Stat(pendingName(base), false); err == nil && !putBackOwn(dir, pendingName(base), base, log) {
-				log.Warn("an earlier delivered version of the file stays hidden while a newer file holds its name (after_upload is keep)", "name", path.Join(dir.Name(), pendingName(base)))
+				log.Warn("an earlier delivered version of the file stays hidden, as a newer file holds its name (after_upload is keep); it is on the server already: remove it, or rename it to send it again", "name", path.Join(dir.Name(), pendingName(base)))
 			}
 			dir.Close()
 		}
