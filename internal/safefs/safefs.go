@@ -87,7 +87,7 @@ func components(rel string) ([]string, error) { return split(rel, isWindows) }
 // or a colon is an ordinary byte of a name (`\in` is a folder below the
 // root); on Windows a component holding either is refused: `\` is a
 // separator there (`\x` is rooted, `a\..` climbs) and `:` makes a drive
-// (`C:x`) or a stream.
+// (`C:x`) or a stream; so is a device name (deviceName).
 func split(rel string, windows bool) ([]string, error) {
 	if rel == "" || rel == "." {
 		return nil, nil
@@ -97,7 +97,7 @@ func split(rel string, windows bool) ([]string, error) {
 	}
 	parts := strings.Split(rel, "/")
 	for _, p := range parts {
-		if p == "" || p == "." || p == ".." || windows && strings.ContainsAny(p, `\:`) {
+		if p == "" || p == "." || p == ".." || windows && (strings.ContainsAny(p, `\:`) || deviceName(p)) {
 			return nil, fmt.Errorf("%w: %s", ErrOutside, rel)
 		}
 	}
@@ -139,12 +139,38 @@ func Stat(root, rel string, follow bool) (fs.FileInfo, error) {
 }
 
 // checkName refuses anything but a plain name inside the folder (no
-// separator of the platform, no "." or "..").
+// separator of the platform, no "." or ".."; on Windows no stream colon
+// and no device name).
 func checkName(name string) error {
-	if name == "" || name == "." || name == ".." || filepath.Base(name) != name {
+	if name == "" || name == "." || name == ".." || filepath.Base(name) != name || isWindows && (strings.Contains(name, ":") || deviceName(name)) {
 		return fmt.Errorf("%w: %q is not a name", ErrOutside, name)
 	}
 	return nil
+}
+
+// deviceName reports whether Windows takes the name for a device (CON,
+// PRN, AUX, NUL, COM1-9, LPT1-9, CONIN$, CONOUT$, in any case, with any
+// extension, trailing spaces and dots ignored): opening "in\CON" opens
+// the console, not a file of the folder.
+func deviceName(name string) bool {
+	stem, _, _ := strings.Cut(name, ".")
+	stem = strings.ToUpper(strings.TrimRight(stem, " "))
+	switch stem {
+	case "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$":
+		return true
+	}
+	if len(stem) == 4 && (strings.HasPrefix(stem, "COM") || strings.HasPrefix(stem, "LPT")) {
+		c := stem[3]
+		return c >= '1' && c <= '9'
+	}
+	// COM¹, COM², COM³ (and LPT): superscript digits, UTF-8 two bytes.
+	if len(stem) == 5 && (strings.HasPrefix(stem, "COM") || strings.HasPrefix(stem, "LPT")) {
+		switch stem[3:] {
+		case "\u00b9", "\u00b2", "\u00b3":
+			return true
+		}
+	}
+	return false
 }
 
 // FreeName returns the n-th candidate for name: name itself for n <= 1,

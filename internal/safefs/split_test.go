@@ -22,6 +22,15 @@ func TestSplitRefusesWindowsSyntaxOnlyOnWindows(t *testing.T) {
 		{"/a", nil, nil},
 		{"a/../b", nil, nil},
 		{"a//b", nil, nil},
+		// Device names open the device on Windows, whatever the folder
+		// and extension ("in/CON" is the console, not a file in in/).
+		{"in/CON", []string{"in", "CON"}, nil},
+		{"in/nul.txt", []string{"in", "nul.txt"}, nil},
+		{"in/Com1.pdf", []string{"in", "Com1.pdf"}, nil},
+		{"LPT9/a", []string{"LPT9", "a"}, nil},
+		{"in/aux .txt", []string{"in", "aux .txt"}, nil},
+		{"in/CONSOLE.txt", []string{"in", "CONSOLE.txt"}, []string{"in", "CONSOLE.txt"}},
+		{"in/com10", []string{"in", "com10"}, []string{"in", "com10"}},
 	} {
 		for _, windows := range []bool{false, true} {
 			want := tc.unix
