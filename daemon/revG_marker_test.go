@@ -1,0 +1,45 @@
+package daemon_test
+
+import (
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/dropsync/dropsync/daemon/daemontest"
+	"github.com/dropsync/dropsync/targets"
+)
+
+// revG: "{dir}/.ready" is removed only from the delivery paths
+// (recordDelivered, doneAfterUpload call readyMarkerDone); finishFail never
+// does. A batch whose last file to finish fails permanently therefore keeps
+// its marker for good, although every file of the batch has had its outcome
+// (queue.Settled counts a failed job as settled). The next batch's files are
+// then uploaded as soon as they settle, without waiting for their own marker.
+func TestRevGFolderMarkerStaysWhenLastFileOfBatchFails(t *testing.T) {
+	mem.reset()
+	var permanent atomic.Bool
+	mem.mu.Lock()
+	mem.fail = func(rel string) error {
+		if rel != "sub/b.pdf" {
+			return nil
+		}
+		if permanent.Load() {
+			return &targets.Error{Kind: targets.Permanent, Op: "test: upload", Status: 403, Msg: "forbidden"}
+		}
+		return &targets.Error{Kind: targets.Retryable, Op: "test: upload", Status: 503, Msg: "busy"}
+	}
+	mem.mu.Unlock()
+	h := daemontest.Start(t, memTargetYAML, "ready_marker: \"{dir}/.ready\"")
+	h.WriteFile(t, "sub/a.pdf", []byte("batch 1 a"))
+	h.WriteFile(t, "sub/b.pdf", []byte("batch 1 b"))
+	h.WriteFile(t, "sub/.ready", nil)
+	h.WaitDelivered(t, "sub/a.pdf", sha256hex([]byte("batch 1 a")))
+	daemontest.Eventually(t, "b.pdf tried", func() bool { _, n := mem.get("sub/b.pdf"); return n >= 1 })
+	permanent.Store(true)
+	h.WaitFailed(t, "sub/b.pdf")
+	h.WaitIdle(t)
+	if _, err := os.Lstat(filepath.Join(h.Inbox, "sub", ".ready")); err == nil {
+		t.Fatal("sub/.ready stays after every file of its batch was delivered or failed (the last one failed): the next batch's files go before their marker")
+	}
+}
