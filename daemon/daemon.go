@@ -1063,6 +1063,9 @@ func (d *Daemon) finishFail(ctx context.Context, j *queue.Job, wc *config.Watch,
 		note := fmt.Sprintf("file: %s\ntarget: %s\ntime: %s\nattempts: %d\nerror: %s\n", j.Rel, target, time.Now().Format(time.RFC3339), j.Attempts, msg)
 		d.park(ctx, wc, j, note, log)
 	}
+	if wc != nil {
+		d.folderMarkerDone(context.WithoutCancel(ctx), wc, j, log) // a failed file may end its batch
+	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

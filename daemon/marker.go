@@ -64,6 +64,16 @@ func (d *Daemon) readyMarkerDone(ctx context.Context, wc *config.Watch, j *queue
 	log.Debug("ready marker removed", "marker", mp)
 }
 
+// folderMarkerDone is readyMarkerDone for a file that failed for good: a
+// "{dir}/.ready" marker goes if that file was the last of its batch to
+// have an outcome (a failed file counts as done, queue.Settled); a
+// "{name}.done" marker stays with its file.
+func (d *Daemon) folderMarkerDone(ctx context.Context, wc *config.Watch, j *queue.Job, log *slog.Logger) {
+	if m, err := watcher.ParseMarker(wc.ReadyMarker); err == nil && m.PerFolder() {
+		d.readyMarkerDone(ctx, wc, j, log)
+	}
+}
+
 // batchPending reports whether a file of the batch of the marker name in
 // dir (below the watch at dirRel) has had no outcome yet (queue.Settled):
 // a regular file the watch covers whose change time is not after the
@@ -74,7 +84,10 @@ func (d *Daemon) batchPending(ctx context.Context, wc *config.Watch, dir *safefs
 		return !errors.Is(err, fs.ErrNotExist)
 	}
 	written := fsid.Of(mfi).CTime
-	g := jobGeneration(ctx)
+	g, ok := ctx.Value(jobKey{}).(*generation)
+	if !ok {
+		g = d.current()
+	}
 	idx, ok := g.watches[wc.Path]
 	if !ok {
 		return true

@@ -36,15 +36,16 @@ func (q *Queue) QueuedAt(ctx context.Context, id int64) (time.Time, error) {
 }
 
 // Settled reports whether the file rel of watch, as fp says it is now, has
-// had its outcome: delivered as it is (its delivery record has fp's size,
-// mtime and inode) or failed as it is (a failed job of fp's size and
-// mtime). A folder's ready marker stays while a file of its batch is not
+// had its outcome: delivered as it is (its delivery record has fp's whole
+// fingerprint: size, mtime, inode, device and change time) or failed as
+// it is (a failed job of that fingerprint). A file rewritten in place with
+// its size and mtime put back has a new change time: not settled. A folder's ready marker stays while a file of its batch is not
 // settled.
 func (q *Queue) Settled(ctx context.Context, watch, rel string, fp fsid.Fingerprint) (bool, error) {
 	var n int
-	err := q.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM file_state WHERE watch = ?1 AND rel = ?2 AND size = ?3 AND mtime = ?4 AND inode = ?5)
-		OR EXISTS (SELECT 1 FROM jobs WHERE watch = ?1 AND rel = ?2 AND state = 'failed' AND size = ?3 AND mtime = ?4)`,
-		watch, rel, fp.Size, fp.ModTime, int64(fp.Inode)).Scan(&n)
+	err := q.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM file_state WHERE watch = ?1 AND rel = ?2 AND size = ?3 AND mtime = ?4 AND inode = ?5 AND dev = ?6 AND ctime = ?7)
+		OR EXISTS (SELECT 1 FROM jobs WHERE watch = ?1 AND rel = ?2 AND state = 'failed' AND size = ?3 AND mtime = ?4 AND inode = ?5 AND dev = ?6 AND ctime = ?7)`,
+		watch, rel, fp.Size, fp.ModTime, int64(fp.Inode), int64(fp.Dev), fp.CTime).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("queue: settled: %w", q.explain(err))
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/dropsync/dropsync/targets"
 )
 
-// revG: Settled, which keeps a folder's ready marker while a file of its
+// Settled, which keeps a folder's ready marker while a file of its
 // batch has had no outcome, compares the delivery record by size, mtime and
 // inode only, though the fingerprint the queue enqueues and delivers by has
 // the change time too. A file of the batch rewritten in place with its size
@@ -16,7 +16,7 @@ import (
 // is queued and still to be sent, yet Settled calls it delivered: the
 // marker goes while it waits in the watcher's settle, and it is then held
 // for want of a marker and never delivered.
-func TestRevGSettledIgnoresTheChangeTime(t *testing.T) {
+func TestSettledTakesTheChangeTime(t *testing.T) {
 	q, _ := open(t)
 	ctx := context.Background()
 	it := item("sub/a.pdf", 10)

@@ -10,13 +10,13 @@ import (
 	"github.com/dropsync/dropsync/targets"
 )
 
-// revG: "{dir}/.ready" is removed only from the delivery paths
+// "{dir}/.ready" was removed only from the delivery paths
 // (recordDelivered, doneAfterUpload call readyMarkerDone); finishFail never
 // does. A batch whose last file to finish fails permanently therefore keeps
 // its marker for good, although every file of the batch has had its outcome
 // (queue.Settled counts a failed job as settled). The next batch's files are
 // then uploaded as soon as they settle, without waiting for their own marker.
-func TestRevGFolderMarkerStaysWhenLastFileOfBatchFails(t *testing.T) {
+func TestFolderMarkerGoesWhenTheLastFileOfItsBatchFails(t *testing.T) {
 	mem.reset()
 	var permanent atomic.Bool
 	mem.mu.Lock()
