@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/windows"
 )
 
 const isWindows = true
@@ -110,7 +112,7 @@ func (d *Dir) OpenStat(name string, follow bool) (*os.File, fs.FileInfo, error) 
 			return nil, nil, fmt.Errorf("open %s: %w (a symlink)", p, ErrNotRegular)
 		}
 	}
-	f, err := os.Open(p)
+	f, err := openShareDelete(p)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -125,7 +127,27 @@ func (d *Dir) OpenStat(name string, follow bool) (*os.File, fs.FileInfo, error) 
 	return f, fi, nil
 }
 
-// Rename renames without replacing: link, then remove the old name.
+// openShareDelete opens p for reading, sharing reading, writing and
+// deletion (os.Open does not share deletion): a file the daemon holds open
+// can be renamed and removed (staging, moves), as on Unix.
+func openShareDelete(p string) (*os.File, error) {
+	name, err := windows.UTF16PtrFromString(p)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	h, err := windows.CreateFile(name, windows.GENERIC_READ, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE,
+		nil, windows.OPEN_EXISTING, windows.FILE_ATTRIBUTE_NORMAL, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	return os.NewFile(uintptr(h), p), nil
+}
+
+// Rename renames without replacing: MoveFileEx without
+// MOVEFILE_REPLACE_EXISTING, one step that fails if new exists (os.Rename
+// replaces). A file open elsewhere without shared deletion cannot be
+// renamed; one the daemon opened (openShareDelete) can. Across volumes it
+// fails with ERROR_NOT_SAME_DEVICE (crossDevice).
 func (d *Dir) Rename(old string, to *Dir, new string) error {
 	if err := checkName(old); err != nil {
 		return err
@@ -134,16 +156,21 @@ func (d *Dir) Rename(old string, to *Dir, new string) error {
 		return err
 	}
 	o, n := filepath.Join(d.name, old), filepath.Join(to.name, new)
-	if err := os.Link(o, n); err != nil {
-		if _, serr := os.Lstat(n); serr == nil {
-			return &os.LinkError{Op: "rename", Old: o, New: n, Err: fs.ErrExist}
-		}
-		if crossDevice(err) {
-			return err
-		}
-		return os.Rename(o, n) // no hard links here (FAT, some shares)
+	from, err := windows.UTF16PtrFromString(o)
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: o, New: n, Err: err}
 	}
-	return os.Remove(o)
+	dest, err := windows.UTF16PtrFromString(n)
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: o, New: n, Err: err}
+	}
+	if err := windows.MoveFileEx(from, dest, 0); err != nil {
+		if errors.Is(err, windows.ERROR_ALREADY_EXISTS) || errors.Is(err, windows.ERROR_FILE_EXISTS) {
+			err = fs.ErrExist
+		}
+		return &os.LinkError{Op: "rename", Old: o, New: n, Err: err}
+	}
+	return nil
 }
 
 // errNotSameDevice is ERROR_NOT_SAME_DEVICE.

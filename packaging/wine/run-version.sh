@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs a Windows build of dropsync under wine: `dropsync.exe version` and
-# `dropsync.exe --help` must answer; a second argument, a Windows test
+# `dropsync.exe --help` must answer; each further argument, a Windows test
 # binary of a package (go test -c), runs its tests named *Windows*. Debian's wine 8 lacks ProcessPrng in
 # bcryptprimitives.dll, which Go 1.22+ binaries need at start, so a stub
 # built here with mingw-w64 (bcryptprimitives.c) goes into the throw-away
 # wine prefix's system32.
-# Usage: run-version.sh dist/dropsync.exe [daemon.test.exe]
+# Usage: run-version.sh dist/dropsync.exe [daemon.test.exe ...]
 # Needs: wine64 (Debian package wine64), x86_64-w64-mingw32-gcc.
 set -euo pipefail
 
@@ -48,10 +48,10 @@ case "$out" in
 esac
 echo "==> $wine dropsync.exe --help"
 "$wine" "$exe" --help 2>&1 | tr -d '\r' | grep -q "Commands:"
-if [ $# -ge 2 ]; then
-	echo "==> $wine $(basename "$2") -test.run Windows"
-	out="$("$wine" "$(realpath "$2")" -test.run Windows -test.v 2>&1 | tr -d '\r' | tr -cd '[:print:]\n' || true)"
+for test in "${@:2}"; do
+	echo "==> $wine $(basename "$test") -test.run Windows"
+	out="$("$wine" "$(realpath "$test")" -test.run Windows -test.v 2>&1 | tr -d '\r' | tr -cd '[:print:]\n' || true)"
 	echo "$out"
 	echo "$out" | grep -qx PASS
-fi
+done
 echo "PASS: dropsync.exe runs under wine"

@@ -8,8 +8,8 @@ import (
 	"testing"
 )
 
-// revG: Go opens files on Windows without FILE_SHARE_DELETE, and Rename
-// here is os.Link then os.Remove of the old name. Renaming a file that is
+// Go opens files on Windows without FILE_SHARE_DELETE, and Rename was
+// os.Link then os.Remove of the old name. Renaming a file that is
 // open (the daemon keeps it open: finishAfterUpload stages base while f is
 // open, actOnStaged hands f to MoveIf, copyAcross keeps from open through
 // removeSource) makes the link, then fails to remove the old name
@@ -17,8 +17,8 @@ import (
 // the file is left under both names. The daemon's next attempt finds the
 // staging name taken and puts it "back" under a free name ("x (2)"), a new
 // file that is uploaded a second time.
-func TestRevGRenameOfAnOpenFileLeavesItUnderOneName(t *testing.T) {
-	dir := t.TempDir()
+func TestWindowsRenameOfAnOpenFileLeavesItUnderOneName(t *testing.T) {
+	dir := winTempDir(t)
 	if err := os.WriteFile(filepath.Join(dir, "x.pdf"), []byte("delivered"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -45,8 +45,8 @@ func TestRevGRenameOfAnOpenFileLeavesItUnderOneName(t *testing.T) {
 
 // MoveIf with from open (actOnStaged passes the staged file's handle on
 // every OS) cannot move it on Windows, and leaves a second name in dst.
-func TestRevGMoveIfFromAnOpenHandle(t *testing.T) {
-	src, dst := t.TempDir(), t.TempDir()
+func TestWindowsMoveIfFromAnOpenHandle(t *testing.T) {
+	src, dst := winTempDir(t), winTempDir(t)
 	if err := os.WriteFile(filepath.Join(src, "s"), []byte("delivered"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -65,4 +65,15 @@ func TestRevGMoveIfFromAnOpenHandle(t *testing.T) {
 	if err != nil || srcErr == nil {
 		t.Fatalf("MoveIf from an open handle: used %q, err %v; source still there: %v, copy in dst: %v", used, err, srcErr == nil, dstErr == nil)
 	}
+}
+
+// winTempDir is t.TempDir for tests run under wine, whose unlinkat fails
+// t.TempDir's cleanup.
+func winTempDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "safefs-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
