@@ -1,0 +1,86 @@
+package watcher
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// goneIn returns the rels of the Gone events in batch, sorted.
+func goneIn(batch []Event) []string {
+	var out []string
+	for _, e := range batch {
+		if e.Gone {
+			out = append(out, e.Rel)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// A share mounted on a folder inside an events watch, unmounted while a
+// full scan (reconcile, overflow) walks the tree: staleWatches checked the
+// folder's device at the scan's start (still mounted), the root is
+// unchanged, and the walk then lists the empty folder beneath the mount.
+// With deletes: propagate, sweepFiles notes every file of the share as
+// gone, and the settle pass (stat: ENOENT under the bare mount point)
+// emits them as Gone: the remote copies are deleted though the files are
+// safe on the share, which is back a moment later.
+func TestShareUnmountedDuringAFullScanIsNotReportedGone(t *testing.T) {
+	root := t.TempDir()
+	sub := filepath.Join(root, "scanner")
+	write(t, filepath.Join(sub, ".keep"), "")
+	mountTmpfs(t, sub)
+	mounted := true
+	t.Cleanup(func() {
+		if mounted {
+			exec.Command("umount", sub).Run()
+		}
+	})
+	if err := os.WriteFile(filepath.Join(sub, "scan.pdf"), []byte("s"), 0o600); err != nil { // another file system
+		t.Fatal(err)
+	}
+	w, err := New(Options{Root: root, Recursive: true, Mode: "events", EmitDeletes: true, Settle: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx := context.Background()
+	if err := w.scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.settled(time.Now().Add(time.Hour)); !strings.Contains(relsOf(got), "scanner/scan.pdf") {
+		t.Fatalf("start-up scan emitted %q, want scanner/scan.pdf", relsOf(got))
+	}
+	scanHook = func(dir string) {
+		if dir == sub && mounted {
+			umount(t, sub) // the share goes away for a moment, mid-walk
+			mounted = false
+		}
+	}
+	defer func() { scanHook = nil }()
+	if err := w.scan(ctx); err != nil { // a reconcile
+		t.Fatal(err)
+	}
+	if gone := goneIn(w.settled(time.Now().Add(time.Hour))); len(gone) > 0 {
+		t.Fatalf("files of a share unmounted during the scan reported gone: %q", gone)
+	}
+}
+
+func relsOf(batch []Event) string {
+	var out []string
+	for _, e := range batch {
+		s := e.Rel
+		if e.Gone {
+			s += " (gone)"
+		}
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return strings.Join(out, ",")
+}
