@@ -84,3 +84,41 @@ func relsOf(batch []Event) string {
 	slices.Sort(out)
 	return strings.Join(out, ",")
 }
+
+// A watch polled for want of an inotify instance runs prepareRoot's
+// "asked for again at every full scan" branch, which unwatchTree's the
+// root: known and files are forgotten before the walk. A file deleted
+// after the last poll and before a full scan (reconcile) is then in no
+// record: the scan cannot miss it, and no later poll or scan ever
+// reports it gone. With deletes: propagate the remote copy stays for ever.
+func TestFileDeletedBeforeAFullScanWithoutInotifyIsReportedGone(t *testing.T) {
+	useUpInotifyInstances(t)
+	root := t.TempDir()
+	write(t, filepath.Join(root, "x.txt"), "x")
+	w, err := New(Options{Root: root, Mode: "auto", EmitDeletes: true, Settle: time.Millisecond, PollInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx := context.Background()
+	if err := w.scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if w.noInotify == nil {
+		t.Skip("an inotify instance was had")
+	}
+	if got := relsOf(w.settled(time.Now().Add(time.Hour))); got != "x.txt" {
+		t.Fatalf("start-up scan emitted %q, want x.txt", got)
+	}
+	if err := os.Remove(filepath.Join(root, "x.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.scan(ctx); err != nil { // a reconcile
+		t.Fatal(err)
+	}
+	w.poll(ctx) // and the polls after it
+	w.poll(ctx)
+	if got := relsOf(w.settled(time.Now().Add(time.Hour))); got != "x.txt (gone)" {
+		t.Fatalf("after the deletion, a full scan and polls emitted %q, want x.txt (gone)", got)
+	}
+}
