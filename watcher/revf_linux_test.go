@@ -122,3 +122,46 @@ func TestFileDeletedBeforeAFullScanWithoutInotifyIsReportedGone(t *testing.T) {
 		t.Fatalf("after the deletion, a full scan and polls emitted %q, want x.txt (gone)", got)
 	}
 }
+
+// A share mounted on a folder inside a polled tree (mode poll, auto on a
+// network root, or a sub-tree over the inotify budget) that is unmounted
+// for a moment: checkMounts and staleWatches look only at folders with an
+// inotify watch (dirs), so the unmount is not seen, the next poll lists the
+// bare mount point and the sweep notes every file of the share as gone;
+// the settle pass emits them as Gone. The package doc's "A root or folder
+// whose device changed (remount, unmount) forgets them instead: nothing is
+// deleted for a share that went away" does not hold for polled folders.
+func TestShareUnmountedInsideAPolledTreeIsNotReportedGone(t *testing.T) {
+	root := t.TempDir()
+	sub := filepath.Join(root, "scanner")
+	write(t, filepath.Join(sub, ".keep"), "")
+	mountTmpfs(t, sub)
+	mounted := true
+	t.Cleanup(func() {
+		if mounted {
+			exec.Command("umount", sub).Run()
+		}
+	})
+	if err := os.WriteFile(filepath.Join(sub, "scan.pdf"), []byte("s"), 0o600); err != nil { // another file system
+		t.Fatal(err)
+	}
+	w, err := New(Options{Root: root, Recursive: true, Mode: "poll", EmitDeletes: true, Settle: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx := context.Background()
+	if err := w.scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.settled(time.Now().Add(time.Hour)); !strings.Contains(relsOf(got), "scanner/scan.pdf") {
+		t.Fatalf("start-up scan emitted %q, want scanner/scan.pdf", relsOf(got))
+	}
+	umount(t, sub) // the share goes away for a moment
+	mounted = false
+	w.checkMounts(ctx) // as Run does when the mount table changes
+	w.poll(ctx)
+	if gone := goneIn(w.settled(time.Now().Add(time.Hour))); len(gone) > 0 {
+		t.Fatalf("files of a share unmounted inside a polled tree reported gone: %q", gone)
+	}
+}
