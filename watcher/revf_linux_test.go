@@ -165,3 +165,52 @@ func TestShareUnmountedInsideAPolledTreeIsNotReportedGone(t *testing.T) {
 		t.Fatalf("files of a share unmounted inside a polled tree reported gone: %q", gone)
 	}
 }
+
+// A share mounted on a folder inside an events watch whose mount point is
+// removed with the unmount (udisks, gio and some automounters make and
+// remove the folder they mount on). checkMounts sees the folder was a mount
+// point (another device than its parent) but staleWatches forgets its
+// files only when the path still stats as a folder on another device; a
+// path that is gone gets dropWatches, which keeps files, so the next full
+// scan sweeps every file of the share as gone and they are emitted as
+// Gone: the remote copies are deleted although the share is only away.
+func TestShareUnmountedWithItsMountPointIsNotReportedGone(t *testing.T) {
+	root := t.TempDir()
+	sub := filepath.Join(root, "scanner")
+	write(t, filepath.Join(sub, ".keep"), "")
+	os.Remove(filepath.Join(sub, ".keep"))
+	mountTmpfs(t, sub)
+	mounted := true
+	t.Cleanup(func() {
+		if mounted {
+			exec.Command("umount", sub).Run()
+		}
+	})
+	if err := os.WriteFile(filepath.Join(sub, "scan.pdf"), []byte("s"), 0o600); err != nil { // another file system
+		t.Fatal(err)
+	}
+	w, err := New(Options{Root: root, Recursive: true, Mode: "events", EmitDeletes: true, Settle: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx := context.Background()
+	if err := w.scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.settled(time.Now().Add(time.Hour)); !strings.Contains(relsOf(got), "scanner/scan.pdf") {
+		t.Fatalf("start-up scan emitted %q, want scanner/scan.pdf", relsOf(got))
+	}
+	umount(t, sub) // the share goes away, and its mount point with it
+	mounted = false
+	if err := os.Remove(sub); err != nil {
+		t.Fatal(err)
+	}
+	w.checkMounts(ctx)                  // as Run does when the mount table changes
+	if err := w.scan(ctx); err != nil { // a reconcile before the share is back
+		t.Fatal(err)
+	}
+	if gone := goneIn(w.settled(time.Now().Add(time.Hour))); len(gone) > 0 {
+		t.Fatalf("files of a share unmounted with its mount point reported gone: %q", gone)
+	}
+}
