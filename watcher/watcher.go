@@ -43,6 +43,18 @@
 //     only with deletes: propagate. A root or folder whose device
 //     changed (remount, unmount) forgets them instead: nothing is
 //     deleted for a share that went away.
+//   - A file is reported gone only when the folder it was recorded in was
+//     listed on the same file system (device) it was recorded on, and the
+//     listing completed; a file system that went away makes its files
+//     forgotten, never gone. Every walk records the device of each folder
+//     it lists (folders: a map entry per folder), stat'ed before and after
+//     the listing: a folder found on another device than recorded, or
+//     whose device moved while it was listed, has what was recorded below
+//     it forgotten, pending Gone entries included. A file whose folder is
+//     gone is gone only if that folder was on its parent's device (not a
+//     mount point) and the parent was listed so. No sweep is made after a
+//     walk during which the mount table changed (Linux: an open
+//     /proc/self/mountinfo polls POLLPRI); the next one sweeps.
 //   - The watcher never trusts events alone: it scans the whole tree at
 //     start, after an event-queue overflow, after the root's device or inode
 //     changed (unmount, remount, another share mounted over it), and every
@@ -194,6 +206,7 @@ type Watcher struct {
 	known         map[string]*known // polled files as the last walk saw them
 	files         map[string]uint64 // with EmitDeletes: every file noted, with the gen of the walk (or the walk before the event) that saw it
 	gen           uint64            // walk generation, for known
+	folders       map[string]folder // folders (rel) as their last listing found them: what a sweep trusts
 	unread        []string          // folders the current walk could not read (rel)
 	root          rootID
 	decision      Decision
@@ -238,6 +251,10 @@ type known struct {
 	gen uint64
 }
 
+// folder is the file system (device) a folder's files were recorded on,
+// and the gen of the walk that last listed it on that device to the end.
+type folder struct{ dev, gen uint64 }
+
 // New checks the options and, for a watch that will use events, opens
 // an fsnotify watcher (failing that, Run asks again, then polls).
 func New(o Options) (*Watcher, error) {
@@ -267,7 +284,7 @@ func New(o Options) (*Watcher, error) {
 	}
 	w := &Watcher{o: o, log: o.Log.With("watch", o.Root), marker: m, rescan: make(chan struct{}, 1),
 		pending: map[string]*entry{}, dirs: map[string]dirID{}, pollRoots: map[string]bool{}, known: map[string]*known{},
-		files: map[string]uint64{}, reports: map[string]bool{}}
+		files: map[string]uint64{}, folders: map[string]folder{}, reports: map[string]bool{}}
 	// An inotify instance only for a watch that will use events; one that
 	// cannot be had now is asked for again when the root is watched, and
 	// failing then the watch is polled (prepareRoot).
