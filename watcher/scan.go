@@ -157,13 +157,18 @@ func (w *Watcher) prepareRoot() bool {
 		return false
 	}
 	healthy := w.Health() == nil
-	if w.root.seen && (healthy || w.denied > 0) && id.dev == w.root.dev && id.ino == w.root.ino && w.noInotify == nil {
+	same := w.root.seen && id.dev == w.root.dev && id.ino == w.root.ino
+	if same && (healthy || w.denied > 0) && w.noInotify == nil {
 		return true // a root that could not be read is tried again by the walk
 	}
-	switch {
-	case w.noInotify != nil && healthy && w.root.seen:
+	if same && healthy {
 		// Polled for want of an inotify instance: asked for again at
-		// every full scan.
+		// every full scan, and nothing recorded is forgotten (a file
+		// deleted since the last poll is swept by this scan).
+		w.retryInotify()
+		return true
+	}
+	switch {
 	case w.denied > 0:
 		// The walk says whether it can be read now.
 	case !healthy && w.root.seen:
@@ -204,6 +209,29 @@ func (w *Watcher) prepareRoot() bool {
 		w.setHealth(nil)
 	}
 	return true
+}
+
+// retryInotify asks again for the inotify instance a healthy, unchanged
+// root polled for want of one lacks. Got, the watch uses events from the
+// walk that follows: the root is no longer polled and what polling knew
+// (known) goes, but the files recorded for the sweep (files) stay.
+func (w *Watcher) retryInotify() {
+	fsw, err := fsnotify.NewWatcher()
+	if err != nil {
+		w.noInotify = err
+		return
+	}
+	w.fsw = fsw
+	w.noInotify = nil
+	d := Decide(w.o.Mode, w.o.Root)
+	w.decision = d
+	if d.Poll {
+		w.log.Info("watching by polling", "poll_interval", w.o.PollInterval, "reason", d.Reason)
+		return
+	}
+	w.dropWatches(w.o.Root)
+	clear(w.known)
+	w.log.Info("watching with file-system events", "reason", d.Reason)
 }
 
 // rootDenied records that the root could not be watched or read

@@ -15,8 +15,9 @@
 //     longer than inotify takes (PATH_MAX). A watch takes an inotify
 //     instance only when it uses events; one that cannot get one (the
 //     user's inotify instances used up) is polled, with one WARN line,
-//     and asks again at every full scan: running out never stops the
-//     daemon or a reload.
+//     and asks again at every full scan (keeping what it recorded, so
+//     the scan still sweeps what was deleted since the last poll):
+//     running out never stops the daemon or a reload.
 //
 // Invariants:
 //
