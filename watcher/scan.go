@@ -297,6 +297,8 @@ func (w *Watcher) poll(ctx context.Context) {
 	for r := range w.pollRoots {
 		roots = append(roots, r)
 	}
+	mt := takeMountTable()
+	defer mt.close()
 	w.gen++
 	w.unread = w.unread[:0]
 	for _, r := range roots {
@@ -304,8 +306,14 @@ func (w *Watcher) poll(ctx context.Context) {
 			return
 		}
 	}
-	if w.rootUnchanged() {
+	// As after a full scan: no sweep if the root or the mount table
+	// changed meanwhile, and a polled file whose folder was not listed on
+	// the device it was recorded on is forgotten, not gone (listedOn).
+	if w.rootUnchanged() && !mt.changed() {
 		w.sweep(map[string]bool{})
+		for _, r := range roots {
+			w.pruneFolders(w.rel(r))
+		}
 	}
 }
 
