@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 )
 
 // goneIn returns the rels of the Gone events in batch, sorted.
@@ -212,5 +214,55 @@ func TestShareUnmountedWithItsMountPointIsNotReportedGone(t *testing.T) {
 	}
 	if gone := goneIn(w.settled(time.Now().Add(time.Hour))); len(gone) > 0 {
 		t.Fatalf("files of a share unmounted with its mount point reported gone: %q", gone)
+	}
+}
+
+// The same, seen by events: the folder's removal after the unmount
+// reaches the parent's watch as a Remove of a watched folder, which for
+// any other folder is a whole folder deleted (a Dir Gone event: every
+// file delivered from below it deleted remotely). A folder recorded as a
+// mount point is forgotten instead.
+func TestMountPointRemovedAfterItsUnmountIsNoFolderGone(t *testing.T) {
+	root := t.TempDir()
+	sub := filepath.Join(root, "scanner")
+	write(t, filepath.Join(sub, ".keep"), "")
+	os.Remove(filepath.Join(sub, ".keep"))
+	mountTmpfs(t, sub)
+	mounted := true
+	t.Cleanup(func() {
+		if mounted {
+			exec.Command("umount", sub).Run()
+		}
+	})
+	if err := os.WriteFile(filepath.Join(sub, "scan.pdf"), []byte("s"), 0o600); err != nil { // another file system
+		t.Fatal(err)
+	}
+	w, err := New(Options{Root: root, Recursive: true, Mode: "events", EmitDeletes: true, Settle: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx := context.Background()
+	if err := w.scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.settled(time.Now().Add(time.Hour))
+	umount(t, sub)
+	mounted = false
+	if err := os.Remove(sub); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(10 * time.Second)
+	for removed := false; !removed; {
+		select {
+		case ev := <-w.fsw.Events:
+			w.handle(ctx, ev)
+			removed = ev.Name == sub && ev.Has(fsnotify.Remove)
+		case <-timeout:
+			t.Fatal("no Remove event for the mount point")
+		}
+	}
+	if gone := goneIn(w.settled(time.Now().Add(time.Hour))); len(gone) > 0 {
+		t.Fatalf("a mount point removed after its unmount reported gone: %q", gone)
 	}
 }

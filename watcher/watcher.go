@@ -75,7 +75,10 @@
 //     unmounted from is watched afresh and walked when the mount table
 //     changes (Linux): the folders that are mount points now, and those
 //     that were when watched (another device than their parent's), are
-//     stat'ed and compared with what their watches are on.
+//     stat'ed and compared with what their watches are on. One that was
+//     a mount point (recorded on another device than its parent) and is
+//     gone (an automounter removes it with the unmount) has its files
+//     forgotten, and its removal event is no folder Gone.
 //   - A root that is missing, or a mount point whose file system went away,
 //     makes the watch unhealthy and waiting; nothing is deleted for it. So
 //     does a root that cannot be watched or read (permissions): it is
@@ -881,6 +884,12 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 		return
 	}
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		if old, ok := w.dirs[ev.Name]; ok && w.wasMountPoint(ev.Name, old) {
+			// A mount point removed after its unmount: the share's
+			// files are away, not deleted.
+			w.forgetTree(ev.Name)
+			return
+		}
 		if w.covered(ev.Name) {
 			w.unwatchTree(ev.Name)
 			if w.o.EmitDeletes {
@@ -974,8 +983,9 @@ func (w *Watcher) dropWatches(dir string) {
 // keeps under the old path. It returns the folders whose watches it
 // dropped, parents first; a walk then watches what the paths lead to now.
 // A folder now on another device (a file system mounted or unmounted
-// there) is treated like the root: what was known of its files is
-// forgotten, so nothing is deleted for them.
+// there), or gone and recorded as a mount point, is treated like the
+// root: what was known of its files is forgotten, so nothing is deleted
+// for them.
 func (w *Watcher) staleWatches(dirs []string) []string {
 	slices.Sort(dirs)
 	var stale []string
@@ -988,14 +998,36 @@ func (w *Watcher) staleWatches(dirs []string) []string {
 		if err == nil && id == old {
 			continue
 		}
-		if err == nil && id.dev != old.dev {
-			w.unwatchTree(d)
+		if err == nil && id.dev != old.dev || w.wasMountPoint(d, old) {
+			// Another file system there now, or a mount point gone
+			// (an automounter removes the folder with the unmount).
+			w.forgetTree(d)
 		} else {
 			w.dropWatches(d)
 		}
 		stale = append(stale, d)
 	}
 	return stale
+}
+
+// wasMountPoint reports whether the watched folder dir was a mount point
+// when recorded (old): on another device than its parent's record.
+func (w *Watcher) wasMountPoint(dir string, old dirID) bool {
+	if dir == w.o.Root {
+		return false
+	}
+	if p, ok := w.dirs[filepath.Dir(dir)]; ok {
+		return p.dev != old.dev
+	}
+	p, ok := w.folders[path.Dir(w.rel(dir))]
+	return ok && p.dev != old.dev
+}
+
+// forgetTree drops the watches of dir and below, and forgets what was
+// recorded of the files there (forgetBelow): its file system went away.
+func (w *Watcher) forgetTree(dir string) {
+	w.dropWatches(dir)
+	w.forgetBelow(w.rel(dir))
 }
 
 // checkMounts re-checks, after a mount table change, the watched folders
