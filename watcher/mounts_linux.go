@@ -133,3 +133,40 @@ func unescapeMount(s string) string {
 	}
 	return b.String()
 }
+
+// mountTable tells whether the mount table changed since it was taken:
+// the kernel marks an open /proc/self/mountinfo POLLPRI once the table
+// changes after the open (or the last poll). It costs an open, a
+// non-blocking poll and a close per walk; nothing waits on it.
+type mountTable struct{ fd int }
+
+// takeMountTable starts watching the mount table; close it after use.
+func takeMountTable() mountTable {
+	fd, err := unix.Open("/proc/self/mountinfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return mountTable{fd: -1} // cannot tell: the device rule alone decides
+	}
+	return mountTable{fd: fd}
+}
+
+// changed reports whether a file system was mounted or unmounted (in
+// this mount namespace) since takeMountTable.
+func (m mountTable) changed() bool {
+	if m.fd < 0 {
+		return false
+	}
+	fds := []unix.PollFd{{Fd: int32(m.fd), Events: unix.POLLPRI}}
+	for {
+		n, err := unix.Poll(fds, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		return err == nil && n > 0 && fds[0].Revents&(unix.POLLPRI|unix.POLLERR) != 0
+	}
+}
+
+func (m mountTable) close() {
+	if m.fd >= 0 {
+		unix.Close(m.fd)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -24,6 +25,8 @@ func (w *Watcher) scan(ctx context.Context) error {
 	if !w.prepareRoot() {
 		return nil // waiting: the root probe finds it again
 	}
+	mt := takeMountTable()
+	defer mt.close()
 	// A folder renamed, removed or replaced while events were lost (an
 	// overflow) still has its watch under its old path: dropped here, it
 	// is watched under its new one by the walk.
@@ -33,9 +36,18 @@ func (w *Watcher) scan(ctx context.Context) error {
 	if err := w.walk(ctx, w.o.Root, w.pollRoots[w.o.Root], true); err != nil {
 		return err
 	}
-	if w.rootUnchanged() { // not unmounted while it was walked
-		w.sweep()
-		w.sweepFiles()
+	switch {
+	case !w.rootUnchanged():
+		// Unmounted while it was walked: nothing is swept.
+	case mt.changed():
+		// A file system was mounted or unmounted while the tree was
+		// walked: what the walk did not find may be on a share that
+		// was away for a moment. The next scan sweeps.
+	default:
+		memo := map[string]bool{}
+		w.sweep(memo)
+		w.sweepFiles(memo)
+		w.pruneFolders(".")
 	}
 	w.pruneReports()
 	return nil
@@ -43,13 +55,89 @@ func (w *Watcher) scan(ctx context.Context) error {
 
 // sweepFiles notes as gone every file noted before (files, kept with
 // EmitDeletes) that the full walk just made did not find, except below
-// folders it could not read: one deleted while events were lost.
-func (w *Watcher) sweepFiles() {
+// folders it could not read: one deleted while events were lost. A file
+// whose folder was not listed on the file system it was recorded on
+// (listedOn) is forgotten instead.
+func (w *Watcher) sweepFiles(memo map[string]bool) {
 	for rel, gen := range w.files {
 		if gen == w.gen || w.underUnread(rel) {
 			continue
 		}
-		w.noteGone(rel)
+		if w.listedOn(path.Dir(rel), memo) {
+			w.noteGone(rel)
+		} else {
+			delete(w.files, rel)
+		}
+	}
+}
+
+// listedOn reports whether a file recorded in the folder dir that the
+// walk just made did not find is gone: the walk listed dir to the end on
+// the device its files were recorded on (walk forgets them when the
+// device differs), or dir is gone and was on the same device as its
+// parent, itself listed so or gone so (a folder deleted with its files).
+// A folder that was a mount point (another device than its parent's), or
+// that has no record, is not: its files are forgotten, never gone. memo
+// holds the answers of one sweep.
+func (w *Watcher) listedOn(dir string, memo map[string]bool) bool {
+	if v, ok := memo[dir]; ok {
+		return v
+	}
+	f, ok := w.folders[dir]
+	v := false
+	switch {
+	case !ok:
+	case f.gen == w.gen:
+		v = true
+	case dir != ".":
+		p, ok := w.folders[path.Dir(dir)]
+		v = ok && p.dev == f.dev && w.listedOn(path.Dir(dir), memo)
+	}
+	memo[dir] = v
+	return v
+}
+
+// pruneFolders forgets the folder records at and below rel that the walk
+// just made did not list (gone, or not readable): run after its sweep.
+func (w *Watcher) pruneFolders(rel string) {
+	for r, f := range w.folders {
+		if f.gen != w.gen && under(r, rel) {
+			delete(w.folders, r)
+		}
+	}
+}
+
+// under reports whether the slash-separated rel is dir or below it ("."
+// holds everything).
+func under(rel, dir string) bool {
+	return dir == "." || rel == dir || strings.HasPrefix(rel, dir+"/")
+}
+
+// forgetBelow forgets what was recorded of the files at and below the
+// folder dir (rel; "." for the whole tree), and of its folders: the file
+// system they were recorded on went away or was replaced, so a file not
+// found there now is not known to be gone. Pending Gone entries there are
+// dropped too: nothing is reported gone for a share that is away.
+func (w *Watcher) forgetBelow(dir string) {
+	for r := range w.files {
+		if under(r, dir) {
+			delete(w.files, r)
+		}
+	}
+	for r := range w.known {
+		if under(r, dir) {
+			delete(w.known, r)
+		}
+	}
+	for r, e := range w.pending {
+		if e.gone && under(r, dir) {
+			delete(w.pending, r)
+		}
+	}
+	for r := range w.folders {
+		if under(r, dir) {
+			delete(w.folders, r)
+		}
 	}
 }
 
@@ -69,13 +157,18 @@ func (w *Watcher) prepareRoot() bool {
 		return false
 	}
 	healthy := w.Health() == nil
-	if w.root.seen && (healthy || w.denied > 0) && id.dev == w.root.dev && id.ino == w.root.ino && w.noInotify == nil {
+	same := w.root.seen && id.dev == w.root.dev && id.ino == w.root.ino
+	if same && (healthy || w.denied > 0) && w.noInotify == nil {
 		return true // a root that could not be read is tried again by the walk
 	}
-	switch {
-	case w.noInotify != nil && healthy && w.root.seen:
+	if same && healthy {
 		// Polled for want of an inotify instance: asked for again at
-		// every full scan.
+		// every full scan, and nothing recorded is forgotten (a file
+		// deleted since the last poll is swept by this scan).
+		w.retryInotify()
+		return true
+	}
+	switch {
 	case w.denied > 0:
 		// The walk says whether it can be read now.
 	case !healthy && w.root.seen:
@@ -116,6 +209,29 @@ func (w *Watcher) prepareRoot() bool {
 		w.setHealth(nil)
 	}
 	return true
+}
+
+// retryInotify asks again for the inotify instance a healthy, unchanged
+// root polled for want of one lacks. Got, the watch uses events from the
+// walk that follows: the root is no longer polled and what polling knew
+// (known) goes, but the files recorded for the sweep (files) stay.
+func (w *Watcher) retryInotify() {
+	fsw, err := fsnotify.NewWatcher()
+	if err != nil {
+		w.noInotify = err
+		return
+	}
+	w.fsw = fsw
+	w.noInotify = nil
+	d := Decide(w.o.Mode, w.o.Root)
+	w.decision = d
+	if d.Poll {
+		w.log.Info("watching by polling", "poll_interval", w.o.PollInterval, "reason", d.Reason)
+		return
+	}
+	w.dropWatches(w.o.Root)
+	clear(w.known)
+	w.log.Info("watching with file-system events", "reason", d.Reason)
 }
 
 // rootDenied records that the root could not be watched or read
@@ -181,6 +297,8 @@ func (w *Watcher) poll(ctx context.Context) {
 	for r := range w.pollRoots {
 		roots = append(roots, r)
 	}
+	mt := takeMountTable()
+	defer mt.close()
 	w.gen++
 	w.unread = w.unread[:0]
 	for _, r := range roots {
@@ -188,8 +306,14 @@ func (w *Watcher) poll(ctx context.Context) {
 			return
 		}
 	}
-	if w.rootUnchanged() {
-		w.sweep()
+	// As after a full scan: no sweep if the root or the mount table
+	// changed meanwhile, and a polled file whose folder was not listed on
+	// the device it was recorded on is forgotten, not gone (listedOn).
+	if w.rootUnchanged() && !mt.changed() {
+		w.sweep(map[string]bool{})
+		for _, r := range roots {
+			w.pruneFolders(w.rel(r))
+		}
 	}
 }
 
@@ -217,10 +341,14 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 		scanHook(dir)
 	}
 	rel := w.rel(dir)
+	// The folder's identity is taken before its watch is added and its
+	// entries read: one swapped meanwhile is found stale by the next
+	// check, never trusted.
+	id, idErr := w.dirIdent(rel)
 	if !polled {
 		if w.pollRoots[dir] {
 			polled = true
-		} else if poll, ok := w.watch(dir, rel); !ok {
+		} else if poll, ok := w.watch(dir, rel, id); !ok {
 			return nil
 		} else {
 			polled = poll
@@ -247,7 +375,13 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 	if rel == "." {
 		w.rootReadable()
 	}
+	if f, ok := w.folders[rel]; idErr != nil || ok && f.dev != id.dev {
+		// Its files were recorded on another file system (a share
+		// mounted or unmounted there): none of them is known to be gone.
+		w.forgetBelow(rel)
+	}
 	w.forgetReport(dir)
+	complete := false
 	var subdirs []string
 	unstamp := w.stampFiles()
 	w.listing = listing{rel: rel, d: d}
@@ -281,12 +415,22 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 				w.reportOnce(dir, err)
 				w.unread = append(w.unread, rel)
 			}
+			complete = err == io.EOF
 			break
 		}
 	}
 	w.listing = listing{}
 	unstamp()
 	d.Close()
+	if after, err := w.dirIdent(rel); idErr != nil || err != nil || after.dev != id.dev {
+		// Mounted or unmounted while it was listed: what the listing
+		// found or missed says nothing of the files recorded there.
+		w.forgetBelow(rel)
+	} else if complete {
+		w.folders[rel] = folder{dev: id.dev, gen: w.gen}
+	} else if _, ok := w.folders[rel]; !ok {
+		w.folders[rel] = folder{dev: id.dev} // recorded, not listed: nothing is swept for it
+	}
 	if !w.o.Recursive {
 		return nil
 	}
@@ -310,10 +454,7 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 // instead (out of the inotify budget, or a path too long), and whether
 // it is either watched or polled (ok): a folder that can be neither is
 // left out (and reported).
-func (w *Watcher) watch(dir, rel string) (poll, ok bool) {
-	// The folder's identity is taken before its watch is added: one
-	// swapped meanwhile is found stale by the next check, never trusted.
-	id, _ := w.dirIdent(rel)
+func (w *Watcher) watch(dir, rel string, id dirID) (poll, ok bool) {
 	err := addWatch(w, dir)
 	switch {
 	case err == nil:
@@ -373,14 +514,15 @@ func (w *Watcher) pollFile(rel string, isMarker bool) (fp fsid.Fingerprint, chan
 }
 
 // sweep notes as gone every polled file the last walk did not find, except
-// below folders it could not read.
-func (w *Watcher) sweep() {
+// below folders it could not read; one whose folder was not listed on the
+// file system it was recorded on (listedOn) is forgotten instead.
+func (w *Watcher) sweep(memo map[string]bool) {
 	for rel, k := range w.known {
 		if k.gen == w.gen || w.underUnread(rel) {
 			continue
 		}
 		delete(w.known, rel)
-		if !w.wanted(rel) {
+		if !w.wanted(rel) || !w.listedOn(path.Dir(rel), memo) {
 			continue
 		}
 		if w.o.EmitDeletes {

@@ -15,8 +15,9 @@
 //     longer than inotify takes (PATH_MAX). A watch takes an inotify
 //     instance only when it uses events; one that cannot get one (the
 //     user's inotify instances used up) is polled, with one WARN line,
-//     and asks again at every full scan: running out never stops the
-//     daemon or a reload.
+//     and asks again at every full scan (keeping what it recorded, so
+//     the scan still sweeps what was deleted since the last poll):
+//     running out never stops the daemon or a reload.
 //
 // Invariants:
 //
@@ -43,6 +44,18 @@
 //     only with deletes: propagate. A root or folder whose device
 //     changed (remount, unmount) forgets them instead: nothing is
 //     deleted for a share that went away.
+//   - A file is reported gone only when the folder it was recorded in was
+//     listed on the same file system (device) it was recorded on, and the
+//     listing completed; a file system that went away makes its files
+//     forgotten, never gone. Every walk records the device of each folder
+//     it lists (folders: a map entry per folder), stat'ed before and after
+//     the listing: a folder found on another device than recorded, or
+//     whose device moved while it was listed, has what was recorded below
+//     it forgotten, pending Gone entries included. A file whose folder is
+//     gone is gone only if that folder was on its parent's device (not a
+//     mount point) and the parent was listed so. No sweep is made after a
+//     walk during which the mount table changed (Linux: an open
+//     /proc/self/mountinfo polls POLLPRI); the next one sweeps.
 //   - The watcher never trusts events alone: it scans the whole tree at
 //     start, after an event-queue overflow, after the root's device or inode
 //     changed (unmount, remount, another share mounted over it), and every
@@ -62,7 +75,10 @@
 //     unmounted from is watched afresh and walked when the mount table
 //     changes (Linux): the folders that are mount points now, and those
 //     that were when watched (another device than their parent's), are
-//     stat'ed and compared with what their watches are on.
+//     stat'ed and compared with what their watches are on. One that was
+//     a mount point (recorded on another device than its parent) and is
+//     gone (an automounter removes it with the unmount) has its files
+//     forgotten, and its removal event is no folder Gone.
 //   - A root that is missing, or a mount point whose file system went away,
 //     makes the watch unhealthy and waiting; nothing is deleted for it. So
 //     does a root that cannot be watched or read (permissions): it is
@@ -194,6 +210,7 @@ type Watcher struct {
 	known         map[string]*known // polled files as the last walk saw them
 	files         map[string]uint64 // with EmitDeletes: every file noted, with the gen of the walk (or the walk before the event) that saw it
 	gen           uint64            // walk generation, for known
+	folders       map[string]folder // folders (rel) as their last listing found them: what a sweep trusts
 	unread        []string          // folders the current walk could not read (rel)
 	root          rootID
 	decision      Decision
@@ -238,6 +255,10 @@ type known struct {
 	gen uint64
 }
 
+// folder is the file system (device) a folder's files were recorded on,
+// and the gen of the walk that last listed it on that device to the end.
+type folder struct{ dev, gen uint64 }
+
 // New checks the options and, for a watch that will use events, opens
 // an fsnotify watcher (failing that, Run asks again, then polls).
 func New(o Options) (*Watcher, error) {
@@ -267,7 +288,7 @@ func New(o Options) (*Watcher, error) {
 	}
 	w := &Watcher{o: o, log: o.Log.With("watch", o.Root), marker: m, rescan: make(chan struct{}, 1),
 		pending: map[string]*entry{}, dirs: map[string]dirID{}, pollRoots: map[string]bool{}, known: map[string]*known{},
-		files: map[string]uint64{}, reports: map[string]bool{}}
+		files: map[string]uint64{}, folders: map[string]folder{}, reports: map[string]bool{}}
 	// An inotify instance only for a watch that will use events; one that
 	// cannot be had now is asked for again when the root is watched, and
 	// failing then the watch is polled (prepareRoot).
@@ -863,6 +884,12 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 		return
 	}
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		if old, ok := w.dirs[ev.Name]; ok && w.wasMountPoint(ev.Name, old) {
+			// A mount point removed after its unmount: the share's
+			// files are away, not deleted.
+			w.forgetTree(ev.Name)
+			return
+		}
 		if w.covered(ev.Name) {
 			w.unwatchTree(ev.Name)
 			if w.o.EmitDeletes {
@@ -956,8 +983,9 @@ func (w *Watcher) dropWatches(dir string) {
 // keeps under the old path. It returns the folders whose watches it
 // dropped, parents first; a walk then watches what the paths lead to now.
 // A folder now on another device (a file system mounted or unmounted
-// there) is treated like the root: what was known of its files is
-// forgotten, so nothing is deleted for them.
+// there), or gone and recorded as a mount point, is treated like the
+// root: what was known of its files is forgotten, so nothing is deleted
+// for them.
 func (w *Watcher) staleWatches(dirs []string) []string {
 	slices.Sort(dirs)
 	var stale []string
@@ -970,14 +998,36 @@ func (w *Watcher) staleWatches(dirs []string) []string {
 		if err == nil && id == old {
 			continue
 		}
-		if err == nil && id.dev != old.dev {
-			w.unwatchTree(d)
+		if err == nil && id.dev != old.dev || w.wasMountPoint(d, old) {
+			// Another file system there now, or a mount point gone
+			// (an automounter removes the folder with the unmount).
+			w.forgetTree(d)
 		} else {
 			w.dropWatches(d)
 		}
 		stale = append(stale, d)
 	}
 	return stale
+}
+
+// wasMountPoint reports whether the watched folder dir was a mount point
+// when recorded (old): on another device than its parent's record.
+func (w *Watcher) wasMountPoint(dir string, old dirID) bool {
+	if dir == w.o.Root {
+		return false
+	}
+	if p, ok := w.dirs[filepath.Dir(dir)]; ok {
+		return p.dev != old.dev
+	}
+	p, ok := w.folders[path.Dir(w.rel(dir))]
+	return ok && p.dev != old.dev
+}
+
+// forgetTree drops the watches of dir and below, and forgets what was
+// recorded of the files there (forgetBelow): its file system went away.
+func (w *Watcher) forgetTree(dir string) {
+	w.dropWatches(dir)
+	w.forgetBelow(w.rel(dir))
 }
 
 // checkMounts re-checks, after a mount table change, the watched folders
