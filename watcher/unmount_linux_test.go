@@ -34,35 +34,11 @@ func goneIn(batch []Event) []string {
 // emits them as Gone: the remote copies are deleted though the files are
 // safe on the share, which is back a moment later.
 func TestShareUnmountedDuringAFullScanIsNotReportedGone(t *testing.T) {
-	root := t.TempDir()
-	sub := filepath.Join(root, "scanner")
-	write(t, filepath.Join(sub, ".keep"), "")
-	mountTmpfs(t, sub)
-	mounted := true
-	t.Cleanup(func() {
-		if mounted {
-			exec.Command("umount", sub).Run()
-		}
-	})
-	if err := os.WriteFile(filepath.Join(sub, "scan.pdf"), []byte("s"), 0o600); err != nil { // another file system
-		t.Fatal(err)
-	}
-	w, err := New(Options{Root: root, Recursive: true, Mode: "events", EmitDeletes: true, Settle: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w, sub, unmount := shareInWatch(t, "events")
 	ctx := context.Background()
-	if err := w.scan(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := w.settled(time.Now().Add(time.Hour)); !strings.Contains(relsOf(got), "scanner/scan.pdf") {
-		t.Fatalf("start-up scan emitted %q, want scanner/scan.pdf", relsOf(got))
-	}
 	scanHook = func(dir string) {
-		if dir == sub && mounted {
-			umount(t, sub) // the share goes away for a moment, mid-walk
-			mounted = false
+		if dir == sub {
+			unmount() // the share goes away for a moment, mid-walk
 		}
 	}
 	defer func() { scanHook = nil }()
@@ -134,33 +110,9 @@ func TestFileDeletedBeforeAFullScanWithoutInotifyIsReportedGone(t *testing.T) {
 // whose device changed (remount, unmount) forgets them instead: nothing is
 // deleted for a share that went away" does not hold for polled folders.
 func TestShareUnmountedInsideAPolledTreeIsNotReportedGone(t *testing.T) {
-	root := t.TempDir()
-	sub := filepath.Join(root, "scanner")
-	write(t, filepath.Join(sub, ".keep"), "")
-	mountTmpfs(t, sub)
-	mounted := true
-	t.Cleanup(func() {
-		if mounted {
-			exec.Command("umount", sub).Run()
-		}
-	})
-	if err := os.WriteFile(filepath.Join(sub, "scan.pdf"), []byte("s"), 0o600); err != nil { // another file system
-		t.Fatal(err)
-	}
-	w, err := New(Options{Root: root, Recursive: true, Mode: "poll", EmitDeletes: true, Settle: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w, _, unmount := shareInWatch(t, "poll")
 	ctx := context.Background()
-	if err := w.scan(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := w.settled(time.Now().Add(time.Hour)); !strings.Contains(relsOf(got), "scanner/scan.pdf") {
-		t.Fatalf("start-up scan emitted %q, want scanner/scan.pdf", relsOf(got))
-	}
-	umount(t, sub) // the share goes away for a moment
-	mounted = false
+	unmount()          // the share goes away for a moment
 	w.checkMounts(ctx) // as Run does when the mount table changes
 	w.poll(ctx)
 	if gone := goneIn(w.settled(time.Now().Add(time.Hour))); len(gone) > 0 {
@@ -177,34 +129,9 @@ func TestShareUnmountedInsideAPolledTreeIsNotReportedGone(t *testing.T) {
 // scan sweeps every file of the share as gone and they are emitted as
 // Gone: the remote copies are deleted although the share is only away.
 func TestShareUnmountedWithItsMountPointIsNotReportedGone(t *testing.T) {
-	root := t.TempDir()
-	sub := filepath.Join(root, "scanner")
-	write(t, filepath.Join(sub, ".keep"), "")
-	os.Remove(filepath.Join(sub, ".keep"))
-	mountTmpfs(t, sub)
-	mounted := true
-	t.Cleanup(func() {
-		if mounted {
-			exec.Command("umount", sub).Run()
-		}
-	})
-	if err := os.WriteFile(filepath.Join(sub, "scan.pdf"), []byte("s"), 0o600); err != nil { // another file system
-		t.Fatal(err)
-	}
-	w, err := New(Options{Root: root, Recursive: true, Mode: "events", EmitDeletes: true, Settle: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w, sub, unmount := shareInWatch(t, "events")
 	ctx := context.Background()
-	if err := w.scan(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := w.settled(time.Now().Add(time.Hour)); !strings.Contains(relsOf(got), "scanner/scan.pdf") {
-		t.Fatalf("start-up scan emitted %q, want scanner/scan.pdf", relsOf(got))
-	}
-	umount(t, sub) // the share goes away, and its mount point with it
-	mounted = false
+	unmount() // the share goes away, and its mount point with it
 	if err := os.Remove(sub); err != nil {
 		t.Fatal(err)
 	}
@@ -223,32 +150,9 @@ func TestShareUnmountedWithItsMountPointIsNotReportedGone(t *testing.T) {
 // file delivered from below it deleted remotely). A folder recorded as a
 // mount point is forgotten instead.
 func TestMountPointRemovedAfterItsUnmountIsNoFolderGone(t *testing.T) {
-	root := t.TempDir()
-	sub := filepath.Join(root, "scanner")
-	write(t, filepath.Join(sub, ".keep"), "")
-	os.Remove(filepath.Join(sub, ".keep"))
-	mountTmpfs(t, sub)
-	mounted := true
-	t.Cleanup(func() {
-		if mounted {
-			exec.Command("umount", sub).Run()
-		}
-	})
-	if err := os.WriteFile(filepath.Join(sub, "scan.pdf"), []byte("s"), 0o600); err != nil { // another file system
-		t.Fatal(err)
-	}
-	w, err := New(Options{Root: root, Recursive: true, Mode: "events", EmitDeletes: true, Settle: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w, sub, unmount := shareInWatch(t, "events")
 	ctx := context.Background()
-	if err := w.scan(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w.settled(time.Now().Add(time.Hour))
-	umount(t, sub)
-	mounted = false
+	unmount()
 	if err := os.Remove(sub); err != nil {
 		t.Fatal(err)
 	}
@@ -264,5 +168,45 @@ func TestMountPointRemovedAfterItsUnmountIsNoFolderGone(t *testing.T) {
 	}
 	if gone := goneIn(w.settled(time.Now().Add(time.Hour))); len(gone) > 0 {
 		t.Fatalf("a mount point removed after its unmount reported gone: %q", gone)
+	}
+}
+
+// shareInWatch mounts a tmpfs holding scan.pdf on the folder scanner of a
+// new watch root, makes a watcher (mode, EmitDeletes) on that root and
+// runs its start-up scan, which must emit scanner/scan.pdf. unmount takes
+// the share away (once; the test's end does it otherwise).
+func shareInWatch(t *testing.T, mode string) (w *Watcher, sub string, unmount func()) {
+	t.Helper()
+	root := t.TempDir()
+	sub = filepath.Join(root, "scanner")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mountTmpfs(t, sub)
+	mounted := true
+	t.Cleanup(func() {
+		if mounted {
+			exec.Command("umount", sub).Run()
+		}
+	})
+	if err := os.WriteFile(filepath.Join(sub, "scan.pdf"), []byte("s"), 0o600); err != nil { // another file system
+		t.Fatal(err)
+	}
+	w, err := New(Options{Root: root, Recursive: true, Mode: mode, EmitDeletes: true, Settle: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.settled(time.Now().Add(time.Hour)); !strings.Contains(relsOf(got), "scanner/scan.pdf") {
+		t.Fatalf("start-up scan emitted %q, want scanner/scan.pdf", relsOf(got))
+	}
+	return w, sub, func() {
+		if mounted {
+			umount(t, sub)
+			mounted = false
+		}
 	}
 }
