@@ -785,7 +785,18 @@ func (d *Daemon) gone(ctx context.Context, j *queue.Job, wc *config.Watch, tgt t
 		return
 	}
 	// Targets without folders map equal base names to one object: after a
-	// folder rename, the object may already hold the file's new path.
+	// folder rename, the object may already hold the file's new path, or
+	// an upload of it may be running. The delete takes the name's lock
+	// the uploads take, so it runs before such an upload (which then makes
+	// the object anew) or after its delivery is recorded (and is seen).
+	if flat, ok := tgt.(targets.Flattener); ok && flat.FlatNames() {
+		unlock, err := d.names.lock(ctx, wc.Target+"\x00"+filepath.Base(filepath.FromSlash(j.Rel)))
+		if err != nil {
+			d.handleErr(ctx, j, wc, "", err, log)
+			return
+		}
+		defer unlock()
+	}
 	shared, err := d.q.RemoteShared(ctx, wc.Target, prev.Remote.ID, j.Watch, j.Rel)
 	if err != nil {
 		d.retry(ctx, j, wc, err, log)

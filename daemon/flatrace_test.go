@@ -74,7 +74,7 @@ func (m *flatRace) Delete(_ context.Context, _ *targets.File, r targets.Remote) 
 	return nil
 }
 
-// revH: a folder renamed inside the watch (A → B) on a target without
+// A folder renamed inside the watch (A → B) on a target without
 // folders, with deletes: propagate. gone() checks RemoteShared and then
 // deletes without the per-name lock the upload of B/x.pdf holds: when the
 // two run at once, A/x.pdf's deletion removes the object B/x.pdf has just
@@ -82,7 +82,7 @@ func (m *flatRace) Delete(_ context.Context, _ *targets.File, r targets.Remote) 
 // delivered while the server holds nothing; it is never sent again.
 // (TestFolderRenameOnAFlatTargetKeepsTheObject passes only because its
 // target fails the first delete, which puts it after the upload.)
-func TestRevHFolderRenameOnAFlatTargetDeleteRacesUpload(t *testing.T) {
+func TestFolderRenameOnAFlatTargetDeleteWaitsForTheUpload(t *testing.T) {
 	frace.mu.Lock()
 	frace.objs, frace.armed = map[string]bool{}, false
 	frace.delEntered, frace.putDone = make(chan struct{}), make(chan struct{})
