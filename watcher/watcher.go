@@ -1130,6 +1130,11 @@ func (w *Watcher) settled(now time.Time) []Event {
 			}
 			delete(w.pending, rel)
 		case !fi.Mode().IsRegular():
+			if e.gone && w.o.EmitDeletes {
+				// The file went and a folder (or something else the
+				// watch never sends) took its name: the file is gone.
+				batch = append(batch, Event{Rel: rel, Gone: true})
+			}
 			delete(w.pending, rel)
 		case e.gone || fp != e.fp:
 			e.fp, e.gone, e.last = fp, false, now // changed since the last look: wait again
