@@ -42,3 +42,27 @@ func TestFileReplacedByFolderIsReportedGone(t *testing.T) {
 		t.Fatalf("x.txt deleted (a folder now has its name) is never reported gone: %s", c.emitted())
 	}
 }
+
+// A folder moved out of the watch and a file made at its path within the
+// settle period: noteFP cleared the pending entry's dir flag, and
+// unwatchTree had already dropped the records of the files below it, so
+// the folder's Gone was never emitted: the remote copies of d/y.txt
+// stayed for ever.
+func TestFolderReplacedByFileIsReportedGone(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "d", "y.txt"), "y")
+	c := start(t, Options{Root: root, Recursive: true, EmitDeletes: true, Settle: time.Second})
+	waitFor(t, "d/y.txt", func() bool { return c.has("d/y.txt", false, false) })
+	if err := os.Rename(filepath.Join(root, "d"), filepath.Join(t.TempDir(), "archived")); err != nil { // moved out: one event, the folder's
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(root, "d"), "now a file")
+	write(t, filepath.Join(root, "s1"), "s")
+	waitFor(t, "s1", func() bool { return c.has("s1", false, false) })
+	c.w.Rescan()
+	write(t, filepath.Join(root, "s2"), "s")
+	waitFor(t, "s2", func() bool { return c.has("s2", false, false) })
+	if !c.has("d", true, true) && !c.has("d/y.txt", true, false) {
+		t.Fatalf("folder d deleted (a file now has its name): neither it nor d/y.txt is reported gone: %s", c.emitted())
+	}
+}

@@ -222,6 +222,7 @@ type Watcher struct {
 	overflowQuiet time.Time // until then overflows are counted, not logged
 	overflowsHeld int       // overflows not logged since the last line
 	denied        int       // failed tries to watch and read the root (permissions); 0: none
+	goneDirs      []string  // folders gone whose pending entry a file took over: sent as Gone with the next batch
 	stamp         time.Time // if set, the time noted for files (one per folder listing)
 	listing       listing   // the folder a walk is listing, or a settle pass looking at, now
 	wakes         int       // loop wake-ups, for tests
@@ -822,7 +823,13 @@ func (w *Watcher) noteSeen(rel string, gone bool, seen os.FileInfo) {
 // noteFP records a file seen with fingerprint fp.
 func (w *Watcher) noteFP(rel string, fp fsid.Fingerprint) {
 	e := w.entry(rel)
-	e.fp, e.gone, e.dir = fp, false, false // a file may now stand where a folder went away
+	if e.dir && e.gone {
+		// A folder went away and a file took its name before the
+		// folder's Gone settled: the Gone is sent with the next batch
+		// (goneDirs), the file is noted as any.
+		w.goneDirs = append(w.goneDirs, rel)
+	}
+	e.fp, e.gone, e.dir = fp, false, false
 	if w.o.EmitDeletes {
 		w.files[rel] = w.gen
 	}
@@ -1095,6 +1102,10 @@ func (w *Watcher) dirIdent(rel string) (dirID, error) {
 // walk's listing is (stat), not once per file.
 func (w *Watcher) settled(now time.Time) []Event {
 	var batch []Event
+	for _, rel := range w.goneDirs {
+		batch = append(batch, Event{Rel: rel, Gone: true, Dir: true})
+	}
+	w.goneDirs = nil
 	var due []string
 	w.settleAt = time.Time{}
 	for rel, e := range w.pending {
