@@ -382,6 +382,12 @@ func (d *Daemon) noteOwnMove(watch, rel string) {
 	d.ownMoves[watch+"\x00"+rel] = now
 }
 
+// forgetOwnMove drops the record of noteOwnMove when the daemon's own
+// move did not happen (a failed rename, a file swapped in and kept): left
+// for its hour, it would take the user's next real deletion of that path
+// for the daemon's, and the remote copy would stay.
+func (d *Daemon) forgetOwnMove(watch, rel string) { d.tookOwnMove(watch, rel) }
+
 func (d *Daemon) tookOwnMove(watch, rel string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()

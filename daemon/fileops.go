@@ -383,6 +383,7 @@ func (d *Daemon) finishAfterUpload(ctx context.Context, j *queue.Job, wc *config
 	d.noteOwnMove(wc.Path, j.Rel)
 	if at == base {
 		if err := dir.Rename(base, dir, stage); err != nil {
+			d.forgetOwnMove(wc.Path, j.Rel)
 			if errors.Is(err, fs.ErrExist) { // a staged file left from before: back beside it
 				d.putBack(dir, stage, base, log)
 			}
@@ -715,6 +716,9 @@ func (d *Daemon) park(ctx context.Context, wc *config.Watch, j *queue.Job, note 
 	// (Windows), a swap is told afterwards by size and mtime, which a move
 	// and a copy keep, and moved back.
 	used, err := safefs.Move(src, base, from, dst, base, true)
+	if err != nil {
+		d.forgetOwnMove(wc.Path, j.Rel) // the name was left to a file (the failed one, or a new version)
+	}
 	if errors.Is(err, safefs.ErrNotSame) {
 		log.Info("not parked in failed_to: the file was replaced at that moment; the new version is sent", "err", err)
 		return
