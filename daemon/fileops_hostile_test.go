@@ -240,29 +240,7 @@ func TestStagedFileIsNotUploadedTwice(t *testing.T) {
 		return err == nil && len(ents) == 0
 	})
 	h.WaitIdle(t)
-	n := 0
-	if n, where := uploadsOf(sha256hex(old)); n != 1 {
-		t.Fatalf("the already delivered content was uploaded %d times, as %q", n, where)
-	}
-	for _, rel := range []string{"x", "x (2)"} {
-		for _, v := range mem.versions(rel) {
-			if v == sha256hex(old) {
-				n++
-			}
-		}
-	}
-	ents, _ := os.ReadDir(h.Inbox)
-	for _, e := range ents {
-		t.Logf("inbox: %q", e.Name())
-	}
-	mem.mu.Lock()
-	for k, v := range mem.vers {
-		t.Logf("server: %q %d versions", k, len(v))
-	}
-	mem.mu.Unlock()
-	if n != 1 {
-		t.Fatalf("the old content was uploaded %d times (x: %d versions, \"x (2)\": %d versions)", n, len(mem.versions("x")), len(mem.versions("x (2)")))
-	}
+	uploadedOnce(t, h.Inbox, sha256hex(old))
 }
 
 // "{dir}/.ready": the producer drops batch 2 and writes .ready again while
@@ -453,24 +431,32 @@ func TestKeepAfterCrashDoesNotUploadStagedFileTwice(t *testing.T) {
 	h.WriteFile(t, "later.txt", []byte("l"))
 	h.WaitDelivered(t, "later.txt", "")
 	h.WaitIdle(t)
-	n := 0
-	if n, where := uploadsOf(sha256hex(old)); n != 1 {
+	uploadedOnce(t, h.Inbox, sha256hex(old))
+}
+
+// uploadedOnce fails the test unless the server holds content sha once:
+// under any name (uploadsOf), and under x or "x (2)".
+func uploadedOnce(t *testing.T, inbox, sha string) {
+	t.Helper()
+	if n, where := uploadsOf(sha); n != 1 {
 		t.Fatalf("the already delivered content was uploaded %d times, as %q", n, where)
 	}
+	n := 0
 	for _, rel := range []string{"x", "x (2)"} {
 		for _, v := range mem.versions(rel) {
-			if v == sha256hex(old) {
+			if v == sha {
 				n++
 			}
 		}
 	}
-	ents, _ := os.ReadDir(h.Inbox)
-	for _, e := range ents {
-		t.Logf("inbox: %q", e.Name())
-	}
 	if n != 1 {
-		t.Fatalf("the already delivered content was uploaded %d times (x: %d versions, \"x (2)\": %d versions); x (2) exists: %v",
-			n, len(mem.versions("x")), len(mem.versions("x (2)")), exists(filepath.Join(h.Inbox, "x (2)")))
+		var names []string
+		ents, _ := os.ReadDir(inbox)
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("the already delivered content was uploaded %d times (x: %d versions, \"x (2)\": %d versions); the inbox holds %q",
+			n, len(mem.versions("x")), len(mem.versions("x (2)")), names)
 	}
 }
 
@@ -543,20 +529,7 @@ func TestStagedFileIsNotUploadedTwiceWhenMoveToFailedOnce(t *testing.T) {
 		return err == nil && len(ents) == 0
 	})
 	h.WaitIdle(t)
-	n := 0
-	if n, where := uploadsOf(sha256hex(old)); n != 1 {
-		t.Fatalf("the already delivered content was uploaded %d times, as %q", n, where)
-	}
-	for _, rel := range []string{"x", "x (2)"} {
-		for _, v := range mem.versions(rel) {
-			if v == sha256hex(old) {
-				n++
-			}
-		}
-	}
-	if n != 1 {
-		t.Fatalf("the already delivered content was uploaded %d times (x: %d versions, \"x (2)\": %d versions)", n, len(mem.versions("x")), len(mem.versions("x (2)")))
-	}
+	uploadedOnce(t, h.Inbox, sha256hex(old))
 }
 
 // park checks that the file at the name is the one that failed (fstat
