@@ -251,21 +251,7 @@ func TestStatIsLstat(t *testing.T) {
 // at the name meanwhile (an editor's save) is not the file copied and
 // keeps its name: the source is removed only if it is the file copied.
 func TestCopyAcrossLeavesANewVersionAtTheName(t *testing.T) {
-	src, dst := t.TempDir(), t.TempDir()
-	write(t, filepath.Join(src, "a.txt"), "old")
-	sd, _ := OpenDir(src, "")
-	dd, _ := OpenDir(dst, "")
-	defer sd.Close()
-	defer dd.Close()
-	from, err := sd.Open("a.txt", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer from.Close()
-	write(t, filepath.Join(src, "saving"), "new version")
-	if err := os.Rename(filepath.Join(src, "saving"), filepath.Join(src, "a.txt")); err != nil {
-		t.Fatal(err)
-	}
+	src, dst, sd, dd, from := swappedAtTheName(t, "old", "new version")
 	used, err := copyAcross(sd, "a.txt", from, dd, "a.txt", true, nil)
 	if !errors.Is(err, ErrSourceKept) || used != "a.txt" {
 		t.Fatalf("used %q, %v; want the copy kept and ErrSourceKept", used, err)
@@ -303,21 +289,7 @@ func TestCopyAcrossAsksBeforeRemoving(t *testing.T) {
 // Move with a handle moves only that file: one swapped in at the name
 // since the handle was opened is renamed back, and nothing is moved.
 func TestMoveFromAHandleMovesOnlyThatFile(t *testing.T) {
-	src, dst := t.TempDir(), t.TempDir()
-	write(t, filepath.Join(src, "a.txt"), "tried")
-	sd, _ := OpenDir(src, "")
-	dd, _ := OpenDir(dst, "")
-	defer sd.Close()
-	defer dd.Close()
-	from, err := sd.Open("a.txt", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer from.Close()
-	write(t, filepath.Join(src, "saving"), "untried")
-	if err := os.Rename(filepath.Join(src, "saving"), filepath.Join(src, "a.txt")); err != nil {
-		t.Fatal(err)
-	}
+	src, dst, sd, dd, from := swappedAtTheName(t, "tried", "untried")
 	if used, err := Move(sd, "a.txt", from, dd, "a.txt", true); !errors.Is(err, ErrNotSame) {
 		t.Fatalf("used %q, %v; want ErrNotSame", used, err)
 	}
@@ -327,4 +299,33 @@ func TestMoveFromAHandleMovesOnlyThatFile(t *testing.T) {
 	if ents, _ := os.ReadDir(dst); len(ents) != 0 {
 		t.Fatalf("something was moved: %v", ents)
 	}
+}
+
+// swappedAtTheName makes a.txt (content first) in a source folder, opens
+// it, and saves a new version (second) at its name the way an editor does
+// (written beside, renamed over): from is the handle of the first. It
+// returns the source folder and an empty destination, both also as Dirs
+// (closed at the test's end), and from.
+func swappedAtTheName(t *testing.T, first, second string) (src, dst string, sd, dd *Dir, from *os.File) {
+	t.Helper()
+	src, dst = t.TempDir(), t.TempDir()
+	write(t, filepath.Join(src, "a.txt"), first)
+	sd, err := OpenDir(src, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sd.Close() })
+	if dd, err = OpenDir(dst, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dd.Close() })
+	if from, err = sd.Open("a.txt", false); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { from.Close() })
+	write(t, filepath.Join(src, "saving"), second)
+	if err := os.Rename(filepath.Join(src, "saving"), filepath.Join(src, "a.txt")); err != nil {
+		t.Fatal(err)
+	}
+	return src, dst, sd, dd, from
 }
