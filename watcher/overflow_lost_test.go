@@ -40,17 +40,7 @@ func TestFolderRenamedDuringAnOverflowIsWatchedUnderItsNewName(t *testing.T) {
 	gate.Store(true)
 	write(t, filepath.Join(root, "trigger"), "t")
 	<-blocked
-	// Far more events than max_queued_events (16384 by default),
-	// alternating so that the kernel cannot merge them.
-	for i := range 40000 {
-		n := "p"
-		if i%2 == 1 {
-			n = "q"
-		}
-		if err := os.Chmod(filepath.Join(root, n), os.FileMode(0o600|(i&1)<<2)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	flood(t, root)
 	if err := os.Rename(filepath.Join(root, "a"), filepath.Join(root, "b")); err != nil { // its events are lost
 		t.Fatal(err)
 	}
@@ -96,15 +86,7 @@ func TestFileDeletedDuringAnOverflowIsReportedGone(t *testing.T) {
 	gate.Store(true)
 	write(t, filepath.Join(root, "trigger"), "t")
 	<-blocked
-	for i := range 40000 {
-		n := "p"
-		if i%2 == 1 {
-			n = "q"
-		}
-		if err := os.Chmod(filepath.Join(root, n), os.FileMode(0o600|(i&1)<<2)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	flood(t, root)
 	if err := os.Remove(filepath.Join(root, "x.txt")); err != nil { // its event is lost
 		t.Fatal(err)
 	}
@@ -116,4 +98,20 @@ func TestFileDeletedDuringAnOverflowIsReportedGone(t *testing.T) {
 	write(t, filepath.Join(root, "sentinel.txt"), "s")
 	waitFor(t, "the sentinel", func() bool { return strings.Contains(c.emitted(), "sentinel.txt") })
 	waitFor(t, "x.txt reported gone", func() bool { return strings.Contains(c.emitted(), "x.txt (gone)") })
+}
+
+// flood makes far more events than max_queued_events (16384 by default)
+// on the files p and q of root, alternating so that the kernel cannot
+// merge them: a watcher that is not reading overflows its queue.
+func flood(t *testing.T, root string) {
+	t.Helper()
+	for i := range 40000 {
+		n := "p"
+		if i%2 == 1 {
+			n = "q"
+		}
+		if err := os.Chmod(filepath.Join(root, n), os.FileMode(0o600|(i&1)<<2)); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
