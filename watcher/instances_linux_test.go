@@ -32,7 +32,7 @@ func TestEventsWatchWithoutInotifyInstancesPolls(t *testing.T) {
 	useUpInotifyInstances(t)
 	root := t.TempDir()
 	write(t, filepath.Join(root, "x.txt"), "x")
-	var log lockedLog
+	var log syncBuffer
 	c := start(t, Options{Root: root, Mode: "auto", PollInterval: 50 * time.Millisecond, Log: slog.New(slog.NewTextHandler(&log, nil))})
 	waitFor(t, "x.txt", func() bool { return strings.Contains(c.emitted(), "x.txt") })
 	write(t, filepath.Join(root, "y.txt"), "y")

@@ -1,13 +1,11 @@
 package watcher
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -87,24 +85,6 @@ func TestDeepTreeIsScanned(t *testing.T) {
 	if !slices.Contains(got, want) {
 		t.Fatalf("scan noted %d file(s); the file %d bytes below the root is never found", len(got), len(want))
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // A folder whose path is too long for an inotify watch is polled, and the

@@ -12,21 +12,22 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
 }
 
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
 }
 
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // A folder that is removed between the event (or listing) that
@@ -37,7 +38,7 @@ func (l *lockedLog) String() string {
 // trouble), and its path is kept in w.reports for the life of the process.
 func TestFolderGoneBeforeItsWatchIsNotReportedUnreadable(t *testing.T) {
 	root := t.TempDir()
-	var log lockedLog
+	var log syncBuffer
 	t.Cleanup(func() { addWatch = func(w *Watcher, dir string) error { return w.fsw.Add(dir) } }) // after the watcher stopped
 	addWatch = func(w *Watcher, dir string) error {
 		if strings.HasSuffix(dir, "work.tmp") {
@@ -69,7 +70,7 @@ func TestFolderGoneBeforeItsWatchIsNotReportedUnreadable(t *testing.T) {
 // with no summary or rate limit, where one line on trouble and one when
 // it ends is the promise. (OnOverflow counts them for metrics.)
 func TestRepeatedOverflowsAreLoggedOnce(t *testing.T) {
-	var log lockedLog
+	var log syncBuffer
 	overflows := make(chan struct{}, 1)
 	c := start(t, Options{Recursive: true, Log: slog.New(slog.NewTextHandler(&log, nil)), OnOverflow: func() { overflows <- struct{}{} }})
 	waitFor(t, "the root's watch", func() bool { return len(c.w.fsw.WatchList()) == 1 })
