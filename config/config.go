@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -340,10 +341,11 @@ func (c *Config) build(root *yaml.Node, checkPaths bool) error {
 		t.Extra.what = "targets." + name
 		t.Extra.scrub = c.scrub
 	}
-	if err := c.refuseZeroes(); err != nil {
-		return err
-	}
+	zero, at := c.zeroKey()
 	c.applyDefaults()
+	if zero != "" {
+		return fmt.Errorf("%s: zero is not a valid value; leave the key out for the default %s", zero, formatDefault(at))
+	}
 	if checkPaths {
 		if err := c.resolveSecrets(); err != nil {
 			return err
@@ -358,43 +360,71 @@ func (c *Config) build(root *yaml.Node, checkPaths bool) error {
 	return c.checkTransport()
 }
 
-// refuseZeroes fails a key given as zero whose default is not zero: the
-// decoded structs cannot tell a zero written from a key left out, and
-// applyDefaults would silently replace it (`settle: 0s` became 2s).
-func (c *Config) refuseZeroes() error {
+// zeroKey is a key given as zero whose default is not zero, and where its
+// value is (v, a *Duration, *Size or *int); path is "" when there is
+// none. The decoded structs cannot tell a zero written from a key left
+// out, and applyDefaults would silently replace it (`settle: 0s` became
+// 2s): build refuses it, naming the default applyDefaults then puts at v.
+func (c *Config) zeroKey() (path string, v any) {
 	type key struct {
 		path string
-		zero bool
-		def  string
+		v    any
 	}
-	keys := []key{
-		{"workers", c.Workers == 0, "4"},
-		{"reconcile_interval", c.Reconcile == 0, "1h"},
-		{"shutdown_timeout", c.Shutdown == 0, "30s"},
-		{"retry.initial", c.Retry.Initial == 0, "2s"},
-		{"retry.max", c.Retry.Max == 0, "10m"},
-		{"retry.max_pause", c.Retry.MaxPause == 0, "1h"},
-		{"metrics.unhealthy_after", c.Metrics.UnhealthyAfter == 0, "5m"},
-		{"retention.done", c.Retention.Done == 0, "168h"},
-		{"retention.failed", c.Retention.Failed == 0, "720h"},
-		{"retention.forgotten_state", c.Retention.ForgottenState == 0, "720h"},
-	}
+	keys := []key{{"workers", &c.Workers}, {"reconcile_interval", &c.Reconcile}, {"shutdown_timeout", &c.Shutdown},
+		{"retry.initial", &c.Retry.Initial}, {"retry.max", &c.Retry.Max}, {"retry.max_pause", &c.Retry.MaxPause},
+		{"metrics.unhealthy_after", &c.Metrics.UnhealthyAfter}, {"retention.done", &c.Retention.Done},
+		{"retention.failed", &c.Retention.Failed}, {"retention.forgotten_state", &c.Retention.ForgottenState}}
 	for name, t := range c.Targets {
 		p := "targets." + name + "."
-		keys = append(keys, key{p + "timeout", t.Timeout == 0, "60s"}, key{p + "chunk_size", t.ChunkSize == 0, "10MiB"})
+		keys = append(keys, key{p + "timeout", &t.Timeout}, key{p + "chunk_size", &t.ChunkSize})
 	}
 	for i, w := range c.Watches {
 		if w != nil {
 			p := fmt.Sprintf("watches[%d].", i)
-			keys = append(keys, key{p + "settle", w.Settle == 0, "2s"}, key{p + "poll_interval", w.PollInterval == 0, "10s"})
+			keys = append(keys, key{p + "settle", &w.Settle}, key{p + "poll_interval", &w.PollInterval})
 		}
 	}
 	for _, k := range keys {
-		if _, given := c.keyLines[k.path]; given && k.zero {
-			return fmt.Errorf("%s: zero is not a valid value; leave the key out for the default %s", k.path, k.def)
+		if _, given := c.keyLines[k.path]; !given {
+			continue
+		}
+		switch v := k.v.(type) {
+		case *int:
+			if *v == 0 {
+				return k.path, k.v
+			}
+		case *Duration:
+			if *v == 0 {
+				return k.path, k.v
+			}
+		case *Size:
+			if *v == 0 {
+				return k.path, k.v
+			}
 		}
 	}
-	return nil
+	return "", nil
+}
+
+// formatDefault is the value at v (see zeroKey) as a configuration would
+// give it: 4, 2s, 1h, 10.0 MiB.
+func formatDefault(v any) string {
+	switch v := v.(type) {
+	case *Duration:
+		s := v.D().String() // 1h0m0s, 10m0s, 2s
+		if strings.HasSuffix(s, "m0s") {
+			s = strings.TrimSuffix(s, "0s")
+		}
+		if strings.HasSuffix(s, "h0m") {
+			s = strings.TrimSuffix(s, "0m")
+		}
+		return s
+	case *Size:
+		return v.String()
+	case *int:
+		return strconv.Itoa(*v)
+	}
+	return fmt.Sprint(v)
 }
 
 func (c *Config) applyDefaults() {

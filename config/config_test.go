@@ -287,18 +287,19 @@ func TestKeyGivenTwiceInADestinationIsRefused(t *testing.T) {
 // refused with its line and key, and the message says what to write.
 func TestExplicitZeroOfADefaultedKeyIsRefused(t *testing.T) {
 	_, y := base(t)
-	for _, tc := range []struct{ old, new, want string }{
-		{"    destination:", "    settle: 0s\n    destination:", "line 11: watches[0].settle: zero is not a valid value"},
-		{"    destination:", "    poll_interval: 0s\n    destination:", "watches[0].poll_interval: zero is not a valid value"},
-		{"state_dir:", "workers: 0\nstate_dir:", "line 1: workers: zero is not a valid value"},
-		{"state_dir:", "retention: {done: 0s}\nstate_dir:", "retention.done: zero is not a valid value"},
-		{"state_dir:", "retry: {initial: 0ms}\nstate_dir:", "retry.initial: zero is not a valid value"},
-		{"chunk_threshold: 10MiB", "timeout: 0s", "targets.docs.timeout: zero is not a valid value"},
-		{"chunk_threshold: 10MiB", "chunk_size: 0", "targets.docs.chunk_size: zero is not a valid value"},
+	for _, tc := range []struct{ old, new, want, def string }{
+		{"    destination:", "    settle: 0s\n    destination:", "line 11: watches[0].settle: zero is not a valid value", "2s"},
+		{"    destination:", "    poll_interval: 0s\n    destination:", "watches[0].poll_interval: zero is not a valid value", "10s"},
+		{"state_dir:", "workers: 0\nstate_dir:", "line 1: workers: zero is not a valid value", "4"},
+		{"state_dir:", "retention: {done: 0s}\nstate_dir:", "retention.done: zero is not a valid value", "168h"},
+		{"state_dir:", "retry: {initial: 0ms}\nstate_dir:", "retry.initial: zero is not a valid value", "2s"},
+		{"state_dir:", "retry: {max: 0s}\nstate_dir:", "retry.max: zero is not a valid value", "10m"},
+		{"chunk_threshold: 10MiB", "timeout: 0s", "targets.docs.timeout: zero is not a valid value", "1m"},
+		{"chunk_threshold: 10MiB", "chunk_size: 0", "targets.docs.chunk_size: zero is not a valid value", "10.0 MiB"},
 	} {
 		text := strings.Replace(y, tc.old, tc.new, 1)
 		_, err := config.Parse(strings.NewReader(text))
-		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "leave the key out for the default") {
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "leave the key out for the default "+tc.def) {
 			t.Errorf("%s: %v, want %q", tc.new, err, tc.want)
 		}
 	}
