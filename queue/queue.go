@@ -1253,12 +1253,6 @@ func (q *Queue) RetryFailed(ctx context.Context, ids ...int64) (int, error) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE `+sel+` AND EXISTS (SELECT 1 FROM jobs a WHERE a.watch = jobs.watch AND a.rel = jobs.rel AND a.state IN ('pending', 'leased'))`, args...); err != nil {
 			return err
 		}
-		// A retry asked for starts afresh: the attempts counted per kind
-		// of failure go too (an ambiguous one would otherwise stop the
-		// re-send `queue retry` promises).
-		if _, err := tx.ExecContext(ctx, `DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM jobs WHERE `+sel+`)`, args...); err != nil {
-			return err
-		}
 		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'pending', attempts = 0, not_before = 0, updated_at = ? WHERE `+sel, append([]any{now}, args...)...)
 		if err != nil {
 			return err
