@@ -113,12 +113,10 @@ func under(rel, dir string) bool {
 	return dir == "." || rel == dir || strings.HasPrefix(rel, dir+"/")
 }
 
-// forgetBelow forgets what was recorded of the files at and below the
-// folder dir (rel; "." for the whole tree), and of its folders: the file
-// system they were recorded on went away or was replaced, so a file not
-// found there now is not known to be gone. Pending Gone entries there are
-// dropped too: nothing is reported gone for a share that is away.
-func (w *Watcher) forgetBelow(dir string) {
+// forgetFiles forgets the records of the files at and below the folder
+// dir (rel; "." for the whole tree): the sweep's (files) and polling's
+// (known).
+func (w *Watcher) forgetFiles(dir string) {
 	for r := range w.files {
 		if under(r, dir) {
 			delete(w.files, r)
@@ -129,6 +127,15 @@ func (w *Watcher) forgetBelow(dir string) {
 			delete(w.known, r)
 		}
 	}
+}
+
+// forgetBelow forgets what was recorded of the files at and below the
+// folder dir (rel; "." for the whole tree), and of its folders: the file
+// system they were recorded on went away or was replaced, so a file not
+// found there now is not known to be gone. Pending Gone entries there are
+// dropped too: nothing is reported gone for a share that is away.
+func (w *Watcher) forgetBelow(dir string) {
+	w.forgetFiles(dir)
 	for r, e := range w.pending {
 		if e.gone && under(r, dir) {
 			delete(w.pending, r)

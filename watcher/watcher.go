@@ -946,17 +946,7 @@ func (w *Watcher) covered(dir string) bool {
 // walked and watched afresh.
 func (w *Watcher) unwatchTree(dir string) {
 	w.dropWatches(dir)
-	relPrefix := w.rel(dir) + "/"
-	for rel := range w.known {
-		if dir == w.o.Root || strings.HasPrefix(rel, relPrefix) {
-			delete(w.known, rel)
-		}
-	}
-	for rel := range w.files {
-		if dir == w.o.Root || strings.HasPrefix(rel, relPrefix) {
-			delete(w.files, rel)
-		}
-	}
+	w.forgetFiles(w.rel(dir))
 }
 
 // dropWatches removes the watches of dir and of every folder below it,
