@@ -69,7 +69,7 @@ func TestConcurrentCompletionsShareCommits(t *testing.T) {
 			for _, j := range js {
 				wg.Go(func() { complete(j) })
 			}
-			waitQueued(t, q, n-1) // the leader waits for the lock; the rest queue behind it
+			waitArrived(t, q, n) // the leader's round waits for the lock; the rest queue behind it
 			lock.Rollback()
 			wg.Wait()
 		} else {
@@ -93,15 +93,16 @@ func TestConcurrentCompletionsShareCommits(t *testing.T) {
 	}
 }
 
-// waitQueued polls until n completions wait for the next commit round.
-func waitQueued(t *testing.T, q *Queue, n int) {
+// waitArrived polls until n completions wait in a commit round: the one
+// being committed or the next.
+func waitArrived(t *testing.T, q *Queue, n int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	for {
 		q.group.mu.Lock()
-		queued := len(q.group.queued)
+		queued := len(q.group.queued) + q.group.round
 		q.group.mu.Unlock()
 		if queued == n {
 			return
@@ -150,7 +151,7 @@ func TestFailedCompletionDoesNotUndoOthers(t *testing.T) {
 	for i, j := range js {
 		wg.Go(func() { _, errs[i] = q.Complete(ctx, j, Outcome{Delivered: &FileState{FP: j.FP, SHA256: "ab"}}) })
 	}
-	waitQueued(t, q, 3)
+	waitArrived(t, q, 4)
 	lock.Rollback()
 	wg.Wait()
 	if errs[0] == nil {

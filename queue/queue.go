@@ -142,11 +142,17 @@ const (
 	// order and stops at the limit; without INDEXED BY, SQLite may pick
 	// another index and sort every pending job on each claim. A paused or
 	// unhealthy target is looked up by its key for the jobs walked (NOT IN
-	// built its list on every claim). A wait ending after ?2 (now plus the
-	// horizon, see SetHorizon) is over: the clock stepped back since.
+	// built its list on every claim), and only when some target is paused
+	// or unhealthy at all: the first two EXISTS name no column of jobs,
+	// so SQLite runs them once per statement, and while both are false
+	// (every target up, none paused) the walk looks nothing up per job.
+	// A wait ending after ?2 (now plus the horizon, see SetHorizon) is
+	// over: the clock stepped back since.
 	qReady = `SELECT id FROM jobs INDEXED BY jobs_claim WHERE state = 'pending' AND (not_before <= ?1 OR not_before > ?2)
-				AND NOT EXISTS (SELECT 1 FROM target_pauses p WHERE p.target = jobs.target AND p.until > ?1 AND p.until <= ?2)
-				AND NOT EXISTS (SELECT 1 FROM target_health h WHERE h.target = jobs.target AND h.state IN ('down', 'credentials rejected'))
+				AND (NOT EXISTS (SELECT 1 FROM target_pauses WHERE until > ?1 AND until <= ?2)
+					AND NOT EXISTS (SELECT 1 FROM target_health WHERE state IN ('down', 'credentials rejected'))
+				OR NOT EXISTS (SELECT 1 FROM target_pauses p WHERE p.target = jobs.target AND p.until > ?1 AND p.until <= ?2)
+					AND NOT EXISTS (SELECT 1 FROM target_health h WHERE h.target = jobs.target AND h.state IN ('down', 'credentials rejected')))
 				ORDER BY ord, id LIMIT ?3`
 	// A lease is an UPDATE and a read by id: RETURNING would build a
 	// temporary table for its one row on every lease. The read joins what
@@ -195,13 +201,17 @@ const (
 // n uses the smallest one of at least n and leases the first n ids.
 var claimLimits = []int{1, 2, 4, 8, 16, 32, 64}
 
-// qReadyLimited[i] is qReady with the limit claimLimits[i] written in.
-var qReadyLimited = func() []string {
-	qs := make([]string, len(claimLimits))
-	for i, n := range claimLimits {
-		qs[i] = strings.Replace(qReady, "LIMIT ?3", "LIMIT "+strconv.Itoa(n), 1)
+// qReadyLimited[i] is qReady with the limit claimLimits[i] written in;
+// qReadyCounted[i] counts its rows (at most the limit) without returning
+// them: a claim ahead asks whether enough ready jobs stay behind the ones
+// it leases (Want.Keep), and learns it in one row, not one per job.
+var qReadyLimited, qReadyCounted = func() (ids, counts []string) {
+	for _, n := range claimLimits {
+		q := strings.Replace(qReady, "LIMIT ?3", "LIMIT "+strconv.Itoa(n), 1)
+		ids = append(ids, q)
+		counts = append(counts, "SELECT COUNT(*) FROM ("+q+")")
 	}
-	return qs
+	return ids, counts
 }()
 
 // SetClock replaces the queue's clock, for tests.
@@ -693,33 +703,44 @@ func (q *Queue) claim(c *conn, w Want) (js []*Job, held bool, err error) {
 		return nil, false, nil
 	}
 	now := ms(q.now())
-	query, args := qReady, []any{now, q.latest(now), limit}
-	for i, k := range claimLimits {
-		if k >= limit {
-			query, args = qReadyLimited[i], args[:2]
-			break
+	latest := q.latest(now)
+	n, ready := w.Now, limit
+	if w.Ahead > 0 {
+		// How many are ready, up to the limit, decides how many to lease.
+		if ready, err = c.readyCount(now, latest, limit); err != nil {
+			return nil, false, err
+		}
+		n = min(ready, w.Now)
+		if extra := ready - w.Now - w.Keep; extra > 0 {
+			n += min(extra, w.Ahead)
 		}
 	}
-	ids := make([]int64, 0, limit)
-	err = c.query(query, args, func(scan func(...any) error) error {
-		var id int64
-		if len(ids) >= limit {
+	ids := make([]int64, 0, n)
+	if n > 0 {
+		query, args := qReady, []any{now, latest, n}
+		for i, k := range claimLimits {
+			if k >= n {
+				query, args = qReadyLimited[i], args[:2]
+				break
+			}
+		}
+		err = c.query(query, args, func(scan func(...any) error) error {
+			var id int64
+			if len(ids) >= n {
+				return nil
+			}
+			if err := scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
 			return nil
+		})
+		if err != nil {
+			return nil, false, err
 		}
-		if err := scan(&id); err != nil {
-			return err
-		}
-		ids = append(ids, id)
-		return nil
-	})
-	if err != nil {
-		return nil, false, err
 	}
-	n := min(len(ids), w.Now)
-	if extra := len(ids) - w.Now - w.Keep; w.Ahead > 0 && extra > 0 {
-		n += min(extra, w.Ahead)
-	}
-	held = len(ids) > n
+	n = len(ids)
+	held = w.Ahead > 0 && ready > n
 	js = make([]*Job, 0, n)
 	for _, id := range ids[:n] {
 		j, err := q.lease(c, id, now)
@@ -734,6 +755,22 @@ func (q *Queue) claim(c *conn, w Want) (js []*Job, held bool, err error) {
 		js = append(js, j)
 	}
 	return js, held, nil
+}
+
+// readyCount counts the jobs a claim could lease now, up to limit.
+func (c *conn) readyCount(now, latest int64, limit int) (int, error) {
+	query, args := "SELECT COUNT(*) FROM ("+qReady+")", []any{now, latest, limit}
+	for i, k := range claimLimits {
+		if k >= limit {
+			query, args = qReadyCounted[i], args[:2]
+			break
+		}
+	}
+	var ready int
+	if err := c.queryRow(query, args, &ready); err != nil {
+		return 0, err
+	}
+	return min(ready, limit), nil
 }
 
 // lease leases the pending job id in c's transaction, with what its path
