@@ -167,7 +167,13 @@ func open(ctx context.Context, path string, mode openMode) (*Queue, error) {
 		if err == nil {
 			q.read, err = openReader(ctx, dsn)
 		}
+		if err == nil {
+			var some bool
+			err = q.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM upload_sessions)`).Scan(&some)
+			q.sessionsMaybe.Store(some)
+		}
 	} else {
+		q.sessionsMaybe.Store(true)
 		err = q.checkSchema(ctx)
 	}
 	if err != nil && mode == modeReader && cleanlyClosed(path) {

@@ -95,6 +95,12 @@ type Queue struct {
 
 	file os.FileInfo // the database file the daemon opened; see Ping
 
+	// sessionsMaybe is false only while no upload session can exist: a
+	// daemon's Open found none and none was saved since (Save sets it
+	// before it writes). A completion then skips qDropSession, a
+	// statement per small file that never finds a row.
+	sessionsMaybe atomic.Bool
+
 	sending *sending // the daemon's marks of leases that sent a whole file (MarkSent); nil otherwise
 }
 
@@ -956,8 +962,10 @@ func (q *Queue) completeOne(c *conn, j *Job, o Outcome, now int64, requeued *boo
 			return err
 		}
 	}
-	if _, err := c.exec(qDropSession, j.Watch, j.Rel); err != nil {
-		return err
+	if q.sessionsMaybe.Load() {
+		if _, err := c.exec(qDropSession, j.Watch, j.Rel); err != nil {
+			return err
+		}
 	}
 	if o.Intent != "" {
 		return recheck(c, j.ID, ms(o.Recheck), "delivered; after_upload "+o.Intent+" once the file has held still", now, requeued)

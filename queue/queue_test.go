@@ -241,6 +241,37 @@ func TestSessionsRoundTrip(t *testing.T) {
 	}
 }
 
+// A session left by an earlier run (a large file's chunked upload cut
+// off, the file since replaced by a small one) goes with the completion of
+// the path's job in the next run too: completions skip the session's
+// removal only while no session can exist.
+func TestSessionOfAnEarlierRunGoesWithCompletion(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "state")
+	q, err := queue.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Sessions("/w", "big", "t").Save(ctx, &targets.Session{Token: "tok", Size: 10 << 20, HashState: []byte{1}}); err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	if q, err = queue.Open(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	q.Enqueue(ctx, []queue.Item{item("small", 1), item("big", 1)})
+	for range 2 {
+		j := claim(t, q)
+		if _, err := q.Complete(ctx, j, queue.Outcome{Delivered: &queue.FileState{SHA256: "s"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := q.Sessions("/w", "big", "t").Load(ctx); got != nil {
+		t.Fatal("the earlier run's session survives the completion")
+	}
+}
+
 // BenchmarkEnqueueClaimComplete measures the queue's full cycle per job.
 func BenchmarkEnqueueClaimComplete(b *testing.B) {
 	q, _ := open(b)

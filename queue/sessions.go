@@ -53,6 +53,7 @@ func (s *sessionStore) Load(ctx context.Context) (*targets.Session, error) {
 // state and time. Anything else, or a row that has gone meanwhile (the job
 // completed, another process replaced it), is written in full.
 func (s *sessionStore) Save(ctx context.Context, sess *targets.Session) error {
+	s.q.sessionsMaybe.Store(true) // before the row exists (see Queue.sessionsMaybe)
 	if s.token != "" && sess.Token == s.token {
 		res, err := s.q.db.ExecContext(ctx, `UPDATE upload_sessions SET offset = ?, hash_state = ?, updated_at = ? WHERE watch = ? AND rel = ? AND target = ? AND token = ?`,
 			sess.Offset, sess.HashState, ms(s.q.now()), s.watch, s.rel, s.target, sess.Token)
