@@ -10,8 +10,9 @@ import (
 )
 
 // Two targets, one paused (or down): ClaimN and ClaimAhead with Keep lease
-// (the claim looks targets up per job only while one is unavailable)
-// only the other target's jobs, in order, and held counts only those.
+// only the other target's jobs, in order, and held counts only those. The
+// claim looks targets up job by job only while some target is unavailable
+// (qReady), so this is the case that takes that path.
 func TestClaimSkipsTheOneUnavailableTargetOfTwo(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(1_700_000_000, 0)
