@@ -163,6 +163,7 @@ type Daemon struct {
 	inflight map[int64]*flight
 	handoffs map[int64]*handoff   // leased job → where the runner running it takes its next job
 	ownMoves map[string]time.Time // watch+"\x00"+rel the daemon removed itself
+	named    map[string]bool      // watch+"\x00"+rel of leftovers named in a warning (leftover)
 	stranded []strandedJob        // leased jobs whose outcome or put-back could not be written
 	throttle map[string]int       // target → throttled answers since its last delivery
 	names    keyLock              // remote names being uploaded, for targets without folders
@@ -227,7 +228,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 		o.ProgressInterval = time.Second
 	}
 	d := &Daemon{cfg: cfg, log: o.Log, obs: o.Observer, progressEvery: o.ProgressInterval, q: q, release: release, gen: newGeneration(cfg, set),
-		wake: newSignal(), busy: make(chan struct{}, 1), pipe: newPipeline(cfg.Workers), inflight: map[int64]*flight{}, handoffs: map[int64]*handoff{}, ownMoves: map[string]time.Time{}, throttle: map[string]int{}, changing: map[string]int{}}
+		wake: newSignal(), busy: make(chan struct{}, 1), pipe: newPipeline(cfg.Workers), inflight: map[int64]*flight{}, handoffs: map[int64]*handoff{}, ownMoves: map[string]time.Time{}, named: map[string]bool{}, throttle: map[string]int{}, changing: map[string]int{}}
 	q.SetHorizon(waitHorizon(cfg.Retry, cfg.Watches))
 	d.initReload(o)
 	d.health = newHealth(d)

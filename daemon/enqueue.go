@@ -3,10 +3,13 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"path"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/internal/safefs"
 	"github.com/dropsync/dropsync/queue"
 	"github.com/dropsync/dropsync/watcher"
 )
@@ -78,13 +81,40 @@ func (d *Daemon) enqueueLoop(ctx context.Context, wc *config.Watch, events <-cha
 func (d *Daemon) items(wc *config.Watch, batch []watcher.Event) []queue.Item {
 	items := make([]queue.Item, 0, len(batch))
 	for _, ev := range batch {
-		if ev.Gone && d.tookOwnMove(wc.Path, ev.Rel) || ownName(ev.Rel) {
+		if ev.Gone && d.tookOwnMove(wc.Path, ev.Rel) {
+			continue
+		}
+		if ownName(ev.Rel) {
+			if !ev.Gone {
+				d.leftover(wc, ev.Rel)
+			}
 			continue
 		}
 		items = append(items, queue.Item{Watch: wc.Path, Rel: ev.Rel, Target: wc.Target, FP: ev.FP, Gone: ev.Gone, Dir: ev.Dir,
 			AfterUpload: wc.AfterUpload != "keep", Order: wc.Order})
 	}
 	return items
+}
+
+// leftover names, in one warning per path while the daemon runs, a file
+// left under safefs.RemovePrefix by a move across file systems that was
+// interrupted between setting the source aside and removing it (the
+// daemon was killed): the name it had is not known, so it is not sent,
+// and it may be a newer version saved during the copy. A move in progress
+// holds that name for microseconds, never until the file has settled.
+func (d *Daemon) leftover(wc *config.Watch, rel string) {
+	if !strings.HasPrefix(path.Base(rel), safefs.RemovePrefix) {
+		return
+	}
+	k := wc.Path + "\x00" + rel
+	d.mu.Lock()
+	seen := d.named[k]
+	d.named[k] = true
+	d.mu.Unlock()
+	if !seen {
+		d.log.Warn("a file left by an interrupted move across file systems (dropsync stopped between setting the file aside and removing it): it is the moved file, whose copy is in move_to or failed_to, or a newer version saved during the move; it is not sent: compare it with that copy, then remove it, or rename it to send it",
+			"watch", wc.Path, "path", rel)
+	}
 }
 
 // enqueueChunks enqueues items in transactions of at most enqueueChunk
