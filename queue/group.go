@@ -22,7 +22,8 @@ type groupOp struct {
 // A leader yields its processor once before it takes the round's batch:
 // callers already runnable (workers whose uploads just ended) reach the
 // queue first and share its commit. In the hot-folder burst that took a
-// round from 1.5 to 2.3 operations (BenchmarkBurstPerFile), and each
+// round from 1.5 to 2.3 operations (counted in BenchmarkBurstPerFile,
+// README "Session 13 figures"), and each
 // commit saved is a transaction's log frames, locks and wake-ups; with no
 // one else runnable the yield returns at once.
 type groupCommit struct {
@@ -44,7 +45,6 @@ func (g *groupCommit) run(op *groupOp, commit func([]*groupOp)) {
 		return // run by another caller's round
 	}
 	runtime.Gosched() // let runnable callers join this round
-
 	g.mu.Lock()
 	batch := g.queued
 	g.queued, g.round = nil, len(batch)
