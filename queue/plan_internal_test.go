@@ -30,7 +30,7 @@ func TestLookupsUseIndexes(t *testing.T) {
 	defer q.Close()
 	queries := map[string]string{"remote shared": qRemoteShared, "expand deleted folder": qExpandDir}
 	hot := append([]string{qLookup, qCoalesce, qDropFailed, qInsert, qReady, qLease, qLeased, qRecord, qDropSession, qFinish, qRequeue, qFileState, qProgress, qNameOwner, qClaimName, qNewJobAttempts},
-		append(qReadyLimited, qReadyCounted...)...)
+		append(readyIDs, readyCounts[0][4], readyCounts[2][4], readyQuery(100, 200, true))...)
 	for i, s := range hot {
 		queries["hot statement "+string(rune('A'+i))] = s
 	}

@@ -48,6 +48,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -207,18 +208,45 @@ const (
 // n uses the smallest one of at least n and leases the first n ids.
 var claimLimits = []int{1, 2, 4, 8, 16, 32, 64}
 
-// qReadyLimited[i] is qReady with the limit claimLimits[i] written in;
-// qReadyCounted[i] counts its rows (at most the limit) without returning
-// them: a claim ahead asks whether enough ready jobs stay behind the ones
-// it leases (Want.Keep), and learns it in one row, not one per job.
-var qReadyLimited, qReadyCounted = func() (ids, counts []string) {
+// readyIDs[i] is qReady with the limit claimLimits[i] written in;
+// readyCounts[i][k] is readyIDs[i] with a second column: how many jobs are
+// ready up to the limit claimLimits[k]. SQLite counts them once per
+// statement (the subquery names no column of the row): a claim ahead
+// learns in the statement that reads the ids whether enough ready jobs
+// stay behind the ones it leases (Want.Keep), without a row per job.
+var readyIDs, readyCounts = func() (ids []string, counts [][]string) {
+	limited := func(n int) string { return strings.Replace(qReady, "LIMIT ?3", "LIMIT "+strconv.Itoa(n), 1) }
 	for _, n := range claimLimits {
-		q := strings.Replace(qReady, "LIMIT ?3", "LIMIT "+strconv.Itoa(n), 1)
-		ids = append(ids, q)
-		counts = append(counts, "SELECT COUNT(*) FROM ("+q+")")
+		ids = append(ids, limited(n))
+	}
+	for _, id := range ids {
+		var row []string
+		for _, k := range ids {
+			row = append(row, strings.Replace(id, "SELECT id FROM", "SELECT id, (SELECT COUNT(*) FROM ("+k+")) FROM", 1))
+		}
+		counts = append(counts, row)
 	}
 	return ids, counts
 }()
+
+// readyQuery is the claim's statement for up to n ids, with the count of
+// ready jobs up to k (counted) or without: the prepared one whose limits
+// are the smallest of claimLimits of at least n and k, or, above them, a
+// statement with n and k written in.
+func readyQuery(n, k int, counted bool) string {
+	i, j := slices.IndexFunc(claimLimits, func(l int) bool { return l >= n }), slices.IndexFunc(claimLimits, func(l int) bool { return l >= k })
+	switch {
+	case !counted && i >= 0:
+		return readyIDs[i]
+	case counted && i >= 0 && j >= 0:
+		return readyCounts[i][j]
+	}
+	q := strings.Replace(qReady, "LIMIT ?3", "LIMIT "+strconv.Itoa(n), 1)
+	if counted {
+		q = strings.Replace(q, "SELECT id FROM", "SELECT id, (SELECT COUNT(*) FROM ("+strings.Replace(qReady, "LIMIT ?3", "LIMIT "+strconv.Itoa(k), 1)+")) FROM", 1)
+	}
+	return q
+}
 
 // SetClock replaces the queue's clock, for tests.
 func (q *Queue) SetClock(now func() time.Time) { q.now = now }
@@ -709,43 +737,39 @@ func (q *Queue) claim(c *conn, w Want) (js []*Job, held bool, err error) {
 		return nil, false, nil
 	}
 	now := ms(q.now())
-	latest := q.latest(now)
-	n, ready := w.Now, limit
-	if w.Ahead > 0 {
-		// How many are ready, up to the limit, decides how many to lease.
-		if ready, err = c.readyCount(now, latest, limit); err != nil {
-			return nil, false, err
+	// The ids of up to Now+Ahead ready jobs, and for a claim ahead how
+	// many are ready up to limit, which decides how many of them to lease.
+	most := w.Now + w.Ahead
+	query := readyQuery(most, limit, w.Ahead > 0)
+	var ids []int64
+	ready := 0
+	err = c.query(query, []any{now, q.latest(now)}, func(scan func(...any) error) error {
+		var id int64
+		if len(ids) >= most {
+			return nil
 		}
-		n = min(ready, w.Now)
+		var err error
+		if w.Ahead > 0 {
+			err = scan(&id, &ready)
+		} else {
+			err = scan(&id)
+		}
+		if err != nil {
+			return err
+		}
+		ids = append(ids, id)
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	n := min(len(ids), w.Now)
+	if w.Ahead > 0 {
+		ready = min(ready, limit)
 		if extra := ready - w.Now - w.Keep; extra > 0 {
 			n += min(extra, w.Ahead)
 		}
 	}
-	ids := make([]int64, 0, n)
-	if n > 0 {
-		query, args := qReady, []any{now, latest, n}
-		for i, k := range claimLimits {
-			if k >= n {
-				query, args = qReadyLimited[i], args[:2]
-				break
-			}
-		}
-		err = c.query(query, args, func(scan func(...any) error) error {
-			var id int64
-			if len(ids) >= n {
-				return nil
-			}
-			if err := scan(&id); err != nil {
-				return err
-			}
-			ids = append(ids, id)
-			return nil
-		})
-		if err != nil {
-			return nil, false, err
-		}
-	}
-	n = len(ids)
 	held = w.Ahead > 0 && ready > n
 	js = make([]*Job, 0, n)
 	for _, id := range ids[:n] {
@@ -761,22 +785,6 @@ func (q *Queue) claim(c *conn, w Want) (js []*Job, held bool, err error) {
 		js = append(js, j)
 	}
 	return js, held, nil
-}
-
-// readyCount counts the jobs a claim could lease now, up to limit.
-func (c *conn) readyCount(now, latest int64, limit int) (int, error) {
-	query, args := "SELECT COUNT(*) FROM ("+qReady+")", []any{now, latest, limit}
-	for i, k := range claimLimits {
-		if k >= limit {
-			query, args = qReadyCounted[i], args[:2]
-			break
-		}
-	}
-	var ready int
-	if err := c.queryRow(query, args, &ready); err != nil {
-		return 0, err
-	}
-	return min(ready, limit), nil
 }
 
 // lease leases the pending job id in c's transaction, with what its path
