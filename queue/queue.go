@@ -215,14 +215,11 @@ var claimLimits = []int{1, 2, 4, 8, 16, 32, 64}
 // learns in the statement that reads the ids whether enough ready jobs
 // stay behind the ones it leases (Want.Keep), without a row per job.
 var readyIDs, readyCounts = func() (ids []string, counts [][]string) {
-	limited := func(n int) string { return strings.Replace(qReady, "LIMIT ?3", "LIMIT "+strconv.Itoa(n), 1) }
 	for _, n := range claimLimits {
-		ids = append(ids, limited(n))
-	}
-	for _, id := range ids {
+		ids = append(ids, readySQL(n, 0, false))
 		var row []string
-		for _, k := range ids {
-			row = append(row, strings.Replace(id, "SELECT id FROM", "SELECT id, (SELECT COUNT(*) FROM ("+k+")) FROM", 1))
+		for _, k := range claimLimits {
+			row = append(row, readySQL(n, k, true))
 		}
 		counts = append(counts, row)
 	}
@@ -231,8 +228,8 @@ var readyIDs, readyCounts = func() (ids []string, counts [][]string) {
 
 // readyQuery is the claim's statement for up to n ids, with the count of
 // ready jobs up to k (counted) or without: the prepared one whose limits
-// are the smallest of claimLimits of at least n and k, or, above them, a
-// statement with n and k written in.
+// are the smallest of claimLimits of at least n and k, or, above them, one
+// with n and k written in.
 func readyQuery(n, k int, counted bool) string {
 	i, j := slices.IndexFunc(claimLimits, func(l int) bool { return l >= n }), slices.IndexFunc(claimLimits, func(l int) bool { return l >= k })
 	switch {
@@ -241,11 +238,17 @@ func readyQuery(n, k int, counted bool) string {
 	case counted && i >= 0 && j >= 0:
 		return readyCounts[i][j]
 	}
-	q := strings.Replace(qReady, "LIMIT ?3", "LIMIT "+strconv.Itoa(n), 1)
-	if counted {
-		q = strings.Replace(q, "SELECT id FROM", "SELECT id, (SELECT COUNT(*) FROM ("+strings.Replace(qReady, "LIMIT ?3", "LIMIT "+strconv.Itoa(k), 1)+")) FROM", 1)
+	return readySQL(n, k, counted)
+}
+
+// readySQL is qReady with the limit n written in and, if counted, the
+// count of ready jobs up to k as a second column.
+func readySQL(n, k int, counted bool) string {
+	limited := func(l int) string { return strings.Replace(qReady, "LIMIT ?3", "LIMIT "+strconv.Itoa(l), 1) }
+	if !counted {
+		return limited(n)
 	}
-	return q
+	return strings.Replace(limited(n), "SELECT id FROM", "SELECT id, (SELECT COUNT(*) FROM ("+limited(k)+")) FROM", 1)
 }
 
 // SetClock replaces the queue's clock, for tests.
