@@ -1,0 +1,44 @@
+package targets_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/targets"
+)
+
+// Oracle (and any oauth2 target without ClientAuthInBody) sends the client
+// id and secret to the token endpoint as HTTP Basic. A token endpoint's
+// error page that echoes the request headers must not put that Basic value
+// (base64 of id:secret, trivially decoded) into the error, which reaches
+// the log, jobs.last_error, target_health.reason and `dropsync status`.
+func TestRevAuthOAuthHeaderClientSecretEchoedByTokenEndpoint(t *testing.T) {
+	const id, secret = "dropsync-client", "s3cr3t-client-value"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, "bad request; headers: Authorization=%s", r.Header.Get("Authorization"))
+	}))
+	defer srv.Close()
+	a, err := targets.NewAuth(config.Auth{Type: "oauth2", TokenURL: srv.URL, ClientID: id, ClientSecret: secret},
+		targets.AuthOptions{HTTP: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := http.NewRequest(http.MethodGet, "http://example.invalid/", nil)
+	err = a.Authorize(context.Background(), r)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	basic := base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secret)))
+	if strings.Contains(err.Error(), basic) {
+		t.Fatalf("the client credentials (Basic %s) are in the error: %q", basic, err.Error())
+	}
+}
