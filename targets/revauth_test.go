@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dropsync/dropsync/config"
 	"github.com/dropsync/dropsync/targets"
@@ -40,5 +41,38 @@ func TestRevAuthOAuthHeaderClientSecretEchoedByTokenEndpoint(t *testing.T) {
 	basic := base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secret)))
 	if strings.Contains(err.Error(), basic) {
 		t.Fatalf("the client credentials (Basic %s) are in the error: %q", basic, err.Error())
+	}
+}
+
+// A token_url that redirects (http:// answered with a redirect to https://,
+// a moved identity provider, an SSO login page) is a wrong url, about the
+// target and never about a file: as Client.Do makes any unexpected redirect
+// (README "Target health": down, "an unexpected redirect naming its
+// Location"), it must not be a plain Retryable failure, which counts an
+// attempt of every file (and fails them under retry.max_attempts) and says
+// nothing of where the server points.
+func TestRevAuthTokenURLRedirectIsNotAFileFailure(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://idp.example.com/oauth2/v1/token", http.StatusFound)
+	}))
+	defer srv.Close()
+	tc := &config.Target{Timeout: config.Duration(5 * time.Second)}
+	hc, err := targets.NewHTTPClient(tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := targets.NewAuth(config.Auth{Type: "oauth2", TokenURL: srv.URL, ClientID: "id", ClientSecret: "s3cr3t-value"},
+		targets.AuthOptions{HTTP: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := http.NewRequest(http.MethodGet, "http://example.invalid/", nil)
+	err = a.Authorize(context.Background(), r)
+	k, _ := targets.Classify(err)
+	if k == targets.Retryable || k == targets.Permanent {
+		t.Fatalf("token_url redirect: kind %v (a failure of the file, counted as its attempt): %v", k, err)
+	}
+	if !strings.Contains(err.Error(), "idp.example.com") {
+		t.Errorf("error %q does not name where the token_url redirects", err)
 	}
 }
