@@ -2,9 +2,11 @@ package targets
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -135,6 +137,11 @@ func (o *OAuth2) token(ctx context.Context) (*oauth2.Token, error) {
 		ctx = context.WithValue(ctx, oauth2.HTTPClient, o.http)
 	}
 	o.cfg.ClientSecret = o.secret.Reveal() // client_secret_file may have changed; cfg is only used here, one fetch at a time
+	if o.cfg.AuthStyle == oauth2.AuthStyleInHeader {
+		// The form a token endpoint's error page may echo: the library
+		// sends the id and secret query-escaped as HTTP Basic.
+		redact.Add(base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(o.cfg.ClientID) + ":" + url.QueryEscape(o.cfg.ClientSecret))))
+	}
 	tok, err := o.cfg.Token(ctx)
 	if err != nil {
 		return nil, err
@@ -171,7 +178,10 @@ func (o *OAuth2) Refresh(rejected *http.Request) bool {
 // invalid_grant and invalid_scope with 400, some servers with 401 or
 // 403), so the target waits for a fixed secret instead of failing every
 // file of the backlog; a 429 is Throttled with its Retry-After; the rest
-// (5xx, no answer) is Retryable.
+// (5xx, no answer) is Retryable. A redirect is a wrong token_url (an
+// http:// answered with https://, a moved identity provider, a login
+// page), about the target as Client.Do's unexpected redirects are:
+// Unreachable, naming where it points.
 func tokenError(err error) *Error {
 	e := &Error{Kind: Retryable, Op: "get oauth2 token", Msg: tokenErrorMsg(err), Err: err}
 	var re *oauth2.RetrieveError
@@ -181,6 +191,9 @@ func tokenError(err error) *Error {
 	case errors.As(err, &re) && re.Response != nil:
 		e.Status = re.Response.StatusCode
 		switch k := KindOfStatus(e.Status); {
+		case e.Status/100 == 3 && e.Status != http.StatusNotModified:
+			e.Kind = Unreachable
+			e.Msg = fmt.Sprintf("the token_url redirects to %q (a moved server or a login page): check auth.token_url", location(re.Response))
 		case k == Throttled:
 			e.Kind = Throttled
 			e.RetryAfter, _ = RetryAfter(re.Response.Header.Get("Retry-After"), time.Now())

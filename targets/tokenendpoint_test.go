@@ -20,7 +20,7 @@ import (
 // error page that echoes the request headers must not put that Basic value
 // (base64 of id:secret, trivially decoded) into the error, which reaches
 // the log, jobs.last_error, target_health.reason and `dropsync status`.
-func TestRevAuthOAuthHeaderClientSecretEchoedByTokenEndpoint(t *testing.T) {
+func TestClientSecretSentAsBasicIsRedacted(t *testing.T) {
 	const id, secret = "dropsync-client", "s3cr3t-client-value"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -51,7 +51,7 @@ func TestRevAuthOAuthHeaderClientSecretEchoedByTokenEndpoint(t *testing.T) {
 // Location"), it must not be a plain Retryable failure, which counts an
 // attempt of every file (and fails them under retry.max_attempts) and says
 // nothing of where the server points.
-func TestRevAuthTokenURLRedirectIsNotAFileFailure(t *testing.T) {
+func TestTokenURLRedirectIsTheTargets(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "https://idp.example.com/oauth2/v1/token", http.StatusFound)
 	}))
