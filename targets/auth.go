@@ -193,7 +193,7 @@ func tokenError(err error) *Error {
 		switch k := KindOfStatus(e.Status); {
 		case e.Status/100 == 3 && e.Status != http.StatusNotModified:
 			e.Kind = Unreachable
-			e.Msg = fmt.Sprintf("the token_url redirects to %q (a moved server or a login page): check auth.token_url", location(re.Response))
+			e.Msg = fmt.Sprintf("the token_url redirects to %q (a moved server or a login page): check auth.token_url", Location(re.Response))
 		case k == Throttled:
 			e.Kind = Throttled
 			e.RetryAfter, _ = RetryAfter(re.Response.Header.Get("Retry-After"), time.Now())

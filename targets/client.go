@@ -173,7 +173,7 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 		if resp.StatusCode/100 == 3 && resp.StatusCode != http.StatusNotModified && !c.Redirects {
 			DrainClose(resp)
 			return nil, &Error{Kind: Unreachable, Op: op, Status: resp.StatusCode,
-				Msg: fmt.Sprintf("unexpected redirect to %q (a moved server or a login page): check the target's url and auth", location(resp))}
+				Msg: fmt.Sprintf("unexpected redirect to %q (a moved server or a login page): check the target's url and auth", Location(resp))}
 		}
 		if resp.StatusCode == http.StatusUnauthorized && try == 0 && c.Auth != nil && c.Auth.Refresh(req) {
 			if err := drainClose(resp); err != nil {
@@ -227,9 +227,9 @@ func transportError(op string, err error) *Error {
 	return e
 }
 
-// location is a redirect's target without its query, which may carry
+// Location is a redirect's target without its query, which may carry
 // anything.
-func location(resp *http.Response) string {
+func Location(resp *http.Response) string {
 	u, err := url.Parse(resp.Header.Get("Location"))
 	if err != nil {
 		return "an unreadable Location"

@@ -120,8 +120,22 @@ func (s *sso) fetch(ctx context.Context) (string, error) {
 	if jsonErr != nil || words == "" {
 		words = targets.Shorten(string(raw))
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return "", targets.StatusError(opToken, resp, words)
+	switch {
+	case resp.StatusCode/100 == 3 && resp.StatusCode != http.StatusNotModified:
+		// A wrong token_service_url (http answered with https, a login
+		// page): about the target, as Client.Do's unexpected redirects.
+		return "", &targets.Error{Kind: targets.Unreachable, Op: opToken, Status: resp.StatusCode,
+			Msg: fmt.Sprintf("the token_service_url redirects to %q (a moved server or a login page): check auth.token_service_url", targets.Location(resp))}
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		// The TokenService's refusals are about the target's credentials
+		// (a locked or expired account answers 400 or 403), never about a
+		// file: what would fail a file for good rejects the credentials,
+		// and the files wait for them to be fixed.
+		e := targets.StatusError(opToken, resp, words)
+		if e.Kind == targets.Permanent {
+			e.Kind = targets.Auth
+		}
+		return "", e
 	}
 	switch {
 	case jsonErr != nil:

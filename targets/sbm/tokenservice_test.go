@@ -19,7 +19,7 @@ import (
 // never about one file: it must be Auth, as targets.tokenError makes every
 // 4xx of an oauth2 token endpoint. Permanent puts every file of the backlog
 // on the failed list.
-func TestRevAuthSSOTokenServiceRefusalIsNotPermanent(t *testing.T) {
+func TestTokenServiceRefusalRejectsCredentials(t *testing.T) {
 	for _, status := range []int{http.StatusBadRequest, http.StatusForbidden} {
 		t.Run(http.StatusText(status), func(t *testing.T) {
 			fake := sbm.NewFake()
