@@ -322,7 +322,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.health.run(runCtx, workCtx)
 	}()
 
-	runErr := d.serveReloads(ctx, &wg, errc)
+	runErr := d.serveReloads(runCtx, &wg, errc) // watches a reload starts run under runCtx too: a fatal error stops them
 	stopRun()
 	wg.Wait()
 	if runErr != nil {

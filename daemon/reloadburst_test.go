@@ -124,7 +124,7 @@ func waitSomePuts(t *testing.T, n int) {
 // watch to another target and removes a watch: every file of the kept
 // watches arrives, exactly once per client, at the right target, and
 // nothing stays pending or leased.
-func TestRevReloadBurstExactlyOnce(t *testing.T) {
+func TestReloadDuringABurstDeliversEachFileOnce(t *testing.T) {
 	rr.reset(20 * time.Millisecond)
 	b := t.TempDir()
 	c := t.TempDir()
@@ -175,6 +175,3 @@ func TestRevReloadBurstExactlyOnce(t *testing.T) {
 		t.Errorf("jobs left: %v", cnt)
 	}
 }
-
-
-

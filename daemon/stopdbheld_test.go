@@ -33,7 +33,7 @@ func stopWithin(t *testing.T, h *daemontest.Harness, limit time.Duration) time.D
 // (plus a little), also with the database held by another program, and
 // the next start delivers every file exactly once with nothing left
 // leased.
-func TestRevStopDuringBurst(t *testing.T) {
+func TestStopDuringABurstEndsWithinItsDeadline(t *testing.T) {
 	for _, held := range []bool{false, true} {
 		t.Run(fmt.Sprint("dbheld=", held), func(t *testing.T) {
 			rr.reset(300 * time.Millisecond)

@@ -18,7 +18,7 @@ import (
 // With a watch that a reload started, Run must not wait for it forever:
 // apply starts it under Run's ctx, not under runCtx, which the fatal
 // error cancels.
-func TestRevFatalErrorAfterReloadReturns(t *testing.T) {
+func TestFatalWatchErrorAfterAReloadEndsRun(t *testing.T) {
 	dir := t.TempDir()
 	a, b, state := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "state")
 	for _, p := range []string{a, b} {
@@ -74,7 +74,7 @@ func TestRevFatalErrorAfterReloadReturns(t *testing.T) {
 }
 
 // The same without a reload: Run returns by itself.
-func TestRevFatalErrorWithoutReloadReturns(t *testing.T) {
+func TestFatalWatchErrorEndsRun(t *testing.T) {
 	dir := t.TempDir()
 	a, state := filepath.Join(dir, "a"), filepath.Join(dir, "state")
 	if err := os.Mkdir(a, 0o700); err != nil {

@@ -22,7 +22,7 @@ func openFDs(t *testing.T) int {
 
 // Q3: a storm of reloads, some concurrent, some while the database is
 // held, leaks no goroutine or file descriptor and loses no watch.
-func TestRevReloadStormNoLeak(t *testing.T) {
+func TestReloadStormLeaksNothing(t *testing.T) {
 	rr.reset(5 * time.Millisecond)
 	b := t.TempDir()
 	one := rrConfig(4, map[string]string{"t": "http://t1"}, rrWatch{"{{inbox}}", "t"}, rrWatch{b, "t"})
