@@ -107,6 +107,11 @@ type destination struct {
 	AccessTokenFile string        `yaml:"access_token_file"`
 
 	metadataJSON []byte // the metadataValues part, encoded once
+
+	// accessCode and accessToken are AccessCode and AccessToken as sent:
+	// given as *_file, they follow the file, so a code or token rotated on
+	// disk is sent with the next request without a restart (nil: none).
+	accessCode, accessToken *targets.Secret
 }
 
 // Watch decodes the watch's destination: folder_id (required), metadata,
@@ -136,6 +141,12 @@ func (t *Target) Watch(w *config.Watch) (any, error) {
 	if (d.AppLinkID == "") != (d.AccessToken == "") {
 		return nil, fmt.Errorf("destination.app_link_id: an applink needs both app_link_id and access_token")
 	}
+	if d.AccessCode != "" {
+		d.accessCode = targets.NewSecret(d.AccessCode, d.AccessCodeFile)
+	}
+	if d.AccessToken != "" {
+		d.accessToken = targets.NewSecret(d.AccessToken, d.AccessTokenFile)
+	}
 	if len(d.Metadata) > 0 {
 		if d.Metadata["collection"] == "" {
 			return nil, fmt.Errorf("destination.metadata: needs a collection key naming the metadata collection (assigned to a parent folder) that the other keys belong to")
@@ -154,7 +165,9 @@ func (t *Target) Watch(w *config.Watch) (any, error) {
 }
 
 // readSecret fills s from file, the destination's *_file form of key,
-// warning when others than the owner can read the file.
+// warning when others than the owner can read the file. This first read
+// checks the file at start; requests read it again when it changes (see
+// destination.accessToken).
 func readSecret(log *slog.Logger, s *config.Secret, file, key string) error {
 	if file == "" {
 		return nil
@@ -180,12 +193,12 @@ func (d *destination) setHeaders(req *http.Request) {
 	if d.LinkID != "" {
 		req.Header["LinkID"] = []string{d.LinkID}
 	}
-	if d.AppLinkID != "" {
+	if d.AppLinkID != "" && d.accessToken != nil {
 		req.Header["AppLinkID"] = []string{d.AppLinkID}
-		req.Header["AccessToken"] = []string{d.AccessToken.Reveal()}
+		req.Header["AccessToken"] = []string{d.accessToken.Reveal()}
 	}
-	if d.AccessCode != "" {
-		req.AddCookie(&http.Cookie{Name: "dAccessCode-" + d.LinkID, Value: d.AccessCode.Reveal()})
+	if d.accessCode != nil {
+		req.AddCookie(&http.Cookie{Name: "dAccessCode-" + d.LinkID, Value: d.accessCode.Reveal()})
 	}
 }
 
