@@ -83,6 +83,19 @@
 // every credential the process sent (package redact); targets.Error's
 // text has been through it already, this is the net under the rest.
 //
+// Invariant (stopWrites): once the stop has begun, runners write nothing
+// to the database that could wait: a write may wait a busy timeout on a
+// database another program holds, and the runners' writes queue for the
+// one connection, one after another (12 runners putting back the jobs
+// that waited for a slot took 12 s past a 1 s shutdown_timeout). A
+// completion, a put-back and an interrupted upload (with its ambiguous
+// count) are stranded instead, and releaseStranded writes them once the
+// runners are done, each try stopping at the first write that fails: a
+// stop takes at most shutdown_timeout and two busy timeouts. What is not
+// written then stays leased, as a kill leaves it: the next start returns
+// it to pending, ambiguous if its sending mark says its whole file went
+// out.
+//
 // Invariants of the hot path and of idleness:
 //   - A delivery counts (is logged, observed, followed by after_upload)
 //     only after its outcome is committed; completions of several workers
@@ -164,6 +177,7 @@ type Daemon struct {
 	handoffs map[int64]*handoff   // leased job → where the runner running it takes its next job
 	ownMoves map[string]time.Time // watch+"\x00"+rel the daemon removed itself
 	named    map[string]bool      // watch+"\x00"+rel of leftovers named in a warning (leftover)
+	runDone  <-chan struct{}      // Run's runCtx: closed when the stop begins; nil before Run
 	stranded []strandedJob        // leased jobs whose outcome or put-back could not be written
 	throttle map[string]int       // target → throttled answers since its last delivery
 	names    keyLock              // remote names being uploaded, for targets without folders
@@ -273,6 +287,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// workCtx, which outlives it by the drain deadline.
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
+	d.runDone = runCtx.Done()
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	stopDrain := context.AfterFunc(runCtx, func() {
@@ -847,6 +862,13 @@ func (d *Daemon) complete(ctx context.Context, j *queue.Job, o queue.Outcome, ho
 		want = d.pipe.want(1) // a runner runs j: it takes its next job from this commit
 		want.NameKey = claimKeys(d.current())
 	}
+	if ctx.Err() != nil || d.stopping() {
+		// The stop has begun: written with the others once the runners
+		// are done (see stopWrites).
+		d.pipe.got(want, 0)
+		d.strand(strandedJob{j: j, o: &o, unlock: hold.take(), then: then})
+		return false, false
+	}
 	requeued, next, err := d.q.CompleteNext(context.WithoutCancel(ctx), j, o, want)
 	d.pipe.got(want, len(next))
 	if err != nil {
@@ -868,9 +890,23 @@ func (d *Daemon) complete(ctx context.Context, j *queue.Job, o queue.Outcome, ho
 	return true, requeued
 }
 
+// stopping reports whether the stop has begun (Run's runCtx has ended).
+func (d *Daemon) stopping() bool {
+	select {
+	case <-d.runDone:
+		return true
+	default:
+		return false
+	}
+}
+
 // requeue returns j to pending at the given time; if that cannot be
 // recorded, the job is released in the background.
 func (d *Daemon) requeue(ctx context.Context, j *queue.Job, at time.Time, msg string, uncounted bool, log *slog.Logger) {
+	if ctx.Err() != nil || d.stopping() { // see stopWrites
+		d.strand(strandedJob{j: j, msg: msg, counted: !uncounted})
+		return
+	}
 	if err := d.q.Retry(context.WithoutCancel(ctx), j, at, msg, uncounted); err != nil {
 		log.Error("cannot put the job back; retrying in the background", "err", err)
 		d.strand(strandedJob{j: j})
@@ -906,6 +942,12 @@ type strandedJob struct {
 	o      *queue.Outcome
 	unlock func()              // the remote name claim, held until o is recorded
 	then   func(requeued bool) // what follows o's recording (the ready marker, the report)
+	// A put-back made while the daemon stops (stopWrites): its message,
+	// whether its attempt counts, and whether it was ambiguous (the whole
+	// file went out before the stop interrupted it: counted as such first).
+	msg       string
+	counted   bool
+	ambiguous bool
 }
 
 // strand keeps a job whose outcome or put-back could not be written, so
@@ -938,7 +980,16 @@ func (d *Daemon) releaseStranded(ctx context.Context) {
 // unstrand writes what s holds.
 func (d *Daemon) unstrand(ctx context.Context, s strandedJob) error {
 	if s.o == nil {
-		if err := d.q.Retry(ctx, s.j, time.Now(), "the outcome could not be recorded; trying again", true); err != nil {
+		if s.ambiguous {
+			if _, err := d.q.CountAttempt(ctx, s.j, s.j.FP, classAmbiguous); err != nil {
+				return err
+			}
+		}
+		msg := s.msg
+		if msg == "" {
+			msg = "the outcome could not be recorded; trying again"
+		}
+		if err := d.q.Retry(ctx, s.j, time.Now(), msg, !s.counted); err != nil {
 			return err
 		}
 		d.wake.notify()
@@ -971,6 +1022,12 @@ func (d *Daemon) handleErr(ctx context.Context, j *queue.Job, wc *config.Watch, 
 	errors.As(err, &te)
 	switch kind {
 	case targets.Canceled:
+		if ctx.Err() != nil || d.stopping() {
+			// Written once the runners are done (see stopWrites).
+			log.Info("upload interrupted by shutdown; it resumes at the next start")
+			d.strand(strandedJob{j: j, msg: "interrupted by shutdown", ambiguous: te != nil && te.Ambiguous})
+			return
+		}
 		if te != nil && te.Ambiguous {
 			// Stopped after the whole file went out: the next attempt
 			// asks the server first (see ambiguous.go).
