@@ -36,34 +36,42 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// Every line logged for a job names its target and path, right after the
-// message: a retry's warning, the delivery, a permanent failure.
-func TestJobLinesCarryTargetAndPath(t *testing.T) {
-	fake := sensenet.NewFake()
+// startLogged runs a daemon with one sensenet watch (settle 50 ms) on a
+// fake, logging at info into out; extra is more top-level configuration,
+// prepare runs on the watch folder before the daemon starts.
+func startLogged(t *testing.T, extra string, prepare func(in string)) (fake *sensenet.Fake, in string, d *daemon.Daemon, out *lockedBuffer) {
+	t.Helper()
+	fake = sensenet.NewFake()
 	srv := httptest.NewServer(fake)
 	t.Cleanup(func() { srv.Close(); fake.Close() })
 	dir := t.TempDir()
-	in := filepath.Join(dir, "in")
+	in = filepath.Join(dir, "in")
 	if err := os.MkdirAll(in, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	y := fmt.Sprintf("state_dir: %s\nworkers: 2\nretry: {initial: 20ms, max: 200ms}\ntargets:\n  t:\n    type: sensenet\n    url: %s\n    auth: {type: bearer, token: %s}\nwatches:\n  - path: %s\n    target: t\n    destination: {path: %s}\n    settle: 50ms\n",
-		filepath.Join(dir, "state"), srv.URL, sensenet.DemoToken, in, sensenet.DocumentsPath)
+	prepare(in)
+	y := fmt.Sprintf("state_dir: %s\nworkers: 2\n%stargets:\n  t:\n    type: sensenet\n    url: %s\n    auth: {type: bearer, token: %s}\nwatches:\n  - path: %s\n    target: t\n    destination: {path: %s}\n    settle: 50ms\n",
+		filepath.Join(dir, "state"), extra, srv.URL, sensenet.DemoToken, in, sensenet.DocumentsPath)
 	c, err := config.Parse(strings.NewReader(y))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out lockedBuffer
-	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	out = &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := daemon.New(ctx, c, daemon.Options{Log: log})
-	if err != nil {
+	if d, err = daemon.New(ctx, c, daemon.Options{Log: log}); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
+	return fake, in, d, out
+}
 
+// Every line logged for a job names its target and path, right after the
+// message: a retry's warning, the delivery, a permanent failure.
+func TestJobLinesCarryTargetAndPath(t *testing.T) {
+	fake, in, _, out := startLogged(t, "retry: {initial: 20ms, max: 200ms}\n", func(string) {})
 	fake.Inject(1, sensenet.Fault{Status: 500})
 	if err := os.WriteFile(filepath.Join(in, "ok file.txt"), []byte("hello"), 0o600); err != nil {
 		t.Fatal(err)

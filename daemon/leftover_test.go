@@ -2,20 +2,14 @@ package daemon_test
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/dropsync/dropsync/config"
-	"github.com/dropsync/dropsync/daemon"
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/internal/safefs"
-	"github.com/dropsync/dropsync/targets/sensenet"
 )
 
 // A move across file systems (after_upload: move, failed_to) sets the
@@ -27,34 +21,16 @@ import (
 // nothing: a newer version stayed hidden with no line naming it. It is
 // named in one warning, once, and left as it is.
 func TestLeftoverOfAnInterruptedMoveIsNamed(t *testing.T) {
-	fake := sensenet.NewFake()
-	srv := httptest.NewServer(fake)
-	t.Cleanup(func() { srv.Close(); fake.Close() })
-	dir := t.TempDir()
-	in := filepath.Join(dir, "in")
-	if err := os.MkdirAll(filepath.Join(in, "sub"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	left := filepath.Join(in, "sub", safefs.RemovePrefix+"0123456789abcdef")
-	if err := os.WriteFile(left, []byte("a newer version"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	y := fmt.Sprintf("state_dir: %s\nworkers: 2\ntargets:\n  t:\n    type: sensenet\n    url: %s\n    auth: {type: bearer, token: %s}\nwatches:\n  - path: %s\n    target: t\n    destination: {path: %s}\n    settle: 50ms\n",
-		filepath.Join(dir, "state"), srv.URL, sensenet.DemoToken, in, sensenet.DocumentsPath)
-	c, err := config.Parse(strings.NewReader(y))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out lockedBuffer
-	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ctx, cancel := context.WithCancel(context.Background())
-	d, err := daemon.New(ctx, c, daemon.Options{Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	var left string
+	_, in, d, out := startLogged(t, "", func(in string) {
+		if err := os.MkdirAll(filepath.Join(in, "sub"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		left = filepath.Join(in, "sub", safefs.RemovePrefix+"0123456789abcdef")
+		if err := os.WriteFile(left, []byte("a newer version"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
 
 	if err := os.WriteFile(filepath.Join(in, "sub", "later.txt"), []byte("later"), 0o600); err != nil {
 		t.Fatal(err)
