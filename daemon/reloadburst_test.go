@@ -120,7 +120,7 @@ func waitSomePuts(t *testing.T, n int) {
 	})
 }
 
-// Q1: a burst in flight while a reload changes a target's url, moves a
+// a burst in flight while a reload changes a target's url, moves a
 // watch to another target and removes a watch: every file of the kept
 // watches arrives, exactly once per client, at the right target, and
 // nothing stays pending or leased.

@@ -11,6 +11,7 @@ import (
 	"github.com/dropsync/dropsync/daemon/daemontest"
 )
 
+// openFDs counts the process's open file descriptors.
 func openFDs(t *testing.T) int {
 	t.Helper()
 	es, err := os.ReadDir("/proc/self/fd")
@@ -20,7 +21,7 @@ func openFDs(t *testing.T) int {
 	return len(es)
 }
 
-// Q3: a storm of reloads, some concurrent, some while the database is
+// A storm of reloads, some concurrent, some while the database is
 // held, leaks no goroutine or file descriptor and loses no watch.
 func TestReloadStormLeaksNothing(t *testing.T) {
 	rr.reset(5 * time.Millisecond)
@@ -29,7 +30,6 @@ func TestReloadStormLeaksNothing(t *testing.T) {
 	h := daemontest.StartYAML(t, one)
 	burst(t, h.Inbox, "warm", 5)
 	h.WaitIdle(t)
-	time.Sleep(300 * time.Millisecond)
 	g0, f0 := runtime.NumGoroutine(), openFDs(t)
 
 	var wg sync.WaitGroup

@@ -29,7 +29,7 @@ func stopWithin(t *testing.T, h *daemontest.Harness, limit time.Duration) time.D
 	return took
 }
 
-// Q2: a stop in the middle of a burst drains within shutdown_timeout
+// a stop in the middle of a burst drains within shutdown_timeout
 // (plus a little), also with the database held by another program, and
 // the next start delivers every file exactly once with nothing left
 // leased.
