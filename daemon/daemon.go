@@ -967,8 +967,8 @@ func (d *Daemon) releaseStranded(ctx context.Context) {
 	js := d.stranded
 	d.stranded = nil
 	d.mu.Unlock()
-	for i, s := range js {
-		if err := d.unstrand(ctx, s); err != nil {
+	for i := range js {
+		if err := d.unstrand(ctx, &js[i]); err != nil {
 			d.mu.Lock()
 			d.stranded = append(js[i:], d.stranded...)
 			d.mu.Unlock()
@@ -977,13 +977,15 @@ func (d *Daemon) releaseStranded(ctx context.Context) {
 	}
 }
 
-// unstrand writes what s holds.
-func (d *Daemon) unstrand(ctx context.Context, s strandedJob) error {
+// unstrand writes what s holds; an ambiguous attempt it has counted is
+// not counted again if the put-back fails and is tried later.
+func (d *Daemon) unstrand(ctx context.Context, s *strandedJob) error {
 	if s.o == nil {
 		if s.ambiguous {
 			if _, err := d.q.CountAttempt(ctx, s.j, s.j.FP, classAmbiguous); err != nil {
 				return err
 			}
+			s.ambiguous = false
 		}
 		msg := s.msg
 		if msg == "" {
