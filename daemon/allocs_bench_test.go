@@ -47,8 +47,9 @@ func TestMain(m *testing.M) {
 // file: with -benchmem, allocs/op and B/op are per delivered file. The
 // daemon logs at warn, as the burst's does, and has delivered one file
 // (connection, destination folder) before the clock starts. It also
-// reports the process's CPU time per file and the garbage collections
-// per 1,000 files. Use a fixed count, e.g.
+// reports the process's CPU time per file, the garbage collections
+// per 1,000 files, and the queue's shared commits: operations per commit
+// round and rounds per file. Use a fixed count, e.g.
 //
 //	go test ./daemon/ -run '^$' -bench BurstPerFile -benchmem -benchtime 3000x
 func BenchmarkBurstPerFile(b *testing.B) {
@@ -115,6 +116,7 @@ func BenchmarkBurstPerFile(b *testing.B) {
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	rounds0, ops0 := d.Queue().CommitRounds()
 	start := time.Now()
 	b.StartTimer()
 	for i, rel := range staged {
@@ -138,6 +140,9 @@ func BenchmarkBurstPerFile(b *testing.B) {
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/file")
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "files/s")
 	b.ReportMetric(float64(ms1.NumGC-ms0.NumGC)*1000/float64(b.N), "GCs/1000files")
+	rounds1, ops1 := d.Queue().CommitRounds()
+	b.ReportMetric(float64(ops1-ops0)/float64(rounds1-rounds0), "ops/commit")
+	b.ReportMetric(float64(rounds1-rounds0)/float64(b.N), "commits/file")
 }
 
 // mkdirMove renames from/rel to to/rel, making rel's folder in to.

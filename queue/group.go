@@ -22,15 +22,16 @@ type groupOp struct {
 // A leader yields its processor once before it takes the round's batch:
 // callers already runnable (workers whose uploads just ended) reach the
 // queue first and share its commit. In the hot-folder burst that took a
-// round from 1.5 to 2.3 operations (counted in BenchmarkBurstPerFile,
-// README "Session 13 figures"), and each
+// round from 1.5 to 2.3 operations (BenchmarkBurstPerFile reports them
+// from CommitRounds), and each
 // commit saved is a transaction's log frames, locks and wake-ups; with no
 // one else runnable the yield returns at once.
 type groupCommit struct {
 	mu      sync.Mutex
 	queued  []*groupOp
 	running bool
-	round   int // operations in the round being committed
+	rounds  int64 // rounds led so far
+	taken   int64 // operations those rounds took
 }
 
 // run returns once a commit round has run op.
@@ -47,7 +48,9 @@ func (g *groupCommit) run(op *groupOp, commit func([]*groupOp)) {
 	runtime.Gosched() // let runnable callers join this round
 	g.mu.Lock()
 	batch := g.queued
-	g.queued, g.round = nil, len(batch)
+	g.queued = nil
+	g.rounds++
+	g.taken += int64(len(batch))
 	g.mu.Unlock()
 	commit(batch)
 	for _, b := range batch {
@@ -56,11 +59,19 @@ func (g *groupCommit) run(op *groupOp, commit func([]*groupOp)) {
 		}
 	}
 	g.mu.Lock()
-	g.round = 0
 	if len(g.queued) > 0 {
 		g.queued[0].wake <- true
 	} else {
 		g.running = false
 	}
 	g.mu.Unlock()
+}
+
+// CommitRounds returns how many shared-commit rounds have run since the
+// queue opened and how many operations (completions, claims) they took:
+// their ratio is how well commits are shared.
+func (q *Queue) CommitRounds() (rounds, ops int64) {
+	q.group.mu.Lock()
+	defer q.group.mu.Unlock()
+	return q.group.rounds, q.group.taken
 }

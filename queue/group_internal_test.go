@@ -66,10 +66,11 @@ func TestConcurrentCompletionsShareCommits(t *testing.T) {
 				t.Fatal(err)
 			}
 			var wg sync.WaitGroup
+			base := taken(q)
 			for _, j := range js {
 				wg.Go(func() { complete(j) })
 			}
-			waitArrived(t, q, n) // the leader's round waits for the lock; the rest queue behind it
+			waitArrived(t, q, base, n) // the leader's round waits for the lock; the rest queue behind it
 			lock.Rollback()
 			wg.Wait()
 		} else {
@@ -93,16 +94,19 @@ func TestConcurrentCompletionsShareCommits(t *testing.T) {
 	}
 }
 
-// waitArrived polls until n completions wait in a commit round: the one
-// being committed or the next.
-func waitArrived(t *testing.T, q *Queue, n int) {
+// taken is how many operations commit rounds have taken so far.
+func taken(q *Queue) int64 { _, ops := q.CommitRounds(); return ops }
+
+// waitArrived polls until n operations arrived after base (taken's): in a
+// round being committed, or queued for the next.
+func waitArrived(t *testing.T, q *Queue, base int64, n int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	for {
 		q.group.mu.Lock()
-		queued := len(q.group.queued) + q.group.round
+		queued := int(q.group.taken-base) + len(q.group.queued)
 		q.group.mu.Unlock()
 		if queued == n {
 			return
@@ -147,11 +151,12 @@ func TestFailedCompletionDoesNotUndoOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	errs := make([]error, 4)
+	base := taken(q)
 	var wg sync.WaitGroup
 	for i, j := range js {
 		wg.Go(func() { _, errs[i] = q.Complete(ctx, j, Outcome{Delivered: &FileState{FP: j.FP, SHA256: "ab"}}) })
 	}
-	waitArrived(t, q, 4)
+	waitArrived(t, q, base, 4)
 	lock.Rollback()
 	wg.Wait()
 	if errs[0] == nil {
