@@ -2,7 +2,6 @@ package targets
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -47,8 +46,9 @@ func NewAuth(a config.Auth, o AuthOptions) (Authorizer, error) {
 	case "basic":
 		pw := NewSecret(a.Password, a.PasswordFile)
 		return headerAuth{set: func(r *http.Request) {
-			r.SetBasicAuth(a.Username, pw.Reveal())
-			redact.Add(strings.TrimPrefix(r.Header.Get("Authorization"), "Basic ")) // the form a server echoes
+			p := pw.Reveal()
+			r.SetBasicAuth(a.Username, p)
+			registerBasic(a.Username, p)
 		}}, nil
 	case "bearer":
 		tok := NewSecret(a.Token, a.TokenFile)
@@ -138,9 +138,8 @@ func (o *OAuth2) token(ctx context.Context) (*oauth2.Token, error) {
 	}
 	o.cfg.ClientSecret = o.secret.Reveal() // client_secret_file may have changed; cfg is only used here, one fetch at a time
 	if o.cfg.AuthStyle == oauth2.AuthStyleInHeader {
-		// The form a token endpoint's error page may echo: the library
-		// sends the id and secret query-escaped as HTTP Basic.
-		redact.Add(base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(o.cfg.ClientID) + ":" + url.QueryEscape(o.cfg.ClientSecret))))
+		// The library sends the id and secret query-escaped as HTTP Basic.
+		registerBasic(url.QueryEscape(o.cfg.ClientID), url.QueryEscape(o.cfg.ClientSecret))
 	}
 	tok, err := o.cfg.Token(ctx)
 	if err != nil {

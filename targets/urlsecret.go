@@ -61,5 +61,11 @@ func registerUserinfo(u *url.URL) {
 		_, escaped, _ := strings.Cut(s, ":")
 		redact.Add(escaped)
 	}
-	redact.Add(base64.StdEncoding.EncodeToString([]byte(name + ":" + pw)))
+	registerBasic(name, pw)
+}
+
+// registerBasic registers the value of the Basic Authorization header for
+// user and password, the form a server that echoes the request shows.
+func registerBasic(user, password string) {
+	redact.Add(base64.StdEncoding.EncodeToString([]byte(user + ":" + password)))
 }
