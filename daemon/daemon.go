@@ -862,7 +862,7 @@ func (d *Daemon) complete(ctx context.Context, j *queue.Job, o queue.Outcome, ho
 		want = d.pipe.want(1) // a runner runs j: it takes its next job from this commit
 		want.NameKey = claimKeys(d.current())
 	}
-	if ctx.Err() != nil || d.stopping() {
+	if d.stopping() {
 		// The stop has begun: written with the others once the runners
 		// are done (see stopWrites).
 		d.pipe.got(want, 0)
@@ -890,7 +890,9 @@ func (d *Daemon) complete(ctx context.Context, j *queue.Job, o queue.Outcome, ho
 	return true, requeued
 }
 
-// stopping reports whether the stop has begun (Run's runCtx has ended).
+// stopping reports whether the stop has begun (Run's runCtx has ended):
+// also true past the drain deadline, when the jobs' context has ended,
+// since that ends after runCtx.
 func (d *Daemon) stopping() bool {
 	select {
 	case <-d.runDone:
@@ -903,7 +905,7 @@ func (d *Daemon) stopping() bool {
 // requeue returns j to pending at the given time; if that cannot be
 // recorded, the job is released in the background.
 func (d *Daemon) requeue(ctx context.Context, j *queue.Job, at time.Time, msg string, uncounted bool, log *slog.Logger) {
-	if ctx.Err() != nil || d.stopping() { // see stopWrites
+	if d.stopping() { // see stopWrites
 		d.strand(strandedJob{j: j, msg: msg, counted: !uncounted})
 		return
 	}
@@ -1024,7 +1026,7 @@ func (d *Daemon) handleErr(ctx context.Context, j *queue.Job, wc *config.Watch, 
 	errors.As(err, &te)
 	switch kind {
 	case targets.Canceled:
-		if ctx.Err() != nil || d.stopping() {
+		if d.stopping() {
 			// Written once the runners are done (see stopWrites).
 			log.Info("upload interrupted by shutdown; it resumes at the next start")
 			d.strand(strandedJob{j: j, msg: "interrupted by shutdown", ambiguous: te != nil && te.Ambiguous})
