@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/dropsync/dropsync/internal/fsid"
 )
@@ -24,15 +23,6 @@ func (q *Queue) ActiveInFolder(ctx context.Context, watch, dir string) (bool, er
 		return false, fmt.Errorf("queue: jobs in folder: %w", err)
 	}
 	return n > 0, nil
-}
-
-// QueuedAt returns when job id was queued, to the millisecond.
-func (q *Queue) QueuedAt(ctx context.Context, id int64) (time.Time, error) {
-	var at int64
-	if err := q.db.QueryRowContext(ctx, `SELECT created_at FROM jobs WHERE id = ?`, id).Scan(&at); err != nil {
-		return time.Time{}, fmt.Errorf("queue: queued at: %w", q.explain(err))
-	}
-	return time.UnixMilli(at), nil
 }
 
 // Settled reports whether the file rel of watch, as fp says it is now, has
