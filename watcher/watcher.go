@@ -293,7 +293,7 @@ func New(o Options) (*Watcher, error) {
 	// An inotify instance only for a watch that will use events; one that
 	// cannot be had now is asked for again when the root is watched, and
 	// failing then the watch is polled (prepareRoot).
-	if o.Mode == "events" || o.Mode != "poll" && !Decide(o.Mode, o.Root).Poll {
+	if !Decide(o.Mode, o.Root).Poll {
 		w.fsw, _ = fsnotify.NewWatcher()
 	}
 	return w, nil
@@ -396,6 +396,17 @@ func (w *Watcher) forgetReport(path string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	delete(w.reports, path)
+}
+
+// forgetFileReport is forgetReport for the file rel, as settled calls it
+// for every file it sends: with no report at all (the usual case) it
+// builds no path.
+func (w *Watcher) forgetFileReport(rel string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.reports) > 0 {
+		delete(w.reports, w.abs(rel))
+	}
 }
 
 // pruneReports forgets the reports of paths that are gone, so that
@@ -1127,7 +1138,7 @@ func (w *Watcher) settled(now time.Time) []Event {
 			} else if !missing(err) {
 				w.reportOnce(w.abs(rel), err)
 			} else {
-				w.forgetReport(w.abs(rel))
+				w.forgetFileReport(rel)
 			}
 			delete(w.pending, rel)
 		case !fi.Mode().IsRegular():
@@ -1154,7 +1165,7 @@ func (w *Watcher) settled(now time.Time) []Event {
 		default:
 			batch = append(batch, Event{Rel: rel, FP: fp})
 			delete(w.pending, rel)
-			w.forgetReport(w.abs(rel))
+			w.forgetFileReport(rel)
 		}
 	}
 	return batch
