@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/internal/fsid"
 	"github.com/dropsync/dropsync/internal/redact"
 )
 
@@ -241,7 +242,7 @@ type Secret struct {
 
 	mu    sync.Mutex
 	val   config.Secret
-	stamp string // size and mtime of the file when val was read
+	stamp string // fileStamp of the file when val was read
 }
 
 // NewSecret returns the secret val, read from path (if not "") when that
@@ -271,14 +272,18 @@ func (s *Secret) Reveal() string {
 	return s.val.Reveal()
 }
 
-// fileStamp identifies a file's content cheaply: size and modification
-// time ("" when it cannot be read).
+// fileStamp identifies a file's content cheaply: its fingerprint (size,
+// modification and change time, inode and device; "" when it cannot be
+// read). The change time and the inode catch a rotation that keeps size
+// and mtime (cp -p of a token of the same length, a file renamed over it
+// with its times restored), which size and mtime alone missed.
 func fileStamp(path string) string {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return ""
 	}
-	return fmt.Sprintf("%d/%d", fi.Size(), fi.ModTime().UnixNano())
+	fp := fsid.Of(fi)
+	return fmt.Sprintf("%d/%d/%d/%d/%d", fp.Size, fp.ModTime, fp.CTime, fp.Inode, fp.Dev)
 }
 
 // CredentialFiles lists the *_file paths of a target's credentials.
