@@ -4,6 +4,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dropsync/dropsync/daemon"
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/targets/sensenet"
 )
@@ -215,4 +218,24 @@ func TestReloadRefusesFIFOSecretFile(t *testing.T) {
 	daemontest.Eventually(t, "the reload refused", func() bool {
 		return strings.Contains(logs.String(), "reload refused") && strings.Contains(logs.String(), "not a regular file")
 	})
+}
+
+// Once a stop has begun (STOPPING=1), a reload that was under way or a
+// SIGHUP that arrives then says nothing more to systemd: a RELOADING=1 or
+// READY=1 after STOPPING=1 told systemd that a stopping service was
+// reloading, or running again.
+func TestNothingButStatusFollowsStopping(t *testing.T) {
+	sock := newNotifySocket(t)
+	t.Setenv("NOTIFY_SOCKET", sock.path)
+	n := &notifier{log: slog.New(slog.NewTextHandler(io.Discard, nil))} // no daemon: a STATUS summary would need one
+	n.Stopping()
+	sock.expect(t, "stopping", "STOPPING=1")
+	for i, say := range []func(){n.Reloading, func() { n.Reloaded(daemon.ErrNotRunning) }, n.Ready} {
+		say()
+		probe := fmt.Sprintf("STATUS=probe %d", i) // datagrams come in order: the probe is the next one
+		n.send(probe)
+		if m := sock.expect(t, "the probe", "STATUS="); m != probe {
+			t.Fatalf("after STOPPING=1 the notifier sent %q", m)
+		}
+	}
 }

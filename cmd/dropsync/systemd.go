@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	sdnotify "github.com/coreos/go-systemd/v22/daemon"
@@ -19,12 +20,37 @@ import (
 // begins, and WATCHDOG while the daemon's loops turn (when the unit sets
 // WatchdogSec). Outside systemd (no NOTIFY_SOCKET) every call does
 // nothing.
+//
+// STOPPING is final: once it is sent, READY and RELOADING are not (a
+// reload under way when the stop began, or a SIGHUP during the stop,
+// would otherwise tell systemd that a stopping service was reloading or
+// running again).
 type notifier struct {
 	log *slog.Logger
 	d   *daemon.Daemon // set before Run
+
+	mu       sync.Mutex // orders STOPPING after any READY or RELOADING
+	stopping bool       // under mu: STOPPING was sent
 }
 
 var _ daemon.Lifecycle = (*notifier)(nil)
+
+// stopped reports whether STOPPING was sent; a READY's summary is not
+// read then (the queue may be closing).
+func (n *notifier) stopped() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.stopping
+}
+
+// sendRunning sends state unless STOPPING was sent.
+func (n *notifier) sendRunning(state string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.stopping {
+		n.send(state)
+	}
+}
 
 func (n *notifier) send(state string) {
 	if _, err := sdnotify.SdNotify(false, state); err != nil {
@@ -34,25 +60,34 @@ func (n *notifier) send(state string) {
 
 // Ready implements daemon.Lifecycle.
 func (n *notifier) Ready() {
-	n.send(sdnotify.SdNotifyReady + "\nSTATUS=" + n.summary(context.Background()))
+	if n.stopped() {
+		return
+	}
+	n.sendRunning(sdnotify.SdNotifyReady + "\nSTATUS=" + n.summary(context.Background()))
 }
 
 // Stopping implements daemon.Lifecycle.
 func (n *notifier) Stopping() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.stopping = true
 	n.send(sdnotify.SdNotifyStopping + "\nSTATUS=stopping: waiting for the uploads in flight")
 }
 
 // Reloading says a reload has begun; reloaded ends it.
 func (n *notifier) Reloading() {
-	n.send(sdnotify.SdNotifyReloading + "\n" + sdnotify.SdNotifyMonotonicUsec() + "STATUS=reloading the configuration")
+	n.sendRunning(sdnotify.SdNotifyReloading + "\n" + sdnotify.SdNotifyMonotonicUsec() + "STATUS=reloading the configuration")
 }
 
 func (n *notifier) Reloaded(err error) {
+	if n.stopped() {
+		return
+	}
 	status := n.summary(context.Background())
 	if err != nil {
 		status = "reload refused, running the previous configuration; " + status
 	}
-	n.send(sdnotify.SdNotifyReady + "\nSTATUS=" + status)
+	n.sendRunning(sdnotify.SdNotifyReady + "\nSTATUS=" + status)
 }
 
 // summary is the STATUS line: watches and the queue's counts.
