@@ -1,0 +1,48 @@
+//go:build linux
+
+package daemon_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dropsync/dropsync/daemon/daemontest"
+	"github.com/dropsync/dropsync/targets"
+)
+
+// TestFailedToNoteOfALongNameIsWritten: README/DESIGN: with failed_to, a
+// permanently failed file is moved there "with a .error.txt beside it".
+// A Linux file name may be 255 bytes (NAME_MAX); the note's name is the
+// parked name plus ".error.txt" (park: createFree(dst, used+".error.txt")),
+// which for a name over 245 bytes is longer than any file system takes:
+// the create fails with ENAMETOOLONG, only "cannot write error note" is
+// logged, and the parked file has no note saying why it failed. Whoever
+// names the dropped file decides whether the operator gets the reason.
+func TestFailedToNoteOfALongNameIsWritten(t *testing.T) {
+	mem.reset()
+	failedTo := t.TempDir()
+	mem.fail = func(string) error {
+		return &targets.Error{Kind: targets.Permanent, Op: "test: upload", Status: 415, Msg: "unsupported type"}
+	}
+	h := daemontest.Start(t, memTargetYAML, "failed_to: "+failedTo)
+	name := strings.Repeat("n", 250) + ".pdf" // 254 bytes: a valid name
+	h.WriteFile(t, name, []byte("a scan the server refuses"))
+	h.WaitFailed(t, name)
+	daemontest.Eventually(t, "the file parked", func() bool { return exists(filepath.Join(failedTo, name)) })
+	h.WaitIdle(t)
+	ents, err := os.ReadDir(failedTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.Name() == name {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(failedTo, e.Name())); err == nil && strings.HasPrefix(string(b), "file: "+name+"\n") {
+			return // a note, under whatever name fits
+		}
+	}
+	t.Errorf("failed_to holds the parked %d-byte name but no .error.txt note for it (entries: %d)", len(name), len(ents))
+}
