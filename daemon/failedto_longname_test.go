@@ -46,3 +46,27 @@ func TestFailedToNoteOfALongNameIsWritten(t *testing.T) {
 	}
 	t.Errorf("failed_to holds the parked %d-byte name but no .error.txt note for it (entries: %d)", len(name), len(ents))
 }
+
+// TestAfterUploadMoveOfALongNameFindsAFreeName: after_upload: move never
+// overwrites in move_to; a taken name is replaced by a free one,
+// "name (2).ext" (safefs.FreeName). For a 254-byte name, the free name is
+// 258 bytes, which no file system takes: every candidate fails with
+// ENAMETOOLONG, the move fails again at every scan, and the delivered file
+// never leaves the watch (after_upload reports it failed forever).
+func TestAfterUploadMoveOfALongNameFindsAFreeName(t *testing.T) {
+	mem.reset()
+	moveTo := t.TempDir()
+	name := strings.Repeat("m", 250) + ".pdf" // 254 bytes: a valid name
+	if err := os.WriteFile(filepath.Join(moveTo, name), []byte("delivered yesterday"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := daemontest.Start(t, memTargetYAML, "after_upload: move\nmove_to: "+moveTo)
+	h.WaitDelivered(t, name, h.WriteRandom(t, name, 100))
+	moved := func() bool {
+		ents, err := os.ReadDir(moveTo)
+		return err == nil && len(ents) == 2
+	}
+	// With the defect, every attempt fails with ENAMETOOLONG ("after_upload
+	// move failed; trying again") until the deadline.
+	daemontest.Eventually(t, "the delivered file in move_to beside the earlier one, under a free name", moved)
+}
