@@ -2,11 +2,16 @@ package connections_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/queue"
 	"github.com/dropsync/dropsync/targets/connections"
+	"github.com/dropsync/dropsync/targets/fakehttp"
 )
 
 // TestE2ENamesListedAlikeDoNotReplaceEachOther: a Linux file name is
@@ -42,4 +47,40 @@ func TestE2ENamesListedAlikeDoNotReplaceEachOther(t *testing.T) {
 	}
 	t.Errorf("%q is recorded as delivered to field %s, but no field holds its bytes any more (fields %+v): %q replaced it without a clash being reported",
 		first, st.Remote.ID, fake.Fields(connections.FakeActivityID), second)
+}
+
+// TestE2ELostAnswerOfANonUTF8NameAddsNoSecondField: the server stores a
+// new file field but its answer is lost (the connection resets after the
+// commit). Landed then looks for a field named as the local file
+// (landed.go: fl.Name == f.Name()); the listing names the field of
+// "scan\xff.pdf" "scan\uFFFD.pdf" (XML cannot carry the byte), so the
+// upload is never recognised as landed, the file is sent again and the
+// activity ends up with two fields for one file. An ASCII name in the same
+// situation leaves one field.
+func TestE2ELostAnswerOfANonUTF8NameAddsNoSecondField(t *testing.T) {
+	for _, name := range []string{"scan.pdf", "scan\xff.pdf"} {
+		t.Run(fmt.Sprintf("%q", name), func(t *testing.T) {
+			fake := connections.NewFake()
+			faults := fakehttp.Wrap(fake)
+			srv := httptest.NewServer(faults)
+			t.Cleanup(srv.Close)
+			var lost atomic.Bool
+			faults.Set(func(r *http.Request) fakehttp.Action {
+				if r.Method == http.MethodPost && lost.CompareAndSwap(false, true) {
+					return fakehttp.Action{AfterProcessing: true}
+				}
+				return fakehttp.Action{}
+			})
+			h := daemontest.Start(t, fake.Setup(srv.URL).Target+"chunk_threshold: 30MiB\n", e2eWatch)
+			sha := h.WriteRandom(t, name, 70_000)
+			h.WaitDelivered(t, name, sha)
+			h.WaitIdle(t)
+			if !lost.Load() {
+				t.Fatal("no answer was lost")
+			}
+			if fields := fake.Fields(connections.FakeActivityID); len(fields) != 1 {
+				t.Errorf("after one lost answer the activity holds %d fields for one file, want 1: %+v", len(fields), fields)
+			}
+		})
+	}
 }
