@@ -6,12 +6,16 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/queue"
+	"github.com/dropsync/dropsync/targets/blueworks"
 	"github.com/dropsync/dropsync/targets/sbm"
 )
 
@@ -69,5 +73,67 @@ func TestSBMLoginPageWith200DoesNotFailTheBacklog(t *testing.T) {
 	proxyLogin.Store(false) // the SSO session is back
 	for name, sha := range shas {
 		h.WaitDelivered(t, name, sha)
+	}
+}
+
+// With an account-level Service ID each watch names the user it uploads
+// for (on_behalf_of). A 403 for one of them (that user may not attach to
+// that work item) says nothing about the target's credentials: the other
+// watch's files, for a user who may, must keep going, instead of waiting
+// for a probe of a target whose "credentials are rejected" (a probe that
+// may well pick the refused user's file again).
+func TestBlueworks403ForOneOnBehalfOfUserDoesNotHoldTheOtherWatch(t *testing.T) {
+	fake := blueworks.NewFake()
+	var refused atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == blueworks.UploadPath && r.Header.Get("X-On-Behalf-Of") == "bob@example.com" {
+			_, _ = io.Copy(io.Discard, r.Body)
+			refused.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `{"message":"User bob@example.com does not have permission to attach files to W-2002"}`)
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	bobDir := t.TempDir()
+	setup := fake.Setup(srv.URL)
+	// Probes are slow (retry.initial 20s): a file that waits for one is
+	// late by seconds, a file that does not is delivered in milliseconds.
+	y := "state_dir: {{state}}\nworkers: 4\nshutdown_timeout: 5s\nretry: {initial: 20s, max: 1m}\n" +
+		"targets:\n  t:\n" + indentYAML(setup.Target+"timeout: 5s\n", "    ") +
+		"watches:\n" +
+		"  - path: {{inbox}}\n    target: t\n    settle: 50ms\n    on_conflict: rename\n" +
+		"    destination: {location: instance, ancestor_id: W-1001, parent_id: W-1001, on_behalf_of: alice@example.com}\n" +
+		"  - path: " + bobDir + "\n    target: t\n    settle: 50ms\n    on_conflict: rename\n" +
+		"    destination: {location: instance, ancestor_id: W-2002, parent_id: W-2002, on_behalf_of: bob@example.com}\n"
+	h := daemontest.StartYAML(t, y)
+	if err := os.WriteFile(filepath.Join(bobDir, "bob.pdf"), []byte("bob's claim"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	daemontest.Eventually(t, "bob's upload refused", func() bool { return refused.Load() >= 1 })
+	daemontest.Eventually(t, "bob's attempt classified", func() bool {
+		c, err := h.Queue().Counts(context.Background())
+		return err == nil && c[queue.Leased] == 0
+	})
+	sha := h.WriteRandom(t, "alice.pdf", 4096)
+	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err := h.Queue().FileState(context.Background(), h.WatchPath(), "alice.pdf")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st != nil && st.SHA256 == sha {
+			break
+		}
+		if time.Now().After(deadline) {
+			th := targetState(h)
+			t.Fatalf("alice.pdf (a user Blueworks accepts) not delivered within 5s: the target is %q because of bob's 403 (%s), next probe at %s",
+				th.State, th.Reason, th.NextProbe.Format(time.RFC3339))
+		}
+		<-tick.C
 	}
 }
