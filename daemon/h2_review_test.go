@@ -137,3 +137,41 @@ func TestBlueworks403ForOneOnBehalfOfUserDoesNotHoldTheOtherWatch(t *testing.T) 
 		<-tick.C
 	}
 }
+
+// A 504 Gateway Timeout is a proxy's word for "I passed your request on
+// and gave up waiting for the answer": the server behind it may well have
+// stored the upload. After the whole file went out, that is the same
+// ambiguous outcome as an answer that never came. Blueworks cannot be
+// asked and every upload adds an attachment, so ambiguous_resends bounds
+// the re-sends; with ambiguous_resends: 0 the file must not be sent again
+// (it fails with "the file may already be attached"). A 504 is instead
+// retried as a plain 5xx: the file is attached twice.
+func TestGatewayTimeoutAfterTheWholeFileIsNotResentBlindly(t *testing.T) {
+	fake := blueworks.NewFake()
+	var first atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == blueworks.UploadPath && first.CompareAndSwap(false, true) {
+			fake.ServeHTTP(httptest.NewRecorder(), r) // the server behind the gateway attaches it...
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusGatewayTimeout) // ...and the gateway gave up waiting
+			_, _ = io.WriteString(w, "<html><body><h1>504 Gateway Time-out</h1></body></html>")
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	setup := fake.Setup(srv.URL)
+	h := daemontest.Start(t, setup.Target+"ambiguous_resends: 0\n", "destination: "+setup.Destination+"\non_conflict: rename")
+	h.WriteRandom(t, "a.pdf", 4096)
+	daemontest.Eventually(t, "a.pdf delivered or failed", func() bool {
+		c, err := h.Queue().Counts(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := h.Queue().FileState(context.Background(), h.WatchPath(), "a.pdf")
+		return c[queue.Failed] == 1 || st != nil
+	})
+	if n := len(fake.Attachments()); n != 1 {
+		t.Fatalf("a.pdf is attached %d times after a 504 to its first upload, with ambiguous_resends: 0: sent again as if nothing had been stored", n)
+	}
+}
