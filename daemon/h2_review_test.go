@@ -16,6 +16,7 @@ import (
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/queue"
 	"github.com/dropsync/dropsync/targets/blueworks"
+	"github.com/dropsync/dropsync/targets/connections"
 	"github.com/dropsync/dropsync/targets/sbm"
 )
 
@@ -174,4 +175,43 @@ func TestGatewayTimeoutAfterTheWholeFileIsNotResentBlindly(t *testing.T) {
 	if n := len(fake.Attachments()); n != 1 {
 		t.Fatalf("a.pdf is attached %d times after a 504 to its first upload, with ambiguous_resends: 0: sent again as if nothing had been stored", n)
 	}
+}
+
+// A Connections server behind an SSO proxy (WebSEAL, a portal) whose
+// session lapses in the middle of a burst: from then on the proxy answers
+// every request with its HTML login form and status 200, and stores
+// nothing. An upload answered so did not happen: the file must not be
+// recorded as delivered (it would never be sent again), and once the
+// session is back it must reach the server.
+func TestConnectionsLoginPageWith200IsNotADelivery(t *testing.T) {
+	fake := connections.NewFake()
+	var expired, once atomic.Bool
+	var loginPages atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/activities/") && once.CompareAndSwap(false, true) {
+			expired.Store(true) // the proxy's session ends just as the upload is sent
+		}
+		if expired.Load() {
+			_, _ = io.Copy(io.Discard, r.Body)
+			loginPages.Add(1)
+			w.Header().Set("Content-Type", "text/html; charset=UTF-8")
+			_, _ = io.WriteString(w, "<!DOCTYPE html><html><head><title>Access Manager for Web: Login</title></head><body><form method=\"POST\" action=\"/pkmslogin.form\">User name <input name=\"username\"> Password <input type=\"password\" name=\"password\"></form></body></html>")
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	setup := fake.Setup(srv.URL)
+	h := daemontest.Start(t, setup.Target, "destination: "+setup.Destination+"\non_conflict: version")
+	sha := h.WriteRandom(t, "minutes.docx", 8192)
+	daemontest.Eventually(t, "the upload answered with the login page", func() bool { return loginPages.Load() >= 1 })
+	daemontest.Eventually(t, "the attempt classified", func() bool {
+		c, err := h.Queue().Counts(context.Background())
+		return err == nil && c[queue.Leased] == 0
+	})
+	if st, _ := h.Queue().FileState(context.Background(), h.WatchPath(), "minutes.docx"); st != nil && len(fake.Fields(connections.FakeActivityID)) == 0 {
+		t.Fatalf("minutes.docx is recorded as delivered (remote %+v) after the proxy answered its upload with a login page; the server holds no field and the file will never be sent again", st.Remote)
+	}
+	expired.Store(false) // the session is back
+	h.WaitDelivered(t, "minutes.docx", sha)
 }
