@@ -15,9 +15,12 @@ import (
 
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/queue"
+	"github.com/dropsync/dropsync/targets"
 	"github.com/dropsync/dropsync/targets/blueworks"
 	"github.com/dropsync/dropsync/targets/connections"
+	"github.com/dropsync/dropsync/targets/oracledocs"
 	"github.com/dropsync/dropsync/targets/sbm"
+	"github.com/dropsync/dropsync/targets/sensenet"
 )
 
 // noFailedJobs fails the test when a job is on the failed list, naming
@@ -214,4 +217,56 @@ func TestConnectionsLoginPageWith200IsNotADelivery(t *testing.T) {
 	}
 	expired.Store(false) // the session is back
 	h.WaitDelivered(t, "minutes.docx", sha)
+}
+
+// An SSO proxy (or a portal's maintenance page) in front of the server
+// answers every request with an HTML page and status 200 for a while. No
+// request reaches the API, so nothing is about any one file: however long
+// that lasts (here: the page served a dozen times, for the file's
+// attempts and then the target's probes), the file waits, and once the
+// API answers again it is delivered without `dropsync queue retry`.
+func TestLoginPageWith200FailsNoFileWhileItLasts(t *testing.T) {
+	for _, typ := range []string{oracledocs.Type, blueworks.Type, sensenet.Type} {
+		t.Run(typ, func(t *testing.T) {
+			fake, err := targets.NewFake(typ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c, ok := fake.(interface{ Close() }); ok {
+				t.Cleanup(c.Close)
+			}
+			var proxy atomic.Bool
+			var pages atomic.Int64
+			proxy.Store(true)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if proxy.Load() && !strings.Contains(r.URL.Path, "oauth") && !strings.Contains(r.URL.Path, "token") {
+					_, _ = io.Copy(io.Discard, r.Body)
+					pages.Add(1)
+					w.Header().Set("Content-Type", "text/html; charset=utf-8")
+					_, _ = io.WriteString(w, "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form action=\"/login\">Your session has expired. Please sign in.</form></body></html>")
+					return
+				}
+				fake.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			setup := fake.Setup(srv.URL)
+			watch := "destination: " + setup.Destination + "\nsettle: 50ms"
+			if setup.OnConflict != "" {
+				watch += "\non_conflict: " + setup.OnConflict
+			}
+			h := daemontest.Start(t, setup.Target+"timeout: 5s\n", watch)
+			sha := h.WriteRandom(t, "report.pdf", 2048)
+			daemontest.Eventually(t, "a dozen login pages served", func() bool {
+				noFailedJobs(t, h)
+				return pages.Load() >= 12
+			})
+			daemontest.Eventually(t, "the attempt in flight classified", func() bool {
+				c, err := h.Queue().Counts(context.Background())
+				return err == nil && c[queue.Leased] == 0
+			})
+			noFailedJobs(t, h)
+			proxy.Store(false)
+			h.WaitDelivered(t, "report.pdf", sha)
+		})
+	}
 }
