@@ -270,3 +270,49 @@ func TestLoginPageWith200FailsNoFileWhileItLasts(t *testing.T) {
 		})
 	}
 }
+
+// An Oracle applink's access token expires (applinks are time-limited)
+// and the operator writes the new one into access_token_file, which the
+// next request reads. The server's refusal of the expired token ("-26:
+// the applink is invalid or has expired", HTTP 400) is about the watch's
+// credential, not about any file: the files dropped meanwhile must wait
+// for the new token and then go, not sit on the failed list until someone
+// runs `dropsync queue retry`.
+func TestOracleExpiredAppLinkTokenFailsNoFileAndRecoversWhenRotated(t *testing.T) {
+	fake := oracledocs.NewFake()
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	fake.Restrict(oracledocs.FakeFolderID)
+	id, tok := fake.AddAppLink(oracledocs.FakeFolderID)
+	tokFile := filepath.Join(t.TempDir(), "applink.token")
+	if err := os.WriteFile(tokFile, []byte("expired-applink-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := daemontest.Start(t, fake.Setup(srv.URL).Target,
+		fmt.Sprintf("destination: {folder_id: %s, app_link_id: %s, access_token_file: %s}", oracledocs.FakeFolderID, id, tokFile))
+	shas := map[string]string{}
+	for i := range 2 {
+		name := fmt.Sprintf("invoice%d.pdf", i)
+		shas[name] = h.WriteRandom(t, name, 1024)
+	}
+	daemontest.Eventually(t, "both files tried with the expired token", func() bool {
+		n := 0
+		for _, r := range fake.Requests() {
+			if r.AppLinkID == id && r.Status == http.StatusBadRequest {
+				n++
+			}
+		}
+		return n >= 2
+	})
+	daemontest.Eventually(t, "the attempts classified", func() bool {
+		c, err := h.Queue().Counts(context.Background())
+		return err == nil && c[queue.Leased] == 0
+	})
+	noFailedJobs(t, h)
+	if err := os.WriteFile(tokFile, []byte(tok+"\n"), 0o600); err != nil { // the operator rotates the token
+		t.Fatal(err)
+	}
+	for name, sha := range shas {
+		h.WaitDelivered(t, name, sha)
+	}
+}
