@@ -339,7 +339,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	runErr := d.serveReloads(runCtx, &wg, errc) // watches a reload starts run under runCtx too: a fatal error stops them
 	stopRun()
-	wg.Wait()
+	d.waitLoops(&wg)
 	if runErr != nil {
 		cancelWork() // a fatal error: do not wait for the drain
 	}
@@ -359,6 +359,29 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("dropsync stopped")
 	return runErr
+}
+
+// waitLoops waits for the watches and the daemon's loops (wg) to end once
+// the stop has begun, at most shutdown_timeout. A watcher blocked in a
+// file system call that does not return (a hard-mounted share whose server
+// is gone) cannot be interrupted: the stop goes on without it and names
+// it, where it used to wait until the service manager killed the daemon.
+// What such a watcher finds if the call ever returns goes nowhere: its
+// enqueue loop has ended with the stop.
+func (d *Daemon) waitLoops(wg *sync.WaitGroup) {
+	ended := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(ended)
+	}()
+	t := time.NewTimer(d.cfg.Shutdown.D())
+	defer t.Stop()
+	select {
+	case <-ended:
+	case <-t.C:
+		d.log.Warn("stopping without the watches that have not ended: a file system call under them has not returned (a hung mount?)",
+			"watches", d.unended(), "waited", d.cfg.Shutdown.D())
+	}
 }
 
 // handoff is the slot in which a job's completion leaves the runner's

@@ -15,3 +15,6 @@ func Stranded(d *Daemon) int {
 	defer d.mu.Unlock()
 	return len(d.stranded)
 }
+
+// Unended names the watches whose goroutines have not ended.
+func Unended(d *Daemon) []string { return d.unended() }

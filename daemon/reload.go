@@ -27,9 +27,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/dropsync/dropsync/config"
 	"github.com/dropsync/dropsync/targets"
@@ -149,6 +152,7 @@ type reloadState struct {
 
 	runMu   sync.Mutex
 	running map[string]*watchRun // by watch root; changed only by Run's goroutine
+	behind  []*watchRun          // stopped by a reload but not ended (see waitRun)
 
 	retiring sync.WaitGroup // replaced generations whose clients are not closed yet (retire)
 }
@@ -427,7 +431,7 @@ func (d *Daemon) apply(ctx context.Context, wg *sync.WaitGroup, errc chan<- erro
 	d.retire(old)
 	for _, r := range stop {
 		r.cancel()
-		<-r.done
+		d.waitRun(ctx, r)
 		d.runMu.Lock()
 		if d.running[r.wc.Path] == r {
 			delete(d.running, r.wc.Path)
@@ -450,6 +454,46 @@ func (d *Daemon) apply(ctx context.Context, wg *sync.WaitGroup, errc chan<- erro
 	}
 	d.log.Info("configuration reloaded", attrs...)
 	return nil
+}
+
+// waitRun waits for the stopped run r to end, at most shutdown_timeout
+// and not past the daemon's stop (ctx). A watcher blocked in a file system
+// call that does not return (a hard-mounted share whose server is gone)
+// cannot be interrupted: the reload goes on without it, naming it, and it
+// is left behind (its enqueue loop has ended, so what it finds if the call
+// ever returns goes nowhere; the stop names it again). Waiting for it held
+// the loop that takes reloads and the stop, for as long as the mount hung.
+func (d *Daemon) waitRun(ctx context.Context, r *watchRun) {
+	t := time.NewTimer(d.cfg.Shutdown.D())
+	defer t.Stop()
+	select {
+	case <-r.done:
+		return
+	case <-ctx.Done():
+	case <-t.C:
+		d.log.Warn("watch stopped by the reload has not ended: a file system call under it has not returned (a hung mount?); going on without it",
+			"watch", r.wc.Path, "waited", d.cfg.Shutdown.D())
+	}
+	d.runMu.Lock()
+	d.behind = append(d.behind, r)
+	d.runMu.Unlock()
+}
+
+// unended names the watches whose goroutines have not ended, running or
+// left behind by a reload.
+func (d *Daemon) unended() []string {
+	d.runMu.Lock()
+	defer d.runMu.Unlock()
+	var out []string
+	for _, r := range append(slices.Collect(maps.Values(d.running)), d.behind...) {
+		select {
+		case <-r.done:
+		default:
+			out = append(out, r.wc.Path)
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 // diffTargets names the targets added, removed and changed from a to b.

@@ -1,0 +1,85 @@
+//go:build linux
+
+package daemon_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/dropsync/dropsync/daemon"
+	"github.com/dropsync/dropsync/daemon/daemontest"
+	"github.com/dropsync/dropsync/internal/hungfs"
+)
+
+// hungConfig is a daemon with a watch on the inbox and, if hung is not
+// "", one polled watch on it; shutdown_timeout 1s.
+func hungConfig(hung string) string {
+	y := "state_dir: {{state}}\nworkers: 2\nshutdown_timeout: 1s\nretry: {initial: 20ms, max: 200ms}\n" +
+		"targets:\n  t:\n    type: rr-client\n    url: http://t\n" +
+		"watches:\n  - path: {{inbox}}\n    target: t\n    settle: 50ms\n"
+	if hung != "" {
+		y += fmt.Sprintf("  - path: %s\n    target: t\n    settle: 50ms\n    mode: poll\n    poll_interval: 100ms\n", hung)
+	}
+	return y
+}
+
+// hangWatch starts a daemon watching a file system that then hangs, and
+// waits until the watch's poll is blocked in it.
+func hangWatch(t *testing.T) (*daemontest.Harness, *hungfs.FS) {
+	t.Helper()
+	fs := hungfs.Mount(t)
+	rr.reset(0)
+	h := daemontest.StartYAML(t, hungConfig(fs.Dir))
+	t.Cleanup(func() {
+		// Before the harness's stop, which would wait for a blocked call;
+		// and the watcher, woken, logs to the test: wait for its end.
+		fs.Release()
+		daemontest.Eventually(t, "the watchers' end once released", func() bool { return len(daemon.Unended(h.Daemon())) == 0 })
+	})
+	h.WriteFile(t, "before.txt", []byte("x"))
+	deliveredFrom(t, h, h.Inbox, "before.txt")
+	fs.Hang()
+	daemontest.Eventually(t, "the watch's poll blocked in the hung file system", func() bool { return fs.Blocked() > 0 })
+	return h, fs
+}
+
+// stopsWithin fails the test unless the daemon stops within d.
+func stopsWithin(t *testing.T, h *daemontest.Harness, d time.Duration) {
+	t.Helper()
+	select {
+	case <-h.StopAsync():
+	case <-time.After(d):
+		t.Fatalf("the daemon did not stop within %s of the stop", d)
+	}
+}
+
+// A watch on a mount that hangs (a hard NFS mount whose server is gone: a
+// directory listing that never returns) does not hold the stop: the
+// daemon waits for it as long as shutdown_timeout, names it, and stops.
+// It waited for the watcher forever, and systemd killed it at
+// TimeoutStopSec.
+func TestStopWithAWatchOnAHungMountEnds(t *testing.T) {
+	h, _ := hangWatch(t)
+	stopsWithin(t, h, 15*time.Second)
+}
+
+// A reload that drops a watch on a hung mount returns, and the daemon
+// still stops: the reload waited for the old watcher forever, and with it
+// the loop that takes the stop.
+func TestReloadDroppingAWatchOnAHungMountReturns(t *testing.T) {
+	h, _ := hangWatch(t)
+	done := make(chan error, 1)
+	go func() { done <- h.Reload(t, hungConfig("")) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("reload: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the reload did not return")
+	}
+	h.WriteFile(t, "after.txt", []byte("y"))
+	deliveredFrom(t, h, h.Inbox, "after.txt")
+	stopsWithin(t, h, 15*time.Second)
+}

@@ -1,0 +1,155 @@
+//go:build linux
+
+// Package hungfs mounts, for tests, a FUSE file system that can hang: once
+// Hang is called, every call into it (stat, lookup, directory listing,
+// statfs, open, read) blocks in the kernel until the test ends, as the
+// calls into a hard-mounted NFS share whose server is gone do. It is the
+// real thing a daemon meets on a dead mount: a system call that does not
+// return and that no context can interrupt.
+//
+// Mounting needs /dev/fuse and the right to mount (root here); Mount skips
+// the test where they are missing.
+package hungfs
+
+import (
+	"context"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// FS is a mounted file system: an empty folder until Hang.
+type FS struct {
+	Dir string // the mount point
+
+	hung     chan struct{} // closed by Hang
+	released chan struct{} // closed by Release
+	hang     sync.Once
+	release  sync.Once
+	blocked  atomic.Int64
+}
+
+// Mount mounts an FS on a fresh folder and unmounts it when the test ends
+// (releasing every blocked call first). A test whose own clean-up waits
+// for a call blocked in it (a daemon stopped by the harness) calls
+// Release in a clean-up registered after that one.
+func Mount(t testing.TB) *FS {
+	t.Helper()
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skipf("no FUSE here: %v", err)
+	}
+	dir, err := os.MkdirTemp("", "hungfs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &FS{Dir: dir, hung: make(chan struct{}), released: make(chan struct{})}
+	srv, err := fs.Mount(dir, &node{fs: f}, &fs.Options{MountOptions: fuse.MountOptions{DirectMount: true, FsName: "hungfs", Name: "hungfs"}})
+	if err != nil {
+		os.Remove(dir)
+		t.Skipf("cannot mount a FUSE file system here: %v", err)
+	}
+	t.Cleanup(func() {
+		f.Release()
+		if err := srv.Unmount(); err != nil {
+			t.Errorf("hungfs: unmount %s: %v", dir, err)
+		}
+		os.Remove(dir)
+	})
+	return f
+}
+
+// MaxHang bounds a hang: a process with a thread blocked in its own FUSE
+// file system cannot exit (the file system's server dies with it first),
+// so a test that failed without calling Release would hold the test
+// binary, and CI, forever.
+const MaxHang = time.Minute
+
+// Hang makes every later call into the file system block until Release,
+// or MaxHang.
+func (f *FS) Hang() {
+	f.hang.Do(func() {
+		close(f.hung)
+		time.AfterFunc(MaxHang, f.Release)
+	})
+}
+
+// Release ends the hang: blocked calls and later ones fail with EIO.
+func (f *FS) Release() { f.release.Do(func() { close(f.released) }) }
+
+// Blocked is the number of calls blocked now.
+func (f *FS) Blocked() int { return int(f.blocked.Load()) }
+
+// wait blocks while the file system hangs; it reports whether the call
+// may go on (false: released, the call fails).
+func (f *FS) wait() bool {
+	select {
+	case <-f.released:
+		return false
+	default:
+	}
+	select {
+	case <-f.hung:
+	default:
+		return true
+	}
+	f.blocked.Add(1)
+	defer f.blocked.Add(-1)
+	<-f.released
+	return false
+}
+
+// node is the root folder, empty.
+type node struct {
+	fs.Inode
+	fs *FS
+}
+
+var (
+	_ fs.NodeGetattrer = (*node)(nil)
+	_ fs.NodeLookuper  = (*node)(nil)
+	_ fs.NodeReaddirer = (*node)(nil)
+	_ fs.NodeStatfser  = (*node)(nil)
+	_ fs.NodeOpendirer = (*node)(nil)
+)
+
+func (n *node) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if !n.fs.wait() {
+		return syscall.EIO
+	}
+	out.Mode = syscall.S_IFDIR | 0o700
+	return 0
+}
+
+func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if !n.fs.wait() {
+		return nil, syscall.EIO
+	}
+	return nil, syscall.ENOENT
+}
+
+func (n *node) Opendir(ctx context.Context) syscall.Errno {
+	if !n.fs.wait() {
+		return syscall.EIO
+	}
+	return 0
+}
+
+func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	if !n.fs.wait() {
+		return nil, syscall.EIO
+	}
+	return fs.NewListDirStream(nil), 0
+}
+
+func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	if !n.fs.wait() {
+		return syscall.EIO
+	}
+	return 0
+}
