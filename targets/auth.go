@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -189,18 +188,20 @@ func tokenError(err error) *Error {
 	case errors.Is(err, context.Canceled):
 		e.Kind = Canceled
 	case errors.As(err, &re) && re.Response != nil:
-		e.Status = re.Response.StatusCode
-		switch k := KindOfStatus(e.Status); {
+		// As any API's answer (StatusError: a 503 with Retry-After is
+		// throttled too), but a refusal is about the credentials.
+		se := StatusError(e.Op, re.Response, e.Msg)
+		e.Status, e.RetryAfter = se.Status, se.RetryAfter
+		switch {
 		case e.Status/100 == 3 && e.Status != http.StatusNotModified:
 			e.Kind = Unreachable
 			e.Msg = fmt.Sprintf("the token_url redirects to %q (a moved server or a login page): check auth.token_url", Location(re.Response))
-		case k == Throttled:
+		case se.Kind == Throttled:
 			e.Kind = Throttled
-			e.RetryAfter, _ = RetryAfter(re.Response.Header.Get("Retry-After"), time.Now())
 		case e.Status >= 400 && e.Status < 500 && e.Status != http.StatusRequestTimeout:
 			e.Kind = Auth
 		default:
-			e.Kind = k
+			e.Kind = se.Kind
 		}
 	}
 	return e
