@@ -175,6 +175,15 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 			return nil, &Error{Kind: Unreachable, Op: op, Status: resp.StatusCode,
 				Msg: fmt.Sprintf("unexpected redirect to %q (a moved server or a login page): check the target's url and auth", Location(resp))}
 		}
+		if resp.StatusCode == http.StatusGatewayTimeout && req.Body != nil && req.Body != http.NoBody && cl.x.whole(req.ContentLength) && !readOnly(ctx) {
+			// A gateway passed the whole request on and gave up waiting
+			// for the answer: the server behind it may have stored it, as
+			// when no answer comes at all.
+			e := StatusError(op, resp, "")
+			e.Kind, e.Ambiguous = Retryable, true
+			e.Msg = "a gateway timed out waiting for the server's answer after the whole body was sent (the server may have stored it): " + gatewayWords(resp)
+			return nil, e
+		}
 		if resp.StatusCode == http.StatusUnauthorized && try == 0 && c.Auth != nil && c.Auth.Refresh(req) {
 			if err := drainClose(resp); err != nil {
 				return nil, &Error{Kind: Retryable, Op: op, Msg: err.Error(), Err: err}
@@ -183,6 +192,14 @@ func (c *Client) Do(ctx context.Context, op string, build func() (*http.Request,
 		}
 		return resp, nil
 	}
+}
+
+// gatewayWords is what a gateway's error page says, short, or its status.
+func gatewayWords(resp *http.Response) string {
+	if w := Shorten(string(ReadBody(resp))); w != "" {
+		return w
+	}
+	return resp.Status
 }
 
 // userAgent is the User-Agent header of every request.
