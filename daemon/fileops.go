@@ -743,10 +743,10 @@ func (d *Daemon) park(ctx context.Context, wc *config.Watch, j *queue.Job, note 
 		}
 		return
 	}
-	if stale := used + ".error.txt"; isNoteFor(dst, stale, j.Rel) {
+	if stale := noteName(used); isNoteFor(dst, stale, j.Rel) {
 		dst.Remove(stale) // our note of a file parked before and taken away since
 	}
-	nf, noteName, err := createFree(dst, used+".error.txt")
+	nf, written, err := createFree(dst, noteName(used))
 	if err == nil {
 		_, err = nf.WriteString(note)
 		if cerr := nf.Close(); err == nil {
@@ -755,8 +755,8 @@ func (d *Daemon) park(ctx context.Context, wc *config.Watch, j *queue.Job, note 
 	}
 	if err != nil {
 		log.Error("cannot write error note", "err", err)
-	} else if noteName != used+".error.txt" {
-		log.Info("the error note's name is taken in failed_to; written under a free one", "note", noteName)
+	} else if written != noteName(used) {
+		log.Info("the error note's name is taken in failed_to; written under a free one", "note", written)
 	}
 	if used != base {
 		log.Info("parked in failed_to under a free name", "name", used)
@@ -774,6 +774,11 @@ func createFree(dir *safefs.Dir, name string) (*os.File, string, error) {
 		}
 	}
 }
+
+// noteName is the name of the .error.txt note beside the file parked as
+// name: name + ".error.txt", name shortened so that the note's name fits
+// (a parked name of over 245 bytes had no note: its name was too long).
+func noteName(name string) string { return safefs.Fit(name, ".error.txt") }
 
 // isNoteFor reports whether the file name in dir is dropsync's .error.txt
 // note for rel: a parked file may bear a note's name.
@@ -851,7 +856,7 @@ func (d *Daemon) restoreFailed(ctx context.Context, wc *config.Watch, j *queue.J
 		log.Error("cannot move the file back from failed_to", "err", err)
 		return false
 	default:
-		if note := name + ".error.txt"; isNoteFor(src, note, j.Rel) {
+		if note := noteName(name); isNoteFor(src, note, j.Rel) {
 			src.Remove(note)
 		}
 	}

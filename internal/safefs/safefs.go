@@ -45,6 +45,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/dropsync/dropsync/internal/fsid"
 )
@@ -173,17 +174,37 @@ func deviceName(name string) bool {
 	return false
 }
 
+// NameMax is the longest file name dropsync makes, in bytes: Linux's
+// NAME_MAX, which also fits the 255 UTF-16 units of Windows and the 255
+// bytes of macOS.
+const NameMax = 255
+
+// Fit returns stem+suffix with stem cut, at the start of a character, so
+// that the whole is at most NameMax bytes: a name made from a file's name
+// (a free name, a note beside it) is one any file system takes, whatever
+// the length of the name it was made from.
+func Fit(stem, suffix string) string {
+	if over := len(stem) + len(suffix) - NameMax; over > 0 {
+		cut := max(len(stem)-over, 0)
+		for cut > 0 && !utf8.RuneStart(stem[cut]) {
+			cut--
+		}
+		stem = stem[:cut]
+	}
+	return stem + suffix
+}
+
 // FreeName returns the n-th candidate for name: name itself for n <= 1,
-// then "stem (n).ext".
+// then "stem (n).ext", its stem shortened to fit NameMax (see Fit).
 func FreeName(name string, n int) string {
 	if n <= 1 {
 		return name
 	}
 	ext := path.Ext(name)
-	if ext == name { // ".profile"
+	if ext == name || len(ext) > NameMax/2 { // ".profile"; a "extension" that long is the name
 		ext = ""
 	}
-	return fmt.Sprintf("%s (%d)%s", strings.TrimSuffix(name, ext), n, ext)
+	return Fit(strings.TrimSuffix(name, ext), fmt.Sprintf(" (%d)%s", n, ext))
 }
 
 // CopyPrefix starts the temporary name of a copy Move makes across file

@@ -1,0 +1,36 @@
+package safefs_test
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/dropsync/dropsync/internal/safefs"
+)
+
+// Free names and the names made from a long name stay within NameMax
+// bytes, cut at the start of a character, and keep the extension and the
+// number that tell them apart.
+func TestFreeNameOfALongNameFits(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		n      int
+		suffix string
+	}{
+		{strings.Repeat("m", 250) + ".pdf", 2, " (2).pdf"},
+		{strings.Repeat("é", 125) + ".pdf", 10, " (10).pdf"}, // 254 bytes of two-byte characters
+		{strings.Repeat("x", 255), 3, " (3)"},
+		{"." + strings.Repeat("e", 254), 2, " (2)"}, // all extension: no extension
+	} {
+		got := safefs.FreeName(tc.name, tc.n)
+		if len(got) > safefs.NameMax || !utf8.ValidString(got) || !strings.HasSuffix(got, tc.suffix) {
+			t.Errorf("FreeName(%d-byte name, %d) = %d bytes %q, want at most %d valid bytes ending %q", len(tc.name), tc.n, len(got), got, safefs.NameMax, tc.suffix)
+		}
+	}
+	if got := safefs.FreeName("report.pdf", 2); got != "report (2).pdf" {
+		t.Errorf("FreeName(report.pdf, 2) = %q", got)
+	}
+	if got := safefs.Fit(strings.Repeat("é", 125)+".pdf", ".error.txt"); len(got) > safefs.NameMax || !utf8.ValidString(got) || !strings.HasSuffix(got, ".error.txt") {
+		t.Errorf("Fit: %d bytes %q", len(got), got)
+	}
+}
