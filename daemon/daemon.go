@@ -126,6 +126,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -185,6 +186,8 @@ type Daemon struct {
 	claims   keyLock              // remote names being uploaded, for targets.NameKeyer (claims.go)
 
 	enq enqueueHealth // watches whose batches the queue refuses now
+
+	runnersLeft bool // Run's own: its stop went on without a blocked runner (waitRunners)
 
 	health *health // every target's state: up, throttled, down, credentials rejected
 }
@@ -339,7 +342,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	runErr := d.serveReloads(runCtx, &wg, errc) // watches a reload starts run under runCtx too: a fatal error stops them
 	stopRun()
-	d.waitLoops(&wg)
+	deadline := time.Now().Add(d.cfg.Shutdown.D() + stopGrace)
+	d.waitLoops(&wg, deadline)
 	if runErr != nil {
 		cancelWork() // a fatal error: do not wait for the drain
 	}
@@ -349,7 +353,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// that fails (each waits for the database at most its busy timeout).
 	// Jobs still leased return to pending at the next start.
 	d.releaseStranded(context.Background())
-	workers.Wait()
+	d.waitRunners(&workers, deadline)
 	d.releaseStranded(context.Background())
 	d.mu.Lock()
 	n := len(d.stranded)
@@ -361,32 +365,69 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return runErr
 }
 
+// stopGrace is how long after shutdown_timeout a stop still waits for
+// the watches and runners to end: a runner interrupted at the deadline
+// needs a moment to put its job back.
+const stopGrace = 5 * time.Second
+
 // waitLoops waits for the watches and the daemon's loops (wg) to end once
-// the stop has begun, at most shutdown_timeout. A watcher blocked in a
-// file system call that does not return (a hard-mounted share whose server
-// is gone) cannot be interrupted: the stop goes on without it and names
-// it, where it used to wait until the service manager killed the daemon.
-// What such a watcher finds if the call ever returns goes nowhere: its
-// enqueue loop has ended with the stop.
-func (d *Daemon) waitLoops(wg *sync.WaitGroup) {
+// the stop has begun, until deadline. A watcher blocked in a file system
+// call that does not return (a hard-mounted share whose server is gone)
+// cannot be interrupted: the stop goes on without it and names it, where
+// it used to wait until the service manager killed the daemon. What such a
+// watcher finds if the call ever returns goes nowhere: its enqueue loop
+// has ended with the stop.
+func (d *Daemon) waitLoops(wg *sync.WaitGroup, deadline time.Time) {
+	if !waitUntil(wg, deadline) {
+		d.log.Warn("stopping without the watches that have not ended: a file system call under them has not returned (a hung mount?)",
+			"watches", d.unended())
+	}
+}
+
+// waitRunners waits for the runners to end, until deadline: past
+// shutdown_timeout their uploads were interrupted, and a runner still
+// running is blocked in a file system call (opening or moving a file on a
+// mount that hung). The stop goes on without it and names its file; the
+// job, still leased, returns to pending at the next start.
+func (d *Daemon) waitRunners(workers *sync.WaitGroup, deadline time.Time) {
+	if waitUntil(workers, deadline) {
+		return
+	}
+	d.runnersLeft = true
+	d.mu.Lock()
+	var files []string
+	for _, h := range d.handoffs {
+		files = append(files, filepath.Join(h.job.Watch, filepath.FromSlash(h.job.Rel)))
+	}
+	d.mu.Unlock()
+	slices.Sort(files)
+	d.log.Warn("stopping without the uploads that have not ended: a file system call has not returned (a hung mount?); their files are tried again at the next start",
+		"files", files)
+}
+
+// waitUntil waits for wg until deadline, or a second if that is sooner
+// (what ends on its own still gets the time to), and reports whether it
+// ended.
+func waitUntil(wg *sync.WaitGroup, deadline time.Time) bool {
 	ended := make(chan struct{})
 	go func() {
 		wg.Wait()
 		close(ended)
 	}()
-	t := time.NewTimer(d.cfg.Shutdown.D())
+	t := time.NewTimer(max(time.Until(deadline), time.Second))
 	defer t.Stop()
 	select {
 	case <-ended:
+		return true
 	case <-t.C:
-		d.log.Warn("stopping without the watches that have not ended: a file system call under them has not returned (a hung mount?)",
-			"watches", d.unended(), "waited", d.cfg.Shutdown.D())
+		return false
 	}
 }
 
 // handoff is the slot in which a job's completion leaves the runner's
 // next job (see complete).
 type handoff struct {
+	job        *queue.Job      // the job the runner processes
 	run        context.Context // claiming stops when it ends: the daemon is stopping
 	next       *queue.Job
 	phaseEnded bool // the job's slot phase ended (pipeline); the runner's own
@@ -395,7 +436,7 @@ type handoff struct {
 // runJob processes j on a runner and returns the job its completion
 // claimed for the same runner, or nil.
 func (d *Daemon) runJob(runCtx, workCtx context.Context, j *queue.Job, slot int) *queue.Job {
-	h := &handoff{run: runCtx}
+	h := &handoff{job: j, run: runCtx}
 	d.mu.Lock()
 	d.handoffs[j.ID] = h
 	d.mu.Unlock()

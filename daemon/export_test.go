@@ -18,3 +18,10 @@ func Stranded(d *Daemon) int {
 
 // Unended names the watches whose goroutines have not ended.
 func Unended(d *Daemon) []string { return d.unended() }
+
+// Processing is how many jobs runners are processing now.
+func Processing(d *Daemon) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.handoffs)
+}

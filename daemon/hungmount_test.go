@@ -83,3 +83,24 @@ func TestReloadDroppingAWatchOnAHungMountReturns(t *testing.T) {
 	deliveredFrom(t, h, h.Inbox, "after.txt")
 	stopsWithin(t, h, 15*time.Second)
 }
+
+// A file whose opening hangs (its mount died between the scan and the
+// upload) does not hold the stop either: the runner blocked in open(2)
+// cannot be interrupted; the daemon waits for it as long as the stop's
+// deadline, names the file, and stops (the job returns to pending at the
+// next start). It waited for the runner forever.
+func TestStopWithAnUploadBlockedOnAHungMountEnds(t *testing.T) {
+	fs := hungfs.Mount(t)
+	rr.reset(0)
+	fs.HangOpens()
+	fs.AddFile("stuck.txt", []byte("on a mount that died"))
+	h := daemontest.StartYAML(t, hungConfig(fs.Dir))
+	t.Cleanup(func() {
+		fs.Release()
+		daemontest.Eventually(t, "the watchers' and the runner's end once released", func() bool {
+			return len(daemon.Unended(h.Daemon())) == 0 && daemon.Processing(h.Daemon()) == 0
+		})
+	})
+	daemontest.Eventually(t, "the upload's open blocked in the hung file system", func() bool { return fs.Blocked() > 0 })
+	stopsWithin(t, h, 15*time.Second)
+}

@@ -123,11 +123,17 @@ func (d *Daemon) retire(old *generation) {
 
 // retireGeneration, at the end of Run, waits until the clients of every
 // generation a reload replaced are closed and closes the current one's:
-// nothing of the daemon runs on after Run. The wait is bounded by the
-// shutdown deadline: Run gets here only after its workers (whose uploads
-// the deadline cuts) and health loops have returned, so no job holds a
-// generation any more.
+// nothing of the daemon runs on after Run but what is blocked in a file
+// system call (see waitRunners). The wait is bounded by the shutdown
+// deadline: Run gets here only after its workers (whose uploads the
+// deadline cuts) and health loops have returned, so no job holds a
+// generation any more; when a runner was left behind, holding its
+// generation, the current clients are closed without waiting.
 func (d *Daemon) retireGeneration() {
+	if d.runnersLeft {
+		d.current().set.Close()
+		return
+	}
 	d.retiring.Wait()
 	g := d.current()
 	g.users.Wait()
