@@ -726,6 +726,15 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		d.retry(ctx, j, wc, err, log)
 		return
 	}
+	if err != nil && passing(err) {
+		// Retried as a failed upload is, the target's health untouched.
+		if limit := d.cfg.Retry.MaxAttempts; limit > 0 && j.Attempts >= limit {
+			d.finishFail(ctx, j, wc, path, fmt.Errorf("gave up after %d attempts: %w", j.Attempts, err), targets.Retryable)
+		} else {
+			d.retry(ctx, j, wc, err, log)
+		}
+		return
+	}
 	if err != nil {
 		d.finishFail(ctx, j, wc, path, err, targets.Permanent)
 		return

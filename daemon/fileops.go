@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/dropsync/dropsync/config"
@@ -36,6 +37,21 @@ type source struct {
 	f      *os.File
 	fi     os.FileInfo
 	fp     fsid.Fingerprint // from fstat of f
+}
+
+// passing reports whether err, from opening or reading a local file, may
+// pass by itself: an I/O error or a timeout of a network file system
+// (its server restarting), a stale handle, or the process out of file
+// descriptors or memory for a moment. Other errors (no permission, a
+// symlink refused, not a regular file) stay until someone changes them.
+func passing(err error) bool {
+	for _, e := range []error{syscall.EIO, syscall.ESTALE, syscall.ETIMEDOUT, syscall.EMFILE, syscall.ENFILE,
+		syscall.ENOMEM, syscall.EAGAIN, syscall.EINTR, syscall.EHOSTDOWN, syscall.ENOTCONN, syscall.ENOLCK} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // openSource opens rel below the watch: no symlink in any folder

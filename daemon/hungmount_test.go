@@ -3,6 +3,7 @@
 package daemon_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/dropsync/dropsync/daemon"
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/internal/hungfs"
+	"github.com/dropsync/dropsync/queue"
 )
 
 // hungConfig is a daemon with a watch on the inbox and, if hung is not
@@ -103,4 +105,30 @@ func TestStopWithAnUploadBlockedOnAHungMountEnds(t *testing.T) {
 	})
 	daemontest.Eventually(t, "the upload's open blocked in the hung file system", func() bool { return fs.Blocked() > 0 })
 	stopsWithin(t, h, 15*time.Second)
+}
+
+// An I/O error opening a file (a network file system whose server is
+// restarting) is a passing failure: the file is tried again and
+// delivered. It failed the file permanently at once, as a refused
+// permission does, and it waited for `queue retry`.
+func TestIOErrorOpeningAFileIsTriedAgain(t *testing.T) {
+	fs := hungfs.Mount(t)
+	rr.reset(0)
+	fs.FailOpens(2)
+	fs.AddFile("flaky.txt", []byte("on a mount whose server restarts"))
+	h := daemontest.StartYAML(t, hungConfig(fs.Dir))
+	ctx := context.Background()
+	var st *queue.FileState
+	daemontest.Eventually(t, "flaky.txt delivered or failed", func() bool {
+		c, err := h.Queue().Counts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ = h.Queue().FileState(ctx, fs.Dir, "flaky.txt")
+		return st != nil || c[queue.Failed] > 0
+	})
+	if st == nil {
+		failed, _ := h.Queue().Jobs(ctx, queue.Failed, "", 1)
+		t.Fatalf("flaky.txt failed after an I/O error opening it: %s", failed[0].LastError)
+	}
 }

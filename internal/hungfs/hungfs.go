@@ -37,6 +37,7 @@ type FS struct {
 	hangOpen sync.Once
 	release  sync.Once
 	blocked  atomic.Int64
+	failing  atomic.Int64 // opens still to fail (FailOpens)
 }
 
 // Mount mounts an FS on a fresh folder and unmounts it when the test ends
@@ -92,6 +93,10 @@ func (f *FS) HangOpens() {
 		time.AfterFunc(MaxHang, f.Release)
 	})
 }
+
+// FailOpens makes the next n openings of a file fail with EIO, as a
+// network file system's do while its server restarts.
+func (f *FS) FailOpens(n int) { f.failing.Store(int64(n)) }
 
 // AddFile puts a file named name holding data in the root.
 func (f *FS) AddFile(name string, data []byte) {
@@ -213,7 +218,7 @@ func (f *file) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) 
 }
 
 func (f *file) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	if !f.fs.wait(f.fs.hung) || !f.fs.wait(f.fs.opens) {
+	if !f.fs.wait(f.fs.hung) || !f.fs.wait(f.fs.opens) || f.fs.failing.Add(-1) >= 0 {
 		return nil, 0, syscall.EIO
 	}
 	return nil, fuse.FOPEN_KEEP_CACHE, 0
