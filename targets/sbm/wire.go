@@ -310,8 +310,6 @@ func findRemote(objs []fileObjReply, r *targets.Remote) *fileObjReply {
 	return nil
 }
 
-// findByName returns the object whose name or file name is name, the
-// newest (highest id) if several are.
 // storedName is the name as the server receives and stores it: the
 // request is JSON, which writes each byte that is not UTF-8 as U+FFFD (a
 // Linux file name is bytes: "scan\xff.pdf" is stored as "scan\ufffd.pdf").
@@ -334,6 +332,8 @@ func storedName(name string) string {
 	return b.String()
 }
 
+// findByName returns the object whose name or file name is name, the
+// newest (highest id) if several are.
 func findByName(objs []fileObjReply, name string) *fileObjReply {
 	// The file name identifies a file; the display name only when no
 	// object has that file name.
