@@ -151,9 +151,10 @@ func fieldByID(fields []fileField, fid string) *fileField {
 	return nil
 }
 
-// newestByName returns the field named name with the highest position (the
-// most recently added), or nil.
+// newestByName returns the field listed as name (see listedName) with the
+// highest position (the most recently added), or nil.
 func newestByName(fields []fileField, name string) *fileField {
+	name = listedName(name)
 	var best *fileField
 	for i := range fields {
 		if fields[i].Name == name && (best == nil || fields[i].Position >= best.Position) {
@@ -164,7 +165,7 @@ func newestByName(fields []fileField, name string) *fileField {
 }
 
 // freeName returns name(N).ext for the smallest N ≥ 1 that no field uses,
-// comparing without regard to case.
+// comparing as the server lists names (listedName) without regard to case.
 func freeName(name string, fields []fileField) string {
 	taken := make(map[string]bool, len(fields))
 	for _, f := range fields {
@@ -177,7 +178,7 @@ func freeName(name string, fields []fileField) string {
 	}
 	for n := 1; ; n++ {
 		c := stem + "(" + strconv.Itoa(n) + ")" + ext
-		if !taken[strings.ToLower(c)] {
+		if !taken[strings.ToLower(listedName(c))] {
 			return c
 		}
 	}
@@ -201,11 +202,12 @@ func (t *Target) FlatNames() bool { return true }
 // NameKey implements targets.NameKeyer: a file field is known by its name
 // within its activity node, so a/report.pdf and b/report.pdf of one watch
 // meet at one field, and the daemon refuses the second instead of letting
-// it replace the first's content.
+// it replace the first's content. The name is keyed as the server lists it
+// (listedName): "scan\xff.pdf" and "scan\uFFFD.pdf" are one field.
 func (t *Target) NameKey(f *targets.File, name string) (string, error) {
 	d, ok := f.Dest.(*Destination)
 	if !ok {
 		return "", fmt.Errorf("connections: %s: destination is %T, not from Watch", f.Rel, f.Dest)
 	}
-	return d.ActivityID + "/" + name, nil
+	return d.ActivityID + "/" + listedName(name), nil
 }

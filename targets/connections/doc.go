@@ -37,8 +37,9 @@
 //     refuse a name, type or size before any byte is sent) and expects 200
 //     with the X-IBM-UPLOAD-TOKEN response header;
 //   - phase 2 sends the raw file with the method header, the token, Slug,
-//     Title, Content-Type and an exact Content-Length, and expects 2xx. It
-//     documents no output, so a created field is found by reading the node.
+//     Title, Content-Type and an exact Content-Length, and expects 2xx with
+//     no output (an Atom entry is accepted too). It documents no output, so
+//     a created field is found by reading the node.
 //
 // Large files (at or above chunk_threshold) go through targets.Chunker:
 // StartSession is phase 1 and the driver records the token; the plan's chunk
@@ -77,6 +78,15 @@
 // after the meaning; 401 and redirects (to a login page) are auth failures;
 // 429 and 503 with Retry-After throttle the target; other 5xx and network
 // failures are retried.
+//
+// A 2xx that is not the API's answer (a web page, e.g. an SSO proxy's login
+// form answered 200; for the raw-body POST anything but an Atom entry, a
+// Location or 201) never reached the API: it is Unreachable, the target
+// goes down and the file waits, with the page's words shortened. A new
+// field is never recorded as delivered without its field id: a node that
+// cannot be read after the server took the file is an ambiguous outcome
+// (the next attempt asks Landed first), and a node without the field
+// fails the file.
 //
 // The package also holds Fake, the faithful fake server used by the tests,
 // `dropsync demo` and `dropsync fake-server`.

@@ -30,12 +30,13 @@ func (t *Target) Landed(ctx context.Context, f *targets.File, _ string) (*target
 	if err != nil {
 		return nil, err
 	}
+	name := listedName(f.Name()) // compared with the listing's names
 	var best *fileField
 	for i := range fields {
 		fl := &fields[i]
-		match := fl.Name == f.Name()
+		match := fl.Name == name
 		if rename {
-			match = targets.RenameOf(f.Name(), fl.Name) && (f.Previous == nil || f.Previous.ID != fl.FID)
+			match = targets.RenameOf(name, fl.Name) && (f.Previous == nil || f.Previous.ID != fl.FID)
 		}
 		if match && (best == nil || fl.Position >= best.Position) {
 			best = fl

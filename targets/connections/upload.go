@@ -1,9 +1,11 @@
 package connections
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -45,8 +47,11 @@ func (t *Target) readFields(ctx context.Context, id string) ([]fileField, error)
 	if resp.StatusCode != http.StatusOK {
 		return nil, statusError(op, resp)
 	}
-	defer targets.DrainClose(resp)
-	fields, err := parseFields(resp.Body)
+	body := targets.ReadBody(resp)
+	if isPage(resp.Header, body) {
+		return nil, pageError(op, resp, body, "the activity node's Atom entry")
+	}
+	fields, err := parseFields(bytes.NewReader(body))
 	if err != nil {
 		return nil, &targets.Error{Kind: targets.Retryable, Op: op, Msg: "unreadable Atom entry: " + err.Error(), Err: err}
 	}
@@ -85,7 +90,7 @@ func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body
 	if resp.StatusCode/100 != 2 {
 		return targets.Remote{}, statusError(op, resp)
 	}
-	r, err := t.created(ctx, resp, p)
+	r, err := t.created(ctx, op, resp, p, false)
 	if err != nil {
 		return targets.Remote{}, err
 	}
@@ -138,11 +143,14 @@ func (t *Target) phase1(ctx context.Context, size int64, p *targets.Plan) (strin
 	if resp.StatusCode/100 != 2 {
 		return "", statusError(op, resp)
 	}
-	targets.DrainClose(resp)
 	token := resp.Header.Get(hdrToken)
 	if token == "" {
+		if body := targets.ReadBody(resp); isPage(resp.Header, body) {
+			return "", pageError(op, resp, body, "the 2-phase upload's token")
+		}
 		return "", targets.Errorf(targets.Permanent, op, "the server answered %d without an %s header: it does not offer the 2-phase upload API (Connections SC October 2014 or later)", resp.StatusCode, hdrToken)
 	}
+	targets.DrainClose(resp)
 	return token, nil
 }
 
@@ -171,10 +179,18 @@ func (t *Target) phase2(ctx context.Context, p *targets.Plan, token string, body
 		return nil, e
 	}
 	if p.Existing != nil {
-		targets.DrainClose(resp)
+		// The documented output of phase 2 is none: a page in its place
+		// is a proxy's, and the field was not replaced.
+		body, err := targets.ReadAnswer(op, resp)
+		if err != nil {
+			return nil, err
+		}
+		if !phase2Answer(resp.Header, body) {
+			return nil, pageError(op, resp, body, "the 2-phase upload's answer (no output, or an Atom entry)")
+		}
 		return t.remote(p.Existing.ID, p.Name, p.Parent), nil
 	}
-	return t.created(ctx, resp, p)
+	return t.created(ctx, op, resp, p, true)
 }
 
 // newUpload builds a request whose body is the file: Content-Type from the
@@ -204,35 +220,100 @@ func setNames(req *http.Request, name string) {
 	req.Header.Set("Content-Type", contentType(name))
 }
 
-// created identifies the new file field after a successful create, and
-// closes resp: the <snx:field> with the plan's name in an Atom reply, else
-// the field id in the Location header, else (the two-phase create documents
-// no output) the newest field of that name on the node. A field that cannot
-// be identified is recorded by name only: the upload is not repeated, and
-// the next delivery of the file finds the field by name.
-func (t *Target) created(ctx context.Context, resp *http.Response, p *targets.Plan) (*targets.Remote, error) {
-	loc := resp.Header.Get("Location")
+// created identifies the new file field after a 2xx answer to a create,
+// and closes resp. The answer must be the API's: for the raw-body POST an
+// Atom entry, a Location naming the field, or 201 Created; for phase 2
+// (twoPhase) no output or an Atom entry. Anything else (an SSO proxy's
+// login page answered 200) never reached the API: it is Unreachable and
+// the file waits. The field is the <snx:field> with the plan's name in an
+// Atom reply, else the field id in the Location header, else the newest
+// field of that name on the node. A field that cannot be identified is
+// never recorded as a delivery: a node that cannot be read is an
+// ambiguous outcome (the next attempt asks Landed before sending again),
+// and a node that lacks the field fails the file with what happened.
+func (t *Target) created(ctx context.Context, op string, resp *http.Response, p *targets.Plan, twoPhase bool) (*targets.Remote, error) {
+	body, err := targets.ReadAnswer(op, resp)
+	if err != nil {
+		return nil, err
+	}
+	loc := idFromLocation(resp.Header.Get("Location"))
+	var ok bool
+	if twoPhase {
+		ok = phase2Answer(resp.Header, body)
+	} else {
+		ok = !isPage(resp.Header, body) && (isAtom(resp.Header) || loc != "" || resp.StatusCode == http.StatusCreated)
+	}
+	if !ok {
+		return nil, pageError(op, resp, body, "the API's answer to a new file field (201 Created, an Atom entry or a Location)")
+	}
 	var fields []fileField
 	if isAtom(resp.Header) {
-		fields, _ = parseFields(io.LimitReader(resp.Body, 1<<20))
+		fields, _ = parseFields(bytes.NewReader(body))
 	}
-	targets.DrainClose(resp)
 	if f := newestByName(fields, p.Name); f != nil {
 		return t.remote(f.FID, p.Name, p.Parent), nil
 	}
-	if fid := idFromLocation(loc); fid != "" {
-		return t.remote(fid, p.Name, p.Parent), nil
+	if loc != "" {
+		return t.remote(loc, p.Name, p.Parent), nil
 	}
-	fields, err := t.readFields(ctx, p.Parent)
+	fields, err = t.readFields(ctx, p.Parent)
 	if err != nil {
-		t.base.Log.Warn("file uploaded; cannot read the node to find its field id", "name", p.Name, "error", err)
-		return t.remote("", p.Name, p.Parent), nil
+		return nil, &targets.Error{Kind: targets.Retryable, Op: op, Status: resp.StatusCode, Ambiguous: true, Err: err,
+			Msg: "the server accepted the file but its field cannot be found (the node cannot be read): " + err.Error()}
 	}
 	if f := newestByName(fields, p.Name); f != nil {
 		return t.remote(f.FID, p.Name, p.Parent), nil
 	}
-	t.base.Log.Warn("file uploaded but its field is not on the node; recorded by name", "name", p.Name, "node", p.Parent)
-	return t.remote("", p.Name, p.Parent), nil
+	return nil, &targets.Error{Kind: targets.Permanent, Op: op, Status: resp.StatusCode,
+		Msg: fmt.Sprintf("the server answered %d but node %s holds no file field named %q: the file may not be stored, or stored under another name; not sending it again (dropsync queue retry sends it anyway)", resp.StatusCode, p.Parent, listedName(p.Name))}
+}
+
+// phase2Answer reports whether a 2xx answer to phase 2 is the API's: the
+// documented output is none (the web UI reads nothing), and an Atom entry
+// is accepted too. A page (HTML) or other text is not it.
+func phase2Answer(h http.Header, body []byte) bool {
+	if isPage(h, body) {
+		return false
+	}
+	return len(bytes.TrimSpace(body)) == 0 || isAtom(h)
+}
+
+// isPage reports whether an answer is a web page (HTML or XHTML) rather
+// than the API's: what an SSO proxy's login form or a portal's
+// maintenance page is, whatever its status.
+func isPage(h http.Header, body []byte) bool {
+	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	if mt == "text/html" || mt == "application/xhtml+xml" {
+		return true
+	}
+	head := bytes.ToLower(bytes.TrimSpace(body[:min(len(body), 512)]))
+	return bytes.HasPrefix(head, []byte("<!doctype html")) || bytes.HasPrefix(head, []byte("<html"))
+}
+
+// pageError is the error for a 2xx answer that is not the API's (want
+// says what was expected): no request reached the API, so it is about the
+// target, not the file. It is Unreachable, so the target goes down and a
+// probe tests it while the file waits; the server's words are shortened
+// and redacted.
+func pageError(op string, resp *http.Response, body []byte, want string) *targets.Error {
+	msg := fmt.Sprintf("the server answered %d with %s, not %s (a login or maintenance page in front of the server?): check the auth settings and that url is the Connections server",
+		resp.StatusCode, describe(resp.Header.Get("Content-Type")), want)
+	if w := targets.Shorten(string(body)); w != "" {
+		msg += ": " + w
+	}
+	return &targets.Error{Kind: targets.Unreachable, Op: op, Status: resp.StatusCode, Msg: msg}
+}
+
+// describe names a Content-Type for a message.
+func describe(ct string) string {
+	mt, _, err := mime.ParseMediaType(ct)
+	switch {
+	case ct == "" || err != nil:
+		return "a body of no stated type"
+	case mt == "text/html" || mt == "application/xhtml+xml":
+		return "a web page (" + mt + ")"
+	}
+	return "a " + mt + " body"
 }
 
 // idFromLocation returns the activityNodeUuid (or fid) parameter of a

@@ -432,11 +432,13 @@ func (t *Target) FlatNames() bool { return true }
 // NameKey implements targets.NameKeyer: a file object is known by its name
 // within its item's field, so a/report.pdf and b/report.pdf of one watch
 // meet at one object, and the daemon refuses the second instead of letting
-// it replace the first's content.
+// it replace the first's content. The name is keyed as the server stores
+// it (storedName): "scan\xff.pdf" and "scan\xfe.pdf" are both stored as
+// "scan\ufffd.pdf", one object.
 func (t *Target) NameKey(f *targets.File, name string) (string, error) {
 	d, ok := f.Dest.(*Destination)
 	if !ok {
 		return "", fmt.Errorf("sbm: %s: destination is %T, not from Watch", f.Rel, f.Dest)
 	}
-	return d.String() + "/" + name, nil
+	return d.String() + "/" + storedName(name), nil
 }

@@ -522,8 +522,15 @@ func TestNotTheJSONAPI(t *testing.T) {
 	f, _ := env.File(t, "a.txt", 10)
 	f.Previous = &targets.Remote{ID: "5"}
 	_, err := env.Deliver(context.Background(), f, nil)
-	if err == nil || kindOf(t, err) != targets.Permanent || !strings.Contains(err.Error(), "Please log in") || !strings.Contains(err.Error(), "is url") {
-		t.Fatalf("err %v, want a permanent failure quoting the page", err)
+	// A page answered 200 in place of the JSON API is about the target (a
+	// proxy's login page, a wrong url), not the file: Unreachable, so the
+	// target goes down and the files wait, instead of every queued file
+	// failing permanently.
+	if err == nil || kindOf(t, err) != targets.Unreachable || !strings.Contains(err.Error(), "Please log in") || !strings.Contains(err.Error(), "is url") {
+		t.Fatalf("err %v, want an unreachable target quoting the page", err)
+	}
+	if strings.Contains(err.Error(), "<") {
+		t.Errorf("err %v carries the page's markup", err)
 	}
 }
 

@@ -221,8 +221,9 @@ var (
 // result.type other than OK) becomes a *targets.Error carrying the
 // server's msg: a record lock is Retryable, a 404 Permanent naming which of
 // table, item, field or transition the server could not find, the rest as
-// the status says. With HTTP 2xx, a result.type other than OK and a reply
-// that is not the JSON API's are Permanent.
+// the status says. With HTTP 2xx, a reply that is not JSON (a login page
+// of a proxy in front of the server) is Unreachable; a result.type other
+// than OK and JSON without a result are Permanent.
 func (t *Target) reply(op string, resp *http.Response, d *Destination) (*reply, error) {
 	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
 	var raw []byte
@@ -244,8 +245,14 @@ func (t *Target) reply(op string, resp *http.Response, d *Destination) (*reply, 
 	switch {
 	case !ok2xx:
 		e = targets.StatusError(op, resp, msg)
-	case jsonErr != nil, rep.Result == nil:
-		// A login page or another application: a configuration problem.
+	case jsonErr != nil:
+		// Not JSON at all: a page in front of the server (an SSO proxy's
+		// login form, a maintenance page) or another application. No
+		// request reached the JSON API, so it is about the target, not
+		// the file: the target goes down and a probe tests it.
+		e = &targets.Error{Kind: targets.Unreachable, Op: op, Status: resp.StatusCode, Msg: "the reply is not an SBM JSON API result (a login or maintenance page in front of the server? is url the SBM Application Engine server?): " + msg}
+	case rep.Result == nil:
+		// JSON without a result: not the JSON API's answer.
 		e = &targets.Error{Kind: targets.Permanent, Op: op, Status: resp.StatusCode, Msg: "the reply is not an SBM JSON API result (is url the SBM Application Engine server?): " + msg}
 	default:
 		e = &targets.Error{Kind: targets.Permanent, Op: op, Msg: msg}
@@ -310,8 +317,6 @@ func findRemote(objs []fileObjReply, r *targets.Remote) *fileObjReply {
 	return nil
 }
 
-// findByName returns the object whose name or file name is name, the
-// newest (highest id) if several are.
 // storedName is the name as the server receives and stores it: the
 // request is JSON, which writes each byte that is not UTF-8 as U+FFFD (a
 // Linux file name is bytes: "scan\xff.pdf" is stored as "scan\ufffd.pdf").
@@ -334,6 +339,8 @@ func storedName(name string) string {
 	return b.String()
 }
 
+// findByName returns the object whose name or file name is name, the
+// newest (highest id) if several are.
 func findByName(objs []fileObjReply, name string) *fileObjReply {
 	// The file name identifies a file; the display name only when no
 	// object has that file name.
