@@ -28,7 +28,7 @@ type folderCache struct {
 	locks map[string]chan struct{} // key → one-slot lock, held while resolving
 }
 
-func cacheKey(root, rel string) string { return root + "\x00" + strings.ToLower(rel) }
+func cacheKey(root, rel string) string { return root + "\x00" + foldKey(rel) }
 
 // resolve returns the cached id for key, or runs find (one caller per key
 // at a time) and caches its answer.
