@@ -80,7 +80,7 @@ func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body
 		}
 		return targets.Remote{}, err
 	}
-	return t.result(resp, p)
+	return t.result(resp, p, d)
 }
 
 // form is a FileUpload multipart body: the text fields and the file part's
@@ -183,8 +183,13 @@ func (s *str) UnmarshalJSON(b []byte) error {
 }
 
 // result turns FileUpload's answer into the remote attachment or a
-// classified error.
-func (t *Target) result(resp *http.Response, p *targets.Plan) (targets.Remote, error) {
+// classified error. d is the destination the request was sent for.
+//
+// A 2xx answer that is not JSON at all (an SSO proxy's login page, a
+// maintenance page) reached no API: Unreachable, the target goes down and
+// a probe tests it while the files wait. Only malformed JSON counts
+// towards failedAttempts.
+func (t *Target) result(resp *http.Response, p *targets.Plan, d *Destination) (targets.Remote, error) {
 	raw, cut := targets.ReadAnswer(opUpload, resp)
 	switch {
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
@@ -202,6 +207,10 @@ func (t *Target) result(resp *http.Response, p *targets.Plan) (targets.Remote, e
 	}
 	var r reply
 	if err := json.Unmarshal(raw, &r); err != nil {
+		if notJSON(resp, raw) {
+			return targets.Remote{}, &targets.Error{Kind: targets.Unreachable, Op: opUpload, Status: resp.StatusCode,
+				Msg: "the answer is not FileUpload's JSON (a login or maintenance page in front of Blueworks?): " + serverText(raw)}
+		}
 		return targets.Remote{}, &targets.Error{Kind: targets.Retryable, MaxAttempts: failedAttempts, Class: failedClass, Op: opUpload, Status: resp.StatusCode,
 			Msg: "the answer is not FileUpload's JSON: " + serverText(raw)}
 	}
@@ -237,6 +246,21 @@ func (t *Target) result(resp *http.Response, p *targets.Plan) (targets.Remote, e
 	e := targets.Errorf(targets.Retryable, opUpload, "unexpected status %q", r.Status)
 	e.MaxAttempts, e.Class = failedAttempts, failedClass
 	return targets.Remote{}, e
+}
+
+// notJSON reports whether a 2xx answer's body is not JSON at all: an HTML
+// page (by its Content-Type or its first character) or other text that
+// does not start as a JSON object or array does. An empty body is not
+// counted: it says nothing about who answered.
+func notJSON(resp *http.Response, raw []byte) bool {
+	b := bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(raw), []byte("\uFEFF")))
+	if len(b) == 0 {
+		return false
+	}
+	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && (mt == "text/html" || mt == "application/xhtml+xml") {
+		return true
+	}
+	return b[0] != '{' && b[0] != '['
 }
 
 // serverText extracts the server's own words from an error body: a JSON
