@@ -67,3 +67,27 @@ func TestNonJSONSuccessAnswerIsAboutTheTarget(t *testing.T) {
 		})
 	}
 }
+
+// With X-On-Behalf-Of, a 403 is about that user (may not attach to that
+// item): the file fails with the server's words, and the target's
+// credentials are not rejected, which would hold every other watch's
+// files. Without it, a 403 is about the Service ID itself: Auth.
+func TestForbiddenOnBehalfOfIsAboutTheUser(t *testing.T) {
+	forbid := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, `{"message":"User `+r.Header.Get("X-On-Behalf-Of")+` does not have permission to attach files to W-1"}`)
+	}
+	e, f := answering(t, "{location: instance, ancestor_id: W-1, parent_id: W-1, on_behalf_of: bob@example.com}", forbid)
+	_, err := e.Deliver(t.Context(), f, nil)
+	te := targetError(t, err)
+	if te.Kind != targets.Permanent || !strings.Contains(err.Error(), "User bob@example.com does not have permission to attach files to W-1") ||
+		!strings.Contains(err.Error(), "(HTTP 403)") {
+		t.Errorf("with on_behalf_of: got %s: %v; want permanent with the server's words", te.Kind, err)
+	}
+	e, f = answering(t, instanceDest, forbid)
+	_, err = e.Deliver(t.Context(), f, nil)
+	if te := targetError(t, err); te.Kind != targets.Auth {
+		t.Errorf("without on_behalf_of: got %s: %v; want auth (the Service ID may not upload)", te.Kind, err)
+	}
+}

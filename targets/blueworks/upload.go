@@ -185,6 +185,13 @@ func (s *str) UnmarshalJSON(b []byte) error {
 // result turns FileUpload's answer into the remote attachment or a
 // classified error. d is the destination the request was sent for.
 //
+// A 403 without X-On-Behalf-Of is about the Service ID itself (no Artifact
+// Authoring category, API not enabled): Auth, no file of the target can
+// go. With X-On-Behalf-Of it is about that user (not allowed to attach
+// to that item, or not a user the Service ID may act for): Permanent for
+// this file with the server's words, so that other watches, for other
+// users, keep going.
+//
 // A 2xx answer that is not JSON at all (an SSO proxy's login page, a
 // maintenance page) reached no API: Unreachable, the target goes down and
 // a probe tests it while the files wait. Only malformed JSON counts
@@ -198,7 +205,13 @@ func (t *Target) result(resp *http.Response, p *targets.Plan, d *Destination) (t
 	case resp.StatusCode < 200 || resp.StatusCode >= 300:
 		e := targets.StatusError(opUpload, resp, serverText(raw))
 		if resp.StatusCode == http.StatusForbidden {
-			e.Kind = targets.Auth // the Service ID may not upload (category, API not enabled): no file can go
+			if d.OnBehalfOf != "" {
+				// About the user named in X-On-Behalf-Of, not the Service ID.
+				e.Kind = targets.Permanent
+				e.Msg = fmt.Sprintf("refused for on_behalf_of user %q: %s", d.OnBehalfOf, e.Msg)
+			} else {
+				e.Kind = targets.Auth // the Service ID may not upload (category, API not enabled): no file can go
+			}
 		}
 		return targets.Remote{}, e
 	}
