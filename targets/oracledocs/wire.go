@@ -117,7 +117,8 @@ func (e *APIError) Error() string {
 //	-16 or 404 → permanent "folder or file not found"
 //	-20 or 403 → permanent "insufficient privileges"
 //	-18        → permanent "access code required"
-//	-26        → permanent "link invalid or expired"
+//	-26        → permanent "link invalid or expired" (with an applink,
+//	             a hint to rotate access_token_file and retry the files)
 //
 // Everything else is classified by status (targets.StatusError): 401 is an
 // auth failure, 429 and 503 with Retry-After throttle, 5xx is retryable.
@@ -152,6 +153,12 @@ func classify(op string, resp *http.Response, body []byte) *targets.Error {
 			e.Msg = label + ": " + ae.Message
 		} else {
 			e.Msg = label
+		}
+		if ae.Code == codeLinkInvalid && resp.Request != nil && resp.Request.Header["AppLinkID"] != nil {
+			// Most often the applink's access token expired. The file
+			// fails (no per-watch hold exists to make it wait); say how
+			// to bring it back.
+			e.Msg += " (if the applink's access token expired: write the new one to access_token_file, then `dropsync queue retry --failed`)"
 		}
 	}
 	if resp.StatusCode < 300 {

@@ -176,3 +176,23 @@ func TestDecodeItemLoginPageIsAboutTheTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkInvalidWithAppLinkSaysHowToRecover: -26 on a request that
+// carried an applink is most often an expired access token; the failed
+// file's message says how to bring it back (the daemon has no per-watch
+// hold that would make it wait for the rotated token). Without an applink
+// the message is Oracle's alone.
+func TestLinkInvalidWithAppLinkSaysHowToRecover(t *testing.T) {
+	body := []byte(`{"errorCode":"-26","errorMessage":"The applink has expired."}`)
+	req := &http.Request{Header: http.Header{}}
+	req.Header["AppLinkID"] = []string{"LF1"}
+	e := classify("op", &http.Response{StatusCode: 400, Header: http.Header{}, Request: req}, body)
+	if e.Kind != targets.Permanent || !strings.HasPrefix(e.Msg, "link invalid or expired: The applink has expired.") ||
+		!strings.Contains(e.Msg, "access_token_file") || !strings.Contains(e.Msg, "dropsync queue retry --failed") {
+		t.Errorf("with an applink: %v %q; want permanent naming access_token_file and queue retry", e.Kind, e.Msg)
+	}
+	e = classify("op", &http.Response{StatusCode: 400, Header: http.Header{}, Request: &http.Request{Header: http.Header{}}}, body)
+	if e.Msg != "link invalid or expired: The applink has expired." {
+		t.Errorf("without an applink: %q", e.Msg)
+	}
+}
