@@ -80,7 +80,7 @@ func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body
 		}
 		return targets.Remote{}, err
 	}
-	return t.result(resp, p)
+	return t.result(resp, p, d)
 }
 
 // form is a FileUpload multipart body: the text fields and the file part's
@@ -183,8 +183,20 @@ func (s *str) UnmarshalJSON(b []byte) error {
 }
 
 // result turns FileUpload's answer into the remote attachment or a
-// classified error.
-func (t *Target) result(resp *http.Response, p *targets.Plan) (targets.Remote, error) {
+// classified error. d is the destination the request was sent for.
+//
+// A 403 without X-On-Behalf-Of is about the Service ID itself (no Artifact
+// Authoring category, API not enabled): Auth, no file of the target can
+// go. With X-On-Behalf-Of it is about that user (not allowed to attach
+// to that item, or not a user the Service ID may act for): Permanent for
+// this file with the server's words, so that other watches, for other
+// users, keep going.
+//
+// A 2xx answer that is not JSON at all (an SSO proxy's login page, a
+// maintenance page) reached no API: Unreachable, the target goes down and
+// a probe tests it while the files wait. Only malformed JSON counts
+// towards failedAttempts.
+func (t *Target) result(resp *http.Response, p *targets.Plan, d *Destination) (targets.Remote, error) {
 	raw, cut := targets.ReadAnswer(opUpload, resp)
 	switch {
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
@@ -193,7 +205,13 @@ func (t *Target) result(resp *http.Response, p *targets.Plan) (targets.Remote, e
 	case resp.StatusCode < 200 || resp.StatusCode >= 300:
 		e := targets.StatusError(opUpload, resp, serverText(raw))
 		if resp.StatusCode == http.StatusForbidden {
-			e.Kind = targets.Auth // the Service ID may not upload (category, API not enabled): no file can go
+			if d.OnBehalfOf != "" {
+				// About the user named in X-On-Behalf-Of, not the Service ID.
+				e.Kind = targets.Permanent
+				e.Msg = fmt.Sprintf("refused for on_behalf_of user %q: %s", d.OnBehalfOf, e.Msg)
+			} else {
+				e.Kind = targets.Auth // the Service ID may not upload (category, API not enabled): no file can go
+			}
 		}
 		return targets.Remote{}, e
 	}
@@ -202,6 +220,10 @@ func (t *Target) result(resp *http.Response, p *targets.Plan) (targets.Remote, e
 	}
 	var r reply
 	if err := json.Unmarshal(raw, &r); err != nil {
+		if notJSON(resp, raw) {
+			return targets.Remote{}, &targets.Error{Kind: targets.Unreachable, Op: opUpload, Status: resp.StatusCode,
+				Msg: "the answer is not FileUpload's JSON (a login or maintenance page in front of Blueworks?): " + serverText(raw)}
+		}
 		return targets.Remote{}, &targets.Error{Kind: targets.Retryable, MaxAttempts: failedAttempts, Class: failedClass, Op: opUpload, Status: resp.StatusCode,
 			Msg: "the answer is not FileUpload's JSON: " + serverText(raw)}
 	}
@@ -237,6 +259,21 @@ func (t *Target) result(resp *http.Response, p *targets.Plan) (targets.Remote, e
 	e := targets.Errorf(targets.Retryable, opUpload, "unexpected status %q", r.Status)
 	e.MaxAttempts, e.Class = failedAttempts, failedClass
 	return targets.Remote{}, e
+}
+
+// notJSON reports whether a 2xx answer's body is not JSON at all: an HTML
+// page (by its Content-Type or its first character) or other text that
+// does not start as a JSON object or array does. An empty body is not
+// counted: it says nothing about who answered.
+func notJSON(resp *http.Response, raw []byte) bool {
+	b := bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(raw), []byte("\uFEFF")))
+	if len(b) == 0 {
+		return false
+	}
+	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && (mt == "text/html" || mt == "application/xhtml+xml") {
+		return true
+	}
+	return b[0] != '{' && b[0] != '['
 }
 
 // serverText extracts the server's own words from an error body: a JSON

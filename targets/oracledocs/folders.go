@@ -28,7 +28,7 @@ type folderCache struct {
 	locks map[string]chan struct{} // key → one-slot lock, held while resolving
 }
 
-func cacheKey(root, rel string) string { return root + "\x00" + strings.ToLower(rel) }
+func cacheKey(root, rel string) string { return root + "\x00" + foldKey(rel) }
 
 // resolve returns the cached id for key, or runs find (one caller per key
 // at a time) and caches its answer.
@@ -176,6 +176,9 @@ func (t *Target) lookup(ctx context.Context, d *destination, parent, name string
 	raw := targets.ReadBody(resp)
 	var list folderItems
 	if err := json.Unmarshal(raw, &list); err != nil {
+		if notJSON(resp, raw) {
+			return item{}, false, notAPIAnswer(op, resp, raw)
+		}
 		return item{}, false, &targets.Error{Kind: targets.Retryable, Op: op, Status: resp.StatusCode,
 			Msg: "unreadable reply: " + err.Error(), Err: err}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"path"
 	"strconv"
@@ -116,7 +117,8 @@ func (e *APIError) Error() string {
 //	-16 or 404 → permanent "folder or file not found"
 //	-20 or 403 → permanent "insufficient privileges"
 //	-18        → permanent "access code required"
-//	-26        → permanent "link invalid or expired"
+//	-26        → permanent "link invalid or expired" (with an applink,
+//	             a hint to rotate access_token_file and retry the files)
 //
 // Everything else is classified by status (targets.StatusError): 401 is an
 // auth failure, 429 and 503 with Retry-After throttle, 5xx is retryable.
@@ -152,6 +154,12 @@ func classify(op string, resp *http.Response, body []byte) *targets.Error {
 		} else {
 			e.Msg = label
 		}
+		if ae.Code == codeLinkInvalid && resp.Request != nil && resp.Request.Header["AppLinkID"] != nil {
+			// Most often the applink's access token expired. The file
+			// fails (no per-watch hold exists to make it wait); say how
+			// to bring it back.
+			e.Msg += " (if the applink's access token expired: write the new one to access_token_file, then `dropsync queue retry --failed`)"
+		}
 	}
 	if resp.StatusCode < 300 {
 		// A 2xx reply whose errorCode says it failed: no status to go by.
@@ -184,10 +192,13 @@ func parseStatus(body []byte) *APIError {
 // decodeItem reads a successful reply that describes one file or folder.
 // A reply that carries a non-zero errorCode is an error. When the body is
 // unreadable or names no id, the id is taken from the Location header (the
-// resource URI Oracle sends with 201); without either, the attempt fails,
-// retryably but at most a few times, since every retry of an upload adds a
-// revision on the server. A reply cut off before its end is, without a
-// Location, the Ambiguous error of targets.ReadAnswer (stored, perhaps).
+// resource URI Oracle sends with 201); without either, a reply that is not
+// JSON at all (an SSO proxy's login page, a maintenance page) is about the
+// target (see notAPIAnswer), and a JSON reply that is malformed or names
+// no id fails the attempt, retryably but at most a few times, since every
+// retry of an upload adds a revision on the server. A reply cut off before
+// its end is, without a Location, the Ambiguous error of
+// targets.ReadAnswer (stored, perhaps).
 func decodeItem(op string, resp *http.Response) (item, error) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return item{}, apiError(op, resp)
@@ -209,6 +220,9 @@ func decodeItem(op string, resp *http.Response) (item, error) {
 		if cut != nil {
 			return item{}, cut
 		}
+		if jerr != nil && notJSON(resp, body) {
+			return item{}, notAPIAnswer(op, resp, body)
+		}
 		msg := "the reply names no id: " + targets.Shorten(string(body))
 		if jerr != nil {
 			msg = "unreadable reply: " + jerr.Error()
@@ -216,6 +230,33 @@ func decodeItem(op string, resp *http.Response) (item, error) {
 		return item{}, &targets.Error{Kind: targets.Retryable, Op: op, Status: resp.StatusCode, Msg: msg, Err: jerr, MaxAttempts: 3}
 	}
 	return it, nil
+}
+
+// notJSON reports whether a 2xx reply's body is not JSON at all: an HTML
+// page (by its Content-Type or its first character) or other text that
+// does not start as a JSON object or array does. An empty body is not
+// counted: it says nothing about who answered.
+func notJSON(resp *http.Response, body []byte) bool {
+	b := bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(body), []byte("\uFEFF")))
+	if len(b) == 0 {
+		return false
+	}
+	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && (mt == "text/html" || mt == "application/xhtml+xml") {
+		return true
+	}
+	return b[0] != '{' && b[0] != '['
+}
+
+// notAPIAnswer is the error for a 2xx reply that is not the Documents
+// API's JSON: something in front of the server (an SSO proxy whose session
+// lapsed, a maintenance page) answered instead of it, so nothing reached
+// the API. That is about the target, not the file: Unreachable, so the
+// target goes down, a probe tests it and the files wait, however long the
+// page is served. The page's words go through targets.Shorten (markup
+// dropped, credentials redacted, cut short).
+func notAPIAnswer(op string, resp *http.Response, body []byte) *targets.Error {
+	return &targets.Error{Kind: targets.Unreachable, Op: op, Status: resp.StatusCode,
+		Msg: "the reply is not the Documents API's JSON (a login or maintenance page in front of the server?): " + targets.Shorten(string(body))}
 }
 
 // errorCode returns Oracle's errorCode and the HTTP status of a classified

@@ -137,3 +137,62 @@ func TestDecodeItemFallsBackToLocationAndCapsRetries(t *testing.T) {
 		t.Fatalf("err %v: want a retryable error capped at 3 attempts (each retry adds a revision)", err)
 	}
 }
+
+// TestDecodeItemLoginPageIsAboutTheTarget: a 2xx reply that is not JSON at
+// all (an SSO proxy's login page, a maintenance page) reached no API: it
+// is Unreachable (the target goes down, the file waits), with the page's
+// words short and without markup; a JSON reply that is malformed keeps the
+// capped retry.
+func TestDecodeItemLoginPageIsAboutTheTarget(t *testing.T) {
+	reply := func(ct, body string) *http.Response {
+		h := http.Header{}
+		if ct != "" {
+			h.Set("Content-Type", ct)
+		}
+		return &http.Response{StatusCode: 200, Header: h, Body: io.NopCloser(strings.NewReader(body))}
+	}
+	page := "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form>Your session has expired. " +
+		strings.Repeat("Please sign in. ", 100) + "</form></body></html>"
+	for _, r := range []*http.Response{
+		reply("text/html; charset=utf-8", page),
+		reply("", page),
+		reply("text/plain", "Service under maintenance"),
+		reply("text/html", `{"not":"really"`), // labelled a page
+	} {
+		_, err := decodeItem("op", r)
+		var te *targets.Error
+		if !errors.As(err, &te) || te.Kind != targets.Unreachable || te.MaxAttempts != 0 {
+			t.Fatalf("err %v (%+v): want Unreachable, not a capped retry of the file", err, te)
+		}
+		if msg := err.Error(); strings.Contains(msg, "<") || len(msg) > 400 {
+			t.Errorf("message %q: want the page's words short and without markup", msg)
+		}
+	}
+	for _, body := range []string{`{"id":"D1",`, `[1,2`, ``} {
+		_, err := decodeItem("op", reply("application/json", body))
+		var te *targets.Error
+		if !errors.As(err, &te) || te.Kind != targets.Retryable || te.MaxAttempts != 3 {
+			t.Fatalf("body %q: err %v: want a retryable error capped at 3 attempts", body, err)
+		}
+	}
+}
+
+// TestLinkInvalidWithAppLinkSaysHowToRecover: -26 on a request that
+// carried an applink is most often an expired access token; the failed
+// file's message says how to bring it back (the daemon has no per-watch
+// hold that would make it wait for the rotated token). Without an applink
+// the message is Oracle's alone.
+func TestLinkInvalidWithAppLinkSaysHowToRecover(t *testing.T) {
+	body := []byte(`{"errorCode":"-26","errorMessage":"The applink has expired."}`)
+	req := &http.Request{Header: http.Header{}}
+	req.Header["AppLinkID"] = []string{"LF1"}
+	e := classify("op", &http.Response{StatusCode: 400, Header: http.Header{}, Request: req}, body)
+	if e.Kind != targets.Permanent || !strings.HasPrefix(e.Msg, "link invalid or expired: The applink has expired.") ||
+		!strings.Contains(e.Msg, "access_token_file") || !strings.Contains(e.Msg, "dropsync queue retry --failed") {
+		t.Errorf("with an applink: %v %q; want permanent naming access_token_file and queue retry", e.Kind, e.Msg)
+	}
+	e = classify("op", &http.Response{StatusCode: 400, Header: http.Header{}, Request: &http.Request{Header: http.Header{}}}, body)
+	if e.Msg != "link invalid or expired: The applink has expired." {
+		t.Errorf("without an applink: %q", e.Msg)
+	}
+}
