@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -234,16 +233,7 @@ func (t *Target) lookupFields(ctx context.Context, op, parent, name, fields stri
 	}
 	raw := targets.ReadBody(resp)
 	if err := json.Unmarshal(raw, &body); err != nil || body.D == nil || body.D.ID == "" {
-		return entity{}, false, targets.Errorf(targets.Retryable, op, "unexpected answer: %s", short(raw))
+		return entity{}, false, targets.Errorf(targets.Retryable, op, "unexpected answer: %q", targets.Shorten(string(raw)))
 	}
 	return *body.D, true, nil
-}
-
-// short quotes the start of a response body for an error message.
-func short(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return strconv.Quote(s)
 }

@@ -312,7 +312,8 @@ func (t *Target) StartSession(ctx context.Context, f *targets.File, p *targets.P
 	token := strings.Trim(strings.TrimSpace(string(raw)), `"`)
 	tok, err := parseToken(token)
 	if err != nil {
-		return "", targets.Errorf(targets.Retryable, op, "the server answered %s, not a chunk token: %v", short(raw), err)
+		// Not err: it quotes the whole answer, uncut and unredacted.
+		return "", targets.Errorf(targets.Retryable, op, "the server answered %q, not a chunk token", targets.Shorten(string(raw)))
 	}
 	if tok.inner == "" {
 		return "", targets.Errorf(targets.Permanent, op, "the server did not start a chunked upload (token %q has no blob token)", token)
@@ -476,7 +477,7 @@ func parseResult(op string, raw []byte, size int64) (uploadResult, error) {
 		res = u
 	}
 	if !ok || res.ID == "" || res.Name == "" {
-		e := targets.Errorf(targets.Retryable, op, "unexpected answer: %s", short(raw))
+		e := targets.Errorf(targets.Retryable, op, "unexpected answer: %q", targets.Shorten(string(raw)))
 		e.MaxAttempts = 3
 		return uploadResult{}, e
 	}
