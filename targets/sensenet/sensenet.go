@@ -329,7 +329,12 @@ func (t *Target) createFolder(ctx context.Context, parent, name, root string) er
 		return err
 	}
 	if resp.StatusCode/100 == 2 {
-		return t.checkCreated(op, name, targets.ReadBody(resp))
+		raw := targets.ReadBody(resp)
+		if !isJSON(resp.Header.Get("Content-Type"), raw) {
+			// A proxy's page: no folder was created.
+			return notAPI(op, resp.StatusCode, raw)
+		}
+		return t.checkCreated(op, name, raw)
 	}
 	missing := "parent folder not found: " + parent
 	e, code := statusErrorCode(op, resp, missing)

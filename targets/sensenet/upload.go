@@ -1,6 +1,7 @@
 package sensenet
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -250,7 +251,14 @@ func (t *Target) postFor(ctx context.Context, op string, p *targets.Plan, f *tar
 			targets.DrainClose(resp)
 			return nil, nil
 		}
-		return targets.ReadAnswer(op, resp)
+		ct := resp.Header.Get("Content-Type")
+		raw, err := targets.ReadAnswer(op, resp)
+		if err == nil && (page(ct) || bytes.HasPrefix(bytes.TrimSpace(raw), []byte("<"))) {
+			// A proxy's login or maintenance page, not the Upload
+			// action's JSON or chunk token.
+			return nil, notAPI(op, resp.StatusCode, raw)
+		}
+		return raw, err
 	case http.StatusNoContent:
 		targets.DrainClose(resp)
 		return nil, &targets.Error{Kind: targets.Permanent, Op: op, Status: resp.StatusCode,
@@ -466,10 +474,16 @@ func parseToken(s string) (chunkToken, error) {
 
 // parseResult decodes the Upload action's JSON answer (by scanResult, or
 // json.Unmarshal for what it does not read) and checks that the server
-// took the whole file. A success it cannot read is retried a few
-// times only: with Overwrite=false every retry may leave another name(N)
-// copy on the server.
+// took the whole file. An answer that is not JSON at all did not come
+// from sensenet: it is Unreachable (see notAPI). A JSON success it cannot
+// read is retried a few times only: with Overwrite=false every retry may
+// leave another name(N) copy on the server.
 func parseResult(op string, raw []byte, size int64) (uploadResult, error) {
+	if !isJSON("", raw) {
+		// Not the Upload action's JSON at all (postFor caught HTML):
+		// whatever answered is not sensenet.
+		return uploadResult{}, notAPI(op, 0, raw)
+	}
 	res, ok := scanResult(raw)
 	if !ok {
 		var u uploadResult // only this one escapes (to json.Unmarshal)
