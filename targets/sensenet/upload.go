@@ -235,8 +235,23 @@ type uploadResult struct {
 // without a body means the parent folder is missing; for a sub-folder
 // dropsync created, the folder cache forgets it and the failure is
 // retryable (a few times), so the next attempt creates it again.
+//
+// The Upload action finds the content by name (compared without case)
+// when Overwrite is set; when that content is a folder, the server cannot
+// store a binary in it and answers 500. A 500 then has the name looked
+// up, so that a file named like a folder fails at once and clearly
+// instead of being retried for ever.
 func (t *Target) post(ctx context.Context, op string, p *targets.Plan, f *targets.File, build func() (*http.Request, error)) ([]byte, error) {
-	return t.postFor(ctx, op, p, f, build, true)
+	raw, err := t.postFor(ctx, op, p, f, build, true)
+	var te *targets.Error
+	if err != nil && overwrite(f.OnConflict) && errors.As(err, &te) && te.Status == http.StatusInternalServerError {
+		if name, nerr := t.names.storedName(op, p.Name); nerr == nil {
+			if ferr := t.checkName(ctx, op, f, p.Parent, name); ferr != nil {
+				return nil, ferr
+			}
+		}
+	}
+	return raw, err
 }
 
 // postFor is post; an answer that is not wanted is discarded unread.
@@ -294,8 +309,27 @@ func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body
 	if err != nil {
 		return targets.Remote{}, err
 	}
+	if err := t.checkUploaded(ctx, op, f, res); err != nil {
+		return targets.Remote{}, err
+	}
 	t.warnName(f, p, res.Name)
 	return t.finish(ctx, op, p, res), nil
+}
+
+// checkUploaded fails permanently when the Upload answer names a folder
+// (its Type), so that a folder is never recorded as the file. A type that
+// is neither the one requested nor a known folder type is looked up; a
+// failed look-up lets the upload stand.
+func (t *Target) checkUploaded(ctx context.Context, op string, f *targets.File, res uploadResult) error {
+	e := entity{Name: res.Name, Path: res.URL, Type: res.Type}
+	if isFolderType(res.Type) {
+		return folderInTheWay(op, f, e)
+	}
+	d, ok := f.Dest.(*Destination)
+	if res.Type == "" || (ok && strings.EqualFold(res.Type, d.ContentType)) || !strings.HasPrefix(res.URL, "/") || !strings.Contains(res.URL[1:], "/") {
+		return nil
+	}
+	return t.checkName(ctx, op, f, parentOf(res.URL), nameOf(res.URL))
 }
 
 // StartSession sends the Upload action's initial request (create, UseChunk)
@@ -307,6 +341,20 @@ func (t *Target) StartSession(ctx context.Context, f *targets.File, p *targets.P
 	fields, err := uploadFields(&fb, f, p, true)
 	if err != nil {
 		return "", err
+	}
+	if overwrite(f.OnConflict) {
+		// With Overwrite the server reuses a content of the name, a
+		// folder too: it starts the folder's multistep save (checks it
+		// out) before it finds no binary field and answers 500, which
+		// leaves the folder checked out. One look-up first, per large
+		// file, keeps a folder named like the file untouched.
+		name, err := t.names.storedName(op, p.Name)
+		if err != nil {
+			return "", err
+		}
+		if err := t.checkName(ctx, op, f, p.Parent, name); err != nil {
+			return "", err
+		}
 	}
 	fm, err := newForm(append([]field{{"create", "1"}}, fields...), "")
 	if err != nil {
@@ -373,6 +421,9 @@ func (t *Target) PutChunk(ctx context.Context, f *targets.File, p *targets.Plan,
 	}
 	res, err := parseResult(op, raw, c.Total)
 	if err != nil {
+		return nil, err
+	}
+	if err := t.checkUploaded(ctx, op, f, res); err != nil {
 		return nil, err
 	}
 	t.warnName(f, p, res.Name)
