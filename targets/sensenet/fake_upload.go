@@ -454,6 +454,13 @@ func (f *Fake) create(u *uploadReq) (string, *uploadError) {
 		id = n.id
 	}
 	if useChunk {
+		if !isNew && n.isFolder() {
+			// The handler starts the multistep save (the folder stays
+			// checked out) before BinaryData.StartChunk finds no binary
+			// property on it.
+			n.locked = true
+			return "", noBinary(n)
+		}
 		if isNew {
 			n = f.save(n)
 			id = n.id
@@ -659,10 +666,20 @@ func (f *Fake) contentFor(u *uploadReq) (*node, *uploadError) {
 	if uerr != nil {
 		return nil, uerr
 	}
+	if !isNew && n.isFolder() {
+		return nil, noBinary(n)
+	}
 	if isNew {
 		n = f.save(n)
 	}
 	return n, nil
+}
+
+// noBinary is the handler's failure when Overwrite reused a folder of the
+// file's name (names compare without case): a folder has no Binary field,
+// so setting it throws and the action answers 500. Nothing is stored.
+func noBinary(n *node) *uploadError {
+	return internal("Field not found. Content of type " + n.typ + ", field name: Binary")
 }
 
 // emptyFile handles a zero-length posted file: the content (found or

@@ -192,6 +192,11 @@ func (t *Target) Prepare(ctx context.Context, f *targets.File) (*targets.Plan, e
 		if err != nil {
 			return nil, err
 		}
+		if found && isFolder(e) {
+			// The name (compared without case) belongs to a folder: it is
+			// not this file, and skip must not record it as delivered.
+			return nil, folderInTheWay(op, f, e)
+		}
 		if found {
 			r := remoteOf(e.ID.String(), e.Name, e.Version, e.Path)
 			p.Skip, p.Remote = true, &r
@@ -305,6 +310,57 @@ func (t *Target) checkFolder(ctx context.Context, p string) (bool, error) {
 	return true, nil
 }
 
+// containerTypes are sensenet's built-in content types that hold children
+// and have no Binary field, lower-cased. An Upload answer carries the
+// content's type but not IsFolder; a type not listed here is checked with
+// a look-up (see checkUploaded).
+var containerTypes = map[string]bool{
+	"folder": true, "systemfolder": true, "smartfolder": true, "trashbin": true,
+	"workspace": true, "site": true, "portalroot": true, "resources": true,
+	"contentlist": true, "documentlibrary": true, "imagelibrary": true, "library": true,
+	"itemlist": true, "customlist": true, "memolist": true, "tasklist": true, "linklist": true, "eventlist": true,
+	"domain": true, "domains": true, "organizationalunit": true, "profiles": true, "userprofile": true,
+}
+
+// isFolderType reports whether typ is a folder's content type.
+func isFolderType(typ string) bool { return containerTypes[strings.ToLower(typ)] }
+
+// isFolder reports whether a content looked up is a folder.
+func isFolder(e entity) bool { return e.IsFolder || isFolderType(e.Type) }
+
+// folderInTheWay is the permanent failure of a file whose name the server
+// resolves to a folder: sensenet compares names without case, so a file
+// Sub and a folder sub are one name. An Upload with Overwrite would reuse
+// the folder (the server cannot store a binary in it and answers 500) and
+// a look-up finds the folder: the file must not be recorded as delivered
+// there, nor its deletion delete the folder.
+func folderInTheWay(op string, f *targets.File, e entity) *targets.Error {
+	typ, p := e.Type, e.Path
+	if typ == "" {
+		typ = "Folder"
+	}
+	if p == "" {
+		p = e.Name
+	}
+	return targets.Errorf(targets.Permanent, op,
+		"%s cannot be stored: %s on the server is a %s, not a file, and holds its name (sensenet names ignore case); rename the file or the folder",
+		f.Rel, p, typ)
+}
+
+// checkName looks the content name up under parent after an Upload by
+// name failed, and returns folderInTheWay when it is a folder; nil
+// otherwise, also when the look-up fails (the caller keeps its error).
+func (t *Target) checkName(ctx context.Context, op string, f *targets.File, parent, name string) error {
+	e, found, err := t.lookup(ctx, op+": look up", parent, name)
+	if err != nil || !found || !isFolder(e) {
+		return nil
+	}
+	if e.Path == "" {
+		e.Path = parent + "/" + e.Name
+	}
+	return folderInTheWay(op, f, e)
+}
+
 // createFolder creates the folder name (as the server names it) under
 // parent with the standard OData create request, as sensenet's own clients
 // send it. A folder that exists already (another worker was quicker) is
@@ -329,7 +385,12 @@ func (t *Target) createFolder(ctx context.Context, parent, name, root string) er
 		return err
 	}
 	if resp.StatusCode/100 == 2 {
-		return t.checkCreated(op, name, targets.ReadBody(resp))
+		raw := targets.ReadBody(resp)
+		if !isJSON(resp.Header.Get("Content-Type"), raw) {
+			// A proxy's page: no folder was created.
+			return notAPI(op, resp.StatusCode, raw)
+		}
+		return t.checkCreated(op, name, raw)
 	}
 	missing := "parent folder not found: " + parent
 	e, code := statusErrorCode(op, resp, missing)

@@ -1,6 +1,7 @@
 package sensenet
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -234,8 +235,23 @@ type uploadResult struct {
 // without a body means the parent folder is missing; for a sub-folder
 // dropsync created, the folder cache forgets it and the failure is
 // retryable (a few times), so the next attempt creates it again.
+//
+// The Upload action finds the content by name (compared without case)
+// when Overwrite is set; when that content is a folder, the server cannot
+// store a binary in it and answers 500. A 500 then has the name looked
+// up, so that a file named like a folder fails at once and clearly
+// instead of being retried for ever.
 func (t *Target) post(ctx context.Context, op string, p *targets.Plan, f *targets.File, build func() (*http.Request, error)) ([]byte, error) {
-	return t.postFor(ctx, op, p, f, build, true)
+	raw, err := t.postFor(ctx, op, p, f, build, true)
+	var te *targets.Error
+	if err != nil && overwrite(f.OnConflict) && errors.As(err, &te) && te.Status == http.StatusInternalServerError {
+		if name, nerr := t.names.storedName(op, p.Name); nerr == nil {
+			if ferr := t.checkName(ctx, op, f, p.Parent, name); ferr != nil {
+				return nil, ferr
+			}
+		}
+	}
+	return raw, err
 }
 
 // postFor is post; an answer that is not wanted is discarded unread.
@@ -250,7 +266,14 @@ func (t *Target) postFor(ctx context.Context, op string, p *targets.Plan, f *tar
 			targets.DrainClose(resp)
 			return nil, nil
 		}
-		return targets.ReadAnswer(op, resp)
+		ct := resp.Header.Get("Content-Type")
+		raw, err := targets.ReadAnswer(op, resp)
+		if err == nil && (page(ct) || bytes.HasPrefix(bytes.TrimSpace(raw), []byte("<"))) {
+			// A proxy's login or maintenance page, not the Upload
+			// action's JSON or chunk token.
+			return nil, notAPI(op, resp.StatusCode, raw)
+		}
+		return raw, err
 	case http.StatusNoContent:
 		targets.DrainClose(resp)
 		return nil, &targets.Error{Kind: targets.Permanent, Op: op, Status: resp.StatusCode,
@@ -286,8 +309,27 @@ func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body
 	if err != nil {
 		return targets.Remote{}, err
 	}
+	if err := t.checkUploaded(ctx, op, f, res); err != nil {
+		return targets.Remote{}, err
+	}
 	t.warnName(f, p, res.Name)
 	return t.finish(ctx, op, p, res), nil
+}
+
+// checkUploaded fails permanently when the Upload answer names a folder
+// (its Type), so that a folder is never recorded as the file. A type that
+// is neither the one requested nor a known folder type is looked up; a
+// failed look-up lets the upload stand.
+func (t *Target) checkUploaded(ctx context.Context, op string, f *targets.File, res uploadResult) error {
+	e := entity{Name: res.Name, Path: res.URL, Type: res.Type}
+	if isFolderType(res.Type) {
+		return folderInTheWay(op, f, e)
+	}
+	d, ok := f.Dest.(*Destination)
+	if res.Type == "" || (ok && strings.EqualFold(res.Type, d.ContentType)) || !strings.HasPrefix(res.URL, "/") || !strings.Contains(res.URL[1:], "/") {
+		return nil
+	}
+	return t.checkName(ctx, op, f, parentOf(res.URL), nameOf(res.URL))
 }
 
 // StartSession sends the Upload action's initial request (create, UseChunk)
@@ -299,6 +341,20 @@ func (t *Target) StartSession(ctx context.Context, f *targets.File, p *targets.P
 	fields, err := uploadFields(&fb, f, p, true)
 	if err != nil {
 		return "", err
+	}
+	if overwrite(f.OnConflict) {
+		// With Overwrite the server reuses a content of the name, a
+		// folder too: it starts the folder's multistep save (checks it
+		// out) before it finds no binary field and answers 500, which
+		// leaves the folder checked out. One look-up first, per large
+		// file, keeps a folder named like the file untouched.
+		name, err := t.names.storedName(op, p.Name)
+		if err != nil {
+			return "", err
+		}
+		if err := t.checkName(ctx, op, f, p.Parent, name); err != nil {
+			return "", err
+		}
 	}
 	fm, err := newForm(append([]field{{"create", "1"}}, fields...), "")
 	if err != nil {
@@ -312,7 +368,8 @@ func (t *Target) StartSession(ctx context.Context, f *targets.File, p *targets.P
 	token := strings.Trim(strings.TrimSpace(string(raw)), `"`)
 	tok, err := parseToken(token)
 	if err != nil {
-		return "", targets.Errorf(targets.Retryable, op, "the server answered %s, not a chunk token: %v", short(raw), err)
+		// Not err: it quotes the whole answer, uncut and unredacted.
+		return "", targets.Errorf(targets.Retryable, op, "the server answered %q, not a chunk token", targets.Shorten(string(raw)))
 	}
 	if tok.inner == "" {
 		return "", targets.Errorf(targets.Permanent, op, "the server did not start a chunked upload (token %q has no blob token)", token)
@@ -364,6 +421,9 @@ func (t *Target) PutChunk(ctx context.Context, f *targets.File, p *targets.Plan,
 	}
 	res, err := parseResult(op, raw, c.Total)
 	if err != nil {
+		return nil, err
+	}
+	if err := t.checkUploaded(ctx, op, f, res); err != nil {
 		return nil, err
 	}
 	t.warnName(f, p, res.Name)
@@ -465,10 +525,16 @@ func parseToken(s string) (chunkToken, error) {
 
 // parseResult decodes the Upload action's JSON answer (by scanResult, or
 // json.Unmarshal for what it does not read) and checks that the server
-// took the whole file. A success it cannot read is retried a few
-// times only: with Overwrite=false every retry may leave another name(N)
-// copy on the server.
+// took the whole file. An answer that is not JSON at all did not come
+// from sensenet: it is Unreachable (see notAPI). A JSON success it cannot
+// read is retried a few times only: with Overwrite=false every retry may
+// leave another name(N) copy on the server.
 func parseResult(op string, raw []byte, size int64) (uploadResult, error) {
+	if !isJSON("", raw) {
+		// Not the Upload action's JSON at all (postFor caught HTML):
+		// whatever answered is not sensenet.
+		return uploadResult{}, notAPI(op, 0, raw)
+	}
 	res, ok := scanResult(raw)
 	if !ok {
 		var u uploadResult // only this one escapes (to json.Unmarshal)
@@ -476,7 +542,7 @@ func parseResult(op string, raw []byte, size int64) (uploadResult, error) {
 		res = u
 	}
 	if !ok || res.ID == "" || res.Name == "" {
-		e := targets.Errorf(targets.Retryable, op, "unexpected answer: %s", short(raw))
+		e := targets.Errorf(targets.Retryable, op, "unexpected answer: %q", targets.Shorten(string(raw)))
 		e.MaxAttempts = 3
 		return uploadResult{}, e
 	}
