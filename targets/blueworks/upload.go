@@ -220,9 +220,8 @@ func (t *Target) result(resp *http.Response, p *targets.Plan, d *Destination) (t
 	}
 	var r reply
 	if err := json.Unmarshal(raw, &r); err != nil {
-		if notJSON(resp, raw) {
-			return targets.Remote{}, &targets.Error{Kind: targets.Unreachable, Op: opUpload, Status: resp.StatusCode,
-				Msg: "the answer is not FileUpload's JSON (a login or maintenance page in front of Blueworks?): " + serverText(raw)}
+		if targets.NotJSON(resp.Header, raw) {
+			return targets.Remote{}, targets.NotTheAPI(opUpload, resp.StatusCode, raw, "FileUpload's JSON")
 		}
 		return targets.Remote{}, &targets.Error{Kind: targets.Retryable, MaxAttempts: failedAttempts, Class: failedClass, Op: opUpload, Status: resp.StatusCode,
 			Msg: "the answer is not FileUpload's JSON: " + serverText(raw)}
@@ -259,21 +258,6 @@ func (t *Target) result(resp *http.Response, p *targets.Plan, d *Destination) (t
 	e := targets.Errorf(targets.Retryable, opUpload, "unexpected status %q", r.Status)
 	e.MaxAttempts, e.Class = failedAttempts, failedClass
 	return targets.Remote{}, e
-}
-
-// notJSON reports whether a 2xx answer's body is not JSON at all: an HTML
-// page (by its Content-Type or its first character) or other text that
-// does not start as a JSON object or array does. An empty body is not
-// counted: it says nothing about who answered.
-func notJSON(resp *http.Response, raw []byte) bool {
-	b := bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(raw), []byte("\uFEFF")))
-	if len(b) == 0 {
-		return false
-	}
-	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && (mt == "text/html" || mt == "application/xhtml+xml") {
-		return true
-	}
-	return b[0] != '{' && b[0] != '['
 }
 
 // serverText extracts the server's own words from an error body: a JSON

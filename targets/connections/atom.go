@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/dropsync/dropsync/targets"
 )
@@ -72,30 +71,6 @@ func parseFields(r io.Reader) ([]fileField, error) {
 		size, _ := strconv.ParseInt(x.Link.Size, 10, 64)
 		out = append(out, fileField{Name: x.Name, FID: x.FID, Position: pos, MIME: x.Link.Type, Size: size})
 	}
-}
-
-// listedName is name as the server stores and lists it: a Linux file name
-// is bytes, and the Atom listing is XML, which cannot carry a byte that is
-// not UTF-8; each such byte is listed as U+FFFD ("scan\xff.pdf" is listed
-// as "scan\uFFFD.pdf"). Every comparison of a local name with a listed one
-// (NameKey, the by-name match of Prepare and created, Landed) uses it, or a
-// field is never found again under its own name, and two local names the
-// server lists alike are not seen as one field.
-func listedName(name string) string {
-	if utf8.ValidString(name) {
-		return name
-	}
-	var b strings.Builder
-	for i := 0; i < len(name); {
-		r, n := utf8.DecodeRuneInString(name[i:])
-		if r == utf8.RuneError && n == 1 {
-			b.WriteRune(utf8.RuneError)
-		} else {
-			b.WriteString(name[i : i+n])
-		}
-		i += n
-	}
-	return b.String()
 }
 
 // serverWords extracts a readable message from an error response body: the

@@ -1,7 +1,6 @@
 package connections
 
 import (
-	"encoding/xml"
 	"net/http"
 	"strings"
 	"testing"
@@ -93,29 +92,5 @@ func TestIDFromLocation(t *testing.T) {
 	h := http.Header{"Content-Type": {"application/atom+xml;type=entry"}}
 	if !isAtom(h) {
 		t.Error("isAtom(application/atom+xml;type=entry) = false")
-	}
-}
-
-// TestListedNameIsTheNameTheAtomListingShows: each byte that is not UTF-8
-// is listed as U+FFFD (one per byte, as encoding/xml writes it); valid
-// names are unchanged.
-func TestListedNameIsTheNameTheAtomListingShows(t *testing.T) {
-	for in, want := range map[string]string{
-		"scan.pdf":         "scan.pdf",
-		"scan\uFFFD.pdf":   "scan\uFFFD.pdf",
-		"scan\xff.pdf":     "scan\uFFFD.pdf",
-		"scan\xff\xfe.pdf": "scan\uFFFD\uFFFD.pdf",
-		"für\xc3.txt":      "für\uFFFD.txt",
-	} {
-		if got := listedName(in); got != want {
-			t.Errorf("listedName(%q) = %q, want %q", in, got, want)
-		}
-		var b strings.Builder
-		if err := xml.EscapeText(&b, []byte(in)); err != nil {
-			t.Fatal(err)
-		}
-		if b.String() != want {
-			t.Errorf("encoding/xml writes %q as %q; listedName says %q", in, b.String(), want)
-		}
 	}
 }

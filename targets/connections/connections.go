@@ -154,7 +154,7 @@ func fieldByID(fields []fileField, fid string) *fileField {
 // newestByName returns the field listed as name (see listedName) with the
 // highest position (the most recently added), or nil.
 func newestByName(fields []fileField, name string) *fileField {
-	name = listedName(name)
+	name = targets.StoredName(name)
 	var best *fileField
 	for i := range fields {
 		if fields[i].Name == name && (best == nil || fields[i].Position >= best.Position) {
@@ -178,7 +178,7 @@ func freeName(name string, fields []fileField) string {
 	}
 	for n := 1; ; n++ {
 		c := stem + "(" + strconv.Itoa(n) + ")" + ext
-		if !taken[strings.ToLower(listedName(c))] {
+		if !taken[strings.ToLower(targets.StoredName(c))] {
 			return c
 		}
 	}
@@ -209,5 +209,5 @@ func (t *Target) NameKey(f *targets.File, name string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("connections: %s: destination is %T, not from Watch", f.Rel, f.Dest)
 	}
-	return d.ActivityID + "/" + listedName(name), nil
+	return d.ActivityID + "/" + targets.StoredName(name), nil
 }

@@ -30,7 +30,7 @@ func (t *Target) Landed(ctx context.Context, f *targets.File, _ string) (*target
 	if err != nil {
 		return nil, err
 	}
-	name := listedName(f.Name()) // compared with the listing's names
+	name := targets.StoredName(f.Name()) // compared with the listing's names
 	var best *fileField
 	for i := range fields {
 		fl := &fields[i]

@@ -48,7 +48,7 @@ func (t *Target) readFields(ctx context.Context, id string) ([]fileField, error)
 		return nil, statusError(op, resp)
 	}
 	body := targets.ReadBody(resp)
-	if isPage(resp.Header, body) {
+	if targets.IsPage(resp.Header, body) {
 		return nil, pageError(op, resp, body, "the activity node's Atom entry")
 	}
 	fields, err := parseFields(bytes.NewReader(body))
@@ -145,7 +145,7 @@ func (t *Target) phase1(ctx context.Context, size int64, p *targets.Plan) (strin
 	}
 	token := resp.Header.Get(hdrToken)
 	if token == "" {
-		if body := targets.ReadBody(resp); isPage(resp.Header, body) {
+		if body := targets.ReadBody(resp); targets.IsPage(resp.Header, body) {
 			return "", pageError(op, resp, body, "the 2-phase upload's token")
 		}
 		return "", targets.Errorf(targets.Permanent, op, "the server answered %d without an %s header: it does not offer the 2-phase upload API (Connections SC October 2014 or later)", resp.StatusCode, hdrToken)
@@ -241,7 +241,7 @@ func (t *Target) created(ctx context.Context, op string, resp *http.Response, p 
 	if twoPhase {
 		ok = phase2Answer(resp.Header, body)
 	} else {
-		ok = !isPage(resp.Header, body) && (isAtom(resp.Header) || loc != "" || resp.StatusCode == http.StatusCreated)
+		ok = !targets.IsPage(resp.Header, body) && (isAtom(resp.Header) || loc != "" || resp.StatusCode == http.StatusCreated)
 	}
 	if !ok {
 		return nil, pageError(op, resp, body, "the API's answer to a new file field (201 Created, an Atom entry or a Location)")
@@ -265,29 +265,17 @@ func (t *Target) created(ctx context.Context, op string, resp *http.Response, p 
 		return t.remote(f.FID, p.Name, p.Parent), nil
 	}
 	return nil, &targets.Error{Kind: targets.Permanent, Op: op, Status: resp.StatusCode,
-		Msg: fmt.Sprintf("the server answered %d but node %s holds no file field named %q: the file may not be stored, or stored under another name; not sending it again (dropsync queue retry sends it anyway)", resp.StatusCode, p.Parent, listedName(p.Name))}
+		Msg: fmt.Sprintf("the server answered %d but node %s holds no file field named %q: the file may not be stored, or stored under another name; not sending it again (dropsync queue retry sends it anyway)", resp.StatusCode, p.Parent, targets.StoredName(p.Name))}
 }
 
 // phase2Answer reports whether a 2xx answer to phase 2 is the API's: the
 // documented output is none (the web UI reads nothing), and an Atom entry
 // is accepted too. A page (HTML) or other text is not it.
 func phase2Answer(h http.Header, body []byte) bool {
-	if isPage(h, body) {
+	if targets.IsPage(h, body) {
 		return false
 	}
 	return len(bytes.TrimSpace(body)) == 0 || isAtom(h)
-}
-
-// isPage reports whether an answer is a web page (HTML or XHTML) rather
-// than the API's: what an SSO proxy's login form or a portal's
-// maintenance page is, whatever its status.
-func isPage(h http.Header, body []byte) bool {
-	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
-	if mt == "text/html" || mt == "application/xhtml+xml" {
-		return true
-	}
-	head := bytes.ToLower(bytes.TrimSpace(body[:min(len(body), 512)]))
-	return bytes.HasPrefix(head, []byte("<!doctype html")) || bytes.HasPrefix(head, []byte("<html"))
 }
 
 // pageError is the error for a 2xx answer that is not the API's (want
@@ -296,12 +284,7 @@ func isPage(h http.Header, body []byte) bool {
 // probe tests it while the file waits; the server's words are shortened
 // and redacted.
 func pageError(op string, resp *http.Response, body []byte, want string) *targets.Error {
-	msg := fmt.Sprintf("the server answered %d with %s, not %s (a login or maintenance page in front of the server?): check the auth settings and that url is the Connections server",
-		resp.StatusCode, describe(resp.Header.Get("Content-Type")), want)
-	if w := targets.Shorten(string(body)); w != "" {
-		msg += ": " + w
-	}
-	return &targets.Error{Kind: targets.Unreachable, Op: op, Status: resp.StatusCode, Msg: msg}
+	return targets.NotTheAPI(op, resp.StatusCode, body, fmt.Sprintf("%s but %s", want, describe(resp.Header.Get("Content-Type"))))
 }
 
 // describe names a Content-Type for a message.

@@ -176,8 +176,8 @@ func (t *Target) lookup(ctx context.Context, d *destination, parent, name string
 	raw := targets.ReadBody(resp)
 	var list folderItems
 	if err := json.Unmarshal(raw, &list); err != nil {
-		if notJSON(resp, raw) {
-			return item{}, false, notAPIAnswer(op, resp, raw)
+		if targets.NotJSON(resp.Header, raw) {
+			return item{}, false, targets.NotTheAPI(op, resp.StatusCode, raw, "the Documents API's JSON")
 		}
 		return item{}, false, &targets.Error{Kind: targets.Retryable, Op: op, Status: resp.StatusCode,
 			Msg: "unreadable reply: " + err.Error(), Err: err}

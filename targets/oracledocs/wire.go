@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"path"
 	"strconv"
@@ -220,8 +219,8 @@ func decodeItem(op string, resp *http.Response) (item, error) {
 		if cut != nil {
 			return item{}, cut
 		}
-		if jerr != nil && notJSON(resp, body) {
-			return item{}, notAPIAnswer(op, resp, body)
+		if jerr != nil && targets.NotJSON(resp.Header, body) {
+			return item{}, targets.NotTheAPI(op, resp.StatusCode, body, "the Documents API's JSON")
 		}
 		msg := "the reply names no id: " + targets.Shorten(string(body))
 		if jerr != nil {
@@ -230,33 +229,6 @@ func decodeItem(op string, resp *http.Response) (item, error) {
 		return item{}, &targets.Error{Kind: targets.Retryable, Op: op, Status: resp.StatusCode, Msg: msg, Err: jerr, MaxAttempts: 3}
 	}
 	return it, nil
-}
-
-// notJSON reports whether a 2xx reply's body is not JSON at all: an HTML
-// page (by its Content-Type or its first character) or other text that
-// does not start as a JSON object or array does. An empty body is not
-// counted: it says nothing about who answered.
-func notJSON(resp *http.Response, body []byte) bool {
-	b := bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(body), []byte("\uFEFF")))
-	if len(b) == 0 {
-		return false
-	}
-	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && (mt == "text/html" || mt == "application/xhtml+xml") {
-		return true
-	}
-	return b[0] != '{' && b[0] != '['
-}
-
-// notAPIAnswer is the error for a 2xx reply that is not the Documents
-// API's JSON: something in front of the server (an SSO proxy whose session
-// lapsed, a maintenance page) answered instead of it, so nothing reached
-// the API. That is about the target, not the file: Unreachable, so the
-// target goes down, a probe tests it and the files wait, however long the
-// page is served. The page's words go through targets.Shorten (markup
-// dropped, credentials redacted, cut short).
-func notAPIAnswer(op string, resp *http.Response, body []byte) *targets.Error {
-	return &targets.Error{Kind: targets.Unreachable, Op: op, Status: resp.StatusCode,
-		Msg: "the reply is not the Documents API's JSON (a login or maintenance page in front of the server?): " + targets.Shorten(string(body))}
 }
 
 // errorCode returns Oracle's errorCode and the HTTP status of a classified

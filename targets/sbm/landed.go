@@ -36,9 +36,9 @@ func (t *Target) Landed(ctx context.Context, f *targets.File, _ string) (*target
 		if name == "" {
 			name = o.Name
 		}
-		match := name == storedName(f.Name())
+		match := name == targets.StoredName(f.Name())
 		if rename {
-			match = targets.RenameOf(storedName(f.Name()), name) && (f.Previous == nil || f.Previous.ID != string(o.ID))
+			match = targets.RenameOf(targets.StoredName(f.Name()), name) && (f.Previous == nil || f.Previous.ID != string(o.ID))
 		}
 		if match && (best == nil || idLess(best.ID, o.ID)) {
 			best = o

@@ -167,7 +167,7 @@ func (t *Target) Prepare(ctx context.Context, f *targets.File) (*targets.Plan, e
 	if p, ok := t.plans.Get(f); ok {
 		return p, nil // the last attempt was refused with an answer: nothing changed
 	}
-	p := &targets.Plan{Name: storedName(f.Name()), Parent: d.String()}
+	p := &targets.Plan{Name: targets.StoredName(f.Name()), Parent: d.String()}
 	switch f.OnConflict {
 	case config.OnConflictVersion, config.OnConflictOverwrite:
 		if f.Previous != nil && (f.Previous.ID != "" || f.Previous.Extra["uuid"] != "") {
@@ -218,7 +218,7 @@ func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body
 	}
 	// p.Name is the object's display name (kept on update); the file name
 	// is the local file's, or the free name(N).ext with rename.
-	obj := fileObj{Action: actionNewUpdate, Name: p.Name, Filename: storedName(f.Name()), Contents: &contents{}}
+	obj := fileObj{Action: actionNewUpdate, Name: p.Name, Filename: targets.StoredName(f.Name()), Contents: &contents{}}
 	switch {
 	case f.OnConflict == config.OnConflictRename || f.OnConflict == config.OnConflictSkip:
 		obj.Action, obj.Filename = actionNewOnly, p.Name
@@ -440,5 +440,5 @@ func (t *Target) NameKey(f *targets.File, name string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("sbm: %s: destination is %T, not from Watch", f.Rel, f.Dest)
 	}
-	return d.String() + "/" + storedName(name), nil
+	return d.String() + "/" + targets.StoredName(name), nil
 }

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/dropsync/dropsync/targets"
 )
@@ -250,7 +249,7 @@ func (t *Target) reply(op string, resp *http.Response, d *Destination) (*reply, 
 		// login form, a maintenance page) or another application. No
 		// request reached the JSON API, so it is about the target, not
 		// the file: the target goes down and a probe tests it.
-		e = &targets.Error{Kind: targets.Unreachable, Op: op, Status: resp.StatusCode, Msg: "the reply is not an SBM JSON API result (a login or maintenance page in front of the server? is url the SBM Application Engine server?): " + msg}
+		e = targets.NotTheAPI(op, resp.StatusCode, raw, "an SBM JSON API result (is url the SBM Application Engine server?)")
 	case rep.Result == nil:
 		// JSON without a result: not the JSON API's answer.
 		e = &targets.Error{Kind: targets.Permanent, Op: op, Status: resp.StatusCode, Msg: "the reply is not an SBM JSON API result (is url the SBM Application Engine server?): " + msg}
@@ -315,28 +314,6 @@ func findRemote(objs []fileObjReply, r *targets.Remote) *fileObjReply {
 		}
 	}
 	return nil
-}
-
-// storedName is the name as the server receives and stores it: the
-// request is JSON, which writes each byte that is not UTF-8 as U+FFFD (a
-// Linux file name is bytes: "scan\xff.pdf" is stored as "scan\ufffd.pdf").
-// Every comparison with the server's names uses it, or the object made by
-// the first upload is never found again and every later version fails.
-func storedName(name string) string {
-	if utf8.ValidString(name) {
-		return name
-	}
-	var b strings.Builder
-	for i := 0; i < len(name); {
-		r, n := utf8.DecodeRuneInString(name[i:])
-		if r == utf8.RuneError && n == 1 {
-			b.WriteRune(utf8.RuneError)
-		} else {
-			b.WriteString(name[i : i+n])
-		}
-		i += n
-	}
-	return b.String()
 }
 
 // findByName returns the object whose name or file name is name, the

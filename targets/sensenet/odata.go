@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -235,8 +233,8 @@ func (t *Target) lookupFields(ctx context.Context, op, parent, name, fields stri
 		D *entity `json:"d"`
 	}
 	raw := targets.ReadBody(resp)
-	if !isJSON(resp.Header.Get("Content-Type"), raw) {
-		return entity{}, false, notAPI(op, resp.StatusCode, raw)
+	if !isJSON(resp.Header, raw) {
+		return entity{}, false, targets.NotTheAPI(op, resp.StatusCode, raw, "sensenet's JSON")
 	}
 	if err := json.Unmarshal(raw, &body); err != nil || body.D == nil || body.D.ID == "" {
 		return entity{}, false, targets.Errorf(targets.Retryable, op, "unexpected answer: %q", targets.Shorten(string(raw)))
@@ -244,31 +242,10 @@ func (t *Target) lookupFields(ctx context.Context, op, parent, name, fields stri
 	return *body.D, true, nil
 }
 
-// isJSON reports whether a 2xx answer can be sensenet's JSON: its body
-// starts with '{' or '[' and its media type, when there is one, is not
-// markup. sensenet writes some results raw without a Content-Type (a
-// Go server then sends text/plain), so only the body decides beyond that.
-func isJSON(contentType string, raw []byte) bool {
-	if page(contentType) {
-		return false
-	}
-	s := bytes.TrimSpace(raw)
-	return len(s) > 0 && (s[0] == '{' || s[0] == '[')
-}
-
-// page reports whether a media type is markup (an HTML page).
-func page(contentType string) bool {
-	mt, _, _ := mime.ParseMediaType(contentType)
-	return mt == "text/html" || mt == "application/xhtml+xml" || strings.HasSuffix(mt, "/xml")
-}
-
-// notAPI classifies a 2xx answer that is not sensenet's (an HTML login or
-// maintenance page of an SSO proxy or gateway, any other text) as
-// Unreachable: the request did not reach the API, so the failure is about
-// the target, not the file. The target goes down and a probe tests it;
-// the file waits instead of using up its attempts. The server's words are
-// kept short and redacted.
-func notAPI(op string, status int, raw []byte) *targets.Error {
-	return &targets.Error{Kind: targets.Unreachable, Op: op, Status: status,
-		Msg: "the answer is not sensenet's (a proxy's login or maintenance page?): " + strconv.Quote(targets.Shorten(string(raw)))}
+// isJSON reports whether a 2xx answer can be sensenet's JSON: not empty,
+// and not a web page or other text (targets.NotJSON). sensenet writes some
+// results raw without a Content-Type, so the body decides beyond a page's
+// type; an answer that is not JSON goes to targets.NotTheAPI.
+func isJSON(h http.Header, raw []byte) bool {
+	return len(bytes.TrimSpace(raw)) > 0 && !targets.NotJSON(h, raw)
 }

@@ -386,9 +386,9 @@ func (t *Target) createFolder(ctx context.Context, parent, name, root string) er
 	}
 	if resp.StatusCode/100 == 2 {
 		raw := targets.ReadBody(resp)
-		if !isJSON(resp.Header.Get("Content-Type"), raw) {
+		if !isJSON(resp.Header, raw) {
 			// A proxy's page: no folder was created.
-			return notAPI(op, resp.StatusCode, raw)
+			return targets.NotTheAPI(op, resp.StatusCode, raw, "sensenet's JSON")
 		}
 		return t.checkCreated(op, name, raw)
 	}

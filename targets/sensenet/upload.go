@@ -268,10 +268,10 @@ func (t *Target) postFor(ctx context.Context, op string, p *targets.Plan, f *tar
 		}
 		ct := resp.Header.Get("Content-Type")
 		raw, err := targets.ReadAnswer(op, resp)
-		if err == nil && (page(ct) || bytes.HasPrefix(bytes.TrimSpace(raw), []byte("<"))) {
+		if err == nil && (targets.Markup(ct) || bytes.HasPrefix(bytes.TrimSpace(raw), []byte("<"))) {
 			// A proxy's login or maintenance page, not the Upload
 			// action's JSON or chunk token.
-			return nil, notAPI(op, resp.StatusCode, raw)
+			return nil, targets.NotTheAPI(op, resp.StatusCode, raw, "the Upload action's answer")
 		}
 		return raw, err
 	case http.StatusNoContent:
@@ -526,14 +526,14 @@ func parseToken(s string) (chunkToken, error) {
 // parseResult decodes the Upload action's JSON answer (by scanResult, or
 // json.Unmarshal for what it does not read) and checks that the server
 // took the whole file. An answer that is not JSON at all did not come
-// from sensenet: it is Unreachable (see notAPI). A JSON success it cannot
+// from sensenet: it is Unreachable (targets.NotTheAPI). A JSON success it cannot
 // read is retried a few times only: with Overwrite=false every retry may
 // leave another name(N) copy on the server.
 func parseResult(op string, raw []byte, size int64) (uploadResult, error) {
-	if !isJSON("", raw) {
+	if !isJSON(nil, raw) {
 		// Not the Upload action's JSON at all (postFor caught HTML):
 		// whatever answered is not sensenet.
-		return uploadResult{}, notAPI(op, 0, raw)
+		return uploadResult{}, targets.NotTheAPI(op, 0, raw, "the Upload action's JSON")
 	}
 	res, ok := scanResult(raw)
 	if !ok {
