@@ -75,7 +75,7 @@ func (d *Daemon) ambiguous(ctx context.Context, j *queue.Job, wc *config.Watch, 
 	if n <= limit {
 		return false
 	}
-	d.finishFail(ctx, j, wc, path, fmt.Errorf("%s: the whole file was sent %d times and no answer came; not sending it again (dropsync queue retry sends it anyway): %w", words, n, te), targets.Permanent)
+	d.finishFail(ctx, j, wc, path, fmt.Errorf("%s: the whole file was sent %d times and no answer told whether it was stored; not sending it again (dropsync queue retry sends it anyway): %w", words, n, te), targets.Permanent)
 	return true
 }
 
