@@ -38,8 +38,12 @@ func NotJSON(h http.Header, body []byte) bool {
 
 // IsPage reports whether an answer is a web page: by its Content-Type, or
 // a body that starts as an HTML document does (for APIs whose own answers
-// are XML).
+// are XML). An empty body is not a page, whatever its Content-Type (a
+// servlet container labels an empty answer text/html).
 func IsPage(h http.Header, body []byte) bool {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return false
+	}
 	if Markup(h.Get("Content-Type")) {
 		return true
 	}

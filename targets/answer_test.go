@@ -54,7 +54,7 @@ func TestNotJSONAndIsPage(t *testing.T) {
 		{html, "<!DOCTYPE html><html><body>Sign in</body></html>", true, true, "a login page"},
 		{plain, "<html><body>Sign in</body></html>", true, true, "a page without its type"},
 		{plain, "Service under maintenance", true, false, "text"},
-		{html, "", false, true, "an empty page"},
+		{html, "", false, false, "an empty answer labelled text/html (a servlet container's)"},
 		{plain, "", false, false, "no body"},
 		{plain, "\uFEFF {\"id\": \"1\"}", false, false, "JSON behind a byte-order mark"},
 		{http.Header{"Content-Type": {"application/atom+xml"}}, "<?xml version=\"1.0\"?><entry/>", true, false, "Atom"},

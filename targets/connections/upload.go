@@ -237,14 +237,13 @@ func (t *Target) created(ctx context.Context, op string, resp *http.Response, p 
 		return nil, err
 	}
 	loc := idFromLocation(resp.Header.Get("Location"))
-	var ok bool
+	ok, want := !targets.IsPage(resp.Header, body) && (isAtom(resp.Header) || loc != "" || resp.StatusCode == http.StatusCreated),
+		"the API's answer to a new file field (201 Created, an Atom entry or a Location)"
 	if twoPhase {
-		ok = phase2Answer(resp.Header, body)
-	} else {
-		ok = !targets.IsPage(resp.Header, body) && (isAtom(resp.Header) || loc != "" || resp.StatusCode == http.StatusCreated)
+		ok, want = phase2Answer(resp.Header, body), "the 2-phase upload's answer (no output, or an Atom entry)"
 	}
 	if !ok {
-		return nil, pageError(op, resp, body, "the API's answer to a new file field (201 Created, an Atom entry or a Location)")
+		return nil, pageError(op, resp, body, want)
 	}
 	var fields []fileField
 	if isAtom(resp.Header) {

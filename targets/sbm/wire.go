@@ -235,7 +235,7 @@ func (t *Target) reply(op string, resp *http.Response, d *Destination) (*reply, 
 		raw = targets.ReadBody(resp)
 	}
 	var rep reply
-	jsonErr := json.Unmarshal(raw, &rep)
+	jsonErr := json.Unmarshal(bytes.TrimPrefix(raw, []byte("\uFEFF")), &rep) // a byte-order mark (IIS) before the JSON
 	if ok2xx && jsonErr == nil && rep.Result != nil && strings.EqualFold(rep.Result.Type, "OK") {
 		return &rep, nil
 	}
@@ -244,14 +244,15 @@ func (t *Target) reply(op string, resp *http.Response, d *Destination) (*reply, 
 	switch {
 	case !ok2xx:
 		e = targets.StatusError(op, resp, msg)
-	case jsonErr != nil:
+	case jsonErr != nil && targets.NotJSON(resp.Header, raw):
 		// Not JSON at all: a page in front of the server (an SSO proxy's
 		// login form, a maintenance page) or another application. No
 		// request reached the JSON API, so it is about the target, not
 		// the file: the target goes down and a probe tests it.
 		e = targets.NotTheAPI(op, resp.StatusCode, raw, "an SBM JSON API result (is url the SBM Application Engine server?)")
-	case rep.Result == nil:
-		// JSON without a result: not the JSON API's answer.
+	case jsonErr != nil, rep.Result == nil:
+		// JSON that does not decode, or without a result: the server
+		// answered, but not as the JSON API does.
 		e = &targets.Error{Kind: targets.Permanent, Op: op, Status: resp.StatusCode, Msg: "the reply is not an SBM JSON API result (is url the SBM Application Engine server?): " + msg}
 	default:
 		e = &targets.Error{Kind: targets.Permanent, Op: op, Msg: msg}

@@ -309,27 +309,23 @@ func (t *Target) Put(ctx context.Context, f *targets.File, p *targets.Plan, body
 	if err != nil {
 		return targets.Remote{}, err
 	}
-	if err := t.checkUploaded(ctx, op, f, res); err != nil {
+	if err := checkUploaded(op, f, res); err != nil {
 		return targets.Remote{}, err
 	}
 	t.warnName(f, p, res.Name)
 	return t.finish(ctx, op, p, res), nil
 }
 
-// checkUploaded fails permanently when the Upload answer names a folder
-// (its Type), so that a folder is never recorded as the file. A type that
-// is neither the one requested nor a known folder type is looked up; a
-// failed look-up lets the upload stand.
-func (t *Target) checkUploaded(ctx context.Context, op string, f *targets.File, res uploadResult) error {
-	e := entity{Name: res.Name, Path: res.URL, Type: res.Type}
+// checkUploaded fails permanently when the Upload answer's Type is a
+// folder type, so that a folder is never recorded as the file. Any other
+// Type is the content's (a replaced Image stays an Image): a content
+// without a binary field (a folder of a type not listed) makes the server
+// answer 500, which post looks up. No request is added to an upload.
+func checkUploaded(op string, f *targets.File, res uploadResult) error {
 	if isFolderType(res.Type) {
-		return folderInTheWay(op, f, e)
+		return folderInTheWay(op, f, entity{Name: res.Name, Path: res.URL, Type: res.Type})
 	}
-	d, ok := f.Dest.(*Destination)
-	if res.Type == "" || (ok && strings.EqualFold(res.Type, d.ContentType)) || !strings.HasPrefix(res.URL, "/") || !strings.Contains(res.URL[1:], "/") {
-		return nil
-	}
-	return t.checkName(ctx, op, f, parentOf(res.URL), nameOf(res.URL))
+	return nil
 }
 
 // StartSession sends the Upload action's initial request (create, UseChunk)
@@ -423,7 +419,7 @@ func (t *Target) PutChunk(ctx context.Context, f *targets.File, p *targets.Plan,
 	if err != nil {
 		return nil, err
 	}
-	if err := t.checkUploaded(ctx, op, f, res); err != nil {
+	if err := checkUploaded(op, f, res); err != nil {
 		return nil, err
 	}
 	t.warnName(f, p, res.Name)
