@@ -1,0 +1,59 @@
+//go:build linux
+
+package daemon_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/dropsync/dropsync/daemon/daemontest"
+	"github.com/dropsync/dropsync/targets"
+)
+
+// review r1: a long-named file parked in failed_to under a free name (an
+// earlier file of its name is still parked there) comes back with
+// `queue retry`. safefs.FreeName now cuts the stem so the free name fits
+// 255 bytes ("mmm…m (2).pdf" with fewer m's), but parkedName (which
+// restoreFailed uses) only looks for "<whole stem> (": it never finds the
+// parked file, the retried job finds no file in the watch, and the file
+// stays in failed_to while its job ends as gone; nothing is delivered.
+func TestReviewR1RetryOfALongNameParkedUnderAFreeNameBringsItBack(t *testing.T) {
+	mem.reset()
+	var broken atomic.Bool
+	broken.Store(true)
+	mem.fail = func(string) error {
+		if broken.Load() {
+			return &targets.Error{Kind: targets.Permanent, Op: "test: upload", Status: 403, Msg: "forbidden"}
+		}
+		return nil
+	}
+	failedTo := t.TempDir()
+	name := strings.Repeat("m", 250) + ".pdf" // 254 bytes: a valid name
+	if err := os.WriteFile(filepath.Join(failedTo, name), []byte("parked last week"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := daemontest.Start(t, memTargetYAML, "failed_to: "+failedTo)
+	content := []byte("today's scan, refused")
+	h.WriteFile(t, name, content)
+	h.WaitFailed(t, name)
+	daemontest.Eventually(t, "the file parked under a free name", func() bool {
+		ents, err := os.ReadDir(failedTo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if e.Name() != name && !strings.HasSuffix(e.Name(), ".txt") && readFile(t, filepath.Join(failedTo, e.Name())) == string(content) {
+				return !exists(filepath.Join(h.Inbox, name))
+			}
+		}
+		return false
+	})
+	broken.Store(false)
+	if n := h.RetryFailed(t); n != 1 {
+		t.Fatalf("retried %d", n)
+	}
+	h.WaitDelivered(t, name, sha256hex(content))
+}
