@@ -57,3 +57,57 @@ func TestReviewR1RetryOfALongNameParkedUnderAFreeNameBringsItBack(t *testing.T) 
 	}
 	h.WaitDelivered(t, name, sha256hex(content))
 }
+
+// review r1: two long names that differ only past their first 245 bytes
+// (a scanner's "<long title> - page 1.pdf", "… - page 2.pdf") get the same
+// note name (noteName: Fit cuts both to the same 245 bytes). The second
+// note is written under a free name, which restoreFailed never looks at
+// (it tries noteName(parked name) only, which is the first file's note):
+// after `queue retry` delivers both, failed_to keeps an .error.txt saying
+// the second file failed.
+func TestReviewR1RetryOfTwoLongNamesLeavesNoNote(t *testing.T) {
+	mem.reset()
+	var broken atomic.Bool
+	broken.Store(true)
+	mem.fail = func(string) error {
+		if broken.Load() {
+			return &targets.Error{Kind: targets.Permanent, Op: "test: upload", Status: 403, Msg: "forbidden"}
+		}
+		return nil
+	}
+	failedTo := t.TempDir()
+	h := daemontest.Start(t, memTargetYAML, "failed_to: "+failedTo)
+	a, b := strings.Repeat("n", 249)+"a.pdf", strings.Repeat("n", 249)+"b.pdf" // 254 bytes each
+	notes := func() []string {
+		ents, err := os.ReadDir(failedTo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), ".txt") {
+				out = append(out, e.Name())
+			}
+		}
+		return out
+	}
+	h.WriteFile(t, a, []byte("page 1"))
+	h.WaitFailed(t, a)
+	daemontest.Eventually(t, "the first note", func() bool { return len(notes()) == 1 })
+	h.WriteFile(t, b, []byte("page 2"))
+	h.WaitFailed(t, b)
+	daemontest.Eventually(t, "the second note", func() bool { return len(notes()) == 2 })
+	broken.Store(false)
+	if n := h.RetryFailed(t); n != 2 {
+		t.Fatalf("retried %d", n)
+	}
+	h.WaitDelivered(t, a, sha256hex([]byte("page 1")))
+	h.WaitDelivered(t, b, sha256hex([]byte("page 2")))
+	if left := notes(); len(left) != 0 {
+		var text []string
+		for _, n := range left {
+			text = append(text, readFile(t, filepath.Join(failedTo, n))[:20]+"…")
+		}
+		t.Fatalf("both files delivered, yet failed_to keeps %d error note(s): %q", len(left), text)
+	}
+}
