@@ -809,19 +809,18 @@ func isNoteFor(dir *safefs.Dir, name, rel string) bool {
 	return err == nil && string(head) == "file: "+rel+"\n"
 }
 
-// parkedName finds, among the files parked in dir for base (base, "base
-// (2)", …), the one whose size and mtime are fp's. It lists the folder dir
+// parkedName finds, among the files parked in dir for base (base and its
+// free names, safefs.FreeName, shortened when long), the one whose size
+// and mtime are fp's. It lists the folder dir
 // holds open, never its path, which may be a link by now.
 func parkedName(dir *safefs.Dir, base string, fp fsid.Fingerprint) (string, bool) {
 	ents, err := dir.ReadDir(-1)
 	if err != nil {
 		return "", false
 	}
-	ext := path.Ext(base)
-	stem := strings.TrimSuffix(base, ext)
 	for _, e := range ents {
 		n := e.Name()
-		if n != base && !(strings.HasPrefix(n, stem+" (") && strings.HasSuffix(n, ")"+ext)) {
+		if _, ok := safefs.FreeNameIndex(base, n); !ok {
 			continue
 		}
 		f, err := dir.Open(n, false)

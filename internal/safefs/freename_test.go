@@ -34,3 +34,21 @@ func TestFreeNameOfALongNameFits(t *testing.T) {
 		t.Errorf("Fit: %d bytes %q", len(got), got)
 	}
 }
+
+// FreeNameIndex finds the candidate FreeName made, for short and long
+// names, dotfiles and names with " (" of their own, and nothing else.
+func TestFreeNameIndexInvertsFreeName(t *testing.T) {
+	for _, base := range []string{"report.pdf", ".env", "a (1).txt", "x.tar (2).gz", strings.Repeat("m", 250) + ".pdf", strings.Repeat("é", 126)} {
+		for _, n := range []int{1, 2, 10, 123} {
+			name := safefs.FreeName(base, n)
+			if got, ok := safefs.FreeNameIndex(base, name); !ok || got != max(n, 1) {
+				t.Errorf("FreeNameIndex(%q, %q) = %d, %v; want %d", base, name, got, ok, n)
+			}
+		}
+	}
+	for _, tc := range [][2]string{{"report.pdf", "report (x).pdf"}, {"report.pdf", "report (1).pdf"}, {"report.pdf", "other (2).pdf"}, {"report.pdf", "report (2).txt"}} {
+		if n, ok := safefs.FreeNameIndex(tc[0], tc[1]); ok {
+			t.Errorf("FreeNameIndex(%q, %q) = %d: not a candidate", tc[0], tc[1], n)
+		}
+	}
+}

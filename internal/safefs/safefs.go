@@ -36,6 +36,7 @@ package safefs
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -44,6 +45,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -179,19 +181,24 @@ func deviceName(name string) bool {
 // bytes of macOS.
 const NameMax = 255
 
-// Fit returns stem+suffix with stem cut, at the start of a character, so
-// that the whole is at most NameMax bytes: a name made from a file's name
-// (a free name, a note beside it) is one any file system takes, whatever
-// the length of the name it was made from.
+// Fit returns stem+suffix, stem cut so that the whole is at most NameMax
+// bytes: a name made from a file's name (a free name, a note beside it)
+// is one any file system takes, whatever the length of the name it was
+// made from. A cut stem ends with "~" and 8 hex digits of the whole
+// stem's SHA-256, so that two long names sharing their first bytes do not
+// meet at one name; the cut falls at the start of a UTF-8 character when
+// one is within 3 bytes (a name in another encoding is cut at the byte).
 func Fit(stem, suffix string) string {
-	if over := len(stem) + len(suffix) - NameMax; over > 0 {
-		cut := max(len(stem)-over, 0)
-		for cut > 0 && !utf8.RuneStart(stem[cut]) {
-			cut--
-		}
-		stem = stem[:cut]
+	if len(stem)+len(suffix) <= NameMax {
+		return stem + suffix
 	}
-	return stem + suffix
+	sum := sha256.Sum256([]byte(stem))
+	tag := "~" + hex.EncodeToString(sum[:4])
+	cut := max(NameMax-len(suffix)-len(tag), 0)
+	for back := 0; back < utf8.UTFMax-1 && cut > 0 && !utf8.RuneStart(stem[cut]); back++ {
+		cut--
+	}
+	return stem[:cut] + tag + suffix
 }
 
 // FreeName returns the n-th candidate for name: name itself for n <= 1,
@@ -205,6 +212,26 @@ func FreeName(name string, n int) string {
 		ext = ""
 	}
 	return Fit(strings.TrimSuffix(name, ext), fmt.Sprintf(" (%d)%s", n, ext))
+}
+
+// FreeNameIndex reports which candidate FreeName(base, n) name is, if any.
+func FreeNameIndex(base, name string) (int, bool) {
+	if name == base {
+		return 1, true
+	}
+	for i := strings.Index(name, " ("); i >= 0; {
+		if j := strings.IndexByte(name[i:], ')'); j > 0 {
+			if n, err := strconv.Atoi(name[i+2 : i+j]); err == nil && n >= 2 && FreeName(base, n) == name {
+				return n, true
+			}
+		}
+		k := strings.Index(name[i+2:], " (")
+		if k < 0 {
+			break
+		}
+		i += 2 + k
+	}
+	return 0, false
 }
 
 // CopyPrefix starts the temporary name of a copy Move makes across file
