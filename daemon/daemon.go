@@ -349,12 +349,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	// Housekeeping has ended: what could not be written gets a last try
 	// now (a runner may be waiting for a stranded delivery's remote name)
-	// and once the runners are done. Each try stops at the first write
-	// that fails (each waits for the database at most its busy timeout).
-	// Jobs still leased return to pending at the next start.
-	d.releaseStranded(context.Background())
+	// and once the runners are done, while the stop's deadline lasts. Each
+	// try stops at the first write that fails (each waits for the database
+	// at most its busy timeout). Jobs still leased return to pending at
+	// the next start.
+	last := func() {
+		if time.Until(deadline) > 0 {
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			d.releaseStranded(ctx)
+			cancel()
+		}
+	}
+	last()
 	d.waitRunners(&workers, deadline)
-	d.releaseStranded(context.Background())
+	last()
 	d.mu.Lock()
 	n := len(d.stranded)
 	d.mu.Unlock()
@@ -405,16 +413,16 @@ func (d *Daemon) waitRunners(workers *sync.WaitGroup, deadline time.Time) {
 		"files", files)
 }
 
-// waitUntil waits for wg until deadline, or a second if that is sooner
-// (what ends on its own still gets the time to), and reports whether it
-// ended.
+// waitUntil waits for wg until deadline, or a tenth of a second if that
+// is sooner (what has ended gets the time to say so), and reports whether
+// it ended.
 func waitUntil(wg *sync.WaitGroup, deadline time.Time) bool {
 	ended := make(chan struct{})
 	go func() {
 		wg.Wait()
 		close(ended)
 	}()
-	t := time.NewTimer(max(time.Until(deadline), time.Second))
+	t := time.NewTimer(max(time.Until(deadline), 100*time.Millisecond))
 	defer t.Stop()
 	select {
 	case <-ended:
