@@ -68,6 +68,9 @@ func TestFirstFileOfANewFolderSettlesDuringABurst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if w.fsw, err = fsnotify.NewWatcher(); err != nil { // what Run would ask for, made here to relay its events
+		t.Fatal(err)
+	}
 	kernel := w.fsw.Events
 	w.fsw.Events = feed
 	out, ctx := run(t, w)

@@ -53,8 +53,8 @@ func TestAutoModeDecidesByFileSystem(t *testing.T) {
 	write(t, filepath.Join(root, "sub", "a.txt"), "a")
 	c := start(t, Options{Root: root, Recursive: true, EmitDeletes: true, PollInterval: 50 * time.Millisecond})
 	waitFor(t, "a.txt", func() bool { return len(c.rels()) == 1 })
-	if c.w.fsw != nil { // not even an inotify instance
-		t.Fatalf("inotify watches %v on an nfs root", c.w.fsw.WatchList())
+	if c.w.inotify() != nil { // not even an inotify instance
+		t.Fatalf("inotify watches %v on an nfs root", c.w.watchList())
 	}
 	write(t, filepath.Join(root, "sub", "b.txt"), "b")
 	os.Remove(filepath.Join(root, "sub", "a.txt"))

@@ -134,7 +134,7 @@ func TestSubtreeBeyondTheInotifyBudgetIsPolled(t *testing.T) {
 	write(t, filepath.Join(root, "huge", "deep", "y.txt"), "y")
 	write(t, filepath.Join(root, "small", "z.txt"), "z")
 	waitFor(t, "y.txt by polling and z.txt by events", func() bool { return len(c.rels()) == 3 })
-	for _, d := range c.w.fsw.WatchList() {
+	for _, d := range c.w.watchList() {
 		if strings.Contains(d, "huge") {
 			t.Fatalf("inotify watch on %s", d)
 		}

@@ -36,7 +36,7 @@ func TestFolderRenamedDuringAnOverflowIsWatchedUnderItsNewName(t *testing.T) {
 			}
 		},
 		OnOverflow: func() { overflows <- struct{}{} }})
-	waitFor(t, "the watches", func() bool { return len(c.w.fsw.WatchList()) == 2 })
+	waitFor(t, "the watches", func() bool { return len(c.w.watchList()) == 2 })
 	gate.Store(true)
 	write(t, filepath.Join(root, "trigger"), "t")
 	<-blocked
@@ -53,7 +53,7 @@ func TestFolderRenamedDuringAnOverflowIsWatchedUnderItsNewName(t *testing.T) {
 	// pass: once this file is emitted, the rescan is over.
 	write(t, filepath.Join(root, "sentinel.txt"), "s")
 	waitFor(t, "the sentinel", func() bool { return strings.Contains(c.emitted(), "sentinel.txt") })
-	t.Logf("watches after the rescan: %q", c.w.fsw.WatchList())
+	t.Logf("watches after the rescan: %q", c.w.watchList())
 	write(t, filepath.Join(root, "b", "new.txt"), "n")
 	waitFor(t, "b/new.txt dropped into the folder renamed during the overflow", func() bool {
 		return strings.Contains(c.emitted(), "b/new.txt")

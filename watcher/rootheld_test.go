@@ -27,7 +27,7 @@ func TestRootDeletedWhileHeldOpenAndMadeAgainIsWatched(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := start(t, Options{Root: root, Recursive: true})
-	waitFor(t, "the watch", func() bool { return len(c.w.fsw.WatchList()) == 1 })
+	waitFor(t, "the watch", func() bool { return len(c.w.watchList()) == 1 })
 	held, err := os.Open(root) // as a shell's working directory would
 	if err != nil {
 		t.Fatal(err)

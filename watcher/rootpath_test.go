@@ -25,7 +25,7 @@ func TestRootRecreatedUnderARenamedAncestorIsWatched(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := start(t, Options{Root: root, Recursive: true})
-	waitFor(t, "the watch", func() bool { return len(c.w.fsw.WatchList()) == 1 })
+	waitFor(t, "the watch", func() bool { return len(c.w.watchList()) == 1 })
 	if err := os.Rename(filepath.Join(parent, "drop"), filepath.Join(parent, "drop.old")); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestRootSymlinkRetargetedIsWatched(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := start(t, Options{Root: root, Recursive: true})
-	waitFor(t, "the watch", func() bool { return len(c.w.fsw.WatchList()) == 1 })
+	waitFor(t, "the watch", func() bool { return len(c.w.watchList()) == 1 })
 	tmp := filepath.Join(parent, "current.new")
 	if err := os.Symlink("r2", tmp); err != nil {
 		t.Fatal(err)

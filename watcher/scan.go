@@ -194,7 +194,7 @@ func (w *Watcher) prepareRoot() bool {
 			noInotify = err
 			d = Decision{Poll: true, Reason: "no inotify instance"}
 		} else {
-			w.fsw = fsw
+			w.setInotify(fsw)
 		}
 	}
 	switch {
@@ -228,7 +228,7 @@ func (w *Watcher) retryInotify() {
 		w.noInotify = err
 		return
 	}
-	w.fsw = fsw
+	w.setInotify(fsw)
 	w.noInotify = nil
 	d := Decide(w.o.Mode, w.o.Root)
 	w.decision = d

@@ -38,7 +38,7 @@ func TestFolderMountedInsideTheWatchIsWatched(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := start(t, Options{Root: root, Recursive: true, Mode: "events"})
-	waitFor(t, "the watches", func() bool { return len(c.w.fsw.WatchList()) == 2 })
+	waitFor(t, "the watches", func() bool { return len(c.w.watchList()) == 2 })
 	mountTmpfs(t, sub)
 	t.Cleanup(func() { exec.Command("umount", sub).Run() })
 	if err := os.WriteFile(filepath.Join(sub, "scan.pdf"), []byte("s"), 0o600); err != nil { // another file system: written in place
@@ -68,7 +68,7 @@ func TestFolderUnmountedInsideTheWatchIsWatched(t *testing.T) {
 		}
 	})
 	c := start(t, Options{Root: root, Recursive: true, Mode: "events"})
-	waitFor(t, "the watches", func() bool { return len(c.w.fsw.WatchList()) == 2 })
+	waitFor(t, "the watches", func() bool { return len(c.w.watchList()) == 2 })
 	umount(t, sub)
 	mounted = false
 	// The kernel drops the watch on the unmounted file system; the

@@ -47,7 +47,7 @@ func TestFolderGoneBeforeItsWatchIsNotReportedUnreadable(t *testing.T) {
 		return w.fsw.Add(dir)
 	}
 	c := start(t, Options{Root: root, Recursive: true, Log: slog.New(slog.NewTextHandler(&log, nil))})
-	waitFor(t, "the root's watch", func() bool { return len(c.w.fsw.WatchList()) == 1 })
+	waitFor(t, "the root's watch", func() bool { return len(c.w.watchList()) == 1 })
 	if err := os.Mkdir(filepath.Join(root, "work.tmp"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -73,9 +73,9 @@ func TestRepeatedOverflowsAreLoggedOnce(t *testing.T) {
 	var log syncBuffer
 	overflows := make(chan struct{}, 1)
 	c := start(t, Options{Recursive: true, Log: slog.New(slog.NewTextHandler(&log, nil)), OnOverflow: func() { overflows <- struct{}{} }})
-	waitFor(t, "the root's watch", func() bool { return len(c.w.fsw.WatchList()) == 1 })
+	waitFor(t, "the root's watch", func() bool { return len(c.w.watchList()) == 1 })
 	for range 5 {
-		c.w.fsw.Errors <- fsnotify.ErrEventOverflow
+		c.w.inotify().Errors <- fsnotify.ErrEventOverflow
 		<-overflows
 	}
 	if n := strings.Count(log.String(), "overflowed"); n > 1 {

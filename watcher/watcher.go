@@ -198,7 +198,7 @@ const settleGap = 10 * time.Millisecond
 type Watcher struct {
 	o      Options
 	log    *slog.Logger
-	fsw    *fsnotify.Watcher
+	fsw    *fsnotify.Watcher // set by Run's goroutine (setInotify); nil until the root is watched with events
 	marker Marker
 
 	rescan chan struct{}
@@ -290,13 +290,20 @@ func New(o Options) (*Watcher, error) {
 	w := &Watcher{o: o, log: o.Log.With("watch", o.Root), marker: m, rescan: make(chan struct{}, 1),
 		pending: map[string]*entry{}, dirs: map[string]dirID{}, pollRoots: map[string]bool{}, known: map[string]*known{},
 		files: map[string]uint64{}, folders: map[string]folder{}, reports: map[string]bool{}}
-	// An inotify instance only for a watch that will use events; one that
-	// cannot be had now is asked for again when the root is watched, and
-	// failing then the watch is polled (prepareRoot).
-	if !Decide(o.Mode, o.Root).Poll {
-		w.fsw, _ = fsnotify.NewWatcher()
-	}
+	// New touches no file system: the root is looked at, its mode decided
+	// (Decide: a statfs) and an inotify instance asked for by Run, on the
+	// watch's own goroutine (prepareRoot). A statfs on a hung mount made
+	// in New held its caller, a reload, and with it the daemon's stop.
 	return w, nil
+}
+
+// setInotify gives the watch its inotify instance. Only Run's goroutine
+// sets or reads w.fsw without the lock; it sets it under the lock, for
+// what reads it from elsewhere (tests).
+func (w *Watcher) setInotify(fsw *fsnotify.Watcher) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.fsw = fsw
 }
 
 // Close releases a watcher that was made but will not Run (Run closes

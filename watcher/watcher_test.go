@@ -167,10 +167,10 @@ func TestOverflowRescansTheTree(t *testing.T) {
 	os.Mkdir(sub, 0o700)
 	overflows := make(chan struct{}, 1)
 	c := start(t, Options{Root: root, Recursive: true, OnOverflow: func() { overflows <- struct{}{} }})
-	waitFor(t, "the watch on sub", func() bool { return len(c.w.fsw.WatchList()) == 2 })
-	c.w.fsw.Remove(sub) // events from sub are lost from now on
+	waitFor(t, "the watch on sub", func() bool { return len(c.w.watchList()) == 2 })
+	c.w.inotify().Remove(sub) // events from sub are lost from now on
 	write(t, filepath.Join(sub, "missed.txt"), "m")
-	c.w.fsw.Errors <- fsnotify.ErrEventOverflow
+	c.w.inotify().Errors <- fsnotify.ErrEventOverflow
 	<-overflows
 	waitFor(t, "the rescan to find the file", func() bool { return len(c.rels()) == 1 })
 }
@@ -232,12 +232,12 @@ func TestRenamedFolderIsWatchedUnderItsNewName(t *testing.T) {
 	root := t.TempDir()
 	os.MkdirAll(filepath.Join(root, "New folder", "sub"), 0o700)
 	c := start(t, Options{Root: root, Recursive: true})
-	waitFor(t, "the initial watches", func() bool { return len(c.w.fsw.WatchList()) == 3 })
+	waitFor(t, "the initial watches", func() bool { return len(c.w.watchList()) == 3 })
 	if err := os.Rename(filepath.Join(root, "New folder"), filepath.Join(root, "Invoices")); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "watches on the new name", func() bool {
-		wl := strings.Join(c.w.fsw.WatchList(), "|")
+		wl := strings.Join(c.w.watchList(), "|")
 		return strings.Contains(wl, filepath.Join(root, "Invoices", "sub")) && !strings.Contains(wl, "New folder")
 	})
 	write(t, filepath.Join(root, "Invoices", "x.txt"), "x")
@@ -258,7 +258,7 @@ func TestRootThatComesBackIsWatchedAgain(t *testing.T) {
 	root := filepath.Join(parent, "in")
 	os.Mkdir(root, 0o700)
 	c := start(t, Options{Root: root, Recursive: true})
-	waitFor(t, "the watch", func() bool { return len(c.w.fsw.WatchList()) == 1 })
+	waitFor(t, "the watch", func() bool { return len(c.w.watchList()) == 1 })
 	if err := os.Rename(root, filepath.Join(parent, "in.gone")); err != nil {
 		t.Fatal(err)
 	}
@@ -273,4 +273,21 @@ func TestRootThatComesBackIsWatchedAgain(t *testing.T) {
 	if got := strings.Join(c.rels(), ","); got != "after-back.txt,unseen.txt" {
 		t.Fatalf("events %s", got)
 	}
+}
+
+// inotify is the watch's inotify instance, read as Run sets it (nil until
+// the root is watched with events).
+func (w *Watcher) inotify() *fsnotify.Watcher {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.fsw
+}
+
+// watchList is what the watch's inotify instance watches (nothing before
+// it has one).
+func (w *Watcher) watchList() []string {
+	if f := w.inotify(); f != nil {
+		return f.WatchList()
+	}
+	return nil
 }
