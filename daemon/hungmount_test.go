@@ -5,12 +5,17 @@ package daemon_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/dropsync/dropsync/config"
 	"github.com/dropsync/dropsync/daemon"
 	"github.com/dropsync/dropsync/daemon/daemontest"
 	"github.com/dropsync/dropsync/internal/hungfs"
+	"github.com/dropsync/dropsync/internal/sandbox"
 	"github.com/dropsync/dropsync/queue"
 )
 
@@ -130,5 +135,44 @@ func TestIOErrorOpeningAFileIsTriedAgain(t *testing.T) {
 	if st == nil {
 		failed, _ := h.Queue().Jobs(ctx, queue.Failed, "", 1)
 		t.Fatalf("flaky.txt failed after an I/O error opening it: %s", failed[0].LastError)
+	}
+}
+
+// The folder check of a reload (each watch folder opened and listed, as
+// `dropsync run` does under systemd) on a mount that hangs holds only the
+// reload, not the loop that takes the stop: the daemon still stops. The
+// check ran on that loop, and the stop waited for the mount.
+func TestReloadCheckingAFolderOnAHungMountDoesNotHoldTheStop(t *testing.T) {
+	fs := hungfs.Mount(t)
+	rr.reset(0)
+	y := strings.NewReplacer("{{inbox}}", t.TempDir(), "{{state}}", t.TempDir()).Replace(hungConfig(fs.Dir))
+	c, err := config.Parse(strings.NewReader(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.New(context.Background(), c, daemon.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), CheckFolders: sandbox.Checker{}.Check})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		d.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		stop()
+		fs.Release()
+		<-ran
+		daemontest.Eventually(t, "the watchers' end once released", func() bool { return len(daemon.Unended(d)) == 0 })
+	})
+	fs.Hang()
+	go d.Reload(context.Background(), c) // checks the folders: blocks in the hung mount
+	daemontest.Eventually(t, "the reload's folder check blocked in the hung file system", func() bool { return fs.Blocked() > 0 })
+	stop()
+	select {
+	case <-ran:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the daemon did not stop within 15s: the reload's folder check holds the stop")
 	}
 }

@@ -7,12 +7,20 @@ package daemon
 //   - Every job runs start to end on one generation: the configuration and
 //     target clients that were current when the job started. A reload makes
 //     a new generation current; the old one's clients are closed once its
-//     last job has finished, and Run returns only after that. Changed targets therefore get new clients for
+//     last job has finished, and Run returns only after that (unless a
+//     runner is blocked in a file system call past the stop's deadline:
+//     see waitRunners). Changed targets therefore get new clients for
 //     new jobs while uploads in flight finish on the old ones.
 //   - A new configuration is applied whole or not at all: its folders are
 //     checked (Options.CheckFolders), its targets built and its watchers
 //     created before anything changes. A refused configuration leaves the
-//     old one running. As at start, a missing watch folder waits and
+//     old one running.
+//   - Nothing on the loop that applies reloads and takes the stop
+//     (serveReloads) waits on a watch's file system, which may hang (a
+//     hard-mounted share whose server is gone): the folders are checked
+//     on the caller's goroutine (Reload), a new watcher touches no file
+//     system before it runs (watcher.New), and a stopped watch is waited
+//     for at most shutdown_timeout (waitRun). As at start, a missing watch folder waits and
 //     folders beyond the inotify budget are polled (package watcher).
 //   - Watches are matched by path. An added watch starts (with its start-up
 //     scan); a removed watch's watcher stops and its uploads in flight
@@ -182,8 +190,16 @@ var ErrNotRunning = errors.New("the daemon is not running")
 
 // Reload applies c to the running daemon, or refuses it and keeps the
 // configuration it runs with. It returns once the new configuration is in
-// effect (or refused).
+// effect (or refused). The folders are checked here, on the caller's
+// goroutine, not on the loop that applies reloads and takes the stop: a
+// folder on a mount that hangs holds this reload only.
 func (d *Daemon) Reload(ctx context.Context, c *config.Config) error {
+	if d.checkFolders != nil {
+		if err := d.checkFolders(c); err != nil {
+			d.log.Error("reload refused; the running configuration stays", "err", err)
+			return err
+		}
+	}
 	r := reloadRequest{cfg: c, result: make(chan error, 1)}
 	select {
 	case d.reloads <- r:
@@ -363,11 +379,6 @@ func (d *Daemon) apply(ctx context.Context, wg *sync.WaitGroup, errc chan<- erro
 	old := d.current()
 	if c.StateDir != old.cfg.StateDir {
 		return fmt.Errorf("state_dir changed (%s → %s): that needs a restart", old.cfg.StateDir, c.StateDir)
-	}
-	if d.checkFolders != nil {
-		if err := d.checkFolders(c); err != nil {
-			return err
-		}
 	}
 	set, err := targets.Build(c, d.log)
 	if err != nil {
