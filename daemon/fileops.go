@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/dropsync/dropsync/config"
@@ -43,10 +42,10 @@ type source struct {
 // pass by itself: an I/O error or a timeout of a network file system
 // (its server restarting), a stale handle, or the process out of file
 // descriptors or memory for a moment. Other errors (no permission, a
-// symlink refused, not a regular file) stay until someone changes them.
+// symlink refused, not a regular file) stay until someone changes them
+// (passingErrors: the system's own codes for these).
 func passing(err error) bool {
-	for _, e := range []error{syscall.EIO, syscall.ESTALE, syscall.ETIMEDOUT, syscall.EMFILE, syscall.ENFILE,
-		syscall.ENOMEM, syscall.EAGAIN, syscall.EINTR, syscall.EHOSTDOWN, syscall.ENOTCONN, syscall.ENOLCK} {
+	for _, e := range passingErrors {
 		if errors.Is(err, e) {
 			return true
 		}
