@@ -13,23 +13,23 @@ import (
 	"github.com/dropsync/dropsync/targets"
 )
 
-// review r1: a long-named file parked in failed_to under a free name (an
+// a long-named file parked in failed_to under a free name (an
 // earlier file of its name is still parked there) comes back with
 // `queue retry`. safefs.FreeName now cuts the stem so the free name fits
 // 255 bytes ("mmm…m (2).pdf" with fewer m's), but parkedName (which
 // restoreFailed uses) only looks for "<whole stem> (": it never finds the
 // parked file, the retried job finds no file in the watch, and the file
 // stays in failed_to while its job ends as gone; nothing is delivered.
-func TestReviewR1RetryOfALongNameParkedUnderAFreeNameBringsItBack(t *testing.T) {
+func TestRetryOfALongNameParkedUnderAFreeNameBringsItBack(t *testing.T) {
 	retryParkedUnderAFreeName(t, strings.Repeat("m", 250)+".pdf") // 254 bytes: a valid name
 }
 
-// review r1 (names that are all extension; parkedName predates today's
+// Names that are all extension (parkedName predated the long-name
 // change): FreeName(".env", 2) is ".env (2)" (the whole name is the stem),
 // but parkedName splits ".env" into the stem "" and the extension ".env"
 // and looks for " (n).env": a dotfile parked under a free name is not
 // found by `queue retry` either.
-func TestReviewR1RetryOfADotfileParkedUnderAFreeNameBringsItBack(t *testing.T) {
+func TestRetryOfADotfileParkedUnderAFreeNameBringsItBack(t *testing.T) {
 	retryParkedUnderAFreeName(t, ".env")
 }
 
@@ -71,14 +71,14 @@ func retryParkedUnderAFreeName(t *testing.T, name string) {
 	h.WaitDelivered(t, name, sha256hex(content))
 }
 
-// review r1: two long names that differ only past their first 245 bytes
+// two long names that differ only past their first 245 bytes
 // (a scanner's "<long title> - page 1.pdf", "… - page 2.pdf") get the same
 // note name (noteName: Fit cuts both to the same 245 bytes). The second
 // note is written under a free name, which restoreFailed never looks at
 // (it tries noteName(parked name) only, which is the first file's note):
 // after `queue retry` delivers both, failed_to keeps an .error.txt saying
 // the second file failed.
-func TestReviewR1RetryOfTwoLongNamesLeavesNoNote(t *testing.T) {
+func TestRetryOfTwoLongNamesLeavesNoNote(t *testing.T) {
 	mem.reset()
 	var broken atomic.Bool
 	broken.Store(true)

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// review r1: passing() lists POSIX errnos (syscall.EIO, ESTALE, …). On
+// passing() lists POSIX errnos (syscall.EIO, ESTALE, …). On
 // Windows those are numbers the syscall package invents; CreateFile never
 // returns them, and syscall.Errno.Is maps none of them to a Windows code.
 // A file on an SMB share whose server restarts (ERROR_NETNAME_DELETED,
@@ -17,7 +17,7 @@ import (
 // out of handles, or a file a writer holds without sharing
 // (ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION) still fails for good at
 // once (finishFail … Permanent) and is parked in failed_to.
-func TestReviewR1PassingOnWindows(t *testing.T) {
+func TestPassingKnowsWindowsErrors(t *testing.T) {
 	for _, e := range []windows.Errno{windows.ERROR_NETNAME_DELETED, windows.ERROR_UNEXP_NET_ERR, windows.ERROR_SEM_TIMEOUT,
 		windows.ERROR_BAD_NETPATH, windows.ERROR_TOO_MANY_OPEN_FILES, windows.ERROR_NOT_ENOUGH_MEMORY,
 		windows.ERROR_SHARING_VIOLATION, windows.ERROR_LOCK_VIOLATION} {

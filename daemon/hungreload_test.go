@@ -14,14 +14,14 @@ import (
 	"github.com/dropsync/dropsync/internal/hungfs"
 )
 
-// review r1: waitRun bounds how long a reload waits for the old watcher
+// waitRun bounds how long a reload waits for the old watcher
 // of a watch on a hung mount, but apply makes the new watcher first
 // (newWatcher → watcher.New → Decide → fsType: statfs(2) of the root) on
 // the loop that also takes the stop (serveReloads). A reload that changes
 // a mode: auto watch on a hung mount (its settle, say) blocks in statfs,
 // and the stop that follows is never taken: it hangs until the service
 // manager kills the daemon.
-func TestReviewR1StopAfterAReloadChangingAWatchOnAHungMountEnds(t *testing.T) {
+func TestStopAfterAReloadChangingAWatchOnAHungMountEnds(t *testing.T) {
 	fs := hungfs.Mount(t)
 	rr.reset(0)
 	y := strings.Replace(hungConfig(fs.Dir), "mode: poll", "mode: auto", 1)

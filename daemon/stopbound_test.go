@@ -11,13 +11,13 @@ import (
 	"github.com/dropsync/dropsync/internal/hungfs"
 )
 
-// review r1: the stop's bound is shutdown_timeout + 5s (stopGrace), also
+// the stop's bound is shutdown_timeout + 5s (stopGrace), also
 // with a watch on a hung mount and the database held by another program.
 // Run waits for the watches until that deadline, and only then tries the
 // stranded outcomes (each try waits the database's busy timeout), waits
 // for the runners at least one more second (waitUntil's floor) and tries
 // the stranded outcomes again: the stop overruns the bound by seconds.
-func TestReviewR1StopWithHungWatchAndHeldDBKeepsItsBound(t *testing.T) {
+func TestStopWithHungWatchAndHeldDBKeepsItsBound(t *testing.T) {
 	fs := hungfs.Mount(t)
 	rr.reset(300 * time.Millisecond)
 	h := daemontest.StartYAML(t, hungConfig(fs.Dir))
