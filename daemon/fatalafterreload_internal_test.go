@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,7 +41,8 @@ func TestFatalWatchErrorEndsRun(t *testing.T) {
 				}
 				return c
 			}
-			d, err := New(context.Background(), cfg(a), Options{Log: slog.New(slog.DiscardHandler)})
+			scanned := &readySignal{ready: make(chan struct{})}
+			d, err := New(context.Background(), cfg(a), Options{Log: slog.New(slog.DiscardHandler), Lifecycle: scanned})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -48,7 +50,7 @@ func TestFatalWatchErrorEndsRun(t *testing.T) {
 			defer cancel()
 			done := make(chan error, 1)
 			go func() { done <- d.Run(ctx) }()
-			waitFor(t, "the watch", func() bool { return d.Watches() == 1 })
+			<-scanned.ready // the first watch has scanned: it has its inotify instance
 			if reload {
 				if err := d.Reload(ctx, cfg(a, b)); err != nil {
 					t.Fatal(err)
@@ -88,3 +90,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// readySignal is a Lifecycle that closes ready at Ready.
+type readySignal struct {
+	ready chan struct{}
+	once  sync.Once
+}
+
+func (r *readySignal) Ready()    { r.once.Do(func() { close(r.ready) }) }
+func (r *readySignal) Stopping() {}

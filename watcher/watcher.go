@@ -307,12 +307,16 @@ func (w *Watcher) setInotify(fsw *fsnotify.Watcher) {
 }
 
 // Close releases a watcher that was made but will not Run (Run closes
-// its own).
+// its own); closing the inotify instance of a running watch ends it with
+// an error.
 func (w *Watcher) Close() error {
-	if w.fsw == nil {
+	w.mu.Lock()
+	fsw := w.fsw
+	w.mu.Unlock()
+	if fsw == nil {
 		return nil
 	}
-	return w.fsw.Close()
+	return fsw.Close()
 }
 
 // eventChans returns fsnotify's channels, nil (never ready) while the
