@@ -791,8 +791,9 @@ func createFree(dir *safefs.Dir, name string) (*os.File, string, error) {
 }
 
 // noteName is the name of the .error.txt note beside the file parked as
-// name: name + ".error.txt", name shortened so that the note's name fits
-// (a parked name of over 245 bytes had no note: its name was too long).
+// name: name + ".error.txt", name shortened by safefs.Fit (with a hash of
+// the whole) when that is too long (a parked name of over 245 bytes had no
+// note: its name was too long).
 func noteName(name string) string { return safefs.Fit(name, ".error.txt") }
 
 // isNoteFor reports whether the file name in dir is dropsync's .error.txt

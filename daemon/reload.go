@@ -20,8 +20,9 @@ package daemon
 //     hard-mounted share whose server is gone): the folders are checked
 //     on the caller's goroutine (Reload), a new watcher touches no file
 //     system before it runs (watcher.New), and a stopped watch is waited
-//     for at most shutdown_timeout (waitRun). As at start, a missing watch folder waits and
-//     folders beyond the inotify budget are polled (package watcher).
+//     for at most shutdown_timeout (waitRun).
+//   - As at start, a missing watch folder waits and folders beyond the
+//     inotify budget are polled (package watcher).
 //   - Watches are matched by path. An added watch starts (with its start-up
 //     scan); a removed watch's watcher stops and its uploads in flight
 //     finish (its jobs still pending are dropped, not failed, as at a
