@@ -151,7 +151,7 @@ func fieldByID(fields []fileField, fid string) *fileField {
 	return nil
 }
 
-// newestByName returns the field listed as name (see listedName) with the
+// newestByName returns the field listed as name (targets.StoredName) with the
 // highest position (the most recently added), or nil.
 func newestByName(fields []fileField, name string) *fileField {
 	name = targets.StoredName(name)
@@ -165,7 +165,7 @@ func newestByName(fields []fileField, name string) *fileField {
 }
 
 // freeName returns name(N).ext for the smallest N ≥ 1 that no field uses,
-// comparing as the server lists names (listedName) without regard to case.
+// comparing as the server lists names (targets.StoredName) without regard to case.
 func freeName(name string, fields []fileField) string {
 	taken := make(map[string]bool, len(fields))
 	for _, f := range fields {
@@ -203,7 +203,7 @@ func (t *Target) FlatNames() bool { return true }
 // within its activity node, so a/report.pdf and b/report.pdf of one watch
 // meet at one field, and the daemon refuses the second instead of letting
 // it replace the first's content. The name is keyed as the server lists it
-// (listedName): "scan\xff.pdf" and "scan\uFFFD.pdf" are one field.
+// (targets.StoredName): "scan\xff.pdf" and "scan\uFFFD.pdf" are one field.
 func (t *Target) NameKey(f *targets.File, name string) (string, error) {
 	d, ok := f.Dest.(*Destination)
 	if !ok {

@@ -193,7 +193,7 @@ func parseStatus(body []byte) *APIError {
 // unreadable or names no id, the id is taken from the Location header (the
 // resource URI Oracle sends with 201); without either, a reply that is not
 // JSON at all (an SSO proxy's login page, a maintenance page) is about the
-// target (see notAPIAnswer), and a JSON reply that is malformed or names
+// target (targets.NotTheAPI), and a JSON reply that is malformed or names
 // no id fails the attempt, retryably but at most a few times, since every
 // retry of an upload adds a revision on the server. A reply cut off before
 // its end is, without a Location, the Ambiguous error of

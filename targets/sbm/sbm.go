@@ -433,7 +433,7 @@ func (t *Target) FlatNames() bool { return true }
 // within its item's field, so a/report.pdf and b/report.pdf of one watch
 // meet at one object, and the daemon refuses the second instead of letting
 // it replace the first's content. The name is keyed as the server stores
-// it (storedName): "scan\xff.pdf" and "scan\xfe.pdf" are both stored as
+// it (targets.StoredName): "scan\xff.pdf" and "scan\xfe.pdf" are both stored as
 // "scan\ufffd.pdf", one object.
 func (t *Target) NameKey(f *targets.File, name string) (string, error) {
 	d, ok := f.Dest.(*Destination)

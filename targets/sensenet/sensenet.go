@@ -312,8 +312,9 @@ func (t *Target) checkFolder(ctx context.Context, p string) (bool, error) {
 
 // containerTypes are sensenet's built-in content types that hold children
 // and have no Binary field, lower-cased. An Upload answer carries the
-// content's type but not IsFolder; a type not listed here is checked with
-// a look-up (see checkUploaded).
+// content's type but not IsFolder; a folder of a type not listed here has
+// no Binary either, so its Upload fails with 500, which post looks up
+// (see checkUploaded).
 var containerTypes = map[string]bool{
 	"folder": true, "systemfolder": true, "smartfolder": true, "trashbin": true,
 	"workspace": true, "site": true, "portalroot": true, "resources": true,
