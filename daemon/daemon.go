@@ -736,9 +736,7 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	}
 	if err != nil && passing(err) {
 		// Retried as a failed upload is, the target's health untouched.
-		if limit := d.cfg.Retry.MaxAttempts; limit > 0 && j.Attempts >= limit {
-			d.finishFail(ctx, j, wc, path, fmt.Errorf("gave up after %d attempts: %w", j.Attempts, err), targets.Retryable)
-		} else {
+		if !d.attemptsUsedUp(ctx, j, wc, path, err) {
 			d.retry(ctx, j, wc, err, log)
 		}
 		return
@@ -1138,8 +1136,7 @@ func (d *Daemon) handleErr(ctx context.Context, j *queue.Job, wc *config.Watch, 
 				return
 			}
 		}
-		if limit := d.cfg.Retry.MaxAttempts; limit > 0 && j.Attempts >= limit {
-			d.finishFail(ctx, j, wc, path, fmt.Errorf("gave up after %d attempts: %w", j.Attempts, err), kind)
+		if d.attemptsUsedUp(ctx, j, wc, path, err) {
 			return
 		}
 		if d.health.serverFailed(ctx, wc.Target, err) {
@@ -1165,6 +1162,16 @@ func (d *Daemon) retry(ctx context.Context, j *queue.Job, wc *config.Watch, err 
 	log.Warn("upload failed; will retry", "attempt", j.Attempts, "retry_in", wait.Round(time.Millisecond), "err", err)
 	d.requeue(ctx, j, at, errText(err), false, log)
 	d.obs.Failed(Failure{Target: wc.Target, Watch: wc.Path, Rel: j.Rel, Kind: targets.Retryable, Msg: errText(err), Attempt: j.Attempts, RetryAt: at})
+}
+
+// attemptsUsedUp fails j for good when it has had retry.max_attempts
+// attempts, and reports whether it did: a retryable failure's last word.
+func (d *Daemon) attemptsUsedUp(ctx context.Context, j *queue.Job, wc *config.Watch, path string, err error) bool {
+	if limit := d.cfg.Retry.MaxAttempts; limit <= 0 || j.Attempts < limit {
+		return false
+	}
+	d.finishFail(ctx, j, wc, path, fmt.Errorf("gave up after %d attempts: %w", j.Attempts, err), targets.Retryable)
+	return true
 }
 
 // backoff is the wait before attempt n+1: retry.initial doubled per
