@@ -95,15 +95,7 @@ func TestSwappedFolderDoesNotEscapeTheWatch(t *testing.T) {
 // in failed_to; each keeps its own .error.txt, and queue retry brings back
 // the right one.
 func TestFailedToNeverOverwritesAParkedFile(t *testing.T) {
-	mem.reset()
-	var broken atomic.Bool
-	broken.Store(true)
-	mem.fail = func(string) error {
-		if broken.Load() {
-			return &targets.Error{Kind: targets.Permanent, Op: "test: upload", Status: 403, Msg: "forbidden"}
-		}
-		return nil
-	}
+	broken := forbidUntilFixed()
 	failedTo := t.TempDir()
 	h := daemontest.Start(t, memTargetYAML, "failed_to: "+failedTo)
 	h.WriteFile(t, "scan.pdf", []byte("first scan"))
@@ -535,4 +527,19 @@ func TestRecordsFromBeforeCtimeAreNotSentAgain(t *testing.T) {
 	if _, puts := mem.get("old.bin"); puts != 1 {
 		t.Fatalf("%d uploads, want 1", puts)
 	}
+}
+
+// forbidUntilFixed resets the memory target to refuse every upload for
+// good (403) until the flag it returns is cleared.
+func forbidUntilFixed() *atomic.Bool {
+	mem.reset()
+	broken := new(atomic.Bool)
+	broken.Store(true)
+	mem.fail = func(string) error {
+		if broken.Load() {
+			return &targets.Error{Kind: targets.Permanent, Op: "test: upload", Status: 403, Msg: "forbidden"}
+		}
+		return nil
+	}
+	return broken
 }

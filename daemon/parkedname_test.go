@@ -6,11 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/dropsync/dropsync/daemon/daemontest"
-	"github.com/dropsync/dropsync/targets"
 )
 
 // a long-named file parked in failed_to under a free name (an
@@ -35,15 +33,7 @@ func TestRetryOfADotfileParkedUnderAFreeNameBringsItBack(t *testing.T) {
 
 func retryParkedUnderAFreeName(t *testing.T, name string) {
 	t.Helper()
-	mem.reset()
-	var broken atomic.Bool
-	broken.Store(true)
-	mem.fail = func(string) error {
-		if broken.Load() {
-			return &targets.Error{Kind: targets.Permanent, Op: "test: upload", Status: 403, Msg: "forbidden"}
-		}
-		return nil
-	}
+	broken := forbidUntilFixed()
 	failedTo := t.TempDir()
 	if err := os.WriteFile(filepath.Join(failedTo, name), []byte("parked last week"), 0o600); err != nil {
 		t.Fatal(err)
@@ -79,15 +69,7 @@ func retryParkedUnderAFreeName(t *testing.T, name string) {
 // after `queue retry` delivers both, failed_to keeps an .error.txt saying
 // the second file failed.
 func TestRetryOfTwoLongNamesLeavesNoNote(t *testing.T) {
-	mem.reset()
-	var broken atomic.Bool
-	broken.Store(true)
-	mem.fail = func(string) error {
-		if broken.Load() {
-			return &targets.Error{Kind: targets.Permanent, Op: "test: upload", Status: 403, Msg: "forbidden"}
-		}
-		return nil
-	}
+	broken := forbidUntilFixed()
 	failedTo := t.TempDir()
 	h := daemontest.Start(t, memTargetYAML, "failed_to: "+failedTo)
 	a, b := strings.Repeat("n", 249)+"a.pdf", strings.Repeat("n", 249)+"b.pdf" // 254 bytes each
