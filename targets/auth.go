@@ -243,7 +243,7 @@ type Secret struct {
 
 	mu    sync.Mutex
 	val   config.Secret
-	stamp string // fileStamp of the file when val was read
+	stamp fsid.Fingerprint // the file's when val was read (fileStamp)
 }
 
 // NewSecret returns the secret val, read from path (if not "") when that
@@ -251,7 +251,7 @@ type Secret struct {
 func NewSecret(val config.Secret, path string) *Secret {
 	s := &Secret{path: path, val: val}
 	if path != "" {
-		s.stamp = fileStamp(path)
+		s.stamp, _ = fileStamp(path)
 	}
 	return s
 }
@@ -263,7 +263,7 @@ func (s *Secret) Reveal() string {
 	if s.path == "" {
 		return s.val.Reveal()
 	}
-	if st := fileStamp(s.path); st != s.stamp && st != "" {
+	if st, ok := fileStamp(s.path); ok && st != s.stamp {
 		// Read as at start (size cap, trailing newline dropped); a file
 		// caught empty half-way through an edit keeps the old value.
 		if v, _, err := config.ReadSecretFile(s.path); err == nil {
@@ -274,17 +274,16 @@ func (s *Secret) Reveal() string {
 }
 
 // fileStamp identifies a file's content cheaply: its fingerprint (size,
-// modification and change time, inode and device; "" when it cannot be
+// modification and change time, inode and device; false when it cannot be
 // read). The change time and the inode catch a rotation that keeps size
 // and mtime (cp -p of a token of the same length, a file renamed over it
 // with its times restored), which size and mtime alone missed.
-func fileStamp(path string) string {
+func fileStamp(path string) (fsid.Fingerprint, bool) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return ""
+		return fsid.Fingerprint{}, false
 	}
-	fp := fsid.Of(fi)
-	return fmt.Sprintf("%d/%d/%d/%d/%d", fp.Size, fp.ModTime, fp.CTime, fp.Inode, fp.Dev)
+	return fsid.Of(fi), true
 }
 
 // CredentialFiles lists the *_file paths of a target's credentials.
@@ -303,7 +302,9 @@ func CredentialFiles(a config.Auth) []string {
 func CredentialStamp(a config.Auth) string {
 	var b strings.Builder
 	for _, p := range CredentialFiles(a) {
-		b.WriteString(fileStamp(p))
+		if fp, ok := fileStamp(p); ok {
+			fmt.Fprint(&b, fp)
+		}
 		b.WriteByte(';')
 	}
 	return b.String()
