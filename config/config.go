@@ -568,11 +568,12 @@ func (c *Config) validate(checkPaths bool) error {
 	if len(c.Watches) == 0 {
 		return errors.New("watches: at least one watch is required")
 	}
+	ps := paths{}
 	for i, w := range c.Watches {
 		if w == nil {
 			return fmt.Errorf("watches[%d]: empty watch", i)
 		}
-		if err := c.validateWatch(w, checkPaths); err != nil {
+		if err := c.validateWatch(w, checkPaths, ps); err != nil {
 			return fmt.Errorf("watches[%d].%w", i, err)
 		}
 	}
@@ -581,21 +582,21 @@ func (c *Config) validate(checkPaths bool) error {
 	}
 	for i, a := range c.Watches {
 		for j, b := range c.Watches {
-			if i != j && within(b.Path, a.Path) {
+			if i != j && ps.within(b.Path, a.Path) {
 				return fmt.Errorf("watches[%d].path: %s lies inside watches[%d].path %s: watches must not overlap", j, b.Path, i, a.Path)
 			}
 		}
 	}
 	for i, w := range c.Watches {
 		for j, o := range c.Watches {
-			if w.MoveTo != "" && within(w.MoveTo, o.Path) {
+			if w.MoveTo != "" && ps.within(w.MoveTo, o.Path) {
 				return fmt.Errorf("watches[%d].move_to: %s lies inside the watched tree %s (watches[%d]); it would be uploaded again", i, w.MoveTo, o.Path, j)
 			}
-			if w.FailedTo != "" && within(w.FailedTo, o.Path) {
+			if w.FailedTo != "" && ps.within(w.FailedTo, o.Path) {
 				return fmt.Errorf("watches[%d].failed_to: %s lies inside the watched tree %s (watches[%d]); it would be uploaded again", i, w.FailedTo, o.Path, j)
 			}
 		}
-		if within(c.StateDir, w.Path) {
+		if ps.within(c.StateDir, w.Path) {
 			return fmt.Errorf("state_dir: %s lies inside the watched tree %s (watches[%d])", c.StateDir, w.Path, i)
 		}
 	}
@@ -672,7 +673,7 @@ func (t *Target) validate(checkPaths bool) error {
 	return oneOf("auth.type", a.Type, "none", "basic", "bearer", "apikey", "oauth2", "sso")
 }
 
-func (c *Config) validateWatch(w *Watch, checkPaths bool) error {
+func (c *Config) validateWatch(w *Watch, checkPaths bool, ps paths) error {
 	if w.Path == "" {
 		return errors.New("path: missing")
 	}
@@ -683,8 +684,13 @@ func (c *Config) validateWatch(w *Watch, checkPaths bool) error {
 	w.Path = filepath.Clean(abs)
 	if checkPaths {
 		// A missing folder is no error: the watch waits for it (a share
-		// not mounted yet at boot).
-		st, err := os.Stat(w.Path)
+		// not mounted yet at boot); nor is one that does not answer.
+		st, ok, err := look(func() (os.FileInfo, error) { return os.Stat(w.Path) })
+		if !ok {
+			ps[w.Path] = w.Path // not resolved either: one wait per hung folder
+			c.Warnings = append(c.Warnings, fmt.Sprintf("watch folder %s did not answer within %s (a network mount whose server is gone?): not checked; the watch waits for it", w.Path, pathWait))
+			return nil
+		}
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("path: %w", unwrapPathError(err))
 		}
@@ -761,11 +767,14 @@ func (c *Config) validateWatch(w *Watch, checkPaths bool) error {
 	return nil
 }
 
+// paths resolves the paths of a configuration, each once.
+type paths map[string]string
+
 // within reports whether path p is root or lies below it, also through
 // symbolic links (a watch that is a link into another watch, a state_dir
 // reached through one).
-func within(p, root string) bool {
-	p, root = resolved(p), resolved(root)
+func (ps paths) within(p, root string) bool {
+	p, root = ps.resolved(p), ps.resolved(root)
 	if p == root {
 		return true
 	}
@@ -774,12 +783,27 @@ func within(p, root string) bool {
 }
 
 // resolved is p, cleaned, with the symbolic links of its longest existing
-// part resolved (the rest, not there yet, is kept as it is).
-func resolved(p string) string {
+// part resolved (the rest, not there yet, is kept as it is). A part that
+// does not answer within pathWait (a hung mount) is taken as it is, with
+// what lies below it.
+func (ps paths) resolved(p string) string {
 	p = filepath.Clean(p)
+	if r, ok := ps[p]; ok {
+		return r
+	}
+	r := resolve(p)
+	ps[p] = r
+	return r
+}
+
+func resolve(p string) string {
 	rest := ""
 	for cur := p; ; {
-		if r, err := filepath.EvalSymlinks(cur); err == nil {
+		r, ok, err := look(func() (string, error) { return filepath.EvalSymlinks(cur) })
+		if !ok {
+			return p
+		}
+		if err == nil {
 			return filepath.Join(r, rest)
 		}
 		parent := filepath.Dir(cur)
@@ -788,6 +812,35 @@ func resolved(p string) string {
 		}
 		rest = filepath.Join(filepath.Base(cur), rest)
 		cur = parent
+	}
+}
+
+// pathWait bounds each look at a folder while a configuration loads: on
+// a hard network mount whose server is gone a stat blocks in the kernel,
+// where nothing interrupts it. A folder that has not answered by then is
+// taken as not there yet (a watch waits for its folder, as for a share
+// not mounted at boot), with a warning; the look is left running.
+var pathWait = 10 * time.Second
+
+// look runs f on a goroutine of its own and waits for it at most
+// pathWait; ok is false when it has not returned by then.
+func look[T any](f func() (T, error)) (v T, ok bool, err error) {
+	type answer struct {
+		v   T
+		err error
+	}
+	ch := make(chan answer, 1) // a look left behind never blocks
+	go func() {
+		v, err := f()
+		ch <- answer{v, err}
+	}()
+	t := time.NewTimer(pathWait)
+	defer t.Stop()
+	select {
+	case a := <-ch:
+		return a.v, true, a.err
+	case <-t.C:
+		return v, false, nil
 	}
 }
 

@@ -149,8 +149,10 @@ type Options struct {
 	// stops (sd_notify); see reload.go.
 	Lifecycle Lifecycle
 	// CheckFolders, if set, checks the folders of a configuration for the
-	// access the daemon needs, at start and before a reload is applied.
-	CheckFolders func(*config.Config) error
+	// access the daemon needs, at start and before a reload is applied. It
+	// must return in bounded time (sandbox.Checker gives up on a folder on
+	// a hung mount) and when its context ends.
+	CheckFolders func(context.Context, *config.Config) error
 }
 
 // Daemon is a running dropsync.
@@ -215,7 +217,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Daemon, error) {
 		o.Log.Warn(w)
 	}
 	if o.CheckFolders != nil {
-		if err := o.CheckFolders(cfg); err != nil {
+		if err := o.CheckFolders(ctx, cfg); err != nil {
 			return nil, err
 		}
 	}

@@ -160,7 +160,7 @@ type watchRun struct {
 // reloadState is the daemon's part for reloads and readiness.
 type reloadState struct {
 	lifecycle    Lifecycle
-	checkFolders func(*config.Config) error
+	checkFolders func(context.Context, *config.Config) error
 	reloads      chan reloadRequest
 	stopped      chan struct{}      // closed when Run stops taking reloads
 	alive        chan chan struct{} // Alive's questions; housekeeping closes each
@@ -196,7 +196,7 @@ var ErrNotRunning = errors.New("the daemon is not running")
 // folder on a mount that hangs holds this reload only.
 func (d *Daemon) Reload(ctx context.Context, c *config.Config) error {
 	if d.checkFolders != nil {
-		if err := d.checkFolders(c); err != nil {
+		if err := d.checkFolders(ctx, c); err != nil {
 			d.log.Error("reload refused; the running configuration stays", "err", err)
 			return err
 		}

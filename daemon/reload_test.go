@@ -276,14 +276,16 @@ func TestFolderCheckRefusesStartAndReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refuse := func(*config.Config) error { return errors.New("watches[0].path: injected: read-only file system") }
+	refuse := func(_ context.Context, _ *config.Config) error {
+		return errors.New("watches[0].path: injected: read-only file system")
+	}
 	if _, err := daemon.New(context.Background(), c, daemon.Options{CheckFolders: refuse}); err == nil || !strings.Contains(err.Error(), "injected") {
 		t.Fatalf("start with a failing folder check: %v", err)
 	}
 	h.Stop()
-	d, err := daemon.New(context.Background(), h.Config, daemon.Options{Log: slog.New(slog.DiscardHandler), CheckFolders: func(c *config.Config) error {
+	d, err := daemon.New(context.Background(), h.Config, daemon.Options{Log: slog.New(slog.DiscardHandler), CheckFolders: func(ctx context.Context, c *config.Config) error {
 		if len(c.Watches) > 1 {
-			return refuse(c)
+			return refuse(ctx, c)
 		}
 		return nil
 	}})

@@ -40,7 +40,7 @@ func cmdRun(ctx context.Context, args []string, _ io.Writer) error {
 func runDaemon(ctx context.Context, configPath string) error {
 	c, err := config.Load(configPath)
 	if err != nil {
-		if herr := sandboxExplains(configPath); herr != nil {
+		if herr := sandboxExplains(ctx, configPath); herr != nil {
 			return herr // a watch the unit's sandbox hides: say which setting
 		}
 		return err

@@ -45,7 +45,7 @@ var serviceSandbox = func(ctx context.Context, configPath string) *sandbox.Unit 
 // systemd: a watch folder the unit's sandbox hides (PrivateTmp,
 // ProtectHome) looks missing to the service. It returns the folder check's
 // error, which names the setting, or nil when that is not the cause.
-func sandboxExplains(configPath string) error {
+func sandboxExplains(ctx context.Context, configPath string) error {
 	if os.Getenv("INVOCATION_ID") == "" {
 		return nil
 	}
@@ -53,5 +53,5 @@ func sandboxExplains(configPath string) error {
 	if err != nil {
 		return nil
 	}
-	return sandbox.Checker{Systemd: true}.Check(c)
+	return sandbox.Checker{Systemd: true}.Check(ctx, c)
 }

@@ -46,7 +46,7 @@ func cmdValidate(ctx context.Context, args []string, w io.Writer) error {
 	defer set.Close()
 	check := folderChecker(ctx, *cfgPath)
 	check.Warn = func(msg string) { fmt.Fprintln(w, "note: "+msg) }
-	if err := check.Check(c); err != nil {
+	if err := check.Check(ctx, c); err != nil {
 		return fmt.Errorf("%s: %w", *cfgPath, err)
 	}
 	dirs, modes := watchModes(c)

@@ -12,6 +12,14 @@
 //     list skips), renames it and removes it. It touches no other file.
 //   - A missing watch folder is no error (the daemon waits for it, e.g. an
 //     unmounted share); Checker.Warn hears of it, with the hint.
+//   - A folder whose probe does not return within Checker.Wait (10s; a
+//     hard network mount whose server is gone blocks in the kernel, where
+//     nothing can interrupt it) is no error either: Warn hears of it and
+//     the daemon starts, or reloads, with its watches waiting for it as
+//     they wait when a mount hangs while they run. The folders are probed
+//     at once, so one hung mount costs one wait; a probe that hangs is
+//     left behind (it ends when the mount answers). Check returns when its
+//     context ends.
 //   - Under systemd (INVOCATION_ID set) a failure names the unit setting
 //     that causes it (ProtectHome, PrivateTmp, ProtectSystem with
 //     ReadWritePaths) and the drop-in that fixes it. validate, which runs
@@ -20,6 +28,7 @@
 package sandbox
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -30,6 +39,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/dropsync/dropsync/config"
 )
@@ -128,24 +138,48 @@ type Checker struct {
 	Unit *Unit
 	// Warn, if set, hears of a watch folder that is missing: the daemon
 	// waits for it (an unmounted share), so it is no error; under systemd
-	// the note names the setting that may hide it.
+	// the note names the setting that may hide it. It also hears of every
+	// folder whose probe did not answer within Wait.
 	Warn func(msg string)
+	// Wait bounds the wait for the probes (default DefaultWait).
+	Wait time.Duration
 }
 
+// DefaultWait is how long Check waits for the folders' probes: a local
+// folder answers in microseconds and a healthy network share in
+// milliseconds; one that has not answered in 10s is on a mount that hangs.
+const DefaultWait = 10 * time.Second
+
 // Check checks every folder of c and returns one error per folder that
-// fails, each on one line with its hint.
-func (k Checker) Check(c *config.Config) error {
+// fails, each on one line with its hint, or ctx's error if ctx ends first.
+func (k Checker) Check(ctx context.Context, c *config.Config) error {
 	probe := k.Probe
 	if probe == nil {
 		probe = Probe
+	}
+	wait := k.Wait
+	if wait <= 0 {
+		wait = DefaultWait
 	}
 	unit := "dropsync"
 	if k.Unit != nil && k.Unit.Name != "" {
 		unit = strings.TrimSuffix(k.Unit.Name, ".service")
 	}
+	folders := Folders(c)
+	results, err := probeAll(ctx, folders, probe, wait)
+	if err != nil {
+		return err
+	}
 	var errs []error
-	for _, f := range Folders(c) {
-		if err := probe(f.Path, f.Write); err != nil {
+	for i, f := range folders {
+		r := results[i]
+		if !r.done {
+			if k.Warn != nil {
+				k.Warn(fmt.Sprintf("%s %s: %s; it did not answer within %s (a network mount whose server is gone?): not checked, the daemon goes on without it", f.Field, f.Path, need(f), wait))
+			}
+			continue
+		}
+		if err := r.err; err != nil {
 			msg := fmt.Sprintf("%s %s: %s", f.Field, f.Path, need(f))
 			if k.Systemd {
 				if h := Hint(f.Path, err, unit); h != "" {
@@ -168,6 +202,40 @@ func (k Checker) Check(c *config.Config) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// probed is what the probe of a folder found; done is false while it
+// has not answered.
+type probed struct {
+	err  error
+	done bool
+}
+
+// probeAll probes every folder at once and returns what each found by
+// wait, or ctx's error. A probe still running then is left running.
+func probeAll(ctx context.Context, folders []Folder, probe func(string, bool) error, wait time.Duration) ([]probed, error) {
+	type answer struct {
+		i   int
+		err error
+	}
+	answers := make(chan answer, len(folders)) // a probe left behind never blocks
+	for i, f := range folders {
+		go func() { answers <- answer{i, probe(f.Path, f.Write)} }()
+	}
+	results := make([]probed, len(folders))
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for range folders {
+		select {
+		case a := <-answers:
+			results[a.i] = probed{err: a.err, done: true}
+		case <-timer.C:
+			return results, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return results, nil
 }
 
 func need(f Folder) string {

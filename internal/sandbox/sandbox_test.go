@@ -1,6 +1,7 @@
 package sandbox_test
 
 import (
+	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -43,7 +44,7 @@ func TestHintsNameTheUnitSettingUnderSystemd(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var warned []string
-			err := sandbox.Checker{Probe: failing(tc.failDir, tc.err), Systemd: true, Warn: func(m string) { warned = append(warned, m) }}.Check(cfg(tc.watch, tc.moveTo))
+			err := sandbox.Checker{Probe: failing(tc.failDir, tc.err), Systemd: true, Warn: func(m string) { warned = append(warned, m) }}.Check(context.Background(), cfg(tc.watch, tc.moveTo))
 			var msg string
 			switch {
 			case tc.err == syscall.ENOENT && tc.failDir == tc.watch:
@@ -72,7 +73,7 @@ func TestHintsNameTheUnitSettingUnderSystemd(t *testing.T) {
 
 // Outside systemd a failure says what is missing without blaming a unit.
 func TestNoUnitHintOutsideSystemd(t *testing.T) {
-	err := sandbox.Checker{Probe: failing("/srv/done", syscall.EROFS)}.Check(cfg("/srv/inbox", "/srv/done"))
+	err := sandbox.Checker{Probe: failing("/srv/done", syscall.EROFS)}.Check(context.Background(), cfg("/srv/inbox", "/srv/done"))
 	if err == nil || strings.Contains(err.Error(), "ProtectSystem") || !strings.Contains(err.Error(), "read-only file system") {
 		t.Fatalf("got %v", err)
 	}
@@ -87,7 +88,7 @@ func TestKeepWatchNeedsNoWrite(t *testing.T) {
 			return &fs.PathError{Op: "open", Path: dir, Err: syscall.EROFS}
 		}
 		return nil
-	}}.Check(c)
+	}}.Check(context.Background(), c)
 	if err != nil {
 		t.Fatalf("a read-only watch with after_upload: keep was refused: %v", err)
 	}
@@ -100,14 +101,14 @@ func TestPredictFromUnit(t *testing.T) {
 		t.Fatal("ParseShow: nil for a loaded unit")
 	}
 	ok := func(string, bool) error { return nil }
-	err := sandbox.Checker{Probe: ok, Unit: u}.Check(cfg("/srv/inbox", "/srv/done"))
+	err := sandbox.Checker{Probe: ok, Unit: u}.Check(context.Background(), cfg("/srv/inbox", "/srv/done"))
 	if err == nil || !strings.Contains(err.Error(), "move_to /srv/done") || !strings.Contains(err.Error(), "ReadWritePaths=/srv/done") {
 		t.Fatalf("move_to outside ReadWritePaths: %v", err)
 	}
-	if err := (sandbox.Checker{Probe: ok, Unit: u}).Check(cfg("/home/a/in", "/var/spool/dropsync/done")); err == nil || !strings.Contains(err.Error(), "ProtectHome") {
+	if err := (sandbox.Checker{Probe: ok, Unit: u}).Check(context.Background(), cfg("/home/a/in", "/var/spool/dropsync/done")); err == nil || !strings.Contains(err.Error(), "ProtectHome") {
 		t.Fatalf("watch under /home: %v", err)
 	}
-	if err := (sandbox.Checker{Probe: ok, Unit: u}).Check(cfg("/srv/inbox/x", "/var/spool/dropsync/done")); err != nil {
+	if err := (sandbox.Checker{Probe: ok, Unit: u}).Check(context.Background(), cfg("/srv/inbox/x", "/var/spool/dropsync/done")); err != nil {
 		t.Fatalf("folders inside ReadWritePaths: %v", err)
 	}
 	if sandbox.ParseShow("Id=dropsync.service\nLoadState=not-found\n") != nil {
