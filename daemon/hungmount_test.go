@@ -176,3 +176,29 @@ func TestReloadCheckingAFolderOnAHungMountDoesNotHoldTheStop(t *testing.T) {
 		t.Fatal("the daemon did not stop within 15s: the reload's folder check holds the stop")
 	}
 }
+
+// A watch stuck in a file-system call (its mount hangs) is reported by
+// the daemon's health, which /healthz serves, once it has been stuck for
+// metrics.unhealthy_after, naming the watch; /healthz said all was well
+// while the watch saw nothing for as long as the mount hung.
+func TestHealthNamesAWatchStuckOnAHungMount(t *testing.T) {
+	fs := hungfs.Mount(t)
+	rr.reset(0)
+	h := daemontest.StartYAML(t, hungConfig(fs.Dir)+"metrics: {unhealthy_after: 300ms}\n")
+	t.Cleanup(fs.Release) // before the harness's stop, which waits for the watch
+	h.WriteFile(t, "before.txt", []byte("x"))
+	deliveredFrom(t, h, h.Inbox, "before.txt")
+	if err := h.Daemon().Health(context.Background()); err != nil {
+		t.Fatalf("health before the mount hangs: %v", err)
+	}
+	fs.Hang()
+	daemontest.Eventually(t, "the watch's poll blocked in the hung file system", func() bool { return fs.Blocked() > 0 })
+	var err error
+	daemontest.Eventually(t, "the health to name the stuck watch", func() bool {
+		err = h.Daemon().Health(context.Background())
+		return err != nil
+	})
+	if !strings.Contains(err.Error(), fs.Dir) || !strings.Contains(err.Error(), "has not returned") {
+		t.Fatalf("health: %v", err)
+	}
+}

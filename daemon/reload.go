@@ -291,6 +291,7 @@ func (d *Daemon) startWatches(ctx context.Context, wg *sync.WaitGroup, errc chan
 func (d *Daemon) newWatcher(wc *config.Watch, scanned func()) (*watcher.Watcher, error) {
 	o := watchOptions(wc)
 	o.Reconcile, o.Log, o.OnOverflow, o.OnEvent, o.OnScanned = d.cfg.Reconcile.D(), d.log, d.obs.Overflow, d.obs.WatchEvent, scanned
+	o.StuckAfter = d.cfg.Metrics.UnhealthyAfter.D() // /healthz fails for a watch stuck that long, as for a target down
 	return watcher.New(o)
 }
 

@@ -163,7 +163,7 @@ func (w *Watcher) prepareRoot() bool {
 		w.rootLost(fmt.Errorf("watch root %s: the file system mounted there is gone (unmounted); waiting for it to be mounted again", w.o.Root))
 		return false
 	}
-	healthy := w.Health() == nil
+	healthy := w.state() == nil
 	same := w.root.seen && id.dev == w.root.dev && id.ino == w.root.ino
 	if same && (healthy || w.denied > 0) && w.noInotify == nil {
 		return true // a root that could not be read is tried again by the walk
@@ -280,7 +280,7 @@ func (w *Watcher) probeEvery() time.Duration {
 // watched now (gone, unmounted, replaced, or back) makes a scan.
 func (w *Watcher) probeRoot(ctx context.Context) {
 	id, err := statRoot(w.o.Root)
-	if err == nil && w.Health() == nil && w.root.seen && id == (rootStat{dev: w.root.dev, ino: w.root.ino, mount: w.root.mount}) {
+	if err == nil && w.state() == nil && w.root.seen && id == (rootStat{dev: w.root.dev, ino: w.root.ino, mount: w.root.mount}) {
 		return
 	}
 	w.rescanNow(ctx)
@@ -393,6 +393,7 @@ func (w *Watcher) walk(ctx context.Context, dir string, polled, all bool) error 
 	unstamp := w.stampFiles()
 	w.listing = listing{rel: rel, d: d}
 	for {
+		w.busy()
 		ents, err := d.ReadDir(512)
 		for _, d := range ents {
 			name := d.Name()

@@ -133,6 +133,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -165,7 +166,11 @@ type Options struct {
 	ReadyMarker string
 	// MinAge makes a file wait until its mtime is at least this old.
 	MinAge time.Duration
-	Log    *slog.Logger
+	// StuckAfter is how long the watch may go without progress (a round of
+	// its loop, a batch of a folder's entries listed) before Health
+	// reports it stuck in a file-system call (default 1m).
+	StuckAfter time.Duration
+	Log        *slog.Logger
 	// OnOverflow, if set, is called when the kernel dropped events.
 	OnOverflow func()
 	// OnEvent, if set, is called for every file-system event received.
@@ -202,6 +207,7 @@ type Watcher struct {
 	marker Marker
 
 	rescan chan struct{}
+	busyAt atomic.Int64 // unix nanoseconds: Run's goroutine works on the file system since (0: it waits); see Health
 
 	// Owned by Run's goroutine.
 	pending       map[string]*entry
@@ -278,6 +284,9 @@ func New(o Options) (*Watcher, error) {
 	if o.Mode == "" {
 		o.Mode = "auto"
 	}
+	if o.StuckAfter <= 0 {
+		o.StuckAfter = time.Minute
+	}
 	for _, p := range append(append(append([]string{}, o.Include...), o.Exclude...), o.Ignore...) {
 		if !doublestar.ValidatePattern(p) {
 			return nil, fmt.Errorf("watcher: bad glob %q", p)
@@ -328,12 +337,29 @@ func (w *Watcher) eventChans() (<-chan fsnotify.Event, <-chan error) {
 	return w.fsw.Events, w.fsw.Errors
 }
 
-// Health returns nil while the watch works, or what broke it.
+// Health returns nil while the watch works, or what broke it: also a
+// file-system call that has not returned for Options.StuckAfter (a hung
+// mount, which nothing can interrupt), named until it returns.
 func (w *Watcher) Health() error {
+	if at := w.busyAt.Load(); at != 0 {
+		if d := time.Since(time.Unix(0, at)); d > w.o.StuckAfter {
+			return fmt.Errorf("watch root %s: a file-system call has not returned for %s (a mount that hangs?); the watch goes on when it returns", w.o.Root, d.Round(time.Second))
+		}
+	}
+	return w.state()
+}
+
+// state is what broke the watch, as Run's goroutine itself knows it.
+func (w *Watcher) state() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.health
 }
+
+// busy notes that Run's goroutine makes progress now; idle, that it waits
+// for something to do.
+func (w *Watcher) busy() { w.busyAt.Store(time.Now().UnixNano()) }
+func (w *Watcher) idle() { w.busyAt.Store(0) }
 
 func (w *Watcher) setHealth(err error) {
 	w.mu.Lock()
@@ -363,7 +389,7 @@ func nextRootCheck(now time.Time) time.Time { return now.Truncate(rootCheck).Add
 // loss, and drops every watch. Nothing is deleted for it: a vanished root
 // is far more often an unmounted share than an emptied drop folder.
 func (w *Watcher) rootLost(err error) {
-	if w.Health() == nil {
+	if w.state() == nil {
 		if w.root.seen {
 			w.log.Warn("watch root is gone; nothing is deleted for it, and it is watched again when it comes back", "err", err)
 		} else {
@@ -450,6 +476,8 @@ type entry struct {
 // returns ctx's error.
 func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 	defer w.Close()
+	defer w.idle()
+	w.busy()
 	if err := w.scan(ctx); err != nil {
 		return err
 	}
@@ -522,6 +550,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 	}
 	for {
 		now = time.Now()
+		w.busyAt.Store(now.UnixNano()) // a round of the loop is progress
 		if w.again {
 			w.again = false
 			w.Rescan()
@@ -529,7 +558,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 		// The root is probed by timer every rootProbe while it is
 		// missing or unmounted, and where mount table changes cannot be
 		// watched; otherwise its identity is checked every rootCheck.
-		probing := !notified || w.Health() != nil
+		probing := !notified || w.state() != nil
 		due := nextCheck
 		if probing {
 			due = nextProbe
@@ -581,18 +610,24 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 		timer.Reset(due.Sub(now))
 		var err error
 		evs, errs := w.eventChans()
+		w.idle()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case ev, ok := <-evs:
+			w.busy()
 			err = onEvent(ev, ok)
 		case werr, ok := <-errs:
+			w.busy()
 			err = onError(werr, ok)
 		case <-w.rescan:
+			w.busy()
 			w.rescanNow(ctx)
 		case _, ok := <-mountCh:
+			w.busy()
 			onMount(ok)
 		case <-timer.C:
+			w.busy()
 			err = dueWork(time.Now(), probing)
 		}
 		if err != nil {
@@ -1058,7 +1093,7 @@ func (w *Watcher) forgetTree(dir string) {
 // drops the watch, with no event. It costs a read of the mount table and
 // a stat per candidate, and runs only when the mount table changes.
 func (w *Watcher) checkMounts(ctx context.Context) {
-	if w.Health() != nil || len(w.dirs) == 0 {
+	if w.state() != nil || len(w.dirs) == 0 {
 		return // the root's own check decides
 	}
 	var cand []string
