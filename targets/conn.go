@@ -6,17 +6,10 @@ import (
 	"net"
 )
 
-// copyBufSize is the size of the buffer a request body is sent through.
-// Each socket write wakes a server that has caught up with the sender
-// (on loopback, and wherever the link is faster than the server), so the
-// write size sets how often both sides switch. 256 KiB, against io.Copy's
-// 32 KiB, halved the context switches of a 1 GiB upload to the benchmark's
-// sink and cut the daemon's CPU for it by about a tenth (README, "Session
-// 15 figures"); a block of that size still stays in the processor's
-// cache between the file read, the hash update and the socket write. Only
-// what a body fills is touched: a small file's request uses its first
-// pages.
-const copyBufSize = 256 << 10
+// copyBufSize is the size of the buffer a request body is sent through:
+// io.Copy's own, so each file read, hash update and socket write works on
+// a block that stays in the processor's cache.
+const copyBufSize = 32 << 10
 
 // copyBufferConn is a client connection whose ReadFrom sends through a
 // buffer of its own, filled before each write. net/http writes a request
