@@ -568,17 +568,33 @@ func (c *Config) validate(checkPaths bool) error {
 	if len(c.Watches) == 0 {
 		return errors.New("watches: at least one watch is required")
 	}
-	ps := paths{}
 	for i, w := range c.Watches {
 		if w == nil {
 			return fmt.Errorf("watches[%d]: empty watch", i)
 		}
-		if err := c.validateWatch(w, checkPaths, ps); err != nil {
+		if err := c.validateWatch(w); err != nil {
 			return fmt.Errorf("watches[%d].%w", i, err)
 		}
 	}
 	if abs, err := filepath.Abs(c.StateDir); err == nil {
 		c.StateDir = abs // status, run elsewhere, opens the same database
+	}
+	ps := c.lookAtPaths(checkPaths)
+	if checkPaths {
+		for i, w := range c.Watches {
+			// A missing folder is no error: the watch waits for it (a
+			// share not mounted yet at boot); nor is one that does not
+			// answer.
+			st, err, answered := ps.stat(w.Path)
+			switch {
+			case !answered:
+				c.Warnings = append(c.Warnings, fmt.Sprintf("watches[%d].path %s did not answer within %s (a network mount whose server is gone?): not checked; the watch waits for it", i, w.Path, pathWait))
+			case err != nil && !errors.Is(err, os.ErrNotExist):
+				return fmt.Errorf("watches[%d].path: %w", i, unwrapPathError(err))
+			case err == nil && !st.IsDir():
+				return fmt.Errorf("watches[%d].path: %s is not a directory", i, w.Path)
+			}
+		}
 	}
 	for i, a := range c.Watches {
 		for j, b := range c.Watches {
@@ -673,7 +689,7 @@ func (t *Target) validate(checkPaths bool) error {
 	return oneOf("auth.type", a.Type, "none", "basic", "bearer", "apikey", "oauth2", "sso")
 }
 
-func (c *Config) validateWatch(w *Watch, checkPaths bool, ps paths) error {
+func (c *Config) validateWatch(w *Watch) error {
 	if w.Path == "" {
 		return errors.New("path: missing")
 	}
@@ -682,22 +698,6 @@ func (c *Config) validateWatch(w *Watch, checkPaths bool, ps paths) error {
 		return fmt.Errorf("path: %w", err)
 	}
 	w.Path = filepath.Clean(abs)
-	if checkPaths {
-		// A missing folder is no error: the watch waits for it (a share
-		// not mounted yet at boot); nor is one that does not answer.
-		st, ok, err := look(func() (os.FileInfo, error) { return os.Stat(w.Path) })
-		if !ok {
-			ps[w.Path] = w.Path // not resolved either: one wait per hung folder
-			c.Warnings = append(c.Warnings, fmt.Sprintf("watch folder %s did not answer within %s (a network mount whose server is gone?): not checked; the watch waits for it", w.Path, pathWait))
-			return nil
-		}
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("path: %w", unwrapPathError(err))
-		}
-		if err == nil && !st.IsDir() {
-			return fmt.Errorf("path: %s is not a directory", w.Path)
-		}
-	}
 	if w.Target == "" {
 		return errors.New("target: missing")
 	}
@@ -765,83 +765,6 @@ func (c *Config) validateWatch(w *Watch, checkPaths bool, ps paths) error {
 		*d.p = abs
 	}
 	return nil
-}
-
-// paths resolves the paths of a configuration, each once.
-type paths map[string]string
-
-// within reports whether path p is root or lies below it, also through
-// symbolic links (a watch that is a link into another watch, a state_dir
-// reached through one).
-func (ps paths) within(p, root string) bool {
-	p, root = ps.resolved(p), ps.resolved(root)
-	if p == root {
-		return true
-	}
-	rel, err := filepath.Rel(root, p)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
-}
-
-// resolved is p, cleaned, with the symbolic links of its longest existing
-// part resolved (the rest, not there yet, is kept as it is). A part that
-// does not answer within pathWait (a hung mount) is taken as it is, with
-// what lies below it.
-func (ps paths) resolved(p string) string {
-	p = filepath.Clean(p)
-	if r, ok := ps[p]; ok {
-		return r
-	}
-	r := resolve(p)
-	ps[p] = r
-	return r
-}
-
-func resolve(p string) string {
-	rest := ""
-	for cur := p; ; {
-		r, ok, err := look(func() (string, error) { return filepath.EvalSymlinks(cur) })
-		if !ok {
-			return p
-		}
-		if err == nil {
-			return filepath.Join(r, rest)
-		}
-		parent := filepath.Dir(cur)
-		if parent == cur {
-			return p
-		}
-		rest = filepath.Join(filepath.Base(cur), rest)
-		cur = parent
-	}
-}
-
-// pathWait bounds each look at a folder while a configuration loads: on
-// a hard network mount whose server is gone a stat blocks in the kernel,
-// where nothing interrupts it. A folder that has not answered by then is
-// taken as not there yet (a watch waits for its folder, as for a share
-// not mounted at boot), with a warning; the look is left running.
-var pathWait = 10 * time.Second
-
-// look runs f on a goroutine of its own and waits for it at most
-// pathWait; ok is false when it has not returned by then.
-func look[T any](f func() (T, error)) (v T, ok bool, err error) {
-	type answer struct {
-		v   T
-		err error
-	}
-	ch := make(chan answer, 1) // a look left behind never blocks
-	go func() {
-		v, err := f()
-		ch <- answer{v, err}
-	}()
-	t := time.NewTimer(pathWait)
-	defer t.Stop()
-	select {
-	case a := <-ch:
-		return a.v, true, a.err
-	case <-t.C:
-		return v, false, nil
-	}
 }
 
 // checkReadyMarker accepts "" (none), a pattern with one {name} and no
