@@ -49,7 +49,7 @@ func cmdValidate(ctx context.Context, args []string, w io.Writer) error {
 	if err := check.Check(ctx, c); err != nil {
 		return fmt.Errorf("%s: %w", *cfgPath, err)
 	}
-	dirs, modes := watchModes(c)
+	dirs, modes := watchModes(ctx, c)
 	fmt.Fprintf(w, "%s: OK: %d target(s), %d watch(es), %d folder(s) to watch\n", *cfgPath, len(c.Targets), len(c.Watches), dirs)
 	for _, m := range modes {
 		fmt.Fprintln(w, m)
@@ -122,25 +122,70 @@ func checkTarget(ctx context.Context, t targets.Target, tc *config.Target) error
 }
 
 // watchModes says how each watch finds changes and why, and counts the
-// folders the watches with events need inotify watches for.
-func watchModes(c *config.Config) (dirs int, lines []string) {
-	for _, wc := range c.Watches {
-		if _, err := os.Stat(wc.Path); errors.Is(err, fs.ErrNotExist) {
-			lines = append(lines, fmt.Sprintf("watch %s: the folder does not exist (yet); the daemon starts and this watch waits for it", wc.Path))
-			continue
+// folders the watches with events need inotify watches for. The watches
+// are looked at all at once, for at most modeWait in all: a watch on a
+// mount that hangs (or a tree too large to count in that time) is named
+// as not answering, and validate goes on.
+func watchModes(ctx context.Context, c *config.Config) (dirs int, lines []string) {
+	type mode struct {
+		n    int
+		line string
+	}
+	answers := make([]chan mode, len(c.Watches))
+	for i, wc := range c.Watches {
+		answers[i] = make(chan mode, 1) // a look left behind never blocks
+		go func() {
+			n, line := watchMode(wc)
+			answers[i] <- mode{n, line}
+		}()
+	}
+	t := time.NewTimer(modeWait)
+	defer t.Stop()
+	waiting := true
+	for i, ch := range answers {
+		var m mode
+		var ok bool
+		if waiting {
+			select {
+			case m = <-ch:
+				ok = true
+			case <-t.C:
+				waiting = false
+			case <-ctx.Done():
+				waiting = false
+			}
 		}
-		d := watcher.Decide(wc.Mode, wc.Path)
-		if d.Poll {
-			lines = append(lines, fmt.Sprintf("watch %s: polling every %s (%s)", wc.Path, wc.PollInterval.D(), d.Reason))
-			continue
+		if !ok {
+			select {
+			case m = <-ch:
+				ok = true
+			default:
+			}
 		}
-		n, err := watcher.CountDirs(wc.Path, wc.IsRecursive(), wc.Exclude)
-		if err != nil {
-			lines = append(lines, fmt.Sprintf("watch %s: cannot count its folders: %v", wc.Path, err))
-			continue
+		if !ok {
+			m.line = fmt.Sprintf("watch %s: did not answer within %s (a network mount whose server is gone, or a tree too large to count?): not counted", c.Watches[i].Path, modeWait)
 		}
-		dirs += n
-		lines = append(lines, fmt.Sprintf("watch %s: file-system events on %d folder(s) (%s)", wc.Path, n, d.Reason))
+		dirs += m.n
+		lines = append(lines, m.line)
 	}
 	return dirs, lines
+}
+
+// modeWait bounds watchModes.
+var modeWait = 10 * time.Second
+
+// watchMode says how wc finds changes and counts its folders with events.
+func watchMode(wc *config.Watch) (dirs int, line string) {
+	if _, err := os.Stat(wc.Path); errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Sprintf("watch %s: the folder does not exist (yet); the daemon starts and this watch waits for it", wc.Path)
+	}
+	d := watcher.Decide(wc.Mode, wc.Path)
+	if d.Poll {
+		return 0, fmt.Sprintf("watch %s: polling every %s (%s)", wc.Path, wc.PollInterval.D(), d.Reason)
+	}
+	n, err := watcher.CountDirs(wc.Path, wc.IsRecursive(), wc.Exclude)
+	if err != nil {
+		return 0, fmt.Sprintf("watch %s: cannot count its folders: %v", wc.Path, err)
+	}
+	return n, fmt.Sprintf("watch %s: file-system events on %d folder(s) (%s)", wc.Path, n, d.Reason)
 }

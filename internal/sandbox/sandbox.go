@@ -175,7 +175,11 @@ func (k Checker) Check(ctx context.Context, c *config.Config) error {
 		r := results[i]
 		if !r.done {
 			if k.Warn != nil {
-				k.Warn(fmt.Sprintf("%s %s: %s; it did not answer within %s (a network mount whose server is gone?): not checked, the daemon goes on without it", f.Field, f.Path, need(f), wait))
+				then := "the watch waits for it"
+				if !f.Watch {
+					then = "moving files there waits until it answers"
+				}
+				k.Warn(fmt.Sprintf("%s %s: %s; it did not answer within %s (a network mount whose server is gone?): not checked; %s", f.Field, f.Path, need(f), wait, then))
 			}
 			continue
 		}
