@@ -41,6 +41,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dropsync/dropsync/config"
@@ -254,20 +255,33 @@ func (d *Daemon) Alive(ctx context.Context) error {
 }
 
 // startWatches starts a watcher for every watch of the first generation
-// and tells the lifecycle Ready once all of them have scanned.
+// and tells the lifecycle Ready once all of them have scanned, or are
+// stuck in a file-system call (readyStuck without progress: a mount that
+// hangs), which would otherwise hold READY, and with it a systemd start,
+// for as long as the mount hangs. A large tree scanned slowly is
+// progress: Ready waits for it.
 func (d *Daemon) startWatches(ctx context.Context, wg *sync.WaitGroup, errc chan<- error) {
 	g := d.current()
 	var scans sync.WaitGroup
+	type starting struct {
+		w       *watcher.Watcher
+		path    string
+		scanned atomic.Bool
+	}
+	var started []*starting
 	for _, wc := range g.cfg.Watches {
 		var once sync.Once
 		scans.Add(1)
-		scanned := func() { once.Do(scans.Done) }
+		st := &starting{path: wc.Path}
+		scanned := func() { once.Do(func() { st.scanned.Store(true); scans.Done() }) }
 		w, err := d.newWatcher(wc, scanned)
 		if err != nil {
 			scanned()
 			fail(errc, fmt.Errorf("watch %s: %w", wc.Path, err))
 			break
 		}
+		st.w = w
+		started = append(started, st)
 		d.runWatch(ctx, wg, errc, wc, w, scanned)
 	}
 	if d.lifecycle == nil {
@@ -278,15 +292,46 @@ func (d *Daemon) startWatches(ctx context.Context, wg *sync.WaitGroup, errc chan
 		defer wg.Done()
 		scanned := make(chan struct{})
 		go func() { scans.Wait(); close(scanned) }()
-		select {
-		case <-scanned:
-			if ctx.Err() == nil {
-				d.lifecycle.Ready()
+		tick := time.NewTicker(readyStuck / 10) // only until ready
+		defer tick.Stop()
+		for {
+			select {
+			case <-scanned:
+				if ctx.Err() == nil {
+					d.lifecycle.Ready()
+				}
+				return
+			case <-tick.C:
+				var stuck []string
+				for _, st := range started {
+					if !st.scanned.Load() {
+						if !st.w.Stalled(readyStuck) {
+							stuck = nil
+							break
+						}
+						stuck = append(stuck, st.path)
+					}
+				}
+				if len(stuck) == 0 {
+					continue
+				}
+				for _, p := range stuck {
+					d.log.Warn("the watch's first scan has made no progress for "+readyStuck.String()+" (a mount that hangs?); ready without it, and it goes on when the mount answers", "watch", p)
+				}
+				if ctx.Err() == nil {
+					d.lifecycle.Ready()
+				}
+				return
+			case <-ctx.Done():
+				return
 			}
-		case <-ctx.Done():
 		}
 	}()
 }
+
+// readyStuck is how long a watch's first scan may make no progress before
+// the daemon is ready without it.
+var readyStuck = 10 * time.Second
 
 func (d *Daemon) newWatcher(wc *config.Watch, scanned func()) (*watcher.Watcher, error) {
 	o := watchOptions(wc)

@@ -341,10 +341,9 @@ func (w *Watcher) eventChans() (<-chan fsnotify.Event, <-chan error) {
 // file-system call that has not returned for Options.StuckAfter (a hung
 // mount, which nothing can interrupt), named until it returns.
 func (w *Watcher) Health() error {
-	if at := w.busyAt.Load(); at != 0 {
-		if d := time.Since(time.Unix(0, at)); d > w.o.StuckAfter {
-			return fmt.Errorf("watch root %s: a file-system call has not returned for %s (a mount that hangs?); the watch goes on when it returns", w.o.Root, d.Round(time.Second))
-		}
+	if at := w.busyAt.Load(); at != 0 && w.Stalled(w.o.StuckAfter) {
+		d := time.Since(time.Unix(0, at))
+		return fmt.Errorf("watch root %s: a file-system call has not returned for %s (a mount that hangs?); the watch goes on when it returns", w.o.Root, d.Round(time.Second))
 	}
 	return w.state()
 }
@@ -354,6 +353,13 @@ func (w *Watcher) state() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.health
+}
+
+// Stalled reports whether Run's goroutine has been working on the file
+// system for longer than d without progress (a call that does not return).
+func (w *Watcher) Stalled(d time.Duration) bool {
+	at := w.busyAt.Load()
+	return at != 0 && time.Since(time.Unix(0, at)) > d
 }
 
 // busy notes that Run's goroutine makes progress now; idle, that it waits
