@@ -187,7 +187,8 @@ type Daemon struct {
 	changing map[string]int       // watch+"\x00"+rel → uploads in a row the file changed during
 	claims   keyLock              // remote names being uploaded, for targets.NameKeyer (claims.go)
 
-	enq enqueueHealth // watches whose batches the queue refuses now
+	enq   enqueueHealth // watches whose batches the queue refuses now
+	opens openGates     // one open at a time per watch (opengate.go)
 
 	runnersLeft bool // Run's own: its stop went on without a blocked runner (waitRunners)
 
@@ -274,6 +275,9 @@ func (d *Daemon) Health(ctx context.Context) error {
 		}
 	}
 	if err := d.enq.health(); err != nil {
+		return err
+	}
+	if err := d.opens.stuck(d.cfg.Metrics.UnhealthyAfter.D()); err != nil {
 		return err
 	}
 	return d.health.unhealthy()
@@ -721,10 +725,17 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		log.Info("not sent: its watch no longer covers it (include, exclude, recursive or ready_marker changed)")
 		return
 	}
-	src, err := openSource(wc, j.Rel)
+	src, err := d.openGated(wc, j.Rel, path)
+	if errors.Is(err, errOpenHung) {
+		// Put back, uncounted: the file is not at fault, and another
+		// runner would only join the open that hangs.
+		log.Debug("not opened: an open in its watch hangs; tried again later", "err", err)
+		d.requeue(ctx, j, time.Now().Add(d.cfg.Retry.Max.D()), errText(err), true, log)
+		return
+	}
 	missing := safefs.Missing(err)
 	if missing && !j.Gone && d.restoreFailed(ctx, wc, j, log) {
-		src, err = openSource(wc, j.Rel)
+		src, err = d.openGated(wc, j.Rel, path)
 		missing = safefs.Missing(err)
 	}
 	if missing {

@@ -1,5 +1,7 @@
 package daemon
 
+import "time"
+
 // TimerWakeups is how often the daemon's own loops (dispatcher,
 // housekeeping) have woken on a timer or ticker rather than on work.
 func TimerWakeups(d *Daemon) int64 { return d.timerWakeups.Load() }
@@ -24,4 +26,12 @@ func Processing(d *Daemon) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.handoffs)
+}
+
+// SetOpenStuck sets how long an open may take before the next runner of
+// its watch stops waiting for it, and returns the undo.
+func SetOpenStuck(d time.Duration) func() {
+	old := openStuck
+	openStuck = d
+	return func() { openStuck = old }
 }

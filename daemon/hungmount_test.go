@@ -202,3 +202,35 @@ func TestHealthNamesAWatchStuckOnAHungMount(t *testing.T) {
 		t.Fatalf("health: %v", err)
 	}
 }
+
+// Files whose opening hangs (their mount died between the scan and the
+// upload) hold one runner, not all of them: a watch's files are opened one
+// at a time, and once an open has hung for a while (openStuck) the other
+// runners put that watch's jobs back and deliver the other watches' files;
+// the health names the open. Every runner took the next job of the hung
+// watch and blocked in its open(2), and no watch delivered anything more.
+func TestOpensHungOnOneMountHoldOneRunner(t *testing.T) {
+	defer daemon.SetOpenStuck(200 * time.Millisecond)()
+	fs := hungfs.Mount(t)
+	rr.reset(0)
+	for i := range 20 { // more than the 6 runners of 2 workers
+		fs.AddFile(fmt.Sprintf("f%02d.txt", i), []byte("on a mount that dies"))
+	}
+	fs.HangOpens()
+	h := daemontest.StartYAML(t, hungConfig(fs.Dir)+"metrics: {unhealthy_after: 300ms}\n")
+	t.Cleanup(fs.Release) // before the harness's stop
+	daemontest.Eventually(t, "an open blocked in the hung file system", func() bool { return fs.Blocked() > 0 })
+	h.WriteFile(t, "after.txt", []byte("from the watch that works"))
+	deliveredFrom(t, h, h.Inbox, "after.txt")
+	if n := fs.Blocked(); n != 1 {
+		t.Errorf("%d opens blocked in the hung file system when after.txt was delivered; want 1 (0: it was delivered only once the hang ended)", n)
+	}
+	var err error
+	daemontest.Eventually(t, "the health to name the hung open", func() bool {
+		err = h.Daemon().Health(context.Background())
+		return err != nil && strings.Contains(err.Error(), "opening ")
+	})
+	if !strings.Contains(err.Error(), fs.Dir) {
+		t.Fatalf("health: %v", err)
+	}
+}

@@ -35,7 +35,7 @@ func TestStartWithAWatchOnAHungMountRunsTheOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs.Hang()
-	d := startChecked(t, c, fs)
+	d := startChecked(t, c, fs, daemon.Options{})
 	if d == nil {
 		return
 	}
@@ -58,7 +58,7 @@ func TestReloadWithAWatchOnAHungMountIsApplied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := startChecked(t, c, fs)
+	d := startChecked(t, c, fs, daemon.Options{})
 	if d == nil {
 		return
 	}
@@ -83,16 +83,21 @@ func TestReloadWithAWatchOnAHungMountIsApplied(t *testing.T) {
 	waitState(t, d, added, "b.txt")
 }
 
-// startChecked makes and runs a daemon for c with the folder check
-// `dropsync run` makes (giving up on a folder after 300ms), stopped when
-// the test ends after fs is released; nil if New failed or hung (the test
-// has failed then).
-func startChecked(t *testing.T, c *config.Config, fs *hungfs.FS) *daemon.Daemon {
+// startChecked makes and runs a daemon for c with o and, unless o has
+// its own, the folder check `dropsync run` makes (giving up on a folder
+// after 300ms); it is stopped when the test ends, after fs is released.
+// It returns nil if New failed or hung (the test has failed then).
+func startChecked(t *testing.T, c *config.Config, fs *hungfs.FS, o daemon.Options) *daemon.Daemon {
 	t.Helper()
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.CheckFolders == nil {
+		o.CheckFolders = sandbox.Checker{Wait: 300 * time.Millisecond}.Check
+	}
 	made := make(chan *daemon.Daemon, 1)
 	go func() {
-		d, err := daemon.New(context.Background(), c, daemon.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			CheckFolders: sandbox.Checker{Wait: 300 * time.Millisecond}.Check})
+		d, err := daemon.New(context.Background(), c, o)
 		if err != nil {
 			t.Error(err)
 		}

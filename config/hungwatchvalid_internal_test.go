@@ -10,9 +10,9 @@ import (
 	"github.com/dropsync/dropsync/internal/hungfs"
 )
 
-// r1Parse parses y, failing the test if it has not returned within
+// parseBounded parses y, failing the test if it has not returned within
 // limit (the hung file system is released then, so that it returns).
-func r1Parse(t *testing.T, fs *hungfs.FS, y string, limit time.Duration) (*Config, error) {
+func parseBounded(t *testing.T, fs *hungfs.FS, y string, limit time.Duration) (*Config, error) {
 	t.Helper()
 	type res struct {
 		c   *Config
@@ -34,17 +34,17 @@ func r1Parse(t *testing.T, fs *hungfs.FS, y string, limit time.Duration) (*Confi
 	}
 }
 
-func r1Head(state string) string {
+func hungHead(state string) string {
 	return "state_dir: " + state + "\ntargets:\n  t:\n    type: sensenet\n    url: https://example.com\n    token: x\nwatches:\n"
 }
 
-// Review r1: a watch whose folder does not answer in pathWait skips the
+// a watch whose folder does not answer in pathWait skips the
 // rest of its validation (validateWatch returns nil before the target,
 // the globs, on_conflict, after_upload, mode, poll_interval, move_to and
 // failed_to are looked at). A typo in the target's name, a bad glob, or a
 // relative move_to is then accepted, by `validate`, at the start and at a
 // reload; none of them depend on the folder.
-func TestReviewR1HungWatchFolderStillValidatesTheRestOfTheWatch(t *testing.T) {
+func TestHungWatchFolderStillValidatesTheRestOfTheWatch(t *testing.T) {
 	fs := hungfs.Mount(t)
 	old := pathWait
 	pathWait = 200 * time.Millisecond
@@ -58,8 +58,8 @@ func TestReviewR1HungWatchFolderStillValidatesTheRestOfTheWatch(t *testing.T) {
 		{"move without move_to", "    target: t\n    after_upload: move\n", "move_to"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			y := r1Head(t.TempDir()) + "  - path: " + fs.Dir + "/in\n" + tc.watch
-			_, err := r1Parse(t, fs, y, 20*time.Second)
+			y := hungHead(t.TempDir()) + "  - path: " + fs.Dir + "/in\n" + tc.watch
+			_, err := parseBounded(t, fs, y, 20*time.Second)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("a watch on a hung folder with a wrong %s loads: err = %v", tc.want, err)
 			}

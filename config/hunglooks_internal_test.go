@@ -11,29 +11,29 @@ import (
 	"github.com/dropsync/dropsync/internal/hungfs"
 )
 
-// Review r1: every load of a configuration leaves one more goroutine, each
+// every load of a configuration leaves one more goroutine, each
 // holding an OS thread blocked in the kernel, per hung folder: a look left
 // behind is not reused by the next load. A daemon reloaded (SIGHUP from
 // config management, logrotate) while a share stays dead grows without
 // bound, towards Go's 10000-thread limit, where the runtime aborts.
-func TestReviewR1RepeatedLoadsDoNotPileUpLooks(t *testing.T) {
+func TestRepeatedLoadsDoNotPileUpLooks(t *testing.T) {
 	fs := hungfs.Mount(t)
 	old := pathWait
 	pathWait = 100 * time.Millisecond
 	t.Cleanup(func() { pathWait = old })
-	y := r1Head(t.TempDir()) + "  - path: " + fs.Dir + "/in\n    target: t\n"
+	y := hungHead(t.TempDir()) + "  - path: " + fs.Dir + "/in\n    target: t\n"
 	fs.Hang()
 	looks := func() int {
 		buf := make([]byte, 1<<22)
 		buf = buf[:runtime.Stack(buf, true)]
 		return strings.Count(string(buf), "created by github.com/dropsync/dropsync/config.look[")
 	}
-	if _, err := r1Parse(t, fs, y, 20*time.Second); err != nil {
+	if _, err := parseBounded(t, fs, y, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	first := looks()
 	for range 10 {
-		if _, err := r1Parse(t, fs, y, 20*time.Second); err != nil {
+		if _, err := parseBounded(t, fs, y, 20*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}

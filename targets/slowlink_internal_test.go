@@ -13,11 +13,11 @@ import (
 	"time"
 )
 
-// r1SlowListener hands out server connections with a small receive
+// slowListener hands out server connections with a small receive
 // buffer, as a slow link's small window.
-type r1SlowListener struct{ net.Listener }
+type slowListener struct{ net.Listener }
 
-func (l r1SlowListener) Accept() (net.Conn, error) {
+func (l slowListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetReadBuffer(16 << 10)
@@ -25,7 +25,7 @@ func (l r1SlowListener) Accept() (net.Conn, error) {
 	return c, err
 }
 
-// Review r1: the stall watch counts the transport's reads of the request
+// the stall watch counts the transport's reads of the request
 // body as progress, and copyBufferConn reads nothing while it writes a
 // block: on a link that takes the body slowly, progress is seen once per
 // drained block. At 256 KiB (was 32 KiB) a link must carry 256 KiB per
@@ -34,7 +34,7 @@ func (l r1SlowListener) Accept() (net.Conn, error) {
 // now aborted as stalled, retried, and aborted again; with timeout: 10s,
 // below about 210 kbit/s. Here a server reading 400 KiB/s and a stall of
 // 300ms: a 32 KiB block drains in 80ms, a 256 KiB one in 640ms.
-func TestReviewR1SlowButMovingLinkIsNotStalled(t *testing.T) {
+func TestSlowButMovingLinkIsNotStalled(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func TestReviewR1SlowButMovingLinkIsNotStalled(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})}
-	go srv.Serve(r1SlowListener{ln})
+	go srv.Serve(slowListener{ln})
 	t.Cleanup(func() { srv.Close() })
 
 	dialer := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
