@@ -831,21 +831,16 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		if last {
 			d.pokeBusy() // the last upload's end stops it
 		}
-		if err == nil {
-			err = src.unchanged() // an adapter whose commit is not the last byte
-		}
 		return err
 	}
 	failed := func(err error) {
-		if errors.Is(err, errFSHung) {
-			d.putBackHung(ctx, j, err, log)
+		// Called holding the upload slot (see callTarget).
+		cerr := src.unchangedWithin(openStuck)
+		if errors.Is(cerr, errFSHung) {
+			d.putBackHung(ctx, j, errors.Join(err, cerr), log)
 			return
 		}
-		if cerr := src.unchanged(); errors.Is(err, targets.ErrChanged) || cerr != nil {
-			if errors.Is(cerr, errFSHung) {
-				d.putBackHung(ctx, j, errors.Join(err, cerr), log)
-				return
-			}
+		if errors.Is(err, targets.ErrChanged) || cerr != nil {
 			// The file changed while it was sent: not delivered, and the
 			// commit was refused.
 			d.changedWhileSending(ctx, j, wc, errors.Join(err, cerr), log)
@@ -854,6 +849,13 @@ func (d *Daemon) process(ctx context.Context, j *queue.Job) {
 		d.handleErr(ctx, j, wc, path, err, log)
 	}
 	if !d.callTarget(ctx, j, log, upload, failed) {
+		return
+	}
+	// For an adapter whose commit is not the last byte; outside the upload
+	// slot: a mount that died meanwhile blocks the look for good, and
+	// holds this runner only.
+	if err := src.unchanged(); err != nil {
+		failed(err)
 		return
 	}
 	state := &queue.FileState{FP: fp, SHA256: res.SHA256, Remote: res.Remote}

@@ -69,24 +69,22 @@ func (s *source) Close() {
 	s.dir.Close()
 }
 
-// unchanged returns nil while the handle's file is as it was opened (its
-// fstat fingerprint, change time included, is the same) and its name
-// still leads to it; otherwise an error wrapping targets.ErrChanged. It
-// runs inside an upload slot, and a mount that died meanwhile blocks its
-// stats in the kernel for good: they run on a goroutine of their own, and
-// after openStuck the check gives up with an error wrapping errFSHung
-// (the goroutine is left to end when the mount answers; what it finds
-// then is dropped).
-func (s *source) unchanged() error {
+// unchangedWithin is unchanged for a caller that holds an upload slot:
+// on a mount that died the stats block in the kernel for good, so they run
+// on a goroutine of their own, and after d the check gives up with an
+// error wrapping errFSHung (the goroutine is left to end when the mount
+// answers; what it finds then is dropped). Only the failure path pays for
+// the goroutine.
+func (s *source) unchangedWithin(d time.Duration) error {
 	done := make(chan error, 1)
-	go func() { done <- s.unchangedNow() }()
-	t := time.NewTimer(openStuck)
+	go func() { done <- s.unchanged() }()
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case err := <-done:
 		return err
 	case <-t.C:
-		return fmt.Errorf("%w: looking at %s again has not returned for %s (a mount that hangs?)", errFSHung, s.base, openStuck)
+		return fmt.Errorf("%w: looking at %s again has not returned for %s (a mount that hangs?)", errFSHung, s.base, d)
 	}
 }
 
@@ -94,7 +92,12 @@ func (s *source) unchanged() error {
 // return: the job is put back, uncounted, for retry.max.
 var errFSHung = errors.New("the file system does not answer")
 
-func (s *source) unchangedNow() error {
+// unchanged returns nil while the handle's file is as it was opened (its
+// fstat fingerprint, change time included, is the same) and its name
+// still leads to it; otherwise an error wrapping targets.ErrChanged. On a
+// mount that died it blocks in the kernel for good: a caller holding an
+// upload slot uses unchangedWithin.
+func (s *source) unchanged() error {
 	fi, err := s.f.Stat()
 	if err != nil {
 		return fmt.Errorf("%w: %v", targets.ErrChanged, err)
