@@ -31,12 +31,14 @@ import (
 // that has not returned for metrics.unhealthy_after.
 //
 // A file already open when its mount dies is looked at again (fstat, and
-// its name) while its runner holds an upload slot (source.unchanged): that
-// look gives up after openStuck too and puts the job back the same way,
-// so the slot is freed; its goroutine is left to end when the mount
-// answers. The after_upload rename or removal of a delivered file is not
-// bounded: a mount that dies at that moment holds that runner (but no
-// upload slot).
+// its name: source.unchanged) after it was sent. After a delivery that
+// look runs outside the upload slot, so it holds its runner only; after a
+// failure it runs inside the slot (callTarget's fail), so it gives up
+// after openStuck (unchangedWithin) and the job is put back the same way,
+// freeing the slot. The look at the last byte of a body runs in the
+// transport; the request's stall watch ends it. The after_upload rename
+// or removal of a delivered file is not bounded: a mount that dies at that
+// moment holds that runner (but no upload slot).
 type openGate struct {
 	sem   chan struct{}          // the open in flight holds it
 	since atomic.Int64           // monoNow when the open in flight began; 0: none
