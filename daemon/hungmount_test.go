@@ -5,8 +5,6 @@ package daemon_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -150,28 +148,15 @@ func TestReloadCheckingAFolderOnAHungMountDoesNotHoldTheStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := daemon.New(context.Background(), c, daemon.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), CheckFolders: sandbox.Checker{}.Check})
-	if err != nil {
-		t.Fatal(err)
+	d, stop := startChecked(t, c, fs, daemon.Options{CheckFolders: sandbox.Checker{}.Check})
+	if d == nil {
+		return
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	ran := make(chan struct{})
-	go func() {
-		defer close(ran)
-		d.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		stop()
-		fs.Release()
-		<-ran
-		daemontest.Eventually(t, "the watchers' end once released", func() bool { return len(daemon.Unended(d)) == 0 })
-	})
 	fs.Hang()
 	go d.Reload(context.Background(), c) // checks the folders: blocks in the hung mount
 	daemontest.Eventually(t, "the reload's folder check blocked in the hung file system", func() bool { return fs.Blocked() > 0 })
-	stop()
 	select {
-	case <-ran:
+	case <-stop():
 	case <-time.After(15 * time.Second):
 		t.Fatal("the daemon did not stop within 15s: the reload's folder check holds the stop")
 	}

@@ -37,7 +37,7 @@ func TestReadyWithAWatchOnAHungMount(t *testing.T) {
 	}
 	fs.Hang()
 	life := &readyLife{ready: make(chan struct{})}
-	if d := startChecked(t, c, fs, daemon.Options{Lifecycle: life}); d == nil {
+	if d, _ := startChecked(t, c, fs, daemon.Options{Lifecycle: life}); d == nil {
 		return
 	}
 	select {

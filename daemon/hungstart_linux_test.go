@@ -35,7 +35,7 @@ func TestStartWithAWatchOnAHungMountRunsTheOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs.Hang()
-	d := startChecked(t, c, fs, daemon.Options{})
+	d, _ := startChecked(t, c, fs, daemon.Options{})
 	if d == nil {
 		return
 	}
@@ -58,7 +58,7 @@ func TestReloadWithAWatchOnAHungMountIsApplied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := startChecked(t, c, fs, daemon.Options{})
+	d, _ := startChecked(t, c, fs, daemon.Options{})
 	if d == nil {
 		return
 	}
@@ -86,8 +86,9 @@ func TestReloadWithAWatchOnAHungMountIsApplied(t *testing.T) {
 // startChecked makes and runs a daemon for c with o and, unless o has
 // its own, the folder check `dropsync run` makes (giving up on a folder
 // after 300ms); it is stopped when the test ends, after fs is released.
-// It returns nil if New failed or hung (the test has failed then).
-func startChecked(t *testing.T, c *config.Config, fs *hungfs.FS, o daemon.Options) *daemon.Daemon {
+// It returns nil if New failed or hung (the test has failed then), and
+// the stop, which returns a channel closed when Run has returned.
+func startChecked(t *testing.T, c *config.Config, fs *hungfs.FS, o daemon.Options) (*daemon.Daemon, func() <-chan struct{}) {
 	t.Helper()
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -110,10 +111,10 @@ func startChecked(t *testing.T, c *config.Config, fs *hungfs.FS, o daemon.Option
 		fs.Release()
 		<-made
 		t.Error("the daemon did not start within 20s: the folder check of the hung watch holds the start")
-		return nil
+		return nil, nil
 	}
 	if d == nil {
-		return nil
+		return nil, nil
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	ran := make(chan struct{})
@@ -127,7 +128,7 @@ func startChecked(t *testing.T, c *config.Config, fs *hungfs.FS, o daemon.Option
 		<-ran
 		daemontest.Eventually(t, "the watchers' end once released", func() bool { return len(daemon.Unended(d)) == 0 })
 	})
-	return d
+	return d, func() <-chan struct{} { stop(); return ran }
 }
 
 // waitState waits until rel of watch is recorded delivered.
