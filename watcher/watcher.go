@@ -97,6 +97,11 @@
 //     while it lasts: a path that works again, or is gone (pruned after
 //     every full scan), is forgotten, so reports holds only paths that
 //     exist and fail.
+//   - Run's goroutine notes its progress (each round of its loop, each
+//     batch of a folder's entries listed) and clears it while it waits:
+//     Health names a watch stuck in a file-system call that does not
+//     return (a mount that hangs) once it has made no progress for
+//     Options.StuckAfter, and Stalled tells the daemon's readiness the same.
 //   - An event-queue overflow is logged in one line; more within
 //     overflowLogEvery (5 min) are counted and summed up in one line when
 //     it ends (a one-shot deadline of Run's timer, armed only then).
@@ -365,6 +370,7 @@ func (w *Watcher) Stalled(d time.Duration) bool {
 // busy notes that Run's goroutine makes progress now; idle, that it waits
 // for something to do.
 func (w *Watcher) busy() { w.busyAt.Store(monoNow()) }
+func (w *Watcher) idle() { w.busyAt.Store(0) }
 
 // monoStart is the origin of monoNow.
 var monoStart = time.Now()
@@ -375,7 +381,6 @@ func monoNow() int64 { return int64(time.Since(monoStart)) + 1 }
 
 // monoSince is the time since a monoNow reading.
 func monoSince(at int64) time.Duration { return time.Duration(monoNow() - at) }
-func (w *Watcher) idle()               { w.busyAt.Store(0) }
 
 func (w *Watcher) setHealth(err error) {
 	w.mu.Lock()
@@ -566,7 +571,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- []Event) error {
 	}
 	for {
 		now = time.Now()
-		w.busyAt.Store(monoNow()) // a round of the loop is progress
+		w.busy() // a round of the loop is progress
 		if w.again {
 			w.again = false
 			w.Rescan()
