@@ -86,7 +86,7 @@ func (c *Config) lookAtPaths(checkPaths bool) paths {
 	return ps
 }
 
-// stat is the stat of p; answered is false when it has not answered.
+// stat is the stat of p; ok is false when it has not answered.
 func (ps paths) stat(p string) (fi os.FileInfo, err error, ok bool) {
 	l := ps.stats[p]
 	if l == nil || !l.Answered() {

@@ -18,8 +18,9 @@
 //     the daemon starts, or reloads, with its watches waiting for it as
 //     they wait when a mount hangs while they run. The folders are probed
 //     at once, so one hung mount costs one wait; a probe that hangs is
-//     left behind (it ends when the mount answers). Check returns when its
-//     context ends.
+//     left behind (it ends when the mount answers) and shared by later
+//     checks (package lookup), so reloads during a long hang add few
+//     blocked probes. Check returns when its context ends.
 //   - Under systemd (INVOCATION_ID set) a failure names the unit setting
 //     that causes it (ProtectHome, PrivateTmp, ProtectSystem with
 //     ReadWritePaths) and the drop-in that fixes it. validate, which runs
