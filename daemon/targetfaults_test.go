@@ -45,20 +45,10 @@ func noFailedJobs(t *testing.T, h *daemontest.Harness) {
 func TestSBMLoginPageWith200DoesNotFailTheBacklog(t *testing.T) {
 	fake := sbm.NewFake()
 	var proxyLogin atomic.Bool
-	var loginPages atomic.Int64
 	proxyLogin.Store(true)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if proxyLogin.Load() && strings.Contains(r.URL.Path, "jsonapi") {
-			_, _ = io.Copy(io.Discard, r.Body)
-			loginPages.Add(1)
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			_, _ = io.WriteString(w, "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form action=\"/idp/login\">Your session has expired. Please sign in.</form></body></html>")
-			return
-		}
-		fake.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	setup := fake.Setup(srv.URL)
+	url, loginPages := loginProxy(t, fake, "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form action=\"/idp/login\">Your session has expired. Please sign in.</form></body></html>",
+		func(r *http.Request) bool { return proxyLogin.Load() && strings.Contains(r.URL.Path, "jsonapi") })
+	setup := fake.Setup(url)
 	y := "state_dir: {{state}}\nworkers: 4\nshutdown_timeout: 5s\nretry: {initial: 100ms, max: 500ms}\n" +
 		"targets:\n  t:\n" + indentYAML(setup.Target+"timeout: 5s\n", "    ") +
 		"watches:\n  - path: {{inbox}}\n    target: t\n    settle: 50ms\n    destination: " + setup.Destination + "\n"
@@ -189,22 +179,14 @@ func TestGatewayTimeoutAfterTheWholeFileIsNotResentBlindly(t *testing.T) {
 func TestConnectionsLoginPageWith200IsNotADelivery(t *testing.T) {
 	fake := connections.NewFake()
 	var expired, once atomic.Bool
-	var loginPages atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/activities/") && once.CompareAndSwap(false, true) {
-			expired.Store(true) // the proxy's session ends just as the upload is sent
-		}
-		if expired.Load() {
-			_, _ = io.Copy(io.Discard, r.Body)
-			loginPages.Add(1)
-			w.Header().Set("Content-Type", "text/html; charset=UTF-8")
-			_, _ = io.WriteString(w, "<!DOCTYPE html><html><head><title>Access Manager for Web: Login</title></head><body><form method=\"POST\" action=\"/pkmslogin.form\">User name <input name=\"username\"> Password <input type=\"password\" name=\"password\"></form></body></html>")
-			return
-		}
-		fake.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	setup := fake.Setup(srv.URL)
+	url, loginPages := loginProxy(t, fake, "<!DOCTYPE html><html><head><title>Access Manager for Web: Login</title></head><body><form method=\"POST\" action=\"/pkmslogin.form\">User name <input name=\"username\"> Password <input type=\"password\" name=\"password\"></form></body></html>",
+		func(r *http.Request) bool {
+			if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/activities/") && once.CompareAndSwap(false, true) {
+				expired.Store(true) // the proxy's session ends just as the upload is sent
+			}
+			return expired.Load()
+		})
+	setup := fake.Setup(url)
 	h := daemontest.Start(t, setup.Target, "destination: "+setup.Destination+"\non_conflict: version")
 	sha := h.WriteRandom(t, "minutes.docx", 8192)
 	daemontest.Eventually(t, "the upload answered with the login page", func() bool { return loginPages.Load() >= 1 })
@@ -236,20 +218,12 @@ func TestLoginPageWith200FailsNoFileWhileItLasts(t *testing.T) {
 				t.Cleanup(c.Close)
 			}
 			var proxy atomic.Bool
-			var pages atomic.Int64
 			proxy.Store(true)
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if proxy.Load() && !strings.Contains(r.URL.Path, "oauth") && !strings.Contains(r.URL.Path, "token") {
-					_, _ = io.Copy(io.Discard, r.Body)
-					pages.Add(1)
-					w.Header().Set("Content-Type", "text/html; charset=utf-8")
-					_, _ = io.WriteString(w, "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form action=\"/login\">Your session has expired. Please sign in.</form></body></html>")
-					return
-				}
-				fake.ServeHTTP(w, r)
-			}))
-			t.Cleanup(srv.Close)
-			setup := fake.Setup(srv.URL)
+			url, pages := loginProxy(t, fake, "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form action=\"/login\">Your session has expired. Please sign in.</form></body></html>",
+				func(r *http.Request) bool {
+					return proxy.Load() && !strings.Contains(r.URL.Path, "oauth") && !strings.Contains(r.URL.Path, "token")
+				})
+			setup := fake.Setup(url)
 			watch := "destination: " + setup.Destination + "\nsettle: 50ms"
 			if setup.OnConflict != "" {
 				watch += "\non_conflict: " + setup.OnConflict
@@ -269,4 +243,24 @@ func TestLoginPageWith200FailsNoFileWhileItLasts(t *testing.T) {
 			h.WaitDelivered(t, "report.pdf", sha)
 		})
 	}
+}
+
+// loginProxy serves fake behind an SSO proxy whose session has lapsed for
+// the requests intercept picks: it answers them 200 with the HTML login
+// page, storing nothing, and counts them. It returns the proxy's URL.
+func loginProxy(t *testing.T, fake http.Handler, page string, intercept func(*http.Request) bool) (string, *atomic.Int64) {
+	t.Helper()
+	pages := new(atomic.Int64)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if intercept(r) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			pages.Add(1)
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = io.WriteString(w, page)
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, pages
 }
