@@ -26,13 +26,7 @@ func TestRunWithAWatchOnAHungMountDeliversTheOthers(t *testing.T) {
 	fake := sensenet.NewFake()
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "in"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	text := sensenetConfig(dir, srv.URL, sensenet.DemoToken, "") +
-		"  - path: " + fs.Dir + "\n    target: docs\n    destination: {path: " + sensenet.DocumentsPath + "}\n    mode: poll\n"
-	cfg := writeConfig(t, dir, text)
+	dir, cfg := hungWatchConfig(t, fs, srv.URL, sensenet.DemoToken)
 	fs.Hang()
 	_, logs, exited := startRun(t, cfg)
 	t.Cleanup(fs.Release) // before startRun's stop: the daemon's stop does not wait for the mount, its exit may
@@ -53,4 +47,17 @@ func TestRunWithAWatchOnAHungMountDeliversTheOthers(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, "did not answer within 10s") || !strings.Contains(l, fs.Dir) {
 		t.Errorf("no warning names the hung folder:\n%s", l)
 	}
+}
+
+// hungWatchConfig writes a configuration with sensenetConfig's watch of
+// dir/in and a second, polled watch of fs; it returns dir and the file.
+func hungWatchConfig(t *testing.T, fs *hungfs.FS, url, token string) (dir, cfg string) {
+	t.Helper()
+	dir = t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "in"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	text := sensenetConfig(dir, url, token, "") +
+		"  - path: " + fs.Dir + "\n    target: docs\n    destination: {path: " + sensenet.DocumentsPath + "}\n    mode: poll\n"
+	return dir, writeConfig(t, dir, text)
 }

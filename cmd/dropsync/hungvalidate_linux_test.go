@@ -5,14 +5,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/dropsync/dropsync/internal/hungfs"
 	"github.com/dropsync/dropsync/internal/sandbox"
-	"github.com/dropsync/dropsync/targets/sensenet"
 )
 
 // `dropsync validate` with a watch on a hung mount still hangs.
@@ -21,19 +18,13 @@ import (
 // watchModes stats the watch folder (and would statfs it and count its
 // folders) with no bound: validate never prints OK nor returns, and an
 // operator who ran it to see why the service does not start waits for
-// ever. (About 20s: the two waits.)
+// ever. (About 30s: three waits.)
 func TestValidateWithAWatchOnAHungMountReturns(t *testing.T) {
 	if testing.Short() {
-		t.Skip("waits 20s for the hung mount")
+		t.Skip("waits 30s for the hung mount")
 	}
 	fs := hungfs.Mount(t)
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "in"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	text := sensenetConfig(dir, "http://127.0.0.1:1", "x", "") +
-		"  - path: " + fs.Dir + "\n    target: docs\n    destination: {path: " + sensenet.DocumentsPath + "}\n"
-	cfg := writeConfig(t, dir, text)
+	_, cfg := hungWatchConfig(t, fs, "http://127.0.0.1:1", "x")
 	prev := serviceSandbox
 	t.Cleanup(func() { serviceSandbox = prev })
 	serviceSandbox = func(context.Context, string) *sandbox.Unit { return nil }
